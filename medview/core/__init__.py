@@ -1,0 +1,1 @@
+"""Pure Python + numpy core: no Qt, no torch."""
