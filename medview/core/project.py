@@ -6,8 +6,8 @@ Why it is built this way:
   disk before ``set_label`` returns and a killed process loses nothing that was acknowledged.
 * Images are referenced, not copied: absolute path, path relative to the project, size and a
   content hash, so a moved data folder can be re-linked by hash.
-* One connection per ``Project`` guarded by a lock, so the GUI's worker threads can share it;
-  other processes (the training worker, the CLI) open their own connection, which WAL allows.
+* The label set and labels (``label_store``) and runs and predictions (``run_store``) live in
+  their own modules, mixed into ``Project``; ``store`` holds the connection and transactions.
 """
 
 from __future__ import annotations
@@ -15,35 +15,22 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import socket
 import sqlite3
-import threading
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from medview.core import schema
 from medview.core.errors import ProjectError
-from medview.core.labels import LabelClass, color_for, validate_class_name, validate_class_names
+from medview.core.label_store import LabelStore
+from medview.core.labels import color_for, validate_class_names
+from medview.core.run_store import RUN_STATUSES, Prediction, Run, RunStore
+from medview.core.store import now_iso
 
 PROJECT_SUFFIX = ".medview"
 DB_NAME = "project.db"
 SPLITS = ("train", "val", "test")
-RUN_STATUSES = ("running", "finished", "failed", "cancelled", "interrupted")
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
-
-
-def default_user() -> str:
-    try:
-        return os.getlogin()
-    except OSError:
-        return os.environ.get("USER") or os.environ.get("USERNAME") or "user"
 
 
 @dataclass
@@ -87,37 +74,8 @@ class Item:
         }
 
 
-@dataclass
-class Run:
-    id: str
-    status: str
-    model: str | None
-    config: dict[str, Any]
-    metrics: dict[str, Any]
-    started_at: str | None
-    finished_at: str | None
-    message: str | None
-
-
-@dataclass
-class Prediction:
-    run_id: str
-    item_id: int
-    fold: int
-    split: str | None
-    probabilities: list[float]
-    predicted: str | None
-    at: str
-
-
-class Project:
+class Project(LabelStore, RunStore):
     """An open project. Use :meth:`create` or :meth:`open`; close it (or use ``with``)."""
-
-    def __init__(self, folder: Path, connection: sqlite3.Connection, journal_mode: str) -> None:
-        self.folder = folder
-        self._db = connection
-        self._lock = threading.RLock()
-        self.journal_mode = journal_mode
 
     # ------------------------------------------------------------------ opening and closing
     @staticmethod
@@ -185,25 +143,9 @@ class Project:
             raise ProjectError(f"{db_path}: cannot open the project database ({exc})") from exc
         return cls(folder, connection, journal_mode)
 
-    def close(self) -> None:
-        with self._lock:
-            if self._db is not None:
-                self._db.close()
-                self._db = None  # type: ignore[assignment]
-
-    def __enter__(self) -> Project:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     @property
     def db_path(self) -> Path:
         return self.folder / DB_NAME
-
-    @property
-    def runs_dir(self) -> Path:
-        return self.folder / "runs"
 
     @property
     def cache_dir(self) -> Path:
@@ -212,117 +154,6 @@ class Project:
     @property
     def name(self) -> str:
         return self.get_meta("name") or self.folder.stem
-
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """One committed transaction; BEGIN IMMEDIATE so writers queue instead of failing."""
-        with self._lock:
-            if self._db is None:
-                raise ProjectError(f"{self.folder}: the project is closed")
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-
-    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
-        with self._lock:
-            if self._db is None:
-                raise ProjectError(f"{self.folder}: the project is closed")
-            cursor = self._db.execute(sql, params)
-            cursor.row_factory = sqlite3.Row
-            return cursor.fetchall()
-
-    def integrity_check(self) -> str:
-        """``"ok"`` when SQLite finds the database sound."""
-        return str(self._query("PRAGMA integrity_check")[0][0])
-
-    # ------------------------------------------------------------------ meta and settings
-    def get_meta(self, key: str, default: str | None = None) -> str | None:
-        rows = self._query("SELECT value FROM meta WHERE key = ?", (key,))
-        return rows[0]["value"] if rows else default
-
-    def set_meta(self, key: str, value: str) -> None:
-        with self._transaction() as db:
-            db.execute(
-                "INSERT INTO meta(key, value) VALUES (?, ?) "
-                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                (key, value),
-            )
-
-    # ------------------------------------------------------------------ label set
-    def classes(self) -> list[LabelClass]:
-        rows = self._query("SELECT name, color, position FROM classes ORDER BY position")
-        return [LabelClass(r["name"], r["color"], r["position"]) for r in rows]
-
-    def class_names(self) -> list[str]:
-        return [c.name for c in self.classes()]
-
-    def _class_id(self, name: str) -> int:
-        rows = self._query("SELECT id FROM classes WHERE name = ?", (name,))
-        if not rows:
-            known = ", ".join(self.class_names())
-            raise ProjectError(f"unknown class {name!r} (classes: {known})")
-        return int(rows[0]["id"])
-
-    def add_class(self, name: str, color: str | None = None) -> LabelClass:
-        validate_class_name(name)
-        existing = self.classes()
-        validate_class_names([c.name for c in existing] + [name])
-        position = len(existing)
-        with self._transaction() as db:
-            db.execute(
-                "INSERT INTO classes(name, color, position) VALUES (?, ?, ?)",
-                (name, color or color_for(position), position),
-            )
-        return LabelClass(name, color or color_for(position), position)
-
-    def rename_class(self, old: str, new: str) -> None:
-        names = self.class_names()
-        class_id = self._class_id(old)
-        validate_class_names([new if n == old else n for n in names])
-        with self._transaction() as db:
-            db.execute("UPDATE classes SET name = ? WHERE id = ?", (new, class_id))
-
-    def recolor_class(self, name: str, color: str) -> None:
-        class_id = self._class_id(name)
-        with self._transaction() as db:
-            db.execute("UPDATE classes SET color = ? WHERE id = ?", (color, class_id))
-
-    def class_usage(self, name: str) -> int:
-        class_id = self._class_id(name)
-        return int(self._query("SELECT COUNT(*) FROM items WHERE class_id = ?", (class_id,))[0][0])
-
-    def remove_class(self, name: str, force: bool = False) -> int:
-        """Remove a class. Refuses a class in use unless ``force``; then its labels are cleared
-        (recorded in the label history). Returns how many items lost their label."""
-        class_id = self._class_id(name)
-        in_use = self.class_usage(name)
-        if in_use and not force:
-            raise ProjectError(f"class {name!r} is the label of {in_use} item(s)")
-        if len(self.classes()) <= 2:
-            raise ProjectError("a label set needs at least two classes")
-        stamp = now_iso()
-        with self._transaction() as db:
-            ids = [r[0] for r in db.execute("SELECT id FROM items WHERE class_id = ?", (class_id,))]
-            for item_id in ids:
-                db.execute(
-                    "INSERT INTO labels(item_id, class_id, who, at) VALUES (?, NULL, ?, ?)",
-                    (item_id, default_user(), stamp),
-                )
-            db.execute(
-                "UPDATE items SET class_id = NULL, labelled_at = ? WHERE class_id = ?",
-                (stamp, class_id),
-            )
-            db.execute("UPDATE labels SET class_id = NULL WHERE class_id = ?", (class_id,))
-            db.execute("DELETE FROM classes WHERE id = ?", (class_id,))
-            # Keep positions dense so shortcuts stay 1..n.
-            rows = db.execute("SELECT id FROM classes ORDER BY position").fetchall()
-            for position, (cid,) in enumerate(rows):
-                db.execute("UPDATE classes SET position = ? WHERE id = ?", (position, cid))
-        return len(ids)
 
     # ------------------------------------------------------------------ items
     _ITEM_SELECT = (
@@ -532,220 +363,5 @@ class Project:
         """Items whose files cannot be found (offer re-linking for these)."""
         return [item for item in self.items() if self.resolve_paths(item) is None]
 
-    # ------------------------------------------------------------------ labels
-    def set_label(self, item_id: int, label: str | None, who: str | None = None) -> str | None:
-        """Set (or clear, with None) one item's class; committed before returning.
-        Returns the previous label, which undo needs."""
-        return self.set_labels({item_id: label}, who=who)[int(item_id)]
 
-    def set_labels(
-        self, labels: dict[int, str | None], who: str | None = None
-    ) -> dict[int, str | None]:
-        """Set several labels in one transaction. Returns the previous label of each item."""
-        who = who or default_user()
-        class_ids = {name: self._class_id(name) for name in set(labels.values()) if name}
-        stamp = now_iso()
-        previous: dict[int, str | None] = {}
-        with self._transaction() as db:
-            for item_id, name in labels.items():
-                row = db.execute(
-                    "SELECT classes.name FROM items LEFT JOIN classes "
-                    "ON classes.id = items.class_id WHERE items.id = ?",
-                    (int(item_id),),
-                ).fetchone()
-                if row is None:
-                    raise ProjectError(f"no item with id {item_id}")
-                previous[int(item_id)] = row[0]
-                class_id = class_ids[name] if name else None
-                db.execute(
-                    "UPDATE items SET class_id = ?, labelled_at = ? WHERE id = ?",
-                    (class_id, stamp, int(item_id)),
-                )
-                db.execute(
-                    "INSERT INTO labels(item_id, class_id, who, at) VALUES (?, ?, ?, ?)",
-                    (int(item_id), class_id, who, stamp),
-                )
-        return previous
-
-    def label_history(self, item_id: int) -> list[tuple[str | None, str, str]]:
-        """(class or None, who, when) for every change of one item's label, oldest first."""
-        rows = self._query(
-            "SELECT classes.name AS name, labels.who AS who, labels.at AS at FROM labels "
-            "LEFT JOIN classes ON classes.id = labels.class_id "
-            "WHERE labels.item_id = ? ORDER BY labels.id",
-            (int(item_id),),
-        )
-        return [(r["name"], r["who"], r["at"]) for r in rows]
-
-    def label_counts(self) -> dict[str | None, int]:
-        """Items per class (every class listed, zero included) and ``None`` for unlabelled."""
-        counts: dict[str | None, int] = {name: 0 for name in self.class_names()}
-        counts[None] = 0
-        rows = self._query(
-            "SELECT classes.name AS name, COUNT(*) AS n FROM items "
-            "LEFT JOIN classes ON classes.id = items.class_id GROUP BY items.class_id"
-        )
-        for row in rows:
-            counts[row["name"]] = int(row["n"])
-        return counts
-
-    # ------------------------------------------------------------------ runs
-    def create_run(self, run_id: str, config: dict[str, Any], model: str | None = None) -> None:
-        run_dir = self.runs_dir / run_id
-        if Path(run_id).name != run_id or run_id in ("", ".", ".."):
-            raise ProjectError(f"invalid run id {run_id!r}")
-        run_dir.mkdir(parents=True, exist_ok=True)
-        with self._transaction() as db:
-            db.execute(
-                "INSERT INTO runs(id, status, model, config, metrics, started_at, pid, host) "
-                "VALUES (?, 'running', ?, ?, '{}', ?, ?, ?)",
-                (run_id, model, json.dumps(config), now_iso(), os.getpid(), socket.gethostname()),
-            )
-
-    def finish_run(
-        self,
-        run_id: str,
-        status: str,
-        metrics: dict[str, Any] | None = None,
-        message: str | None = None,
-    ) -> None:
-        if status not in RUN_STATUSES:
-            raise ProjectError(f"run status must be one of {', '.join(RUN_STATUSES)}")
-        with self._transaction() as db:
-            db.execute(
-                "UPDATE runs SET status = ?, metrics = COALESCE(?, metrics), finished_at = ?, "
-                "message = ? WHERE id = ?",
-                (
-                    status,
-                    json.dumps(metrics) if metrics is not None else None,
-                    now_iso() if status != "running" else None,
-                    message,
-                    run_id,
-                ),
-            )
-
-    def set_run_owner(self, run_id: str, pid: int) -> None:
-        """Record which process is doing the run (the worker, not the window)."""
-        with self._transaction() as db:
-            db.execute(
-                "UPDATE runs SET pid = ?, host = ? WHERE id = ?",
-                (int(pid), socket.gethostname(), run_id),
-            )
-
-    @staticmethod
-    def _run_from_row(row: sqlite3.Row) -> Run:
-        return Run(
-            id=row["id"],
-            status=row["status"],
-            model=row["model"],
-            config=json.loads(row["config"] or "{}"),
-            metrics=json.loads(row["metrics"] or "{}"),
-            started_at=row["started_at"],
-            finished_at=row["finished_at"],
-            message=row["message"],
-        )
-
-    def runs(self) -> list[Run]:
-        rows = self._query("SELECT * FROM runs ORDER BY started_at, id")
-        return [self._run_from_row(r) for r in rows]
-
-    def get_run(self, run_id: str) -> Run:
-        rows = self._query("SELECT * FROM runs WHERE id = ?", (run_id,))
-        if not rows:
-            raise ProjectError(f"no run {run_id!r} (see 'medview runs')")
-        return self._run_from_row(rows[0])
-
-    def delete_run(self, run_id: str) -> None:
-        """Forget a run and delete its folder under runs/ (and nothing outside it)."""
-        self.get_run(run_id)
-        with self._transaction() as db:
-            db.execute("DELETE FROM predictions WHERE run_id = ?", (run_id,))
-            db.execute("DELETE FROM runs WHERE id = ?", (run_id,))
-        run_dir = (self.runs_dir / run_id).resolve()
-        if run_dir.parent == self.runs_dir.resolve() and run_dir.is_dir():
-            import shutil
-
-            shutil.rmtree(run_dir, ignore_errors=True)
-
-    def _mark_dead_runs_interrupted(self) -> None:
-        """A run left 'running' by a process that no longer exists was interrupted."""
-        host = socket.gethostname()
-        rows = self._query("SELECT id, pid, host FROM runs WHERE status = 'running'")
-        for row in rows:
-            if row["host"] == host and row["pid"] and _process_alive(int(row["pid"])):
-                continue
-            if row["host"] not in (None, host):
-                continue  # a run on another machine (shared project folder): cannot tell
-            self.finish_run(row["id"], "interrupted", message="the process running it stopped")
-
-    # ------------------------------------------------------------------ predictions
-    def add_predictions(
-        self,
-        run_id: str,
-        rows: Iterable[tuple[int, int, str | None, Sequence[float], str | None]],
-    ) -> None:
-        """Store (item id, fold, split, probabilities, predicted class) rows for a run.
-        Fold 0 means the fold ensemble (the run's final prediction)."""
-        stamp = now_iso()
-        with self._transaction() as db:
-            db.executemany(
-                "INSERT INTO predictions"
-                "(run_id, item_id, fold, split, probabilities, predicted, at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT(run_id, item_id, fold) DO UPDATE SET "
-                "split = excluded.split, probabilities = excluded.probabilities, "
-                "predicted = excluded.predicted, at = excluded.at",
-                [
-                    (run_id, int(i), int(f), s, json.dumps([float(p) for p in probs]), pred, stamp)
-                    for i, f, s, probs, pred in rows
-                ],
-            )
-
-    def predictions(self, run_id: str) -> list[Prediction]:
-        rows = self._query(
-            "SELECT * FROM predictions WHERE run_id = ? ORDER BY item_id, fold", (run_id,)
-        )
-        return [
-            Prediction(
-                r["run_id"],
-                r["item_id"],
-                r["fold"],
-                r["split"],
-                json.loads(r["probabilities"]),
-                r["predicted"],
-                r["at"],
-            )
-            for r in rows
-        ]
-
-    def latest_predictions(self) -> dict[int, Prediction]:
-        """Per item, the most recent prediction of any run (ensemble rows preferred)."""
-        rows = self._query(
-            "SELECT * FROM predictions ORDER BY at, fold = 0, run_id"
-        )  # later rows win
-        latest: dict[int, Prediction] = {}
-        for r in rows:
-            latest[r["item_id"]] = Prediction(
-                r["run_id"],
-                r["item_id"],
-                r["fold"],
-                r["split"],
-                json.loads(r["probabilities"]),
-                r["predicted"],
-                r["at"],
-            )
-        return latest
-
-
-def _process_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    except OSError:
-        return False
-    return True
+__all__ = ["Item", "Prediction", "Project", "Run", "RUN_STATUSES", "SPLITS"]

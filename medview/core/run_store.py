@@ -1,0 +1,206 @@
+"""Training runs and their predictions (mixed into ``Project``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from medview.core.errors import ProjectError
+from medview.core.store import Store, now_iso
+
+RUN_STATUSES = ("running", "finished", "failed", "cancelled", "interrupted")
+
+
+@dataclass
+class Run:
+    id: str
+    status: str
+    model: str | None
+    config: dict[str, Any]
+    metrics: dict[str, Any]
+    started_at: str | None
+    finished_at: str | None
+    message: str | None
+
+
+@dataclass
+class Prediction:
+    run_id: str
+    item_id: int
+    fold: int
+    split: str | None
+    probabilities: list[float]
+    predicted: str | None
+    at: str
+
+
+class RunStore(Store):
+    @property
+    def runs_dir(self) -> Path:
+        return self.folder / "runs"
+
+    # ------------------------------------------------------------------ runs
+    def create_run(self, run_id: str, config: dict[str, Any], model: str | None = None) -> None:
+        run_dir = self.runs_dir / run_id
+        if Path(run_id).name != run_id or run_id in ("", ".", ".."):
+            raise ProjectError(f"invalid run id {run_id!r}")
+        run_dir.mkdir(parents=True, exist_ok=True)
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO runs(id, status, model, config, metrics, started_at, pid, host) "
+                "VALUES (?, 'running', ?, ?, '{}', ?, ?, ?)",
+                (run_id, model, json.dumps(config), now_iso(), os.getpid(), socket.gethostname()),
+            )
+
+    def finish_run(
+        self,
+        run_id: str,
+        status: str,
+        metrics: dict[str, Any] | None = None,
+        message: str | None = None,
+    ) -> None:
+        if status not in RUN_STATUSES:
+            raise ProjectError(f"run status must be one of {', '.join(RUN_STATUSES)}")
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE runs SET status = ?, metrics = COALESCE(?, metrics), finished_at = ?, "
+                "message = ? WHERE id = ?",
+                (
+                    status,
+                    json.dumps(metrics) if metrics is not None else None,
+                    now_iso() if status != "running" else None,
+                    message,
+                    run_id,
+                ),
+            )
+
+    def set_run_owner(self, run_id: str, pid: int) -> None:
+        """Record which process is doing the run (the worker, not the window)."""
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE runs SET pid = ?, host = ? WHERE id = ?",
+                (int(pid), socket.gethostname(), run_id),
+            )
+
+    @staticmethod
+    def _run_from_row(row: sqlite3.Row) -> Run:
+        return Run(
+            id=row["id"],
+            status=row["status"],
+            model=row["model"],
+            config=json.loads(row["config"] or "{}"),
+            metrics=json.loads(row["metrics"] or "{}"),
+            started_at=row["started_at"],
+            finished_at=row["finished_at"],
+            message=row["message"],
+        )
+
+    def runs(self) -> list[Run]:
+        rows = self._query("SELECT * FROM runs ORDER BY started_at, id")
+        return [self._run_from_row(r) for r in rows]
+
+    def get_run(self, run_id: str) -> Run:
+        rows = self._query("SELECT * FROM runs WHERE id = ?", (run_id,))
+        if not rows:
+            raise ProjectError(f"no run {run_id!r} (see 'medview runs')")
+        return self._run_from_row(rows[0])
+
+    def delete_run(self, run_id: str) -> None:
+        """Forget a run and delete its folder under runs/ (and nothing outside it)."""
+        self.get_run(run_id)
+        with self._transaction() as db:
+            db.execute("DELETE FROM predictions WHERE run_id = ?", (run_id,))
+            db.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+        run_dir = (self.runs_dir / run_id).resolve()
+        if run_dir.parent == self.runs_dir.resolve() and run_dir.is_dir():
+            shutil.rmtree(run_dir, ignore_errors=True)
+
+    def _mark_dead_runs_interrupted(self) -> None:
+        """A run left 'running' by a process that no longer exists was interrupted."""
+        host = socket.gethostname()
+        rows = self._query("SELECT id, pid, host FROM runs WHERE status = 'running'")
+        for row in rows:
+            if row["host"] == host and row["pid"] and _process_alive(int(row["pid"])):
+                continue
+            if row["host"] not in (None, host):
+                continue  # a run on another machine (shared project folder): cannot tell
+            self.finish_run(row["id"], "interrupted", message="the process running it stopped")
+
+    # ------------------------------------------------------------------ predictions
+    def add_predictions(
+        self,
+        run_id: str,
+        rows: Iterable[tuple[int, int, str | None, Sequence[float], str | None]],
+    ) -> None:
+        """Store (item id, fold, split, probabilities, predicted class) rows for a run.
+        Fold 0 means the fold ensemble (the run's final prediction)."""
+        stamp = now_iso()
+        with self._transaction() as db:
+            db.executemany(
+                "INSERT INTO predictions"
+                "(run_id, item_id, fold, split, probabilities, predicted, at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT(run_id, item_id, fold) DO UPDATE SET "
+                "split = excluded.split, probabilities = excluded.probabilities, "
+                "predicted = excluded.predicted, at = excluded.at",
+                [
+                    (run_id, int(i), int(f), s, json.dumps([float(p) for p in probs]), pred, stamp)
+                    for i, f, s, probs, pred in rows
+                ],
+            )
+
+    def predictions(self, run_id: str) -> list[Prediction]:
+        rows = self._query(
+            "SELECT * FROM predictions WHERE run_id = ? ORDER BY item_id, fold", (run_id,)
+        )
+        return [
+            Prediction(
+                r["run_id"],
+                r["item_id"],
+                r["fold"],
+                r["split"],
+                json.loads(r["probabilities"]),
+                r["predicted"],
+                r["at"],
+            )
+            for r in rows
+        ]
+
+    def latest_predictions(self) -> dict[int, Prediction]:
+        """Per item, the most recent prediction of any run (ensemble rows preferred)."""
+        rows = self._query(
+            "SELECT * FROM predictions ORDER BY at, fold = 0, run_id"
+        )  # later rows win
+        latest: dict[int, Prediction] = {}
+        for r in rows:
+            latest[r["item_id"]] = Prediction(
+                r["run_id"],
+                r["item_id"],
+                r["fold"],
+                r["split"],
+                json.loads(r["probabilities"]),
+                r["predicted"],
+                r["at"],
+            )
+        return latest
+
+
+def _process_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    return True

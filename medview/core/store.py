@@ -1,0 +1,88 @@
+"""The database connection under a project: one connection, a lock, committed transactions.
+
+Why: every write is its own committed transaction (WAL + ``synchronous=FULL``, see
+``schema.configure``), so whatever a call wrote is on disk before it returns. The lock lets
+the GUI's worker threads share one connection; other processes open their own (WAL allows it).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Self
+
+from medview.core.errors import ProjectError
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def default_user() -> str:
+    try:
+        return os.getlogin()
+    except OSError:
+        return os.environ.get("USER") or os.environ.get("USERNAME") or "user"
+
+
+class Store:
+    def __init__(self, folder: Path, connection: sqlite3.Connection, journal_mode: str) -> None:
+        self.folder = folder
+        self._db: sqlite3.Connection | None = connection
+        self._lock = threading.RLock()
+        self.journal_mode = journal_mode
+
+    def close(self) -> None:
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One committed transaction; BEGIN IMMEDIATE so writers queue instead of failing."""
+        with self._lock:
+            if self._db is None:
+                raise ProjectError(f"{self.folder}: the project is closed")
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            if self._db is None:
+                raise ProjectError(f"{self.folder}: the project is closed")
+            cursor = self._db.execute(sql, params)
+            cursor.row_factory = sqlite3.Row
+            return cursor.fetchall()
+
+    def integrity_check(self) -> str:
+        """``"ok"`` when SQLite finds the database sound."""
+        return str(self._query("PRAGMA integrity_check")[0][0])
+
+    def get_meta(self, key: str, default: str | None = None) -> str | None:
+        rows = self._query("SELECT value FROM meta WHERE key = ?", (key,))
+        return rows[0]["value"] if rows else default
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO meta(key, value) VALUES (?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
