@@ -12,8 +12,10 @@ Why it is built this way:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 import secrets
 import sqlite3
 from collections.abc import Iterable, Sequence
@@ -31,6 +33,7 @@ from medview.core.store import now_iso
 PROJECT_SUFFIX = ".medview"
 DB_NAME = "project.db"
 SPLITS = ("train", "val", "test")
+_SAFE_TOKEN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 
 
 @dataclass
@@ -150,6 +153,30 @@ class Project(LabelStore, RunStore):
     @property
     def cache_dir(self) -> Path:
         return self.folder / "cache"
+
+    def cache_file(self, subdir: str, key: str, suffix: str) -> Path:
+        """A file under ``cache/SUBDIR/`` named by a key such as a content hash.
+
+        The key comes from the database, which may be someone else's project file: anything
+        but a plain token is refused so a crafted value cannot point outside the project.
+        """
+        for part in (subdir, key, suffix.lstrip(".")):
+            if not _SAFE_TOKEN.fullmatch(part):
+                raise ProjectError(f"unsafe cache key {part!r} in {self.db_path}")
+        folder = self.cache_dir / subdir
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder / f"{key}{suffix}"
+
+    def pseudonymise(self, patient_id: str) -> str:
+        """A group key for a patient id: a salted hash, unless the user opted in to keep ids
+        (``keep_patient_ids`` = ``"1"`` in the project meta). The salt is per project, so the
+        same patient gets the same key inside a project and an unlinkable one across projects.
+        """
+        if self.get_meta("keep_patient_ids") == "1":
+            return patient_id
+        salt = self.get_meta("salt") or ""
+        digest = hashlib.sha256(f"{salt}:{patient_id}".encode()).hexdigest()
+        return f"pt-{digest[:12]}"
 
     @property
     def name(self) -> str:

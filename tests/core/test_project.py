@@ -235,3 +235,21 @@ def test_sigkill_during_a_burst_of_labels_loses_nothing_acknowledged(
     # but not yet printed when the kill came (at most one write past the last ack).
     mismatched = {i: (label, stored[i]) for i, label in acknowledged.items() if stored[i] != label}
     assert len(mismatched) <= 1, mismatched
+
+
+def test_cache_files_cannot_escape_the_project(project: Project) -> None:
+    path = project.cache_file("npz", "ab12cd", ".npy")
+    assert path.parent == project.cache_dir / "npz"
+    for bad in ("../../etc/passwd", "/abs", "a/b", ""):
+        with pytest.raises(ProjectError, match="unsafe cache key"):
+            project.cache_file("npz", bad, ".npy")
+
+
+def test_patient_ids_are_kept_only_as_salted_hashes(tmp_path: Path) -> None:
+    with Project.create(tmp_path / "a") as a, Project.create(tmp_path / "b") as b:
+        key = a.pseudonymise("DOE^JOHN-12345")
+        assert key.startswith("pt-") and "12345" not in key
+        assert a.pseudonymise("DOE^JOHN-12345") == key
+        assert b.pseudonymise("DOE^JOHN-12345") != key  # unlinkable across projects
+        a.set_meta("keep_patient_ids", "1")
+        assert a.pseudonymise("DOE^JOHN-12345") == "DOE^JOHN-12345"
