@@ -1,0 +1,5 @@
+"""The desktop window (PySide6 + pyqtgraph). The only package that imports Qt.
+
+Nothing here imports torch: the window must open in well under two seconds, and training runs
+in its own process (see DESIGN.md section 1).
+"""

@@ -1,0 +1,465 @@
+"""The item browser: a sortable, filterable table with lazily loaded thumbnails.
+
+Thumbnails are asked for only when a row is painted (the view asks for DecorationRole of
+visible rows only), computed on a small thread pool and cached as QImage; the QPixmap is made
+on the GUI thread when the result arrives.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QItemSelectionModel,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    QSize,
+    QSortFilterProxyModel,
+    Qt,
+    QThreadPool,
+    Signal,
+)
+from PySide6.QtGui import QColor, QImage, QPixmap
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from medview.core.project import Item, Prediction, Project
+from medview.ui import workers
+
+COLUMNS = (
+    *("", "Name", "Type", "Shape", "Spacing (mm)"),
+    *("Label", "Split", "Group", "Prediction", "P"),
+)
+COL_THUMB, COL_NAME, COL_KIND, COL_SHAPE, COL_SPACING, COL_LABEL = range(6)
+COL_SPLIT, COL_GROUP, COL_PRED, COL_PROB = range(6, 10)
+THUMB_SIZE = 48
+SORT_ROLE = Qt.ItemDataRole.UserRole + 1
+ITEM_ID_ROLE = Qt.ItemDataRole.UserRole + 2
+_BROKEN = QImage()  # marks a thumbnail that failed, so it is not asked for again
+
+
+def _thumbnail_image(project: Project, item: Item) -> QImage:
+    """Runs on a pool thread: numpy thumbnail -> QImage (QImage is safe off the GUI thread)."""
+    from medview.io.thumbnails import thumbnail
+
+    array = np.ascontiguousarray(thumbnail(project, item, size=128))
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = np.ascontiguousarray(array[..., 0])
+    height, width = array.shape[:2]
+    if array.ndim == 2:
+        fmt, stride = QImage.Format.Format_Grayscale8, width
+    elif array.shape[2] == 4:
+        fmt, stride = QImage.Format.Format_RGBA8888, width * 4
+    else:
+        array = np.ascontiguousarray(array[..., :3])
+        fmt, stride = QImage.Format.Format_RGB888, width * 3
+    return QImage(array.data, width, height, stride, fmt).copy()  # copy: own the pixels
+
+
+def _shape_text(item: Item) -> str:
+    shape = list(item.shape)
+    if item.kind == "2d" and len(shape) >= 3 and shape[0] == 1:
+        shape = shape[1:]
+    return "×".join(str(s) for s in shape)
+
+
+def _spacing_text(item: Item) -> str:
+    spacing = item.spacing[1:] if item.kind == "2d" else item.spacing
+    return "×".join(f"{s:.3g}" for s in spacing)
+
+
+class ItemTableModel(QAbstractTableModel):
+    """One row per project item; rows are refreshed from the store after every change."""
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.project: Project | None = None
+        self._items: list[Item] = []
+        self._rows: dict[int, int] = {}
+        self._predictions: dict[int, Prediction] = {}
+        self._colors: dict[str, QColor] = {}
+        self._thumbs: dict[int, QImage | QPixmap] = {}
+        self._pending: set[int] = set()
+        self._pool = QThreadPool(self)
+        self._pool.setMaxThreadCount(2)  # leave cores for the viewer's own loading
+
+    # ------------------------------------------------------------------ data in
+    def set_project(self, project: Project | None) -> None:
+        self.beginResetModel()
+        self.project = project
+        self._thumbs.clear()
+        self._pending.clear()
+        self._load()
+        self.endResetModel()
+
+    def reload(self) -> None:
+        """Re-read every item (after an import); thumbnails already made are kept."""
+        self.beginResetModel()
+        self._load()
+        self.endResetModel()
+
+    def _load(self) -> None:
+        project = self.project
+        self._items = project.items() if project else []
+        self._rows = {item.id: row for row, item in enumerate(self._items)}
+        self._predictions = project.latest_predictions() if project else {}
+        self._colors = {c.name: QColor(c.color) for c in project.classes()} if project else {}
+
+    def refresh_classes(self) -> None:
+        """After the label set changed (rename, recolour, remove): labels may have changed."""
+        self.reload()
+
+    def refresh_predictions(self) -> None:
+        if self.project is None:
+            return
+        self._predictions = self.project.latest_predictions()
+        if self._items:
+            last = len(self._items) - 1
+            self.dataChanged.emit(self.index(0, COL_PRED), self.index(last, COL_PROB))
+
+    def refresh_items(self, item_ids: list[int]) -> None:
+        if self.project is None:
+            return
+        for item in self.project.items(ids=item_ids):
+            row = self._rows.get(item.id)
+            if row is None:
+                continue
+            self._items[row] = item
+            self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))
+
+    # ------------------------------------------------------------------ lookups
+    def item_at(self, row: int) -> Item:
+        return self._items[row]
+
+    def row_of(self, item_id: int) -> int | None:
+        return self._rows.get(item_id)
+
+    def items(self) -> list[Item]:
+        return list(self._items)
+
+    def prediction(self, item_id: int) -> Prediction | None:
+        return self._predictions.get(item_id)
+
+    def class_color(self, name: str | None) -> QColor | None:
+        return self._colors.get(name) if name else None
+
+    # ------------------------------------------------------------------ Qt model API
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._items)
+
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = 0) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return COLUMNS[section]
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.ToolTipRole:
+            return {COL_PROB: "Probability of the predicted class (latest run)"}.get(section)
+        return None
+
+    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = 0) -> Any:
+        if not index.isValid():
+            return None
+        item = self._items[index.row()]
+        column = index.column()
+        if role == ITEM_ID_ROLE:
+            return item.id
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._display(item, column)
+        if role == SORT_ROLE:
+            return self._sort_key(item, column)
+        if role == Qt.ItemDataRole.DecorationRole:
+            if column == COL_THUMB:
+                return self._thumbnail(item)
+            if column == COL_LABEL:
+                return self.class_color(item.label)
+            if column == COL_PRED:
+                pred = self._predictions.get(item.id)
+                return self.class_color(pred.predicted) if pred else None
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return f"{item.name}\n{item.path}"
+        if role == Qt.ItemDataRole.ForegroundRole and column == COL_PRED:
+            pred = self._predictions.get(item.id)
+            if pred and item.label and pred.predicted and pred.predicted != item.label:
+                return QColor("#d9534f")  # disagreement with the given label stands out
+        return None
+
+    def _display(self, item: Item, column: int) -> str | None:
+        pred = self._predictions.get(item.id)
+        if column == COL_NAME:
+            return item.name
+        if column == COL_KIND:
+            return item.kind.upper()
+        if column == COL_SHAPE:
+            return _shape_text(item)
+        if column == COL_SPACING:
+            return _spacing_text(item)
+        if column == COL_LABEL:
+            return item.label or ""
+        if column == COL_SPLIT:
+            return item.split or ""
+        if column == COL_GROUP:
+            return item.group or ""
+        if column == COL_PRED:
+            return (pred.predicted or "") if pred else ""
+        if column == COL_PROB:
+            return f"{max(pred.probabilities):.2f}" if pred and pred.probabilities else ""
+        return None
+
+    def _sort_key(self, item: Item, column: int) -> Any:
+        if column == COL_THUMB:
+            return item.id
+        if column == COL_SHAPE:
+            return int(np.prod(item.shape[:3]))
+        if column == COL_PROB:
+            pred = self._predictions.get(item.id)
+            return max(pred.probabilities) if pred and pred.probabilities else -1.0
+        text = self._display(item, column) or ""
+        return text.lower()
+
+    # ------------------------------------------------------------------ thumbnails
+    def _thumbnail(self, item: Item) -> QPixmap | None:
+        cached = self._thumbs.get(item.id)
+        if isinstance(cached, QPixmap):
+            return cached
+        if cached is _BROKEN:
+            return None
+        if item.id not in self._pending and self.project is not None:
+            self._pending.add(item.id)
+            item_id = item.id
+            workers.start(
+                _thumbnail_image,
+                self.project,
+                item,
+                on_done=lambda image, i=item_id: self._thumb_ready(i, image),
+                on_error=lambda _exc, i=item_id: self._thumb_ready(i, _BROKEN),
+                pool=self._pool,
+            )
+        return None
+
+    def _thumb_ready(self, item_id: int, image: QImage) -> None:
+        self._pending.discard(item_id)
+        if image is _BROKEN or image.isNull():
+            self._thumbs[item_id] = _BROKEN
+            return
+        pixmap = QPixmap.fromImage(image).scaled(
+            THUMB_SIZE,
+            THUMB_SIZE,
+            Qt.AspectRatioMode.KeepAspectRatio,
+            Qt.TransformationMode.SmoothTransformation,
+        )
+        self._thumbs[item_id] = pixmap
+        row = self._rows.get(item_id)
+        if row is not None:
+            index = self.index(row, COL_THUMB)
+            self.dataChanged.emit(index, index, [Qt.ItemDataRole.DecorationRole])
+
+    def wait_for_thumbnails(self, msecs: int = 5000) -> bool:
+        """For tests and benchmarks."""
+        return self._pool.waitForDone(msecs)
+
+
+class ItemFilterProxy(QSortFilterProxyModel):
+    """Text filter (name, group, label) plus one quick filter."""
+
+    ALL, UNLABELLED, CLASS, DISAGREE = "all", "unlabelled", "class", "disagree"
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.text = ""
+        self.mode = self.ALL
+        self.class_name: str | None = None
+        self.setSortRole(SORT_ROLE)
+
+    def set_text(self, text: str) -> None:
+        self.text = text.strip().lower()
+        self.invalidateFilter()
+
+    def set_quick(self, mode: str, class_name: str | None = None) -> None:
+        self.mode, self.class_name = mode, class_name
+        self.invalidateFilter()
+
+    def filterAcceptsRow(self, row: int, parent: QModelIndex | QPersistentModelIndex) -> bool:
+        model: ItemTableModel = self.sourceModel()  # type: ignore[assignment]
+        item = model.item_at(row)
+        if self.mode == self.UNLABELLED and item.label is not None:
+            return False
+        if self.mode == self.CLASS and item.label != self.class_name:
+            return False
+        if self.mode == self.DISAGREE:
+            pred = model.prediction(item.id)
+            if not (pred and pred.predicted and item.label and pred.predicted != item.label):
+                return False
+        if self.text:
+            haystack = " ".join(filter(None, (item.name, item.group, item.label, item.split)))
+            return self.text in haystack.lower()
+        return True
+
+
+class BrowserWidget(QWidget):
+    """Filter bar, table and the always-visible count per class."""
+
+    currentItemChanged = Signal(object)  # item id or None
+    selectionChanged = Signal(list)  # selected item ids
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.model = ItemTableModel(self)
+        self.proxy = ItemFilterProxy(self)
+        self.proxy.setSourceModel(self.model)
+        self._build()
+
+    def _build(self) -> None:
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        bar = QHBoxLayout()
+        self.filter_edit = QLineEdit(placeholderText="Filter by name, group, label…")
+        self.filter_edit.setClearButtonEnabled(True)
+        self.filter_edit.textChanged.connect(self.proxy.set_text)
+        bar.addWidget(self.filter_edit, 1)
+        self.quick_box = QComboBox()
+        self.quick_box.setToolTip("Show only…")
+        self.quick_box.currentIndexChanged.connect(self._quick_changed)
+        bar.addWidget(self.quick_box)
+        layout.addLayout(bar)
+
+        self.table = QTableView()
+        self.table.setModel(self.proxy)
+        self.table.setSortingEnabled(True)
+        self.table.sortByColumn(-1, Qt.SortOrder.AscendingOrder)  # import order until asked
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setIconSize(QSize(THUMB_SIZE, THUMB_SIZE))
+        self.table.setAlternatingRowColors(True)
+        self.table.setWordWrap(False)
+        self.table.verticalHeader().hide()
+        self.table.verticalHeader().setDefaultSectionSize(THUMB_SIZE + 4)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(COL_THUMB, QHeaderView.ResizeMode.Fixed)
+        header.resizeSection(COL_THUMB, THUMB_SIZE + 8)
+        header.setSectionResizeMode(COL_NAME, QHeaderView.ResizeMode.Interactive)
+        header.resizeSection(COL_NAME, 150)
+        for column, width in ((COL_KIND, 40), (COL_SHAPE, 90), (COL_SPACING, 90), (COL_PROB, 44)):
+            header.resizeSection(column, width)
+        header.setStretchLastSection(False)
+        self.table.selectionModel().currentRowChanged.connect(self._current_changed)
+        self.table.selectionModel().selectionChanged.connect(
+            lambda *_: self.selectionChanged.emit(self.selected_ids())
+        )
+        layout.addWidget(self.table, 1)
+
+        self.counts_label = QLabel()
+        self.counts_label.setWordWrap(True)
+        self.counts_label.setTextFormat(Qt.TextFormat.RichText)
+        layout.addWidget(self.counts_label)
+
+    # ------------------------------------------------------------------ project
+    def set_project(self, project: Project | None) -> None:
+        self.model.set_project(project)
+        self.rebuild_quick_filters()
+        self.update_counts()
+
+    def rebuild_quick_filters(self) -> None:
+        current = self.quick_box.currentData()
+        self.quick_box.blockSignals(True)
+        self.quick_box.clear()
+        self.quick_box.addItem("All items", ItemFilterProxy.ALL)
+        self.quick_box.addItem("Unlabelled", ItemFilterProxy.UNLABELLED)
+        project = self.model.project
+        for cls in project.classes() if project else []:
+            self.quick_box.addItem(f"Class: {cls.name}", f"{ItemFilterProxy.CLASS}:{cls.name}")
+        self.quick_box.addItem("Disagrees with prediction", ItemFilterProxy.DISAGREE)
+        index = self.quick_box.findData(current) if current else 0
+        self.quick_box.setCurrentIndex(max(index, 0))
+        self.quick_box.blockSignals(False)
+        self._quick_changed()
+
+    def _quick_changed(self, *_: object) -> None:
+        # Item data are plain strings ("class:NAME"): QComboBox.findData compares them.
+        mode, _, name = str(self.quick_box.currentData() or ItemFilterProxy.ALL).partition(":")
+        self.proxy.set_quick(mode, name or None)
+
+    def set_quick_filter(self, mode: str, class_name: str | None = None) -> None:
+        key = f"{mode}:{class_name}" if class_name else mode
+        index = self.quick_box.findData(key)
+        if index >= 0:
+            self.quick_box.setCurrentIndex(index)
+
+    def update_counts(self) -> None:
+        project = self.model.project
+        if project is None:
+            self.counts_label.setText("")
+            return
+        counts = project.label_counts()
+        parts = [
+            f"<span style='color:{c.color}'>■</span>&nbsp;{c.name}"
+            f"&nbsp;<b>{counts.get(c.name, 0)}</b>"
+            for c in project.classes()
+        ]
+        parts.append(f"unlabelled&nbsp;<b>{counts.get(None, 0)}</b>")
+        total = sum(counts.values())
+        shown = self.proxy.rowCount()
+        suffix = f" — {total} items" + (f", {shown} shown" if shown != total else "")
+        self.counts_label.setText(" &nbsp; ".join(parts) + suffix)
+
+    # ------------------------------------------------------------------ selection
+    def _current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        self.currentItemChanged.emit(current.data(ITEM_ID_ROLE) if current.isValid() else None)
+
+    def current_id(self) -> int | None:
+        index = self.table.currentIndex()
+        return index.data(ITEM_ID_ROLE) if index.isValid() else None
+
+    def selected_ids(self) -> list[int]:
+        rows = self.table.selectionModel().selectedRows()
+        ids = [index.data(ITEM_ID_ROLE) for index in sorted(rows, key=lambda i: i.row())]
+        current = self.current_id()
+        if not ids and current is not None:
+            ids = [current]
+        return ids
+
+    def select_item(self, item_id: int) -> bool:
+        row = self.model.row_of(item_id)
+        if row is None:
+            return False
+        index = self.proxy.mapFromSource(self.model.index(row, COL_NAME))
+        if not index.isValid():  # hidden by a filter: show everything rather than fail
+            self.filter_edit.clear()
+            self.set_quick_filter(ItemFilterProxy.ALL)
+            index = self.proxy.mapFromSource(self.model.index(row, COL_NAME))
+        flags = (
+            QItemSelectionModel.SelectionFlag.ClearAndSelect
+            | QItemSelectionModel.SelectionFlag.Rows
+        )
+        self.table.selectionModel().setCurrentIndex(index, flags)
+        self.table.scrollTo(index)
+        return True
+
+    def select_first(self) -> None:
+        if self.proxy.rowCount():
+            self.select_item(self.proxy.index(0, 0).data(ITEM_ID_ROLE))
+
+    def next_unlabelled(self, after: int | None, exclude: set[int]) -> int | None:
+        """The next unlabelled item below ``after`` in the shown order, wrapping around."""
+        ids = [self.proxy.index(r, 0).data(ITEM_ID_ROLE) for r in range(self.proxy.rowCount())]
+        start = ids.index(after) + 1 if after in ids else 0
+        for item_id in ids[start:] + ids[:start]:
+            row = self.model.row_of(item_id)
+            if row is None or item_id in exclude:
+                continue
+            if self.model.item_at(row).label is None:
+                return item_id
+        return None

@@ -1,0 +1,216 @@
+"""Importing dropped files and folders: options, a cancellable progress dialog, a summary.
+
+The import runs on a pool thread (``import_sources`` reads every file); progress comes back
+through a queued signal and cancel is a flag the importer polls between files.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Qt, QThreadPool, Signal
+from PySide6.QtWidgets import (
+    QApplication,
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QHeaderView,
+    QLabel,
+    QProgressDialog,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from medview.core.project import Project
+from medview.ui.workers import Task, keep_alive
+
+
+class ImportOptionsDialog(QDialog):
+    """Asks how the dropped files should be labelled and split before importing."""
+
+    def __init__(
+        self, sources: Sequence[str], class_names: list[str], parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Import")
+        layout = QVBoxLayout(self)
+        shown = "\n".join(str(s) for s in list(sources)[:8])
+        more = f"\n… and {len(sources) - 8} more" if len(sources) > 8 else ""
+        layout.addWidget(QLabel(f"Import into the project:\n{shown}{more}"))
+        form = QFormLayout()
+        self.label_from_folder = QCheckBox("Label from the folder name")
+        self.label_from_folder.setToolTip(
+            f"Files inside a folder named like a class ({', '.join(class_names)}) get that label"
+        )
+        self.label_from_folder.setChecked(_folders_match(sources, class_names))
+        form.addRow(self.label_from_folder)
+        self.split = QComboBox()
+        self.split.addItems(["(none)", "train", "val", "test"])
+        form.addRow("Split", self.split)
+        layout.addLayout(form)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout.addWidget(buttons)
+
+    def options(self) -> dict[str, Any]:
+        split = self.split.currentText()
+        return {
+            "label_from": "folder" if self.label_from_folder.isChecked() else None,
+            "split": None if split == "(none)" else split,
+        }
+
+
+def _folders_match(sources: Sequence[str], class_names: list[str]) -> bool:
+    """Suggest labelling from folders when the dropped folders contain class-named ones."""
+    lowered = {n.lower() for n in class_names}
+    for source in sources:
+        path = Path(source)
+        if path.is_dir():
+            try:
+                if any(c.is_dir() and c.name.lower() in lowered for c in path.iterdir()):
+                    return True
+            except OSError:
+                continue
+        if path.parent.name.lower() in lowered:
+            return True
+    return False
+
+
+class ImportRunner(QObject):
+    """Runs one import; ``finished(report)`` or ``failed(message)`` on the GUI thread."""
+
+    finished = Signal(object)
+    failed = Signal(str)
+
+    def __init__(
+        self,
+        project: Project,
+        sources: Sequence[str],
+        options: dict[str, Any],
+        parent: QWidget | None = None,
+        show_progress: bool = True,
+    ) -> None:
+        super().__init__(parent)
+        self.project = project
+        self.sources = [str(s) for s in sources]
+        self.options = options
+        self.cancelled = threading.Event()
+        self.report: Any = None
+        self.progress: QProgressDialog | None = None
+        if show_progress:
+            self.progress = QProgressDialog("Importing…", "Cancel", 0, 0, parent)
+            self.progress.setWindowTitle("Import")
+            self.progress.setWindowModality(Qt.WindowModality.WindowModal)
+            self.progress.setMinimumDuration(300)  # no flash for a handful of files
+            self.progress.setAutoClose(False)
+            self.progress.setAutoReset(False)
+            self.progress.canceled.connect(self.cancel)
+        self.running = False
+
+    def cancel(self) -> None:
+        self.cancelled.set()
+        if self.progress is not None:
+            self.progress.setLabelText("Cancelling after the current file…")
+
+    def start(self) -> None:
+        task = Task(self._work)
+        keep_alive(task)
+        self._task_signals = task.signals
+        task.signals.progress.connect(self._on_progress)
+        task.signals.finished.connect(self._on_finished)
+        task.signals.failed.connect(self._on_failed)
+        self.running = True
+        QThreadPool.globalInstance().start(task)
+
+    def _work(self) -> Any:
+        from medview.io.importer import import_sources
+
+        signals = self._task_signals
+        return import_sources(
+            self.project,
+            self.sources,
+            progress=lambda done, total, message: signals.progress.emit(
+                int(done), int(total), str(message)
+            ),
+            cancel=self.cancelled.is_set,
+            **self.options,
+        )
+
+    def _on_progress(self, done: int, total: int, message: str) -> None:
+        if self.progress is None or self.cancelled.is_set():
+            return
+        self.progress.setMaximum(max(total, 0))
+        self.progress.setValue(min(done, total) if total else 0)
+        self.progress.setLabelText(f"{message}\n{done} of {total}" if total else message)
+
+    def _close_progress(self) -> None:
+        self.running = False
+        if self.progress is not None:
+            self.progress.reset()
+            self.progress.hide()
+            self.progress.deleteLater()
+            self.progress = None
+
+    def _on_finished(self, report: Any) -> None:
+        self._close_progress()
+        self.report = report
+        self.finished.emit(report)
+
+    def _on_failed(self, exc: Exception) -> None:
+        self._close_progress()
+        self.failed.emit(str(exc) or type(exc).__name__)
+
+
+class ImportSummaryDialog(QDialog):
+    """What was imported, and every skipped file with its reason (copyable)."""
+
+    def __init__(self, report: Any, cancelled: bool = False, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Import finished" if not cancelled else "Import cancelled")
+        self.resize(640, 380)
+        layout = QVBoxLayout(self)
+        lines = list(report.summary_lines())
+        if cancelled:
+            lines.insert(0, "Cancelled: the files imported before cancelling are kept.")
+        self.summary = QLabel("\n".join(lines))
+        self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.summary.setWordWrap(True)
+        layout.addWidget(self.summary)
+        self.skipped = QTableWidget(len(report.skipped), 2)
+        self.skipped.setHorizontalHeaderLabels(["Skipped file", "Reason"])
+        self.skipped.verticalHeader().hide()
+        self.skipped.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
+        self.skipped.horizontalHeader().setStretchLastSection(True)
+        self.skipped.setColumnWidth(0, 300)
+        for row, (path, reason) in enumerate(report.skipped):
+            for column, text in enumerate((str(path), str(reason))):
+                cell = QTableWidgetItem(text)
+                cell.setToolTip(text)
+                self.skipped.setItem(row, column, cell)
+        self.skipped.setVisible(bool(report.skipped))
+        layout.addWidget(self.skipped, 1)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok)
+        copy = QPushButton("Copy")
+        copy.setToolTip("Copy the summary and the skipped files to the clipboard")
+        copy.clicked.connect(lambda: QApplication.clipboard().setText(self.text()))
+        buttons.addButton(copy, QDialogButtonBox.ButtonRole.ActionRole)
+        buttons.accepted.connect(self.accept)
+        layout.addWidget(buttons)
+
+    def text(self) -> str:
+        rows = [
+            f"{self.skipped.item(r, 0).text()}\t{self.skipped.item(r, 1).text()}"
+            for r in range(self.skipped.rowCount())
+        ]
+        return "\n".join([self.summary.text(), *rows])

@@ -1,0 +1,140 @@
+"""The label bar: one button per class in its colour, keys 1–9, 0/Backspace to clear, undo.
+
+Every change goes through a QUndoCommand whose redo/undo call ``Project.set_labels``: the
+label is committed to the database before the command returns, so undo is just another
+committed change and there is never an unsaved state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QKeySequence, QShortcut, QUndoCommand, QUndoStack
+from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QPushButton, QWidget
+
+from medview.core.labels import LabelClass
+from medview.core.project import Project
+from medview.ui.style import text_color_on
+
+
+class LabelCommand(QUndoCommand):
+    """Set the labels of some items; undo restores what each had before."""
+
+    def __init__(
+        self,
+        project: Project,
+        labels: dict[int, str | None],
+        on_change: Callable[[list[int]], None],
+    ) -> None:
+        name = next(iter(labels.values()))
+        count = len(labels)
+        what = f"{count} items" if count > 1 else "item"
+        text = f"label {what} {name}" if name else f"clear label of {what}"
+        super().__init__(text)
+        self.project = project
+        self.labels = dict(labels)
+        self.previous: dict[int, str | None] | None = None
+        self.on_change = on_change
+
+    def redo(self) -> None:
+        previous = self.project.set_labels(self.labels)
+        if self.previous is None:  # the first time: remember what to go back to
+            self.previous = previous
+        self.on_change(list(self.labels))
+
+    def undo(self) -> None:
+        assert self.previous is not None
+        self.project.set_labels(self.previous)
+        self.on_change(list(self.previous))
+
+
+class LabelBar(QWidget):
+    """Class buttons. ``labelRequested(name or None)`` is emitted by a click or a key; the
+    main window decides which items it applies to (see :meth:`MainWindow.label_selected`)."""
+
+    labelRequested = Signal(object)
+    advanceToggled = Signal(bool)
+
+    def __init__(self, undo_stack: QUndoStack, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.undo_stack = undo_stack
+        self.buttons: dict[str, QPushButton] = {}
+        self._classes: list[LabelClass] = []
+        self._layout = QHBoxLayout(self)
+        self._layout.setContentsMargins(6, 4, 6, 4)
+        self._layout.setSpacing(6)
+        self.title = QLabel("<b>Label</b>")
+        self._layout.addWidget(self.title)
+        self._button_area = QHBoxLayout()
+        self._button_area.setSpacing(6)
+        self._layout.addLayout(self._button_area)
+        self.clear_button = QPushButton("0  Clear")
+        self.clear_button.setToolTip("Remove the label of the selected item(s) (0 or Backspace)")
+        self.clear_button.clicked.connect(lambda: self.labelRequested.emit(None))
+        self._layout.addWidget(self.clear_button)
+        self._layout.addStretch(1)
+        self.advance_box = QCheckBox("Advance to next unlabelled")
+        self.advance_box.setToolTip("After a key press, select the next item without a label")
+        self.advance_box.setChecked(True)
+        self.advance_box.toggled.connect(self.advanceToggled)
+        self._layout.addWidget(self.advance_box)
+        self._key_shortcuts: list[QShortcut] = []
+        self._clear_shortcuts = [self._add_shortcut(key, None) for key in ("0", "Backspace")]
+
+    @property
+    def advance(self) -> bool:
+        return self.advance_box.isChecked()
+
+    def _add_shortcut(self, key: str, name: str | None) -> QShortcut:
+        # Window-wide, but a text field with focus still gets its digits: QLineEdit claims
+        # printable keys through ShortcutOverride before a shortcut fires.
+        shortcut = QShortcut(QKeySequence(key), self, context=Qt.ShortcutContext.WindowShortcut)
+        shortcut.activated.connect(lambda n=name: self._key(n))
+        return shortcut
+
+    def _key(self, name: str | None) -> None:
+        if self.isEnabled():
+            self.labelRequested.emit(name)
+
+    def set_classes(self, classes: list[LabelClass]) -> None:
+        """Rebuild the buttons (and keys 1..n) for the project's label set."""
+        for button in self.buttons.values():
+            self._button_area.removeWidget(button)
+            button.deleteLater()
+        for shortcut in self._key_shortcuts:
+            shortcut.setEnabled(False)
+            shortcut.deleteLater()
+        self.buttons.clear()
+        self._key_shortcuts = []
+        self._classes = list(classes)
+        for cls in classes:
+            button = QPushButton(f"{cls.shortcut}  {cls.name}")
+            button.setCheckable(True)
+            button.setToolTip(f"Label the selected item(s) {cls.name} (key {cls.shortcut})")
+            button.setMinimumHeight(30)
+            button.setStyleSheet(self._button_style(cls.color))
+            button.clicked.connect(lambda _=False, n=cls.name: self.labelRequested.emit(n))
+            self._button_area.addWidget(button)
+            self.buttons[cls.name] = button
+            self._key_shortcuts.append(self._add_shortcut(cls.shortcut, cls.name))
+
+    @staticmethod
+    def _button_style(color: str) -> str:
+        fg = text_color_on(color)
+        # Unchecked: a coloured outline; checked (the current item's label): filled.
+        return (
+            f"QPushButton {{ border: 2px solid {color}; border-radius: 5px; padding: 3px 12px;"
+            f" font-weight: 600; }}"
+            f"QPushButton:checked {{ background: {color}; color: {fg}; }}"
+            f"QPushButton:hover {{ border-width: 3px; }}"
+            f"QPushButton:disabled {{ border-color: palette(mid); }}"
+        )
+
+    def show_label(self, label: str | None, counts: dict[str | None, int] | None = None) -> None:
+        """Mark the current item's class; show how many items each class has."""
+        for cls in self._classes:
+            button = self.buttons[cls.name]
+            button.setChecked(cls.name == label)
+            count = f"  ({counts.get(cls.name, 0)})" if counts is not None else ""
+            button.setText(f"{cls.shortcut}  {cls.name}{count}")

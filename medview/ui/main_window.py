@@ -1,0 +1,469 @@
+"""The main window: browser dock (left), slice view and label bar (centre), menus.
+
+It owns the open :class:`Project` and wires the widgets to it. Everything slow (reading an
+image, thumbnails, importing) runs on a thread pool; results arrive as queued signals.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QStandardPaths, Qt, QThreadPool, Signal
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QUndoStack
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QInputDialog,
+    QMainWindow,
+    QMessageBox,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from medview.core.errors import MedviewError
+from medview.core.image import Image
+from medview.core.project import Item, Project
+from medview.ui import imaging, menus, workers
+from medview.ui.browser import BrowserWidget
+from medview.ui.image_cache import ImageCache
+from medview.ui.import_dialog import ImportOptionsDialog, ImportRunner, ImportSummaryDialog
+from medview.ui.label_bar import LabelBar, LabelCommand
+from medview.ui.label_set_editor import LabelSetEditor
+from medview.ui.settings import Settings
+from medview.ui.slice_view import SliceView
+from medview.ui.welcome import NewProjectDialog, WelcomeWidget
+
+
+def _load(project: Project, item: Item) -> Image:
+    from medview.io.readers import load_item  # the io layer is only needed once an item shows
+
+    return load_item(project, item)
+
+
+class MainWindow(QMainWindow):
+    projectOpened = Signal(object)  # the Project
+    projectClosed = Signal()
+    imageShown = Signal(int)  # item id, once its image is on screen (or failed to load)
+    labelsChanged = Signal(list)  # item ids
+    importFinished = Signal(object)  # the ImportReport
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        super().__init__()
+        self.settings = settings or Settings()
+        self.project: Project | None = None
+        self.undo_stack = QUndoStack(self)
+        self.cache = ImageCache()
+        self.current_item: Item | None = None
+        self.last_import_report: Any = None
+        self.summary_dialog: ImportSummaryDialog | None = None
+        self.import_runner: ImportRunner | None = None
+        self._load_token = 0
+        self._load_pool = QThreadPool(self)
+        self._load_pool.setMaxThreadCount(2)
+        self.setAcceptDrops(True)
+        self.resize(1400, 860)
+        self._build()
+        menus.build(self)
+        self._restore_layout()
+        self._show_welcome()
+
+    # ------------------------------------------------------------------ layout
+    def _build(self) -> None:
+        self.stack = QStackedWidget()
+        self.welcome = WelcomeWidget()
+        self.welcome.newRequested.connect(self.new_project)
+        self.welcome.openRequested.connect(self.open_project_dialog)
+        self.welcome.exampleRequested.connect(self.open_example)
+        self.welcome.recentRequested.connect(self.open_project)
+        self.stack.addWidget(self.welcome)
+
+        self.workspace = QWidget()
+        layout = QVBoxLayout(self.workspace)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        self.slice_view = SliceView()
+        self.slice_view.windowChanged.connect(self._remember_window)
+        layout.addWidget(self.slice_view, 1)
+        self.label_bar = LabelBar(self.undo_stack)
+        self.label_bar.labelRequested.connect(self.label_selected)
+        self.label_bar.advance_box.setChecked(self.settings.flag("label/advance", True))
+        self.label_bar.advanceToggled.connect(
+            lambda on: self.settings.set_value("label/advance", on)
+        )
+        layout.addWidget(self.label_bar)
+        self.stack.addWidget(self.workspace)
+        self.setCentralWidget(self.stack)
+
+        self.browser = BrowserWidget()
+        self.browser.currentItemChanged.connect(self.show_item)
+        self.browser.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.browser.table.customContextMenuRequested.connect(
+            lambda pos: menus.browser_context_menu(self, pos)
+        )
+        left = Qt.DockWidgetArea.LeftDockWidgetArea
+        self.browser_dock = self.add_dock(self.browser, "Items", left, "browserDock")
+        self.browser_dock.setMinimumWidth(320)
+        self.resizeDocks([self.browser_dock], [560], Qt.Orientation.Horizontal)
+
+    def add_dock(
+        self,
+        widget: QWidget,
+        title: str,
+        area: Qt.DockWidgetArea = Qt.DockWidgetArea.RightDockWidgetArea,
+        name: str | None = None,
+    ) -> QDockWidget:
+        """Add a dock (the training panel uses this) with a toggle in the View menu; its
+        position is saved with the window state under ``name``."""
+        dock = QDockWidget(title, self)
+        dock.setObjectName(name or f"dock_{title.lower().replace(' ', '_')}")
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        view_menu = getattr(self, "view_menu", None)
+        if view_menu is not None:
+            view_menu.addAction(dock.toggleViewAction())
+        return dock
+
+    def _restore_layout(self) -> None:
+        geometry = self.settings.window_geometry()
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        state = self.settings.window_state()
+        if state is not None:
+            self.restoreState(state)
+
+    def _show_welcome(self) -> None:
+        self.welcome.set_recent(self.settings.recent_projects())
+        self.stack.setCurrentWidget(self.welcome)
+        self.browser_dock.hide()
+        self.setWindowTitle("medview")
+        menus.update_enabled(self)
+
+    # ------------------------------------------------------------------ projects
+    def open_project(self, path: str | Path) -> bool:
+        try:
+            project = Project.open(path)
+        except MedviewError as exc:
+            self.settings.remove_recent_project(str(path))
+            self.welcome.set_recent(self.settings.recent_projects())
+            self.error("Cannot open the project", str(exc))
+            return False
+        self.set_project(project)
+        return True
+
+    def set_project(self, project: Project) -> None:
+        """Show an already open project (the window takes ownership and closes it)."""
+        self.close_project()
+        self.project = project
+        self.settings.add_recent_project(project.folder)
+        self.setWindowTitle(f"{project.name} — medview")
+        self.label_bar.set_classes(project.classes())
+        self.browser.set_project(project)
+        self.stack.setCurrentWidget(self.workspace)
+        self.browser_dock.show()
+        self.slice_view.show_message(
+            "Select an item on the left."
+            if project.item_count()
+            else "This project has no images yet.\n"
+            "Drop files or folders here, or use File ▸ Import."
+        )
+        menus.update_enabled(self)
+        self.projectOpened.emit(project)
+        missing = len(project.missing_items())
+        if missing:
+            self.statusBar().showMessage(
+                f"{missing} item(s) point to files that are no longer there", 10000
+            )
+        self.browser.select_first()
+        self.browser.table.setFocus()
+
+    def close_project(self) -> None:
+        if self.project is None:
+            return
+        self._load_token += 1  # results of loads still running are dropped
+        self.undo_stack.clear()
+        self.cache.clear()
+        self.current_item = None
+        self.browser.set_project(None)
+        self.slice_view.set_image(None)
+        self.project.close()
+        self.project = None
+        self.projectClosed.emit()
+        self._show_welcome()
+
+    def new_project(self) -> Project | None:
+        dialog = NewProjectDialog(self, self.settings.value("project/lastFolder", None))  # type: ignore[arg-type]
+        if dialog.exec() != NewProjectDialog.DialogCode.Accepted:
+            return None
+        try:
+            project = Project.create(dialog.project_path(), dialog.classes())
+        except MedviewError as exc:
+            self.error("Cannot create the project", str(exc))
+            return None
+        self.settings.set_value("project/lastFolder", str(dialog.project_path().parent))
+        self.set_project(project)
+        return project
+
+    def open_project_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(
+            self,
+            "Open a medview project (the .medview folder)",
+            str(self.settings.value("project/lastFolder", str(Path.home()))),
+        )
+        if folder:
+            self.open_project(folder)
+
+    def example_path(self) -> Path:
+        base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
+        return Path(base or Path.home() / ".medview") / "example.medview"
+
+    def open_example(self) -> None:
+        path = self.example_path()
+        if (path / "project.db").is_file():
+            self.open_project(path)
+            return
+
+        def create() -> Project:
+            from medview.demo import create_demo_project
+
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return create_demo_project(path)
+
+        self.statusBar().showMessage("Writing the example project…")
+        self.setEnabled(False)
+        workers.start(create, on_done=self._example_ready, on_error=self._example_failed)
+
+    def _example_ready(self, project: Project) -> None:
+        self.setEnabled(True)
+        self.statusBar().clearMessage()
+        self.set_project(project)
+
+    def _example_failed(self, exc: Exception) -> None:
+        self.setEnabled(True)
+        self.statusBar().clearMessage()
+        self.error("Cannot create the example project", str(exc))
+
+    # ------------------------------------------------------------------ showing an item
+    def show_item(self, item_id: int | None) -> None:
+        if self.project is None or item_id is None:
+            return
+        if self.current_item is not None and self.current_item.id == item_id:
+            return
+        item = self.project.get_item(item_id)
+        self.current_item = item
+        self.label_bar.show_label(item.label, self.project.label_counts())
+        self._status_for(item)
+        self._load_token += 1
+        token = self._load_token
+        cached = self.cache.get(item_id)
+        if cached is not None:
+            self._display(item, cached)
+            return
+        self.slice_view.set_loading(True)
+
+        def work(project: Project = self.project, item: Item = item) -> Image | None:
+            # Skip loads the user has already scrolled past.
+            return _load(project, item) if token == self._load_token else None
+
+        workers.start(
+            work,
+            on_done=lambda image: self._loaded(token, item, image),
+            on_error=lambda exc: self._load_failed(token, item, exc),
+            pool=self._load_pool,
+        )
+
+    def _loaded(self, token: int, item: Item, image: Image | None) -> None:
+        if image is None or token != self._load_token:
+            return
+        self.cache.put(item.id, image)
+        self._display(item, image)
+
+    def _display(self, item: Item, image: Image) -> None:
+        key = imaging.modality_key(image)
+        window = self.settings.window_level(key) if key else None
+        self.slice_view.set_image(image, window)
+        notes = image.metadata.get("notes") or image.metadata.get("note")
+        if notes:
+            self.statusBar().showMessage(str(notes), 8000)
+        self.imageShown.emit(item.id)
+
+    def _load_failed(self, token: int, item: Item, exc: Exception) -> None:
+        if token != self._load_token:
+            return
+        reason = str(exc) if isinstance(exc, MedviewError) else f"{type(exc).__name__}: {exc}"
+        self.slice_view.show_message(f"Cannot show {item.name}\n\n{reason}")
+        self.imageShown.emit(item.id)
+
+    def _status_for(self, item: Item) -> None:
+        shape = "×".join(str(s) for s in (item.shape[1:] if item.kind == "2d" else item.shape))
+        spacing = "×".join(f"{s:.3g}" for s in item.spacing)
+        self.statusBar().showMessage(
+            f"{item.name}   {item.kind.upper()} {shape}   spacing {spacing} mm   {item.path}"
+        )
+
+    def _remember_window(self, width: float, level: float) -> None:
+        image = self.slice_view.image
+        key = imaging.modality_key(image) if image is not None else None
+        if key:
+            self.settings.set_window_level(key, width, level)
+
+    # ------------------------------------------------------------------ labelling
+    def label_selected(self, name: str | None) -> None:
+        """Label the selected items (keys 1–9, the class buttons); then maybe advance."""
+        if self.project is None or self.stack.currentWidget() is not self.workspace:
+            return
+        ids = self.browser.selected_ids()
+        if not ids:
+            return
+        advance_to = None
+        if name is not None and self.label_bar.advance:
+            advance_to = self.browser.next_unlabelled(self.browser.current_id(), set(ids))
+        try:
+            self.undo_stack.push(
+                LabelCommand(self.project, dict.fromkeys(ids, name), self._labels_changed)
+            )
+        except MedviewError as exc:
+            self.error("Cannot set the label", str(exc))
+            return
+        if advance_to is not None:
+            self.browser.select_item(advance_to)
+        elif name is not None and self.label_bar.advance:
+            self.statusBar().showMessage("Every item shown has a label.", 5000)
+
+    def _labels_changed(self, ids: list[int]) -> None:
+        assert self.project is not None
+        self.browser.model.refresh_items(ids)
+        self.browser.update_counts()
+        if self.current_item is not None and self.current_item.id in ids:
+            self.current_item = self.project.get_item(self.current_item.id)
+        if self.current_item is not None:
+            self.label_bar.show_label(self.current_item.label, self.project.label_counts())
+        self.labelsChanged.emit(ids)
+
+    def undo(self) -> None:
+        """Undo the last label change and go back to the item it touched."""
+        command = self.undo_stack.command(self.undo_stack.index() - 1)
+        self.undo_stack.undo()
+        if isinstance(command, LabelCommand) and command.previous:
+            first = next(iter(command.previous))
+            if self.browser.current_id() not in command.previous:
+                self.browser.select_item(first)
+
+    def redo(self) -> None:
+        self.undo_stack.redo()
+
+    def edit_label_set(self) -> None:
+        if self.project is None:
+            return
+        editor = LabelSetEditor(self.project, self)
+        editor.changed.connect(self.label_set_changed)
+        editor.exec()
+
+    def label_set_changed(self) -> None:
+        assert self.project is not None
+        # Undo entries name classes that may no longer exist: start a fresh history.
+        self.undo_stack.clear()
+        self.label_bar.set_classes(self.project.classes())
+        self.browser.model.refresh_classes()
+        self.browser.rebuild_quick_filters()
+        self.browser.update_counts()
+        if self.current_item is not None:
+            self.current_item = self.project.get_item(self.current_item.id)
+            self.browser.select_item(self.current_item.id)
+            self.label_bar.show_label(self.current_item.label, self.project.label_counts())
+
+    def set_group_selected(self, group: str | None = None) -> None:
+        ids = self.browser.selected_ids() if self.project else []
+        if not ids:
+            return
+        if group is None:
+            current = self.project.get_item(ids[0]).group or ""  # type: ignore[union-attr]
+            group, ok = QInputDialog.getText(
+                self,
+                "Group / patient",
+                f"Group or patient id for {len(ids)} item(s)\n"
+                "(items of one group stay in the same fold):",
+                text=current,
+            )
+            if not ok:
+                return
+        self.project.set_group(ids, group)  # type: ignore[union-attr]
+        self.browser.model.refresh_items(ids)
+
+    def set_split_selected(self, split: str | None) -> None:
+        ids = self.browser.selected_ids() if self.project else []
+        if ids:
+            self.project.set_split(ids, split)  # type: ignore[union-attr]
+            self.browser.model.refresh_items(ids)
+
+    def refresh_predictions(self) -> None:
+        """Call when a run has written predictions (the training dock does)."""
+        self.browser.model.refresh_predictions()
+
+    # ------------------------------------------------------------------ importing
+    def import_paths(
+        self, paths: list[str], options: dict[str, Any] | None = None, show_summary: bool = True
+    ) -> ImportRunner | None:
+        if self.project is None and self.new_project() is None:
+            return None
+        assert self.project is not None
+        if self.import_runner is not None and self.import_runner.running:
+            self.statusBar().showMessage("An import is already running.", 5000)
+            return None
+        if options is None:
+            dialog = ImportOptionsDialog(paths, self.project.class_names(), self)
+            if dialog.exec() != ImportOptionsDialog.DialogCode.Accepted:
+                return None
+            options = dialog.options()
+        runner = ImportRunner(self.project, paths, options, self)
+        runner.finished.connect(lambda report: self._import_done(runner, report, show_summary))
+        runner.failed.connect(lambda message: self.error("Import failed", message))
+        self.import_runner = runner
+        runner.start()
+        return runner
+
+    def _import_done(self, runner: ImportRunner, report: Any, show_summary: bool) -> None:
+        self.last_import_report = report
+        had_current = self.browser.current_id()
+        self.browser.model.reload()
+        self.browser.update_counts()
+        if had_current is not None:
+            self.browser.select_item(had_current)
+        else:
+            self.browser.select_first()
+        if show_summary:
+            self.summary_dialog = ImportSummaryDialog(report, runner.cancelled.is_set(), self)
+            self.summary_dialog.open()  # not exec(): the window keeps working behind it
+        self.importFinished.emit(report)
+
+    def import_dialog(self, folders: bool) -> None:
+        start = str(self.settings.value("import/lastFolder", str(Path.home())))
+        if folders:
+            folder = QFileDialog.getExistingDirectory(self, "Import a folder", start)
+            paths = [folder] if folder else []
+        else:
+            paths, _ = QFileDialog.getOpenFileNames(self, "Import images", start)
+        if paths:
+            self.settings.set_value("import/lastFolder", str(Path(paths[0]).parent))
+            self.import_paths(paths)
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if event.mimeData().hasUrls() and any(u.isLocalFile() for u in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if paths:
+            event.acceptProposedAction()
+            self.import_paths(paths)
+
+    # ------------------------------------------------------------------ misc
+    def error(self, title: str, text: str) -> None:
+        QMessageBox.warning(self, title, text)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.settings.save_window(self.saveGeometry(), self.saveState())
+        self.close_project()
+        self._load_pool.waitForDone(3000)
+        super().closeEvent(event)

@@ -1,0 +1,377 @@
+"""The centre view: one plane of a 2D image or 3D volume, scrolled, windowed and zoomed.
+
+pyqtgraph's ImageItem draws the plane; the item's rectangle is the plane's size in mm, so an
+anisotropic volume (2 mm slices, 0.7 mm pixels) keeps its true proportions with the view's
+aspect locked at 1:1. Scrolling only swaps a numpy view into the ImageItem with fixed levels,
+which keeps a slice change at a few milliseconds even for a 512×512×300 volume.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QSlider,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from medview.core.image import Image
+from medview.ui import imaging
+from medview.ui.imaging import AUTO, AXES, COLORMAPS, FULL, PRESETS
+from medview.ui.style import icon
+
+
+class SliceViewBox(pg.ViewBox):
+    """Wheel scrolls slices (Ctrl+wheel zooms); right-drag sets window/level."""
+
+    sigWheelSteps = Signal(int)
+    sigWindowDrag = Signal(float, float)  # dx, dy in screen pixels
+
+    def __init__(self) -> None:
+        super().__init__(lockAspect=True, invertY=True, enableMenu=False)
+        self._wheel_rest = 0.0
+
+    def wheelEvent(self, ev, axis=None):  # noqa: ANN001 (pyqtgraph signature)
+        if ev.modifiers() & Qt.KeyboardModifier.ControlModifier:
+            return super().wheelEvent(ev, axis)
+        # Touchpads send small deltas: accumulate to whole notches (120 units each).
+        self._wheel_rest += ev.delta() / 120.0
+        steps = int(self._wheel_rest)
+        self._wheel_rest -= steps
+        if steps:
+            self.sigWheelSteps.emit(steps)
+        ev.accept()
+
+    def mouseDragEvent(self, ev, axis=None):  # noqa: ANN001
+        if ev.button() == Qt.MouseButton.RightButton:
+            ev.accept()
+            delta = ev.screenPos() - ev.lastScreenPos()
+            self.sigWindowDrag.emit(delta.x(), delta.y())
+            return
+        super().mouseDragEvent(ev, axis)
+
+
+class SliceView(QWidget):
+    """Shows an :class:`Image`; emits what the user changes."""
+
+    sliceChanged = Signal(int)
+    axisChanged = Signal(int)
+    windowChanged = Signal(float, float)  # width, level (after a user change)
+    cursorText = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.image: Image | None = None
+        self.axis = 0
+        self.index = 0
+        self.width_level = (1.0, 0.5)
+        self._indices = [0, 0, 0]  # remembered slice per axis
+        self._plane_shape: tuple[int, ...] | None = None
+        self._drag_scale = 1.0
+        self._build()
+        self._shortcuts()
+
+    # ------------------------------------------------------------------ construction
+    def _build(self) -> None:
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
+
+        bar = QHBoxLayout()
+        bar.setContentsMargins(4, 2, 4, 2)
+        self.axis_group = QButtonGroup(self)
+        for number, name in enumerate(AXES):
+            button = QToolButton(text=name.capitalize(), checkable=True, autoRaise=True)
+            button.setToolTip(f"{name.capitalize()} plane ({name[0].upper()})")
+            self.axis_group.addButton(button, number)
+            bar.addWidget(button)
+        self.axis_group.button(0).setChecked(True)
+        self.axis_group.idClicked.connect(self.set_axis)
+        bar.addSpacing(12)
+        bar.addWidget(QLabel("Window"))
+        self.preset_box = QComboBox()
+        self.preset_box.addItems([AUTO, FULL, *PRESETS])
+        self.preset_box.insertSeparator(2)
+        self.preset_box.setToolTip("Window/level presets; right-drag on the image adjusts it")
+        self.preset_box.textActivated.connect(self.apply_preset)
+        bar.addWidget(self.preset_box)
+        bar.addWidget(QLabel("Colours"))
+        self.cmap_box = QComboBox()
+        self.cmap_box.addItems(COLORMAPS)
+        self.cmap_box.currentTextChanged.connect(self.set_colormap)
+        bar.addWidget(self.cmap_box)
+        self.reset_button = QToolButton(autoRaise=True, icon=icon("reset_view"))
+        self.reset_button.setToolTip("Fit the image to the view (Ctrl+0)")
+        self.reset_button.clicked.connect(self.reset_zoom)
+        bar.addWidget(self.reset_button)
+        bar.addStretch(1)
+        self.wl_label = QLabel()
+        self.wl_label.setToolTip("Window width / level")
+        bar.addWidget(self.wl_label)
+        layout.addLayout(bar)
+
+        self.graphics = pg.GraphicsView(background="k")
+        self.viewbox = SliceViewBox()
+        self.graphics.setCentralItem(self.viewbox)
+        self.image_item = pg.ImageItem(axisOrder="row-major")
+        self.image_item.setAutoDownsample(True)  # a 2000² slide in a small view stays fast
+        self.viewbox.addItem(self.image_item)
+        self.viewbox.sigWheelSteps.connect(self.step)
+        self.viewbox.sigWindowDrag.connect(self._drag_window)
+        self.graphics.scene().sigMouseMoved.connect(self._mouse_moved)
+        self.graphics.setMinimumSize(200, 200)
+        layout.addWidget(self.graphics, 1)
+
+        # The overlay says "Loading…" or why an image cannot be shown, over the view.
+        self.overlay = QLabel(self.graphics)
+        self.overlay.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.overlay.setWordWrap(True)
+        self.overlay.setStyleSheet(
+            "QLabel { color: #f0f0f0; background: rgba(20, 20, 20, 190); padding: 12px;"
+            " border-radius: 6px; font-size: 14px; }"
+        )
+        self.overlay.hide()
+        self._busy_timer = QTimer(self, singleShot=True, interval=150)
+        self._busy_timer.timeout.connect(lambda: self._show_overlay("Loading…"))
+
+        bottom = QHBoxLayout()
+        bottom.setContentsMargins(4, 0, 4, 2)
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.setToolTip("Slice (mouse wheel, PageUp/PageDown)")
+        self.slider.valueChanged.connect(self.set_slice)
+        bottom.addWidget(self.slider, 1)
+        self.slice_label = QLabel("–")
+        self.slice_label.setMinimumWidth(90)
+        self.slice_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        bottom.addWidget(self.slice_label)
+        layout.addLayout(bottom)
+        self.readout = QLabel(" ")
+        self.readout.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.readout.setContentsMargins(6, 0, 6, 2)
+        layout.addWidget(self.readout)
+        self._update_controls()
+
+    def _shortcuts(self) -> None:
+        context = Qt.ShortcutContext.WindowShortcut
+        bindings = {
+            "PgUp": lambda: self.step(-1),
+            "PgDown": lambda: self.step(1),
+            "Shift+PgUp": lambda: self.step(-10),
+            "Shift+PgDown": lambda: self.step(10),
+            "A": lambda: self.set_axis(0),
+            "C": lambda: self.set_axis(1),
+            "S": lambda: self.set_axis(2),
+            "Ctrl+0": self.reset_zoom,
+        }
+        self._shortcut_objects = []
+        for key, slot in bindings.items():
+            shortcut = QShortcut(QKeySequence(key), self, context=context)
+            shortcut.activated.connect(slot)
+            self._shortcut_objects.append(shortcut)
+
+    # ------------------------------------------------------------------ showing an image
+    def set_loading(self, loading: bool) -> None:
+        """Busy indicator, shown only if loading takes long enough to notice (no flicker)."""
+        if loading:
+            self._busy_timer.start()
+        else:
+            self._busy_timer.stop()
+            self.overlay.hide()
+
+    def show_message(self, text: str) -> None:
+        """Replace the image with a message (a file that cannot be read, nothing selected)."""
+        self._busy_timer.stop()
+        self.image = None
+        self.image_item.clear()
+        self._plane_shape = None
+        self._update_controls()
+        self._show_overlay(text)
+
+    def _show_overlay(self, text: str) -> None:
+        self.overlay.setText(text)
+        self._place_overlay()
+        self.overlay.show()
+        self.overlay.raise_()
+
+    def _place_overlay(self) -> None:
+        area = self.graphics.rect()
+        width = min(area.width() - 20, 460)
+        self.overlay.setFixedWidth(max(width, 100))
+        self.overlay.adjustSize()
+        x = (area.width() - self.overlay.width()) // 2
+        self.overlay.move(x, (area.height() - self.overlay.height()) // 2)
+
+    def resizeEvent(self, event) -> None:  # noqa: ANN001
+        super().resizeEvent(event)
+        if self.overlay.isVisible():
+            self._place_overlay()
+
+    def set_image(self, image: Image | None, window: tuple[float, float] | None = None) -> None:
+        """Show ``image`` at its middle slice; ``window`` overrides the default window/level."""
+        self._busy_timer.stop()
+        self.overlay.hide()
+        self.image = image
+        if image is None:
+            self.image_item.clear()
+            self._plane_shape = None
+            self._update_controls()
+            return
+        if image.kind == "2d":
+            self.axis = 0
+        self._indices = [n // 2 for n in image.shape]
+        self.index = self._indices[self.axis]
+        self.width_level = window or imaging.default_window(image)
+        self._drag_scale = max(imaging.percentile_window(image)[0], 1.0) / 400.0
+        self.preset_box.setCurrentIndex(-1)
+        self._update_controls()
+        self._render(fit=True)
+
+    # ------------------------------------------------------------------ navigation
+    def set_axis(self, axis: int) -> None:
+        if self.image is None or self.image.kind == "2d" or axis not in (0, 1, 2):
+            self.axis_group.button(self.axis).setChecked(True)
+            return
+        if axis == self.axis:
+            return
+        self._indices[self.axis] = self.index
+        self.axis = axis
+        self.index = self._indices[axis]
+        self._update_controls()
+        self._render(fit=True)
+        self.axisChanged.emit(axis)
+
+    def set_slice(self, index: int) -> None:
+        if self.image is None:
+            return
+        index = int(np.clip(index, 0, imaging.axis_length(self.image, self.axis) - 1))
+        if index == self.index and self._plane_shape is not None:
+            return
+        self.index = index
+        self._render()
+        if self.slider.value() != index:
+            self.slider.blockSignals(True)
+            self.slider.setValue(index)
+            self.slider.blockSignals(False)
+        self._update_slice_label()
+        self.sliceChanged.emit(index)
+
+    def step(self, delta: int) -> None:
+        self.set_slice(self.index + int(delta))
+
+    def reset_zoom(self) -> None:
+        if self._plane_shape is not None:
+            self.viewbox.autoRange(padding=0.02)
+
+    # ------------------------------------------------------------------ window/level, colours
+    def set_window(self, width: float, level: float) -> None:
+        self.width_level = (max(float(width), 1e-6), float(level))
+        self._apply_levels()
+
+    def levels(self) -> tuple[float, float]:
+        width, level = self.width_level
+        return level - width / 2, level + width / 2
+
+    def apply_preset(self, name: str) -> None:
+        if self.image is None:
+            return
+        if name == AUTO:
+            window = imaging.percentile_window(self.image)
+        elif name == FULL:
+            window = imaging.full_window(self.image)
+        elif name in PRESETS:
+            window = PRESETS[name]
+        else:
+            return
+        index = self.preset_box.findText(name)
+        if index >= 0:
+            self.preset_box.setCurrentIndex(index)
+        self.set_window(*window)
+        self.windowChanged.emit(*self.width_level)
+
+    def _drag_window(self, dx: float, dy: float) -> None:
+        if self.image is None:
+            return
+        width, level = self.width_level
+        # Right = wider, up = brighter: the convention of most DICOM viewers.
+        self.set_window(width + dx * self._drag_scale * 2, level - dy * self._drag_scale)
+        self.preset_box.setCurrentIndex(-1)
+        self.windowChanged.emit(*self.width_level)
+
+    def set_colormap(self, name: str) -> None:
+        if self.cmap_box.currentText() != name:
+            self.cmap_box.setCurrentText(name)
+        self.image_item.setLookupTable(imaging.colormap_lut(name))
+
+    def _apply_levels(self) -> None:
+        if self.image is not None and self._plane_shape is not None:
+            self.image_item.setLevels(self.levels())
+        self.wl_label.setText(f"W {self.width_level[0]:.4g}  L {self.width_level[1]:.4g}")
+
+    # ------------------------------------------------------------------ drawing
+    def _render(self, fit: bool = False) -> None:
+        assert self.image is not None
+        data, (row_mm, col_mm) = imaging.plane(self.image, self.axis, self.index)
+        self.image_item.setImage(data, autoLevels=False, levels=self.levels())
+        if fit or data.shape[:2] != self._plane_shape:
+            self._plane_shape = data.shape[:2]
+            rows, cols = data.shape[:2]
+            self.image_item.setRect(QRectF(0, 0, cols * col_mm, rows * row_mm))
+            self.viewbox.autoRange(padding=0.02)
+        self.wl_label.setText(f"W {self.width_level[0]:.4g}  L {self.width_level[1]:.4g}")
+
+    def _update_controls(self) -> None:
+        image = self.image
+        is_volume = image is not None and image.kind == "3d"
+        for number in range(3):
+            self.axis_group.button(number).setEnabled(is_volume)
+        self.axis_group.button(self.axis).setChecked(True)
+        self.slider.setEnabled(is_volume)
+        self.preset_box.setEnabled(image is not None)
+        self.cmap_box.setEnabled(image is not None and not image.is_rgb)
+        self.slider.blockSignals(True)
+        if image is not None:
+            self.slider.setRange(0, imaging.axis_length(image, self.axis) - 1)
+            self.slider.setValue(self.index)
+        else:
+            self.slider.setRange(0, 0)
+        self.slider.blockSignals(False)
+        if image is not None and image.is_rgb:
+            self.image_item.setLookupTable(None)
+        else:
+            self.image_item.setLookupTable(imaging.colormap_lut(self.cmap_box.currentText()))
+        self._update_slice_label()
+
+    def _update_slice_label(self) -> None:
+        if self.image is None:
+            self.slice_label.setText("–")
+        elif self.image.kind == "2d":
+            self.slice_label.setText("2D image")
+        else:
+            total = imaging.axis_length(self.image, self.axis)
+            self.slice_label.setText(f"{AXES[self.axis]} {self.index + 1} / {total}")
+
+    def _mouse_moved(self, scene_pos: QPointF) -> None:
+        if self.image is None or self._plane_shape is None:
+            return
+        point = self.image_item.mapFromScene(scene_pos)
+        col, row = int(np.floor(point.x())), int(np.floor(point.y()))
+        rows, cols = self._plane_shape
+        if not (0 <= row < rows and 0 <= col < cols):
+            self.readout.setText(" ")
+            return
+        z, y, x = imaging.plane_index_to_voxel(self.image, self.axis, self.index, row, col)
+        value = imaging.format_value(self.image.array[z, y, x])
+        world = self.image.index_to_world((z, y, x))
+        where = f"x {x}  y {y}" if self.image.kind == "2d" else f"x {x}  y {y}  z {z}"
+        mm = ", ".join(f"{v:.1f}" for v in world)
+        text = f"{where}   ({mm}) mm   value {value}"
+        self.readout.setText(text)
+        self.cursorText.emit(text)

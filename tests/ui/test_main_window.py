@@ -1,0 +1,198 @@
+"""The main window end to end: browse, view, label, undo, reopen."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtGui import QWheelEvent
+from PySide6.QtWidgets import QApplication
+
+from medview.core.project import Project
+from medview.ui.main_window import MainWindow
+
+
+def open_window(qtbot, project: Project) -> MainWindow:  # noqa: ANN001
+    window = MainWindow()
+    qtbot.addWidget(window)
+    with qtbot.waitSignal(window.imageShown, timeout=10000):
+        window.set_project(project)
+        window.show()
+    qtbot.waitExposed(window)
+    window.activateWindow()
+    return window
+
+
+def select(qtbot, window: MainWindow, item_id: int) -> None:  # noqa: ANN001
+    if window.browser.current_id() == item_id:
+        return
+    with qtbot.waitSignal(window.imageShown, timeout=10000):
+        assert window.browser.select_item(item_id)
+
+
+def wheel(view, steps: int) -> None:  # noqa: ANN001
+    viewport = view.graphics.viewport()
+    centre = QPointF(viewport.width() / 2, viewport.height() / 2)
+    event = QWheelEvent(
+        centre,
+        viewport.mapToGlobal(centre),
+        QPoint(0, 0),
+        QPoint(0, 120 * steps),
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
+        Qt.ScrollPhase.NoScrollPhase,
+        False,
+    )
+    QApplication.sendEvent(viewport, event)
+
+
+def test_select_item_shows_it(qtbot, project: Project) -> None:  # noqa: ANN001
+    window = open_window(qtbot, project)
+    first = project.items()[0]
+    assert window.slice_view.image is not None
+    assert window.slice_view.image.shape == tuple(first.shape[:3])
+    second = project.items()[3]  # a 2D PNG
+    select(qtbot, window, second.id)
+    assert window.slice_view.image.kind == "2d"
+    assert window.current_item.id == second.id
+
+
+def test_slice_by_wheel_and_key_and_axis(qtbot, project: Project) -> None:  # noqa: ANN001
+    window = open_window(qtbot, project)
+    view = window.slice_view
+    start = view.index
+    assert start == 6  # the middle of 12 slices
+    wheel(view, 1)
+    assert view.index != start
+    after_wheel = view.index
+    qtbot.keyClick(window.browser.table, Qt.Key.Key_PageDown)
+    assert view.index == after_wheel + 1
+    qtbot.keyClick(window.browser.table, Qt.Key.Key_PageUp)
+    assert view.index == after_wheel
+    assert view.slider.value() == view.index
+    qtbot.keyClick(window.browser.table, Qt.Key.Key_C)  # coronal
+    assert view.axis == 1
+    assert view.image_item.image.shape == (12, 32)  # z rows, x columns
+    # Anisotropic spacing: 12 slices of 3 mm are 36 mm tall, 32 columns of 0.8 mm 25.6 mm wide.
+    rect = view.image_item.mapRectToParent(view.image_item.boundingRect())
+    assert rect.height() == pytest.approx(36.0)
+    assert rect.width() == pytest.approx(25.6)
+    view.set_axis(2)
+    assert view.image_item.image.shape == (12, 40)
+
+
+def test_preset_changes_levels(qtbot, project: Project) -> None:  # noqa: ANN001
+    window = open_window(qtbot, project)
+    view = window.slice_view
+    before = tuple(view.image_item.getLevels())
+    view.apply_preset("CT lung")
+    after = tuple(view.image_item.getLevels())
+    assert after != before
+    assert after == pytest.approx((-600 - 750, -600 + 750))
+    view.apply_preset("CT soft tissue")
+    assert tuple(view.image_item.getLevels()) == pytest.approx((-160, 240))
+
+
+def test_right_drag_changes_window(qtbot, project: Project) -> None:  # noqa: ANN001
+    window = open_window(qtbot, project)
+    view = window.slice_view
+    width, level = view.width_level
+    view.viewbox.sigWindowDrag.emit(20.0, -10.0)  # what a right-drag reports
+    assert view.width_level[0] > width
+    assert view.width_level[1] > level
+
+
+def test_label_key_stores_and_advances(qtbot, project: Project) -> None:  # noqa: ANN001
+    window = open_window(qtbot, project)
+    items = project.items()
+    select(qtbot, window, items[1].id)
+    window.browser.table.setFocus()
+    qtbot.keyClick(window.browser.table, Qt.Key.Key_2)
+    assert project.get_item(items[1].id).label == "MUT"
+    row = window.browser.model.row_of(items[1].id)
+    assert window.browser.model.item_at(row).label == "MUT"
+    assert "MUT" in window.browser.counts_label.text()
+    # Advance: the next unlabelled item is now current.
+    qtbot.waitUntil(lambda: window.browser.current_id() == items[2].id)
+    assert window.label_bar.buttons["MUT"].text().endswith("(1)")
+
+
+def test_undo_redo(qtbot, project: Project) -> None:  # noqa: ANN001
+    window = open_window(qtbot, project)
+    items = project.items()
+    select(qtbot, window, items[1].id)
+    qtbot.keyClick(window.browser.table, Qt.Key.Key_1)
+    assert project.get_item(items[1].id).label == "WT"
+    qtbot.keyClick(window.browser.table, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert project.get_item(items[1].id).label is None
+    assert window.browser.current_id() == items[1].id  # undo goes back to the item
+    shift_ctrl = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
+    qtbot.keyClick(window.browser.table, Qt.Key.Key_Z, shift_ctrl)
+    assert project.get_item(items[1].id).label == "WT"
+    # 0 clears, and that too can be undone.
+    select(qtbot, window, items[1].id)
+    qtbot.keyClick(window.browser.table, Qt.Key.Key_0)
+    assert project.get_item(items[1].id).label is None
+    window.undo()
+    assert project.get_item(items[1].id).label == "WT"
+
+
+def test_labels_survive_reopen(qtbot, project: Project) -> None:  # noqa: ANN001
+    folder = project.folder
+    window = open_window(qtbot, project)
+    items = project.items()
+    select(qtbot, window, items[4].id)
+    qtbot.keyClick(window.browser.table, Qt.Key.Key_2)
+    window.close()
+    assert window.project is None  # closed with the window
+    reopened = Project.open(folder)
+    try:
+        assert reopened.get_item(items[4].id).label == "MUT"
+        assert reopened.get_item(items[0].id).label == "WT"
+    finally:
+        reopened.close()
+    second = MainWindow()
+    qtbot.addWidget(second)
+    assert second.settings.recent_projects()[0] == str(folder)
+    with qtbot.waitSignal(second.imageShown, timeout=10000):
+        assert second.open_project(folder)
+    row = second.browser.model.row_of(items[4].id)
+    assert second.browser.model.item_at(row).label == "MUT"
+
+
+def test_rgb_image_in_colour(qtbot, project: Project) -> None:  # noqa: ANN001
+    window = open_window(qtbot, project)
+    rgb = next(i for i in project.items() if i.name == "colour.png")
+    select(qtbot, window, rgb.id)
+    view = window.slice_view
+    assert view.image.is_rgb
+    assert view.image_item.image.shape == (40, 60, 3)
+    assert not view.cmap_box.isEnabled()
+    assert not view.axis_group.button(1).isEnabled()
+    assert tuple(view.image_item.getLevels()) == pytest.approx((0, 255))
+
+
+def test_quick_filter_and_counts(qtbot, project: Project) -> None:  # noqa: ANN001
+    window = open_window(qtbot, project)
+    browser = window.browser
+    browser.set_quick_filter("unlabelled")
+    assert browser.proxy.rowCount() == 5
+    browser.set_quick_filter("class", "WT")
+    assert browser.proxy.rowCount() == 1
+    browser.set_quick_filter("all")
+    browser.filter_edit.setText("grey")
+    assert browser.proxy.rowCount() == 2
+    assert "unlabelled&nbsp;<b>5</b>" in browser.counts_label.text()
+
+
+def test_cursor_readout(qtbot, project: Project) -> None:  # noqa: ANN001
+    window = open_window(qtbot, project)
+    view = window.slice_view
+    scene_pos = view.image_item.mapToScene(QPointF(10.5, 20.5))  # column 10, row 20
+    view._mouse_moved(scene_pos)
+    text = view.readout.text()
+    assert "x 10" in text and "y 20" in text and "z 6" in text
+    value = window.slice_view.image.array[6, 20, 10]
+    assert f"value {int(value)}" in text
+    assert "mm" in text
+    assert np.isfinite(value)
