@@ -1,0 +1,390 @@
+"""``medview self-test``: prove that this installation (or frozen bundle) really works.
+
+The checks are the things a packaged build gets wrong silently and a user only finds out about
+much later: a library left out of the bundle, a DICOM decoder plugin that is present but cannot
+be found (pylibjpeg finds its plugins through package metadata), a training worker process that
+cannot be spawned from a frozen executable, a Qt platform plugin that is missing. Each check
+prints one ``OK``/``FAIL`` line with the reason; a failing check never ends the run with a
+traceback (set ``MEDVIEW_DEBUG=1`` to see one). The exit status is 0 only if every check passed.
+
+Nothing heavy is imported at module level: ``medview --help`` must stay light, and the imports
+themselves are one of the things being checked.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import platform
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+# Generous: in a frozen bundle the spawned worker must unpack-free import torch + MONAI from
+# disk, which on a cold cache and a busy 2-core machine can take tens of seconds.
+TRAINING_TIMEOUT_S = float(os.environ.get("MEDVIEW_SELFTEST_TRAINING_TIMEOUT", "300"))
+WINDOW_TIMEOUT_S = 60.0
+
+# (import name, label shown to the user). The stack a frozen bundle must contain.
+STACK: tuple[tuple[str, str], ...] = (
+    ("numpy", "numpy"),
+    ("PySide6", "PySide6"),
+    ("pyqtgraph", "pyqtgraph"),
+    ("torch", "torch"),
+    ("torchvision", "torchvision"),
+    ("monai", "monai"),
+    ("pydicom", "pydicom"),
+    ("nibabel", "nibabel"),
+    ("tifffile", "tifffile"),
+    ("PIL", "Pillow"),
+    ("sklearn", "scikit-learn"),
+    ("safetensors", "safetensors"),
+    ("matplotlib", "matplotlib"),
+)
+
+
+class CheckFailed(Exception):
+    """A check's expected failure: the message is the one-line reason shown to the user."""
+
+
+@dataclass
+class CheckResult:
+    name: str
+    ok: bool
+    detail: str
+    seconds: float
+
+
+@dataclass
+class Context:
+    """State shared between checks: a temp folder and the synthetic project made in it."""
+
+    workdir: Path
+    project_error: str | None = None
+    _project: Path | None = None
+
+    def project(self) -> Path:
+        """A tiny labelled 2D project (8 PNG images, WT/MUT), created on first use."""
+        if self._project is None:
+            from medview.demo import create_demo_project
+
+            path = self.workdir / "selftest.medview"
+            try:
+                create_demo_project(path, n_volumes=0, n_images=8, seed=3).close()
+            except Exception as exc:
+                self.project_error = f"{type(exc).__name__}: {_first_line(exc)}"
+                raise CheckFailed(f"cannot create the test project: {self.project_error}") from exc
+            self._project = path
+        return self._project
+
+
+# ---------------------------------------------------------------------------- checks
+def check_imports(ctx: Context) -> str:
+    """Import every library of the stack and report its version."""
+    found: list[str] = []
+    missing: list[str] = []
+    for module_name, label in STACK:
+        try:
+            module = __import__(module_name)
+        except Exception as exc:  # ImportError, or an OSError from a missing shared library
+            missing.append(f"{label} ({type(exc).__name__}: {_first_line(exc)})")
+            continue
+        version = _version_of(module, label)
+        if module_name == "PySide6":
+            with contextlib.suppress(Exception):
+                from PySide6 import QtCore
+
+                version += f", Qt {QtCore.qVersion()}"
+        found.append(f"{label} {version}")
+    if missing:
+        raise CheckFailed("cannot import " + "; ".join(missing))
+    return ", ".join(found)
+
+
+def check_device(ctx: Context) -> str:
+    """Which device training would use, and a tiny computation on it."""
+    import torch
+
+    built = f"torch {torch.__version__}"
+    if torch.version.cuda:
+        built += f" (built with CUDA {torch.version.cuda})"
+    if torch.cuda.is_available():
+        device = torch.device("cuda", 0)
+        name = f"CUDA: {torch.cuda.get_device_name(0)}"
+    elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        device = torch.device("mps")
+        name = "MPS (Apple GPU)"
+    else:
+        device = torch.device("cpu")
+        name = f"CPU ({torch.get_num_threads()} threads)"
+        if torch.version.cuda:
+            name += ", no CUDA GPU found"
+    x = torch.arange(16, dtype=torch.float32, device=device).reshape(4, 4)
+    value = float((x @ x).sum().cpu())
+    if value != 3920.0:  # sum of x @ x for that 4x4 ramp: a broken BLAS/driver shows here
+        raise CheckFailed(f"wrong result of a matrix product on {device}: {value}")
+    return f"{name}; {built}"
+
+
+def check_dicom(ctx: Context) -> str:
+    """Decode compressed DICOM: pydicom's own files when present, else in-memory encodings."""
+    import numpy as np
+    from pydicom.pixels import pixel_array
+    from pydicom.pixels.decoders import (
+        JPEG2000LosslessDecoder,
+        JPEGLSLosslessDecoder,
+        RLELosslessDecoder,
+    )
+
+    notes: list[str] = []
+    # pylibjpeg finds its libjpeg/openjpeg/rle plugins through entry points in the packages'
+    # metadata; a bundle that lost the metadata still imports them but decodes nothing.
+    for label, decoder in (
+        ("RLE", RLELosslessDecoder),
+        ("JPEG-LS", JPEGLSLosslessDecoder),
+        ("JPEG 2000", JPEG2000LosslessDecoder),
+    ):
+        plugins = list(decoder.available_plugins)
+        if "pylibjpeg" not in plugins:
+            why = decoder.missing_dependencies or ["pylibjpeg plugin not registered"]
+            raise CheckFailed(f"{label}: no pylibjpeg decoder ({'; '.join(why)})")
+        notes.append(f"{label} via {'/'.join(plugins)}")
+
+    decoded: list[str] = []
+    reference = _testdata("MR_small.dcm")
+    expected = pixel_array(reference) if reference else None
+    for name in ("MR_small_RLE.dcm", "MR_small_jpeg_ls_lossless.dcm", "MR_small_J2KR.dcm"):
+        path = _testdata(name)
+        if path is None:
+            continue
+        for plugin in ("", "pylibjpeg"):  # the default choice, and explicitly the plugin
+            arr = pixel_array(path, decoding_plugin=plugin)
+            if arr.shape != (64, 64):
+                raise CheckFailed(f"{name}: decoded shape {arr.shape}, expected (64, 64)")
+            if expected is not None and not np.array_equal(arr, expected):
+                raise CheckFailed(f"{name}: lossless decode differs from MR_small.dcm")
+        decoded.append(name)
+
+    # Always also round-trip an image encoded here: proves the encoders, and covers a bundle
+    # that ships without pydicom's test files.
+    decoded += _roundtrip_in_memory()
+    return f"decoded {', '.join(decoded)}; {'; '.join(notes)}"
+
+
+def _roundtrip_in_memory() -> list[str]:
+    import numpy as np
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.filereader import dcmread
+    from pydicom.pixels import pixel_array
+    from pydicom.pixels.decoders.base import get_decoder
+    from pydicom.pixels.encoders import JPEG2000LosslessEncoder
+    from pydicom.uid import (
+        JPEG2000Lossless,
+        RLELossless,
+        SecondaryCaptureImageStorage,
+        generate_uid,
+    )
+
+    rng = np.random.default_rng(0)
+    image = (np.arange(48 * 40, dtype=np.uint16).reshape(48, 40) * 7) % 4096
+    image = ((image + rng.integers(0, 64, image.shape)) % 4096).astype(np.uint16)
+    done: list[str] = []
+    codecs = [(RLELossless, "RLE", "pydicom")]
+    if JPEG2000LosslessEncoder.is_available:
+        codecs.append((JPEG2000Lossless, "JPEG 2000", "pylibjpeg"))
+    for uid, label, encoder in codecs:
+        ds = Dataset()
+        ds.file_meta = FileMetaDataset()
+        ds.file_meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
+        ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+        ds.SOPClassUID = SecondaryCaptureImageStorage
+        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID
+        ds.Modality = "OT"
+        ds.Rows, ds.Columns = image.shape
+        ds.SamplesPerPixel = 1
+        ds.PhotometricInterpretation = "MONOCHROME2"
+        ds.BitsAllocated = 16
+        ds.BitsStored = 12
+        ds.HighBit = 11
+        ds.PixelRepresentation = 0
+        ds.compress(uid, image, encoding_plugin=encoder)
+        buffer = io.BytesIO()
+        ds.save_as(buffer, enforce_file_format=True)
+        buffer.seek(0)
+        loaded = dcmread(buffer)
+        for plugin in get_decoder(uid).available_plugins:
+            arr = pixel_array(loaded, decoding_plugin=plugin)
+            if not np.array_equal(arr, image):
+                raise CheckFailed(f"in-memory {label}: decoding with {plugin} is not lossless")
+        done.append(f"in-memory {label}")
+    return done
+
+
+def _testdata(name: str) -> str | None:
+    """A pydicom test file if it is on disk; never download (medview runs offline)."""
+    try:
+        from pydicom.data import get_testdata_file
+
+        path = get_testdata_file(name, download=False)
+    except Exception:
+        return None
+    return str(path) if path and Path(str(path)).is_file() else None
+
+
+def check_training(ctx: Context) -> str:
+    """One tiny training run in the real spawned worker process, through medview.jobs."""
+    project_path = ctx.project()
+    config = {
+        "project": str(project_path),
+        "model": "cnn_small",
+        "folds": 2,
+        "epochs": 1,
+        "batch_size": 4,
+        "size": 32,
+        "device": "auto",
+        "augment": "none",
+        "seed": 1,
+    }
+    return _run_worker(config, project_path)
+
+
+def _run_worker(config: dict[str, Any], project_path: Path) -> str:
+    raise CheckFailed("medview.jobs runner not available yet")
+
+
+def check_window(ctx: Context) -> str:
+    """Open the main window (offscreen when there is no display), wait until shown, close."""
+    if sys.platform.startswith("linux") and not (
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    ):
+        # No display server: Qt would abort the process ("could not connect to display").
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    from medview.ui.app import create_app, create_window
+
+    app = create_app([sys.argv[0]])
+    try:
+        project: Path | None = ctx.project()
+    except CheckFailed:  # already reported by the training check: show the welcome screen
+        project = None
+    start = time.perf_counter()
+    # With the synthetic project open, so the item browser and the slice view (pyqtgraph)
+    # render a real image, not only the welcome screen.
+    window = create_window(str(project) if project else None)
+    window.show()
+    deadline = start + WINDOW_TIMEOUT_S
+    while not _exposed(window):
+        if time.perf_counter() > deadline:
+            raise CheckFailed(f"the window was not shown within {WINDOW_TIMEOUT_S:.0f} s")
+        app.processEvents()
+        time.sleep(0.005)
+    shown_ms = (time.perf_counter() - start) * 1000
+    title = window.windowTitle()
+    # Let queued work (thumbnails, first image) run briefly: a crash there is a failure too.
+    settle = time.perf_counter() + 0.5
+    while time.perf_counter() < settle:
+        app.processEvents()
+        time.sleep(0.01)
+    window.close()
+    app.processEvents()
+    what = "with the test project" if project else "welcome screen"
+    return f"platform {app.platformName()}, '{title}' ({what}) shown in {shown_ms:.0f} ms, closed"
+
+
+def _exposed(window: Any) -> bool:
+    handle = window.windowHandle()
+    return bool(window.isVisible() and handle is not None and handle.isExposed())
+
+
+CHECKS: tuple[tuple[str, Callable[[Context], str]], ...] = (
+    ("imports", check_imports),
+    ("device", check_device),
+    ("dicom", check_dicom),
+    ("training", check_training),
+    ("window", check_window),
+)
+
+
+# ---------------------------------------------------------------------------- runner
+def run_self_test(out: TextIO | None = None) -> int:
+    """Run every check, print one line per check, return 0 only if all passed."""
+    out = out or sys.stdout
+    from medview import __version__
+
+    frozen = getattr(sys, "frozen", False)
+    where = f"bundle {Path(sys.executable).parent}" if frozen else f"source {_source_root()}"
+    print(
+        f"medview self-test: medview {__version__}, Python {platform.python_version()}, "
+        f"{platform.system()} {platform.machine()}, {where}",
+        file=out,
+        flush=True,
+    )
+    results: list[CheckResult] = []
+    with _workdir() as workdir:
+        ctx = Context(workdir=workdir)
+        for name, check in CHECKS:
+            result = _run_check(name, check, ctx)
+            results.append(result)
+            status = "OK  " if result.ok else "FAIL"
+            print(
+                f"{status} {name:9s} {result.detail} [{result.seconds:.1f} s]", file=out, flush=True
+            )
+    failed = [r.name for r in results if not r.ok]
+    if failed:
+        print(
+            f"self-test FAILED: {len(failed)} of {len(results)} checks ({', '.join(failed)})",
+            file=out,
+            flush=True,
+        )
+        return 1
+    print(f"self-test passed: all {len(results)} checks OK", file=out, flush=True)
+    return 0
+
+
+def _run_check(name: str, check: Callable[[Context], str], ctx: Context) -> CheckResult:
+    start = time.perf_counter()
+    try:
+        detail = check(ctx)
+        ok = True
+    except CheckFailed as exc:
+        detail, ok = str(exc), False
+    except BaseException as exc:  # noqa: BLE001 - a self-test reports, it never crashes
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        if os.environ.get("MEDVIEW_DEBUG"):
+            traceback.print_exc()
+        detail, ok = f"{type(exc).__name__}: {_first_line(exc)}", False
+    return CheckResult(name, ok, detail, time.perf_counter() - start)
+
+
+@contextlib.contextmanager
+def _workdir() -> Iterator[Path]:
+    # ignore_cleanup_errors: on Windows a worker that just exited may still hold a file open.
+    with tempfile.TemporaryDirectory(prefix="medview-selftest-", ignore_cleanup_errors=True) as d:
+        yield Path(d)
+
+
+def _version_of(module: Any, label: str) -> str:
+    version = getattr(module, "__version__", None)
+    if version is None:
+        try:
+            from importlib.metadata import version as dist_version
+
+            version = dist_version(label)
+        except Exception:
+            version = "?"
+    return str(version)
+
+
+def _source_root() -> str:
+    return str(Path(__file__).resolve().parent.parent)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

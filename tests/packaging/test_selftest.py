@@ -1,0 +1,149 @@
+"""`medview self-test` from the source tree, and the packaging files' well-formedness.
+
+The real self-test runs in a subprocess, as a user would run it: the spawned training worker
+and the offscreen window must not depend on anything pytest set up in this process.
+"""
+
+from __future__ import annotations
+
+import ast
+import configparser
+import importlib.util
+import io
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from medview import selftest
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGING = ROOT / "packaging"
+CHECK_NAMES = [name for name, _ in selftest.CHECKS]
+
+
+def _clean_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("DISPLAY", None)  # exercise the "no display: go offscreen" path
+    env.pop("WAYLAND_DISPLAY", None)
+    env["QT_QPA_PLATFORM"] = "offscreen"
+    env.setdefault("OMP_NUM_THREADS", "2")
+    return env
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("medview.io.importer") is None
+    or importlib.util.find_spec("medview.jobs.runner") is None,
+    reason="TEMPORARY while medview.io / medview.jobs are being written",
+)
+@pytest.mark.timeout(300)
+def test_self_test_from_the_source_tree_passes() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "medview", "self-test"],
+        cwd=ROOT,
+        env=_clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=280,
+    )
+    report = proc.stdout + proc.stderr
+    assert proc.returncode == 0, report
+    assert "Traceback" not in report
+    lines = proc.stdout.splitlines()
+    for name in CHECK_NAMES:
+        assert any(line.startswith("OK") and f" {name} " in line for line in lines), report
+    assert "torch" in proc.stdout and ("CPU" in proc.stdout or "CUDA" in proc.stdout)
+
+
+def test_a_failing_check_prints_fail_with_a_reason_and_no_traceback(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def fine(ctx: selftest.Context) -> str:
+        return "all good"
+
+    def expected_failure(ctx: selftest.Context) -> str:
+        raise selftest.CheckFailed("no decoder for JPEG-LS")
+
+    def bug(ctx: selftest.Context) -> str:
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setenv("MEDVIEW_DEBUG", "")
+    monkeypatch.setattr(
+        selftest, "CHECKS", (("one", fine), ("two", expected_failure), ("three", bug))
+    )
+    out = io.StringIO()
+    assert selftest.run_self_test(out) == 1
+    text = out.getvalue()
+    assert "OK   one       all good" in text
+    assert "FAIL two       no decoder for JPEG-LS" in text
+    assert "FAIL three     ZeroDivisionError: division by zero" in text
+    assert "Traceback" not in text
+    assert "FAILED: 2 of 3 checks (two, three)" in text
+
+
+def test_all_checks_passing_exits_zero(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(selftest, "CHECKS", (("one", lambda ctx: "fine"),))
+    out = io.StringIO()
+    assert selftest.run_self_test(out) == 0
+    assert "all 1 checks OK" in out.getvalue()
+
+
+def test_the_checks_share_a_temporary_folder_that_is_removed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seen: list[Path] = []
+
+    def remember(ctx: selftest.Context) -> str:
+        assert ctx.workdir.is_dir()
+        seen.append(ctx.workdir)
+        return "ok"
+
+    monkeypatch.setattr(selftest, "CHECKS", (("a", remember), ("b", remember)))
+    assert selftest.run_self_test(io.StringIO()) == 0
+    assert len(set(seen)) == 1 and not seen[0].exists()
+
+
+def test_dicom_check_decodes_compressed_files_in_process() -> None:
+    # The same check the bundle runs; fast enough to run here directly.
+    detail = selftest.check_dicom(selftest.Context(workdir=ROOT))
+    assert "in-memory RLE" in detail
+    assert "JPEG-LS via" in detail
+
+
+def test_the_spec_is_valid_python_and_collects_what_the_bundle_needs() -> None:
+    text = (PACKAGING / "medview.spec").read_text(encoding="utf-8")
+    ast.parse(text)
+    for needed in (
+        'collect_submodules("monai"',
+        "copy_metadata(dist)",
+        '"pylibjpeg-libjpeg"',
+        '"pylibjpeg-openjpeg"',
+        '"pylibjpeg-rle"',
+        '"resources"',
+        'medview" / "__main__.py',
+    ):
+        assert needed in text, needed
+
+
+def test_build_script_is_valid_bash() -> None:
+    bash = shutil.which("bash")
+    if bash is None:
+        pytest.skip("no bash")
+    proc = subprocess.run([bash, "-n", str(PACKAGING / "build.sh")], capture_output=True)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_desktop_entry_has_the_required_keys_and_an_existing_icon() -> None:
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.optionxform = str  # type: ignore[assignment,method-assign] # keys are case-sensitive
+    parser.read(PACKAGING / "medview.desktop", encoding="utf-8")
+    entry = parser["Desktop Entry"]
+    assert entry["Type"] == "Application"
+    assert entry["Name"] == "medview"
+    assert "@BUNDLE@/medview" in entry["Exec"] and entry["Exec"].endswith("%f")
+    assert entry["Terminal"] == "false"
+    assert (ROOT / "resources" / "icons" / f"{entry['Icon']}.svg").is_file()
+    assert entry["Categories"].endswith(";")
