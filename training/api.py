@@ -1,0 +1,514 @@
+"""One training run, start to end: the engine behind `medview train`, `python -m training` and
+the GUI's worker process. It reports through ``emit(message)`` and polls ``should_cancel()``.
+
+Order of work: open the project, pick items/model/size, create the run (DB row + folder),
+decode every item once into memory, plan folds, audit for leakage, train each fold (best epoch
+kept, weights saved as safetensors, metrics.json rewritten after each fold so a cancelled or
+crashed run keeps its completed folds), then ensemble the test (and unlabelled) items and
+write the report.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from medview.core.errors import MedviewError
+from medview.core.project import Project
+from medview.jobs import messages as msg
+from training import ddp
+from training.config import TrainConfig
+from training.cross_validation import audit_leakage, plan_splits
+from training.data import DataError, LoadedData, choose_kind, input_channels, load_items
+from training.loop import Cancelled, Context, fit, predict, resolve_device, seed_everything
+from training.models import build_model, freeze_encoder, model_info, set_train_mode
+from training.report import PredRow, compute_metrics, final_rows, write_json
+from training.transforms import PrepSettings, build_augmentation
+from training.weights import load_pretrained, save_weights, unwrap
+
+Emit = Callable[[msg.Message], None]
+
+
+@dataclass
+class RunOutcome:
+    run_id: str | None
+    status: str  # finished | cancelled | failed
+    run_dir: Path | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+
+def new_run_id(project: Project, model: str, fold: int | None) -> str:
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    base = f"{stamp}-{model}" + (f"-fold{fold}" if fold else "")
+    run_id, n = base, 1
+    while (project.runs_dir / run_id).exists():
+        n += 1
+        run_id = f"{base}-{n}"
+    return run_id
+
+
+class _Run:
+    """State of one run; methods are the steps. Only rank 0 writes files and the database."""
+
+    def __init__(self, cfg: TrainConfig, emit: Emit, should_cancel: Callable[[], bool]) -> None:
+        self.cfg = cfg
+        self.emit_raw: Emit | None = emit
+        self.should_cancel = should_cancel
+        self.dist = ddp.init_from_env()
+        self.lead = self.dist.rank == 0
+        self.project = Project.open(cfg.project)
+        self.run_id: str | None = None
+        self.run_dir: Path | None = None
+        self.log_lines: list[str] = []
+        self.history: list[dict[str, Any]] = []
+        self.rows: list[PredRow] = []
+        self.fold_info: list[dict[str, Any]] = []
+        self.test_probs: list[np.ndarray] = []
+        self.started = time.perf_counter()
+        self.train_samples = 0
+        self.train_seconds = 0.0
+        self.epochs_done = 0
+        self.base: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------ reporting
+    def emit(self, message: msg.Message) -> None:
+        if not self.lead or self.emit_raw is None:
+            return
+        try:
+            self.emit_raw(message)
+        except (BrokenPipeError, OSError, ValueError):
+            # The listener went away (a closed pipe, `| head`): keep training, stop reporting.
+            self.emit_raw = None
+
+    def log(self, text: str, level: str = "info") -> None:
+        stamp = datetime.now(UTC).strftime("%H:%M:%S")
+        self.log_lines.append(f"{stamp} {level.upper():7s} {text}")
+        self.emit(msg.Log(text, level))
+        if self.lead and self.run_dir is not None:
+            (self.run_dir / "log.txt").write_text(
+                "\n".join(self.log_lines) + "\n", encoding="utf-8"
+            )
+
+    # ------------------------------------------------------------------ steps
+    def prepare(self) -> None:
+        cfg = self.cfg
+        cfg.validate()
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        kind = choose_kind(self.project, cfg)
+        self.model_name = cfg.resolved_model(kind)
+        labelled = self.project.items(labelled=True)
+        self.items = [it for it in labelled if it.kind == kind]
+        other = len(labelled) - len(self.items)
+        all_classes = self.project.class_names()
+        present = {it.label for it in self.items}
+        self.classes = [c for c in all_classes if c in present]
+        if len(self.classes) < 2:
+            raise DataError(
+                f"{self.project.folder}: need labelled {kind} items of at least two classes "
+                f"(found: {', '.join(sorted(present)) or 'none'})"
+            )
+        self.size = cfg.resolved_size(self.model_name)
+        self.channels = input_channels(self.model_name, self.items)
+        self.prep = PrepSettings(3 if kind == "3d" else 2, self.size, self.channels, cfg.ct_window)
+        self.device = self.dist.device or resolve_device(cfg.device)
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # fixed input size: let cuDNN pick kernels
+        self.kind = kind
+        run_id = cfg.run_id or (
+            new_run_id(self.project, self.model_name, cfg.fold) if self.lead else ""
+        )
+        self.run_id = self.dist.share(run_id)
+        self.run_dir = self.project.runs_dir / self.run_id
+        if self.lead:
+            config = {
+                **cfg.to_dict(),
+                "model": self.model_name,
+                "size": self.size,
+                "run_id": self.run_id,
+            }
+            config["resolved"] = {
+                "kind": kind,
+                "classes": self.classes,
+                "channels": self.channels,
+                "device": str(self.device),
+                "world_size": self.dist.world_size,
+                "torch": torch.__version__,
+            }
+            self.project.create_run(self.run_id, config, model=self.model_name)
+            write_json(self.run_dir / "config.json", config)
+        if other:
+            self.log(
+                f"{other} labelled item(s) of the other kind are not used by {self.model_name}"
+            )
+        unused = [c for c in all_classes if c not in present]
+        if unused:
+            self.log(f"classes without labelled items are left out: {', '.join(unused)}", "warning")
+        planned = (
+            [1] if cfg.holdout else ([cfg.fold] if cfg.fold else list(range(1, cfg.folds + 1)))
+        )
+        self.emit(
+            msg.Started(
+                self.run_id,
+                {
+                    "model": self.model_name,
+                    "kind": kind,
+                    "classes": self.classes,
+                    "folds": planned,
+                    "epochs": cfg.epochs,
+                    "items": len(self.items),
+                    "test_items": sum(1 for it in self.items if it.split == "test"),
+                    "size": self.size,
+                    "device": str(self.device),
+                    "run_dir": str(self.run_dir),
+                },
+            )
+        )
+
+    def load(self) -> LoadedData:
+        step = max(1, len(self.items) // 20)
+
+        def progress(done: int, total: int) -> None:
+            if done % step == 0 or done == total:  # ~20 messages, not one per item
+                self.emit(msg.Progress("loading", done, total))
+
+        t0 = time.perf_counter()
+        data = load_items(
+            self.project,
+            self.items,
+            self.prep,
+            self.classes,
+            use_cache=self.cfg.cache,
+            progress=progress,
+            should_cancel=self.should_cancel,
+        )
+        if self.should_cancel():
+            raise Cancelled()
+        for line in data.skipped:
+            self.log(f"skipped {line}", "warning")
+        self.log(
+            f"loaded {len(data.items)} items as {tuple(data.x.shape[1:])} tensors in "
+            f"{time.perf_counter() - t0:.1f} s ({data.cache_hits} from cache)"
+        )
+        return data
+
+    def plan(self, data: LoadedData) -> None:
+        ids = [it.id for it in data.items]
+        groups = [it.group for it in data.items]
+        self.plan_ = plan_splits(
+            data.y.tolist(),
+            groups,
+            [it.split for it in data.items],
+            ids,
+            n_folds=self.cfg.folds,
+            seed=self.cfg.seed,
+            holdout=self.cfg.holdout,
+            holdout_fractions=self.cfg.holdout_fractions,
+        )
+        self.audit = audit_leakage(self.plan_, [it.content_hash for it in data.items], groups, ids)
+        for note in self.plan_.notes:
+            self.log(note)
+        if self.audit["duplicate_items_across_folds"] or self.audit["duplicates_train_test"]:
+            self.log(
+                f"leakage audit: {self.audit['duplicate_items_across_folds']} validation and "
+                f"{self.audit['duplicates_train_test']} test item(s) have an identical copy in "
+                f"training (item ids {self.audit['duplicate_examples'][:3]}); give duplicates the "
+                "same group or remove them",
+                "warning",
+            )
+        if self.audit["groups_across_folds"]:
+            self.log(
+                f"leakage audit: {self.audit['groups_across_folds']} group(s) span folds", "warning"
+            )
+        self.folds = [f for f in self.plan_.folds if self.cfg.fold in (None, f.number)]
+        self.base = {
+            "task": "binary" if len(self.classes) == 2 else "multiclass",
+            "classes": self.classes,
+            "model": self.model_name,
+            "device": str(self.device),
+            "mode": self.plan_.mode,
+            "folds_planned": len(self.plan_.folds),
+            "split_plan": self.plan_.to_json(ids),
+        }
+        self.log(
+            f"{self.plan_.mode}: {len(self.plan_.folds)} fold(s), "
+            f"{len(self.plan_.test)} test item(s), grouped: {self.plan_.grouped}"
+        )
+
+    def train_folds(self, data: LoadedData) -> None:
+        total_epochs = len(self.folds) * self.cfg.epochs
+        augment = None
+        for fold in self.folds:
+            seed_everything(self.cfg.seed + fold.number)
+            augment = build_augmentation(
+                self.cfg.augment, self.prep.ndim, self.channels, self.cfg.seed + fold.number
+            )
+            model = build_model(self.model_name, len(self.classes), self.channels)
+            if self.cfg.pretrained:
+                report = load_pretrained(model, self.model_name, self.cfg.pretrained)
+                self.log(report.summary())
+                self.base["pretrained"] = report.to_json()
+            if self.cfg.freeze_encoder:
+                freeze_encoder(model, self.model_name)
+            if "model_info" not in self.base:
+                self.base["model_info"] = model_info(
+                    model, self.model_name, self.channels, self.size
+                )
+            model.to(self.device)
+            if self.device.type == "cuda" and self.prep.ndim == 2:
+                model = model.to(memory_format=torch.channels_last)
+            train_model = self.dist.wrap(model)
+            ctx = Context(
+                data.x, data.y, len(self.classes), self.device, augment, self.should_cancel
+            )
+            ctx.rank, ctx.world_size = self.dist.rank, self.dist.world_size
+            fold_started = time.perf_counter()
+
+            def on_epoch(row: dict[str, Any], fold_no: int = fold.number) -> None:
+                self.epochs_done += 1
+                elapsed = time.perf_counter() - self.started
+                rate = elapsed / self.epochs_done
+                self.emit(
+                    msg.Epoch(
+                        self.run_id or "",
+                        fold_no,
+                        row["epoch"],
+                        self.cfg.epochs,
+                        row["train_loss"],
+                        row["val_loss"],
+                        row["val_auc"],
+                        row["val_accuracy"],
+                        row["lr"],
+                        row["seconds"],
+                        eta_seconds=rate * max(0, total_epochs - self.epochs_done),
+                        fraction_done=self.epochs_done / total_epochs,
+                    )
+                )
+
+            ctx.on_epoch = on_epoch
+            from training.loop import stage_data
+
+            stage_data(ctx)
+            frozen = self.cfg.freeze_encoder
+            result = fit(
+                model,
+                train_model,
+                self.cfg,
+                ctx,
+                fold.train,
+                fold.val,
+                lambda m=model, f=frozen: set_train_mode(m, self.model_name, f),
+                fold.number,
+            )
+            self.epochs_done += self.cfg.epochs - result.epochs_run  # early stop: ETA shrinks
+            model.load_state_dict(result.best_state)
+            self.history += result.history
+            self.train_samples += result.train_samples * self.dist.world_size
+            self.train_seconds += result.train_seconds
+            val_probs = predict(model, ctx, fold.val, self.cfg.batch_size * 2)
+            test_probs = predict(model, ctx, self.plan_.test, self.cfg.batch_size * 2)
+            for k, p in zip(fold.val, val_probs, strict=True):
+                self.rows.append(
+                    PredRow(data.items[k].id, fold.number, "val", int(data.y[k]), p.tolist())
+                )
+            for k, p in zip(self.plan_.test, test_probs, strict=True):
+                self.rows.append(
+                    PredRow(data.items[k].id, fold.number, "test", int(data.y[k]), p.tolist())
+                )
+            self.fold_info.append(
+                {
+                    "fold": fold.number,
+                    "n_train": len(fold.train),
+                    "best_epoch": result.best_epoch,
+                    "epochs_run": result.epochs_run,
+                    "stopped_early": result.stopped_early,
+                    "seconds": round(time.perf_counter() - fold_started, 3),
+                }
+            )
+            if self.lead:
+                save_weights(
+                    unwrap(model),
+                    self.run_dir / f"fold{fold.number}.safetensors",
+                    {
+                        "model": self.model_name,
+                        "fold": str(fold.number),
+                        "classes": ",".join(self.classes),
+                    },
+                )
+                metrics = self.write_report(final=False)
+                fm = next(f for f in metrics["folds"] if f["fold"] == fold.number)
+                self.emit(
+                    msg.FoldDone(
+                        self.run_id or "",
+                        fold.number,
+                        {k: v for k, v in fm.items() if k != "roc"},
+                        fm.get("roc"),
+                    )
+                )
+                self.log(
+                    f"fold {fold.number}: best epoch {result.best_epoch}/{result.epochs_run}, "
+                    f"val AUC {fm.get('roc_auc')}, accuracy {fm.get('accuracy'):.3f}"
+                )
+            self.models_done = getattr(self, "models_done", []) + [fold.number]
+
+    def all_rows(self, extra: list[PredRow] | None = None) -> list[PredRow]:
+        rows = list(self.rows)
+        if len(self.fold_info) > 0 and self.cfg.fold is None:
+            rows += final_rows(self.rows)
+        return rows + (extra or [])
+
+    def write_report(
+        self, final: bool, extra: list[PredRow] | None = None, status: str = "running"
+    ) -> dict[str, Any]:
+        from training.report import write_history, write_plots, write_predictions
+
+        rows = self.all_rows(extra)
+        metrics = {**self.base, **compute_metrics(self.classes, self.fold_info, rows)}
+        metrics["leakage"] = self.audit
+        if self.audit["duplicate_items_across_folds"] or self.audit["duplicates_train_test"]:
+            metrics["warnings"].append(
+                "identical items (same content hash) are on both sides of a split: "
+                f"{self.audit['duplicate_items_across_folds']} in validation, "
+                f"{self.audit['duplicates_train_test']} in test"
+            )
+        if self.audit["groups_across_folds"]:
+            metrics["warnings"].append(f"{self.audit['groups_across_folds']} group(s) span folds")
+        if final:
+            for warning in metrics["warnings"]:
+                if warning.startswith("fold "):
+                    self.log(warning, "warning")
+        metrics["status"] = status
+        total = time.perf_counter() - self.started
+        metrics["timing"] = {
+            "total_seconds": round(total, 3),
+            "train_seconds": round(self.train_seconds, 3),
+            "train_samples_per_second": round(self.train_samples / self.train_seconds, 3)
+            if self.train_seconds
+            else None,
+        }
+        assert self.run_dir is not None
+        write_json(self.run_dir / "metrics.json", metrics)
+        write_history(self.run_dir / "history.csv", self.history)
+        write_predictions(self.run_dir / "predictions.csv", rows, self.classes)
+        if final:
+            write_plots(self.run_dir, self.classes, metrics, self.history)
+        return metrics
+
+    def predict_unlabelled(self) -> list[PredRow]:
+        """The fold ensemble on unlabelled items of the same kind (shown beside each image)."""
+        items = [it for it in self.project.items(labelled=False) if it.kind == self.kind]
+        if not items or not self.cfg.predict_unlabelled or self.cfg.fold is not None:
+            return []
+        from training.predict import ensemble_predict
+
+        probs, kept = ensemble_predict(
+            self.project,
+            self.run_dir,
+            self.model_name,
+            len(self.classes),
+            self.channels,
+            self.prep,
+            items,
+            self.device,
+            self.cfg.batch_size,
+            self.cfg.cache,
+            [f["fold"] for f in self.fold_info],
+        )
+        return [
+            PredRow(it.id, 0, None, None, p.tolist()) for it, p in zip(kept, probs, strict=True)
+        ]
+
+    def store_predictions(self, rows: list[PredRow]) -> None:
+        self.project.add_predictions(
+            self.run_id,
+            [(r.item_id, r.fold, r.split, r.probs, self.classes[r.predicted()]) for r in rows],
+        )
+
+
+def run_training(
+    cfg: TrainConfig,
+    emit: Emit = lambda m: None,
+    should_cancel: Callable[[], bool] = lambda: False,
+) -> RunOutcome:
+    """Run (and record) one training run. Never raises for a run that had started: the
+    outcome says finished/cancelled/failed; a config or project error before the run exists
+    raises ``MedviewError``."""
+    run = _Run(cfg, emit, should_cancel)
+    try:
+        run.prepare()
+    except BaseException:
+        run.project.close()
+        run.dist.close()
+        raise
+    try:
+        data = run.load()
+        run.plan(data)
+        run.train_folds(data)
+        extra = run.predict_unlabelled() if run.lead else []
+        if run.lead:
+            metrics = run.write_report(final=True, extra=extra, status="finished")
+            run.store_predictions(run.all_rows(extra))
+            summary = {k: v.get("mean") for k, v in metrics["summary"].items()}
+            run.project.finish_run(run.run_id, "finished", _db_metrics(metrics))
+            run.log(f"run {run.run_id} finished in {metrics['timing']['total_seconds']:.1f} s")
+            run.emit(msg.Finished(run.run_id, str(run.run_dir), summary))
+            return RunOutcome(run.run_id, "finished", run.run_dir, metrics)
+        return RunOutcome(run.run_id, "finished", run.run_dir)
+    except (Cancelled, KeyboardInterrupt):
+        done = [f["fold"] for f in run.fold_info]
+        if run.lead:
+            metrics = run.write_report(final=True, status="cancelled") if run.base else {}
+            if done:
+                run.store_predictions(run.all_rows())
+            run.log(f"cancelled; completed folds kept: {done or 'none'}", "warning")
+            run.project.finish_run(
+                run.run_id,
+                "cancelled",
+                _db_metrics(metrics) if metrics else None,
+                "cancelled by the user",
+            )
+            run.emit(msg.Cancelled(run.run_id, done))
+        return RunOutcome(run.run_id, "cancelled", run.run_dir)
+    except Exception as exc:
+        reason = str(exc) if isinstance(exc, MedviewError) else f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, torch.cuda.OutOfMemoryError):
+            reason = "the GPU ran out of memory: lower --batch-size or --size"
+        if run.lead:
+            run.project.finish_run(run.run_id, "failed", None, reason)
+            run.log(f"failed: {reason}", "error")
+            run.log(traceback.format_exc(), "debug")
+            run.emit(msg.Failed(reason, run.run_id, traceback.format_exc()))
+        return RunOutcome(run.run_id, "failed", run.run_dir, error=reason)
+    finally:
+        run.project.close()
+        run.dist.close()
+
+
+def _db_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
+    """The compact part of metrics.json kept in the database (``runs`` lists it)."""
+    keep = (
+        "task",
+        "classes",
+        "model",
+        "device",
+        "summary",
+        "test",
+        "leakage",
+        "timing",
+        "model_info",
+        "status",
+    )
+    out = {k: metrics[k] for k in keep if k in metrics}
+    if "test" in out:
+        out["test"] = {k: v for k, v in out["test"].items() if k != "roc"}
+    out["folds"] = [{k: v for k, v in f.items() if k != "roc"} for f in metrics.get("folds", [])]
+    return out

@@ -1,0 +1,349 @@
+"""The training sub-commands for medview/cli.py: train, runs, predict, export, merge.
+
+This module imports no torch at module level (``medview --help`` must stay fast); each
+``cmd_*`` imports the engine when it runs. ``args.project`` is the project path. Return codes
+follow DESIGN.md: 0 success, 1 failure (a ``MedviewError`` for user errors, printed as one line
+by the CLI), 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+import time
+from typing import Any
+
+from medview.core.errors import MedviewError
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags of `medview train` (DESIGN.md section 3 plus the engine's options)."""
+    from training.config import AUGMENT_PRESETS, DEVICES, MODELS, OPTIMIZERS, SCHEDULERS
+
+    g = parser.add_argument_group("model and data")
+    g.add_argument(
+        "--model", choices=MODELS, help="default: medicalnet_resnet10 (3D) or resnet18 (2D)"
+    )
+    g.add_argument("--size", type=_positive_int, help="input size (cube/square); default by model")
+    g.add_argument(
+        "--pretrained", metavar="PATH", help="weight file (.pth/.pt/.safetensors), or 'download'"
+    )
+    g.add_argument("--freeze-encoder", action="store_true", help="train only the new head")
+    g.add_argument("--augment", choices=AUGMENT_PRESETS, default="light")
+    g.add_argument(
+        "--ct-window",
+        nargs=2,
+        type=float,
+        metavar=("LEVEL", "WIDTH"),
+        help="CT window in HU instead of z-score",
+    )
+    g.add_argument(
+        "--cache",
+        dest="cache",
+        action="store_true",
+        default=True,
+        help="reuse preprocessed tensors (default)",
+    )
+    g.add_argument("--no-cache", dest="cache", action="store_false")
+    s = parser.add_argument_group("splits")
+    s.add_argument("--folds", type=int, default=5, help="k of k-fold cross-validation (default 5)")
+    s.add_argument(
+        "--fold", type=_positive_int, help="run only this fold (1-based); combine with 'merge'"
+    )
+    s.add_argument(
+        "--holdout", action="store_true", help="one stratified train/val/test split (~72/13/15)"
+    )
+    t = parser.add_argument_group("optimisation")
+    t.add_argument("--epochs", type=_positive_int, default=30)
+    t.add_argument("--batch-size", type=_positive_int, default=8)
+    t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--weight-decay", type=float, default=0.0)
+    t.add_argument("--optimizer", choices=OPTIMIZERS, default="adam")
+    t.add_argument("--scheduler", choices=SCHEDULERS, default="none")
+    t.add_argument("--step-size", type=_positive_int, default=10, help="StepLR period (epochs)")
+    t.add_argument("--class-weights", action="store_true", help="weight the loss by class balance")
+    t.add_argument("--balanced-sampler", action="store_true", help="draw classes equally often")
+    t.add_argument("--patience", type=int, default=0, help="early stopping patience (0: off)")
+    t.add_argument("--min-epochs", type=_positive_int, default=1)
+    r = parser.add_argument_group("run")
+    r.add_argument("--device", choices=DEVICES, default="auto")
+    r.add_argument(
+        "--no-amp", dest="amp", action="store_false", help="disable mixed precision on CUDA"
+    )
+    r.add_argument("--seed", type=int, default=42)
+    r.add_argument("--threads", type=_positive_int, help="CPU threads for torch")
+    r.add_argument("--run-id", help="name of the run folder (default: time + model)")
+    r.add_argument(
+        "--no-predict",
+        dest="predict_unlabelled",
+        action="store_false",
+        help="do not predict unlabelled items at the end",
+    )
+    r.add_argument(
+        "--json-progress", action="store_true", help="one JSON object per event on stdout"
+    )
+
+
+def config_from_args(args: argparse.Namespace) -> Any:
+    from training.config import TrainConfig
+
+    return TrainConfig(
+        project=str(args.project),
+        model=args.model,
+        folds=args.folds,
+        fold=args.fold,
+        holdout=args.holdout,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        weight_decay=args.weight_decay,
+        optimizer=args.optimizer,
+        scheduler=args.scheduler,
+        step_size=args.step_size,
+        size=args.size,
+        ct_window=tuple(args.ct_window) if args.ct_window else None,
+        device=args.device,
+        amp=args.amp,
+        pretrained=args.pretrained,
+        freeze_encoder=args.freeze_encoder,
+        seed=args.seed,
+        augment=args.augment,
+        class_weights=args.class_weights,
+        balanced_sampler=args.balanced_sampler,
+        patience=args.patience,
+        min_epochs=args.min_epochs,
+        cache=args.cache,
+        run_id=args.run_id,
+        threads=args.threads,
+        predict_unlabelled=args.predict_unlabelled,
+    )
+
+
+class ProgressPrinter:
+    """Turns run messages into JSON lines (stdout) or a one-line progress bar (stderr)."""
+
+    def __init__(self, json_lines: bool, stream: Any = None) -> None:
+        self.json_lines = json_lines
+        self.stream = stream or (sys.stdout if json_lines else sys.stderr)
+        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.last_progress = 0.0
+
+    def __call__(self, message: Any) -> None:
+        if self.json_lines:
+            if message.type == "progress" and not self._due(message.done == message.total):
+                return
+            self.stream.write(message.to_json() + "\n")
+            self.stream.flush()
+            return
+        kind = message.type
+        if kind == "epoch":
+            width = 30
+            filled = int(width * message.fraction_done)
+            eta = _duration(message.eta_seconds) if message.eta_seconds is not None else "?"
+            auc = f"{message.val_auc:.3f}" if message.val_auc is not None else "n/a"
+            line = (
+                f"[{'#' * filled}{'.' * (width - filled)}] {message.fraction_done:4.0%} "
+                f"fold {message.fold} epoch {message.epoch}/{message.epochs} "
+                f"loss {message.train_loss:.4f}/{message.val_loss:.4f} AUC {auc} ETA {eta}"
+            )
+            self._line(line, final=not self.tty)
+        elif kind == "progress":
+            if self._due(message.done == message.total):
+                self._line(f"loading {message.done}/{message.total}", final=not self.tty)
+        elif kind == "log":
+            self._line(
+                f"{message.level}: {message.text}" if message.level != "info" else message.text,
+                final=True,
+            )
+        elif kind == "started":
+            plan = message.plan
+            self._line(
+                f"run {message.run_id}: {plan.get('model')} on {plan.get('items')} items, "
+                f"folds {plan.get('folds')}, {plan.get('epochs')} epochs, "
+                f"device {plan.get('device')}",
+                final=True,
+            )
+        elif kind == "finished":
+            self._line(f"finished: {message.run_dir}", final=True)
+        elif kind == "cancelled":
+            self._line(
+                f"cancelled (completed folds kept: {message.completed_folds or 'none'})", final=True
+            )
+
+    def _due(self, last: bool) -> bool:
+        now = time.monotonic()
+        if last or now - self.last_progress > 0.5:
+            self.last_progress = now
+            return True
+        return False
+
+    def _line(self, text: str, final: bool) -> None:
+        if self.tty:
+            self.stream.write("\r\033[K" + text + ("\n" if final else ""))
+        else:
+            self.stream.write(text + "\n")
+        self.stream.flush()
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Train / cross-validate; SIGINT cancels cleanly (status cancelled, folds kept)."""
+    cfg = config_from_args(args)
+    cfg.validate()
+    from training.api import run_training
+
+    cancel = threading.Event()
+    previous = None
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        if cancel.is_set():  # a second Ctrl-C: stop now
+            raise KeyboardInterrupt
+        cancel.set()
+        sys.stderr.write("\ncancelling after this batch (Ctrl-C again to stop at once)\n")
+
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        outcome = run_training(cfg, ProgressPrinter(args.json_progress), cancel.is_set)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+    if outcome.status == "failed":
+        raise MedviewError(f"training failed: {outcome.error}")
+    if outcome.status == "cancelled":
+        return 1
+    if not args.json_progress and outcome.metrics:
+        print(_summary_line(outcome.run_id, outcome.metrics))
+    return 0
+
+
+def _fmt(stat: Any) -> str:
+    if isinstance(stat, dict):
+        if stat.get("mean") is None:
+            return "n/a"
+        return f"{stat['mean']:.3f}±{stat.get('std') or 0:.3f}"
+    return "n/a" if stat is None else f"{stat:.3f}"
+
+
+def _summary_line(run_id: str | None, metrics: dict[str, Any]) -> str:
+    s = metrics.get("summary", {})
+    text = f"{run_id}: AUC {_fmt(s.get('roc_auc'))}, accuracy {_fmt(s.get('accuracy'))}"
+    if metrics.get("test"):
+        text += f"; test (ensemble) AUC {_fmt(metrics['test'].get('roc_auc'))}"
+    return text
+
+
+def add_runs_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print a JSON list")
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from medview.core.project import Project
+
+    with Project.open(args.project) as project:
+        runs = project.runs()
+    rows = []
+    for run in runs:
+        s = run.metrics.get("summary", {})
+        rows.append(
+            {
+                "id": run.id,
+                "status": run.status,
+                "model": run.model,
+                "started_at": run.started_at,
+                "finished_at": run.finished_at,
+                "folds": len(run.metrics.get("folds", [])),
+                "roc_auc": (s.get("roc_auc") or {}).get("mean"),
+                "roc_auc_std": (s.get("roc_auc") or {}).get("std"),
+                "accuracy": (s.get("accuracy") or {}).get("mean"),
+                "test_roc_auc": (run.metrics.get("test") or {}).get("roc_auc"),
+                "message": run.message,
+            }
+        )
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not rows:
+        print("no runs")
+        return 0
+    layout = "{:40s} {:11s} {:20s} {:>5s} {:>13s} {:>6s} {:>8s}"
+    print(layout.format("id", "status", "model", "folds", "AUC", "acc", "test AUC"))
+    for r in rows:
+        auc = f"{r['roc_auc']:.3f}±{r['roc_auc_std'] or 0:.3f}" if r["roc_auc"] is not None else "-"
+        acc = f"{r['accuracy']:.3f}" if r["accuracy"] is not None else "-"
+        test = f"{r['test_roc_auc']:.3f}" if r["test_roc_auc"] is not None else "-"
+        print(layout.format(r["id"], r["status"], str(r["model"]), str(r["folds"]), auc, acc, test))
+    return 0
+
+
+def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--run", required=True, metavar="ID", help="run id (see 'medview runs')")
+    parser.add_argument("--items", choices=("unlabelled", "all"), default="unlabelled")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from medview.core.project import Project
+    from training.predict import predict_run
+
+    with Project.open(args.project) as project:
+        path, count, notes = predict_run(project, args.run, args.items, args.device)
+    for note in notes:
+        print(note, file=sys.stderr)
+    print(
+        f"predicted {count} item(s) with run {args.run}; probabilities stored and written to {path}"
+    )
+    return 0
+
+
+def add_export_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--run", required=True, metavar="ID")
+    parser.add_argument("--out", required=True, metavar="DIR", help="folder to write (created)")
+    parser.add_argument(
+        "--no-weights", dest="weights", action="store_false", help="leave out the model weights"
+    )
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from medview.core.project import Project
+    from training.export import export_run
+
+    with Project.open(args.project) as project:
+        files = export_run(project, args.run, args.out, include_weights=args.weights)
+    print(f"exported {len(files)} files of run {args.run} to {args.out}")
+    return 0
+
+
+def add_merge_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "runs", nargs="+", metavar="RUN", help="the per-fold runs (--fold i) to combine"
+    )
+    parser.add_argument(
+        "--run-id", help="id of the merged run (default: first run id without -foldN)"
+    )
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    from medview.core.project import Project
+    from training.merge import merge_runs
+
+    with Project.open(args.project) as project:
+        run_id = merge_runs(project, args.runs, args.run_id)
+    print(f"merged {len(args.runs)} runs into {run_id}")
+    return 0

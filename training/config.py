@@ -1,0 +1,154 @@
+"""TrainConfig: every hyper-parameter of a run, typed and defaulted.
+
+The config is saved as ``config.json`` in each run folder and travels to the worker process as a
+plain dict, so it holds only JSON-friendly values. ``validate()`` turns bad combinations into a
+``MedviewError`` with a one-line reason (the CLI prints it without a traceback).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from medview.core.errors import MedviewError
+
+MODELS_3D = (
+    "medicalnet_resnet10",
+    "medicalnet_resnet18",
+    "medicalnet_resnet34",
+    "medicalnet_resnet50",
+    "cnn3d_small",
+)
+MODELS_2D = (
+    "resnet18",
+    "resnet50",
+    "resnet101",
+    "mobilenet_v2",
+    "densenet121",
+    "vgg16",
+    "efficientnet_b0",
+    "cnn_small",
+)
+MODELS = MODELS_3D + MODELS_2D
+DEFAULT_MODEL = {"3d": "medicalnet_resnet10", "2d": "resnet18"}
+# Input sizes when --size is not given: ImageNet models expect ~224 px; the 3D ResNets are
+# trained at modest cubes because a 3D batch grows with the cube of the size.
+DEFAULT_SIZE = {
+    "medicalnet_resnet10": 96,
+    "medicalnet_resnet18": 96,
+    "medicalnet_resnet34": 96,
+    "medicalnet_resnet50": 96,
+    "cnn3d_small": 64,
+    "cnn_small": 64,
+}
+DEFAULT_SIZE_2D_IMAGENET = 224
+AUGMENT_PRESETS = ("none", "light", "strong")
+OPTIMIZERS = ("adam", "adamw", "sgd")
+SCHEDULERS = ("none", "step", "cosine")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+class ConfigError(MedviewError):
+    """A run configuration that cannot work (unknown model, folds < 2, ...)."""
+
+
+@dataclass
+class TrainConfig:
+    project: str = ""
+    model: str | None = None  # None: the default for the project's item kind
+    folds: int = 5
+    fold: int | None = None  # run only this fold (1-based); merge the fold runs afterwards
+    holdout: bool = False  # one train/val/test split instead of k-fold
+    holdout_fractions: tuple[float, float] = (0.15, 0.15)  # (test, val of the rest): ~72/13/15
+    epochs: int = 30
+    batch_size: int = 8
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    optimizer: str = "adam"
+    scheduler: str = "none"
+    step_size: int = 10
+    gamma: float = 0.1
+    size: int | None = None  # None: DEFAULT_SIZE for the model
+    ct_window: tuple[float, float] | None = None  # (level, width) in HU, else z-score per item
+    device: str = "auto"
+    amp: bool = True  # used only on CUDA
+    pretrained: str | None = None  # a file, or "download" for the library's own weights
+    freeze_encoder: bool = False
+    seed: int = 42
+    augment: str = "light"
+    class_weights: bool = False
+    balanced_sampler: bool = False
+    patience: int = 0  # 0: no early stopping
+    min_epochs: int = 1
+    cache: bool = True
+    run_id: str | None = None
+    threads: int | None = None  # torch CPU threads; None: torch's own default
+    predict_unlabelled: bool = True  # the ensemble predicts unlabelled items at the end
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ (de)serialisation
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["holdout_fractions"] = list(self.holdout_fractions)
+        data["ct_window"] = list(self.ct_window) if self.ct_window else None
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"unknown training option(s): {', '.join(unknown)}")
+        values = dict(data)
+        if values.get("holdout_fractions") is not None:
+            values["holdout_fractions"] = tuple(values["holdout_fractions"])
+        if values.get("ct_window") is not None:
+            values["ct_window"] = tuple(values["ct_window"])
+        return cls(**values)
+
+    # ------------------------------------------------------------------ checks
+    def validate(self) -> None:
+        if self.model is not None and self.model not in MODELS:
+            raise ConfigError(f"unknown model {self.model!r} (choose from {', '.join(MODELS)})")
+        if not self.holdout and self.folds < 2:
+            raise ConfigError(f"--folds must be at least 2 (got {self.folds}); use --holdout")
+        if self.fold is not None:
+            if self.holdout:
+                raise ConfigError("--fold selects one fold of a k-fold run, not of --holdout")
+            if not 1 <= self.fold <= self.folds:
+                raise ConfigError(f"--fold must be between 1 and {self.folds}, got {self.fold}")
+        if self.epochs < 1:
+            raise ConfigError(f"--epochs must be at least 1 (got {self.epochs})")
+        if self.batch_size < 1:
+            raise ConfigError(f"--batch-size must be at least 1 (got {self.batch_size})")
+        if not self.lr > 0:
+            raise ConfigError(f"--lr must be positive (got {self.lr})")
+        if self.size is not None and not 8 <= self.size <= 1024:
+            raise ConfigError(f"--size must be between 8 and 1024 (got {self.size})")
+        for name, value, allowed in (
+            ("--augment", self.augment, AUGMENT_PRESETS),
+            ("--optimizer", self.optimizer, OPTIMIZERS),
+            ("--scheduler", self.scheduler, SCHEDULERS),
+            ("--device", self.device, DEVICES),
+        ):
+            if value not in allowed:
+                raise ConfigError(f"{name} must be one of {', '.join(allowed)} (got {value!r})")
+        if self.patience < 0 or self.min_epochs < 1:
+            raise ConfigError("--patience must be >= 0 and --min-epochs >= 1")
+        test, val = self.holdout_fractions
+        if not (0 <= test < 0.9 and 0 < val < 0.9):
+            raise ConfigError(f"hold-out fractions out of range: test={test}, val={val}")
+
+    def resolved_model(self, kind: str) -> str:
+        return self.model or DEFAULT_MODEL[kind]
+
+    def resolved_size(self, model: str) -> int:
+        if self.size is not None:
+            return self.size
+        return DEFAULT_SIZE.get(model, DEFAULT_SIZE_2D_IMAGENET)
+
+
+def model_kind(model: str) -> str:
+    """``"3d"`` or ``"2d"``: the item kind a model consumes."""
+    return "3d" if model in MODELS_3D else "2d"

@@ -1,0 +1,193 @@
+"""Items -> in-memory tensors, with a disk cache, batching, samplers and class weights.
+
+Every item is decoded and preprocessed once per run and kept in one (N, C, ...) float32 tensor;
+training batches are index selections from it, so no epoch touches a file and there is no
+per-sample collate overhead. The disk cache (``PROJECT/cache/tensors``) is keyed by content
+hash + preprocessing settings, so a second run with the same settings skips decoding entirely.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from medview.core.errors import MedviewError
+from medview.core.project import Item, Project
+from training.config import TrainConfig, model_kind
+from training.transforms import PrepSettings, preprocess
+
+ProgressFn = Callable[[int, int], None]
+
+
+class DataError(MedviewError):
+    """No usable training data (nothing labelled, every file unreadable, ...)."""
+
+
+@dataclass
+class LoadedData:
+    items: list[Item]
+    x: torch.Tensor  # (N, C, *spatial)
+    y: torch.Tensor  # (N,) class indices; -1 for unlabelled items
+    skipped: list[str] = field(default_factory=list)  # "item name: reason"
+    cache_hits: int = 0
+
+
+def choose_kind(project: Project, cfg: TrainConfig) -> str:
+    """The item kind to train on: the model's, else the majority of labelled items."""
+    if cfg.model:
+        return model_kind(cfg.model)
+    labelled = project.items(labelled=True)
+    if not labelled:
+        raise DataError(f"{project.folder}: no labelled items to train on")
+    n3d = sum(1 for it in labelled if it.kind == "3d")
+    return "3d" if n3d * 2 >= len(labelled) else "2d"
+
+
+def input_channels(model: str, items: Sequence[Item]) -> int:
+    if model_kind(model) == "3d":
+        return 1
+    if model == "cnn_small":
+        rgb = any(len(it.shape) == 4 and it.shape[-1] >= 3 for it in items)
+        return 3 if rgb else 1
+    return 3  # torchvision ImageNet models take RGB
+
+
+def _read_item(project: Project, item: Item):  # -> Image
+    # Imported here: medview.io pulls in optional decoders the engine only needs at load time.
+    from medview.io.readers import load_item
+
+    return load_item(project, item)
+
+
+def _cache_path(cache_dir: Path, key: str) -> Path:
+    return cache_dir / "tensors" / key[:2] / f"{key}.npy"
+
+
+def _save_atomic(path: Path, array: np.ndarray) -> None:
+    # Write-then-rename, so a killed run never leaves a half-written cache entry behind.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.save(fh, array)
+        os.replace(tmp, path)
+    except OSError:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def load_items(
+    project: Project,
+    items: Sequence[Item],
+    prep: PrepSettings,
+    class_names: Sequence[str],
+    *,
+    use_cache: bool = True,
+    progress: ProgressFn | None = None,
+    should_cancel: Callable[[], bool] | None = None,
+    workers: int | None = None,
+) -> LoadedData:
+    """Decode + preprocess items (in a few threads; decoders release the GIL) into memory.
+
+    An unreadable item is skipped with its reason, not fatal: one corrupt file must not lose
+    a run over a hundred good ones.
+    """
+    cache_dir = project.cache_dir
+    index = {name: k for k, name in enumerate(class_names)}
+    out = np.empty((len(items), *prep.shape), dtype=np.float32)
+    ok = [False] * len(items)
+    skipped: list[str] = []
+    hits = 0
+
+    def one(k: int) -> tuple[int, str | None, bool]:
+        if should_cancel is not None and should_cancel():
+            return k, None, False
+        item = items[k]
+        path = _cache_path(cache_dir, prep.key(item.content_hash))
+        if use_cache and item.content_hash and path.is_file():
+            try:
+                cached = np.load(path, allow_pickle=False)
+                if cached.shape == prep.shape:
+                    out[k] = cached
+                    return k, None, True
+            except (OSError, ValueError):
+                pass  # a damaged entry: decode again and overwrite it
+        try:
+            array = preprocess(_read_item(project, item), prep)
+        except MedviewError as exc:
+            return k, f"{item.name}: {exc}", False
+        except (OSError, ValueError, RuntimeError) as exc:
+            return k, f"{item.name}: cannot read ({exc})", False
+        out[k] = array
+        if use_cache and item.content_hash:
+            _save_atomic(path, array)
+        return k, None, False
+
+    n_workers = workers or min(4, os.cpu_count() or 1)
+    done = 0
+    with ThreadPoolExecutor(max_workers=n_workers) as pool:
+        for k, error, hit in pool.map(one, range(len(items))):
+            done += 1
+            if error is not None:
+                skipped.append(error)
+            elif not (should_cancel is not None and should_cancel()):
+                ok[k] = True
+                hits += int(hit)
+            if progress is not None:
+                progress(done, len(items))
+    keep = [k for k in range(len(items)) if ok[k]]
+    kept_items = [items[k] for k in keep]
+    x = torch.from_numpy(out[keep]) if len(keep) != len(items) else torch.from_numpy(out)
+    y = torch.tensor([index.get(it.label, -1) for it in kept_items], dtype=torch.long)
+    return LoadedData(kept_items, x, y, skipped, hits)
+
+
+# ---------------------------------------------------------------------- batching
+def epoch_batches(
+    indices: Sequence[int],
+    batch_size: int,
+    generator: torch.Generator,
+    *,
+    sample_weights: torch.Tensor | None = None,
+    rank: int = 0,
+    world_size: int = 1,
+) -> Iterator[torch.Tensor]:
+    """Index batches for one epoch: a shuffled pass, or a class-balanced draw with replacement.
+
+    Under DDP every rank draws the same permutation (same generator state) and takes its
+    own stride of it, which is what DistributedSampler does without the Dataset machinery.
+    """
+    idx = torch.as_tensor(list(indices), dtype=torch.long)
+    n = len(idx)
+    if sample_weights is not None:
+        order = torch.multinomial(sample_weights, n, replacement=True, generator=generator)
+    else:
+        order = torch.randperm(n, generator=generator)
+    chosen = idx[order]
+    if world_size > 1:
+        per_rank = -(-n // world_size)
+        padded = torch.cat([chosen, chosen[: per_rank * world_size - n]])  # equal shares
+        chosen = padded[rank::world_size]
+    for start in range(0, len(chosen), batch_size):
+        batch = chosen[start : start + batch_size]
+        if len(batch) == 1 and len(chosen) > 1:
+            continue  # a lone sample breaks BatchNorm in train mode; it is seen next epoch
+        yield batch
+
+
+def balanced_weights(labels: torch.Tensor) -> torch.Tensor:
+    """Per-sample weights so every class is drawn equally often."""
+    counts = torch.bincount(labels)
+    return (1.0 / counts.clamp(min=1).float())[labels]
+
+
+def class_weight_vector(labels: torch.Tensor, n_classes: int) -> torch.Tensor:
+    """Inverse-frequency class weights normalised to mean 1 (sklearn's 'balanced')."""
+    counts = torch.bincount(labels, minlength=n_classes).float().clamp(min=1)
+    return len(labels) / (n_classes * counts)

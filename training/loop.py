@@ -1,0 +1,303 @@
+"""Training one model: epochs, evaluation, early stopping, devices, AMP.
+
+Binary tasks train one logit with BCEWithLogits (``pos_weight`` = negatives/positives when
+class weighting is on); multiclass tasks use cross-entropy (optionally class-weighted). The best
+epoch is the one with the highest validation AUC, lower validation loss breaking ties (and
+deciding alone when AUC is undefined); its weights are what the fold keeps.
+
+Speed notes: batches are index selections from one in-memory tensor; the loss is accumulated on
+the device and read once per epoch (a per-batch ``.item()`` would stall a GPU pipeline); on
+CUDA the data is moved to the GPU once when it fits, else pinned batches are copied with
+``non_blocking``; AMP, channels-last (2D) and ``cudnn.benchmark`` are CUDA-only.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from medview.core.errors import MedviewError
+from training.config import TrainConfig
+from training.data import balanced_weights, class_weight_vector, epoch_batches
+from training.metrics import _roc_auc
+from training.transforms import augment_batch
+
+
+class Cancelled(Exception):
+    """Raised inside the loop when the user cancelled; the fold in progress is dropped."""
+
+
+class DeviceError(MedviewError):
+    """The requested device is not available."""
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` = CUDA, then Apple MPS, then CPU; an explicit device must exist."""
+    mps = getattr(torch.backends, "mps", None)
+    has_mps = bool(mps and mps.is_available())
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("mps") if has_mps else torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise DeviceError("--device cuda: no CUDA GPU is available (try --device auto)")
+    if name == "mps" and not has_mps:
+        raise DeviceError("--device mps: Apple MPS is not available (try --device auto)")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    import random
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def make_criterion(
+    n_classes: int, y_train: torch.Tensor, weighted: bool, device: torch.device
+) -> nn.Module:
+    if n_classes == 2:
+        pos_weight = None
+        if weighted:
+            positives = float((y_train == 1).sum())
+            negatives = float((y_train == 0).sum())
+            pos_weight = torch.tensor([negatives / max(positives, 1.0)], device=device)
+        return nn.BCEWithLogitsLoss(pos_weight=pos_weight)
+    weight = class_weight_vector(y_train, n_classes).to(device) if weighted else None
+    return nn.CrossEntropyLoss(weight=weight)
+
+
+def loss_of(criterion: nn.Module, logits: torch.Tensor, y: torch.Tensor, binary: bool):
+    if binary:
+        return criterion(logits.reshape(-1), y.float())
+    return criterion(logits, y)
+
+
+def probabilities(logits: torch.Tensor, binary: bool) -> torch.Tensor:
+    logits = logits.float()
+    if binary:
+        p = torch.sigmoid(logits.reshape(-1))
+        return torch.stack([1 - p, p], dim=1)
+    return torch.softmax(logits, dim=1)
+
+
+def make_optimizer(cfg: TrainConfig, params: Sequence[nn.Parameter]) -> torch.optim.Optimizer:
+    params = [p for p in params if p.requires_grad]
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay or 1e-2)
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay)
+    return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def make_scheduler(cfg: TrainConfig, optimizer: torch.optim.Optimizer):
+    if cfg.scheduler == "step":
+        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.step_size, gamma=cfg.gamma)
+    if cfg.scheduler == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, cfg.epochs))
+    return None
+
+
+@dataclass
+class FitResult:
+    best_epoch: int
+    epochs_run: int
+    best_state: dict[str, torch.Tensor]
+    history: list[dict[str, Any]] = field(default_factory=list)
+    stopped_early: bool = False
+    train_samples: int = 0
+    train_seconds: float = 0.0
+
+
+@dataclass
+class Context:
+    """What the loop needs besides the model: data, device, callbacks, DDP rank."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    n_classes: int
+    device: torch.device
+    augment: Callable[[torch.Tensor], torch.Tensor] | None = None
+    should_cancel: Callable[[], bool] = lambda: False
+    on_epoch: Callable[[dict[str, Any]], None] | None = None
+    rank: int = 0
+    world_size: int = 1
+    x_device: torch.Tensor | None = None  # the whole set already on the GPU, when it fits
+
+    @property
+    def binary(self) -> bool:
+        return self.n_classes == 2
+
+
+def stage_data(ctx: Context) -> None:
+    """On CUDA, keep the data on the GPU when it fits comfortably (no per-batch copies)."""
+    if ctx.device.type != "cuda":
+        return
+    free, _total = torch.cuda.mem_get_info(ctx.device)
+    if ctx.augment is None and ctx.x.numel() * 4 < 0.25 * free:
+        ctx.x_device = ctx.x.to(ctx.device)
+    elif not ctx.x.is_pinned():
+        ctx.x = ctx.x.pin_memory()
+
+
+def _batch(ctx: Context, idx: torch.Tensor, train: bool) -> torch.Tensor:
+    if ctx.x_device is not None:
+        return ctx.x_device[idx.to(ctx.device)]
+    batch = ctx.x[idx]
+    if train:
+        batch = augment_batch(batch, ctx.augment)
+    if ctx.device.type == "cuda":
+        batch = batch.pin_memory()
+    out = batch.to(ctx.device, non_blocking=True)
+    if out.dim() == 4 and ctx.device.type == "cuda":
+        out = out.contiguous(memory_format=torch.channels_last)
+    return out
+
+
+def predict_logits(
+    model: nn.Module, ctx: Context, indices: Sequence[int], batch_size: int
+) -> torch.Tensor:
+    """Raw outputs on the CPU (float32), model in eval mode, no augmentation."""
+    model.eval()
+    idx = torch.as_tensor(list(indices), dtype=torch.long)
+    out = []
+    amp = ctx.device.type == "cuda"
+    with torch.no_grad(), torch.autocast("cuda", dtype=torch.float16, enabled=amp):
+        for start in range(0, len(idx), batch_size):
+            out.append(
+                model(_batch(ctx, idx[start : start + batch_size], train=False)).float().cpu()
+            )
+    if not out:
+        return torch.zeros((0, 1 if ctx.binary else ctx.n_classes))
+    return torch.cat(out)
+
+
+def predict(model: nn.Module, ctx: Context, indices: Sequence[int], batch_size: int) -> np.ndarray:
+    """(n, n_classes) probabilities (binary: [1 - p, p])."""
+    logits = predict_logits(model, ctx, indices, batch_size)
+    return probabilities(logits, ctx.binary).numpy().astype(np.float64)
+
+
+def fit(
+    model: nn.Module,
+    train_model: nn.Module,
+    cfg: TrainConfig,
+    ctx: Context,
+    train_idx: Sequence[int],
+    val_idx: Sequence[int],
+    set_mode: Callable[[], None],
+    fold: int,
+) -> FitResult:
+    """Train ``train_model`` (``model``, or its DDP wrapper) and return the best epoch's state."""
+    y_train = ctx.y[list(train_idx)]
+    criterion = make_criterion(ctx.n_classes, y_train, cfg.class_weights, ctx.device)
+    val_criterion = make_criterion(ctx.n_classes, y_train, cfg.class_weights, torch.device("cpu"))
+    optimizer = make_optimizer(cfg, list(model.parameters()))
+    scheduler = make_scheduler(cfg, optimizer)
+    amp = cfg.amp and ctx.device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=amp)
+    generator = torch.Generator().manual_seed(cfg.seed * 1000 + fold)
+    sample_weights = balanced_weights(y_train) if cfg.balanced_sampler else None
+    train_pos = torch.as_tensor(list(train_idx), dtype=torch.long)
+    y_val = ctx.y[list(val_idx)]
+    best_key: tuple[float, float] | None = None
+    result = FitResult(0, 0, {})
+    since_best = 0
+    for epoch in range(1, cfg.epochs + 1):
+        started = time.perf_counter()
+        set_mode()
+        total = torch.zeros((), device=ctx.device)
+        seen = 0
+        for local in epoch_batches(
+            range(len(train_pos)),
+            cfg.batch_size,
+            generator,
+            sample_weights=sample_weights,
+            rank=ctx.rank,
+            world_size=ctx.world_size,
+        ):
+            if ctx.should_cancel():
+                raise Cancelled()
+            idx = train_pos[local]
+            inputs = _batch(ctx, idx, train=True)
+            targets = ctx.y[idx].to(ctx.device, non_blocking=True)
+            optimizer.zero_grad(set_to_none=True)
+            with torch.autocast("cuda", dtype=torch.float16, enabled=amp):
+                loss = loss_of(criterion, train_model(inputs), targets, ctx.binary)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            total += loss.detach() * len(idx)
+            seen += len(idx)
+        train_loss = _reduce_mean(total, seen, ctx)
+        lr = optimizer.param_groups[0]["lr"]
+        if scheduler is not None:
+            scheduler.step()
+        train_seconds = time.perf_counter() - started
+        logits = predict_logits(model, ctx, val_idx, cfg.batch_size * 2)
+        probs = probabilities(logits, ctx.binary).numpy().astype(np.float64)
+        with torch.no_grad():
+            val_loss = float(loss_of(val_criterion, logits, y_val, ctx.binary))
+        auc = _roc_auc(y_val.numpy(), probs)
+        acc = float((probs.argmax(1) == y_val.numpy()).mean()) if len(probs) else float("nan")
+        val_loss, auc = _agree(val_loss, auc, ctx)
+        key = (auc if auc is not None else -math.inf, -val_loss)
+        improved = best_key is None or key > best_key
+        if improved:
+            best_key = key
+            result.best_epoch = epoch
+            result.best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+            since_best = 0
+        else:
+            since_best += 1
+        result.epochs_run = epoch
+        result.train_samples += seen
+        result.train_seconds += train_seconds
+        row = {
+            "fold": fold,
+            "epoch": epoch,
+            "train_loss": train_loss,
+            "val_loss": val_loss,
+            "val_auc": auc,
+            "val_accuracy": acc,
+            "lr": lr,
+            "seconds": round(time.perf_counter() - started, 4),
+            "best": improved,
+        }
+        result.history.append(row)
+        if ctx.on_epoch is not None:
+            ctx.on_epoch(row)
+        if cfg.patience and epoch >= cfg.min_epochs and since_best >= cfg.patience:
+            result.stopped_early = epoch < cfg.epochs
+            break
+    return result
+
+
+def _reduce_mean(total: torch.Tensor, seen: int, ctx: Context) -> float:
+    if ctx.world_size > 1:
+        import torch.distributed as dist
+
+        pair = torch.stack([total.float().cpu(), torch.tensor(float(seen))])
+        dist.all_reduce(pair)
+        return float(pair[0] / max(pair[1].item(), 1.0))
+    return float(total) / max(seen, 1)
+
+
+def _agree(val_loss: float, auc: float | None, ctx: Context) -> tuple[float, float | None]:
+    """Under DDP every rank must take the same early-stopping decision: use rank 0's numbers."""
+    if ctx.world_size == 1:
+        return val_loss, auc
+    import torch.distributed as dist
+
+    values = torch.tensor([val_loss, auc if auc is not None else float("nan")], dtype=torch.float64)
+    dist.broadcast(values, src=0)
+    shared_auc = float(values[1])
+    return float(values[0]), None if math.isnan(shared_auc) else shared_auc

@@ -1,0 +1,127 @@
+"""Applying a finished run's fold ensemble to items (``medview predict``, and the end of a run).
+
+The ensemble is the mean of the fold models' probabilities. The models are rebuilt from the
+run's config.json and its ``fold<i>.safetensors`` files, and the items preprocessed with the
+run's own settings (sharing the disk cache), so predictions match what the run validated.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from medview.core.errors import MedviewError
+from medview.core.project import Item, Project
+from training.data import load_items
+from training.loop import Context, predict, resolve_device
+from training.models import build_model
+from training.transforms import PrepSettings
+from training.weights import load_weights
+
+
+class PredictError(MedviewError):
+    """The run cannot be applied (unfinished, weights missing, ...)."""
+
+
+def ensemble_predict(
+    project: Project,
+    run_dir: Path,
+    model_name: str,
+    n_classes: int,
+    channels: int,
+    prep: PrepSettings,
+    items: Sequence[Item],
+    device: torch.device,
+    batch_size: int,
+    use_cache: bool,
+    folds: Sequence[int],
+) -> tuple[np.ndarray, list[Item]]:
+    """Mean probabilities of the fold models for ``items`` (unreadable items are left out)."""
+    data = load_items(project, items, prep, [], use_cache=use_cache)
+    if not data.items:
+        return np.zeros((0, n_classes)), []
+    ctx = Context(data.x, data.y, n_classes, device)
+    total = np.zeros((len(data.items), n_classes))
+    for fold in folds:
+        path = run_dir / f"fold{fold}.safetensors"
+        if not path.is_file():
+            raise PredictError(f"{path}: fold weights missing")
+        model = build_model(model_name, n_classes, channels)
+        load_weights(model, path)
+        model.to(device)
+        total += predict(model, ctx, range(len(data.items)), batch_size * 2)
+    return total / len(folds), data.items
+
+
+def predict_run(
+    project: Project, run_id: str, which: str = "unlabelled", device: str = "auto"
+) -> tuple[Path, int, list[str]]:
+    """Predict ``unlabelled`` or ``all`` items with a run's ensemble; store fold-0 rows in the
+    project (never replacing the run's own out-of-fold rows) and write a CSV in the run folder.
+    Returns (csv path, items predicted, notes)."""
+    run = project.get_run(run_id)
+    run_dir = project.runs_dir / run_id
+    config_path = run_dir / "config.json"
+    if not config_path.is_file():
+        raise PredictError(f"{config_path}: run configuration missing")
+    config: dict[str, Any] = json.loads(config_path.read_text(encoding="utf-8"))
+    resolved = config.get("resolved", {})
+    classes: list[str] = resolved.get("classes") or []
+    folds = sorted(int(p.stem.removeprefix("fold")) for p in run_dir.glob("fold*.safetensors"))
+    if not folds:
+        raise PredictError(f"run {run_id} ({run.status}) has no trained fold weights")
+    kind = resolved.get("kind", "3d")
+    prep = PrepSettings(
+        3 if kind == "3d" else 2,
+        int(config["size"]),
+        int(resolved.get("channels", 1)),
+        tuple(config["ct_window"]) if config.get("ct_window") else None,
+    )
+    if which not in ("unlabelled", "all"):
+        raise PredictError(f"--items must be 'unlabelled' or 'all', not {which!r}")
+    items = project.items(labelled=False if which == "unlabelled" else None, kind=kind)
+    notes: list[str] = []
+    if not items:
+        notes.append(f"no {which} {kind} items to predict")
+    probs, kept = ensemble_predict(
+        project,
+        run_dir,
+        config["model"],
+        len(classes),
+        prep.channels,
+        prep,
+        items,
+        resolve_device(device),
+        int(config.get("batch_size", 8)),
+        bool(config.get("cache", True)),
+        folds,
+    )
+    if len(kept) < len(items):
+        notes.append(f"{len(items) - len(kept)} item(s) could not be read and were skipped")
+    own = {p.item_id for p in project.predictions(run_id) if p.fold == 0}
+    rows = []
+    for item, p in zip(kept, probs, strict=True):
+        predicted = classes[int(np.argmax(p))] if len(classes) > 2 else classes[int(p[1] >= 0.5)]
+        rows.append((item, p, predicted))
+    project.add_predictions(
+        run_id,
+        [(it.id, 0, it.split, p.tolist(), pred) for it, p, pred in rows if it.id not in own],
+    )
+    kept_own = sum(1 for it, _, _ in rows if it.id in own)
+    if kept_own:
+        notes.append(f"{kept_own} item(s) keep the run's out-of-fold prediction in the project")
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    out = run_dir / f"predict-{which}-{stamp}.csv"
+    with out.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["item_id", "label", *[f"prob_{c}" for c in classes], "predicted"])
+        for item, p, pred in rows:
+            writer.writerow([item.id, item.label or "", *[f"{v:.6f}" for v in p], pred])
+    return out, len(rows), notes
