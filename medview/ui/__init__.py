@@ -3,3 +3,7 @@
 Nothing here imports torch: the window must open in well under two seconds, and training runs
 in its own process (see DESIGN.md section 1).
 """
+
+from medview.ui import compat as _compat
+
+_compat.apply()
