@@ -255,7 +255,35 @@ def check_training(ctx: Context) -> str:
 
 
 def _run_worker(config: dict[str, Any], project_path: Path) -> str:
-    raise CheckFailed("medview.jobs runner not available yet")
+    from medview.jobs.runner import TrainingJob
+
+    job = TrainingJob(config)
+    job.start()
+    try:
+        messages = job.wait(timeout=TRAINING_TIMEOUT_S)
+    except TimeoutError as exc:
+        raise CheckFailed(
+            f"the training worker (pid {job.pid}) did not finish in {TRAINING_TIMEOUT_S:.0f} s"
+        ) from exc
+    finally:
+        job.terminate()  # a no-op when it has ended; never leave a worker behind
+    final = job.final
+    kinds = [m.type for m in messages]
+    if final is None or final.type != "finished":
+        reason = getattr(final, "error", None) or (final.type if final else "no final message")
+        raise CheckFailed(f"the worker did not finish: {reason}")
+    if "started" not in kinds or "epoch" not in kinds:
+        raise CheckFailed(f"the worker sent no progress (messages: {', '.join(kinds)})")
+    started = next(m for m in messages if m.type == "started")
+    device = getattr(started, "plan", {}).get("device", "?")
+    run_dir = Path(getattr(final, "run_dir", "") or project_path / "runs" / str(job.run_id))
+    if not (run_dir / "metrics.json").is_file():
+        raise CheckFailed(f"the run finished but wrote no {run_dir / 'metrics.json'}")
+    epochs = kinds.count("epoch")
+    return (
+        f"worker pid {job.pid} (spawn) trained {config['model']} on {device}: "
+        f"{epochs} epoch(s) over {config['folds']} folds, run {job.run_id} written"
+    )
 
 
 def check_window(ctx: Context) -> str:
