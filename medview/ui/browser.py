@@ -37,9 +37,10 @@ from PySide6.QtWidgets import (
 
 from medview.core.project import Item, Prediction, Project
 from medview.ui import workers
+from medview.ui.label_delegate import LabelChipDelegate
 
 COLUMNS = (
-    *("", "Name", "Type", "Shape", "Spacing (mm)"),
+    *("", "Name", "Type", "Shape", "Spacing"),
     *("Label", "Split", "Group", "Prediction", "P"),
 )
 COL_THUMB, COL_NAME, COL_KIND, COL_SHAPE, COL_SPACING, COL_LABEL = range(6)
@@ -69,10 +70,10 @@ def _thumbnail_image(project: Project, item: Item) -> QImage:
 
 
 def _shape_text(item: Item) -> str:
-    shape = list(item.shape)
-    if item.kind == "2d" and len(shape) >= 3 and shape[0] == 1:
-        shape = shape[1:]
-    return "×".join(str(s) for s in shape)
+    shape = list(item.shape[:3]) if item.kind == "3d" else list(item.shape[1:3])
+    text = "×".join(str(s) for s in shape)
+    channels = item.shape[3] if len(item.shape) > 3 else 1
+    return f"{text} RGB" if channels in (3, 4) else text
 
 
 def _spacing_text(item: Item) -> str:
@@ -166,7 +167,12 @@ class ItemTableModel(QAbstractTableModel):
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
             return COLUMNS[section]
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.ToolTipRole:
-            return {COL_PROB: "Probability of the predicted class (latest run)"}.get(section)
+            return {
+                COL_PROB: "Probability of the predicted class (latest run)",
+                COL_SPACING: "Voxel or pixel size in mm (z × y × x)",
+                COL_SHAPE: "Size in voxels or pixels (z × y × x)",
+                COL_GROUP: "Group or patient id: items of one group stay in the same fold",
+            }.get(section)
         return None
 
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = 0) -> Any:
@@ -352,9 +358,13 @@ class BrowserWidget(QWidget):
         header.resizeSection(COL_THUMB, THUMB_SIZE + 8)
         header.setSectionResizeMode(COL_NAME, QHeaderView.ResizeMode.Interactive)
         header.resizeSection(COL_NAME, 150)
-        for column, width in ((COL_KIND, 40), (COL_SHAPE, 90), (COL_SPACING, 90), (COL_PROB, 44)):
+        widths = {COL_KIND: 38, COL_SHAPE: 96, COL_SPACING: 70, COL_LABEL: 80, COL_PROB: 44}
+        for column, width in widths.items():
             header.resizeSection(column, width)
         header.setStretchLastSection(False)
+        self.chip_delegate = LabelChipDelegate(self.table)
+        self.table.setItemDelegateForColumn(COL_LABEL, self.chip_delegate)
+        self.table.setItemDelegateForColumn(COL_PRED, self.chip_delegate)
         self.table.selectionModel().currentRowChanged.connect(self._current_changed)
         self.table.selectionModel().selectionChanged.connect(
             lambda *_: self.selectionChanged.emit(self.selected_ids())

@@ -88,17 +88,32 @@ def default_window(image: Image) -> tuple[float, float]:
     """CT starts in soft tissue; 8-bit colour images in their true colours; the rest
     (microscopy, MR, 16-bit, unknown) with a robust percentile window."""
     modality = str(image.metadata.get("modality", "")).upper()
-    if modality == "CT":
+    if modality == "CT" or (not modality and looks_like_ct(image)):
         return PRESETS["CT soft tissue"]
     if image.is_rgb and image.array.dtype == np.uint8:
         return 255.0, 127.5
     return percentile_window(image)
 
 
+def looks_like_ct(image: Image) -> bool:
+    """A volume in Hounsfield units without a modality tag (NIfTI has none): air at about
+    -1000 and nothing beyond dense bone. A percentile window would spend most of its range
+    on air and leave all soft tissue white."""
+    array = image.array
+    if image.kind != "3d" or image.is_rgb or array.dtype.kind not in "if":
+        return False
+    step = max(1, int(round((array.size / 500_000) ** (1 / 3))))
+    sample = np.asarray(array[::step, ::step, ::step], dtype=np.float32)
+    low, high = np.percentile(sample, [1, 99.9])
+    return bool(-1100 <= low <= -700 and high <= 4000)
+
+
 def modality_key(image: Image) -> str | None:
     """The key under which the last window/level is remembered, or None when there is no
     modality to go by (each microscopy image gets its own percentile window instead)."""
     modality = str(image.metadata.get("modality", "")).strip().upper()
+    if not modality and looks_like_ct(image):
+        return "CT"
     return modality or None
 
 

@@ -11,11 +11,11 @@ from collections.abc import Callable
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut, QUndoCommand, QUndoStack
-from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QPushButton, QWidget
+from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QPushButton, QToolButton, QWidget
 
 from medview.core.labels import LabelClass
 from medview.core.project import Project
-from medview.ui.style import text_color_on
+from medview.ui.style import icon, text_color_on
 
 
 class LabelCommand(QUndoCommand):
@@ -55,6 +55,8 @@ class LabelBar(QWidget):
 
     labelRequested = Signal(object)
     advanceToggled = Signal(bool)
+    undoRequested = Signal()
+    redoRequested = Signal()
 
     def __init__(self, undo_stack: QUndoStack, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -71,8 +73,24 @@ class LabelBar(QWidget):
         self._layout.addLayout(self._button_area)
         self.clear_button = QPushButton("0  Clear")
         self.clear_button.setToolTip("Remove the label of the selected item(s) (0 or Backspace)")
+        self.clear_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.clear_button.clicked.connect(lambda: self.labelRequested.emit(None))
         self._layout.addWidget(self.clear_button)
+        self._layout.addSpacing(12)
+        for name, tip, signal in (
+            ("undo", "Undo the last label (Ctrl+Z)", self.undoRequested),
+            ("redo", "Redo (Ctrl+Shift+Z)", self.redoRequested),
+        ):
+            button = QToolButton(icon=icon(name), autoRaise=True)
+            button.setToolTip(tip)
+            button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+            button.clicked.connect(signal)
+            self._layout.addWidget(button)
+            setattr(self, f"{name}_button", button)
+        undo_stack.canUndoChanged.connect(self.undo_button.setEnabled)
+        undo_stack.canRedoChanged.connect(self.redo_button.setEnabled)
+        self.undo_button.setEnabled(False)
+        self.redo_button.setEnabled(False)
         self._layout.addStretch(1)
         self.advance_box = QCheckBox("Advance to next unlabelled")
         self.advance_box.setToolTip("After a key press, select the next item without a label")
@@ -113,6 +131,8 @@ class LabelBar(QWidget):
             button.setCheckable(True)
             button.setToolTip(f"Label the selected item(s) {cls.name} (key {cls.shortcut})")
             button.setMinimumHeight(30)
+            # Keyboard focus stays in the item list, so arrow keys keep moving through items.
+            button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
             button.setStyleSheet(self._button_style(cls.color))
             button.clicked.connect(lambda _=False, n=cls.name: self.labelRequested.emit(n))
             self._button_area.addWidget(button)

@@ -88,6 +88,8 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.slice_view, 1)
         self.label_bar = LabelBar(self.undo_stack)
         self.label_bar.labelRequested.connect(self.label_selected)
+        self.label_bar.undoRequested.connect(self.undo)
+        self.label_bar.redoRequested.connect(self.redo)
         self.label_bar.advance_box.setChecked(self.settings.flag("label/advance", True))
         self.label_bar.advanceToggled.connect(
             lambda on: self.settings.set_value("label/advance", on)

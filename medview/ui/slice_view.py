@@ -100,6 +100,7 @@ class SliceView(QWidget):
         self.preset_box = QComboBox()
         self.preset_box.addItems([AUTO, FULL, *PRESETS])
         self.preset_box.insertSeparator(2)
+        self.preset_box.setPlaceholderText("Custom")  # shown after a right-drag
         self.preset_box.setToolTip("Window/level presets; right-drag on the image adjusts it")
         self.preset_box.textActivated.connect(self.apply_preset)
         bar.addWidget(self.preset_box)
@@ -219,6 +220,7 @@ class SliceView(QWidget):
         self._busy_timer.stop()
         self.overlay.hide()
         self.image = image
+        self.readout.setText(" ")  # the old readout described the previous image
         if image is None:
             self.image_item.clear()
             self._plane_shape = None
@@ -230,7 +232,7 @@ class SliceView(QWidget):
         self.index = self._indices[self.axis]
         self.width_level = window or imaging.default_window(image)
         self._drag_scale = max(imaging.percentile_window(image)[0], 1.0) / 400.0
-        self.preset_box.setCurrentIndex(-1)
+        self._sync_preset_box()
         self._update_controls()
         self._render(fit=True)
 
@@ -274,6 +276,14 @@ class SliceView(QWidget):
     def set_window(self, width: float, level: float) -> None:
         self.width_level = (max(float(width), 1e-6), float(level))
         self._apply_levels()
+
+    def _sync_preset_box(self) -> None:
+        """Name the preset the current window matches ("Custom" when none does)."""
+        for name, window in PRESETS.items():
+            if np.allclose(window, self.width_level):
+                self.preset_box.setCurrentIndex(self.preset_box.findText(name))
+                return
+        self.preset_box.setCurrentIndex(-1)
 
     def levels(self) -> tuple[float, float]:
         width, level = self.width_level
@@ -333,7 +343,7 @@ class SliceView(QWidget):
         for number in range(3):
             self.axis_group.button(number).setEnabled(is_volume)
         self.axis_group.button(self.axis).setChecked(True)
-        self.slider.setEnabled(is_volume)
+        self.slider.setVisible(is_volume)  # a 2D image has nothing to scroll
         self.preset_box.setEnabled(image is not None)
         self.cmap_box.setEnabled(image is not None and not image.is_rgb)
         self.slider.blockSignals(True)

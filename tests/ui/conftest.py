@@ -40,7 +40,9 @@ def _fallback_read(path: str) -> Image:
         nifti = nib.load(path)
         zooms = nifti.header.get_zooms()
         array = np.transpose(np.asarray(nifti.dataobj), (2, 1, 0))
-        return Image(array, (zooms[2], zooms[1], zooms[0]))
+        # Array axes (z, y, x) point along patient z, y, x (direction columns in z, y, x order).
+        direction = np.array([[0, 0, 1], [0, 1, 0], [1, 0, 0]], dtype=float)
+        return Image(array, (zooms[2], zooms[1], zooms[0]), direction=direction)
     from PIL import Image as PILImage
 
     array = np.asarray(PILImage.open(path))

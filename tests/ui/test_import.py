@@ -1,0 +1,153 @@
+"""Dropping files and folders on the window imports them; bad files are listed, not fatal."""
+
+from __future__ import annotations
+
+import sys
+import time
+import types
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtGui import QDropEvent
+from PySide6.QtWidgets import QDialog
+
+from medview.core.project import Project
+from medview.ui.main_window import MainWindow
+
+from .conftest import _fallback_read, add_file, write_nifti, write_png
+
+
+@dataclass
+class FakeReport:
+    imported: list[int] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def summary_lines(self) -> list[str]:
+        return [f"imported {len(self.imported)}", f"skipped {len(self.skipped)}"]
+
+
+def fake_import_sources(project, sources, *, progress=None, cancel=None, **_options):  # noqa: ANN001, ANN201
+    """The importer's contract, reading only what the fixture writes."""
+    files = sorted(
+        p
+        for s in sources
+        for p in ([Path(s)] if Path(s).is_file() else Path(s).rglob("*"))
+        if p.is_file()
+    )
+    report = FakeReport()
+    for done, path in enumerate(files):
+        if cancel and cancel():
+            break
+        try:
+            image = _fallback_read(str(path))
+        except Exception as exc:  # noqa: BLE001 - the fake skips anything unreadable
+            report.skipped.append((str(path), f"cannot read: {exc}"))
+        else:
+            reader = "nifti" if path.name.endswith(".nii.gz") else "raster"
+            report.imported.append(add_file(project, path, image, reader))
+        if progress:
+            progress(done + 1, len(files), path.name)
+    return report
+
+
+@pytest.fixture(params=["fake", "real"])
+def importer(request, monkeypatch):  # noqa: ANN001, ANN201
+    if request.param == "real":
+        pytest.importorskip("medview.io.importer")
+        pytest.importorskip("medview.io.readers")
+        return "real"
+    module = types.ModuleType("medview.io.importer")
+    module.import_sources = fake_import_sources
+    monkeypatch.setitem(sys.modules, "medview.io.importer", module)
+    return "fake"
+
+
+def drop_folder(qtbot, window: MainWindow, paths: list[Path], monkeypatch) -> object:  # noqa: ANN001
+    monkeypatch.setattr(
+        "medview.ui.main_window.ImportOptionsDialog.exec", lambda self: QDialog.DialogCode.Accepted
+    )
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    event = QDropEvent(
+        QPointF(50, 50),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    with qtbot.waitSignal(window.importFinished, timeout=30000) as blocker:
+        window.dropEvent(event)
+    return blocker.args[0]
+
+
+def make_drop_folder(root: Path, corrupt: bool) -> Path:
+    folder = root / "dropped"
+    (folder / "sub").mkdir(parents=True)
+    rng = np.random.default_rng(1)
+    write_nifti(folder / "a.nii.gz", rng.normal(0, 1, (6, 20, 20)).astype(np.float32), (2, 1, 1))
+    write_png(folder / "sub" / "b.png", rng.integers(0, 255, (20, 30), dtype=np.uint8))
+    write_png(folder / "sub" / "c.png", rng.integers(0, 255, (20, 30, 3), dtype=np.uint8))
+    if corrupt:
+        (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n this is not an image")
+    return folder
+
+
+def open_empty(qtbot, tmp_path: Path) -> MainWindow:  # noqa: ANN001
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.set_project(Project.create(tmp_path / "empty.medview", ["WT", "MUT"]))
+    window.show()
+    return window
+
+
+def test_drop_folder_imports(qtbot, tmp_path: Path, importer, monkeypatch) -> None:  # noqa: ANN001
+    window = open_empty(qtbot, tmp_path)
+    folder = make_drop_folder(tmp_path, corrupt=False)
+    report = drop_folder(qtbot, window, [folder], monkeypatch)
+    assert len(report.imported) == 3
+    assert window.project.item_count() == 3
+    assert window.browser.model.rowCount() == 3
+    assert window.summary_dialog is not None and window.summary_dialog.isVisible()
+    assert not window.summary_dialog.skipped.isVisibleTo(window.summary_dialog)
+    qtbot.waitUntil(lambda: window.slice_view.image is not None, timeout=10000)
+
+
+def test_corrupt_file_is_listed_as_skipped(qtbot, tmp_path: Path, importer, monkeypatch) -> None:  # noqa: ANN001
+    window = open_empty(qtbot, tmp_path)
+    folder = make_drop_folder(tmp_path, corrupt=True)
+    report = drop_folder(qtbot, window, [folder], monkeypatch)
+    assert window.project.item_count() == 3
+    skipped = [Path(p).name for p, _reason in report.skipped]
+    assert skipped == ["broken.png"]
+    table = window.summary_dialog.skipped
+    assert table.rowCount() == 1
+    assert table.item(0, 0).text().endswith("broken.png")
+    assert table.item(0, 1).text()  # a reason is given
+    assert "broken.png" in window.summary_dialog.text()
+    assert window.isVisible()  # no crash
+
+
+def test_cancel_keeps_what_was_imported(qtbot, tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    def slow_import(*args, progress=None, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        def slow_progress(*values: object) -> None:
+            time.sleep(0.3)  # each file takes a while, so cancel lands before the last
+            if progress:
+                progress(*values)
+
+        return fake_import_sources(*args, progress=slow_progress, **kwargs)
+
+    module = types.ModuleType("medview.io.importer")
+    module.import_sources = slow_import
+    monkeypatch.setitem(sys.modules, "medview.io.importer", module)
+    window = open_empty(qtbot, tmp_path)
+    folder = make_drop_folder(tmp_path, corrupt=False)
+    runner = window.import_paths([str(folder)], options={}, show_summary=True)
+    with qtbot.waitSignal(window.importFinished, timeout=30000):
+        runner.cancel()
+    assert window.summary_dialog.windowTitle() == "Import cancelled"
+    assert window.project.item_count() < 3
