@@ -24,6 +24,7 @@ from medview.core.errors import MedviewError
 from training.models import HEAD, MEDICALNET, head_prefix
 
 MIN_ENCODER_FRACTION = 0.5  # refuse files that cover less than this share of encoder tensors
+MAX_FOREIGN_FRACTION = 0.05  # ...or whose tensors largely do not exist in the model
 DOWNLOAD = "download"
 
 
@@ -134,11 +135,20 @@ def apply_state(
     fraction = len([k for k in usable if not k.endswith("num_batches_tracked")]) / max(
         1, len(counted)
     )
-    if report.mismatched or fraction < MIN_ENCODER_FRACTION:
-        detail = "; ".join(report.mismatched[:3]) or (
-            f"only {fraction:.0%} of the encoder's tensors are in the file "
-            f"(e.g. missing {', '.join(report.missing[:3])})"
-        )
+    foreign = len(report.unexpected) / max(1, len(state) - len(report.skipped_head))
+    if report.mismatched or fraction < MIN_ENCODER_FRACTION or foreign > MAX_FOREIGN_FRACTION:
+        if report.mismatched:
+            detail = "; ".join(report.mismatched[:3])
+        elif fraction < MIN_ENCODER_FRACTION:
+            detail = (
+                f"only {fraction:.0%} of the encoder's tensors are in the file "
+                f"(e.g. missing {', '.join(report.missing[:3])})"
+            )
+        else:
+            detail = (
+                f"{len(report.unexpected)} tensors in the file have no place in the model "
+                f"(e.g. {', '.join(report.unexpected[:3])}): made for another architecture?"
+            )
         raise WeightsError(f"{source}: does not fit {model_name}: {detail}")
     with torch.no_grad():
         for key, tensor in usable.items():
