@@ -462,6 +462,17 @@ class BrowserWidget(QWidget):
         if self.proxy.rowCount():
             self.select_item(self.proxy.index(0, 0).data(ITEM_ID_ROLE))
 
+    def neighbour(self, item_id: int, delta: int) -> int | None:
+        """The item ``delta`` rows away in the shown order, or None past either end."""
+        row = self.model.row_of(item_id)
+        if row is None:
+            return None
+        index = self.proxy.mapFromSource(self.model.index(row, 0))
+        target = index.row() + delta if index.isValid() else -1
+        if not 0 <= target < self.proxy.rowCount():
+            return None
+        return self.proxy.index(target, 0).data(ITEM_ID_ROLE)
+
     def next_unlabelled(self, after: int | None, exclude: set[int]) -> int | None:
         """The next unlabelled item below ``after`` in the shown order, wrapping around."""
         ids = [self.proxy.index(r, 0).data(ITEM_ID_ROLE) for r in range(self.proxy.rowCount())]

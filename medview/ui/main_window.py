@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QStandardPaths, Qt, QThreadPool, Signal
+from PySide6.QtCore import QStandardPaths, Qt, Signal
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QUndoStack
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -27,19 +27,13 @@ from medview.core.image import Image
 from medview.core.project import Item, Project
 from medview.ui import imaging, menus, workers
 from medview.ui.browser import BrowserWidget
-from medview.ui.image_cache import ImageCache
 from medview.ui.import_dialog import ImportOptionsDialog, ImportRunner, ImportSummaryDialog
 from medview.ui.label_bar import LabelBar, LabelCommand
 from medview.ui.label_set_editor import LabelSetEditor
+from medview.ui.loader import ItemLoader
 from medview.ui.settings import Settings
 from medview.ui.slice_view import SliceView
 from medview.ui.welcome import NewProjectDialog, WelcomeWidget
-
-
-def _load(project: Project, item: Item) -> Image:
-    from medview.io.readers import load_item  # the io layer is only needed once an item shows
-
-    return load_item(project, item)
 
 
 class MainWindow(QMainWindow):
@@ -54,14 +48,13 @@ class MainWindow(QMainWindow):
         self.settings = settings or Settings()
         self.project: Project | None = None
         self.undo_stack = QUndoStack(self)
-        self.cache = ImageCache()
+        self.loader = ItemLoader(self)
+        self.loader.loaded.connect(self._display)
+        self.loader.failed.connect(self._load_failed)
         self.current_item: Item | None = None
         self.last_import_report: Any = None
         self.summary_dialog: ImportSummaryDialog | None = None
         self.import_runner: ImportRunner | None = None
-        self._load_token = 0
-        self._load_pool = QThreadPool(self)
-        self._load_pool.setMaxThreadCount(2)
         self.setAcceptDrops(True)
         self.resize(1400, 860)
         self._build()
@@ -183,9 +176,8 @@ class MainWindow(QMainWindow):
     def close_project(self) -> None:
         if self.project is None:
             return
-        self._load_token += 1  # results of loads still running are dropped
+        self.loader.reset()  # results of loads still running are dropped
         self.undo_stack.clear()
-        self.cache.clear()
         self.current_item = None
         self.browser.set_project(None)
         self.slice_view.set_image(None)
@@ -256,30 +248,8 @@ class MainWindow(QMainWindow):
         self.current_item = item
         self.label_bar.show_label(item.label, self.project.label_counts())
         self._status_for(item)
-        self._load_token += 1
-        token = self._load_token
-        cached = self.cache.get(item_id)
-        if cached is not None:
-            self._display(item, cached)
-            return
-        self.slice_view.set_loading(True)
-
-        def work(project: Project = self.project, item: Item = item) -> Image | None:
-            # Skip loads the user has already scrolled past.
-            return _load(project, item) if token == self._load_token else None
-
-        workers.start(
-            work,
-            on_done=lambda image: self._loaded(token, item, image),
-            on_error=lambda exc: self._load_failed(token, item, exc),
-            pool=self._load_pool,
-        )
-
-    def _loaded(self, token: int, item: Item, image: Image | None) -> None:
-        if image is None or token != self._load_token:
-            return
-        self.cache.put(item.id, image)
-        self._display(item, image)
+        if not self.loader.request(self.project, item):
+            self.slice_view.set_loading(True)
 
     def _display(self, item: Item, image: Image) -> None:
         key = imaging.modality_key(image)
@@ -289,11 +259,11 @@ class MainWindow(QMainWindow):
         if notes:
             self.statusBar().showMessage(str(notes), 8000)
         self.imageShown.emit(item.id)
+        next_id = self.browser.neighbour(item.id, 1)
+        if self.project is not None and next_id is not None:
+            self.loader.prefetch(self.project, self.project.get_item(next_id))
 
-    def _load_failed(self, token: int, item: Item, exc: Exception) -> None:
-        if token != self._load_token:
-            return
-        reason = str(exc) if isinstance(exc, MedviewError) else f"{type(exc).__name__}: {exc}"
+    def _load_failed(self, item: Item, reason: str) -> None:
         self.slice_view.show_message(f"Cannot show {item.name}\n\n{reason}")
         self.imageShown.emit(item.id)
 
@@ -467,5 +437,5 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         self.settings.save_window(self.saveGeometry(), self.saveState())
         self.close_project()
-        self._load_pool.waitForDone(3000)
+        self.loader.wait(3000)
         super().closeEvent(event)

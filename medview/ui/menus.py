@@ -9,7 +9,6 @@ from PySide6.QtCore import QPoint
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QMenu, QMessageBox
 
-from medview.ui.browser import ITEM_ID_ROLE
 from medview.ui.imaging import AUTO, AXES, COLORMAPS, FULL, PRESETS
 from medview.ui.style import icon
 
@@ -155,13 +154,13 @@ def _fill_recent(window: MainWindow) -> None:
 
 
 def _move(window: MainWindow, delta: int) -> None:
-    table = window.browser.table
-    rows = window.browser.proxy.rowCount()
-    if rows == 0:
+    current = window.browser.current_id()
+    if current is None:
+        window.browser.select_first()
         return
-    row = table.currentIndex().row()
-    row = 0 if row < 0 else min(max(row + delta, 0), rows - 1)
-    window.browser.select_item(window.browser.proxy.index(row, 0).data(ITEM_ID_ROLE))
+    target = window.browser.neighbour(current, delta)
+    if target is not None:
+        window.browser.select_item(target)
 
 
 def _next_unlabelled(window: MainWindow) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from functools import cache
 from pathlib import Path
@@ -41,6 +42,10 @@ def prepare_high_dpi() -> None:
 
 
 def is_dark(app: QApplication | None = None) -> bool:
+    """Follow the system scheme; ``MEDVIEW_THEME=dark|light`` overrides it."""
+    forced = os.environ.get("MEDVIEW_THEME", "").lower()
+    if forced in ("dark", "light"):
+        return forced == "dark"
     app = app or QApplication.instance()  # type: ignore[assignment]
     hints = app.styleHints() if app else None
     if hints is not None and hasattr(hints, "colorScheme"):

@@ -54,11 +54,9 @@ def _io_fallback(monkeypatch: pytest.MonkeyPatch) -> None:
     try:
         import medview.io.readers  # noqa: F401
     except ImportError:
-        from medview.ui import main_window
+        from medview.ui import loader
 
-        monkeypatch.setattr(
-            main_window, "_load", lambda project, item: _fallback_read(item.paths[0])
-        )
+        monkeypatch.setattr(loader, "load", lambda project, item: _fallback_read(item.paths[0]))
 
 
 @pytest.fixture(autouse=True)

@@ -196,3 +196,23 @@ def test_cursor_readout(qtbot, project: Project) -> None:  # noqa: ANN001
     assert f"value {int(value)}" in text
     assert "mm" in text
     assert np.isfinite(value)
+
+
+def test_unreadable_item_shows_a_message(qtbot, project: Project, data_dir) -> None:  # noqa: ANN001
+    (data_dir / "vol1.nii.gz").write_bytes(b"not a nifti file")
+    window = open_window(qtbot, project)
+    broken = project.items()[1]
+    window.loader.cache.discard(broken.id)  # it may have been read ahead before we broke it
+    select(qtbot, window, broken.id)
+    assert window.slice_view.image is None
+    assert window.slice_view.overlay.isVisible()
+    assert "vol1.nii.gz" in window.slice_view.overlay.text()
+    select(qtbot, window, project.items()[2].id)  # and the next one still works
+    assert window.slice_view.image is not None
+
+
+def test_next_item_is_read_ahead(qtbot, project: Project) -> None:  # noqa: ANN001
+    window = open_window(qtbot, project)
+    second = project.items()[1].id
+    qtbot.waitUntil(lambda: window.loader.cache.get(second) is not None, timeout=10000)
+    assert window.loader.request(project, project.get_item(second))  # served from memory
