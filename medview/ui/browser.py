@@ -69,7 +69,8 @@ def _thumbnail_image(project: Project, item: Item) -> QImage:
     return QImage(array.data, width, height, stride, fmt).copy()  # copy: own the pixels
 
 
-def _shape_text(item: Item) -> str:
+def shape_text(item: Item) -> str:
+    """ "64×64 RGB", "24×48×48": the size as a user reads it."""
     shape = list(item.shape[:3]) if item.kind == "3d" else list(item.shape[1:3])
     text = "×".join(str(s) for s in shape)
     channels = item.shape[3] if len(item.shape) > 3 else 1
@@ -209,7 +210,7 @@ class ItemTableModel(QAbstractTableModel):
         if column == COL_KIND:
             return item.kind.upper()
         if column == COL_SHAPE:
-            return _shape_text(item)
+            return shape_text(item)
         if column == COL_SPACING:
             return _spacing_text(item)
         if column == COL_LABEL:

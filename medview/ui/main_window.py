@@ -26,7 +26,7 @@ from medview.core.errors import MedviewError
 from medview.core.image import Image
 from medview.core.project import Item, Project
 from medview.ui import imaging, menus, workers
-from medview.ui.browser import BrowserWidget
+from medview.ui.browser import BrowserWidget, shape_text
 from medview.ui.import_dialog import ImportOptionsDialog, ImportRunner, ImportSummaryDialog
 from medview.ui.label_bar import LabelBar, LabelCommand
 from medview.ui.label_set_editor import LabelSetEditor
@@ -268,7 +268,7 @@ class MainWindow(QMainWindow):
         self.imageShown.emit(item.id)
 
     def _status_for(self, item: Item) -> None:
-        shape = "×".join(str(s) for s in (item.shape[1:] if item.kind == "2d" else item.shape))
+        shape = shape_text(item)
         spacing = "×".join(f"{s:.3g}" for s in item.spacing)
         self.statusBar().showMessage(
             f"{item.name}   {item.kind.upper()} {shape}   spacing {spacing} mm   {item.path}"

@@ -244,6 +244,7 @@ class SliceView(QWidget):
         if axis == self.axis:
             return
         self._indices[self.axis] = self.index
+        self.readout.setText(" ")
         self.axis = axis
         self.index = self._indices[axis]
         self._update_controls()
@@ -279,7 +280,11 @@ class SliceView(QWidget):
 
     def _sync_preset_box(self) -> None:
         """Name the preset the current window matches ("Custom" when none does)."""
-        for name, window in PRESETS.items():
+        candidates = dict(PRESETS)
+        if self.image is not None:
+            candidates[FULL] = imaging.full_window(self.image)
+            candidates[AUTO] = imaging.percentile_window(self.image)
+        for name, window in candidates.items():
             if np.allclose(window, self.width_level):
                 self.preset_box.setCurrentIndex(self.preset_box.findText(name))
                 return
