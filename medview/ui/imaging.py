@@ -60,8 +60,7 @@ def percentile_window(image: Image, low: float = 0.5, high: float = 99.5) -> tup
     array = image.array
     if image.is_rgb:
         array = array[..., :3]
-    step = max(1, int(round((array.size / 2_000_000) ** (1 / 3))))
-    sample = array[::step, ::step, ::step] if array.shape[0] > 1 else array[:, ::step, ::step]
+    sample = _subsample(array, 400_000)
     sample = np.asarray(sample, dtype=np.float32).ravel()
     sample = sample[np.isfinite(sample)]
     if sample.size == 0:
@@ -74,6 +73,15 @@ def percentile_window(image: Image, low: float = 0.5, high: float = 99.5) -> tup
     return hi - lo, (hi + lo) / 2
 
 
+def _subsample(array: np.ndarray, target: int) -> np.ndarray:
+    """About ``target`` voxels spread evenly over the volume (or the 2D image)."""
+    if array.shape[0] > 1:
+        step = max(1, int(np.ceil((array.size / target) ** (1 / 3))))
+        return array[::step, ::step, ::step]
+    step = max(1, int(np.ceil((array.size / target) ** 0.5)))
+    return array[:, ::step, ::step]
+
+
 def full_window(image: Image) -> tuple[float, float]:
     if image.array.dtype == np.uint8:
         return 255.0, 127.5
@@ -84,7 +92,7 @@ def full_window(image: Image) -> tuple[float, float]:
     return hi - lo, (hi + lo) / 2
 
 
-def default_window(image: Image) -> tuple[float, float]:
+def default_window(image: Image, auto: tuple[float, float] | None = None) -> tuple[float, float]:
     """CT starts in soft tissue; 8-bit colour images in their true colours; the rest
     (microscopy, MR, 16-bit, unknown) with a robust percentile window."""
     modality = str(image.metadata.get("modality", "")).upper()
@@ -92,7 +100,7 @@ def default_window(image: Image) -> tuple[float, float]:
         return PRESETS["CT soft tissue"]
     if image.is_rgb and image.array.dtype == np.uint8:
         return 255.0, 127.5
-    return percentile_window(image)
+    return auto or percentile_window(image)
 
 
 def looks_like_ct(image: Image) -> bool:
@@ -102,8 +110,7 @@ def looks_like_ct(image: Image) -> bool:
     array = image.array
     if image.kind != "3d" or image.is_rgb or array.dtype.kind not in "if":
         return False
-    step = max(1, int(round((array.size / 500_000) ** (1 / 3))))
-    sample = np.asarray(array[::step, ::step, ::step], dtype=np.float32)
+    sample = np.asarray(_subsample(array, 200_000), dtype=np.float32)
     low, high = np.percentile(sample, [1, 99.9])
     return bool(-1100 <= low <= -700 and high <= 4000)
 

@@ -95,6 +95,7 @@ class LabelBar(QWidget):
         self.advance_box = QCheckBox("Advance to next unlabelled")
         self.advance_box.setToolTip("After a key press, select the next item without a label")
         self.advance_box.setChecked(True)
+        self.advance_box.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.advance_box.toggled.connect(self.advanceToggled)
         self._layout.addWidget(self.advance_box)
         self._key_shortcuts: list[QShortcut] = []

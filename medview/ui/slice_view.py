@@ -76,6 +76,7 @@ class SliceView(QWidget):
         self._indices = [0, 0, 0]  # remembered slice per axis
         self._plane_shape: tuple[int, ...] | None = None
         self._drag_scale = 1.0
+        self._auto_windows: dict[str, tuple[float, float]] = {}
         self._build()
         self._shortcuts()
 
@@ -230,8 +231,13 @@ class SliceView(QWidget):
             self.axis = 0
         self._indices = [n // 2 for n in image.shape]
         self.index = self._indices[self.axis]
-        self.width_level = window or imaging.default_window(image)
-        self._drag_scale = max(imaging.percentile_window(image)[0], 1.0) / 400.0
+        # Computed once per image: presets and the drag speed compare against these.
+        self._auto_windows = {
+            AUTO: imaging.percentile_window(image),
+            FULL: imaging.full_window(image),
+        }
+        self.width_level = window or imaging.default_window(image, self._auto_windows[AUTO])
+        self._drag_scale = max(self._auto_windows[AUTO][0], 1.0) / 400.0
         self._sync_preset_box()
         self._update_controls()
         self._render(fit=True)
@@ -280,10 +286,7 @@ class SliceView(QWidget):
 
     def _sync_preset_box(self) -> None:
         """Name the preset the current window matches ("Custom" when none does)."""
-        candidates = dict(PRESETS)
-        if self.image is not None:
-            candidates[FULL] = imaging.full_window(self.image)
-            candidates[AUTO] = imaging.percentile_window(self.image)
+        candidates = {**PRESETS, **self._auto_windows}
         for name, window in candidates.items():
             if np.allclose(window, self.width_level):
                 self.preset_box.setCurrentIndex(self.preset_box.findText(name))
@@ -297,10 +300,8 @@ class SliceView(QWidget):
     def apply_preset(self, name: str) -> None:
         if self.image is None:
             return
-        if name == AUTO:
-            window = imaging.percentile_window(self.image)
-        elif name == FULL:
-            window = imaging.full_window(self.image)
+        if name in self._auto_windows:
+            window = self._auto_windows[name]
         elif name in PRESETS:
             window = PRESETS[name]
         else:

@@ -216,3 +216,58 @@ def test_next_item_is_read_ahead(qtbot, project: Project) -> None:  # noqa: ANN0
     second = project.items()[1].id
     qtbot.waitUntil(lambda: window.loader.cache.get(second) is not None, timeout=10000)
     assert window.loader.request(project, project.get_item(second))  # served from memory
+
+
+def test_slow_load_shows_busy_and_keeps_the_window_responsive(
+    qtbot, project: Project, monkeypatch
+) -> None:  # noqa: ANN001
+    import threading
+
+    from medview.ui import loader
+
+    release = threading.Event()
+    original = loader.load
+
+    def slow(project, item):  # noqa: ANN001, ANN202
+        release.wait(10)
+        return original(project, item)
+
+    window = open_window(qtbot, project)
+    monkeypatch.setattr(loader, "load", slow)
+    window.loader.cache.clear()
+    window.browser.select_item(project.items()[2].id)
+    qtbot.waitUntil(lambda: window.slice_view.overlay.isVisible(), timeout=3000)
+    assert window.slice_view.overlay.text() == "Loading…"
+    window.browser.filter_edit.setText("vol")  # the GUI thread is free meanwhile
+    assert window.browser.proxy.rowCount() == 3
+    with qtbot.waitSignal(window.imageShown, timeout=10000):
+        release.set()
+    assert not window.slice_view.overlay.isVisible()
+
+
+def test_demo_project(qtbot, tmp_path) -> None:  # noqa: ANN001
+    pytest.importorskip("medview.io.importer")
+    pytest.importorskip("medview.io.readers")
+    from medview.demo import create_demo_project
+
+    project = create_demo_project(tmp_path / "demo.medview", n_volumes=4, n_images=4)
+    window = open_window(qtbot, project)
+    assert window.browser.model.rowCount() == 8
+    volume = next(i for i in project.items() if i.kind == "3d")
+    select(qtbot, window, volume.id)
+    assert window.slice_view.image.kind == "3d"
+    rgb = next(i for i in project.items() if i.kind == "2d")
+    select(qtbot, window, rgb.id)
+    assert window.slice_view.image.is_rgb
+    window.browser.model.wait_for_thumbnails()
+    qtbot.waitUntil(lambda: window.browser.model._thumbs.get(rgb.id) is not None, timeout=10000)
+
+
+def test_typing_in_the_filter_does_not_label(qtbot, project: Project) -> None:  # noqa: ANN001
+    window = open_window(qtbot, project)
+    before = project.label_counts()
+    window.browser.filter_edit.setFocus()
+    qtbot.keyClicks(window.browser.filter_edit, "vol2 sac")
+    assert window.browser.filter_edit.text() == "vol2 sac"
+    assert project.label_counts() == before  # "2" went into the text, not onto an item
+    assert window.slice_view.axis == 0  # nor did "s" or "a" or "c" switch the plane
