@@ -271,3 +271,42 @@ def test_typing_in_the_filter_does_not_label(qtbot, project: Project) -> None:  
     assert window.browser.filter_edit.text() == "vol2 sac"
     assert project.label_counts() == before  # "2" went into the text, not onto an item
     assert window.slice_view.axis == 0  # nor did "s" or "a" or "c" switch the plane
+
+
+def test_ctrl_wheel_zooms_instead_of_scrolling(qtbot, project: Project) -> None:  # noqa: ANN001
+    window = open_window(qtbot, project)
+    view = window.slice_view
+    index = view.index
+    before = view.viewbox.viewRange()
+    viewport = view.graphics.viewport()
+    centre = QPointF(viewport.width() / 2, viewport.height() / 2)
+    event = QWheelEvent(
+        centre,
+        viewport.mapToGlobal(centre),
+        QPoint(0, 0),
+        QPoint(0, 240),
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.ControlModifier,
+        Qt.ScrollPhase.NoScrollPhase,
+        False,
+    )
+    QApplication.sendEvent(viewport, event)
+    after = view.viewbox.viewRange()
+    assert view.index == index
+    assert (after[0][1] - after[0][0]) < (before[0][1] - before[0][0])  # zoomed in
+    view.reset_zoom()
+
+
+def test_training_dock_slot_and_layout_memory(qtbot, project: Project) -> None:  # noqa: ANN001
+    from PySide6.QtWidgets import QLabel
+
+    window = open_window(qtbot, project)
+    dock = window.add_dock(QLabel("training"), "Training", name="trainingDock")
+    assert dock.toggleViewAction() in window.view_menu.actions()
+    window.close()
+    again = MainWindow()
+    qtbot.addWidget(again)
+    # The offscreen screen is 800x600, so sizes are clamped: check that both were stored
+    # and that Qt accepts them back.
+    assert again.restoreGeometry(again.settings.window_geometry())
+    assert again.restoreState(again.settings.window_state())
