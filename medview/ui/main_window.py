@@ -12,6 +12,7 @@ from typing import Any
 from PySide6.QtCore import QStandardPaths, Qt, Signal
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QUndoStack
 from PySide6.QtWidgets import (
+    QApplication,
     QDockWidget,
     QFileDialog,
     QInputDialog,
@@ -224,16 +225,19 @@ class MainWindow(QMainWindow):
             path.parent.mkdir(parents=True, exist_ok=True)
             return create_demo_project(path)
 
-        self.statusBar().showMessage("Writing the example project…")
+        self.statusBar().showMessage("Writing the example project (a few seconds)…")
         self.setEnabled(False)
+        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
         workers.start(create, on_done=self._example_ready, on_error=self._example_failed)
 
     def _example_ready(self, project: Project) -> None:
+        QApplication.restoreOverrideCursor()
         self.setEnabled(True)
         self.statusBar().clearMessage()
         self.set_project(project)
 
     def _example_failed(self, exc: Exception) -> None:
+        QApplication.restoreOverrideCursor()
         self.setEnabled(True)
         self.statusBar().clearMessage()
         self.error("Cannot create the example project", str(exc))
@@ -256,8 +260,9 @@ class MainWindow(QMainWindow):
         window = self.settings.window_level(key) if key else None
         self.slice_view.set_image(image, window)
         notes = image.metadata.get("notes") or image.metadata.get("note")
-        if notes:
-            self.statusBar().showMessage(str(notes), 8000)
+        if notes:  # e.g. "4D file: showing the first volume"
+            text = "; ".join(map(str, notes)) if isinstance(notes, list | tuple) else str(notes)
+            self.statusBar().showMessage(f"{item.name}: {text}", 10000)
         self.imageShown.emit(item.id)
         next_id = self.browser.neighbour(item.id, 1)
         if self.project is not None and next_id is not None:

@@ -142,3 +142,26 @@ def test_app_module_imports_qt_lazily() -> None:
     top = [n for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom)]
     assert not any("PySide6" in (getattr(n, "module", "") or "") for n in top)
     assert any(isinstance(n, ast.FunctionDef) and n.name == "run_gui" for n in tree.body)
+
+
+def test_open_example_writes_then_opens_it(qtbot, tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    pytest.importorskip("medview.io.importer")
+    import medview.demo
+
+    original = medview.demo.create_demo_project
+    monkeypatch.setattr(
+        medview.demo,
+        "create_demo_project",
+        lambda path: original(path, n_volumes=2, n_images=2),
+    )
+    window = MainWindow()
+    qtbot.addWidget(window)
+    monkeypatch.setattr(window, "example_path", lambda: tmp_path / "example.medview")
+    window.show()
+    with qtbot.waitSignal(window.projectOpened, timeout=60000):
+        window.welcome.exampleRequested.emit()
+    assert window.project.item_count() == 4
+    assert window.isEnabled()
+    window.close_project()
+    with qtbot.waitSignal(window.projectOpened, timeout=10000):
+        window.open_example()  # the second time it is only opened
