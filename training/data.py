@@ -122,8 +122,8 @@ def load_items(
             array = preprocess(_read_item(project, item), prep)
         except MedviewError as exc:
             return k, f"{item.name}: {exc}", False
-        except (OSError, ValueError, RuntimeError) as exc:
-            return k, f"{item.name}: cannot read ({exc})", False
+        except Exception as exc:  # decoders raise many types; any of them skips one item
+            return k, f"{item.name}: cannot read ({type(exc).__name__}: {exc})", False
         out[k] = array
         if use_cache and item.content_hash:
             _save_atomic(path, array)
