@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QHeaderView,
     QLabel,
+    QLineEdit,
     QProgressDialog,
     QPushButton,
     QTableWidget,
@@ -41,6 +42,7 @@ class ImportOptionsDialog(QDialog):
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Import")
+        self.setMinimumWidth(460)
         layout = QVBoxLayout(self)
         shown = "\n".join(str(s) for s in list(sources)[:8])
         more = f"\n… and {len(sources) - 8} more" if len(sources) > 8 else ""
@@ -52,6 +54,16 @@ class ImportOptionsDialog(QDialog):
         )
         self.label_from_folder.setChecked(_folders_match(sources, class_names))
         form.addRow(self.label_from_folder)
+        example = QLabel(f"e.g. …/{class_names[0]}/scan01.nii.gz is labelled {class_names[0]}")
+        example.setEnabled(False)
+        form.addRow(example)
+        self.group_pattern = QLineEdit(placeholderText=r"optional, e.g. mouse\d+")
+        self.group_pattern.setToolTip(
+            "A regular expression: the part of each file path it matches becomes the item's "
+            "group (patient, animal), so one animal's images never end up on both sides of a "
+            "cross-validation split"
+        )
+        form.addRow("Group from path", self.group_pattern)
         self.split = QComboBox()
         self.split.addItems(["(none)", "train", "val", "test"])
         form.addRow("Split", self.split)
@@ -68,6 +80,7 @@ class ImportOptionsDialog(QDialog):
         return {
             "label_from": "folder" if self.label_from_folder.isChecked() else None,
             "split": None if split == "(none)" else split,
+            "group_pattern": self.group_pattern.text().strip() or None,
         }
 
 
