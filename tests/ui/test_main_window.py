@@ -310,3 +310,22 @@ def test_training_dock_slot_and_layout_memory(qtbot, project: Project) -> None: 
     # and that Qt accepts them back.
     assert again.restoreGeometry(again.settings.window_geometry())
     assert again.restoreState(again.settings.window_state())
+
+
+def test_prediction_columns_and_disagreement_filter(qtbot, project: Project) -> None:  # noqa: ANN001
+    from medview.ui.browser import COL_PRED, COL_PROB
+
+    window = open_window(qtbot, project)
+    model = window.browser.model
+    assert model.index(0, COL_PRED).data() == ""  # no run yet: empty columns
+    items = project.items()
+    project.create_run("run-1", {"model": "cnn_small"})
+    project.add_predictions(
+        "run-1",
+        [(items[0].id, 0, None, [0.2, 0.8], "MUT"), (items[1].id, 0, None, [0.9, 0.1], "WT")],
+    )
+    window.refresh_predictions()
+    assert model.index(0, COL_PRED).data() == "MUT"
+    assert model.index(0, COL_PROB).data() == "0.80"
+    window.browser.set_quick_filter("disagree")
+    assert window.browser.proxy.rowCount() == 1  # item 0 is labelled WT, predicted MUT
