@@ -293,8 +293,28 @@ def check_window(ctx: Context) -> str:
     ):
         # No display server: Qt would abort the process ("could not connect to display").
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    from PySide6.QtCore import qInstallMessageHandler
+
     from medview.ui.app import create_app, create_window
 
+    previous_handler = qInstallMessageHandler(_quiet_qt_messages)
+    try:
+        return _show_and_close_window(ctx, create_app, create_window)
+    finally:
+        qInstallMessageHandler(previous_handler)
+
+
+# The offscreen platform warns once per shown window that it cannot pass size hints on; that
+# is expected there and says nothing about the bundle, so it is not printed.
+_EXPECTED_QT_MESSAGES = ("does not support propagateSizeHints",)
+
+
+def _quiet_qt_messages(mode: Any, context: Any, message: str) -> None:
+    if not any(expected in message for expected in _EXPECTED_QT_MESSAGES):
+        print(message, file=sys.stderr)
+
+
+def _show_and_close_window(ctx: Context, create_app: Any, create_window: Any) -> str:
     app = create_app([sys.argv[0]])
     try:
         project: Path | None = ctx.project()

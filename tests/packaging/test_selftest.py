@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import ast
 import configparser
-import importlib.util
 import io
 import os
 import shutil
@@ -34,11 +33,6 @@ def _clean_env() -> dict[str, str]:
     return env
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("medview.io.importer") is None
-    or importlib.util.find_spec("medview.jobs.runner") is None,
-    reason="TEMPORARY while medview.io / medview.jobs are being written",
-)
 @pytest.mark.timeout(300)
 def test_self_test_from_the_source_tree_passes() -> None:
     proc = subprocess.run(
