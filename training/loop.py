@@ -270,6 +270,8 @@ def fit(
             "val_accuracy": acc,
             "lr": lr,
             "seconds": round(time.perf_counter() - started, 4),
+            "train_seconds": train_seconds,
+            "train_samples": seen,
             "best": improved,
         }
         result.history.append(row)
