@@ -185,37 +185,60 @@ class ImportRunner(QObject):
         self.failed.emit(str(exc) or type(exc).__name__)
 
 
+def _rows(report: Any) -> list[tuple[str, str]]:
+    """(file, reason) for every skipped file and every duplicate left out."""
+    rows = []
+    for entry in getattr(report, "skipped", []):
+        path = getattr(entry, "path", None)
+        reason = getattr(entry, "reason", None)
+        if path is None:  # a plain (path, reason) pair
+            path, reason = entry
+        rows.append((str(path), str(reason)))
+    for entry in getattr(report, "duplicates", []):
+        path = getattr(entry, "path", entry)
+        existing = getattr(entry, "existing", None)
+        why = f"already in the project (same content as {existing})" if existing else "duplicate"
+        rows.append((str(path), why))
+    return rows
+
+
 class ImportSummaryDialog(QDialog):
     """What was imported, and every skipped file with its reason (copyable)."""
 
     def __init__(self, report: Any, cancelled: bool = False, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setWindowTitle("Import finished" if not cancelled else "Import cancelled")
-        self.resize(640, 380)
+        cancelled = cancelled or bool(getattr(report, "cancelled", False))
+        self.setWindowTitle("Import cancelled" if cancelled else "Import finished")
+        self.resize(680, 400)
         layout = QVBoxLayout(self)
-        lines = list(report.summary_lines())
-        if cancelled:
-            lines.insert(0, "Cancelled: the files imported before cancelling are kept.")
+        # The per-file lines of the report (indented) are in the table below instead.
+        lines = [ln for ln in report.summary_lines() if not ln.startswith((" ", "\t"))]
+        if cancelled and not any("cancel" in ln for ln in lines):
+            lines.append("Cancelled: the files imported before cancelling are kept.")
         self.summary = QLabel("\n".join(lines))
         self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.summary.setWordWrap(True)
         layout.addWidget(self.summary)
-        self.skipped = QTableWidget(len(report.skipped), 2)
-        self.skipped.setHorizontalHeaderLabels(["Skipped file", "Reason"])
+        rows = _rows(report)
+        self.skipped = QTableWidget(len(rows), 2)
+        self.skipped.setHorizontalHeaderLabels(["File not imported", "Reason"])
         self.skipped.verticalHeader().hide()
-        self.skipped.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
-        self.skipped.horizontalHeader().setStretchLastSection(True)
-        self.skipped.setColumnWidth(0, 300)
-        for row, (path, reason) in enumerate(report.skipped):
-            for column, text in enumerate((str(path), str(reason))):
+        self.skipped.setWordWrap(False)
+        self.skipped.setTextElideMode(Qt.TextElideMode.ElideLeft)  # keep the file name
+        header = self.skipped.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
+        header.setStretchLastSection(True)
+        self.skipped.setColumnWidth(0, 330)
+        for row, (path, reason) in enumerate(rows):
+            for column, text in enumerate((path, reason)):
                 cell = QTableWidgetItem(text)
                 cell.setToolTip(text)
                 self.skipped.setItem(row, column, cell)
-        self.skipped.setVisible(bool(report.skipped))
+        self.skipped.setVisible(bool(rows))
         layout.addWidget(self.skipped, 1)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok)
         copy = QPushButton("Copy")
-        copy.setToolTip("Copy the summary and the skipped files to the clipboard")
+        copy.setToolTip("Copy the summary and the files not imported to the clipboard")
         copy.clicked.connect(lambda: QApplication.clipboard().setText(self.text()))
         buttons.addButton(copy, QDialogButtonBox.ButtonRole.ActionRole)
         buttons.accepted.connect(self.accept)

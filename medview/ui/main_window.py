@@ -338,9 +338,13 @@ class MainWindow(QMainWindow):
         editor.exec()
 
     def label_set_changed(self) -> None:
-        assert self.project is not None
         # Undo entries name classes that may no longer exist: start a fresh history.
         self.undo_stack.clear()
+        self.refresh_classes()
+
+    def refresh_classes(self) -> None:
+        """Follow the project's label set (after an edit, or classes added by an import)."""
+        assert self.project is not None
         self.label_bar.set_classes(self.project.classes())
         self.browser.model.refresh_classes()
         self.browser.rebuild_quick_filters()
@@ -403,6 +407,8 @@ class MainWindow(QMainWindow):
     def _import_done(self, runner: ImportRunner, report: Any, show_summary: bool) -> None:
         self.last_import_report = report
         had_current = self.browser.current_id()
+        if getattr(report, "added_classes", None):
+            self.refresh_classes()  # "label from folder" met a new class name
         self.browser.model.reload()
         self.browser.update_counts()
         if had_current is not None:

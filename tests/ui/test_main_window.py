@@ -259,8 +259,17 @@ def test_demo_project(qtbot, tmp_path) -> None:  # noqa: ANN001
     rgb = next(i for i in project.items() if i.kind == "2d")
     select(qtbot, window, rgb.id)
     assert window.slice_view.image.is_rgb
-    window.browser.model.wait_for_thumbnails()
-    qtbot.waitUntil(lambda: window.browser.model._thumbs.get(rgb.id) is not None, timeout=10000)
+    pytest.importorskip("medview.io.thumbnails")
+    from PySide6.QtGui import QPixmap
+
+    from medview.ui.browser import COL_THUMB
+
+    model = window.browser.model
+    model.index(model.row_of(rgb.id), COL_THUMB).data(Qt.ItemDataRole.DecorationRole)
+    qtbot.waitUntil(
+        lambda: isinstance(model.data(model.index(model.row_of(rgb.id), COL_THUMB), 1), QPixmap),
+        timeout=10000,
+    )
 
 
 def test_typing_in_the_filter_does_not_label(qtbot, project: Project) -> None:  # noqa: ANN001
