@@ -79,6 +79,10 @@ class MainWindow(QMainWindow):
         layout.setSpacing(0)
         self.slice_view = SliceView()
         self.slice_view.windowChanged.connect(self._remember_window)
+        self.slice_view.set_colormap(str(self.settings.value("view/colormap", "Grey")))
+        self.slice_view.cmap_box.currentTextChanged.connect(
+            lambda name: self.settings.set_value("view/colormap", name)
+        )
         layout.addWidget(self.slice_view, 1)
         self.label_bar = LabelBar(self.undo_stack)
         self.label_bar.labelRequested.connect(self.label_selected)
@@ -432,13 +436,27 @@ class MainWindow(QMainWindow):
             self.import_paths(paths)
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        if event.mimeData().hasUrls() and any(u.isLocalFile() for u in event.mimeData().urls()):
-            event.acceptProposedAction()
-
-    def dropEvent(self, event: QDropEvent) -> None:
         paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
         if paths:
             event.acceptProposedAction()
+            if len(paths) == 1 and (Path(paths[0]) / "project.db").is_file():
+                self.statusBar().showMessage("Drop to open this project")
+            elif self.project is not None:
+                self.statusBar().showMessage(f"Drop to import into {self.project.name}")
+
+    def dragLeaveEvent(self, event) -> None:  # noqa: ANN001
+        self.statusBar().clearMessage()
+        super().dragLeaveEvent(event)
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if not paths:
+            return
+        event.acceptProposedAction()
+        self.statusBar().clearMessage()
+        if len(paths) == 1 and (Path(paths[0]) / "project.db").is_file():
+            self.open_project(paths[0])  # a project folder is opened, not imported
+        else:
             self.import_paths(paths)
 
     # ------------------------------------------------------------------ misc

@@ -322,9 +322,12 @@ class SliceView(QWidget):
         self.windowChanged.emit(*self.width_level)
 
     def set_colormap(self, name: str) -> None:
+        if name not in COLORMAPS:
+            name = COLORMAPS[0]
         if self.cmap_box.currentText() != name:
             self.cmap_box.setCurrentText(name)
-        self.image_item.setLookupTable(imaging.colormap_lut(name))
+        if self.image is None or not self.image.is_rgb:  # colour images keep their colours
+            self.image_item.setLookupTable(imaging.colormap_lut(name))
 
     def _apply_levels(self) -> None:
         if self.image is not None and self._plane_shape is not None:

@@ -338,3 +338,30 @@ def test_prediction_columns_and_disagreement_filter(qtbot, project: Project) -> 
     assert model.index(0, COL_PROB).data() == "0.80"
     window.browser.set_quick_filter("disagree")
     assert window.browser.proxy.rowCount() == 1  # item 0 is labelled WT, predicted MUT
+
+
+def test_colour_map_and_project_drop(qtbot, project: Project, monkeypatch) -> None:  # noqa: ANN001
+    window = open_window(qtbot, project)
+    view = window.slice_view
+    view.set_colormap("Viridis")
+    assert view.image_item.lut is not None and view.image_item.lut.shape == (256, 3)
+    assert window.settings.value("view/colormap") == "Viridis"
+    view.set_colormap("no such map")  # a stale setting never breaks the view
+    assert view.cmap_box.currentText() == "Grey"
+    # Dropping a project folder opens it instead of importing it.
+    opened = []
+    monkeypatch.setattr(window, "open_project", lambda path: opened.append(path))
+    from PySide6.QtCore import QMimeData, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(project.folder))])
+    event = QDropEvent(
+        QPointF(5, 5),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    window.dropEvent(event)
+    assert opened == [str(project.folder)]
