@@ -1,0 +1,424 @@
+"""Import files and folders into a project: scan, label, detect duplicates, add items.
+
+Labels come from, in this order of precedence: a CSV row for the file (``labels_csv``), the
+folder layout (``label_from="folder"``), the label stored in an npz archive.
+
+* Folder labels: the nearest enclosing folder (up to the scanned root) whose name is one of the
+  project's classes; failing that, the top-level folder under the scanned root
+  (``root/WT/a.png`` -> WT, ``root/WT/mouse1/*.dcm`` -> WT); for a file directly in the
+  root, the root's own name (``import WT/`` -> WT).
+* npz labels: value ``i`` is the archive's own class name ``i`` when it carries names,
+  otherwise the project's class at position ``i``, otherwise a new class named ``"i"``.
+
+Class names match case-insensitively; unknown classes are added (up to the 9 a project can
+hold) and reported. Identical content (same hash) is never imported twice: it is reported as a
+duplicate, so re-importing a folder adds nothing. Each item is committed on its own, so a bad
+file, a cancel or a crash never loses the items already imported.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from medview.core.errors import MedviewError, ReadError
+from medview.core.labels import MAX_CLASSES, validate_class_name
+from medview.io import npz
+from medview.io.common import describe
+from medview.io.readers import (
+    Candidate,
+    Skipped,
+    _cancelled,
+    scan,
+    write_npz_cache,
+)
+
+Progress = Callable[[int, int, str], None]
+
+_PATH_COLUMNS = ("path", "file", "filepath", "file_path", "filename")
+_NAME_COLUMNS = ("name", "item", "id", "image")
+_LABEL_COLUMNS = ("label", "class", "classname", "class_name", "diagnosis")
+_GROUP_COLUMNS = ("group", "patient", "patient_id", "subject", "animal", "group_id")
+_SPLIT_COLUMNS = ("split", "set", "fold_set")
+
+
+@dataclass
+class ImportedItem:
+    id: int
+    name: str
+    label: str | None
+    path: str
+
+
+class Duplicate(NamedTuple):
+    path: str
+    existing: str  # name of the item that already holds this content
+
+
+@dataclass
+class ImportReport:
+    imported: list[ImportedItem] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    duplicates: list[Duplicate] = field(default_factory=list)
+    added_classes: list[str] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)  # per class; "unlabelled" for none
+    notes: list[str] = field(default_factory=list)
+    cancelled: bool = False
+
+    def summary_lines(self) -> list[str]:
+        """What ``medview import`` prints: imported, skipped with reasons, count per class."""
+        lines = [f"imported {len(self.imported)} item(s)"]
+        if self.duplicates:
+            lines.append(
+                f"duplicates (already in the project, not imported): {len(self.duplicates)}"
+            )
+            lines.extend(
+                f"  {d.path}: same content as item {d.existing!r}" for d in self.duplicates
+            )
+        if self.skipped:
+            lines.append(f"skipped {len(self.skipped)} file(s):")
+            lines.extend(f"  {s.path}: {s.reason}" for s in self.skipped)
+        if self.added_classes:
+            lines.append(f"added classes: {', '.join(self.added_classes)}")
+        if self.counts:
+            parts = [f"{name}: {count}" for name, count in self.counts.items()]
+            lines.append("per class: " + ", ".join(parts))
+        lines.extend(f"note: {n}" for n in self.notes)
+        if self.cancelled:
+            lines.append("cancelled: the items above were imported, the rest was not")
+        return lines
+
+
+# ================================================================ CSV labels
+@dataclass
+class _CsvRow:
+    label: str | None
+    group: str | None
+    split: str | None
+    used: bool = False
+
+
+@dataclass
+class _CsvLabels:
+    by_path: dict[str, _CsvRow]
+    by_name: dict[str, _CsvRow]
+    rows: list[_CsvRow]
+
+    def find(self, candidate: Candidate) -> _CsvRow | None:
+        keys = []
+        for path in candidate.paths:
+            keys.append(_norm(path))
+        if candidate.reader == "dicom" and candidate.paths:
+            keys.append(_norm(str(Path(candidate.paths[0]).parent)))
+        for key in keys:
+            if key in self.by_path:
+                return self.by_path[key]
+        names = [candidate.name]
+        if candidate.reader != "npz":
+            for path in candidate.paths[:1]:
+                names += [Path(path).name, Path(path).stem]
+                if candidate.reader == "dicom":
+                    names.append(Path(path).parent.name)
+        for name in names:
+            row = self.by_name.get(name.lower())
+            if row is not None:
+                return row
+        return None
+
+
+def _norm(path: str) -> str:
+    return os.path.normcase(os.path.abspath(path))
+
+
+def _pick(columns: dict[str, str], options: Sequence[str]) -> str | None:
+    return next((columns[o] for o in options if o in columns), None)
+
+
+def read_labels_csv(path: str | Path) -> _CsvLabels:
+    """Parse a labels CSV: columns ``path`` or ``name``, ``label``, optional ``group``/``split``.
+    Relative paths are relative to the CSV's folder. Raises ReadError naming the file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ReadError(path, f"cannot read the labels CSV ({describe(exc)})") from exc
+    try:
+        dialect: Any = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    reader = csv.DictReader(text.splitlines(), dialect=dialect)
+    if not reader.fieldnames:
+        raise ReadError(path, "the labels CSV is empty")
+    columns = {str(c).strip().lower(): str(c) for c in reader.fieldnames if c}
+    path_col, name_col = _pick(columns, _PATH_COLUMNS), _pick(columns, _NAME_COLUMNS)
+    label_col = _pick(columns, _LABEL_COLUMNS)
+    group_col, split_col = _pick(columns, _GROUP_COLUMNS), _pick(columns, _SPLIT_COLUMNS)
+    if label_col is None or (path_col is None and name_col is None):
+        raise ReadError(
+            path,
+            "the labels CSV needs a 'label' column and a 'path' or 'name' column "
+            f"(found: {', '.join(reader.fieldnames)})",
+        )
+    labels = _CsvLabels({}, {}, [])
+    try:
+        for record in reader:
+            label = (record.get(label_col) or "").strip() or None
+            group = (record.get(group_col) or "").strip() or None if group_col else None
+            split = (record.get(split_col) or "").strip().lower() or None if split_col else None
+            row = _CsvRow(label, group, split)
+            labels.rows.append(row)
+            if path_col and (value := (record.get(path_col) or "").strip()):
+                full = value if os.path.isabs(value) else str(path.parent / value)
+                labels.by_path[_norm(full)] = row
+                # A bare file name in the path column is also matched by name.
+                if os.sep not in value and "/" not in value:
+                    labels.by_name.setdefault(value.lower(), row)
+            if name_col and (value := (record.get(name_col) or "").strip()):
+                labels.by_name[value.lower()] = row
+    except csv.Error as exc:
+        raise ReadError(path, f"malformed CSV ({exc})") from exc
+    return labels
+
+
+# ================================================================ the import
+class _Classes:
+    """The project's classes, matched case-insensitively, added on demand (at most 9)."""
+
+    def __init__(self, project: Any, report: ImportReport) -> None:
+        self.project = project
+        self.report = report
+        self.names = list(project.class_names())
+        self.refused: dict[str, str] = {}
+
+    def resolve(self, name: str | None) -> str | None:
+        if name is None:
+            return None
+        name = name.strip()
+        for existing in self.names:
+            if existing.lower() == name.lower():
+                return existing
+        if name in self.refused:
+            return None
+        if len(self.names) >= MAX_CLASSES:
+            self.refused[name] = f"a project holds at most {MAX_CLASSES} classes"
+            return None
+        try:
+            validate_class_name(name)
+            self.project.add_class(name)
+        except MedviewError as exc:
+            self.refused[name] = str(exc)
+            return None
+        self.names.append(name)
+        self.report.added_classes.append(name)
+        return name
+
+
+def _folder_label(candidate: Candidate, classes: _Classes) -> str | None:
+    path = Path(candidate.paths[0])
+    root = Path(candidate.source) if candidate.source else path.parent
+    folder = path.parent
+    try:
+        relative = folder.relative_to(root)
+    except ValueError:
+        return folder.name or None
+    known = {n.lower() for n in classes.names}
+    # Nearest enclosing folder (up to and including the root) that is a known class.
+    chain = [folder, *folder.parents]
+    for ancestor in chain:
+        if ancestor.name.lower() in known:
+            return ancestor.name
+        if ancestor == root:
+            break
+    if relative.parts:
+        return relative.parts[0]
+    return root.name or None
+
+
+def _npz_label(candidate: Candidate, classes: _Classes) -> str | None:
+    index = candidate.label_index
+    if index is None or index < 0:
+        return None
+    names = candidate.meta.get("class_names")
+    if names and index < len(names):
+        return str(names[index])
+    if index < len(classes.names):
+        return classes.names[index]
+    return str(index)
+
+
+def _group_from_pattern(pattern: re.Pattern[str] | None, candidate: Candidate) -> str | None:
+    if pattern is None:
+        return None
+    match = pattern.search(Path(candidate.paths[0]).as_posix())
+    if match is None:
+        return None
+    value = match.group(1) if pattern.groups else match.group(0)
+    return value or None
+
+
+def import_sources(
+    project: Any,
+    sources: Sequence[str | Path] | str | Path,
+    *,
+    label_from: str | None = None,
+    labels_csv: str | Path | None = None,
+    split: str | None = None,
+    group_pattern: str | None = None,
+    progress: Progress | None = None,
+    cancel: Callable[[], bool] | threading.Event | None = None,
+) -> ImportReport:
+    """Import images from files and folders into ``project``. See the module docstring."""
+    from medview.core.project import SPLITS
+
+    if isinstance(sources, str | Path):
+        sources = [sources]
+    if label_from not in (None, "folder"):
+        raise MedviewError(f"--label-from must be 'folder', not {label_from!r}")
+    if split is not None and split not in SPLITS:
+        raise MedviewError(f"split must be one of {', '.join(SPLITS)}, not {split!r}")
+    try:
+        pattern = re.compile(group_pattern) if group_pattern else None
+    except re.error as exc:
+        raise MedviewError(f"invalid --group-pattern {group_pattern!r}: {exc}") from exc
+    csv_labels = read_labels_csv(labels_csv) if labels_csv else None
+
+    report = ImportReport()
+    found = scan(sources, progress=progress, cancel=cancel)
+    report.skipped.extend(found.skipped)
+    if found.cancelled:
+        report.cancelled = True
+        return report
+
+    classes = _Classes(project, report)
+    known = project.known_hashes()
+    added_now: dict[str, str] = {}  # hash -> name, for duplicates inside this import
+    arrays = _ArchiveRows()
+    total = len(found.found)
+    unlabelled_refused: dict[str, int] = {}
+    for index, candidate in enumerate(found.found):
+        if _cancelled(cancel):
+            report.cancelled = True
+            break
+        if progress:
+            progress(index, total, f"adding {candidate.name}")
+        where = candidate.paths[0] if candidate.reader != "npz" else _npz_where(candidate)
+        if candidate.content_hash in added_now:
+            report.duplicates.append(Duplicate(where, added_now[candidate.content_hash]))
+            continue
+        if candidate.content_hash in known:
+            existing = project.items_by_hash(candidate.content_hash)
+            report.duplicates.append(Duplicate(where, existing[0].name if existing else "?"))
+            continue
+        try:
+            item = _add(project, candidate, classes, csv_labels, label_from, split, pattern, arrays)
+        except MedviewError as exc:
+            reason = exc.reason if isinstance(exc, ReadError) else str(exc)
+            report.skipped.append(Skipped(where, reason))
+            continue
+        except Exception as exc:  # never let one item stop the others
+            report.skipped.append(Skipped(where, f"cannot import ({describe(exc)})"))
+            continue
+        if item.label is None and item.wanted_label and item.wanted_label not in classes.names:
+            unlabelled_refused[item.wanted_label] = unlabelled_refused.get(item.wanted_label, 0) + 1
+        added_now[candidate.content_hash] = candidate.name
+        report.imported.append(ImportedItem(item.id, candidate.name, item.label, where))
+    if progress:
+        progress(total, total, "done")
+
+    for name, count in unlabelled_refused.items():
+        reason = classes.refused.get(name, "not a valid class name")
+        report.notes.append(f"class {name!r} not added ({reason}): {count} item(s) left unlabelled")
+    if csv_labels is not None:
+        unused = sum(1 for r in csv_labels.rows if not r.used)
+        if unused:
+            report.notes.append(f"{unused} row(s) of {labels_csv} matched no imported file")
+    counts: dict[str, int] = {}
+    for imported in report.imported:
+        key = imported.label if imported.label is not None else "unlabelled"
+        counts[key] = counts.get(key, 0) + 1
+    report.counts = dict(sorted(counts.items(), key=lambda kv: (kv[0] == "unlabelled", kv[0])))
+    return report
+
+
+def _npz_where(candidate: Candidate) -> str:
+    meta = candidate.meta
+    return f"{meta.get('archive')}[{meta.get('key')}][{meta.get('row')}]"
+
+
+@dataclass
+class _Added:
+    id: int
+    label: str | None
+    wanted_label: str | None
+
+
+class _ArchiveRows:
+    """The image array of the npz part being imported (one at a time, so memory stays at
+    one array however many archives are imported)."""
+
+    def __init__(self) -> None:
+        self.key: tuple[str, str] | None = None
+        self.array: np.ndarray | None = None
+
+    def row(self, archive: str, key: str, index: int) -> np.ndarray:
+        if self.key != (archive, key):
+            self.array = npz.load_array(archive, key)
+            self.key = (archive, key)
+        assert self.array is not None
+        return np.ascontiguousarray(self.array[index])
+
+
+def _add(
+    project: Any,
+    candidate: Candidate,
+    classes: _Classes,
+    csv_labels: _CsvLabels | None,
+    label_from: str | None,
+    split: str | None,
+    pattern: re.Pattern[str] | None,
+    arrays: _ArchiveRows,
+) -> _Added:
+    wanted: str | None = None
+    group = _group_from_pattern(pattern, candidate)
+    item_split = split or candidate.split
+    row = csv_labels.find(candidate) if csv_labels is not None else None
+    if row is not None:
+        row.used = True
+        wanted = row.label
+        group = row.group or group
+        if split is None and row.split in ("train", "val", "test"):
+            item_split = row.split
+    elif label_from == "folder" and candidate.reader != "npz":
+        wanted = _folder_label(candidate, classes)
+    elif candidate.reader == "npz":
+        wanted = _npz_label(candidate, classes)
+    label = classes.resolve(wanted)
+
+    paths = list(candidate.paths)
+    meta = dict(candidate.meta)
+    if candidate.reader == "npz":
+        data = arrays.row(meta["archive"], meta["key"], int(meta["row"]))
+        paths = [str(write_npz_cache(project, candidate.content_hash, data))]
+    item_id = project.add_item(
+        name=candidate.name,
+        kind=candidate.kind,
+        reader=candidate.reader,
+        paths=paths,
+        shape=candidate.shape,
+        spacing=candidate.spacing,
+        content_hash=candidate.content_hash,
+        size_bytes=candidate.size_bytes,
+        group=group,
+        split=item_split,
+        label=label,
+        meta=meta,
+    )
+    return _Added(int(item_id), label, wanted)

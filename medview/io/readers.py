@@ -1,0 +1,459 @@
+"""One entry point per job: ``read_image`` opens a path, ``load_item`` opens a project item,
+``scan`` finds importable items (with their shape, spacing and content hash) in folders.
+
+Every failure is a ``ReadError(path, reason)``: callers (the CLI, the window, the training
+engine) never need to know which third-party library raised what.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from medview.core.errors import MedviewError, ReadError
+from medview.core.image import Image
+from medview.io import dicom, hashing, nifti, npz, raster
+from medview.io.common import describe
+
+PROJECT_SUFFIX = ".medview"  # medview.core.project.PROJECT_SUFFIX, without importing sqlite3
+
+Progress = Callable[[int, int, str], None]
+Cancel = Callable[[], bool] | threading.Event | None
+
+READERS = ("dicom", "nifti", "raster", "npz")
+# Names that are never images and are skipped without a message (OS and viewer litter).
+_SILENT_NAMES = {"dicomdir", "thumbs.db", "desktop.ini", "lockfile", "version"}
+
+
+class Skipped(NamedTuple):
+    """A file (or series) that was not imported, and why. A tuple, so ``path, reason = s``."""
+
+    path: str
+    reason: str
+
+
+@dataclass
+class Candidate:
+    """An importable item found by :func:`scan`, described from headers only."""
+
+    name: str
+    kind: str  # "2d" | "3d"
+    reader: str  # "dicom" | "nifti" | "raster" | "npz"
+    paths: list[str]
+    shape: tuple[int, ...]  # (z, y, x[, c])
+    spacing: tuple[float, float, float]  # (z, y, x) mm
+    content_hash: str
+    size_bytes: int
+    meta: dict[str, Any] = field(default_factory=dict)
+    source: str = ""  # the scanned root this was found under (folder-derived labels)
+    label_index: int | None = None  # npz rows
+    split: str | None = None  # npz rows
+
+
+@dataclass
+class ScanResult:
+    found: list[Candidate] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    cancelled: bool = False
+
+
+# ================================================================ read_image
+def _kind_of(path: Path) -> str | None:
+    """Reader for a file from its name, or by sniffing for DICOM; None when unsupported."""
+    name = path.name.lower()
+    if nifti.is_nifti_name(name):
+        return "nifti"
+    suffix = path.suffix.lower()
+    if suffix in raster.SUFFIXES:
+        return "raster"
+    if suffix == ".npz":
+        return "npz"
+    if suffix == ".npy":
+        return "npy"
+    if suffix in dicom.DICOM_SUFFIXES or dicom.looks_like_dicom(path):
+        return "dicom"
+    return None
+
+
+def read_image(path: str | Path) -> Image:
+    """Open one image: a DICOM file or folder (its largest series), NIfTI, TIFF, PNG/JPG/BMP
+    or ``.npy``. Raises ``ReadError`` and nothing else."""
+    path = Path(path)
+    try:
+        return _read_image(path)
+    except ReadError:
+        raise
+    except MedviewError as exc:
+        raise ReadError(path, str(exc)) from exc
+    except MemoryError as exc:
+        raise ReadError(path, "not enough memory to load this image") from exc
+    except Exception as exc:  # a reader bug must still reach the user as a named file
+        raise ReadError(path, f"cannot read ({describe(exc)})") from exc
+
+
+def _read_image(path: Path) -> Image:
+    if path.is_dir():
+        return _read_dicom_folder(path)
+    if not path.exists():
+        raise ReadError(path, "file not found")
+    if not path.is_file():
+        raise ReadError(path, "not a regular file")
+    if path.stat().st_size == 0:
+        raise ReadError(path, "empty file (0 bytes)")
+    kind = _kind_of(path)
+    if kind == "nifti":
+        return nifti.read_nifti(path)
+    if kind == "raster":
+        return raster.read_raster(path)
+    if kind == "npy":
+        return npz.read_npy(path)
+    if kind == "dicom":
+        return dicom.read_series([path], name=path)
+    if kind == "npz":
+        raise ReadError(path, "an .npz archive holds many images: import it into a project")
+    raise ReadError(path, f"unsupported file type {path.suffix or '(no extension)'}")
+
+
+def _read_dicom_folder(folder: Path) -> Image:
+    files = [p for p in sorted(folder.rglob("*")) if p.is_file() and _kind_of(p) == "dicom"]
+    if not files:
+        raise ReadError(folder, "no DICOM files in this folder")
+    headers, skipped = _read_headers(files)
+    plans, grouped_out = dicom.group_series(headers)
+    if not plans:
+        reasons = "; ".join(f"{Path(s.path).name}: {s.reason}" for s in skipped[:3])
+        raise ReadError(folder, f"no readable DICOM image in this folder ({reasons})")
+    plan = max(plans, key=lambda p: len(p.slices))
+    image = dicom.read_series(plan.paths, name=folder)
+    notes = [f"skipped {Path(p).name}: {r}" for p, r in [*skipped, *grouped_out]]
+    if len(plans) > 1:
+        notes.append(f"the folder holds {len(plans)} series: showing the largest")
+    if notes:
+        image.metadata.setdefault("warnings", []).extend(notes)
+    return image
+
+
+def _read_headers(files: Sequence[Path]) -> tuple[list[dicom.DicomHeader], list[Skipped]]:
+    headers, skipped = [], []
+    for path in files:
+        try:
+            headers.append(dicom.read_header(path))
+        except ReadError as exc:
+            skipped.append(Skipped(str(path), exc.reason))
+    return headers, skipped
+
+
+# ================================================================ load_item
+def npz_cache_path(project: Any, content_hash: str) -> Path:
+    """Where an npz row's pixels live inside the project (rows have no file of their own)."""
+    return Path(project.cache_dir) / "npz" / f"{content_hash}.npy"
+
+
+def load_item(project: Any, item: Any) -> Image:
+    """Load a project item (``medview.core.project.Item``). Raises ReadError naming the file."""
+    try:
+        return _load_item(project, item)
+    except ReadError:
+        raise
+    except MedviewError as exc:
+        raise ReadError(item.path or item.name, str(exc)) from exc
+    except MemoryError as exc:
+        raise ReadError(item.path or item.name, "not enough memory to load this image") from exc
+    except Exception as exc:
+        raise ReadError(item.path or item.name, f"cannot read ({describe(exc)})") from exc
+
+
+def _load_item(project: Any, item: Any) -> Image:
+    if item.reader == "npz":
+        return _load_npz_item(project, item)
+    paths = project.resolve_paths(item)
+    if paths is None:
+        missing = next((p for p in item.paths if not os.path.exists(p)), item.path)
+        raise ReadError(missing, f"file not found (item {item.name!r}; moved? try re-linking)")
+    if item.reader == "dicom":
+        image = dicom.read_series(paths, name=Path(paths[0]).parent)
+    elif item.reader == "nifti":
+        image = nifti.read_nifti(paths[0])
+    elif item.reader == "raster":
+        image = read_image(paths[0])
+    else:
+        raise ReadError(item.path, f"unknown reader {item.reader!r}")
+    image.metadata.setdefault("name", item.name)
+    return image
+
+
+def _load_npz_item(project: Any, item: Any) -> Image:
+    cached = npz_cache_path(project, item.content_hash)
+    candidates = [cached]
+    resolved = project.resolve_paths(item)
+    if resolved:
+        candidates.insert(0, Path(resolved[0]))
+    for path in candidates:
+        if path.is_file():
+            array = np.load(path, allow_pickle=False)
+            return Image(npz.row_image(array), metadata=_npz_meta(item))
+    # The cache was deleted: the row can be re-read from the archive when it is still there.
+    archive, key, row = item.meta.get("archive"), item.meta.get("key"), item.meta.get("row")
+    if archive and key and row is not None and os.path.isfile(archive):
+        data = npz.load_array(archive, key)
+        if 0 <= int(row) < len(data):
+            array = np.ascontiguousarray(data[int(row)])
+            if hashing.hash_array(array) == item.content_hash:
+                write_npz_cache(project, item.content_hash, array)
+                return Image(npz.row_image(array), metadata=_npz_meta(item))
+    raise ReadError(cached, f"the stored pixels of item {item.name!r} are missing")
+
+
+def _npz_meta(item: Any) -> dict[str, Any]:
+    return {"format": "npz", "name": item.name, **{k: item.meta[k] for k in item.meta}}
+
+
+def write_npz_cache(project: Any, content_hash: str, row: np.ndarray) -> Path:
+    """Store one npz row in the project cache (atomically, so a crash leaves no half file)."""
+    path = npz_cache_path(project, content_hash)
+    if path.is_file():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    with open(temp, "wb") as handle:
+        np.save(handle, np.ascontiguousarray(row), allow_pickle=False)
+    os.replace(temp, path)
+    return path
+
+
+# ================================================================ scan
+def _cancelled(cancel: Cancel) -> bool:
+    if cancel is None:
+        return False
+    if isinstance(cancel, threading.Event):
+        return cancel.is_set()
+    return bool(cancel())
+
+
+def _walk(root: Path, result: ScanResult) -> Iterable[Path]:
+    """Files under a folder, sorted, following folder links but never into a loop."""
+    seen: set[tuple[int, int]] = set()
+    stack = [root]
+    while stack:
+        folder = stack.pop()
+        try:
+            stat = folder.stat()
+            key = (stat.st_dev, stat.st_ino)
+            if key in seen:
+                continue
+            seen.add(key)
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError as exc:
+            result.skipped.append(Skipped(str(folder), f"cannot list folder ({exc.strerror})"))
+            continue
+        subfolders = []
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue  # hidden files and folders (.DS_Store, .git, our own temp files)
+            try:
+                if entry.is_dir() and entry.name.endswith(PROJECT_SUFFIX):
+                    continue  # a medview project: its cache holds images of its own
+                if entry.is_dir():
+                    subfolders.append(Path(entry.path))
+                elif entry.is_file():
+                    yield Path(entry.path)
+            except OSError:
+                continue
+        stack.extend(reversed(subfolders))
+
+
+def scan(
+    sources: Sequence[str | Path] | str | Path,
+    progress: Progress | None = None,
+    cancel: Cancel = None,
+) -> ScanResult:
+    """Find importable items under files/folders, from headers only (pixels are not decoded,
+    except small 2D rasters, which is cheap and names a truncated JPEG now rather than later).
+    """
+    if isinstance(sources, str | Path):
+        sources = [sources]
+    result = ScanResult()
+    files: list[tuple[Path, Path]] = []  # (file, source root)
+    for source in sources:
+        root = Path(source).expanduser().absolute()
+        if root.is_dir():
+            files.extend((f, root) for f in _walk(root, result))
+        elif root.is_file():
+            files.append((root, root.parent))
+        else:
+            result.skipped.append(Skipped(str(root), "not found"))
+    total = len(files)
+    dicom_headers: list[tuple[dicom.DicomHeader, Path]] = []
+    for index, (path, root) in enumerate(files):
+        if _cancelled(cancel):
+            result.cancelled = True
+            return result
+        if progress:
+            progress(index, total, f"reading {path.name}")
+        try:
+            _scan_file(path, root, result, dicom_headers)
+        except ReadError as exc:
+            result.skipped.append(Skipped(str(path), exc.reason))
+        except MemoryError:
+            result.skipped.append(Skipped(str(path), "not enough memory to read it"))
+        except Exception as exc:
+            result.skipped.append(Skipped(str(path), f"cannot read ({describe(exc)})"))
+    if progress:
+        progress(total, total, "grouping DICOM series")
+    _add_dicom_series(dicom_headers, result)
+    return result
+
+
+def _scan_file(
+    path: Path,
+    root: Path,
+    result: ScanResult,
+    dicom_headers: list[tuple[dicom.DicomHeader, Path]],
+) -> None:
+    if path.name.lower() in _SILENT_NAMES:
+        return
+    size = path.stat().st_size
+    if size == 0:
+        raise ReadError(path, "empty file (0 bytes)")
+    kind = _kind_of(path)
+    if kind is None:
+        raise ReadError(
+            path, f"not an image file (unsupported type {path.suffix or 'no extension'})"
+        )
+    if kind == "dicom":
+        dicom_headers.append((dicom.read_header(path), root))
+        return
+    if kind == "npz":
+        result.found.extend(_scan_npz(path, root))
+        return
+    if kind == "nifti":
+        shape, spacing, meta = nifti.probe_nifti(path)
+    elif kind == "raster":
+        shape, meta = raster.probe_raster(path)
+        spacing = (1.0, 1.0, 1.0)
+    else:  # .npy: read it whole (a bare array has no cheaper header worth trusting)
+        image = npz.read_npy(path)
+        shape = tuple(image.array.shape) if image.is_rgb else image.shape
+        spacing, meta = image.spacing, dict(image.metadata)
+    result.found.append(
+        Candidate(
+            name=_stem(path),
+            kind="2d" if shape[0] == 1 else "3d",
+            reader="nifti" if kind == "nifti" else "raster",
+            paths=[str(path)],
+            shape=tuple(int(s) for s in shape),
+            spacing=tuple(float(s) for s in spacing),  # type: ignore[arg-type]
+            content_hash=hashing.hash_file(path),
+            size_bytes=size,
+            meta=meta,
+            source=str(root),
+        )
+    )
+
+
+def _stem(path: Path) -> str:
+    name = path.name
+    if name.lower().endswith(".nii.gz"):
+        return name[: -len(".nii.gz")]
+    return path.stem
+
+
+def _scan_npz(path: Path, root: Path) -> list[Candidate]:
+    parts, names = npz.list_parts(path)
+    found: list[Candidate] = []
+    stem = path.stem
+    for part in parts:
+        images = npz.load_array(path, part.key)
+        labels = None
+        multi_label = False
+        if part.label_key:
+            labels = npz.label_rows(npz.load_array(path, part.label_key))
+            multi_label = labels is None
+        prefix = f"{stem}_{part.split}" if part.split else stem
+        for row in range(images.shape[0]):
+            data = np.ascontiguousarray(images[row])
+            shape = npz.row_image(data).shape
+            if len(shape) == 4 and shape[-1] == 1:
+                shape = shape[:3]
+            meta: dict[str, Any] = {"archive": str(path), "key": part.key, "row": row}
+            if part.split:
+                meta["split"] = part.split
+            if names:
+                meta["class_names"] = names
+            if multi_label:
+                meta["notes"] = ["multi-label row: imported without a label"]
+            found.append(
+                Candidate(
+                    name=f"{prefix}_{row:05d}",
+                    kind="2d" if shape[0] == 1 else "3d",
+                    reader="npz",
+                    paths=[str(path)],
+                    shape=tuple(int(s) for s in shape),
+                    spacing=(1.0, 1.0, 1.0),
+                    content_hash=hashing.hash_array(data),
+                    size_bytes=int(data.nbytes),
+                    meta=meta,
+                    source=str(root),
+                    label_index=int(labels[row]) if labels is not None else None,
+                    split=part.split,
+                )
+            )
+    return found
+
+
+def _add_dicom_series(headers: list[tuple[dicom.DicomHeader, Path]], result: ScanResult) -> None:
+    if not headers:
+        return
+    roots = {h.path: root for h, root in headers}
+    plans, skipped = dicom.group_series([h for h, _ in headers])
+    result.skipped.extend(Skipped(p, r) for p, r in skipped)
+    # Name a series after its folder; several series in one folder get their number and
+    # description appended (never patient fields).
+    per_folder: dict[str, int] = {}
+    for plan in plans:
+        folder = str(Path(plan.first.path).parent)
+        per_folder[folder] = per_folder.get(folder, 0) + 1
+    for plan in plans:
+        first = plan.first
+        folder = Path(first.path).parent
+        if len(plan.headers) == 1:
+            name = Path(first.path).stem
+        else:
+            name = folder.name
+        if per_folder[str(folder)] > 1 and len(plan.headers) > 1:
+            extra = " ".join(
+                s for s in (str(first.series_number or ""), first.series_description) if s
+            )
+            name = f"{name} {extra}".strip() if extra else f"{name} {first.series_uid[-8:]}"
+        file_hashes = [hashing.hash_file(p) for p in plan.paths]
+        meta: dict[str, Any] = {
+            "format": "DICOM",
+            "modality": first.modality,
+            "series_description": first.series_description,
+            "files": len(plan.paths),
+        }
+        if plan.warnings:
+            meta["warnings"] = plan.warnings
+        shape = plan.shape
+        result.found.append(
+            Candidate(
+                name=name,
+                kind="2d" if shape[0] == 1 else "3d",
+                reader="dicom",
+                paths=plan.paths,
+                shape=shape,
+                spacing=plan.spacing,
+                content_hash=hashing.hash_series(file_hashes)
+                if len(file_hashes) > 1
+                else file_hashes[0],
+                size_bytes=sum(h.size_bytes for h in plan.headers),
+                meta=meta,
+                source=str(roots[first.path]),
+            )
+        )
