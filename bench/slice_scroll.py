@@ -60,7 +60,10 @@ def main() -> int:
     view.show()
     app.processEvents()
     t0 = time.perf_counter()
-    image = Image(phantom(), spacing=(1.5, 0.7, 0.7), metadata={"modality": "CT"})
+    # Oriented like a RAS NIfTI as the readers return it, so the view also flips rows and
+    # columns into radiological display, as it does for real data.
+    ras = np.array([[0, 0, -1], [0, -1, 0], [1, 0, 0]], dtype=float)
+    image = Image(phantom(), spacing=(1.5, 0.7, 0.7), direction=ras, metadata={"modality": "CT"})
     build_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     view.set_image(image)

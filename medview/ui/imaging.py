@@ -21,33 +21,95 @@ FULL = "Full range"
 COLORMAPS = ("Grey", "Inverted grey", "Hot", "Viridis", "Inferno", "Magma")
 
 
-def plane(image: Image, axis: int, index: int) -> tuple[np.ndarray, tuple[float, float]]:
-    """The 2D plane shown for ``axis`` (0 axial, 1 coronal, 2 sagittal) at ``index``.
+# Array axes shown as (rows, columns) for each plane.
+_PLANE_AXES = {0: (1, 2), 1: (0, 2), 2: (0, 1)}
+# Radiological convention, in LPS patient space: the patient vector pointing screen-down and
+# the one pointing screen-right. Axial: anterior up, the patient's right on the screen's left;
+# coronal: superior up, right on the left; sagittal: superior up, anterior on the left.
+_SCREEN = {
+    0: ((0.0, 1.0, 0.0), (1.0, 0.0, 0.0)),
+    1: ((0.0, 0.0, -1.0), (1.0, 0.0, 0.0)),
+    2: ((0.0, 0.0, -1.0), (0.0, 1.0, 0.0)),
+}
 
-    Returns the (rows, cols[, c]) array (a view, no copy: scrolling stays fast) and the
-    (row, col) pixel size in mm. Coronal and sagittal planes put superior at the top, as
-    radiologists expect, so rows run against increasing z when z points superior.
-    """
+
+def known_orientation(image: Image) -> bool:
+    """Readers that know the orientation (DICOM, NIfTI) never leave the identity, whose
+    convention would map array z onto patient x."""
+    return image.kind == "3d" and not np.allclose(image.direction, np.eye(3))
+
+
+def flips(image: Image, axis: int) -> tuple[bool, bool]:
+    """Whether the plane's rows and columns are reversed for display."""
+    if image.kind != "3d":
+        return False, False  # a 2D image is shown as stored
+    if not known_orientation(image):
+        return axis != 0, False  # unknown: at least slice 0 at the bottom of side views
+    row_axis, col_axis = _PLANE_AXES[axis]
+    down, right = _SCREEN[axis]
+    direction = np.asarray(image.direction, dtype=float)
+    return (
+        float(direction[:, row_axis] @ down) < 0,
+        float(direction[:, col_axis] @ right) < 0,
+    )
+
+
+def raw_plane(image: Image, axis: int, index: int) -> tuple[np.ndarray, tuple[float, float]]:
+    """The plane as stored (a view, no copy) and its (row, col) pixel size in mm. The slice
+    view draws this and mirrors it with the item's transform, which costs nothing."""
     array = image.array
-    sz, sy, sx = image.spacing
-    if axis == 0:
-        return array[index], (sy, sx)
-    data = array[:, index] if axis == 1 else array[:, :, index]
-    col_spacing = sx if axis == 1 else sy
-    if image.array.shape[0] > 1 and image.direction[2, 0] >= 0:
+    data = array[index] if axis == 0 else array[:, index] if axis == 1 else array[:, :, index]
+    row_axis, col_axis = _PLANE_AXES[axis]
+    return data, (image.spacing[row_axis], image.spacing[col_axis])
+
+
+def plane(image: Image, axis: int, index: int) -> tuple[np.ndarray, tuple[float, float]]:
+    """The 2D plane shown for ``axis`` (0 axial, 1 coronal, 2 sagittal) at ``index``,
+    oriented as radiologists expect when the reader knew the orientation, with its (row,
+    col) pixel size in mm.
+    """
+    data, spacing = raw_plane(image, axis, index)
+    flip_rows, flip_cols = flips(image, axis)
+    if flip_rows:
         data = data[::-1]
-    return data, (sz, col_spacing)
+    if flip_cols:
+        data = data[:, ::-1]
+    return data, spacing
 
 
 def plane_index_to_voxel(
-    image: Image, axis: int, index: int, row: int, col: int
+    image: Image, axis: int, index: int, row: int, col: int, oriented: bool = True
 ) -> tuple[int, int, int]:
-    """(z, y, x) voxel of pixel (row, col) in the plane ``plane(image, axis, index)``."""
-    if axis == 0:
-        return index, row, col
-    nz = image.array.shape[0]
-    z = nz - 1 - row if nz > 1 and image.direction[2, 0] >= 0 else row
-    return (z, index, col) if axis == 1 else (z, col, index)
+    """(z, y, x) voxel of pixel (row, col) in ``plane(...)`` (``raw_plane`` if not
+    ``oriented``)."""
+    row_axis, col_axis = _PLANE_AXES[axis]
+    flip_rows, flip_cols = flips(image, axis) if oriented else (False, False)
+    voxel = [0, 0, 0]
+    voxel[axis] = index
+    voxel[row_axis] = image.array.shape[row_axis] - 1 - row if flip_rows else row
+    voxel[col_axis] = image.array.shape[col_axis] - 1 - col if flip_cols else col
+    return voxel[0], voxel[1], voxel[2]
+
+
+_LETTERS = (("L", "R"), ("P", "A"), ("S", "I"))  # + and - along patient x, y, z (LPS)
+
+
+def _letter(vector: np.ndarray) -> str:
+    axis = int(np.argmax(np.abs(vector)))
+    return _LETTERS[axis][0 if vector[axis] > 0 else 1]
+
+
+def edge_labels(image: Image, axis: int) -> tuple[str, str, str, str] | None:
+    """Patient directions at the (left, right, top, bottom) edges of the shown plane, or
+    None when the reader did not know the orientation (identity direction, 2D images)."""
+    if not known_orientation(image):
+        return None
+    direction = np.asarray(image.direction, dtype=float)
+    row_axis, col_axis = _PLANE_AXES[axis]
+    flip_rows, flip_cols = flips(image, axis)
+    down = direction[:, row_axis] * (-1 if flip_rows else 1)
+    right = direction[:, col_axis] * (-1 if flip_cols else 1)
+    return _letter(-right), _letter(right), _letter(-down), _letter(down)
 
 
 def axis_length(image: Image, axis: int) -> int:

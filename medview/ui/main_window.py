@@ -57,6 +57,7 @@ class MainWindow(QMainWindow):
         self.summary_dialog: ImportSummaryDialog | None = None
         self.import_runner: ImportRunner | None = None
         self.setAcceptDrops(True)
+        self._dock_sized = False
         self.resize(1400, 860)
         self._build()
         menus.build(self)
@@ -162,6 +163,10 @@ class MainWindow(QMainWindow):
         self.browser.set_project(project)
         self.stack.setCurrentWidget(self.workspace)
         self.browser_dock.show()
+        if self.settings.window_state() is None and not self._dock_sized:
+            # First run: a dock shown after the welcome screen starts at its minimum width.
+            self._dock_sized = True
+            self.resizeDocks([self.browser_dock], [540], Qt.Orientation.Horizontal)
         self.slice_view.show_message(
             "Select an item on the left."
             if project.item_count()

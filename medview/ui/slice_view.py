@@ -141,6 +141,15 @@ class SliceView(QWidget):
             " border-radius: 6px; font-size: 14px; }"
         )
         self.overlay.hide()
+        # Orientation letters (R/L, A/P, S/I) at the edges, fixed in screen space.
+        self.edge_marks = []
+        for _ in range(4):
+            mark = QLabel(self.graphics)
+            mark.setStyleSheet(
+                "QLabel { color: #ffd54f; font-weight: 600; background: transparent; }"
+            )
+            mark.hide()
+            self.edge_marks.append(mark)
         self._busy_timer = QTimer(self, singleShot=True, interval=150)
         self._busy_timer.timeout.connect(lambda: self._show_overlay("Loading…"))
 
@@ -195,6 +204,7 @@ class SliceView(QWidget):
         self.image_item.clear()
         self._plane_shape = None
         self._update_controls()
+        self._update_edge_marks()
         self._show_overlay(text)
 
     def _show_overlay(self, text: str) -> None:
@@ -215,6 +225,24 @@ class SliceView(QWidget):
         super().resizeEvent(event)
         if self.overlay.isVisible():
             self._place_overlay()
+        self._place_edge_marks()
+
+    def _update_edge_marks(self) -> None:
+        labels = imaging.edge_labels(self.image, self.axis) if self.image is not None else None
+        for mark, text in zip(self.edge_marks, labels or ("",) * 4, strict=True):
+            mark.setText(text)
+            mark.adjustSize()
+            mark.setVisible(bool(text))
+        self._place_edge_marks()
+
+    def _place_edge_marks(self) -> None:
+        area = self.graphics.rect()
+        left, right, top, bottom = self.edge_marks
+        middle_y = (area.height() - left.height()) // 2
+        left.move(6, middle_y)
+        right.move(area.width() - right.width() - 6, middle_y)
+        top.move((area.width() - top.width()) // 2, 4)
+        bottom.move((area.width() - bottom.width()) // 2, area.height() - bottom.height() - 4)
 
     def set_image(self, image: Image | None, window: tuple[float, float] | None = None) -> None:
         """Show ``image`` at its middle slice; ``window`` overrides the default window/level."""
@@ -226,6 +254,7 @@ class SliceView(QWidget):
             self.image_item.clear()
             self._plane_shape = None
             self._update_controls()
+            self._update_edge_marks()
             return
         if image.kind == "2d":
             self.axis = 0
@@ -337,12 +366,24 @@ class SliceView(QWidget):
     # ------------------------------------------------------------------ drawing
     def _render(self, fit: bool = False) -> None:
         assert self.image is not None
-        data, (row_mm, col_mm) = imaging.plane(self.image, self.axis, self.index)
+        data, (row_mm, col_mm) = imaging.raw_plane(self.image, self.axis, self.index)
         self.image_item.setImage(data, autoLevels=False, levels=self.levels())
         if fit or data.shape[:2] != self._plane_shape:
+            self._update_edge_marks()
             self._plane_shape = data.shape[:2]
             rows, cols = data.shape[:2]
-            self.image_item.setRect(QRectF(0, 0, cols * col_mm, rows * row_mm))
+            # Mirroring for display (radiological orientation) is a negative extent of the
+            # item's rectangle: no pixel is copied while scrolling.
+            flip_rows, flip_cols = imaging.flips(self.image, self.axis)
+            width, height = cols * col_mm, rows * row_mm
+            self.image_item.setRect(
+                QRectF(
+                    width if flip_cols else 0.0,
+                    height if flip_rows else 0.0,
+                    -width if flip_cols else width,
+                    -height if flip_rows else height,
+                )
+            )
             self.viewbox.autoRange(padding=0.02)
         self.wl_label.setText(f"W {self.width_level[0]:.4g}  L {self.width_level[1]:.4g}")
 
@@ -386,7 +427,10 @@ class SliceView(QWidget):
         if not (0 <= row < rows and 0 <= col < cols):
             self.readout.setText(" ")
             return
-        z, y, x = imaging.plane_index_to_voxel(self.image, self.axis, self.index, row, col)
+        # Item coordinates are the stored plane's (col, row), whatever the mirroring.
+        z, y, x = imaging.plane_index_to_voxel(
+            self.image, self.axis, self.index, row, col, oriented=False
+        )
         value = imaging.format_value(self.image.array[z, y, x])
         world = self.image.index_to_world((z, y, x))
         where = f"x {x}  y {y}" if self.image.kind == "2d" else f"x {x}  y {y}  z {z}"

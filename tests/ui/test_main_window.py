@@ -188,11 +188,15 @@ def test_quick_filter_and_counts(qtbot, project: Project) -> None:  # noqa: ANN0
 def test_cursor_readout(qtbot, project: Project) -> None:  # noqa: ANN001
     window = open_window(qtbot, project)
     view = window.slice_view
+    from medview.ui import imaging
+
     scene_pos = view.image_item.mapToScene(QPointF(10.5, 20.5))  # column 10, row 20
     view._mouse_moved(scene_pos)
     text = view.readout.text()
-    assert "x 10" in text and "y 20" in text and "z 6" in text
-    value = window.slice_view.image.array[6, 20, 10]
+    z, y, x = imaging.plane_index_to_voxel(view.image, 0, view.index, 20, 10, oriented=False)
+    assert f"x {x}" in text and f"y {y}" in text and "z 6" in text
+    value = view.image.array[z, y, x]
+    assert view.image_item.image[20, 10] == value  # the pixel drawn is the voxel named
     assert f"value {int(value)}" in text
     assert "mm" in text
     assert np.isfinite(value)

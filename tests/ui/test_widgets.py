@@ -165,3 +165,41 @@ def test_open_example_writes_then_opens_it(qtbot, tmp_path, monkeypatch) -> None
     window.close_project()
     with qtbot.waitSignal(window.projectOpened, timeout=10000):
         window.open_example()  # the second time it is only opened
+
+
+def test_orientation_letters() -> None:
+    # A RAS NIfTI as the readers return it: array x -> patient right, y -> anterior, z ->
+    # superior; as LPS direction columns in (z, y, x) order.
+    ras = np.array([[0, 0, -1], [0, -1, 0], [1, 0, 0]], float)
+    image = Image(np.arange(4 * 5 * 6).reshape(4, 5, 6), direction=ras)
+    # Radiological: axial with anterior up and the patient's right on the screen's left.
+    assert imaging.edge_labels(image, 0) == ("R", "L", "A", "P")
+    assert imaging.edge_labels(image, 1) == ("R", "L", "S", "I")
+    assert imaging.edge_labels(image, 2) == ("A", "P", "S", "I")
+    plane, _ = imaging.plane(image, 0, 2)
+    # x increases to the right (patient right): shown on the left, so columns are reversed.
+    assert plane[0, 0] == image.array[2, 4, 5]
+    for axis in (0, 1, 2):
+        data, _ = imaging.plane(image, axis, 1)
+        z, y, x = imaging.plane_index_to_voxel(image, axis, 1, 0, 0)
+        assert data[0, 0] == image.array[z, y, x]
+    assert imaging.edge_labels(Image(np.zeros((4, 5, 6))), 0) is None  # orientation unknown
+
+
+def test_view_shows_radiological_orientation(qtbot) -> None:  # noqa: ANN001
+    """The patient's right-anterior corner is drawn at the top left of an axial view."""
+    from PySide6.QtCore import QPointF
+
+    ras = np.array([[0, 0, -1], [0, -1, 0], [1, 0, 0]], float)
+    image = Image(np.zeros((4, 10, 20), np.int16), spacing=(2.0, 0.5, 1.0), direction=ras)
+    view = SliceView()
+    qtbot.addWidget(view)
+    view.set_image(image)
+    # Item coordinates are (column, row) of the stored plane: x = 19, y = 9 is right-anterior.
+    corner = view.image_item.mapToParent(QPointF(19.5, 9.5))
+    assert corner.x() == pytest.approx(0.5) and corner.y() == pytest.approx(0.25)
+    assert [m.text() for m in view.edge_marks] == ["R", "L", "A", "P"]
+    view.set_axis(1)  # coronal: superior (largest z) at the top
+    top = view.image_item.mapToParent(QPointF(0.5, 3.5))
+    assert top.y() == pytest.approx(1.0)
+    assert [m.text() for m in view.edge_marks] == ["R", "L", "S", "I"]
