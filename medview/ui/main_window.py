@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QStandardPaths, Qt, Signal
+from PySide6.QtCore import QStandardPaths, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QUndoStack
 from PySide6.QtWidgets import (
     QApplication,
@@ -166,7 +166,10 @@ class MainWindow(QMainWindow):
         if self.settings.window_state() is None and not self._dock_sized:
             # First run: a dock shown after the welcome screen starts at its minimum width.
             self._dock_sized = True
-            self.resizeDocks([self.browser_dock], [540], Qt.Orientation.Horizontal)
+            QTimer.singleShot(
+                0,
+                lambda: self.resizeDocks([self.browser_dock], [540], Qt.Orientation.Horizontal),
+            )
         self.slice_view.show_message(
             "Select an item on the left."
             if project.item_count()

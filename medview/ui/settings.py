@@ -16,7 +16,11 @@ class Settings:
     """Typed access to the application's QSettings (injectable for tests)."""
 
     def __init__(self, store: QSettings | None = None) -> None:
-        self.store = store or QSettings("medview", "medview")
+        # An INI file on every platform (not the Windows registry): easy to inspect, to reset
+        # and to redirect (tests call QSettings.setPath for IniFormat).
+        self.store = store or QSettings(
+            QSettings.Format.IniFormat, QSettings.Scope.UserScope, "medview", "medview"
+        )
 
     # -- window
     def save_window(self, geometry: QByteArray, state: QByteArray) -> None:
