@@ -33,7 +33,8 @@ def write_png(path: Path, array: np.ndarray) -> None:
 
 
 def _fallback_read(path: str) -> Image:
-    """Reads the fixture's own files while medview.io is not there yet."""
+    """Reads the fixture's own files to describe them (shape, spacing) like an importer;
+    the window itself reads them through medview.io."""
     if path.endswith((".nii", ".nii.gz")):
         import nibabel as nib
 
@@ -47,16 +48,6 @@ def _fallback_read(path: str) -> Image:
 
     array = np.asarray(PILImage.open(path))
     return Image(array[np.newaxis] if array.ndim == 3 else array)
-
-
-@pytest.fixture(autouse=True)
-def _io_fallback(monkeypatch: pytest.MonkeyPatch) -> None:
-    try:
-        import medview.io.readers  # noqa: F401
-    except ImportError:
-        from medview.ui import loader
-
-        monkeypatch.setattr(loader, "load", lambda project, item: _fallback_read(item.paths[0]))
 
 
 @pytest.fixture(autouse=True)
