@@ -173,11 +173,11 @@ def check_dicom(ctx: Context) -> str:
 
     # Always also round-trip an image encoded here: proves the encoders, and covers a bundle
     # that ships without pydicom's test files.
-    decoded += _roundtrip_in_memory()
+    decoded += _roundtrip_in_memory(ctx.workdir)
     return f"decoded {', '.join(decoded)}; {'; '.join(notes)}"
 
 
-def _roundtrip_in_memory() -> list[str]:
+def _roundtrip_in_memory(workdir: Path) -> list[str]:
     import numpy as np
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.filereader import dcmread
@@ -223,7 +223,23 @@ def _roundtrip_in_memory() -> list[str]:
             if not np.array_equal(arr, image):
                 raise CheckFailed(f"in-memory {label}: decoding with {plugin} is not lossless")
         done.append(f"in-memory {label}")
+        # And through medview's own DICOM reader, as an import of that file would.
+        path = workdir / f"selftest-{label.replace(' ', '')}.dcm"
+        path.write_bytes(buffer.getvalue())
+        done.append(f"{label} via medview.io ({_read_with_medview(path, image)})")
     return done
+
+
+def _read_with_medview(path: Path, expected: Any) -> str:
+    import numpy as np
+
+    from medview.io.readers import read_image
+
+    array = np.asarray(read_image(path).array)
+    # The reader may rescale (HU) and return floats; the values must still be the same.
+    if array.size != expected.size or not np.allclose(array.reshape(expected.shape), expected):
+        raise CheckFailed(f"{path.name}: medview read shape {array.shape}, values differ")
+    return "x".join(str(n) for n in array.shape)
 
 
 def _testdata(name: str) -> str | None:
