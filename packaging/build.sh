@@ -36,6 +36,20 @@ if [[ -z "${MEDVIEW_REUSE_VENV:-}" || ! -x "$VENV/bin/python" ]]; then
 fi
 "$VENV/bin/python" -c "import torch; print('torch', torch.__version__, 'CUDA', torch.version.cuda)"
 
+step "Qt's X11 libraries (bundled from this machine)"
+# PyInstaller copies the system libraries Qt's xcb platform plugin needs into the bundle, but
+# only those installed here. Missing ones make the bundle fail on X11 desktops that lack them
+# ("could not load the Qt platform plugin xcb"), so say so loudly now.
+XCB_PLUGIN=$("$VENV/bin/python" -c "import PySide6, pathlib; print(pathlib.Path(PySide6.__file__).parent / 'Qt/plugins/platforms/libqxcb.so')")
+MISSING=$(ldd "$XCB_PLUGIN" 2>/dev/null | awk '/not found/ {print $1}' | sort -u | tr '\n' ' ' || true)
+if [[ -n "$MISSING" ]]; then
+    echo "WARNING: not installed here, so not bundled: $MISSING"
+    echo "  Debian/Ubuntu: apt-get install libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1" \
+        "libxcb-image0 libxcb-render-util0 libxcb-shape0 libxcb-xkb1 libxkbcommon-x11-0"
+else
+    echo "all found"
+fi
+
 step "app icon (PNG rendered from resources/icons/medview.svg, for Windows/macOS)"
 mkdir -p build/icon
 QT_QPA_PLATFORM=offscreen "$VENV/bin/python" - <<'EOF' || echo "icon: not rendered (optional)"
