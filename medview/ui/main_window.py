@@ -9,10 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QStandardPaths, Qt, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QUndoStack
 from PySide6.QtWidgets import (
-    QApplication,
     QDockWidget,
     QFileDialog,
     QInputDialog,
@@ -34,7 +33,7 @@ from medview.ui.label_set_editor import LabelSetEditor
 from medview.ui.loader import ItemLoader
 from medview.ui.settings import Settings
 from medview.ui.slice_view import SliceView
-from medview.ui.welcome import NewProjectDialog, WelcomeWidget
+from medview.ui.welcome import NewProjectDialog, WelcomeWidget, example_path, open_example
 
 
 class MainWindow(QMainWindow):
@@ -178,13 +177,20 @@ class MainWindow(QMainWindow):
         )
         menus.update_enabled(self)
         self.projectOpened.emit(project)
-        missing = len(project.missing_items())
-        if missing:
-            self.statusBar().showMessage(
-                f"{missing} item(s) point to files that are no longer there", 10000
-            )
+        # Checking every file can be slow on a network share: off the GUI thread.
+        workers.start(
+            project.missing_items, on_done=lambda missing: self._report_missing(project, missing)
+        )
         self.browser.select_first()
         self.browser.table.setFocus()
+
+    def _report_missing(self, project: Project, missing: list[Item]) -> None:
+        if missing and project is self.project:
+            self.statusBar().showMessage(
+                f"{len(missing)} item(s) point to files that are no longer there "
+                f"(first: {missing[0].path})",
+                15000,
+            )
 
     def close_project(self) -> None:
         if self.project is None:
@@ -222,37 +228,10 @@ class MainWindow(QMainWindow):
             self.open_project(folder)
 
     def example_path(self) -> Path:
-        base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
-        return Path(base or Path.home() / ".medview") / "example.medview"
+        return example_path()
 
     def open_example(self) -> None:
-        path = self.example_path()
-        if (path / "project.db").is_file():
-            self.open_project(path)
-            return
-
-        def create() -> Project:
-            from medview.demo import create_demo_project
-
-            path.parent.mkdir(parents=True, exist_ok=True)
-            return create_demo_project(path)
-
-        self.statusBar().showMessage("Writing the example project (a few seconds)…")
-        self.setEnabled(False)
-        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
-        workers.start(create, on_done=self._example_ready, on_error=self._example_failed)
-
-    def _example_ready(self, project: Project) -> None:
-        QApplication.restoreOverrideCursor()
-        self.setEnabled(True)
-        self.statusBar().clearMessage()
-        self.set_project(project)
-
-    def _example_failed(self, exc: Exception) -> None:
-        QApplication.restoreOverrideCursor()
-        self.setEnabled(True)
-        self.statusBar().clearMessage()
-        self.error("Cannot create the example project", str(exc))
+        open_example(self)
 
     # ------------------------------------------------------------------ showing an item
     def show_item(self, item_id: int | None) -> None:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtCore import QSize, QStandardPaths, Qt, Signal
 from PySide6.QtWidgets import (
+    QApplication,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -24,8 +27,12 @@ from PySide6.QtWidgets import (
 
 from medview.core.errors import ProjectError
 from medview.core.labels import PRESETS, parse_class_names
-from medview.core.project import DB_NAME, PROJECT_SUFFIX
+from medview.core.project import DB_NAME, PROJECT_SUFFIX, Project
+from medview.ui import workers
 from medview.ui.style import icon
+
+if TYPE_CHECKING:
+    from medview.ui.main_window import MainWindow
 
 
 class WelcomeWidget(QWidget):
@@ -171,3 +178,43 @@ class NewProjectDialog(QDialog):
             self.error.setText(str(exc))
             return
         self.accept()
+
+
+def example_path() -> Path:
+    """Where the example project is written once (the user's application data folder)."""
+    base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
+    return Path(base or Path.home() / ".medview") / "example.medview"
+
+
+def open_example(window: MainWindow) -> None:
+    """Open the example project, writing it first (on a worker thread) if needed."""
+    path = window.example_path()
+    if (path / DB_NAME).is_file():
+        window.open_project(path)
+        return
+
+    def create() -> Project:
+        from medview.demo import create_demo_project
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return create_demo_project(path)
+
+    def finish() -> None:
+        QApplication.restoreOverrideCursor()
+        window.setEnabled(True)
+        window.statusBar().clearMessage()
+
+    def ready(project: Project) -> None:
+        finish()
+        window.set_project(project)
+
+    def failed(exc: Exception) -> None:
+        finish()
+        # A half-written example would be opened next time: remove it (only that folder).
+        shutil.rmtree(path, ignore_errors=True)
+        window.error("Cannot create the example project", str(exc))
+
+    window.statusBar().showMessage("Writing the example project (a few seconds)…")
+    window.setEnabled(False)
+    QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+    workers.start(create, on_done=ready, on_error=failed)
