@@ -10,24 +10,15 @@ the row direction (the way the column index x grows) then the column direction (
 column spacing = x) and the origin is the ImagePositionPatient of the first slice after
 sorting along the normal.
 
-Decoding speed (measured with ``bench/load_dicom.py`` on 2 cores, 300 x 512 x 512 slices):
-uncompressed pixel data is turned into arrays straight from the bytes (no decoder plugin) and
-the cost is parsing the headers, so it stays in the calling thread. Compressed data is decoded
-by GDCM when python-gdcm is installed (faster than pylibjpeg on one core); pylibjpeg and GDCM
-hold the GIL, so threads gain nothing and big compressed series go to a small process pool.
+Pixel decoding (which decoder, when in parallel) lives in :mod:`medview.io.dicom_pixels`.
 """
 
 from __future__ import annotations
 
-import atexit
 import math
-import os
-import sys
-import threading
 import warnings as pywarnings
 from collections import Counter
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,8 +32,11 @@ from medview.io.limits import check_shape
 
 DICOM_SUFFIXES = (".dcm", ".dicom", ".dic", ".ima")
 # Files without a suffix are common in DICOM exports (IM0001, 1.2.840...); sniff those.
-_RAW_LE = ("1.2.840.10008.1.2", "1.2.840.10008.1.2.1")  # implicit / explicit VR little endian
-_UNCOMPRESSED = (*_RAW_LE, "1.2.840.10008.1.2.2", "1.2.840.10008.1.2.1.99")
+RAW_LITTLE_ENDIAN = (
+    "1.2.840.10008.1.2",
+    "1.2.840.10008.1.2.1",
+)  # implicit / explicit VR little endian
+_UNCOMPRESSED = (*RAW_LITTLE_ENDIAN, "1.2.840.10008.1.2.2", "1.2.840.10008.1.2.1.99")
 
 # pydicom warns (UserWarning) about every slightly non-conformant value it reads; those are
 # not actionable for a medview user, so keep them off the console.
@@ -52,11 +46,6 @@ pywarnings.filterwarnings("ignore", category=UserWarning, module=r"pydicom(\..*)
 _SAME_POSITION_MM = 1e-3
 # Gaps differing by more than this fraction of the median gap are "uneven".
 _UNEVEN_FRACTION = 0.01
-
-# Process pool for compressed series: only worth its start-up above this many frames.
-PARALLEL_MIN_FRAMES = 24
-_pool: ProcessPoolExecutor | None = None
-_pool_lock = threading.Lock()
 
 
 # ================================================================ headers
@@ -116,6 +105,7 @@ def looks_like_dicom(path: str | Path) -> bool:
 
 
 def _dcmread(source: Any, stop_before_pixels: bool, path: Path) -> Any:
+    """dcmread, with a forced read for DICOM-named files lacking the Part 10 preamble."""
     import pydicom
     from pydicom.errors import InvalidDicomError
 
@@ -129,6 +119,10 @@ def _dcmread(source: Any, stop_before_pixels: bool, path: Path) -> Any:
         if hasattr(source, "seek"):
             source.seek(0)
         return pydicom.dcmread(source, stop_before_pixels=stop_before_pixels, force=True)
+
+
+def dcmread_any(path: str | Path, stop_before_pixels: bool) -> Any:
+    return _dcmread(str(path), stop_before_pixels, Path(path))
 
 
 def read_header(path: str | Path) -> DicomHeader:
@@ -502,173 +496,6 @@ def _drop_repeated_positions(
     return kept
 
 
-# ================================================================ pixel decoding
-def _preferred_plugin() -> str:
-    """GDCM when importable (about 1.4x faster than pylibjpeg on one core), else auto."""
-    if os.environ.get("MEDVIEW_DICOM_DECODER"):
-        return os.environ["MEDVIEW_DICOM_DECODER"]
-    try:
-        import gdcm  # noqa: F401
-    except Exception:
-        return ""
-    return "gdcm"
-
-
-_PLUGIN: str | None = None
-
-
-def _decode_pixels(ds: Any, header: DicomHeader) -> np.ndarray:
-    """Raw stored values as (frames, rows, cols[, 3])."""
-    global _PLUGIN
-    array = _raw_fast_path(ds, header)
-    if array is None:
-        from pydicom.pixels import pixel_array
-
-        if _PLUGIN is None:
-            _PLUGIN = _preferred_plugin()
-        array = None
-        if header.compressed and _PLUGIN:
-            try:
-                array = pixel_array(ds, decoding_plugin=_PLUGIN)
-            except Exception:
-                array = None  # a syntax this plugin lacks: let pydicom pick another
-        if array is None:
-            try:
-                array = pixel_array(ds)
-            except Exception as exc:
-                if not header.compressed:
-                    raise
-                raise ValueError(
-                    f"cannot decode the {_syntax_name(header.transfer_syntax)} pixel data "
-                    f"({describe(exc)})"
-                ) from exc
-        if header.photometric == "PALETTE COLOR":
-            from pydicom.pixels import apply_color_lut
-
-            array = apply_color_lut(array, ds)
-        array = np.asarray(array)
-    colour = array.shape[-1] in (3, 4) and header.is_colour
-    if colour:
-        array = array[..., :3]
-    spatial_ndim = array.ndim - (1 if colour else 0)
-    if spatial_ndim == 2:
-        array = array[np.newaxis]
-    return array
-
-
-def _raw_fast_path(ds: Any, header: DicomHeader) -> np.ndarray | None:
-    """Uncompressed little-endian grayscale: the pixel bytes are the array. Skipping pydicom's
-    generic pixel pipeline here is most of medview's speed on plain CT/MR series."""
-    if header.transfer_syntax not in _RAW_LE or header.samples != 1:
-        return None
-    if header.bits_allocated not in (8, 16, 32) or "PixelData" not in ds:
-        return None
-    signed = (_int(ds.get("PixelRepresentation")) or 0) == 1
-    dtype = np.dtype(f"{'<i' if signed else '<u'}{header.bits_allocated // 8}")
-    count = header.frames * header.rows * header.cols
-    data = ds.PixelData
-    if len(data) < count * dtype.itemsize:
-        raise ValueError(
-            f"truncated pixel data ({len(data):,} of {count * dtype.itemsize:,} bytes)"
-        )
-    array = np.frombuffer(data, dtype=dtype, count=count).reshape(
-        header.frames, header.rows, header.cols
-    )
-    stored = _int(ds.get("BitsStored")) or header.bits_allocated
-    if stored < header.bits_allocated:
-        shift = header.bits_allocated - stored
-        if signed:  # sign-extend from BitsStored
-            array = (array << shift) >> shift
-        else:  # clear unused high bits (old overlay planes live there)
-            array = array & np.asarray((1 << stored) - 1, dtype=dtype)
-    return array
-
-
-DecodedFile = tuple[str, DicomHeader | None, np.ndarray | None, str | None]
-
-
-def decode_file(path: str) -> DecodedFile:
-    """(path, header, raw frames, error reason): never raises, so one bad file in a batch
-    (or in a worker process) cannot lose the others."""
-    try:
-        ds = _dcmread(path, stop_before_pixels=False, path=Path(path))
-        header = header_from_dataset(ds, path)
-        return path, header, _decode_pixels(ds, header), None
-    except ReadError as exc:
-        return path, None, None, exc.reason
-    except Exception as exc:
-        return path, None, None, describe(exc)
-
-
-def _decode_chunk(paths: list[str]) -> list[DecodedFile]:
-    return [decode_file(p) for p in paths]
-
-
-def _worker_count() -> int:
-    env = os.environ.get("MEDVIEW_DECODE_WORKERS")
-    if env is not None:
-        return max(0, int(env))
-    return min(4, os.cpu_count() or 1)
-
-
-def _get_pool(workers: int) -> ProcessPoolExecutor | None:
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            import multiprocessing
-
-            try:
-                if sys.platform.startswith("linux"):
-                    # forkserver: fork a clean, pre-imported server, never the (threaded) GUI.
-                    context = multiprocessing.get_context("forkserver")
-                    context.set_forkserver_preload(["medview.io.dicom"])
-                else:
-                    context = multiprocessing.get_context("spawn")
-                _pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
-                atexit.register(shutdown_pool)
-            except Exception:
-                return None
-        return _pool
-
-
-def shutdown_pool() -> None:
-    global _pool
-    with _pool_lock:
-        if _pool is not None:
-            _pool.shutdown(wait=False, cancel_futures=True)
-            _pool = None
-
-
-def decode_files(
-    paths: Sequence[str],
-    compressed: bool,
-    progress: Callable[[int, int], None] | None = None,
-) -> list[DecodedFile]:
-    """Decode files, in a process pool for big compressed series (see the module docstring)."""
-    paths = list(paths)
-    workers = _worker_count()
-    if compressed and workers > 1 and len(paths) >= PARALLEL_MIN_FRAMES:
-        pool = _get_pool(workers)
-        if pool is not None:
-            chunk = max(1, math.ceil(len(paths) / (workers * 4)))
-            chunks = [paths[i : i + chunk] for i in range(0, len(paths), chunk)]
-            try:
-                results: list[DecodedFile] = []
-                for part in pool.map(_decode_chunk, chunks):
-                    results.extend(part)
-                    if progress:
-                        progress(len(results), len(paths))
-                return results
-            except Exception:
-                shutdown_pool()  # a broken pool (worker killed): fall back to this process
-    results = []
-    for index, path in enumerate(paths):
-        results.append(decode_file(path))
-        if progress:
-            progress(index + 1, len(paths))
-    return results
-
-
 # ================================================================ loading
 def read_series(
     paths: Sequence[str | Path],
@@ -677,24 +504,37 @@ def read_series(
 ) -> Image:
     """Load a series (or one file) from its files. Unreadable files are left out with a
     warning in ``metadata["warnings"]``; only a series with no readable slice is an error."""
+    from medview.io import dicom_pixels
+
     paths = [str(p) for p in paths]
     label = name or (paths[0] if len(paths) == 1 else str(Path(paths[0]).parent))
     if not paths:
         raise ReadError(label, "no DICOM files")
-    compressed = _probably_compressed(paths[0])
-    decoded = decode_files(paths, compressed, progress)
+    try:
+        first: DicomHeader | None = read_header(paths[0])
+    except ReadError:
+        first = None  # the first file is bad: the others may not be
+    if first is not None:
+        # Refuse an absurd series before decoding anything (assumes files alike, as series are).
+        samples = 3 if first.is_colour else 1
+        check_shape(label, (len(paths) * first.frames, first.rows, first.cols, samples), "series")
+    with dicom_pixels.decode_files(paths, first, progress) as decoded:
+        return _build_image(decoded.files, label)
+
+
+def _build_image(decoded: Sequence[Any], label: str | Path) -> Image:
     warnings: list[str] = []
     headers: list[DicomHeader] = []
     arrays: dict[str, np.ndarray] = {}
-    for path, header, array, error in decoded:
-        if header is None or array is None:
-            warnings.append(f"skipped {Path(path).name}: {error}")
+    for item in decoded:
+        if item.header is None or item.array is None:
+            warnings.append(f"skipped {Path(item.path).name}: {item.error}")
             continue
-        headers.append(header)
-        arrays[path] = array
+        headers.append(item.header)
+        arrays[item.path] = item.array
     if not headers:
         if len(decoded) == 1:
-            raise ReadError(decoded[0][0], str(decoded[0][3]))
+            raise ReadError(decoded[0].path, str(decoded[0].error))
         reasons = "; ".join(w.removeprefix("skipped ") for w in warnings[:3])
         raise ReadError(label, f"no readable DICOM image ({reasons})")
     plans, skipped = group_series(headers)
@@ -710,7 +550,7 @@ def read_series(
         "modality": first.modality,
         "series_description": first.series_description,
         "files": len(plan.headers),
-        "transfer_syntax": _syntax_name(first.transfer_syntax),
+        "transfer_syntax": syntax_name(first.transfer_syntax),
     }
     if first.photometric == "MONOCHROME1":
         array = array.max() + array.min() - array
@@ -724,13 +564,6 @@ def read_series(
         direction=plan.direction,
         metadata=metadata,
     )
-
-
-def _probably_compressed(path: str) -> bool:
-    try:
-        return read_header(path).compressed
-    except ReadError:
-        return False
 
 
 def _assemble(plan: SeriesPlan, arrays: dict[str, np.ndarray]) -> np.ndarray:
@@ -772,7 +605,7 @@ def _assemble(plan: SeriesPlan, arrays: dict[str, np.ndarray]) -> np.ndarray:
     return out
 
 
-def _syntax_name(uid: str) -> str:
+def syntax_name(uid: str) -> str:
     try:
         from pydicom.uid import UID
 

@@ -10,7 +10,7 @@ import pytest
 from io_helpers import pydicom_file, write_series, write_slice
 
 from medview.core.errors import ReadError
-from medview.io import dicom
+from medview.io import dicom_pixels
 from medview.io.readers import read_image, scan
 
 IDENTIFYING = ("Secret", "SECRET", "PatientName", "PatientID")
@@ -207,7 +207,7 @@ def test_float_rescale_gives_float32(tmp_path: Path) -> None:
 def test_compressed_series_decodes_in_the_process_pool(tmp_path: Path, monkeypatch) -> None:
     from pydicom.uid import RLELossless
 
-    monkeypatch.setattr(dicom, "PARALLEL_MIN_FRAMES", 4)
+    monkeypatch.setattr(dicom_pixels, "PARALLEL_MIN_FILES_COMPRESSED", 4)
     monkeypatch.setenv("MEDVIEW_DECODE_WORKERS", "2")
     write_series(tmp_path / "rle", 8, compress=RLELossless)
     image = read_image(tmp_path / "rle")
