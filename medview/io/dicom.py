@@ -540,7 +540,7 @@ def _build_image(decoded: Sequence[Any], label: str | Path) -> Image:
     plans, skipped = group_series(headers)
     plan = max(plans, key=lambda p: len(p.slices))
     if len(plans) > 1:
-        warnings.append(f"{len(plans)} series or volumes found: showing the largest")
+        warnings.append(f"{len(plans)} series found: showing the largest")
     warnings.extend(f"skipped {Path(p).name}: {r}" for p, r in skipped)
     warnings.extend(plan.warnings)
     array = _assemble(plan, arrays)
@@ -583,25 +583,27 @@ def _assemble(plan: SeriesPlan, arrays: dict[str, np.ndarray]) -> np.ndarray:
         return np.stack(frames).astype(dtype, copy=False)
     target: Any = np.float32
     if integral:
-        low = min(
-            float(f.min()) * i.slope + i.intercept for f, i in zip(frames, infos, strict=True)
-        )
-        high = max(
-            float(f.max()) * i.slope + i.intercept for f, i in zip(frames, infos, strict=True)
-        )
-        low, high = min(low, high), max(low, high)
-        if low >= -32768 and high <= 32767:
-            target = np.int16
-        elif low >= -(2**31) and high < 2**31:
-            target = np.int32
+        low, high = math.inf, -math.inf
+        for frame, info in zip(frames, infos, strict=True):
+            ends = (float(frame.min()) * info.slope, float(frame.max()) * info.slope)
+            low = min(low, min(ends) + info.intercept)
+            high = max(high, max(ends) + info.intercept)
+        for candidate in (np.int16, np.int32):
+            limits = np.iinfo(candidate)
+            values = [low, high] + [i.slope for i in infos] + [i.intercept for i in infos]
+            if all(limits.min <= v <= limits.max for v in values):
+                target = candidate
+                break
     out = np.empty((len(frames), *frames[0].shape), dtype=target)
+    # In place, one slice at a time: no volume-sized temporaries. Integer results wrap
+    # modulo 2^n on the way and land exact because the final range was checked to fit.
     for index, (frame, info) in enumerate(zip(frames, infos, strict=True)):
-        if target is np.float32:
-            out[index] = frame.astype(np.float32) * np.float32(info.slope) + np.float32(
-                info.intercept
-            )
-        else:
-            out[index] = frame.astype(np.int32) * int(info.slope) + int(info.intercept)
+        dst = out[index]
+        np.copyto(dst, frame, casting="unsafe")
+        if info.slope != 1.0:
+            np.multiply(dst, target(info.slope), out=dst, casting="unsafe")
+        if info.intercept != 0.0:
+            np.add(dst, target(info.intercept), out=dst, casting="unsafe")
     return out
 
 

@@ -121,32 +121,12 @@ def _read_image(path: Path) -> Image:
 
 
 def _read_dicom_folder(folder: Path) -> Image:
+    """All DICOM files under a folder, decoded in one pass (each file is read once); when they
+    form several series the largest is returned, with a warning naming the others' count."""
     files = [p for p in sorted(folder.rglob("*")) if p.is_file() and _kind_of(p) == "dicom"]
     if not files:
         raise ReadError(folder, "no DICOM files in this folder")
-    headers, skipped = _read_headers(files)
-    plans, grouped_out = dicom.group_series(headers)
-    if not plans:
-        reasons = "; ".join(f"{Path(s.path).name}: {s.reason}" for s in skipped[:3])
-        raise ReadError(folder, f"no readable DICOM image in this folder ({reasons})")
-    plan = max(plans, key=lambda p: len(p.slices))
-    image = dicom.read_series(plan.paths, name=folder)
-    notes = [f"skipped {Path(p).name}: {r}" for p, r in [*skipped, *grouped_out]]
-    if len(plans) > 1:
-        notes.append(f"the folder holds {len(plans)} series: showing the largest")
-    if notes:
-        image.metadata.setdefault("warnings", []).extend(notes)
-    return image
-
-
-def _read_headers(files: Sequence[Path]) -> tuple[list[dicom.DicomHeader], list[Skipped]]:
-    headers, skipped = [], []
-    for path in files:
-        try:
-            headers.append(dicom.read_header(path))
-        except ReadError as exc:
-            skipped.append(Skipped(str(path), exc.reason))
-    return headers, skipped
+    return dicom.read_series(files, name=folder)
 
 
 # ================================================================ load_item

@@ -204,13 +204,53 @@ def test_float_rescale_gives_float32(tmp_path: Path) -> None:
     assert image.array[:, 1, 1] == pytest.approx([0.25, 5.25, 10.25])
 
 
+@pytest.mark.parametrize(
+    ("raw", "slope", "intercept", "dtype"),
+    [
+        ([40000, 65535, 0], 1.0, -32768.0, np.int16),  # uint16 raw: exact only via wrap-around
+        ([0, 100, 4095], -1.0, 0.0, np.int16),  # a negative slope flips the range
+        ([0, 60000, 100], 2.0, -1024.0, np.int32),  # too wide for int16
+        ([1, 2, 3], 1.5, 0.0, np.float32),
+    ],
+)
+def test_rescale_dtype_and_exact_values(tmp_path: Path, raw, slope, intercept, dtype) -> None:
+    from pydicom.uid import generate_uid
+
+    uid = generate_uid()
+    for k, value in enumerate(raw):
+        pixels = np.full((3, 3), value, dtype=np.uint16)
+        write_slice(
+            tmp_path / f"{k}.dcm",
+            pixels,
+            series_uid=uid,
+            instance=k + 1,
+            position=(0, 0, k),
+            slope=slope,
+            intercept=intercept,
+        )
+    image = read_image(tmp_path)
+    assert image.array.dtype == dtype
+    expected = np.array(raw, dtype=float) * slope + intercept
+    np.testing.assert_allclose(image.array[:, 1, 1], expected)
+
+
 def test_compressed_series_decodes_in_the_process_pool(tmp_path: Path, monkeypatch) -> None:
     from pydicom.uid import RLELossless
 
     monkeypatch.setattr(dicom_pixels, "PARALLEL_MIN_FILES_COMPRESSED", 4)
     monkeypatch.setenv("MEDVIEW_DECODE_WORKERS", "2")
+    used = []
+    original = dicom_pixels._decode_parallel
+
+    def spy(*args, **kwargs):
+        result = original(*args, **kwargs)
+        used.append(result is not None)
+        return result
+
+    monkeypatch.setattr(dicom_pixels, "_decode_parallel", spy)
     write_series(tmp_path / "rle", 8, compress=RLELossless)
     image = read_image(tmp_path / "rle")
+    assert used == [True]  # decoded by the pool, not by the fallback
     np.testing.assert_array_equal(image.array[:, 5, 5], 10 * np.arange(8) - 24)
     assert "RLE" in image.metadata["transfer_syntax"]
 
