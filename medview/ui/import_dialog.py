@@ -161,11 +161,14 @@ class ImportRunner(QObject):
         )
 
     def _on_progress(self, done: int, total: int, message: str) -> None:
-        if self.progress is None or self.cancelled.is_set():
+        progress = self.progress
+        if progress is None or self.cancelled.is_set():
             return
-        self.progress.setMaximum(max(total, 0))
-        self.progress.setValue(min(done, total) if total else 0)
-        self.progress.setLabelText(f"{message}\n{done} of {total}" if total else message)
+        progress.setLabelText(f"{message}\n{done} of {total}" if total else message)
+        progress.setMaximum(max(total, 0))
+        # Last: a window-modal progress dialog processes events in setValue, and the import
+        # may finish (and close this dialog) right there.
+        progress.setValue(min(done, total) if total else 0)
 
     def _close_progress(self) -> None:
         self.running = False

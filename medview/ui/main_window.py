@@ -42,6 +42,7 @@ class MainWindow(QMainWindow):
     imageShown = Signal(int)  # item id, once its image is on screen (or failed to load)
     labelsChanged = Signal(list)  # item ids
     importFinished = Signal(object)  # the ImportReport
+    relinked = Signal(int)  # how many missing items were found again
 
     def __init__(self, settings: Settings | None = None) -> None:
         super().__init__()

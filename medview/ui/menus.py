@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QPoint
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QMenu, QMessageBox
+from PySide6.QtWidgets import QFileDialog, QMenu, QMessageBox
 
+from medview.ui import workers
 from medview.ui.imaging import AUTO, AXES, COLORMAPS, FULL, PRESETS
 from medview.ui.style import icon
 
@@ -66,6 +67,9 @@ def build(window: MainWindow) -> None:
         _action(w, file_menu, "&Import files…", lambda: w.import_dialog(False), "Ctrl+I", "import"),
         _action(w, file_menu, "Import &folder…", lambda: w.import_dialog(True), "Ctrl+Shift+I"),
     ]
+    w.project_actions.append(
+        _action(w, file_menu, "&Re-link missing files…", lambda: relink_missing(w))
+    )
     file_menu.addSeparator()
     w.project_actions.append(
         _action(w, file_menu, "&Close project", w.close_project, QKeySequence.StandardKey.Close)
@@ -188,6 +192,33 @@ def browser_context_menu(window: MainWindow, pos: QPoint) -> None:
             lambda _=False, s=split: window.set_split_selected(s)
         )
     menu.exec(window.browser.table.viewport().mapToGlobal(pos))
+
+
+def relink_missing(window: MainWindow, folder: str | None = None) -> None:
+    """Find moved files by content under a folder the user picks (on a worker thread)."""
+    project = window.project
+    if project is None:
+        return
+    if folder is None:
+        folder = QFileDialog.getExistingDirectory(window, "Where are the files now?")
+        if not folder:
+            return
+
+    def work() -> tuple[int, int]:
+        from medview.io.relink import relink
+
+        missing = len(project.missing_items())
+        return len(relink(project, folder)), missing
+
+    def done(result: tuple[int, int]) -> None:
+        found, missing = result
+        if project is window.project:
+            window.browser.model.reload()
+            window.relinked.emit(found)
+        window.statusBar().showMessage(f"Re-linked {found} of {missing} missing item(s)", 10000)
+
+    window.statusBar().showMessage("Looking for the missing files…")
+    workers.start(work, on_done=done, on_error=lambda exc: window.error("Re-link", str(exc)))
 
 
 def _about(window: MainWindow) -> None:

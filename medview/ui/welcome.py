@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QSize, QStandardPaths, Qt, Signal
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtWidgets import (
     QApplication,
     QComboBox,
@@ -181,9 +181,10 @@ class NewProjectDialog(QDialog):
 
 
 def example_path() -> Path:
-    """Where the example project is written once (the user's application data folder)."""
-    base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
-    return Path(base or Path.home() / ".medview") / "example.medview"
+    """Where the example project is written once: the same folder as ``medview demo``."""
+    from medview.cli import DEFAULT_DEMO_PATH
+
+    return Path(DEFAULT_DEMO_PATH)
 
 
 def open_example(window: MainWindow) -> None:

@@ -151,3 +151,22 @@ def test_cancel_keeps_what_was_imported(qtbot, tmp_path: Path, monkeypatch) -> N
         runner.cancel()
     assert window.summary_dialog.windowTitle() == "Import cancelled"
     assert window.project.item_count() < 3
+
+
+def test_relink_moved_files(qtbot, data_dir: Path, tmp_path: Path) -> None:  # noqa: ANN001
+    pytest.importorskip("medview.io.relink")
+    from medview.io.importer import import_sources
+    from medview.ui import menus
+
+    project = Project.create(tmp_path / "moving.medview", ["WT", "MUT"])
+    imported = len(import_sources(project, [data_dir]).imported)
+    moved = tmp_path / "moved"
+    data_dir.rename(moved)
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.set_project(project)
+    assert len(project.missing_items()) == imported > 0
+    with qtbot.waitSignal(window.relinked, timeout=30000) as blocker:
+        menus.relink_missing(window, str(moved))
+    assert blocker.args == [imported]
+    assert project.missing_items() == []
