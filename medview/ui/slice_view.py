@@ -345,8 +345,9 @@ class SliceView(QWidget):
         if self.image is None:
             return
         width, level = self.width_level
-        # Right = wider, up = brighter: the convention of most DICOM viewers.
-        self.set_window(width + dx * self._drag_scale * 2, level - dy * self._drag_scale)
+        # Right = wider (less contrast); up = brighter, which lowers the level (the centre of
+        # the window): screen y grows downwards, so moving up (dy < 0) lowers it.
+        self.set_window(width + dx * self._drag_scale * 2, level + dy * self._drag_scale)
         self.preset_box.setCurrentIndex(-1)
         self.windowChanged.emit(*self.width_level)
 

@@ -94,12 +94,21 @@ def test_preset_changes_levels(qtbot, project: Project) -> None:  # noqa: ANN001
 
 
 def test_right_drag_changes_window(qtbot, project: Project) -> None:  # noqa: ANN001
+    from PySide6.QtTest import QTest
+
     window = open_window(qtbot, project)
     view = window.slice_view
     width, level = view.width_level
-    view.viewbox.sigWindowDrag.emit(20.0, -10.0)  # what a right-drag reports
+    viewport = view.graphics.viewport()
+    start = QPoint(viewport.width() // 2, viewport.height() // 2)
+    right, none = Qt.MouseButton.RightButton, Qt.KeyboardModifier.NoModifier
+    QTest.mousePress(viewport, right, none, start)
+    for step in range(1, 11):  # right and up: wider and brighter
+        QTest.mouseMove(viewport, start + QPoint(6 * step, -3 * step))
+    QTest.mouseRelease(viewport, right, none, start + QPoint(60, -30))
     assert view.width_level[0] > width
-    assert view.width_level[1] > level
+    assert view.width_level[1] < level  # brighter: a lower centre of the window
+    assert view.preset_box.currentIndex() == -1  # shown as "Custom"
 
 
 def test_label_key_stores_and_advances(qtbot, project: Project) -> None:  # noqa: ANN001
