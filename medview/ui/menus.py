@@ -26,7 +26,8 @@ SHORTCUTS_HELP = """
 <tr><td><b>Mouse wheel</b>, <b>PageUp / PageDown</b></td><td>previous / next slice
  (Shift: 10 slices)</td></tr>
 <tr><td><b>A</b>, <b>C</b>, <b>S</b></td><td>axial, coronal, sagittal plane</td></tr>
-<tr><td><b>Right-drag</b></td><td>window/level (right: more range, less contrast; up: brighter)</td></tr>
+<tr><td><b>Right-drag</b></td><td>window/level (right: less contrast,
+ up: brighter)</td></tr>
 <tr><td><b>Left-drag</b>, <b>Ctrl+wheel</b>, <b>Ctrl+0</b></td><td>pan, zoom, fit</td></tr>
 </table>
 """
