@@ -236,42 +236,75 @@ class Project(LabelStore, RunStore):
         Duplicate detection is the importer's job (``item_by_hash``): the store itself accepts
         identical content twice so the training engine's leakage audit can be tested.
         """
-        if kind not in ("2d", "3d"):
-            raise ProjectError(f"item kind must be '2d' or '3d', not {kind!r}")
-        self._check_split(split)
-        class_id = self._class_id(label) if label is not None else None
-        absolute = [os.path.abspath(p) for p in paths]
+        return self.add_items(
+            [
+                {
+                    "name": name,
+                    "kind": kind,
+                    "reader": reader,
+                    "paths": paths,
+                    "shape": shape,
+                    "spacing": spacing,
+                    "content_hash": content_hash,
+                    "size_bytes": size_bytes,
+                    "group": group,
+                    "split": split,
+                    "label": label,
+                    "meta": meta,
+                }
+            ]
+        )[0]
+
+    def add_items(self, entries: Sequence[dict[str, Any]]) -> list[int]:
+        """Add several items in one transaction; each entry holds :meth:`add_item`'s keyword
+        arguments. Returns the new ids. (Added for imports: one commit per item costs an
+        fsync each, about 5 ms, which made a 3000-row npz import take 15 s.)"""
+        rows = []
+        class_ids: dict[str, int] = {}
+        for entry in entries:
+            kind = entry["kind"]
+            if kind not in ("2d", "3d"):
+                raise ProjectError(f"item kind must be '2d' or '3d', not {kind!r}")
+            self._check_split(entry.get("split"))
+            label = entry.get("label")
+            if label is not None and label not in class_ids:
+                class_ids[label] = self._class_id(label)
+            rows.append((entry, class_ids[label] if label is not None else None))
         stamp = now_iso()
+        ids: list[int] = []
         with self._transaction() as db:
-            cursor = db.execute(
-                "INSERT INTO items(name, kind, reader, paths, rel_paths, shape, spacing, "
-                "size_bytes, content_hash, group_id, split, class_id, labelled_at, added_at, meta) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    name,
-                    kind,
-                    reader,
-                    json.dumps(absolute),
-                    json.dumps([self.relative_path(p) for p in absolute]),
-                    json.dumps([int(s) for s in shape]),
-                    json.dumps([float(s) for s in spacing]),
-                    int(size_bytes),
-                    content_hash,
-                    group,
-                    split,
-                    class_id,
-                    stamp if class_id is not None else None,
-                    stamp,
-                    json.dumps(meta or {}),
-                ),
-            )
-            item_id = int(cursor.lastrowid)
-            if class_id is not None:
-                db.execute(
-                    "INSERT INTO labels(item_id, class_id, who, at) VALUES (?, ?, ?, ?)",
-                    (item_id, class_id, "import", stamp),
+            for entry, class_id in rows:
+                absolute = [os.path.abspath(p) for p in entry["paths"]]
+                cursor = db.execute(
+                    "INSERT INTO items(name, kind, reader, paths, rel_paths, shape, spacing, "
+                    "size_bytes, content_hash, group_id, split, class_id, labelled_at, added_at, "
+                    "meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        entry["name"],
+                        entry["kind"],
+                        entry["reader"],
+                        json.dumps(absolute),
+                        json.dumps([self.relative_path(p) for p in absolute]),
+                        json.dumps([int(s) for s in entry["shape"]]),
+                        json.dumps([float(s) for s in entry["spacing"]]),
+                        int(entry.get("size_bytes") or 0),
+                        entry["content_hash"],
+                        entry.get("group"),
+                        entry.get("split"),
+                        class_id,
+                        stamp if class_id is not None else None,
+                        stamp,
+                        json.dumps(entry.get("meta") or {}),
+                    ),
                 )
-        return item_id
+                item_id = int(cursor.lastrowid)
+                ids.append(item_id)
+                if class_id is not None:
+                    db.execute(
+                        "INSERT INTO labels(item_id, class_id, who, at) VALUES (?, ?, ?, ?)",
+                        (item_id, class_id, "import", stamp),
+                    )
+        return ids
 
     def items(
         self,
