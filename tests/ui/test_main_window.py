@@ -378,3 +378,22 @@ def test_colour_map_and_project_drop(qtbot, project: Project, monkeypatch) -> No
     )
     window.dropEvent(event)
     assert opened == [str(project.folder)]
+
+
+def test_label_several_selected_items_at_once(qtbot, project: Project) -> None:  # noqa: ANN001
+    from PySide6.QtCore import QItemSelectionModel
+
+    window = open_window(qtbot, project)
+    table = window.browser.table
+    selection = table.selectionModel()
+    flags = QItemSelectionModel.SelectionFlag.Select | QItemSelectionModel.SelectionFlag.Rows
+    for row in (3, 4, 5):
+        selection.select(window.browser.proxy.index(row, 1), flags)
+    ids = window.browser.selected_ids()
+    assert len(ids) >= 3
+    qtbot.keyClick(table, Qt.Key.Key_2)
+    assert all(project.get_item(i).label == "MUT" for i in ids)
+    window.undo()
+    assert all(project.get_item(i).label != "MUT" for i in ids)
+    assert window.undo_stack.undoText() == ""
+    assert window.undo_stack.redoText().startswith("label")
