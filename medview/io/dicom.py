@@ -80,6 +80,8 @@ class DicomHeader:
     series_description: str = ""
     series_number: int | None = None
     size_bytes: int = 0
+    # A hash of PatientID, for grouping series by patient; the ID itself is not kept.
+    patient_key: str | None = field(default=None, repr=False)
 
     @property
     def compressed(self) -> bool:
@@ -274,7 +276,17 @@ def _header_from_dataset(ds: Any, path: Path) -> DicomHeader:
         series_description=str(ds.get("SeriesDescription", "") or ""),
         series_number=_int(ds.get("SeriesNumber")),
         size_bytes=_file_size(path),
+        patient_key=_patient_key(ds),
     )
+
+
+def _patient_key(ds: Any) -> str | None:
+    patient = str(ds.get("PatientID", "") or "").strip()
+    if not patient:
+        return None
+    import hashlib
+
+    return hashlib.blake2b(patient.encode("utf-8", "replace"), digest_size=16).hexdigest()
 
 
 def _file_size(path: Path) -> int:

@@ -54,6 +54,10 @@ class Candidate:
     source: str = ""  # the scanned root this was found under (folder-derived labels)
     label_index: int | None = None  # npz rows
     split: str | None = None  # npz rows
+    # DICOM: an unsalted hash of PatientID (the ID itself never leaves the reader). The
+    # importer turns it into the project's salted pseudonym for the item's group, so series
+    # of one patient stay in one cross-validation fold. Never stored as it is.
+    patient_key: str | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -131,7 +135,10 @@ def _read_dicom_folder(folder: Path) -> Image:
 
 # ================================================================ load_item
 def npz_cache_path(project: Any, content_hash: str) -> Path:
-    """Where an npz row's pixels live inside the project (rows have no file of their own)."""
+    """Where an npz row's pixels live inside the project (rows have no file of their own).
+    ``Project.cache_file`` refuses hashes that are not plain tokens (a crafted database)."""
+    if hasattr(project, "cache_file"):
+        return Path(project.cache_file("npz", content_hash, ".npy"))
     return Path(project.cache_dir) / "npz" / f"{content_hash}.npy"
 
 
@@ -435,5 +442,6 @@ def _add_dicom_series(headers: list[tuple[dicom.DicomHeader, Path]], result: Sca
                 size_bytes=sum(h.size_bytes for h in plan.headers),
                 meta=meta,
                 source=str(roots[first.path]),
+                patient_key=first.patient_key,
             )
         )

@@ -18,7 +18,10 @@ from medview.core.image import Image, normalise_for_display
 
 
 def thumbnail_path(project: Any, item: Any, size: int = 128) -> Path:
-    return Path(project.cache_dir) / "thumbs" / f"{item.content_hash}_{int(size)}.png"
+    key = f"{item.content_hash}_{int(size)}"
+    if hasattr(project, "cache_file"):  # refuses a crafted hash that is not a plain token
+        return Path(project.cache_file("thumbs", key, ".png"))
+    return Path(project.cache_dir) / "thumbs" / f"{key}.png"
 
 
 def thumbnail(project: Any, item: Any, size: int = 128) -> np.ndarray:

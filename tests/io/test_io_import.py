@@ -297,3 +297,32 @@ def test_read_image_on_a_series_folder_picks_the_largest(tmp_path: Path) -> None
     image = read_image(tmp_path)
     assert image.shape[0] == 5
     assert any("2 series" in w for w in image.metadata["warnings"])
+
+
+def test_dicom_series_grouped_by_pseudonymised_patient(project, tmp_path: Path) -> None:
+    write_series(tmp_path / "d" / "t1", 4, seed=1)
+    write_series(tmp_path / "d" / "t2", 3, seed=2)
+    import_sources(project, [tmp_path / "d"])
+    groups = {item.group for item in project.items()}
+    assert len(groups) == 1
+    group = groups.pop()
+    assert group and "SECRET" not in group
+    project.close()
+    database = (project.folder / "project.db").read_bytes()
+    wal = project.folder / "project.db-wal"
+    database += wal.read_bytes() if wal.exists() else b""
+    assert b"SECRET" not in database  # neither the patient's name nor the ID is stored
+
+
+def test_large_npz_import_is_batched(project, tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    path = tmp_path / "many.npz"
+    np.savez(
+        path,
+        train_images=rng.integers(0, 255, (1500, 4, 4), dtype=np.uint8),
+        train_labels=rng.integers(0, 2, (1500, 1)),
+    )
+    report = import_sources(project, [path])
+    assert len(report.imported) + len(report.duplicates) == 1500
+    assert project.item_count() == len(report.imported)
+    assert len({i.id for i in report.imported}) == len(report.imported)
