@@ -1,28 +1,9 @@
-"""The item browser: a sortable, filterable table with lazily loaded thumbnails.
-
-Thumbnails are asked for only when a row is painted (the view asks for DecorationRole of
-visible rows only), computed on a small thread pool and cached as QImage; the QPixmap is made
-on the GUI thread when the result arrives.
-"""
+"""The item browser (left dock): filter bar, a sortable table with thumbnails, and the
+count per class, always visible."""
 
 from __future__ import annotations
 
-from typing import Any
-
-import numpy as np
-from PySide6.QtCore import (
-    QAbstractTableModel,
-    QItemSelectionModel,
-    QModelIndex,
-    QObject,
-    QPersistentModelIndex,
-    QSize,
-    QSortFilterProxyModel,
-    Qt,
-    QThreadPool,
-    Signal,
-)
-from PySide6.QtGui import QColor, QImage, QPixmap
+from PySide6.QtCore import QItemSelectionModel, QModelIndex, QSize, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -35,284 +16,26 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from medview.core.project import Item, Prediction, Project
-from medview.ui import workers
-from medview.ui.label_delegate import LabelChipDelegate
-
-COLUMNS = (
-    *("", "Name", "Type", "Shape", "Spacing"),
-    *("Label", "Split", "Group", "Prediction", "P"),
+from medview.core.project import Project
+from medview.ui.browser_model import (  # noqa: F401 (re-exported for the window and tests)
+    COL_GROUP,
+    COL_KIND,
+    COL_LABEL,
+    COL_NAME,
+    COL_PRED,
+    COL_PROB,
+    COL_SHAPE,
+    COL_SPACING,
+    COL_SPLIT,
+    COL_THUMB,
+    COLUMNS,
+    ITEM_ID_ROLE,
+    THUMB_SIZE,
+    ItemFilterProxy,
+    ItemTableModel,
+    shape_text,
 )
-COL_THUMB, COL_NAME, COL_KIND, COL_SHAPE, COL_SPACING, COL_LABEL = range(6)
-COL_SPLIT, COL_GROUP, COL_PRED, COL_PROB = range(6, 10)
-THUMB_SIZE = 48
-SORT_ROLE = Qt.ItemDataRole.UserRole + 1
-ITEM_ID_ROLE = Qt.ItemDataRole.UserRole + 2
-_BROKEN = QImage()  # marks a thumbnail that failed, so it is not asked for again
-
-
-def _thumbnail_image(project: Project, item: Item) -> QImage:
-    """Runs on a pool thread: numpy thumbnail -> QImage (QImage is safe off the GUI thread)."""
-    from medview.io.thumbnails import thumbnail
-
-    array = np.ascontiguousarray(thumbnail(project, item, size=128))
-    if array.ndim == 3 and array.shape[2] == 1:
-        array = np.ascontiguousarray(array[..., 0])
-    height, width = array.shape[:2]
-    if array.ndim == 2:
-        fmt, stride = QImage.Format.Format_Grayscale8, width
-    elif array.shape[2] == 4:
-        fmt, stride = QImage.Format.Format_RGBA8888, width * 4
-    else:
-        array = np.ascontiguousarray(array[..., :3])
-        fmt, stride = QImage.Format.Format_RGB888, width * 3
-    return QImage(array.data, width, height, stride, fmt).copy()  # copy: own the pixels
-
-
-def shape_text(item: Item) -> str:
-    """ "64×64 RGB", "24×48×48": the size as a user reads it."""
-    shape = list(item.shape[:3]) if item.kind == "3d" else list(item.shape[1:3])
-    text = "×".join(str(s) for s in shape)
-    channels = item.shape[3] if len(item.shape) > 3 else 1
-    return f"{text} RGB" if channels in (3, 4) else text
-
-
-def _spacing_text(item: Item) -> str:
-    spacing = item.spacing[1:] if item.kind == "2d" else item.spacing
-    return "×".join(f"{s:.3g}" for s in spacing)
-
-
-class ItemTableModel(QAbstractTableModel):
-    """One row per project item; rows are refreshed from the store after every change."""
-
-    def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self.project: Project | None = None
-        self._items: list[Item] = []
-        self._rows: dict[int, int] = {}
-        self._predictions: dict[int, Prediction] = {}
-        self._colors: dict[str, QColor] = {}
-        self._thumbs: dict[int, QImage | QPixmap] = {}
-        self._pending: set[int] = set()
-        self._pool = QThreadPool(self)
-        self._pool.setMaxThreadCount(2)  # leave cores for the viewer's own loading
-
-    # ------------------------------------------------------------------ data in
-    def set_project(self, project: Project | None) -> None:
-        self.beginResetModel()
-        self.project = project
-        self._thumbs.clear()
-        self._pending.clear()
-        self._load()
-        self.endResetModel()
-
-    def reload(self) -> None:
-        """Re-read every item (after an import); thumbnails already made are kept."""
-        self.beginResetModel()
-        self._load()
-        self.endResetModel()
-
-    def _load(self) -> None:
-        project = self.project
-        self._items = project.items() if project else []
-        self._rows = {item.id: row for row, item in enumerate(self._items)}
-        self._predictions = project.latest_predictions() if project else {}
-        self._colors = {c.name: QColor(c.color) for c in project.classes()} if project else {}
-
-    def refresh_classes(self) -> None:
-        """After the label set changed (rename, recolour, remove): labels may have changed."""
-        self.reload()
-
-    def refresh_predictions(self) -> None:
-        if self.project is None:
-            return
-        self._predictions = self.project.latest_predictions()
-        if self._items:
-            last = len(self._items) - 1
-            self.dataChanged.emit(self.index(0, COL_PRED), self.index(last, COL_PROB))
-
-    def refresh_items(self, item_ids: list[int]) -> None:
-        if self.project is None:
-            return
-        for item in self.project.items(ids=item_ids):
-            row = self._rows.get(item.id)
-            if row is None:
-                continue
-            self._items[row] = item
-            self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))
-
-    # ------------------------------------------------------------------ lookups
-    def item_at(self, row: int) -> Item:
-        return self._items[row]
-
-    def row_of(self, item_id: int) -> int | None:
-        return self._rows.get(item_id)
-
-    def items(self) -> list[Item]:
-        return list(self._items)
-
-    def prediction(self, item_id: int) -> Prediction | None:
-        return self._predictions.get(item_id)
-
-    def class_color(self, name: str | None) -> QColor | None:
-        return self._colors.get(name) if name else None
-
-    # ------------------------------------------------------------------ Qt model API
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._items)
-
-    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = 0) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section]
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.ToolTipRole:
-            return {
-                COL_PROB: "Probability of the predicted class (latest run)",
-                COL_SPACING: "Voxel or pixel size in mm (z × y × x)",
-                COL_SHAPE: "Size in voxels or pixels (z × y × x)",
-                COL_GROUP: "Group or patient id: items of one group stay in the same fold",
-            }.get(section)
-        return None
-
-    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = 0) -> Any:
-        if not index.isValid():
-            return None
-        item = self._items[index.row()]
-        column = index.column()
-        if role == ITEM_ID_ROLE:
-            return item.id
-        if role == Qt.ItemDataRole.DisplayRole:
-            return self._display(item, column)
-        if role == SORT_ROLE:
-            return self._sort_key(item, column)
-        if role == Qt.ItemDataRole.DecorationRole:
-            if column == COL_THUMB:
-                return self._thumbnail(item)
-            if column == COL_LABEL:
-                return self.class_color(item.label)
-            if column == COL_PRED:
-                pred = self._predictions.get(item.id)
-                return self.class_color(pred.predicted) if pred else None
-        if role == Qt.ItemDataRole.ToolTipRole:
-            return f"{item.name}\n{item.path}"
-        if role == Qt.ItemDataRole.ForegroundRole and column == COL_PRED:
-            pred = self._predictions.get(item.id)
-            if pred and item.label and pred.predicted and pred.predicted != item.label:
-                return QColor("#d9534f")  # disagreement with the given label stands out
-        return None
-
-    def _display(self, item: Item, column: int) -> str | None:
-        pred = self._predictions.get(item.id)
-        if column == COL_NAME:
-            return item.name
-        if column == COL_KIND:
-            return item.kind.upper()
-        if column == COL_SHAPE:
-            return shape_text(item)
-        if column == COL_SPACING:
-            return _spacing_text(item)
-        if column == COL_LABEL:
-            return item.label or ""
-        if column == COL_SPLIT:
-            return item.split or ""
-        if column == COL_GROUP:
-            return item.group or ""
-        if column == COL_PRED:
-            return (pred.predicted or "") if pred else ""
-        if column == COL_PROB:
-            return f"{max(pred.probabilities):.2f}" if pred and pred.probabilities else ""
-        return None
-
-    def _sort_key(self, item: Item, column: int) -> Any:
-        if column == COL_THUMB:
-            return item.id
-        if column == COL_SHAPE:
-            return int(np.prod(item.shape[:3]))
-        if column == COL_PROB:
-            pred = self._predictions.get(item.id)
-            return max(pred.probabilities) if pred and pred.probabilities else -1.0
-        text = self._display(item, column) or ""
-        return text.lower()
-
-    # ------------------------------------------------------------------ thumbnails
-    def _thumbnail(self, item: Item) -> QPixmap | None:
-        cached = self._thumbs.get(item.id)
-        if isinstance(cached, QPixmap):
-            return cached
-        if cached is _BROKEN:
-            return None
-        if item.id not in self._pending and self.project is not None:
-            self._pending.add(item.id)
-            item_id = item.id
-            workers.start(
-                _thumbnail_image,
-                self.project,
-                item,
-                on_done=lambda image, i=item_id: self._thumb_ready(i, image),
-                on_error=lambda _exc, i=item_id: self._thumb_ready(i, _BROKEN),
-                pool=self._pool,
-            )
-        return None
-
-    def _thumb_ready(self, item_id: int, image: QImage) -> None:
-        self._pending.discard(item_id)
-        if image is _BROKEN or image.isNull():
-            self._thumbs[item_id] = _BROKEN
-            return
-        pixmap = QPixmap.fromImage(image).scaled(
-            THUMB_SIZE,
-            THUMB_SIZE,
-            Qt.AspectRatioMode.KeepAspectRatio,
-            Qt.TransformationMode.SmoothTransformation,
-        )
-        self._thumbs[item_id] = pixmap
-        row = self._rows.get(item_id)
-        if row is not None:
-            index = self.index(row, COL_THUMB)
-            self.dataChanged.emit(index, index, [Qt.ItemDataRole.DecorationRole])
-
-    def wait_for_thumbnails(self, msecs: int = 5000) -> bool:
-        """For tests and benchmarks."""
-        return self._pool.waitForDone(msecs)
-
-
-class ItemFilterProxy(QSortFilterProxyModel):
-    """Text filter (name, group, label) plus one quick filter."""
-
-    ALL, UNLABELLED, CLASS, DISAGREE = "all", "unlabelled", "class", "disagree"
-
-    def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self.text = ""
-        self.mode = self.ALL
-        self.class_name: str | None = None
-        self.setSortRole(SORT_ROLE)
-
-    def set_text(self, text: str) -> None:
-        self.text = text.strip().lower()
-        self.invalidateFilter()
-
-    def set_quick(self, mode: str, class_name: str | None = None) -> None:
-        self.mode, self.class_name = mode, class_name
-        self.invalidateFilter()
-
-    def filterAcceptsRow(self, row: int, parent: QModelIndex | QPersistentModelIndex) -> bool:
-        model: ItemTableModel = self.sourceModel()  # type: ignore[assignment]
-        item = model.item_at(row)
-        if self.mode == self.UNLABELLED and item.label is not None:
-            return False
-        if self.mode == self.CLASS and item.label != self.class_name:
-            return False
-        if self.mode == self.DISAGREE:
-            pred = model.prediction(item.id)
-            if not (pred and pred.predicted and item.label and pred.predicted != item.label):
-                return False
-        if self.text:
-            haystack = " ".join(filter(None, (item.name, item.group, item.label, item.split)))
-            return self.text in haystack.lower()
-        return True
+from medview.ui.label_delegate import LabelChipDelegate
 
 
 class BrowserWidget(QWidget):
@@ -327,6 +50,10 @@ class BrowserWidget(QWidget):
         self.proxy = ItemFilterProxy(self)
         self.proxy.setSourceModel(self.model)
         self._build()
+        # "N shown" follows the filters.
+        for signal in (self.proxy.rowsInserted, self.proxy.rowsRemoved, self.proxy.modelReset):
+            signal.connect(lambda *_: self.update_counts())
+        self.proxy.layoutChanged.connect(lambda *_: self.update_counts())
 
     def _build(self) -> None:
         layout = QVBoxLayout(self)

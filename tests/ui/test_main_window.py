@@ -397,3 +397,18 @@ def test_label_several_selected_items_at_once(qtbot, project: Project) -> None: 
     assert all(project.get_item(i).label != "MUT" for i in ids)
     assert window.undo_stack.undoText() == ""
     assert window.undo_stack.redoText().startswith("label")
+
+
+def test_sort_and_shown_count(qtbot, project: Project) -> None:  # noqa: ANN001
+    from medview.ui.browser import COL_LABEL, COL_NAME, ITEM_ID_ROLE
+
+    window = open_window(qtbot, project)
+    browser = window.browser
+    browser.table.sortByColumn(COL_NAME, Qt.SortOrder.DescendingOrder)
+    names = [browser.proxy.index(r, COL_NAME).data() for r in range(browser.proxy.rowCount())]
+    assert names == sorted(names, reverse=True)
+    browser.table.sortByColumn(COL_LABEL, Qt.SortOrder.DescendingOrder)
+    first = browser.proxy.index(0, 0).data(ITEM_ID_ROLE)
+    assert project.get_item(first).label == "WT"
+    browser.filter_edit.setText("grey")
+    assert "2 shown" in browser.counts_label.text()
