@@ -58,6 +58,8 @@ def raw_plane(image: Image, axis: int, index: int) -> tuple[np.ndarray, tuple[fl
     """The plane as stored (a view, no copy) and its (row, col) pixel size in mm. The slice
     view draws this and mirrors it with the item's transform, which costs nothing."""
     array = image.array
+    if array.ndim == 4 and array.shape[-1] == 1:  # a grey image with an explicit channel axis
+        array = array[..., 0]
     data = array[index] if axis == 0 else array[:, index] if axis == 1 else array[:, :, index]
     row_axis, col_axis = _PLANE_AXES[axis]
     return data, (image.spacing[row_axis], image.spacing[col_axis])

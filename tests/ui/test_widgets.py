@@ -203,3 +203,19 @@ def test_view_shows_radiological_orientation(qtbot) -> None:  # noqa: ANN001
     top = view.image_item.mapToParent(QPointF(0.5, 3.5))
     assert top.y() == pytest.approx(1.0)
     assert [m.text() for m in view.edge_marks] == ["R", "L", "S", "I"]
+
+
+def test_unusual_arrays_display(qtbot) -> None:  # noqa: ANN001
+    view = SliceView()
+    qtbot.addWidget(view)
+    grey_channel = Image(np.arange(2 * 6 * 7, dtype=np.float32).reshape(2, 6, 7, 1))
+    view.set_image(grey_channel)
+    assert view.image_item.image.shape == (6, 7)
+    with_nan = np.ones((3, 5, 5), np.float32)
+    with_nan[1, 2, 2] = np.nan
+    view.set_image(Image(with_nan))
+    assert np.isfinite(view.width_level).all()
+    rgba16 = Image(np.full((1, 4, 4, 4), 4000, np.uint16))
+    view.set_image(rgba16)
+    assert view.image_item.image.shape == (4, 4, 4)
+    assert not view.slider.isVisibleTo(view)
