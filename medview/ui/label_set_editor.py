@@ -5,6 +5,8 @@ Each change is written to the project at once, like labels; the dialog only show
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QPixmap
 from PySide6.QtWidgets import (
@@ -79,7 +81,7 @@ class LabelSetEditor(QDialog):
         item = self.list.currentItem()
         return item.data(Qt.ItemDataRole.UserRole) if item else None
 
-    def _apply(self, action) -> bool:  # noqa: ANN001
+    def _apply(self, action: Callable[[], object]) -> bool:
         try:
             action()
         except MedviewError as exc:

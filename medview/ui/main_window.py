@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QUndoStack
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDragLeaveEvent, QDropEvent, QUndoStack
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
@@ -432,7 +432,7 @@ class MainWindow(QMainWindow):
             elif self.project is not None:
                 self.statusBar().showMessage(f"Drop to import into {self.project.name}")
 
-    def dragLeaveEvent(self, event) -> None:  # noqa: ANN001
+    def dragLeaveEvent(self, event: QDragLeaveEvent) -> None:
         self.statusBar().clearMessage()
         super().dragLeaveEvent(event)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -37,9 +38,9 @@ def _action(
     window: MainWindow,
     menu: QMenu,
     text: str,
-    slot,
-    shortcut=None,
-    icon_name: str = "",  # noqa: ANN001
+    slot: Callable[[], object],
+    shortcut: QKeySequence | QKeySequence.StandardKey | str | list[QKeySequence] | None = None,
+    icon_name: str = "",
 ) -> QAction:
     action = QAction(icon(icon_name) if icon_name else None, text, window)
     if shortcut is not None:

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
+from pyqtgraph.GraphicsScene.mouseEvents import MouseDragEvent
 from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
-from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtGui import QKeySequence, QResizeEvent, QShortcut
 from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
+    QGraphicsSceneWheelEvent,
     QHBoxLayout,
     QLabel,
     QSlider,
@@ -39,9 +41,10 @@ class SliceViewBox(pg.ViewBox):
         super().__init__(lockAspect=True, invertY=True, enableMenu=False)
         self._wheel_rest = 0.0
 
-    def wheelEvent(self, ev, axis=None):  # noqa: ANN001 (pyqtgraph signature)
+    def wheelEvent(self, ev: QGraphicsSceneWheelEvent, axis: int | None = None) -> None:
         if ev.modifiers() & Qt.KeyboardModifier.ControlModifier:
-            return super().wheelEvent(ev, axis)
+            super().wheelEvent(ev, axis)
+            return
         # Touchpads send small deltas: accumulate to whole notches (120 units each).
         self._wheel_rest += ev.delta() / 120.0
         steps = int(self._wheel_rest)
@@ -50,7 +53,7 @@ class SliceViewBox(pg.ViewBox):
             self.sigWheelSteps.emit(steps)
         ev.accept()
 
-    def mouseDragEvent(self, ev, axis=None):  # noqa: ANN001
+    def mouseDragEvent(self, ev: MouseDragEvent, axis: int | None = None) -> None:
         if ev.button() == Qt.MouseButton.RightButton:
             ev.accept()
             delta = ev.screenPos() - ev.lastScreenPos()
@@ -221,7 +224,7 @@ class SliceView(QWidget):
         x = (area.width() - self.overlay.width()) // 2
         self.overlay.move(x, (area.height() - self.overlay.height()) // 2)
 
-    def resizeEvent(self, event) -> None:  # noqa: ANN001
+    def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
         if self.overlay.isVisible():
             self._place_overlay()
