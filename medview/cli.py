@@ -346,6 +346,9 @@ def _guarded(handler: Callable[[argparse.Namespace], int], args: argparse.Namesp
     except KeyboardInterrupt:
         print("medview: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # 'medview items P | head': the reader left, which is fine
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except OSError as exc:
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"medview: {where}{exc.strerror or exc}", file=sys.stderr)

@@ -50,9 +50,12 @@ def _write_volume(path: Path, mutant: bool, rng: np.random.Generator) -> None:
     body = (xc / 20) ** 2 + (yc / 16) ** 2 + (zc / 20) ** 2 <= 1.0
     volume = np.where(body, 40.0, -900.0) + rng.normal(0, 25, VOLUME_SHAPE)
     offset = rng.uniform(-5, 5, 3)
-    radius = rng.uniform(5.5, 8.0) if mutant else rng.uniform(3.0, 5.0)
+    # Overlapping ranges: most MUT inclusions are larger and brighter, but not all of them,
+    # so a classifier has something to learn and no reason to be perfect.
+    radius = rng.uniform(4.5, 8.0) if mutant else rng.uniform(3.0, 6.0)
+    contrast = rng.uniform(80, 140) if mutant else rng.uniform(50, 110)
     inclusion = (zc - offset[0]) ** 2 + (yc - offset[1]) ** 2 + (xc - offset[2]) ** 2 <= radius**2
-    volume += np.where(inclusion, 120.0 if mutant else 70.0, 0.0)
+    volume += np.where(inclusion, contrast, 0.0)
     path.parent.mkdir(parents=True, exist_ok=True)
     # nibabel wants (x, y, z); the affine carries the spacing.
     affine = np.diag([VOLUME_SPACING[2], VOLUME_SPACING[1], VOLUME_SPACING[0], 1.0])
@@ -72,8 +75,8 @@ def _write_cells(path: Path, mutant: bool, rng: np.random.Generator) -> None:
     for _ in range(rng.integers(4, 7)):
         cy, cx = rng.uniform(8, size - 8, 2)
         angle = rng.uniform(0, np.pi)
-        long_axis = rng.uniform(7, 10) if mutant else rng.uniform(4.5, 6)
-        short_axis = rng.uniform(3, 4) if mutant else rng.uniform(4, 5.5)
+        long_axis = rng.uniform(6, 10) if mutant else rng.uniform(4.5, 7)
+        short_axis = rng.uniform(3, 4.5) if mutant else rng.uniform(4, 5.5)
         u = (xx - cx) * np.cos(angle) + (yy - cy) * np.sin(angle)
         v = -(xx - cx) * np.sin(angle) + (yy - cy) * np.cos(angle)
         cell = (u / long_axis) ** 2 + (v / short_axis) ** 2 <= 1.0
