@@ -376,7 +376,8 @@ def group_series(
     skipped: list[tuple[str, str]] = []
     groups: dict[tuple[str, str], list[DicomHeader]] = {}
     for header in headers:
-        key = (header.series_uid, header.sop_uid if header.frames > 1 else "")
+        separate = header.frames > 1 or _standalone_2d(header)
+        key = (header.series_uid, header.sop_uid if separate else "")
         groups.setdefault(key, []).append(header)
     plans: list[SeriesPlan] = []
     for members in groups.values():
@@ -384,6 +385,19 @@ def group_series(
         if kept:
             plans.append(order_slices(kept, skipped))
     return plans, skipped
+
+
+# Modalities whose single-frame images are slices of a volume even when a file lacks its
+# position (then InstanceNumber orders them); other modalities' images stand alone.
+_VOLUME_MODALITIES = {"CT", "MR", "PT", "NM", "OCT", "OPT"}
+
+
+def _standalone_2d(header: DicomHeader) -> bool:
+    """A radiograph, mammogram, photo or screenshot without a slice position: several of them
+    in one series are separate images (views), not slices to stack."""
+    if header.frame_info[0].position is not None and header.orientation is not None:
+        return False
+    return header.modality.upper() not in _VOLUME_MODALITIES
 
 
 def _consistent(members: list[DicomHeader], skipped: list[tuple[str, str]]) -> list[DicomHeader]:

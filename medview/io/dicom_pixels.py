@@ -174,9 +174,10 @@ def _get_pool(workers: int) -> ProcessPoolExecutor | None:
             import multiprocessing
 
             try:
-                if sys.platform.startswith("linux"):
+                if sys.platform.startswith("linux") and not getattr(sys, "frozen", False):
                     # forkserver: workers fork from a clean pre-imported server, never from
-                    # the (threaded) GUI process; spawn elsewhere.
+                    # the (threaded) GUI process; spawn elsewhere and in frozen builds, where
+                    # freeze_support() is what PyInstaller supports.
                     context = multiprocessing.get_context("forkserver")
                     context.set_forkserver_preload(["medview.io.dicom_pixels"])
                 else:

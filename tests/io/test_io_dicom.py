@@ -329,3 +329,23 @@ def test_scan_hash_ignores_file_names(tmp_path: Path) -> None:
     together = scan([tmp_path / "a", tmp_path / "b"])
     assert len(together.found) == 1
     assert len(together.skipped) == 5 and all("same image" in s.reason for s in together.skipped)
+
+
+def test_radiographs_in_one_series_stay_separate(tmp_path: Path) -> None:
+    from pydicom.uid import generate_uid
+
+    uid = generate_uid()
+    for k in range(3):
+        write_slice(
+            tmp_path / f"view{k}.dcm",
+            np.full((6, 5), k, dtype=np.uint16),
+            series_uid=uid,
+            instance=k + 1,
+            position=None,
+            orientation=None,
+            modality="DX",
+            intercept=0.0,
+        )
+    found = scan(tmp_path).found
+    assert sorted(c.name for c in found) == ["view0", "view1", "view2"]
+    assert all(c.kind == "2d" and c.shape == (1, 6, 5) for c in found)
