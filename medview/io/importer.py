@@ -5,8 +5,9 @@ folder layout (``label_from="folder"``), the label stored in an npz archive.
 
 * Folder labels: the nearest enclosing folder (up to the scanned root) whose name is one of the
   project's classes; failing that, the top-level folder under the scanned root
-  (``root/WT/a.png`` -> WT, ``root/WT/mouse1/*.dcm`` -> WT); for a file directly in the
-  root, the root's own name (``import WT/`` -> WT).
+  (``root/WT/a.png`` -> WT, ``root/WT/mouse1/*.dcm`` -> WT); for files directly in the
+  root, the root's own name (``import WT/`` -> WT), unless the root also has class
+  subfolders (then loose files beside them stay unlabelled).
 * npz labels: value ``i`` is the archive's own class name ``i`` when it carries names,
   otherwise the project's class at position ``i``, otherwise a new class named ``"i"``.
 
@@ -222,7 +223,9 @@ class _Classes:
         return name
 
 
-def _folder_label(candidate: Candidate, classes: _Classes) -> str | None:
+def _folder_label(
+    candidate: Candidate, classes: _Classes, nested_roots: set[str] | None = None
+) -> str | None:
     path = Path(candidate.paths[0])
     root = Path(candidate.source) if candidate.source else path.parent
     folder = path.parent
@@ -240,7 +243,18 @@ def _folder_label(candidate: Candidate, classes: _Classes) -> str | None:
             break
     if relative.parts:
         return relative.parts[0]
+    if nested_roots and str(root) in nested_roots:
+        return None  # a loose file beside class folders: its folder is not a class
     return root.name or None
+
+
+def _nested_roots(candidates: list[Candidate]) -> set[str]:
+    """Scanned roots that hold candidates in subfolders (a class-folder layout)."""
+    roots = set()
+    for candidate in candidates:
+        if candidate.source and Path(candidate.paths[0]).parent != Path(candidate.source):
+            roots.add(candidate.source)
+    return roots
 
 
 def _npz_label(candidate: Candidate, classes: _Classes) -> str | None:
@@ -303,6 +317,7 @@ def import_sources(
     added_now: dict[str, str] = {}  # hash -> name, for duplicates inside this import
     arrays = _ArchiveRows()
     batch = _Batch(project, report)
+    nested = _nested_roots(found.found)
     total = len(found.found)
     for index, candidate in enumerate(found.found):
         if _cancelled(cancel):
@@ -311,6 +326,11 @@ def import_sources(
         if progress:
             progress(index, total, f"adding {candidate.name}")
         where = candidate.paths[0] if candidate.reader != "npz" else _npz_where(candidate)
+        duplicate = candidate.content_hash in known or candidate.content_hash in added_now
+        if csv_labels is not None and duplicate:
+            row = csv_labels.find(candidate)  # a duplicate's row is not "unmatched"
+            if row is not None:
+                row.used = True
         if candidate.content_hash in added_now:
             report.duplicates.append(Duplicate(where, added_now[candidate.content_hash]))
             continue
@@ -320,7 +340,7 @@ def import_sources(
             continue
         try:
             entry, wanted = _prepare(
-                project, candidate, classes, csv_labels, label_from, split, pattern, arrays
+                project, candidate, classes, csv_labels, label_from, split, pattern, arrays, nested
             )
         except MedviewError as exc:
             reason = exc.reason if isinstance(exc, ReadError) else str(exc)
@@ -432,6 +452,7 @@ def _prepare(
     split: str | None,
     pattern: re.Pattern[str] | None,
     arrays: _ArchiveRows,
+    nested: set[str],
 ) -> tuple[dict[str, Any], str | None]:
     """The ``Project.add_items`` entry for a candidate, and the label it asked for."""
     wanted: str | None = None
@@ -445,7 +466,7 @@ def _prepare(
         if split is None and row.split in ("train", "val", "test"):
             item_split = row.split
     elif label_from == "folder" and candidate.reader != "npz":
-        wanted = _folder_label(candidate, classes)
+        wanted = _folder_label(candidate, classes, nested)
     elif candidate.reader == "npz":
         wanted = _npz_label(candidate, classes)
     label = classes.resolve(wanted)

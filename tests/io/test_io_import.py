@@ -82,6 +82,14 @@ def test_class_limit_leaves_items_unlabelled_with_a_note(project, tmp_path: Path
     assert any("at most 9" in n for n in report.notes)
 
 
+def test_loose_files_beside_class_folders_stay_unlabelled(project, tmp_path: Path) -> None:
+    write_png(tmp_path / "data" / "WT" / "a.png", (5, 5), seed=1)
+    write_png(tmp_path / "data" / "loose.png", (5, 5), seed=2)
+    report = import_sources(project, [tmp_path / "data"], label_from="folder")
+    assert report.counts == {"WT": 1, "unlabelled": 1}
+    assert not report.added_classes
+
+
 def test_import_folder_named_after_class(project, tmp_path: Path) -> None:
     write_png(tmp_path / "mut" / "a.png", (5, 5))
     report = import_sources(project, [tmp_path / "mut"], label_from="folder")
