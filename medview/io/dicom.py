@@ -30,12 +30,11 @@ from medview.core.image import Image
 from medview.io.common import describe
 from medview.io.limits import check_shape
 
+# Names that say DICOM. Files without a suffix are common in DICOM exports (IM0001,
+# 1.2.840...): those are recognised by the "DICM" marker instead.
 DICOM_SUFFIXES = (".dcm", ".dicom", ".dic", ".ima")
-# Files without a suffix are common in DICOM exports (IM0001, 1.2.840...); sniff those.
-RAW_LITTLE_ENDIAN = (
-    "1.2.840.10008.1.2",
-    "1.2.840.10008.1.2.1",
-)  # implicit / explicit VR little endian
+# Implicit and explicit VR little endian: uncompressed bytes usable as they are.
+RAW_LITTLE_ENDIAN = ("1.2.840.10008.1.2", "1.2.840.10008.1.2.1")
 _UNCOMPRESSED = (*RAW_LITTLE_ENDIAN, "1.2.840.10008.1.2.2", "1.2.840.10008.1.2.1.99")
 
 # pydicom warns (UserWarning) about every slightly non-conformant value it reads; those are
@@ -579,7 +578,7 @@ def _build_image(decoded: Sequence[Any], label: str | Path) -> Image:
         "transfer_syntax": syntax_name(first.transfer_syntax),
     }
     if first.photometric == "MONOCHROME1":
-        array = array.max() + array.min() - array
+        array = _invert(array)
         metadata["notes"] = ["MONOCHROME1: values inverted so that bright is high"]
     if warnings:
         metadata["warnings"] = warnings
@@ -590,6 +589,14 @@ def _build_image(decoded: Sequence[Any], label: str | Path) -> Image:
         direction=plan.direction,
         metadata=metadata,
     )
+
+
+def _invert(array: np.ndarray) -> np.ndarray:
+    """MONOCHROME1 (high = dark) to the usual high = bright, in the array's own range."""
+    if array.dtype.kind == "f":
+        return (array.max() + array.min()) - array
+    total = int(array.max()) + int(array.min())
+    return (total - array.astype(np.int64)).astype(array.dtype)
 
 
 def _assemble(plan: SeriesPlan, arrays: dict[str, np.ndarray]) -> np.ndarray:

@@ -349,3 +349,25 @@ def test_radiographs_in_one_series_stay_separate(tmp_path: Path) -> None:
     found = scan(tmp_path).found
     assert sorted(c.name for c in found) == ["view0", "view1", "view2"]
     assert all(c.kind == "2d" and c.shape == (1, 6, 5) for c in found)
+
+
+def test_monochrome1_is_inverted(tmp_path: Path) -> None:
+    import pydicom
+    from pydicom.uid import generate_uid
+
+    pixels = np.array([[0, 100], [60000, 65535]], dtype=np.uint16)
+    path = write_slice(
+        tmp_path / "cr.dcm",
+        pixels,
+        series_uid=generate_uid(),
+        instance=1,
+        position=None,
+        modality="CR",
+        intercept=0.0,
+    )
+    ds = pydicom.dcmread(path)
+    ds.PhotometricInterpretation = "MONOCHROME1"
+    ds.save_as(path)
+    image = read_image(path)
+    np.testing.assert_array_equal(image.array[0], [[65535, 65435], [5535, 0]])
+    assert image.metadata["notes"]
