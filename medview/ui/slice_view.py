@@ -170,6 +170,10 @@ class SliceView(QWidget):
         self.readout = QLabel(" ")
         self.readout.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.readout.setContentsMargins(6, 0, 6, 2)
+        self.readout.setToolTip(
+            "Under the cursor: voxel index (x, y, z), position in mm in patient coordinates "
+            "(x, y, z; DICOM LPS: towards the patient's left, posterior, superior) and value"
+        )
         layout.addWidget(self.readout)
         self._update_controls()
 
@@ -439,6 +443,7 @@ class SliceView(QWidget):
         world = self.image.index_to_world((z, y, x))
         where = f"x {x}  y {y}" if self.image.kind == "2d" else f"x {x}  y {y}  z {z}"
         mm = ", ".join(f"{v:.1f}" for v in world)
-        text = f"{where}   ({mm}) mm   value {value}"
+        what = "RGB" if self.image.is_rgb else "value"
+        text = f"{where}   ({mm}) mm   {what} {value}"
         self.readout.setText(text)
         self.cursorText.emit(text)
