@@ -26,11 +26,19 @@ from medview.core.project import Project
 from medview.jobs import messages as msg
 from training import ddp
 from training.config import TrainConfig
-from training.cross_validation import audit_leakage, plan_splits
+from training.cross_validation import audit_leakage, audit_warnings, plan_splits
 from training.data import DataError, LoadedData, choose_kind, input_channels, load_items
-from training.loop import Cancelled, Context, fit, predict, resolve_device, seed_everything
+from training.loop import (
+    Cancelled,
+    Context,
+    fit,
+    predict,
+    resolve_device,
+    seed_everything,
+    stage_data,
+)
 from training.models import build_model, freeze_encoder, model_info, set_train_mode
-from training.report import PredRow, compute_metrics, final_rows, write_json
+from training.report import PredRow, compute_metrics, db_metrics, final_rows, write_json
 from training.transforms import PrepSettings, build_augmentation
 from training.weights import load_pretrained, save_weights, unwrap
 
@@ -78,6 +86,7 @@ class _Run:
         self.train_seconds = 0.0
         self.epochs_done = 0
         self.base: dict[str, Any] = {}
+        self.staged: tuple[torch.Tensor, torch.Tensor | None] | None = None
 
     # ------------------------------------------------------------------ reporting
     def emit(self, message: msg.Message) -> None:
@@ -217,18 +226,8 @@ class _Run:
         self.audit = audit_leakage(self.plan_, [it.content_hash for it in data.items], groups, ids)
         for note in self.plan_.notes:
             self.log(note)
-        if self.audit["duplicate_items_across_folds"] or self.audit["duplicates_train_test"]:
-            self.log(
-                f"leakage audit: {self.audit['duplicate_items_across_folds']} validation and "
-                f"{self.audit['duplicates_train_test']} test item(s) have an identical copy in "
-                f"training (item ids {self.audit['duplicate_examples'][:3]}); give duplicates the "
-                "same group or remove them",
-                "warning",
-            )
-        if self.audit["groups_across_folds"]:
-            self.log(
-                f"leakage audit: {self.audit['groups_across_folds']} group(s) span folds", "warning"
-            )
+        for warning in audit_warnings(self.audit):
+            self.log(f"leakage audit: {warning}", "warning")
         self.folds = [f for f in self.plan_.folds if self.cfg.fold in (None, f.number)]
         self.base = {
             "task": "binary" if len(self.classes) == 2 else "multiclass",
@@ -244,28 +243,32 @@ class _Run:
             f"{len(self.plan_.test)} test item(s), grouped: {self.plan_.grouped}"
         )
 
+    def build_fold_model(self) -> torch.nn.Module:
+        """A fresh model for one fold: pretrained weights, frozen encoder, on the device."""
+        model = build_model(self.model_name, len(self.classes), self.channels)
+        if self.cfg.pretrained:
+            report = load_pretrained(model, self.model_name, self.cfg.pretrained)
+            self.log(report.summary())
+            self.base["pretrained"] = report.to_json()
+        if self.cfg.freeze_encoder:
+            freeze_encoder(model, self.model_name)
+        if "model_info" not in self.base:
+            self.base["model_info"] = model_info(model, self.model_name, self.channels, self.size)
+        model.to(self.device)
+        if self.device.type == "cuda" and self.prep.ndim == 2:
+            model = model.to(memory_format=torch.channels_last)  # faster convs with AMP
+        return model
+
     def train_folds(self, data: LoadedData) -> None:
         total_epochs = len(self.folds) * self.cfg.epochs
+        self.train_started = time.perf_counter()
         augment = None
         for fold in self.folds:
             seed_everything(self.cfg.seed + fold.number)
             augment = build_augmentation(
                 self.cfg.augment, self.prep.ndim, self.channels, self.cfg.seed + fold.number
             )
-            model = build_model(self.model_name, len(self.classes), self.channels)
-            if self.cfg.pretrained:
-                report = load_pretrained(model, self.model_name, self.cfg.pretrained)
-                self.log(report.summary())
-                self.base["pretrained"] = report.to_json()
-            if self.cfg.freeze_encoder:
-                freeze_encoder(model, self.model_name)
-            if "model_info" not in self.base:
-                self.base["model_info"] = model_info(
-                    model, self.model_name, self.channels, self.size
-                )
-            model.to(self.device)
-            if self.device.type == "cuda" and self.prep.ndim == 2:
-                model = model.to(memory_format=torch.channels_last)
+            model = self.build_fold_model()
             train_model = self.dist.wrap(model)
             ctx = Context(
                 data.x, data.y, len(self.classes), self.device, augment, self.should_cancel
@@ -275,7 +278,7 @@ class _Run:
 
             def on_epoch(row: dict[str, Any], fold_no: int = fold.number) -> None:
                 self.epochs_done += 1
-                elapsed = time.perf_counter() - self.started
+                elapsed = time.perf_counter() - self.train_started  # loading is not an epoch
                 rate = elapsed / self.epochs_done
                 self.emit(
                     msg.Epoch(
@@ -295,9 +298,10 @@ class _Run:
                 )
 
             ctx.on_epoch = on_epoch
-            from training.loop import stage_data
-
-            stage_data(ctx)
+            if self.staged is None:  # pin or upload the data once, not per fold
+                stage_data(ctx)
+                self.staged = (ctx.x, ctx.x_device)
+            ctx.x, ctx.x_device = self.staged
             frozen = self.cfg.freeze_encoder
             result = fit(
                 model,
@@ -374,14 +378,7 @@ class _Run:
         rows = self.all_rows(extra)
         metrics = {**self.base, **compute_metrics(self.classes, self.fold_info, rows)}
         metrics["leakage"] = self.audit
-        if self.audit["duplicate_items_across_folds"] or self.audit["duplicates_train_test"]:
-            metrics["warnings"].append(
-                "identical items (same content hash) are on both sides of a split: "
-                f"{self.audit['duplicate_items_across_folds']} in validation, "
-                f"{self.audit['duplicates_train_test']} in test"
-            )
-        if self.audit["groups_across_folds"]:
-            metrics["warnings"].append(f"{self.audit['groups_across_folds']} group(s) span folds")
+        metrics["warnings"] += audit_warnings(self.audit)
         if final:
             for warning in metrics["warnings"]:
                 if warning.startswith("fold "):
@@ -458,7 +455,7 @@ def run_training(
             metrics = run.write_report(final=True, extra=extra, status="finished")
             run.store_predictions(run.all_rows(extra))
             summary = {k: v.get("mean") for k, v in metrics["summary"].items()}
-            run.project.finish_run(run.run_id, "finished", _db_metrics(metrics))
+            run.project.finish_run(run.run_id, "finished", db_metrics(metrics))
             run.log(f"run {run.run_id} finished in {metrics['timing']['total_seconds']:.1f} s")
             run.emit(msg.Finished(run.run_id, str(run.run_dir), summary))
             return RunOutcome(run.run_id, "finished", run.run_dir, metrics)
@@ -473,7 +470,7 @@ def run_training(
             run.project.finish_run(
                 run.run_id,
                 "cancelled",
-                _db_metrics(metrics) if metrics else None,
+                db_metrics(metrics) if metrics else None,
                 "cancelled by the user",
             )
             run.emit(msg.Cancelled(run.run_id, done))
@@ -491,24 +488,3 @@ def run_training(
     finally:
         run.project.close()
         run.dist.close()
-
-
-def _db_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
-    """The compact part of metrics.json kept in the database (``runs`` lists it)."""
-    keep = (
-        "task",
-        "classes",
-        "model",
-        "device",
-        "summary",
-        "test",
-        "leakage",
-        "timing",
-        "model_info",
-        "status",
-    )
-    out = {k: metrics[k] for k in keep if k in metrics}
-    if "test" in out:
-        out["test"] = {k: v for k, v in out["test"].items() if k != "roc"}
-    out["folds"] = [{k: v for k, v in f.items() if k != "roc"} for f in metrics.get("folds", [])]
-    return out

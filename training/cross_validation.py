@@ -212,3 +212,18 @@ def audit_leakage(
         "duplicate_examples": examples,
         "split_groups": sorted(split_groups)[:20],
     }
+
+
+def audit_warnings(audit: dict[str, Any]) -> list[str]:
+    """The audit's findings as sentences for the log and metrics.json ``warnings``."""
+    out = []
+    if audit["duplicate_items_across_folds"] or audit["duplicates_train_test"]:
+        out.append(
+            "identical items (same content hash) are on both sides of a split: "
+            f"{audit['duplicate_items_across_folds']} validation and "
+            f"{audit['duplicates_train_test']} test item(s) have a copy in training "
+            f"(item ids {audit['duplicate_examples'][:3]}); give copies one group or remove them"
+        )
+    if audit["groups_across_folds"]:
+        out.append(f"{audit['groups_across_folds']} group(s) have items on both sides of a split")
+    return out

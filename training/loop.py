@@ -82,7 +82,9 @@ def loss_of(criterion: nn.Module, logits: torch.Tensor, y: torch.Tensor, binary:
 
 
 def probabilities(logits: torch.Tensor, binary: bool) -> torch.Tensor:
-    logits = logits.float()
+    # float64: a float32 sigmoid rounds every logit above ~17 to exactly 1.0, and such ties
+    # would hide a model's ranking from the ROC AUC.
+    logits = logits.double()
     if binary:
         p = torch.sigmoid(logits.reshape(-1))
         return torch.stack([1 - p, p], dim=1)

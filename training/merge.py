@@ -18,6 +18,7 @@ from medview.core.errors import MedviewError
 from medview.core.project import Project
 from training.report import (
     compute_metrics,
+    db_metrics,
     final_rows,
     read_history,
     read_predictions,
@@ -134,7 +135,5 @@ def merge_runs(project: Project, run_ids: Sequence[str], new_id: str | None = No
         new_id,
         [(r.item_id, r.fold, r.split, r.probs, classes[r.predicted()]) for r in rows],
     )
-    from training.api import _db_metrics
-
-    project.finish_run(new_id, "finished", _db_metrics(merged))
+    project.finish_run(new_id, "finished", db_metrics(merged))
     return new_id

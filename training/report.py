@@ -303,3 +303,24 @@ def write_plots(
 def _save(fig: Any, stem: Path) -> None:
     fig.savefig(stem.with_suffix(".png"), dpi=120)
     fig.savefig(stem.with_suffix(".svg"))
+
+
+def db_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
+    """The compact part of metrics.json kept in the database (``runs`` lists it)."""
+    keep = (
+        "task",
+        "classes",
+        "model",
+        "device",
+        "summary",
+        "test",
+        "leakage",
+        "timing",
+        "model_info",
+        "status",
+    )
+    out = {k: metrics[k] for k in keep if k in metrics}
+    if "test" in out:
+        out["test"] = {k: v for k, v in out["test"].items() if k != "roc"}
+    out["folds"] = [{k: v for k, v in f.items() if k != "roc"} for f in metrics.get("folds", [])]
+    return out

@@ -31,8 +31,11 @@ def _entry(target: str, config: dict[str, Any], queue: Any, cancel_event: Any) -
 class TrainingJob:
     """One training run in its own process. Call ``poll()`` regularly (the GUI: on a timer)."""
 
-    def __init__(self, config: dict[str, Any], target: str = DEFAULT_TARGET) -> None:
+    def __init__(
+        self, config: dict[str, Any], target: str = DEFAULT_TARGET, cancel_timeout: float = 30.0
+    ) -> None:
         self.config = dict(config)
+        self.cancel_timeout = cancel_timeout
         self.target = target
         self._ctx = mp.get_context("spawn")
         self._queue: Any = self._ctx.Queue()
@@ -80,8 +83,10 @@ class TrainingJob:
                 self._process.join(5)
 
     # ------------------------------------------------------------------ messages
-    def poll(self, cancel_timeout: float = 30.0) -> list[msg.Message]:
+    def poll(self, cancel_timeout: float | None = None) -> list[msg.Message]:
         """Drain the queue; detect a dead worker; enforce the cancel timeout."""
+        if cancel_timeout is None:
+            cancel_timeout = self.cancel_timeout
         out: list[msg.Message] = []
         while True:
             try:

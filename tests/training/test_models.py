@@ -165,3 +165,15 @@ def test_corrupt_and_missing_files_are_clear(tmp_path):
         load_pretrained(build_model("cnn_small", 2), "cnn_small", bad)
     with pytest.raises(WeightsError, match="not found"):
         load_pretrained(build_model("cnn_small", 2), "cnn_small", tmp_path / "nope.pth")
+
+
+def test_device_resolution_and_download_refusal():
+    from training.loop import DeviceError, resolve_device
+
+    if not torch.cuda.is_available():
+        assert resolve_device("auto").type in ("cpu", "mps")
+        with pytest.raises(DeviceError, match="no CUDA GPU"):
+            resolve_device("cuda")
+    assert resolve_device("cpu").type == "cpu"
+    with pytest.raises(WeightsError, match="no published pretrained weights"):
+        load_pretrained(build_model("cnn_small", 2), "cnn_small", "download")
