@@ -35,7 +35,7 @@ from medview.io.limits import check_shape
 DICOM_SUFFIXES = (".dcm", ".dicom", ".dic", ".ima")
 # Implicit and explicit VR little endian: uncompressed bytes usable as they are.
 RAW_LITTLE_ENDIAN = ("1.2.840.10008.1.2", "1.2.840.10008.1.2.1")
-_UNCOMPRESSED = (*RAW_LITTLE_ENDIAN, "1.2.840.10008.1.2.2", "1.2.840.10008.1.2.1.99")
+UNCOMPRESSED = (*RAW_LITTLE_ENDIAN, "1.2.840.10008.1.2.2", "1.2.840.10008.1.2.1.99")
 
 # pydicom warns (UserWarning) about every slightly non-conformant value it reads; those are
 # not actionable for a medview user, so keep them off the console.
@@ -84,7 +84,7 @@ class DicomHeader:
 
     @property
     def compressed(self) -> bool:
-        return self.transfer_syntax not in _UNCOMPRESSED
+        return self.transfer_syntax not in UNCOMPRESSED
 
     @property
     def plane_key(self) -> tuple[int, int, int]:

@@ -235,7 +235,7 @@ def test_rescale_dtype_and_exact_values(tmp_path: Path, raw, slope, intercept, d
 
 
 def test_compressed_series_decodes_in_the_process_pool(tmp_path: Path, monkeypatch) -> None:
-    from pydicom.uid import RLELossless
+    from pydicom.uid import JPEG2000Lossless
 
     monkeypatch.setattr(dicom_pixels, "PARALLEL_MIN_FILES_COMPRESSED", 4)
     monkeypatch.setenv("MEDVIEW_DECODE_WORKERS", "2")
@@ -248,11 +248,21 @@ def test_compressed_series_decodes_in_the_process_pool(tmp_path: Path, monkeypat
         return result
 
     monkeypatch.setattr(dicom_pixels, "_decode_parallel", spy)
-    write_series(tmp_path / "rle", 8, compress=RLELossless)
-    image = read_image(tmp_path / "rle")
+    write_series(tmp_path / "j2k", 8, (64, 64), compress=JPEG2000Lossless)
+    image = read_image(tmp_path / "j2k")
     assert used == [True]  # decoded by the pool, not by the fallback
     np.testing.assert_array_equal(image.array[:, 5, 5], 10 * np.arange(8) - 24)
-    assert "RLE" in image.metadata["transfer_syntax"]
+    assert "2000" in image.metadata["transfer_syntax"]
+
+
+def test_rle_series_decodes_in_this_process(tmp_path: Path, monkeypatch) -> None:
+    from pydicom.uid import RLELossless
+
+    monkeypatch.setattr(dicom_pixels, "PARALLEL_MIN_FILES_COMPRESSED", 4)
+    monkeypatch.setattr(dicom_pixels, "_decode_parallel", None)  # would fail if called
+    write_series(tmp_path / "rle", 6, compress=RLELossless)
+    image = read_image(tmp_path / "rle")
+    np.testing.assert_array_equal(image.array[:, 5, 5], 10 * np.arange(6) - 24)
 
 
 def test_corrupt_slice_skips_the_file_not_the_series(tmp_path: Path) -> None:
