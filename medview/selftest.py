@@ -303,21 +303,77 @@ def _run_worker(config: dict[str, Any], project_path: Path) -> str:
 
 
 def check_window(ctx: Context) -> str:
-    """Open the main window (offscreen when there is no display), wait until shown, close."""
+    """Open the main window (offscreen when there is no display), wait until shown, close.
+
+    In a spawned child process: when Qt cannot start its platform plugin (a missing xcb
+    library, a stale DISPLAY over ssh) it aborts the whole process, and the self-test must
+    still print its verdict. The spawn also exercises the bundle's multiprocessing once more.
+    """
+    import multiprocessing
+    import queue as queue_mod
+
     if sys.platform.startswith("linux") and not (
         os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
     ):
-        # No display server: Qt would abort the process ("could not connect to display").
+        # No display server: Qt would abort ("could not connect to display"). The spawned
+        # child inherits this environment.
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
-    from PySide6.QtCore import qInstallMessageHandler
-
-    from medview.ui.app import create_app, create_window
-
-    previous_handler = qInstallMessageHandler(_quiet_qt_messages)
     try:
-        return _show_and_close_window(ctx, create_app, create_window)
+        project: Path | None = ctx.project()
+    except CheckFailed:  # already reported by the training check: show the welcome screen
+        project = None
+    mp = multiprocessing.get_context("spawn")
+    results = mp.Queue()
+    child = mp.Process(
+        target=_window_child,
+        args=(str(project) if project else None, results),
+        name="medview-selftest-window",
+        daemon=True,
+    )
+    child.start()
+    deadline = time.monotonic() + WINDOW_TIMEOUT_S
+    try:
+        while True:
+            try:
+                ok, detail = results.get(timeout=0.2)
+                break
+            except queue_mod.Empty:
+                if not child.is_alive():
+                    with contextlib.suppress(queue_mod.Empty):  # it may have just finished
+                        ok, detail = results.get(timeout=1.0)
+                        break
+                    # A Qt abort: no result will ever come.
+                    raise CheckFailed(
+                        f"the window process died (exit code {child.exitcode}): "
+                        "Qt could not start, see its message above"
+                    ) from None
+                if time.monotonic() > deadline:
+                    raise CheckFailed(f"no window within {WINDOW_TIMEOUT_S:.0f} s") from None
     finally:
-        qInstallMessageHandler(previous_handler)
+        child.join(10)
+        if child.is_alive():
+            child.kill()
+            child.join(5)
+    if not ok:
+        raise CheckFailed(detail)
+    return detail
+
+
+def _window_child(project: str | None, results: Any) -> None:
+    """Runs in the spawned process: report (ok, detail) on the queue, never raise."""
+    try:
+        from PySide6.QtCore import qInstallMessageHandler
+
+        from medview.ui.app import create_app, create_window
+
+        qInstallMessageHandler(_quiet_qt_messages)
+        results.put((True, _show_and_close_window(project, create_app, create_window)))
+    except CheckFailed as exc:
+        results.put((False, str(exc)))
+    except BaseException as exc:  # noqa: BLE001 - reported by the parent as FAIL
+        if os.environ.get("MEDVIEW_DEBUG"):
+            traceback.print_exc()
+        results.put((False, f"{type(exc).__name__}: {_first_line(exc)}"))
 
 
 # The offscreen platform warns once per shown window that it cannot pass size hints on; that
@@ -330,16 +386,12 @@ def _quiet_qt_messages(mode: Any, context: Any, message: str) -> None:
         print(message, file=sys.stderr)
 
 
-def _show_and_close_window(ctx: Context, create_app: Any, create_window: Any) -> str:
+def _show_and_close_window(project: str | None, create_app: Any, create_window: Any) -> str:
     app = create_app([sys.argv[0]])
-    try:
-        project: Path | None = ctx.project()
-    except CheckFailed:  # already reported by the training check: show the welcome screen
-        project = None
     start = time.perf_counter()
     # With the synthetic project open, so the item browser and the slice view (pyqtgraph)
     # render a real image, not only the welcome screen.
-    window = create_window(str(project) if project else None)
+    window = create_window(project)
     window.show()
     deadline = start + WINDOW_TIMEOUT_S
     while not _exposed(window):
@@ -357,7 +409,10 @@ def _show_and_close_window(ctx: Context, create_app: Any, create_window: Any) ->
     window.close()
     app.processEvents()
     what = "with the test project" if project else "welcome screen"
-    return f"platform {app.platformName()}, '{title}' ({what}) shown in {shown_ms:.0f} ms, closed"
+    return (
+        f"pid {os.getpid()}: platform {app.platformName()}, '{title}' ({what}) "
+        f"shown in {shown_ms:.0f} ms, closed"
+    )
 
 
 def _exposed(window: Any) -> bool:

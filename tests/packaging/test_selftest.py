@@ -107,6 +107,17 @@ def test_dicom_check_decodes_compressed_files_in_process() -> None:
     assert "JPEG-LS via" in detail
 
 
+@pytest.mark.timeout(120)
+def test_window_check_survives_qt_aborting(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # A DISPLAY with no X server behind it: Qt's xcb plugin aborts the process. The window
+    # runs in a spawned child, so the self-test reports FAIL instead of dying with it.
+    monkeypatch.setenv("DISPLAY", ":87")
+    monkeypatch.delenv("QT_QPA_PLATFORM", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    with pytest.raises(selftest.CheckFailed, match="window process died"):
+        selftest.check_window(selftest.Context(workdir=tmp_path))
+
+
 def test_the_spec_is_valid_python_and_collects_what_the_bundle_needs() -> None:
     text = (PACKAGING / "medview.spec").read_text(encoding="utf-8")
     ast.parse(text)
