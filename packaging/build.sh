@@ -36,18 +36,20 @@ if [[ -z "${MEDVIEW_REUSE_VENV:-}" || ! -x "$VENV/bin/python" ]]; then
 fi
 "$VENV/bin/python" -c "import torch; print('torch', torch.__version__, 'CUDA', torch.version.cuda)"
 
-step "Qt's X11 libraries (bundled from this machine)"
-# PyInstaller copies the system libraries Qt's xcb platform plugin needs into the bundle, but
-# only those installed here. Missing ones make the bundle fail on X11 desktops that lack them
-# ("could not load the Qt platform plugin xcb"), so say so loudly now.
-XCB_PLUGIN=$("$VENV/bin/python" -c "import PySide6, pathlib; print(pathlib.Path(PySide6.__file__).parent / 'Qt/plugins/platforms/libqxcb.so')")
-MISSING=$(ldd "$XCB_PLUGIN" 2>/dev/null | awk '/not found/ {print $1}' | sort -u | tr '\n' ' ' || true)
-if [[ -n "$MISSING" ]]; then
-    echo "WARNING: not installed here, so not bundled: $MISSING"
-    echo "  Debian/Ubuntu: apt-get install libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1" \
-        "libxcb-image0 libxcb-render-util0 libxcb-shape0 libxcb-xkb1 libxkbcommon-x11-0"
-else
-    echo "all found"
+if [[ "$(uname -s)" == Linux ]]; then
+    step "Qt's X11 libraries (bundled from this machine)"
+    # PyInstaller copies the system libraries Qt's xcb platform plugin needs into the bundle, but
+    # only those installed here. Missing ones make the bundle fail on X11 desktops that lack them
+    # ("could not load the Qt platform plugin xcb"), so say so loudly now.
+    XCB_PLUGIN=$("$VENV/bin/python" -c "import PySide6, pathlib; print(pathlib.Path(PySide6.__file__).parent / 'Qt/plugins/platforms/libqxcb.so')")
+    MISSING=$(ldd "$XCB_PLUGIN" 2>/dev/null | awk '/not found/ {print $1}' | sort -u | tr '\n' ' ' || true)
+    if [[ -n "$MISSING" ]]; then
+        echo "WARNING: not installed here, so not bundled: $MISSING"
+        echo "  Debian/Ubuntu: apt-get install libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1" \
+            "libxcb-image0 libxcb-render-util0 libxcb-shape0 libxcb-xkb1 libxkbcommon-x11-0"
+    else
+        echo "all found"
+    fi
 fi
 
 step "app icon (PNG rendered from resources/icons/medview.svg, for Windows/macOS)"
@@ -64,7 +66,13 @@ painter = QPainter(image)
 QSvgRenderer("resources/icons/medview.svg").render(painter)
 painter.end()
 image.save("build/icon/medview.png")
-print("build/icon/medview.png")
+# Windows: the Inno Setup installer wants an .ico (PyInstaller converts the PNG itself).
+from PIL import Image
+
+Image.open("build/icon/medview.png").save(
+    "build/icon/medview.ico", sizes=[(16, 16), (32, 32), (48, 48), (64, 64), (256, 256)]
+)
+print("build/icon/medview.png, build/icon/medview.ico")
 EOF
 
 step "PyInstaller"

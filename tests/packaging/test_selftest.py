@@ -152,3 +152,15 @@ def test_desktop_entry_has_the_required_keys_and_an_existing_icon() -> None:
     assert entry["Terminal"] == "false"
     assert (ROOT / "resources" / "icons" / f"{entry['Icon']}.svg").is_file()
     assert entry["Categories"].endswith(";")
+
+
+def test_windows_and_macos_packaging_files_match_the_spec() -> None:
+    import plistlib
+
+    entitlements = plistlib.loads((PACKAGING / "entitlements.plist").read_bytes())
+    assert entitlements["com.apple.security.cs.disable-library-validation"] is True
+    iss = (PACKAGING / "medview.iss").read_text(encoding="utf-8")
+    spec = (PACKAGING / "medview.spec").read_text(encoding="utf-8")
+    # The installer's shortcuts start the windowed launcher that the spec builds on Windows.
+    assert "medview-gui.exe" in iss and 'name="medview-gui"' in spec
+    assert r"..\dist\medview\*" in iss
