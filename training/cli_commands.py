@@ -32,7 +32,11 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
 
     g = parser.add_argument_group("model and data")
     g.add_argument(
-        "--model", choices=MODELS, help="default: medicalnet_resnet10 (3D) or resnet18 (2D)"
+        "--model",
+        choices=MODELS,
+        metavar="MODEL",
+        help=f"one of: {', '.join(MODELS)} (default: medicalnet_resnet10 for volumes, "
+        "resnet18 for images)",
     )
     g.add_argument("--size", type=_positive_int, help="input size (cube/square); default by model")
     g.add_argument(

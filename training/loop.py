@@ -229,7 +229,7 @@ def fit(
             rank=ctx.rank,
             world_size=ctx.world_size,
         ):
-            if ctx.should_cancel():
+            if _cancelled(ctx):
                 raise Cancelled()
             idx = train_pos[local]
             inputs = _batch(ctx, idx, train=True)
@@ -288,11 +288,25 @@ def fit(
     return result
 
 
+def _cancelled(ctx: Context) -> bool:
+    """The cancel flag; under DDP any rank's cancel stops all of them at the same batch (a rank
+    that stopped alone would leave the others waiting in the gradient all-reduce forever)."""
+    flag = ctx.should_cancel()
+    if ctx.world_size == 1:
+        return flag
+    import torch.distributed as dist
+
+    # On the device: NCCL reduces CUDA tensors only (gloo takes CPU ones).
+    shared = torch.tensor([1.0 if flag else 0.0], device=ctx.device)
+    dist.all_reduce(shared, op=dist.ReduceOp.MAX)
+    return bool(shared.item())
+
+
 def _reduce_mean(total: torch.Tensor, seen: int, ctx: Context) -> float:
     if ctx.world_size > 1:
         import torch.distributed as dist
 
-        pair = torch.stack([total.float().cpu(), torch.tensor(float(seen))])
+        pair = torch.stack([total.float(), torch.tensor(float(seen), device=total.device)])
         dist.all_reduce(pair)
         return float(pair[0] / max(pair[1].item(), 1.0))
     return float(total) / max(seen, 1)
@@ -304,7 +318,9 @@ def _agree(val_loss: float, auc: float | None, ctx: Context) -> tuple[float, flo
         return val_loss, auc
     import torch.distributed as dist
 
-    values = torch.tensor([val_loss, auc if auc is not None else float("nan")], dtype=torch.float64)
+    values = torch.tensor(
+        [val_loss, auc if auc is not None else float("nan")], dtype=torch.float64, device=ctx.device
+    )
     dist.broadcast(values, src=0)
     shared_auc = float(values[1])
     return float(values[0]), None if math.isnan(shared_auc) else shared_auc
