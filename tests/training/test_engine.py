@@ -247,3 +247,50 @@ def test_bad_config_is_a_user_error(tmp_path):
         run_training(_cfg(project, folds=1))
     out = run_training(_cfg(project, folds=5))  # 3 per class < 5 folds
     assert out.status == "failed" and "at least 5 labelled items per class" in out.error
+
+
+def test_pretrained_frozen_encoder_run_keeps_the_encoder(tmp_path):
+    import torch
+    from safetensors.torch import load_file
+
+    from training.models import build_model
+
+    project = make_project(tmp_path, 12)
+    project.close()
+    source = build_model("medicalnet_resnet10", 2)
+    state = {
+        f"module.{k}": v + 0.01 for k, v in source.state_dict().items() if not k.startswith("fc.")
+    }
+    weights = tmp_path / "resnet_10.pth"
+    torch.save({"state_dict": state}, weights)
+    cfg = _cfg(
+        project, model="medicalnet_resnet10", epochs=1, pretrained=str(weights), freeze_encoder=True
+    )
+    out = run_training(cfg)
+    assert out.status == "finished", out.error
+    saved = load_file(str(out.run_dir / "fold1.safetensors"))
+    assert torch.equal(saved["conv1.weight"], state["module.conv1.weight"])
+    assert torch.equal(
+        saved["layer1.0.bn1.running_mean"], state["module.layer1.0.bn1.running_mean"]
+    )
+    info = out.metrics["model_info"]
+    assert info["trainable_parameters"] == 513 and out.metrics["pretrained"]["loaded"] > 0
+
+
+def test_loss_optimizer_and_scheduler_choices():
+    import torch
+
+    from training.loop import make_criterion, make_optimizer, make_scheduler
+
+    y = torch.tensor([0, 0, 0, 1])
+    crit = make_criterion(2, y, True, torch.device("cpu"))
+    assert isinstance(crit, torch.nn.BCEWithLogitsLoss) and float(crit.pos_weight) == 3.0
+    multi = make_criterion(3, torch.tensor([0, 0, 1, 2]), True, torch.device("cpu"))
+    assert isinstance(multi, torch.nn.CrossEntropyLoss) and multi.weight[0] < multi.weight[1]
+    params = [torch.nn.Parameter(torch.zeros(2))]
+    cfg = TrainConfig(optimizer="adamw", scheduler="cosine", epochs=10)
+    opt = make_optimizer(cfg, params)
+    assert isinstance(opt, torch.optim.AdamW)
+    assert isinstance(make_scheduler(cfg, opt), torch.optim.lr_scheduler.CosineAnnealingLR)
+    step = make_scheduler(TrainConfig(scheduler="step", step_size=3), opt)
+    assert isinstance(step, torch.optim.lr_scheduler.StepLR) and step.step_size == 3
