@@ -36,7 +36,9 @@ class PlanCheck:
         lines = [f"✗ {e}" for e in self.errors] + [f"⚠ {w}" for w in self.warnings]
         if self.ok:
             counts = ", ".join(f"{c} {n}" for c, n in self.counts.items())
-            lines.insert(0, f"✓ ready: {sum(self.counts.values())} labelled {self.kind} items ({counts})")
+            lines.insert(
+                0, f"✓ ready: {sum(self.counts.values())} labelled {self.kind} items ({counts})"
+            )
         return "\n".join(lines)
 
 

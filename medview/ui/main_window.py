@@ -63,6 +63,11 @@ class MainWindow(QMainWindow):
         menus.build(self)
         self._restore_layout()
         self._show_welcome()
+        # Training dock, plots dock and Training menu (issue 5); after the layout is restored,
+        # so install() restores their saved place itself.
+        from medview.ui.training_dock import install as install_training
+
+        self.training_panel = install_training(self)
 
     # ------------------------------------------------------------------ layout
     def _build(self) -> None:
@@ -453,6 +458,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.settings.save_window(self.saveGeometry(), self.saveState())
+        self.training_panel.shutdown()
         self.close_project()
         self.loader.wait(3000)
         super().closeEvent(event)

@@ -1,0 +1,150 @@
+"""The metrics table: one row per fold (or per run when comparing), a mean ± std row, CSV export.
+
+Mean and standard deviation are computed here from the rows shown, with the same convention
+as the engine's summary (sample std, ddof=1; 0 for a single row), so the table reads the same
+while a run is going and after it has ended.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QBrush, QColor, QFont
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem
+
+# (key in the fold metrics, column title, digits); None digits: an integer.
+METRIC_COLUMNS: tuple[tuple[str, str, int | None], ...] = (
+    ("n_val", "n val", None),
+    ("accuracy", "Accuracy", 3),
+    ("precision", "Precision", 3),
+    ("recall", "Recall", 3),
+    ("specificity", "Specificity", 3),
+    ("f1", "F1", 3),
+    ("roc_auc", "ROC AUC", 3),
+    ("best_epoch", "Best epoch", None),
+)
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return None if math.isnan(float(value)) else float(value)
+
+
+def format_value(value: Any, digits: int | None) -> str:
+    number = _number(value)
+    if number is None:
+        return "–"
+    return f"{int(round(number))}" if digits is None else f"{number:.{digits}f}"
+
+
+class MetricsTable(QTableWidget):
+    """Rows of metrics (``first`` column names each row) with a bold mean ± std row."""
+
+    def __init__(self, first: str = "Fold", parent: Any = None) -> None:
+        super().__init__(0, len(METRIC_COLUMNS) + 1, parent)
+        self.first = first
+        self.rows: list[tuple[str, dict[str, Any]]] = []
+        self.setHorizontalHeaderLabels([first, *[title for _, title, _ in METRIC_COLUMNS]])
+        self.verticalHeader().hide()
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.setAlternatingRowColors(True)
+        header = self.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setStretchLastSection(True)
+
+    # ------------------------------------------------------------------ data
+    def clear_rows(self) -> None:
+        self.rows = []
+        self._rebuild()
+
+    def set_row(self, name: str, metrics: dict[str, Any]) -> None:
+        """Add or replace the row called ``name`` (a fold that ends twice is shown once)."""
+        for k, (existing, _) in enumerate(self.rows):
+            if existing == name:
+                self.rows[k] = (name, dict(metrics))
+                break
+        else:
+            self.rows.append((name, dict(metrics)))
+        self._rebuild()
+
+    def summary(self) -> dict[str, tuple[float, float] | None]:
+        """Mean and sample std per column over the rows (None where no row has a value)."""
+        out: dict[str, tuple[float, float] | None] = {}
+        for key, _, _ in METRIC_COLUMNS:
+            values = [v for _, m in self.rows if (v := _number(m.get(key))) is not None]
+            if not values:
+                out[key] = None
+                continue
+            std = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+            out[key] = (float(np.mean(values)), std)
+        return out
+
+    def _rebuild(self) -> None:
+        show_mean = len(self.rows) > 1
+        self.setRowCount(len(self.rows) + (1 if show_mean else 0))
+        for r, (name, metrics) in enumerate(self.rows):
+            self._set(r, 0, name)
+            for c, (key, _, digits) in enumerate(METRIC_COLUMNS, start=1):
+                self._set(r, c, format_value(metrics.get(key), digits))
+        if show_mean:
+            r = len(self.rows)
+            bold = QFont(self.font())
+            bold.setBold(True)
+            self._set(r, 0, "mean ± std", bold)
+            for c, (key, _, digits) in enumerate(METRIC_COLUMNS, start=1):
+                stats = self.summary()[key]
+                text = "–"
+                if stats is not None:
+                    d = 1 if digits is None else digits
+                    text = f"{stats[0]:.{d}f} ± {stats[1]:.{d}f}"
+                self._set(r, c, text, bold)
+
+    def _set(self, row: int, column: int, text: str, font: QFont | None = None) -> None:
+        item = QTableWidgetItem(text)
+        if column > 0:
+            item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if font is not None:
+            item.setFont(font)
+            item.setBackground(QBrush(QColor(127, 127, 127, 40)))
+        self.setItem(row, column, item)
+
+    # ------------------------------------------------------------------ export
+    def table_text(self) -> list[list[str]]:
+        header = [self.horizontalHeaderItem(c).text() for c in range(self.columnCount())]
+        body = [
+            [self.item(r, c).text() if self.item(r, c) else "" for c in range(self.columnCount())]
+            for r in range(self.rowCount())
+        ]
+        return [header, *body]
+
+    def save_csv(self, path: str | Path) -> Path:
+        """Full-precision values per row, then the mean and std as two rows."""
+        path = Path(path)
+        keys = [key for key, _, _ in METRIC_COLUMNS]
+        with path.open("w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow([self.first.lower(), *keys])
+            for name, metrics in self.rows:
+                writer.writerow([name, *[_csv(metrics.get(k)) for k in keys]])
+            if self.rows:
+                stats = self.summary()
+                writer.writerow(["mean", *[_csv(s[0] if s else None) for s in stats.values()]])
+                writer.writerow(["std", *[_csv(s[1] if s else None) for s in stats.values()]])
+        return path
+
+
+def _csv(value: Any) -> str:
+    number = _number(value)
+    return "" if number is None else repr(number)
+
+
+def rows_from_metrics(folds: Sequence[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    return [(str(f.get("fold", k + 1)), f) for k, f in enumerate(folds)]

@@ -1,0 +1,433 @@
+"""Live plots of a run (pyqtgraph): loss and validation AUC per fold, ROC per fold and mean,
+the confusion matrix (current fold while running, pooled out-of-fold at the end), and the
+metrics table. Every plot saves as PNG or SVG, the table as CSV.
+
+Plots are fed message by message (``add_epoch``, ``add_fold``) and can be rebuilt from a run
+folder (``load_run``: history.csv + metrics.json), so a past run looks like a live one.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from pyqtgraph import exporters
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QSplitter,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from medview.jobs import messages as msg
+from medview.ui.metrics_table import MetricsTable
+
+# Okabe-Ito: distinguishable for colour-blind readers, on light and dark backgrounds.
+FOLD_COLORS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442")
+MEAN_COLOR = "#222222"
+
+
+def fold_color(fold: int) -> str:
+    return FOLD_COLORS[(max(fold, 1) - 1) % len(FOLD_COLORS)]
+
+
+def _plot(title: str, x: str, y: str) -> pg.PlotWidget:
+    widget = pg.PlotWidget(background="w")
+    item = widget.getPlotItem()
+    item.setTitle(title, color="#222", size="10pt")
+    item.setLabel("bottom", x, color="#333")
+    item.setLabel("left", y, color="#333")
+    item.showGrid(x=True, y=True, alpha=0.2)
+    for name in ("bottom", "left"):
+        axis = item.getAxis(name)
+        axis.setPen("#666")
+        axis.setTextPen("#333")
+    widget.setMinimumSize(220, 180)
+    widget.setMenuEnabled(False)
+    return widget
+
+
+def save_plot(widget: pg.PlotWidget, path: str | Path) -> Path:
+    """PNG (at 2x for print) or SVG, by the file's suffix."""
+    path = Path(path)
+    item = widget.getPlotItem()
+    if path.suffix.lower() == ".svg":
+        try:
+            exporters.SVGExporter(item).export(str(path))
+        except (ValueError, IndexError):
+            # pyqtgraph 0.14's SVG exporter cannot parse the path syntax newer Qt writes;
+            # Qt's own SVG generator draws the same scene (as vectors).
+            _render_svg(widget, path)
+    else:
+        exporter = exporters.ImageExporter(item)
+        exporter.parameters()["width"] = max(800, int(item.width() * 2))
+        exporter.export(str(path if path.suffix else path.with_suffix(".png")))
+    return path
+
+
+def _render_svg(widget: QWidget, path: Path) -> None:
+    from PySide6.QtCore import QRect, QSize
+    from PySide6.QtGui import QPainter
+    from PySide6.QtSvg import QSvgGenerator
+
+    generator = QSvgGenerator()
+    generator.setFileName(str(path))
+    size = widget.size()
+    generator.setSize(QSize(size.width(), size.height()))
+    generator.setViewBox(QRect(0, 0, size.width(), size.height()))
+    generator.setTitle(
+        widget.getPlotItem().titleLabel.text if hasattr(widget, "getPlotItem") else ""
+    )
+    painter = QPainter(generator)
+    try:
+        widget.render(painter)
+    finally:
+        painter.end()
+
+
+class ConfusionPlot(pg.PlotWidget):
+    """Counts as text on a colour scale (white to blue), classes on both axes."""
+
+    def __init__(self) -> None:
+        super().__init__(background="w")
+        item = self.getPlotItem()
+        item.setLabel("bottom", "predicted", color="#333")
+        item.setLabel("left", "true", color="#333")
+        item.setMouseEnabled(False, False)
+        item.hideButtons()
+        item.getViewBox().invertY(True)
+        item.getViewBox().setAspectLocked(True)
+        for name in ("bottom", "left"):
+            item.getAxis(name).setPen("#666")
+            item.getAxis(name).setTextPen("#333")
+        self.image = pg.ImageItem(axisOrder="row-major")
+        lut = np.stack(
+            [
+                np.linspace(c0, c1, 256)
+                for c0, c1 in zip((247, 251, 255), (8, 48, 107), strict=True)
+            ],
+            axis=1,
+        )
+        self.image.setLookupTable(lut.astype(np.uint8))
+        item.addItem(self.image)
+        self.texts: list[pg.TextItem] = []
+        self.matrix: np.ndarray | None = None
+        self.setMinimumSize(200, 180)
+        self.setMenuEnabled(False)
+        self.set_title("Confusion matrix")
+
+    def set_title(self, text: str) -> None:
+        self.getPlotItem().setTitle(text, color="#222", size="10pt")
+
+    def set_matrix(
+        self, matrix: Sequence[Sequence[int]], classes: Sequence[str], title: str
+    ) -> None:
+        cm = np.asarray(matrix, dtype=float)
+        n = cm.shape[0] if cm.ndim == 2 else 0
+        for text in self.texts:
+            self.getPlotItem().removeItem(text)
+        self.texts = []
+        self.set_title(title)
+        if n == 0:  # no classes yet (before the run has said which)
+            self.matrix = None
+            self.image.clear()
+            return
+        self.matrix = cm
+        # Row-normalised colour: a small class reads as clearly as a large one.
+        rows = cm.sum(axis=1, keepdims=True)
+        norm = np.divide(cm, rows, out=np.zeros_like(cm), where=rows > 0)
+        self.image.setImage(norm, levels=(0.0, 1.0))
+        self.image.setRect(0, 0, n, n)
+        for (i, j), value in np.ndenumerate(cm):
+            color = "w" if norm[i, j] > 0.5 else "#111"
+            text = pg.TextItem(f"{int(value)}", color=color, anchor=(0.5, 0.5))
+            font = text.textItem.font()
+            font.setPointSize(11)
+            font.setBold(True)
+            text.setFont(font)
+            text.setPos(j + 0.5, i + 0.5)
+            self.getPlotItem().addItem(text)
+            self.texts.append(text)
+        ticks = [[(k + 0.5, name) for k, name in enumerate(classes)]]
+        self.getPlotItem().getAxis("bottom").setTicks(ticks)
+        self.getPlotItem().getAxis("left").setTicks(ticks)
+        self.getPlotItem().getViewBox().setRange(xRange=(0, n), yRange=(0, n), padding=0.02)
+        self.set_title(title)
+
+
+class LivePlots(QWidget):
+    """The four plots and the table, fed by a run's messages or a run folder."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.classes: list[str] = []
+        self.curves: dict[tuple[str, int], pg.PlotDataItem] = {}
+        self.history: dict[int, list[msg.Epoch]] = {}
+        self.fold_rocs: dict[int, dict[str, Any]] = {}
+        self.fold_aucs: dict[int, float | None] = {}
+        self._build()
+
+    def _build(self) -> None:
+        self.loss_plot = _plot("Loss (solid: train, dashed: validation)", "epoch", "loss")
+        self.auc_plot = _plot("Validation AUC", "epoch", "AUC")
+        self.auc_plot.setYRange(0.0, 1.02, padding=0)
+        self.roc_plot = _plot("ROC (validation)", "false positive rate", "true positive rate")
+        self.roc_plot.setRange(xRange=(0, 1), yRange=(0, 1.02), padding=0.02)
+        self.roc_plot.setAspectLocked(True)
+        self.confusion = ConfusionPlot()
+        for widget in (self.loss_plot, self.auc_plot, self.roc_plot):
+            widget.getPlotItem().addLegend(
+                offset=(-5, 5), labelTextColor="#222", labelTextSize="8pt"
+            )
+        self.plots = {
+            "loss": self.loss_plot,
+            "auc": self.auc_plot,
+            "roc": self.roc_plot,
+            "confusion": self.confusion,
+        }
+        grid_host = QWidget()
+        grid = QGridLayout(grid_host)
+        grid.setContentsMargins(0, 0, 0, 0)
+        grid.setSpacing(4)
+        for column, (name, widget) in enumerate(self.plots.items()):
+            grid.addWidget(self._with_save(name, widget), 0, column)
+            grid.setColumnStretch(column, 1)
+        self.table = MetricsTable("Fold")
+        table_host = QWidget()
+        tl = QVBoxLayout(table_host)
+        tl.setContentsMargins(0, 0, 0, 0)
+        bar = QHBoxLayout()
+        self.summary_label = QLabel("No run yet: choose a preset and press Train.")
+        self.summary_label.setWordWrap(True)
+        bar.addWidget(self.summary_label, 1)
+        csv_button = QToolButton(text="Save CSV…", autoRaise=True)
+        csv_button.setToolTip("Save the metrics table as CSV")
+        csv_button.clicked.connect(self._save_table_dialog)
+        bar.addWidget(csv_button)
+        tl.addLayout(bar)
+        tl.addWidget(self.table, 1)
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.addWidget(grid_host)
+        splitter.addWidget(table_host)
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addWidget(splitter)
+
+    def _with_save(self, name: str, widget: pg.PlotWidget) -> QWidget:
+        host = QWidget()
+        layout = QVBoxLayout(host)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(widget, 1)
+        button = QToolButton(text="Save…", autoRaise=True)
+        button.setToolTip(f"Save the {name} plot as PNG or SVG")
+        button.clicked.connect(lambda: self._save_plot_dialog(name))
+        layout.addWidget(button, 0, Qt.AlignmentFlag.AlignRight)
+        return host
+
+    # ------------------------------------------------------------------ feeding
+    def reset(self, classes: Sequence[str] = (), folds: Sequence[int] = ()) -> None:
+        self.classes = list(classes)
+        self.history = {}
+        self.fold_rocs = {}
+        self.fold_aucs = {}
+        for widget in (self.loss_plot, self.auc_plot, self.roc_plot):
+            widget.getPlotItem().clear()
+            legend = widget.getPlotItem().legend
+            if legend is not None:
+                legend.clear()
+        self.curves = {}
+        self.roc_plot.plot([0, 1], [0, 1], pen=pg.mkPen("#999", width=1, style=Qt.PenStyle.DotLine))
+        self.confusion.set_matrix(
+            np.zeros((len(classes), len(classes))), classes, "Confusion matrix"
+        )
+        self.table.clear_rows()
+        self.summary_label.setText(f"{len(folds)} fold(s) planned" if folds else "")
+
+    def _curve(
+        self, plot: pg.PlotWidget, key: str, fold: int, dashed: bool, label: str | None
+    ) -> pg.PlotDataItem:
+        curve = self.curves.get((key, fold))
+        if curve is None:
+            style = Qt.PenStyle.DashLine if dashed else Qt.PenStyle.SolidLine
+            pen = pg.mkPen(fold_color(fold), width=2, style=style)
+            curve = plot.plot(
+                [],
+                [],
+                pen=pen,
+                name=label,
+                symbol="o",
+                symbolSize=4,
+                symbolBrush=fold_color(fold),
+                symbolPen=None,
+            )
+            self.curves[(key, fold)] = curve
+        return curve
+
+    def add_epoch(self, epoch: msg.Epoch) -> None:
+        rows = self.history.setdefault(epoch.fold, [])
+        rows[:] = [r for r in rows if r.epoch != epoch.epoch] + [epoch]
+        rows.sort(key=lambda r: r.epoch)
+        x = [r.epoch for r in rows]
+        f = epoch.fold
+        self._curve(self.loss_plot, "train", f, False, f"fold {f}").setData(
+            x, [r.train_loss for r in rows]
+        )
+        self._curve(self.loss_plot, "val", f, True, None).setData(x, [r.val_loss for r in rows])
+        aucs = [(r.epoch, r.val_auc) for r in rows if r.val_auc is not None]
+        if aucs:
+            self._curve(self.auc_plot, "auc", f, False, f"fold {f}").setData(
+                [a for a, _ in aucs], [b for _, b in aucs]
+            )
+
+    def add_fold(self, done: msg.FoldDone) -> None:
+        metrics = dict(done.metrics)
+        auc = metrics.get("roc_auc")
+        self.fold_aucs[done.fold] = auc
+        if done.roc:
+            self.fold_rocs[done.fold] = done.roc
+            label = f"fold {done.fold} (AUC {auc:.3f})" if auc is not None else f"fold {done.fold}"
+            self.roc_plot.plot(
+                done.roc["fpr"],
+                done.roc["tpr"],
+                pen=pg.mkPen(fold_color(done.fold), width=1.5),
+                name=label,
+            )
+        if metrics.get("confusion") and self.classes:
+            self.confusion.set_matrix(
+                metrics["confusion"], self.classes, f"Confusion, fold {done.fold}"
+            )
+        self.table.set_row(str(done.fold), metrics)
+        self._update_mean_roc()
+
+    def _update_mean_roc(
+        self, mean: dict[str, Any] | None = None, auc: tuple[float, float] | None = None
+    ) -> None:
+        curve = self.curves.get(("roc_mean", 0))
+        if mean is None:
+            if len(self.fold_rocs) < 2:
+                return
+            tprs = np.vstack([np.asarray(r["tpr"]) for r in self.fold_rocs.values()])
+            mean = {
+                "fpr": next(iter(self.fold_rocs.values()))["fpr"],
+                "tpr_mean": tprs.mean(axis=0).tolist(),
+            }
+            values = [v for v in self.fold_aucs.values() if v is not None]
+            auc = (
+                (float(np.mean(values)), float(np.std(values, ddof=1))) if len(values) > 1 else None
+            )
+        label = "mean" + (f" (AUC {auc[0]:.3f} ± {auc[1]:.3f})" if auc else "")
+        if curve is not None:
+            self.roc_plot.removeItem(curve)
+            legend = self.roc_plot.getPlotItem().legend
+            if legend is not None:
+                legend.removeItem(curve)
+        curve = self.roc_plot.plot(
+            mean["fpr"], mean["tpr_mean"], pen=pg.mkPen(MEAN_COLOR, width=3), name=label
+        )
+        self.curves[("roc_mean", 0)] = curve
+
+    def set_final(self, metrics: dict[str, Any]) -> None:
+        """At the end: pooled confusion, the engine's mean ROC, the summary line."""
+        classes = metrics.get("classes") or self.classes
+        self.classes = list(classes)
+        if metrics.get("pooled_confusion"):
+            self.confusion.set_matrix(
+                metrics["pooled_confusion"], classes, "Confusion, pooled out-of-fold"
+            )
+        auc = (metrics.get("summary") or {}).get("roc_auc") or {}
+        if metrics.get("roc_mean") and len(metrics.get("folds", [])) > 1:
+            stats = (auc["mean"], auc["std"]) if auc.get("mean") is not None else None
+            self._update_mean_roc(metrics["roc_mean"], stats)
+        summary = metrics.get("summary") or {}
+        parts = []
+        for key, title in (("accuracy", "accuracy"), ("roc_auc", "AUC"), ("f1", "F1")):
+            s = summary.get(key) or {}
+            if s.get("mean") is not None:
+                parts.append(f"{title} {s['mean']:.3f} ± {s.get('std') or 0:.3f}")
+        status = metrics.get("status", "finished")
+        self.summary_label.setText(
+            f"<b>{metrics.get('model', '')}</b> — {status}; mean over folds: " + ", ".join(parts)
+            if parts
+            else f"{metrics.get('model', '')} — {status}"
+        )
+
+    # ------------------------------------------------------------------ past runs
+    def load_run(self, run_dir: str | Path) -> bool:
+        """Rebuild every plot from a run folder; False when it has no metrics yet."""
+        run_dir = Path(run_dir)
+        metrics_path = run_dir / "metrics.json"
+        if not metrics_path.is_file():
+            return False
+        metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
+        folds = [int(f["fold"]) for f in metrics.get("folds", [])]
+        self.reset(metrics.get("classes", []), folds)
+        for row in read_history(run_dir / "history.csv"):
+            self.add_epoch(row)
+        for fm in metrics.get("folds", []):
+            metrics_only = {k: v for k, v in fm.items() if k != "roc"}
+            self.add_fold(msg.FoldDone("", int(fm["fold"]), metrics_only, fm.get("roc")))
+        self.set_final(metrics)
+        return True
+
+    # ------------------------------------------------------------------ saving
+    def save_plot(self, name: str, path: str | Path) -> Path:
+        return save_plot(self.plots[name], path)
+
+    def _save_plot_dialog(self, name: str) -> None:
+        path, _ = QFileDialog.getSaveFileName(
+            self, f"Save the {name} plot", f"{name}.png", "PNG image (*.png);;SVG drawing (*.svg)"
+        )
+        if path:
+            self.save_plot(name, path)
+
+    def _save_table_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Save the metrics", "metrics.csv", "CSV (*.csv)"
+        )
+        if path:
+            self.table.save_csv(path)
+
+
+def _num(raw: dict[str, str], key: str) -> float | None:
+    value = raw.get(key) or ""
+    return float(value) if value else None
+
+
+def read_history(path: Path) -> list[msg.Epoch]:
+    """history.csv rows as Epoch messages (read here: training.report would load sklearn)."""
+    if not path.is_file():
+        return []
+    out = []
+    with path.open(newline="", encoding="utf-8") as fh:
+        for raw in csv.DictReader(fh):
+            out.append(
+                msg.Epoch(
+                    "",
+                    int(raw["fold"]),
+                    int(raw["epoch"]),
+                    0,
+                    _num(raw, "train_loss") or 0.0,
+                    _num(raw, "val_loss") or 0.0,
+                    _num(raw, "val_auc"),
+                    _num(raw, "val_accuracy"),
+                )
+            )
+    return out
+
+
+def color_of(fold: int) -> QColor:
+    return QColor(fold_color(fold))

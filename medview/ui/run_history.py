@@ -1,0 +1,236 @@
+"""Run history: every run of the project (status, model, date, key metrics); open one's plots,
+compare several side by side (metrics table + overlaid mean ROC), delete one.
+
+Everything here reads the project's runs table and the run folders' metrics.json (small
+files); nothing imports the engine.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QMessageBox,
+    QPushButton,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from medview.core.errors import MedviewError
+from medview.core.project import Project, Run
+from medview.ui.metrics_table import MetricsTable, format_value
+from medview.ui.plots import FOLD_COLORS, _plot, save_plot
+
+COLUMNS = ("Run", "Status", "Model", "Started", "Accuracy", "ROC AUC", "F1", "Folds")
+STATUS_COLORS = {
+    "finished": "#2e7d32",
+    "failed": "#c62828",
+    "cancelled": "#ef6c00",
+    "running": "#1565c0",
+    "interrupted": "#ef6c00",
+}
+
+
+def _mean(metrics: dict[str, Any], key: str) -> str:
+    s = (metrics.get("summary") or {}).get(key) or {}
+    if s.get("mean") is None:
+        return "–"
+    return f"{s['mean']:.3f} ± {s.get('std') or 0:.3f}"
+
+
+def read_metrics(project: Project, run: Run) -> dict[str, Any]:
+    """metrics.json of the run folder (has the ROC curves), else the database's copy."""
+    path = project.runs_dir / run.id / "metrics.json"
+    if path.is_file():
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            pass
+    return run.metrics or {}
+
+
+class RunHistory(QWidget):
+    runSelected = Signal(str)  # use this run for Grad-CAM / prediction
+    openRequested = Signal(str)  # show this run's plots
+    deleted = Signal(list)  # run ids: their predictions are gone too
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.project: Project | None = None
+        self.runs: list[Run] = []
+        self._build()
+
+    def _build(self) -> None:
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(list(COLUMNS))
+        self.table.verticalHeader().hide()
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.doubleClicked.connect(lambda *_: self.open_selected())
+        self.table.itemSelectionChanged.connect(self._selection_changed)
+        buttons = QHBoxLayout()
+        self.open_button = QPushButton("Open plots")
+        self.open_button.clicked.connect(self.open_selected)
+        self.compare_button = QPushButton("Compare selected")
+        self.compare_button.setToolTip("Select two or more runs (Ctrl+click)")
+        self.compare_button.clicked.connect(self.compare_selected)
+        self.delete_button = QPushButton("Delete…")
+        self.delete_button.clicked.connect(lambda: self.delete_selected(confirm=True))
+        for button in (self.open_button, self.compare_button, self.delete_button):
+            buttons.addWidget(button)
+        buttons.addStretch(1)
+        left = QWidget()
+        ll = QVBoxLayout(left)
+        ll.setContentsMargins(0, 0, 0, 0)
+        ll.addLayout(buttons)
+        ll.addWidget(self.table, 1)
+
+        self.compare_table = MetricsTable("Run")
+        self.compare_roc = _plot("Mean ROC per run", "false positive rate", "true positive rate")
+        self.compare_roc.getPlotItem().addLegend(offset=(-5, 5), labelTextColor="#222")
+        self.compare_roc.setAspectLocked(True)
+        right = QSplitter(Qt.Orientation.Horizontal)
+        right.addWidget(self.compare_table)
+        right.addWidget(self.compare_roc)
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(left)
+        splitter.addWidget(right)
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 2)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addWidget(splitter)
+        self._selection_changed()
+
+    # ------------------------------------------------------------------ data
+    def set_project(self, project: Project | None) -> None:
+        self.project = project
+        self.compare_table.clear_rows()
+        self.compare_roc.getPlotItem().clear()
+        self.refresh()
+
+    def refresh(self) -> None:
+        self.runs = list(reversed(self.project.runs())) if self.project else []  # newest first
+        self.table.setRowCount(len(self.runs))
+        for r, run in enumerate(self.runs):
+            m = run.metrics or {}
+            values = (
+                run.id,
+                run.status,
+                run.model or "",
+                (run.started_at or "").replace("T", " ")[:19],
+                _mean(m, "accuracy"),
+                _mean(m, "roc_auc"),
+                _mean(m, "f1"),
+                str(len(m.get("folds", []))),
+            )
+            for c, text in enumerate(values):
+                item = QTableWidgetItem(text)
+                if c == 1:
+                    item.setForeground(pg.mkColor(STATUS_COLORS.get(run.status, "#333")))
+                    if run.message:
+                        item.setToolTip(run.message)
+                self.table.setItem(r, c, item)
+        self._selection_changed()
+
+    def selected_ids(self) -> list[str]:
+        rows = sorted({i.row() for i in self.table.selectionModel().selectedRows()})
+        return [self.runs[r].id for r in rows if r < len(self.runs)]
+
+    def select_runs(self, run_ids: list[str]) -> None:
+        self.table.clearSelection()
+        mode = self.table.selectionMode()
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.MultiSelection)
+        for r, run in enumerate(self.runs):
+            if run.id in run_ids:
+                self.table.selectRow(r)
+        self.table.setSelectionMode(mode)
+
+    def _selection_changed(self) -> None:
+        n = len(self.selected_ids())
+        self.open_button.setEnabled(n == 1)
+        self.compare_button.setEnabled(n >= 2)
+        self.delete_button.setEnabled(n >= 1)
+
+    # ------------------------------------------------------------------ actions
+    def open_selected(self) -> str | None:
+        ids = self.selected_ids()
+        if not ids:
+            return None
+        self.runSelected.emit(ids[0])
+        self.openRequested.emit(ids[0])
+        return ids[0]
+
+    def compare_selected(self) -> int:
+        return self.compare(self.selected_ids())
+
+    def compare(self, run_ids: list[str]) -> int:
+        """Fill the comparison table (one row per run, mean over folds) and the ROC plot."""
+        if self.project is None:
+            return 0
+        self.compare_table.clear_rows()
+        plot = self.compare_roc.getPlotItem()
+        plot.clear()
+        if plot.legend is not None:
+            plot.legend.clear()
+        plot.plot([0, 1], [0, 1], pen=pg.mkPen("#999", style=Qt.PenStyle.DotLine))
+        shown = 0
+        for k, run_id in enumerate(run_ids):
+            try:
+                run = self.project.get_run(run_id)
+            except MedviewError:
+                continue
+            metrics = read_metrics(self.project, run)
+            summary = metrics.get("summary") or {}
+            row = {key: (v or {}).get("mean") for key, v in summary.items()}
+            self.compare_table.set_row(f"{run.model or ''} {run_id[:15]}", row)
+            roc = metrics.get("roc_mean")
+            if roc:
+                auc = summary.get("roc_auc") or {}
+                label = f"{run.model} {run_id[9:15]}"
+                if auc.get("mean") is not None:
+                    label += f" (AUC {auc['mean']:.3f})"
+                pen = pg.mkPen(FOLD_COLORS[k % len(FOLD_COLORS)], width=2)
+                plot.plot(roc["fpr"], roc["tpr_mean"], pen=pen, name=label)
+            shown += 1
+        return shown
+
+    def delete_selected(self, confirm: bool = True) -> list[str]:
+        ids = self.selected_ids()
+        if not ids or self.project is None:
+            return []
+        running = [i for i in ids if self.project.get_run(i).status == "running"]
+        ids = [i for i in ids if i not in running]
+        if confirm and ids:
+            answer = QMessageBox.question(
+                self,
+                "Delete runs",
+                f"Delete {len(ids)} run(s) with their folders, weights and predictions?\n"
+                + "\n".join(ids),
+            )
+            if answer != QMessageBox.StandardButton.Yes:
+                return []
+        for run_id in ids:
+            self.project.delete_run(run_id)
+        self.refresh()
+        self.deleted.emit(ids)
+        return ids
+
+    def save_roc(self, path: str | Path) -> Path:
+        return save_plot(self.compare_roc, path)
+
+
+__all__ = ["RunHistory", "format_value"]

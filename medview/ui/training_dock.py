@@ -1,0 +1,71 @@
+"""Puts training into the main window: the Training dock (TrainingPanel), the plots dock
+(live plots + run history, as tabs) and a Training menu with shortcuts."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QTabWidget
+
+from medview.ui.training_panel import TrainingPanel
+
+if TYPE_CHECKING:
+    from medview.ui.main_window import MainWindow
+
+
+def install(window: MainWindow) -> TrainingPanel:
+    """Add the Training dock, the plots dock and the Training menu to the main window."""
+    panel = TrainingPanel(window)
+    right, bottom = Qt.DockWidgetArea.RightDockWidgetArea, Qt.DockWidgetArea.BottomDockWidgetArea
+    window.training_dock = window.add_dock(panel, "Training", right, "trainingDock")
+    tabs = QTabWidget()
+    tabs.addTab(panel.plots, "Current run")
+    tabs.addTab(panel.history, "Run history")
+    panel.tabs = tabs
+    panel.history.openRequested.connect(
+        lambda run_id: (panel.use_run(run_id), tabs.setCurrentIndex(0))
+    )
+    window.plots_dock = window.add_dock(tabs, "Training plots", bottom, "trainingPlotsDock")
+    window.projectOpened.connect(panel.set_project)
+    window.projectClosed.connect(lambda: panel.set_project(None))
+    window.labelsChanged.connect(lambda _ids: panel.check())
+    window.imageShown.connect(panel.item_shown)
+    menu = window.menuBar().addMenu("&Training")
+    bar_actions = window.menuBar().actions()
+    if len(bar_actions) >= 2:  # keep Help last
+        window.menuBar().insertMenu(bar_actions[-2], menu)
+    entries: list[tuple[str, Any, str | None]] = [
+        ("&Train", panel.start, "Ctrl+T"),
+        ("&Cancel run", panel.cancel, None),
+        ("&Predict unlabelled", panel.predict_unlabelled, None),
+        ("Label &next (least certain)", panel.label_next, "U"),
+        ("&Grad-CAM for this item", panel.gradcam, "Ctrl+Shift+G"),
+        ("Show / hide Grad-CAM &overlay", panel.overlay.toggle, "G"),
+    ]
+    for text, slot, key in entries:
+        action = QAction(text, window)
+        if key:
+            action.setShortcut(QKeySequence(key))
+        action.triggered.connect(lambda _=False, s=slot: s())
+        menu.addAction(action)
+    menu.addSeparator()
+    menu.addAction(window.training_dock.toggleViewAction())
+    menu.addAction(window.plots_dock.toggleViewAction())
+    panel.history.deleted.connect(panel.runs_deleted)
+    docks = (window.training_dock, window.plots_dock)
+    for dock in docks:
+        window.restoreDockWidget(dock)  # created after restoreState(): take the saved place
+
+    def follow_project(has_project: bool) -> None:
+        for dock in docks:  # the welcome screen shows no docks
+            dock.setVisible(has_project)
+
+    window.projectOpened.connect(lambda _p: follow_project(True))
+    window.projectClosed.connect(lambda: follow_project(False))
+    window.training_panel = panel
+    follow_project(window.project is not None)
+    if window.project is not None:
+        panel.set_project(window.project)
+    return panel

@@ -1,0 +1,288 @@
+"""The training form: presets, the Advanced section, the pretrained-weights picker.
+
+It only turns widgets into a TrainConfig dict (training.config holds the names and defaults
+and loads no torch). The device line shows the GPU found by cheap checks that never import
+torch in the window's process (see ``detect_gpu``).
+"""
+
+from __future__ import annotations
+
+import platform
+import sys
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLineEdit,
+    QSpinBox,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from training.config import AUGMENT_PRESETS, MODELS_2D, MODELS_3D
+
+AUTO_MODEL = "Auto (small CNN for the project's kind)"
+PRESETS: dict[str, dict[str, Any]] = {
+    "3D volumes — MedicalNet ResNet10, fine-tune": {
+        "model": "medicalnet_resnet10",
+        "epochs": 30,
+        "folds": 5,
+        "batch_size": 4,
+        "lr": 1e-4,
+        "freeze_encoder": False,
+        "augment": "light",
+    },
+    "3D — frozen encoder": {
+        "model": "medicalnet_resnet10",
+        "epochs": 20,
+        "folds": 5,
+        "batch_size": 4,
+        "lr": 1e-3,
+        "freeze_encoder": True,
+        "augment": "light",
+    },
+    "2D — ResNet18": {
+        "model": "resnet18",
+        "epochs": 20,
+        "folds": 5,
+        "batch_size": 16,
+        "lr": 1e-4,
+        "freeze_encoder": False,
+        "augment": "light",
+    },
+    "2D — MobileNetV2": {
+        "model": "mobilenet_v2",
+        "epochs": 20,
+        "folds": 5,
+        "batch_size": 16,
+        "lr": 1e-4,
+        "freeze_encoder": False,
+        "augment": "light",
+    },
+    "Quick check — small CNN, 3 epochs": {
+        "model": None,  # cnn_small or cnn3d_small, by the project's items
+        "epochs": 3,
+        "folds": 3,
+        "batch_size": 8,
+        "lr": 1e-3,
+        "freeze_encoder": False,
+        "augment": "none",
+    },
+}
+QUICK = "Quick check — small CNN, 3 epochs"
+
+
+def detect_gpu() -> str | None:
+    """The GPU's name from files the driver publishes, or None when there is none to find.
+
+    Linux: the NVIDIA driver lists each GPU under /proc/driver/nvidia/gpus/ (no nvidia-smi,
+    no CUDA context). Apple silicon always has an MPS device. Elsewhere we cannot tell cheaply
+    and say so; the worker resolves "auto" itself and reports the device it used.
+    """
+    if sys.platform.startswith("linux"):
+        root = Path("/proc/driver/nvidia/gpus")
+        names = []
+        for info in sorted(root.glob("*/information")) if root.is_dir() else []:
+            for line in info.read_text(errors="replace").splitlines():
+                if line.startswith("Model:"):
+                    names.append(line.partition(":")[2].strip())
+        return ", ".join(names) or None
+    if sys.platform == "darwin" and platform.machine() == "arm64":
+        return "Apple GPU (MPS)"
+    return None
+
+
+class TrainingForm(QWidget):
+    changed = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.gpu_name: str | None = None
+        self._build()
+        self.apply_preset(QUICK)
+
+    def _build(self) -> None:
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        top = QFormLayout()
+        self.preset_box = QComboBox()
+        self.preset_box.addItems(list(PRESETS))
+        self.preset_box.currentTextChanged.connect(self.apply_preset)
+        top.addRow("Preset", self.preset_box)
+        self.weights_edit = QLineEdit(placeholderText="none (random start)")
+        self.weights_edit.setToolTip(
+            "Pretrained weights: a MedicalNet .pth or a torchvision state dict (.pth, "
+            ".safetensors). Loaded without running any code from the file."
+        )
+        browse = QToolButton(text="…")
+        browse.setToolTip("Choose a weights file")
+        browse.clicked.connect(self._pick_weights)
+        row = QHBoxLayout()
+        row.addWidget(self.weights_edit, 1)
+        row.addWidget(browse)
+        top.addRow("Weights", row)
+        layout.addLayout(top)
+
+        self.advanced_button = QToolButton(text="Advanced", checkable=True)
+        self.advanced_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.advanced_button.setArrowType(Qt.ArrowType.RightArrow)
+        self.advanced_button.setAutoRaise(True)
+        self.advanced_button.toggled.connect(self._toggle_advanced)
+        layout.addWidget(self.advanced_button)
+        self.advanced = QWidget()
+        form = QFormLayout(self.advanced)
+        form.setContentsMargins(12, 0, 0, 0)
+        self.model_box = QComboBox()
+        self.model_box.addItem(AUTO_MODEL, None)
+        for name in MODELS_3D:
+            self.model_box.addItem(f"3D  {name}", name)
+        for name in MODELS_2D:
+            self.model_box.addItem(f"2D  {name}", name)
+        form.addRow("Model", self.model_box)
+        self.epochs_spin = QSpinBox(minimum=1, maximum=1000)
+        form.addRow("Epochs", self.epochs_spin)
+        self.mode_box = QComboBox()
+        self.mode_box.addItems(["k-fold cross-validation", "hold-out (train / val / test)"])
+        self.folds_spin = QSpinBox(minimum=2, maximum=20)
+        self.mode_box.currentIndexChanged.connect(lambda i: self.folds_spin.setEnabled(i == 0))
+        split_row = QHBoxLayout()
+        split_row.addWidget(self.mode_box, 1)
+        split_row.addWidget(self.folds_spin)
+        form.addRow("Validation", split_row)
+        self.batch_spin = QSpinBox(minimum=1, maximum=1024)
+        form.addRow("Batch size", self.batch_spin)
+        self.lr_spin = QDoubleSpinBox(decimals=6, minimum=1e-6, maximum=1.0, singleStep=1e-4)
+        form.addRow("Learning rate", self.lr_spin)
+        self.size_spin = QSpinBox(minimum=0, maximum=1024, singleStep=16)
+        self.size_spin.setSpecialValueText("model default")
+        self.size_spin.setToolTip("Input size in pixels/voxels per side (0: the model's default)")
+        form.addRow("Size", self.size_spin)
+        self.augment_box = QComboBox()
+        self.augment_box.addItems(list(AUGMENT_PRESETS))
+        form.addRow("Augmentation", self.augment_box)
+        self.weights_check = QCheckBox("weight classes by frequency")
+        form.addRow("Class weighting", self.weights_check)
+        self.freeze_check = QCheckBox("train only the new head")
+        form.addRow("Frozen encoder", self.freeze_check)
+        self.patience_spin = QSpinBox(minimum=0, maximum=200)
+        self.patience_spin.setSpecialValueText("off")
+        self.patience_spin.setSuffix(" epochs without improvement")
+        form.addRow("Early stopping", self.patience_spin)
+        self.device_box = QComboBox()
+        for text, data in (
+            ("auto", "auto"),
+            ("CPU", "cpu"),
+            ("CUDA GPU", "cuda"),
+            ("Apple MPS", "mps"),
+        ):
+            self.device_box.addItem(text, data)
+        form.addRow("Device", self.device_box)
+        layout.addWidget(self.advanced)
+        self.advanced.hide()
+        for widget in (self.model_box, self.mode_box, self.augment_box, self.device_box):
+            widget.currentIndexChanged.connect(lambda *_: self.changed.emit())
+        for spin in (
+            self.epochs_spin,
+            self.folds_spin,
+            self.batch_spin,
+            self.size_spin,
+            self.patience_spin,
+        ):
+            spin.valueChanged.connect(lambda *_: self.changed.emit())
+        self.lr_spin.valueChanged.connect(lambda *_: self.changed.emit())
+        self.freeze_check.toggled.connect(lambda *_: self.changed.emit())
+        self.weights_edit.textChanged.connect(lambda *_: self.changed.emit())
+        self.set_gpu(detect_gpu())
+
+    def _toggle_advanced(self, on: bool) -> None:
+        self.advanced.setVisible(on)
+        self.advanced_button.setArrowType(Qt.ArrowType.DownArrow if on else Qt.ArrowType.RightArrow)
+
+    def _pick_weights(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Pretrained weights", "", "Weights (*.pth *.pt *.safetensors);;All files (*)"
+        )
+        if path:
+            self.weights_edit.setText(path)
+
+    # ------------------------------------------------------------------ values
+    def set_gpu(self, name: str | None) -> None:
+        """Show what "auto" will use: the GPU's name, or CPU."""
+        self.gpu_name = name
+        self.device_box.setItemText(0, f"auto — {name}" if name else "auto — CPU")
+        self.device_box.setToolTip(
+            f"Detected: {name}" if name else "No GPU detected: training runs on the CPU"
+        )
+
+    def apply_preset(self, name: str) -> None:
+        preset = PRESETS.get(name)
+        if preset is None:
+            return
+        if self.preset_box.currentText() != name:
+            self.preset_box.setCurrentText(name)
+        blocked = self.blockSignals(True)
+        index = self.model_box.findData(preset["model"]) if preset["model"] else 0
+        self.model_box.setCurrentIndex(max(index, 0))
+        self.epochs_spin.setValue(preset["epochs"])
+        self.mode_box.setCurrentIndex(0)
+        self.folds_spin.setValue(preset["folds"])
+        self.batch_spin.setValue(preset["batch_size"])
+        self.lr_spin.setValue(preset["lr"])
+        self.size_spin.setValue(0)
+        self.augment_box.setCurrentText(preset["augment"])
+        self.freeze_check.setChecked(preset["freeze_encoder"])
+        self.patience_spin.setValue(0)
+        self.blockSignals(blocked)
+        self.changed.emit()
+
+    def config(self, kind: str | None = None) -> dict[str, Any]:
+        """A TrainConfig dict (without ``project``). ``kind`` resolves the Auto model."""
+        model = self.model_box.currentData()
+        if model is None and kind is not None:
+            model = "cnn3d_small" if kind == "3d" else "cnn_small"
+        holdout = self.mode_box.currentIndex() == 1
+        config: dict[str, Any] = {
+            "model": model,
+            "epochs": self.epochs_spin.value(),
+            "folds": self.folds_spin.value(),
+            "holdout": holdout,
+            "batch_size": self.batch_spin.value(),
+            "lr": float(self.lr_spin.value()),
+            "size": self.size_spin.value() or None,
+            "augment": self.augment_box.currentText(),
+            "class_weights": self.weights_check.isChecked(),
+            "freeze_encoder": self.freeze_check.isChecked(),
+            "patience": self.patience_spin.value(),
+            "device": self.device_box.currentData(),
+            "pretrained": self.weights_edit.text().strip() or None,
+        }
+        return config
+
+    def set_values(self, values: dict[str, Any]) -> None:
+        """Set Advanced fields from a dict (tests and scripted demos)."""
+        if "model" in values:
+            self.model_box.setCurrentIndex(max(self.model_box.findData(values["model"]), 0))
+        spins = {
+            "epochs": self.epochs_spin,
+            "folds": self.folds_spin,
+            "batch_size": self.batch_spin,
+            "size": self.size_spin,
+            "patience": self.patience_spin,
+        }
+        for key, spin in spins.items():
+            if key in values:
+                spin.setValue(int(values[key] or 0))
+        if "lr" in values:
+            self.lr_spin.setValue(float(values["lr"]))
+        if "augment" in values:
+            self.augment_box.setCurrentText(values["augment"])
+        if "holdout" in values:
+            self.mode_box.setCurrentIndex(1 if values["holdout"] else 0)

@@ -1,0 +1,448 @@
+"""The Training dock: preset + Advanced form, plan check, Train / Cancel, progress with ETA,
+log, and what a finished run gives back (predictions, Label next, Grad-CAM).
+
+Every job (a run, "Predict unlabelled", a Grad-CAM map) is a spawned process driven by a
+JobBridge, so torch never loads in the window's process and the window stays responsive.
+training_dock.install(window) adds it to the main window.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QMessageBox,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
+
+from medview.core.errors import MedviewError
+from medview.core.project import Project
+from medview.jobs import messages as msg
+from medview.jobs.runner import DEFAULT_TARGET
+from medview.ui.job_bridge import JobBridge
+from medview.ui.plots import LivePlots
+from medview.ui.run_history import RunHistory
+from medview.ui.saliency import OverlayControls, SaliencyOverlay
+from medview.ui.training_form import TrainingForm
+from training.plan import PlanCheck, check_plan
+
+if TYPE_CHECKING:
+    from medview.ui.main_window import MainWindow
+
+GRADCAM_TARGET = "training.gradcam:gradcam_job"
+PREDICT_TARGET = "training.gui_jobs:predict_job"
+
+
+def format_eta(seconds: float | None) -> str:
+    if seconds is None:
+        return "estimating…"
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, s = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {s:02d} s"
+    hours, m = divmod(minutes, 60)
+    return f"{hours} h {m:02d} min"
+
+
+def least_certain(items: list[Any], predictions: dict[int, Any]) -> int | None:
+    """The unlabelled item whose prediction is closest to a tie (lowest top probability,
+    scaled so binary and multiclass runs compare: 0 = a tie, 1 = certain)."""
+    best: tuple[float, int] | None = None
+    for item in items:
+        if item.label is not None:
+            continue
+        pred = predictions.get(item.id)
+        if pred is None or not pred.probabilities:
+            continue
+        k = len(pred.probabilities)
+        certainty = (max(pred.probabilities) - 1 / k) / (1 - 1 / k)
+        if best is None or certainty < best[0]:
+            best = (certainty, item.id)
+    return None if best is None else best[1]
+
+
+class TrainingPanel(QWidget):
+    runStarted = Signal(str)  # run id
+    runEnded = Signal(str, str)  # status, run id
+    gradcamReady = Signal(int)  # item id
+    predictionsReady = Signal(int)  # how many items were predicted
+
+    def __init__(self, window: MainWindow) -> None:
+        super().__init__()
+        self.window = window
+        self.project: Project | None = None
+        self.bridge: JobBridge | None = None
+        self.side_job: JobBridge | None = None  # Grad-CAM or prediction
+        self.target = DEFAULT_TARGET  # tests swap in a worker that dies
+        self.extra_config: dict[str, Any] = {}  # tests: threads, size, ...
+        self.side_config: dict[str, Any] = {"threads": 1}
+        self.plan: PlanCheck | None = None
+        self.run_id: str | None = None  # the run Grad-CAM and "Predict unlabelled" use
+        self.plots = LivePlots()
+        self.history = RunHistory()
+        self.history.runSelected.connect(self.use_run)
+        self.overlay = SaliencyOverlay(window.slice_view)
+        self._build()
+
+    # ------------------------------------------------------------------ layout
+    def _build(self) -> None:
+        inner = QWidget()
+        layout = QVBoxLayout(inner)
+        layout.setContentsMargins(6, 6, 6, 6)
+        self.form = TrainingForm()
+        self.form.changed.connect(self.check)
+        layout.addWidget(self.form)
+        kind_row = QHBoxLayout()
+        self.kind_label = QLabel("Train on")
+        self.kind_box = QComboBox()
+        self.kind_box.addItem("3D volumes", "3d")
+        self.kind_box.addItem("2D images", "2d")
+        self.kind_box.currentIndexChanged.connect(self.check)
+        kind_row.addWidget(self.kind_label)
+        kind_row.addWidget(self.kind_box, 1)
+        layout.addLayout(kind_row)
+        self.plan_label = QLabel()
+        self.plan_label.setWordWrap(True)
+        self.plan_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addWidget(self.plan_label)
+        buttons = QHBoxLayout()
+        self.train_button = QPushButton("Train")
+        self.train_button.setDefault(True)
+        self.train_button.clicked.connect(self.start)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel)
+        buttons.addWidget(self.train_button, 2)
+        buttons.addWidget(self.cancel_button, 1)
+        layout.addLayout(buttons)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setValue(0)
+        self.progress.setFormat("idle")
+        self.progress.setTextVisible(True)
+        layout.addWidget(self.progress)
+        self.status = QLabel(" ")
+        self.status.setWordWrap(True)
+        layout.addWidget(self.status)
+        self.log = QPlainTextEdit(readOnly=True)
+        self.log.setMaximumBlockCount(2000)
+        self.log.setMinimumHeight(90)
+        self.log.setPlaceholderText("Messages from the run appear here.")
+        layout.addWidget(self.log, 1)
+
+        results = QGroupBox("Predictions")
+        rl = QVBoxLayout(results)
+        self.run_label = QLabel("No finished run yet.")
+        self.run_label.setWordWrap(True)
+        rl.addWidget(self.run_label)
+        row = QHBoxLayout()
+        self.predict_button = QPushButton("Predict unlabelled")
+        self.predict_button.setToolTip(
+            "Run the selected run's fold models on every unlabelled item"
+        )
+        self.predict_button.clicked.connect(self.predict_unlabelled)
+        self.next_button = QPushButton("Label next")
+        self.next_button.setToolTip("Select the unlabelled item the model is least sure about (U)")
+        self.next_button.clicked.connect(self.label_next)
+        row.addWidget(self.predict_button)
+        row.addWidget(self.next_button)
+        rl.addLayout(row)
+        self.gradcam_button = QPushButton("Grad-CAM for this item")
+        self.gradcam_button.setToolTip("Where the model looked: a heat map over the slice view")
+        self.gradcam_button.clicked.connect(self.gradcam)
+        rl.addWidget(self.gradcam_button)
+        self.overlay_controls = OverlayControls(self.overlay)
+        rl.addWidget(self.overlay_controls)
+        layout.addWidget(results)
+
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(inner)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(scroll)
+        self.setMinimumWidth(300)
+        self._update_buttons()
+
+    # ------------------------------------------------------------------ project
+    def set_project(self, project: Project | None) -> None:
+        self.project = project
+        self.overlay.clear()
+        self.history.set_project(project)
+        self.run_id = None
+        if project is not None:
+            done = [r for r in project.runs() if r.status in ("finished", "cancelled")]
+            done = [r for r in done if any((project.runs_dir / r.id).glob("fold*.safetensors"))]
+            if done:
+                self.use_run(done[-1].id, load_plots=True)
+        self.check()
+
+    def use_run(self, run_id: str, load_plots: bool = True) -> None:
+        """Grad-CAM and "Predict unlabelled" use this run; its plots are shown."""
+        if self.project is None:
+            return
+        self.run_id = run_id
+        run_dir = self.project.runs_dir / run_id
+        if load_plots and not (self.bridge and self.bridge.running):
+            self.plots.load_run(run_dir)
+        model = ""
+        with contextlib.suppress(MedviewError):
+            model = self.project.get_run(run_id).model or ""
+        self.run_label.setText(f"Using run <b>{run_id}</b> ({model})")
+        self._update_buttons()
+
+    # ------------------------------------------------------------------ plan
+    def config(self) -> dict[str, Any]:
+        kind = self.kind_box.currentData() if self.kind_box.isVisible() or self._mixed() else None
+        plan_kind = self.plan.kind if self.plan else None
+        config = self.form.config(kind or plan_kind)
+        return {**config, **self.extra_config}
+
+    def _mixed(self) -> bool:
+        return bool(self.plan and self.plan.mixed)
+
+    def check(self) -> PlanCheck | None:
+        if self.project is None:
+            self.plan = None
+            self.plan_label.setText("Open a project to train.")
+            self._update_buttons()
+            return None
+        forced = self.kind_box.currentData() if self._mixed() else None
+        config = {**self.form.config(forced), **self.extra_config}
+        self.plan = check_plan(self.project, config, forced)
+        auto = self.form.model_box.currentData() is None
+        show_kind = self.plan.mixed and auto
+        self.kind_label.setVisible(show_kind)
+        self.kind_box.setVisible(show_kind)
+        if show_kind and forced is None and self.plan.kind:
+            self.kind_box.blockSignals(True)
+            self.kind_box.setCurrentIndex(max(self.kind_box.findData(self.plan.kind), 0))
+            self.kind_box.blockSignals(False)
+        color = "#2e7d32" if self.plan.ok else "#c62828"
+        html = self.plan.text().replace("\n", "<br>")
+        self.plan_label.setText(f"<span style='color:{color}'>{html}</span>")
+        self._update_buttons()
+        return self.plan
+
+    # ------------------------------------------------------------------ running
+    def start(self) -> bool:
+        if self.project is None or (self.bridge is not None and self.bridge.running):
+            return False
+        plan = self.check()
+        if plan is None or not plan.ok:
+            self._set_status("Cannot start: " + (plan.errors[0] if plan else "no project"), True)
+            return False
+        config = {"project": str(self.project.folder), **self.config()}
+        if config.get("model") is None:
+            config["model"] = "cnn3d_small" if plan.kind == "3d" else "cnn_small"
+        bridge = JobBridge(config, self.target, self)
+        bridge.started.connect(self._started)
+        bridge.progress.connect(self._progress)
+        bridge.epoch.connect(self._epoch)
+        bridge.foldDone.connect(self.plots.add_fold)
+        bridge.logged.connect(self._log)
+        bridge.ended.connect(lambda status, b=bridge: self._ended(b, status))
+        self.bridge = bridge
+        self.log.clear()
+        self.plots.reset()
+        self.progress.setValue(0)
+        self.progress.setFormat("starting the training process…")
+        self._set_status(f"Starting {config['model']}…")
+        self._t0 = time.monotonic()
+        bridge.start()
+        self._update_buttons()
+        return True
+
+    def cancel(self) -> None:
+        if self.bridge is not None and self.bridge.running:
+            self.bridge.cancel()
+            self.progress.setFormat("cancelling after this batch…")
+            self.cancel_button.setEnabled(False)
+
+    def _started(self, run_id: str, plan: dict[str, Any]) -> None:
+        self.plots.reset(plan.get("classes", []), plan.get("folds", []))
+        device = plan.get("device", "")
+        self._set_status(
+            f"Run {run_id}: {plan.get('model')} on {plan.get('items')} {plan.get('kind', '')} "
+            f"items, {len(plan.get('folds', []))} fold(s) × {plan.get('epochs')} epochs, {device}"
+        )
+        self.history.refresh()
+        self.runStarted.emit(run_id)
+
+    def _progress(self, stage: str, done: int, total: int) -> None:
+        self.progress.setValue(int(100 * done / max(total, 1)))
+        self.progress.setFormat(f"{stage} {done} / {total}")
+
+    def _epoch(self, e: msg.Epoch) -> None:
+        self.plots.add_epoch(e)
+        folds = len(self.bridge.plan.get("folds", [])) if self.bridge else 0
+        self.progress.setValue(int(1000 * e.fraction_done))
+        auc = f", val AUC {e.val_auc:.3f}" if e.val_auc is not None else ""
+        self.progress.setFormat(
+            f"fold {e.fold}/{folds or '?'} · epoch {e.epoch}/{e.epochs} · "
+            f"ETA {format_eta(e.eta_seconds)}"
+        )
+        self.status.setText(f"loss {e.train_loss:.3f} (val {e.val_loss:.3f}){auc}")
+
+    def _log(self, text: str, level: str) -> None:
+        prefix = {"warning": "⚠ ", "error": "✗ "}.get(level, "")
+        self.log.appendPlainText(prefix + text)
+
+    def _ended(self, bridge: JobBridge, status: str) -> None:
+        final = bridge.job.final
+        run_id = bridge.run_id or ""
+        self.history.refresh()
+        if status == "finished":
+            assert isinstance(final, msg.Finished)
+            self._load_final(Path(final.run_dir))
+            self.progress.setValue(1000)
+            self.progress.setFormat(f"finished in {format_eta(time.monotonic() - self._t0)}")
+            self._set_status(f"Run {run_id} finished; predictions are in the item list.")
+            self.use_run(run_id, load_plots=False)
+        elif status == "cancelled":
+            self.progress.setFormat("cancelled")
+            self._set_status(f"Run {run_id or ''} cancelled; completed folds are kept.")
+            if run_id and self.project is not None:
+                self._load_final(self.project.runs_dir / run_id)
+        else:
+            error = getattr(final, "error", "the training process failed")
+            self.progress.setFormat("failed")
+            self._set_status(f"Training failed: {error}", True)
+            self._log(error, "error")
+            box = QMessageBox(
+                QMessageBox.Icon.Warning, "Training failed", error, parent=self.window
+            )
+            box.setInformativeText("The run is marked failed; the window and your labels are fine.")
+            box.setDetailedText(getattr(final, "traceback", "") or "")
+            box.open()  # not exec(): nothing waits on the user
+            self.error_box = box
+        self.window.refresh_predictions()
+        self._update_buttons()
+        self.runEnded.emit(status, run_id)
+
+    def _load_final(self, run_dir: Path) -> None:
+        path = run_dir / "metrics.json"
+        if path.is_file():
+            self.plots.set_final(json.loads(path.read_text(encoding="utf-8")))
+
+    def _set_status(self, text: str, error: bool = False) -> None:
+        self.status.setText(f"<span style='color:#c62828'>{text}</span>" if error else text)
+        self.window.statusBar().showMessage(text, 10000)
+
+    def _update_buttons(self) -> None:
+        running = self.bridge is not None and self.bridge.running
+        side = self.side_job is not None and self.side_job.running
+        has_project = self.project is not None
+        self.train_button.setEnabled(
+            has_project and not running and bool(self.plan and self.plan.ok)
+        )
+        self.cancel_button.setEnabled(running)
+        usable = has_project and self.run_id is not None and not side
+        self.predict_button.setEnabled(usable)
+        self.gradcam_button.setEnabled(usable)
+        self.next_button.setEnabled(has_project)
+
+    # ------------------------------------------------------------------ after a run
+    def label_next(self) -> int | None:
+        browser = self.window.browser
+        target = least_certain(browser.model.items(), browser.model._predictions)
+        if target is None:
+            text = "No unlabelled item has a prediction yet: train, or Predict unlabelled."
+            self.window.statusBar().showMessage(text, 8000)
+            return None
+        browser.select_item(target)
+        pred = browser.model.prediction(target)
+        if pred is not None:
+            self.window.statusBar().showMessage(
+                f"Least certain: predicted {pred.predicted} (P {max(pred.probabilities):.2f})", 8000
+            )
+        return target
+
+    def _side(self, config: dict[str, Any], target: str, done: Any, what: str) -> JobBridge | None:
+        if self.project is None or self.run_id is None:
+            return None
+        if self.side_job is not None and self.side_job.running:
+            return None
+        job = JobBridge(
+            {
+                "project": str(self.project.folder),
+                "run_id": self.run_id,
+                **self.side_config,
+                **config,
+            },
+            target,
+            self,
+        )
+        job.finished.connect(done)
+        job.failed.connect(lambda m: self._set_status(f"{what} failed: {m.error}", True))
+        job.ended.connect(lambda *_: self._update_buttons())
+        self.side_job = job
+        job.start()
+        self._set_status(f"{what}…")
+        self._update_buttons()
+        return job
+
+    def predict_unlabelled(self) -> JobBridge | None:
+        def done(m: msg.Finished) -> None:
+            self.window.refresh_predictions()
+            count = int(m.summary.get("predicted", 0))
+            self._set_status(f"Predicted {count} unlabelled item(s) with run {m.run_id}.")
+            self.predictionsReady.emit(count)
+
+        return self._side({"items": "unlabelled"}, PREDICT_TARGET, done, "Predicting")
+
+    def gradcam(self) -> JobBridge | None:
+        item = self.window.current_item
+        if item is None:
+            self._set_status("Select an item first.")
+            return None
+        item_id = item.id
+
+        def done(m: msg.Finished) -> None:
+            volume = np.load(m.run_dir, allow_pickle=False)
+            self.overlay.set_map(item_id, volume)
+            self.overlay.set_enabled(True)
+            self.overlay.render(self.window.current_item.id if self.window.current_item else None)
+            p = m.summary.get("probabilities") or []
+            self._set_status(
+                f"Grad-CAM of {item.name}: predicted {m.summary.get('predicted')}"
+                + (f" (P {max(p):.2f})" if p else "")
+            )
+            self.gradcamReady.emit(item_id)
+
+        return self._side({"item_id": item_id}, GRADCAM_TARGET, done, "Computing Grad-CAM")
+
+    def runs_deleted(self, run_ids: list[str]) -> None:
+        if self.run_id in run_ids:
+            self.run_id = None
+            self.overlay.clear()
+            self.plots.reset()
+            self.run_label.setText("No finished run selected.")
+        self.window.refresh_predictions()
+        self._update_buttons()
+
+    def item_shown(self, item_id: int) -> None:
+        self.overlay.render(item_id)
+
+    def shutdown(self) -> None:
+        for job in (self.bridge, self.side_job):
+            if job is not None and job.running:
+                job.kill()

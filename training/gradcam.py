@@ -1,0 +1,199 @@
+"""Grad-CAM saliency for one item with a finished run's fold models (2D and 3D).
+
+The map is Grad-CAM (Selvaraju et al.) on the last convolutional layer: the layer's
+activations weighted by the spatially averaged gradient of the explained score, ReLU, then
+upsampled to the model input and resampled back to the item's own (z, y, x) grid, so it can
+be drawn over any plane of the slice view. With several folds the maps are averaged (the same
+ensemble that predicts). The explained score is the predicted class: for a binary (one-logit)
+model that is the logit when the prediction is positive and its negative otherwise, so the
+map always shows evidence *for what the model says*.
+
+Implemented with forward/backward hooks rather than ``monai.visualize.GradCAM`` because MONAI's
+class selects a logit index and cannot explain the negative class of a one-logit model.
+
+``gradcam_job`` is a ``medview.jobs.runner`` target: the window runs it in a one-shot spawned
+process, so torch never loads in the GUI process; the map comes back as a small .npy file.
+"""
+
+from __future__ import annotations
+
+import json
+import traceback
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from medview.core.errors import MedviewError
+from medview.core.project import Item, Project
+from medview.jobs import messages as msg
+from training.data import load_items
+from training.models import build_model
+from training.transforms import PrepSettings
+from training.weights import load_weights
+
+TARGET_LAYER = {  # the last spatial feature map per model (None: the last Conv module)
+    "cnn_small": "features.12",
+    "cnn3d_small": "features.12",
+    "medicalnet_resnet10": "layer4",
+    "medicalnet_resnet18": "layer4",
+    "medicalnet_resnet34": "layer4",
+    "medicalnet_resnet50": "layer4",
+    "resnet18": "layer4",
+    "resnet50": "layer4",
+    "resnet101": "layer4",
+    "densenet121": "features",
+    "mobilenet_v2": "features",
+    "efficientnet_b0": "features",
+    "vgg16": "features",
+}
+
+
+class GradCamError(MedviewError):
+    """The run or item cannot be explained (weights missing, wrong kind, unreadable)."""
+
+
+def target_layer(model: nn.Module, model_name: str) -> nn.Module:
+    name = TARGET_LAYER.get(model_name)
+    modules = dict(model.named_modules())
+    if name and name in modules:
+        return modules[name]
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d | nn.Conv3d)]
+    if not convs:
+        raise GradCamError(f"{model_name}: no convolutional layer to explain")
+    return convs[-1]
+
+
+def grad_cam(model: nn.Module, layer: nn.Module, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """(map at the input's spatial size, class probabilities) for one input (1, C, ...)."""
+    saved: dict[str, torch.Tensor] = {}
+
+    def forward_hook(_m: nn.Module, _i: Any, output: torch.Tensor) -> None:
+        saved["a"] = output
+        output.register_hook(lambda g: saved.__setitem__("g", g))
+
+    handle = layer.register_forward_hook(forward_hook)
+    try:
+        model.eval()
+        x = x.clone().requires_grad_(True)  # gradients flow even through a frozen encoder
+        logits = model(x)
+        if logits.shape[1] == 1:
+            p = torch.sigmoid(logits[0, 0])
+            probs = torch.stack([1 - p, p])
+            score = logits[0, 0] if p >= 0.5 else -logits[0, 0]
+        else:
+            probs = torch.softmax(logits[0], dim=0)
+            score = logits[0, int(probs.argmax())]
+        model.zero_grad(set_to_none=True)
+        score.backward()
+    finally:
+        handle.remove()
+    a, g = saved["a"].detach(), saved["g"].detach()
+    dims = tuple(range(2, a.ndim))
+    weights = g.mean(dim=dims, keepdim=True)
+    cam = F.relu((weights * a).sum(dim=1, keepdim=True))
+    mode = "trilinear" if cam.ndim == 5 else "bilinear"
+    cam = F.interpolate(cam, size=tuple(x.shape[2:]), mode=mode, align_corners=False)[0, 0]
+    return cam.numpy(), probs.detach().numpy().astype(np.float64)
+
+
+def _resample(cam: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
+    """Model-input grid -> the item's (z, y, x). Preprocessing resized without keeping the
+    aspect ratio (training.transforms), so a plain resize is its exact inverse."""
+    t = torch.from_numpy(np.ascontiguousarray(cam, dtype=np.float32))
+    if t.ndim == 2:
+        out = F.interpolate(t[None, None], size=shape[1:], mode="bilinear", align_corners=False)
+        return out[0].numpy()  # (1, y, x)
+    out = F.interpolate(t[None, None], size=shape, mode="trilinear", align_corners=False)
+    return out[0, 0].numpy()
+
+
+def compute_gradcam(
+    project: Project, run_id: str, item: Item, folds: list[int] | None = None
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Saliency (z, y, x) float32 in [0, 1] for ``item`` and facts about it."""
+    run_dir = project.runs_dir / run_id
+    config_path = run_dir / "config.json"
+    if not config_path.is_file():
+        raise GradCamError(f"{config_path}: run configuration missing")
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    resolved = config.get("resolved", {})
+    classes: list[str] = resolved.get("classes") or []
+    kind = resolved.get("kind", "3d")
+    if item.kind != kind:
+        raise GradCamError(
+            f"{item.name} is {item.kind.upper()}; run {run_id} was trained on {kind.upper()} items"
+        )
+    available = sorted(int(p.stem.removeprefix("fold")) for p in run_dir.glob("fold*.safetensors"))
+    folds = [f for f in (folds or available) if f in available]
+    if not folds:
+        raise GradCamError(f"run {run_id} has no trained fold weights")
+    model_name = config["model"]
+    channels = int(resolved.get("channels", 1))
+    prep = PrepSettings(
+        3 if kind == "3d" else 2,
+        int(config["size"]),
+        channels,
+        tuple(config["ct_window"]) if config.get("ct_window") else None,
+    )
+    data = load_items(project, [item], prep, [], use_cache=bool(config.get("cache", True)))
+    if not data.items:
+        reason = data.skipped[0] if data.skipped else "unreadable"
+        raise GradCamError(f"cannot read {item.name}: {reason}")
+    x = data.x[:1].float()
+    total = np.zeros(x.shape[2:], dtype=np.float64)
+    probs = np.zeros(len(classes))
+    for fold in folds:
+        model = build_model(model_name, len(classes), channels)
+        load_weights(model, run_dir / f"fold{fold}.safetensors")
+        cam, p = grad_cam(model, target_layer(model, model_name), x)
+        peak = float(cam.max())
+        total += cam / peak if peak > 0 else cam  # each fold counts the same
+        probs += p
+    cam = total / len(folds)
+    peak = float(cam.max())
+    cam = cam / peak if peak > 0 else cam
+    out = np.clip(_resample(cam, tuple(item.shape[:3])), 0.0, 1.0).astype(np.float32)
+    probs /= len(folds)
+    facts = {
+        "item_id": item.id,
+        "run_id": run_id,
+        "model": model_name,
+        "folds": folds,
+        "classes": classes,
+        "probabilities": probs.tolist(),
+        "predicted": classes[int(probs.argmax())] if classes else None,
+        "shape": list(out.shape),
+    }
+    return out, facts
+
+
+def gradcam_job(config: dict[str, Any], queue: Any, cancel_event: Any) -> None:
+    """Runner target: {"project", "run_id", "item_id"[, "folds", "threads"]} -> a .npy file,
+    reported by ``finished`` (``run_dir`` is the file, ``summary`` the facts)."""
+
+    def emit(message: msg.Message) -> None:
+        queue.put(message.to_dict())
+
+    try:
+        torch.set_num_threads(int(config.get("threads") or 1))
+        with Project.open(config["project"]) as project:
+            item = project.get_item(int(config["item_id"]))
+            cam, facts = compute_gradcam(project, str(config["run_id"]), item, config.get("folds"))
+            out = project.cache_file("gradcam", f"{config['run_id']}-{item.id}", ".npy")
+            out.parent.mkdir(parents=True, exist_ok=True)
+            tmp = out.with_suffix(".tmp.npy")
+            np.save(tmp, cam)
+            tmp.replace(out)
+        emit(msg.Finished(str(config["run_id"]), str(out), facts))
+    except MedviewError as exc:
+        emit(msg.Failed(str(exc)))
+    except BaseException as exc:  # the window waits for a terminal message: always send one
+        emit(msg.Failed(f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc()))
+
+
+def load_map(path: str | Path) -> np.ndarray:
+    return np.load(path, allow_pickle=False)

@@ -1,0 +1,66 @@
+"""Short one-shot jobs the window runs in a spawned process (medview.jobs.runner targets), so
+torch never loads in the GUI process: "Predict unlabelled" and the device probe.
+
+Each ends with exactly one terminal message, like a training run.
+"""
+
+from __future__ import annotations
+
+import traceback
+from typing import Any
+
+from medview.core.errors import MedviewError
+from medview.jobs import messages as msg
+
+
+def _guard(queue: Any, body: Any) -> None:
+    def emit(message: msg.Message) -> None:
+        queue.put(message.to_dict())
+
+    try:
+        body(emit)
+    except MedviewError as exc:
+        emit(msg.Failed(str(exc)))
+    except BaseException as exc:
+        emit(msg.Failed(f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc()))
+
+
+def predict_job(config: dict[str, Any], queue: Any, cancel_event: Any) -> None:
+    """{"project", "run_id"[, "items": "unlabelled"|"all", "device"]} -> predictions stored."""
+
+    def body(emit: Any) -> None:
+        import torch
+
+        from medview.core.project import Project
+        from training.predict import predict_run
+
+        torch.set_num_threads(int(config.get("threads") or 1))
+        with Project.open(config["project"]) as project:
+            path, count, notes = predict_run(
+                project,
+                str(config["run_id"]),
+                str(config.get("items", "unlabelled")),
+                str(config.get("device", "auto")),
+            )
+        for note in notes:
+            emit(msg.Log(note))
+        emit(msg.Finished(str(config["run_id"]), str(path), {"predicted": count}))
+
+    _guard(queue, body)
+
+
+def probe_device(config: dict[str, Any], queue: Any, cancel_event: Any) -> None:
+    """The device "auto" resolves to, with the GPU's name (for platforms without a cheap
+    check, e.g. Windows)."""
+
+    def body(emit: Any) -> None:
+        import torch
+
+        name = "CPU"
+        if torch.cuda.is_available():
+            name = torch.cuda.get_device_name(0)
+        elif getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            name = "Apple GPU (MPS)"
+        emit(msg.Finished("", "", {"device": name}))
+
+    _guard(queue, body)
