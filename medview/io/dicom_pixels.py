@@ -10,10 +10,10 @@ per-slice timings noted here):
 * JPEG 2000: pylibjpeg (OpenJPEG) 21 ms against GDCM's 30 ms; RLE: pylibjpeg-rle 0.8 ms
   against pydicom's own 2 ms. pylibjpeg holds the GIL (two threads: no gain).
 
-So big JPEG and JPEG 2000 series are decoded by a small process pool (300 J2K slices: 5.1 s
-for a plain pydicom loop, 2.9 s here; SimpleITK 4.4 s). Uncompressed and RLE series are
-decoded in the calling thread, where they are already faster than the hand-off to a worker
-(300 slices: 0.16 s uncompressed against SimpleITK's 0.24 s).
+So big JPEG 2000 series (and JPEG ones when GDCM is missing) are decoded by a small process
+pool (300 J2K slices: 4.0 s for a plain pydicom loop, 2.8 s here; SimpleITK 3.7 s). The
+rest is decoded in the calling thread, where it is already faster than the hand-off to a
+worker (300 slices: 0.15 s uncompressed against SimpleITK's 0.24 s); see ``_worth_a_pool``.
 
 Workers write the decoded frames straight into one shared-memory block the caller owns,
 which keeps the parallel path from paying for pickling 150 MB of pixels back through a pipe.
@@ -258,9 +258,16 @@ class DecodedSeries:
 
 
 def _worth_a_pool(syntax: str) -> bool:
-    """JPEG and JPEG 2000 decoding costs milliseconds a slice: two processes nearly halve it
-    (300 J2K slices: 5.1 s -> 2.9 s). RLE (0.8 ms) and uncompressed data cost less than the
-    hand-off to a worker (300 RLE slices: 0.28 s here, 0.40 s through the pool)."""
+    """Only decoders that cost well over a millisecond a slice repay the hand-off to a worker.
+
+    JPEG 2000 (about 20 ms a slice): two processes nearly halve the time, even with the other
+    core busy (300 slices: 4.0 s for a pydicom loop, 2.8 s here, SimpleITK 3.7 s). The JPEG
+    family through GDCM (about 3 ms) gained nothing measurable and lost when the machine was
+    busy, so it stays here unless GDCM is missing (pylibjpeg: 7-10 ms a slice). RLE
+    (0.8 ms) and uncompressed data always stay in this process.
+    """
+    if syntax in _JPEG_FAMILY:
+        return "gdcm" not in _plugins_for(syntax)
     return syntax not in dicom.UNCOMPRESSED and syntax != _RLE
 
 
