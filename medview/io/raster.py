@@ -101,13 +101,33 @@ def _tiff_layout(path: Path) -> tuple[tuple[int, ...], str]:
                 raise ReadError(path, "TIFF file without images")
             series = tif.series[0]
             shape, axes = tuple(int(s) for s in series.shape), str(series.axes)
+            check_shape(path, shape)
+            end = _tiff_data_end(series)
     except ReadError:
         raise
     except Exception as exc:
         raise ReadError(path, f"cannot read the TIFF file ({describe(exc)})") from exc
-    check_shape(path, shape)
+    size = path.stat().st_size
+    if end > size:
+        raise ReadError(
+            path, f"truncated: the image data runs to byte {end:,}, the file has {size:,}"
+        )
     plan = _tiff_plan(path, shape, axes)
     return plan[0], axes
+
+
+def _tiff_data_end(series: Any) -> int:
+    """Where the last strip or tile of the series ends, from the page headers alone: a
+    truncated TIFF is named at scan time without decoding it."""
+    end = 0
+    for page in series.pages:
+        if page is None:
+            continue
+        offsets = getattr(page, "dataoffsets", ()) or ()
+        counts = getattr(page, "databytecounts", ()) or ()
+        for offset, count in zip(offsets, counts, strict=False):
+            end = max(end, int(offset) + int(count))
+    return end
 
 
 def _tiff_plan(

@@ -142,10 +142,11 @@ def npz_cache_path(project: Any, content_hash: str) -> Path:
     return Path(project.cache_dir) / "npz" / f"{content_hash}.npy"
 
 
-def load_item(project: Any, item: Any) -> Image:
-    """Load a project item (``medview.core.project.Item``). Raises ReadError naming the file."""
+def load_item(project: Any, item: Any, progress: Callable[[int, int], None] | None = None) -> Image:
+    """Load a project item (``medview.core.project.Item``). Raises ReadError naming the file.
+    ``progress(done, total)`` is called per decoded file of a DICOM series."""
     try:
-        return _load_item(project, item)
+        return _load_item(project, item, progress)
     except ReadError:
         raise
     except MedviewError as exc:
@@ -156,7 +157,7 @@ def load_item(project: Any, item: Any) -> Image:
         raise ReadError(item.path or item.name, f"cannot read ({describe(exc)})") from exc
 
 
-def _load_item(project: Any, item: Any) -> Image:
+def _load_item(project: Any, item: Any, progress: Callable[[int, int], None] | None) -> Image:
     if item.reader == "npz":
         return _load_npz_item(project, item)
     paths = project.resolve_paths(item)
@@ -164,7 +165,7 @@ def _load_item(project: Any, item: Any) -> Image:
         missing = next((p for p in item.paths if not os.path.exists(p)), item.path)
         raise ReadError(missing, f"file not found (item {item.name!r}; moved? try re-linking)")
     if item.reader == "dicom":
-        image = dicom.read_series(paths, name=Path(paths[0]).parent)
+        image = dicom.read_series(paths, progress=progress, name=Path(paths[0]).parent)
     elif item.reader == "nifti":
         image = nifti.read_nifti(paths[0])
     elif item.reader == "raster":

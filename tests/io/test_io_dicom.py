@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from io_helpers import pydicom_file, write_series, write_slice
 
 from medview.core.errors import ReadError
@@ -381,3 +383,30 @@ def test_monochrome1_is_inverted(tmp_path: Path) -> None:
     image = read_image(path)
     np.testing.assert_array_equal(image.array[0], [[65535, 65435], [5535, 0]])
     assert image.metadata["notes"]
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    angles=st.tuples(*[st.floats(-3.1, 3.1, allow_nan=False)] * 3),
+    step=st.floats(0.3, 6.0),
+    seed=st.integers(0, 1000),
+)
+def test_any_orientation_sorts_along_the_normal(angles, step: float, seed: int) -> None:
+    """Rotated planes, random slice steps, shuffled files: slices come out in order and the
+    geometry maps voxel (k, 0, 0) to where slice k was written."""
+    import tempfile
+
+    a, b, c = angles
+    rx = np.array([[1, 0, 0], [0, np.cos(a), -np.sin(a)], [0, np.sin(a), np.cos(a)]])
+    ry = np.array([[np.cos(b), 0, np.sin(b)], [0, 1, 0], [-np.sin(b), 0, np.cos(b)]])
+    rz = np.array([[np.cos(c), -np.sin(c), 0], [np.sin(c), np.cos(c), 0], [0, 0, 1]])
+    rotation = rz @ ry @ rx
+    orientation = (*rotation[:, 0], *rotation[:, 1])
+    with tempfile.TemporaryDirectory() as temp:
+        write_series(Path(temp), 5, (4, 3), step=step, orientation=orientation, seed=seed)
+        image = read_image(temp)
+    np.testing.assert_array_equal(image.array[:, 2, 2], 10 * np.arange(5) - 24)
+    assert image.spacing[0] == pytest.approx(step, rel=1e-4)
+    assert image.direction[:, 0] == pytest.approx(rotation[:, 2], abs=1e-6)
+    origin = np.array([-30.0, 12.0, 100.0])
+    assert image.index_to_world((3, 0, 0)) == pytest.approx(origin + 3 * step * rotation[:, 2])

@@ -179,6 +179,18 @@ def test_tiff_single_multipage_rgb_and_hyperstack(tmp_path: Path) -> None:
     assert found["hyper"].shape == (3, 5, 6)
 
 
+def test_truncated_tiff_is_named_at_scan(tmp_path: Path) -> None:
+    import tifffile
+
+    tifffile.imwrite(tmp_path / "full.tif", np.ones((128, 128), np.uint16))
+    data = (tmp_path / "full.tif").read_bytes()
+    # Keep the header and the page directory (written first), lose the end of the pixels.
+    (tmp_path / "cut.tif").write_bytes(data[: len(data) - 5000])
+    result = scan(tmp_path)
+    assert [c.name for c in result.found] == ["full"]
+    assert "cut.tif" in result.skipped[0].path and result.skipped[0].reason
+
+
 def test_decompression_bomb_is_refused(tmp_path: Path) -> None:
     from PIL import Image as PILImage
 
