@@ -218,6 +218,7 @@ def fit(
     since_best = 0
     for epoch in range(1, cfg.epochs + 1):
         started = time.perf_counter()
+        cpu_started = time.process_time()  # CPU time: what bench/ compares under machine load
         set_mode()
         total = torch.zeros((), device=ctx.device)
         seen = 0
@@ -247,6 +248,7 @@ def fit(
         if scheduler is not None:
             scheduler.step()
         train_seconds = time.perf_counter() - started
+        train_cpu_seconds = time.process_time() - cpu_started
         logits = predict_logits(model, ctx, val_idx, cfg.batch_size * 2)
         probs = probabilities(logits, ctx.binary).numpy().astype(np.float64)
         with torch.no_grad():
@@ -276,6 +278,7 @@ def fit(
             "lr": lr,
             "seconds": round(time.perf_counter() - started, 4),
             "train_seconds": train_seconds,
+            "train_cpu_seconds": train_cpu_seconds,
             "train_samples": seen,
             "best": improved,
         }
