@@ -100,11 +100,23 @@ def test_the_checks_share_a_temporary_folder_that_is_removed(
     assert len(set(seen)) == 1 and not seen[0].exists()
 
 
-def test_dicom_check_decodes_compressed_files_in_process() -> None:
+def test_dicom_check_decodes_compressed_files_in_process(tmp_path: Path) -> None:
     # The same check the bundle runs; fast enough to run here directly.
-    detail = selftest.check_dicom(selftest.Context(workdir=ROOT))
+    detail = selftest.check_dicom(selftest.Context(workdir=tmp_path))
     assert "in-memory RLE" in detail
     assert "JPEG-LS via" in detail
+    assert "JPEG 2000 series in medview.io's decode pool" in detail
+
+
+def test_dicom_check_fails_when_the_decode_pool_cannot_start(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # What a frozen build without working multiprocessing looks like to medview.io.
+    from medview.io import dicom_pixels
+
+    monkeypatch.setattr(dicom_pixels, "_get_pool", lambda workers: None)
+    with pytest.raises(selftest.CheckFailed, match="decode pool could not start"):
+        selftest.check_dicom(selftest.Context(workdir=tmp_path))
 
 
 @pytest.mark.timeout(120)
