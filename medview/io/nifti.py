@@ -43,11 +43,14 @@ def _load_header(path: Path) -> Any:
 def _volume_shape(path: Path, img: Any) -> tuple[tuple[int, ...], list[str]]:
     """The spatial shape nibabel will hand us (i, j, k) and notes about dropped dimensions."""
     shape = tuple(int(s) for s in img.header.get_data_shape())
-    check_shape(path, shape, "NIfTI image")
+    if any(s <= 0 for s in shape):
+        raise ReadError(path, f"NIfTI image has an invalid size {shape}")
     notes: list[str] = []
     if len(shape) > 3 and any(s > 1 for s in shape[3:]):
         notes.append(f"{len(shape)}D file {shape}: showing the first volume")
     spatial = shape[:3] if len(shape) >= 3 else shape + (1,) * (3 - len(shape))
+    # Only the first volume is ever loaded, so only its size meets the ceiling.
+    check_shape(path, spatial, "NIfTI volume")
     return spatial, notes
 
 
@@ -68,8 +71,10 @@ def probe_nifti(path: str | Path) -> tuple[tuple[int, ...], tuple[float, float, 
 
 def _check_complete(path: Path, img: Any) -> None:
     header = img.header
-    shape = header.get_data_shape()
-    needed = int(header.get_data_offset()) + int(np.prod(shape)) * header.get_data_dtype().itemsize
+    # The first volume is all medview reads (4D files): that much data must be there.
+    spatial, _ = _volume_shape(path, img)
+    volume_bytes = int(np.prod(spatial)) * header.get_data_dtype().itemsize
+    needed = int(header.get_data_offset()) + volume_bytes
     if str(path).lower().endswith(".gz"):
         have = 0
         try:

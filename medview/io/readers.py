@@ -251,6 +251,12 @@ def _walk(root: Path, result: ScanResult) -> Iterable[Path]:
                     subfolders.append(Path(entry.path))
                 elif entry.is_file():
                     yield Path(entry.path)
+                elif entry.is_symlink():
+                    # Neither file nor folder behind the link: it points to nothing or into
+                    # a loop of links. Name it, since the user may expect an image there.
+                    result.skipped.append(
+                        Skipped(entry.path, "broken link (points to nothing, or to itself)")
+                    )
             except OSError:
                 continue
         stack.extend(reversed(subfolders))
