@@ -8,6 +8,7 @@ Exit status: 0 success, 2 bad usage, 1 failure with a one-line reason on stderr.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -315,8 +316,20 @@ def _stderr_progress(what: str) -> Callable[[int, int, str], None]:
     return report
 
 
+def _tolerant_output() -> None:
+    """File names that are not valid UTF-8 (old lab shares, USB sticks) reach Python as
+    surrogate escapes; a strict UTF-8 stdout would turn printing one into an internal error
+    in the middle of an import report. Show them escaped instead."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None and getattr(stream, "errors", "") == "strict":
+            with contextlib.suppress(ValueError, OSError):
+                reconfigure(errors="backslashreplace")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    _tolerant_output()
     # 'medview' and 'medview PROJECT' open the window; everything else is a sub-command.
     if not argv or (argv[0] not in COMMANDS and not argv[0].startswith("-")):
         if len(argv) > 1:
