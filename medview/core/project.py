@@ -36,6 +36,16 @@ SPLITS = ("train", "val", "test")
 _SAFE_TOKEN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 
 
+def _text(value: str | None) -> str | None:
+    """Text SQLite can store. A file name that is not valid UTF-8 reaches Python with lone
+    surrogates, which sqlite3 refuses (the good image would be skipped with an encoding
+    error); the item's name shows U+FFFD instead. Its paths keep the exact bytes (they are
+    stored as JSON, which escapes surrogates)."""
+    if value is None:
+        return None
+    return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 @dataclass
 class Item:
     """One importable thing: a 2D image, a volume or a DICOM series."""
@@ -280,7 +290,7 @@ class Project(LabelStore, RunStore):
                     "size_bytes, content_hash, group_id, split, class_id, labelled_at, added_at, "
                     "meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
-                        entry["name"],
+                        _text(entry["name"]),
                         entry["kind"],
                         entry["reader"],
                         json.dumps(absolute),
@@ -289,7 +299,7 @@ class Project(LabelStore, RunStore):
                         json.dumps([float(s) for s in entry["spacing"]]),
                         int(entry.get("size_bytes") or 0),
                         entry["content_hash"],
-                        entry.get("group"),
+                        _text(entry.get("group")),
                         entry.get("split"),
                         class_id,
                         stamp if class_id is not None else None,
@@ -383,7 +393,7 @@ class Project(LabelStore, RunStore):
             )
 
     def set_group(self, item_ids: Iterable[int], group: str | None) -> None:
-        group = group.strip() if group and group.strip() else None
+        group = _text(group.strip()) if group and group.strip() else None
         with self._transaction() as db:
             db.executemany(
                 "UPDATE items SET group_id = ? WHERE id = ?", [(group, int(i)) for i in item_ids]
