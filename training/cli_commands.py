@@ -96,6 +96,16 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     r.add_argument(
         "--json-progress", action="store_true", help="one JSON object per event on stdout"
     )
+    r.add_argument(
+        "--config",
+        metavar="FILE",
+        help="settings of an earlier run (its runs/<id>/config.json) to run again; "
+        "flags given here override them",
+    )
+    # Remember the defaults, so --config can tell a flag the user typed from a default.
+    parser.set_defaults(
+        train_defaults={a.dest: a.default for a in parser._actions if a.dest != "help"}
+    )
 
 
 def config_from_args(args: argparse.Namespace) -> Any:
@@ -209,6 +219,17 @@ def _duration(seconds: float) -> str:
 def cmd_train(args: argparse.Namespace) -> int:
     """Train / cross-validate; SIGINT cancels cleanly (status cancelled, folds kept)."""
     cfg = config_from_args(args)
+    if getattr(args, "config", None):
+        from training.rerun import config_with_overrides
+
+        defaults = getattr(args, "train_defaults", {})
+        given = cfg.to_dict()
+        overrides = {
+            k: v
+            for k, v in given.items()
+            if k in defaults and k != "project" and _differs(v, defaults[k])
+        }
+        cfg = config_with_overrides(args.config, str(args.project), overrides)
     cfg.validate()
     from training.api import run_training
 
@@ -235,6 +256,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     if not args.json_progress and outcome.metrics:
         print(_summary_line(outcome.run_id, outcome.metrics))
     return 0
+
+
+def _differs(value: Any, default: Any) -> bool:
+    if isinstance(value, list | tuple) and isinstance(default, list | tuple):
+        return list(value) != list(default)
+    return value != default
 
 
 def _fmt(stat: Any) -> str:

@@ -1,0 +1,59 @@
+"""Running a run again with the same settings: ``medview train PROJECT --config FILE``.
+
+FILE is a run's ``config.json`` (``PROJECT/runs/<id>/config.json``), e.g. of a run that was
+interrupted by a crash. What the file cannot decide, on purpose:
+
+* the project: always the one on the command line. A config.json may come from someone
+  else's project and must not point the run at another folder;
+* the run id: a new run gets a new folder (the old one may still be there, or be deleted);
+* the resolved details the engine wrote for information (``resolved``: classes, device...).
+
+Flags given on the command line override the file's values (``--epochs 1`` for a quick
+repeat, ``--device cpu`` on another machine).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+from training.config import ConfigError, TrainConfig
+
+# Keys the engine adds to config.json that are not settings.
+_INFORMATIONAL = ("resolved", "project", "run_id")
+
+
+def read_run_config(path: str | Path) -> dict[str, Any]:
+    """The settings stored in a run's config.json (a folder means its config.json)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "config.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: no such run configuration") from exc
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path}: not a readable run configuration ({exc})") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: not a run configuration (expected a JSON object)")
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    settings = {k: v for k, v in data.items() if k in known and k not in _INFORMATIONAL}
+    unknown = sorted(set(data) - known - set(_INFORMATIONAL))
+    if unknown:
+        raise ConfigError(f"{path}: unknown training option(s): {', '.join(unknown)}")
+    return settings
+
+
+def config_with_overrides(path: str | Path, project: str, overrides: dict[str, Any]) -> TrainConfig:
+    """TrainConfig from a run's config.json, for ``project``, with explicit flag values."""
+    settings = read_run_config(path)
+    settings.update(overrides)
+    settings["project"] = str(project)
+    try:
+        cfg = TrainConfig.from_dict(settings)
+    except TypeError as exc:
+        raise ConfigError(f"{path}: invalid run configuration ({exc})") from exc
+    cfg.validate()
+    return cfg
