@@ -10,6 +10,9 @@ write the report.
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import sqlite3
 import time
 import traceback
 from collections.abc import Callable
@@ -103,9 +106,11 @@ class _Run:
         self.log_lines.append(f"{stamp} {level.upper():7s} {text}")
         self.emit(msg.Log(text, level))
         if self.lead and self.run_dir is not None:
-            (self.run_dir / "log.txt").write_text(
-                "\n".join(self.log_lines) + "\n", encoding="utf-8"
-            )
+            # On a full disk the lines still go out as messages and stay in memory.
+            with contextlib.suppress(OSError):
+                (self.run_dir / "log.txt").write_text(
+                    "\n".join(self.log_lines) + "\n", encoding="utf-8"
+                )
 
     # ------------------------------------------------------------------ steps
     def prepare(self) -> None:
@@ -431,6 +436,14 @@ class _Run:
         )
 
 
+def _disk_full(exc: BaseException) -> bool:
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    # SQLite says it in words; safetensors and numpy may wrap the OSError.
+    text = str(exc).lower()
+    return "disk is full" in text or "no space left" in text
+
+
 def run_training(
     cfg: TrainConfig,
     emit: Emit = lambda m: None,
@@ -479,8 +492,16 @@ def run_training(
         reason = str(exc) if isinstance(exc, MedviewError) else f"{type(exc).__name__}: {exc}"
         if isinstance(exc, torch.cuda.OutOfMemoryError):
             reason = "the GPU ran out of memory: lower --batch-size or --size"
+        elif isinstance(exc, MemoryError):
+            reason = "ran out of memory: lower --batch-size or --size, or train on fewer items"
+        elif _disk_full(exc):
+            where = getattr(exc, "filename", None) or run.run_dir or run.project.folder
+            reason = f"the disk is full ({where}): free some space and run again"
         if run.lead:
-            run.project.finish_run(run.run_id, "failed", None, reason)
+            # On a full disk these writes can fail too; the run must still end with its
+            # message (a run left 'running' is marked interrupted on the next open).
+            with contextlib.suppress(OSError, sqlite3.Error, MedviewError):
+                run.project.finish_run(run.run_id, "failed", None, reason)
             run.log(f"failed: {reason}", "error")
             run.log(traceback.format_exc(), "debug")
             run.emit(msg.Failed(reason, run.run_id, traceback.format_exc()))
