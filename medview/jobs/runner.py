@@ -28,6 +28,27 @@ def _entry(target: str, config: dict[str, Any], queue: Any, cancel_event: Any) -
     function(config, queue, cancel_event)
 
 
+def describe_exit(code: int | None) -> str:
+    """An exit status in words: a negative one is the signal that ended the process, and the
+    two a user meets have a likely cause worth saying (a window showing "exit code -9" helps
+    nobody)."""
+    if code is None or code >= 0:
+        return f"exit code {code}"
+    import signal
+
+    try:
+        name = signal.Signals(-code).name
+    except ValueError:
+        return f"killed by signal {-code}"
+    hint = {
+        "SIGKILL": "; the system may have run out of memory: try a smaller --batch-size or "
+        "--size, or fewer items",
+        "SIGSEGV": "; a crash in native code (a GPU driver or a decoder library)",
+        "SIGBUS": "; a crash in native code, or a file changed while it was being read",
+    }.get(name, "")
+    return f"exit code {code}, killed by {name}{hint}"
+
+
 class TrainingJob:
     """One training run in its own process. Call ``poll()`` regularly (the GUI: on a timer)."""
 
@@ -111,7 +132,7 @@ class TrainingJob:
                     self.final = msg.Cancelled(self.run_id)
                 else:
                     self.final = msg.Failed(
-                        f"the training process stopped unexpectedly (exit code {code})",
+                        f"the training process stopped unexpectedly ({describe_exit(code)})",
                         self.run_id,
                     )
                 self._record_failure()
