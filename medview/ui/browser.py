@@ -119,7 +119,8 @@ class BrowserWidget(QWidget):
         project = self.model.project
         for cls in project.classes() if project else []:
             self.quick_box.addItem(f"Class: {cls.name}", f"{ItemFilterProxy.CLASS}:{cls.name}")
-        self.quick_box.addItem("Disagrees with prediction", ItemFilterProxy.DISAGREE)
+        self.quick_box.addItem("Disagrees with label", ItemFilterProxy.DISAGREE)
+        self.quick_box.addItem("Most uncertain (20 %)", ItemFilterProxy.UNCERTAIN)
         index = self.quick_box.findData(current) if current else 0
         self.quick_box.setCurrentIndex(max(index, 0))
         self.quick_box.blockSignals(False)

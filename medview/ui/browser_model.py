@@ -76,6 +76,7 @@ class ItemTableModel(QAbstractTableModel):
         self._items: list[Item] = []
         self._rows: dict[int, int] = {}
         self._predictions: dict[int, Prediction] = {}
+        self._uncertain: set[int] = set()
         self._colors: dict[str, QColor] = {}
         self._thumbs: dict[int, QImage | QPixmap] = {}
         self._pending: set[int] = set()
@@ -102,6 +103,7 @@ class ItemTableModel(QAbstractTableModel):
         self._items = project.items() if project else []
         self._rows = {item.id: row for row, item in enumerate(self._items)}
         self._predictions = project.latest_predictions() if project else {}
+        self._uncertain = most_uncertain(self._predictions)
         self._colors = {c.name: QColor(c.color) for c in project.classes()} if project else {}
 
     def refresh_classes(self) -> None:
@@ -112,6 +114,7 @@ class ItemTableModel(QAbstractTableModel):
         if self.project is None:
             return
         self._predictions = self.project.latest_predictions()
+        self._uncertain = most_uncertain(self._predictions)
         if self._items:
             last = len(self._items) - 1
             self.dataChanged.emit(self.index(0, COL_PRED), self.index(last, COL_PROB))
@@ -138,6 +141,9 @@ class ItemTableModel(QAbstractTableModel):
 
     def prediction(self, item_id: int) -> Prediction | None:
         return self._predictions.get(item_id)
+
+    def is_uncertain(self, item_id: int) -> bool:
+        return item_id in self._uncertain
 
     def class_color(self, name: str | None) -> QColor | None:
         return self._colors.get(name) if name else None
@@ -263,10 +269,25 @@ class ItemTableModel(QAbstractTableModel):
         return self._pool.waitForDone(msecs)
 
 
+def certainty(pred: Prediction) -> float:
+    """0 when the classes tie, 1 when one class has all the probability (any class count)."""
+    k = len(pred.probabilities)
+    return (max(pred.probabilities) - 1 / k) / (1 - 1 / k) if k > 1 else 1.0
+
+
+def most_uncertain(predictions: dict[int, Prediction], fraction: float = 0.2) -> set[int]:
+    """The least certain ``fraction`` of predicted items (at least one): a share rather than a
+    probability cut-off, so the filter shows something whatever the model's calibration."""
+    scored = sorted((certainty(p), i) for i, p in predictions.items() if p.probabilities)
+    keep = max(1, int(np.ceil(len(scored) * fraction))) if scored else 0
+    return {i for _, i in scored[:keep]}
+
+
 class ItemFilterProxy(QSortFilterProxyModel):
     """Text filter (name, group, label) plus one quick filter."""
 
     ALL, UNLABELLED, CLASS, DISAGREE = "all", "unlabelled", "class", "disagree"
+    UNCERTAIN = "uncertain"
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -294,6 +315,8 @@ class ItemFilterProxy(QSortFilterProxyModel):
             pred = model.prediction(item.id)
             if not (pred and pred.predicted and item.label and pred.predicted != item.label):
                 return False
+        if self.mode == self.UNCERTAIN and not model.is_uncertain(item.id):
+            return False
         if self.text:
             haystack = " ".join(filter(None, (item.name, item.group, item.label, item.split)))
             return self.text in haystack.lower()

@@ -47,9 +47,10 @@ def format_value(value: Any, digits: int | None) -> str:
 class MetricsTable(QTableWidget):
     """Rows of metrics (``first`` column names each row) with a bold mean ± std row."""
 
-    def __init__(self, first: str = "Fold", parent: Any = None) -> None:
+    def __init__(self, first: str = "Fold", parent: Any = None, show_mean: bool = True) -> None:
         super().__init__(0, len(METRIC_COLUMNS) + 1, parent)
         self.first = first
+        self.show_mean = show_mean  # folds: yes; a comparison of different runs: no
         self.rows: list[tuple[str, dict[str, Any]]] = []
         self.setHorizontalHeaderLabels([first, *[title for _, title, _ in METRIC_COLUMNS]])
         self.verticalHeader().hide()
@@ -58,7 +59,8 @@ class MetricsTable(QTableWidget):
         self.setAlternatingRowColors(True)
         header = self.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setStretchLastSection(True)
+        header.setStretchLastSection(False)
+        self.verticalHeader().setDefaultSectionSize(22)
 
     # ------------------------------------------------------------------ data
     def clear_rows(self) -> None:
@@ -88,7 +90,7 @@ class MetricsTable(QTableWidget):
         return out
 
     def _rebuild(self) -> None:
-        show_mean = len(self.rows) > 1
+        show_mean = self.show_mean and len(self.rows) > 1
         self.setRowCount(len(self.rows) + (1 if show_mean else 0))
         for r, (name, metrics) in enumerate(self.rows):
             self._set(r, 0, name)

@@ -58,6 +58,14 @@ def _plot(title: str, x: str, y: str) -> pg.PlotWidget:
     return widget
 
 
+def fix_unit_square(widget: pg.PlotWidget) -> None:
+    """ROC axes: exactly [0, 1] on both, whatever the widget's shape (no aspect lock, which
+    would pad the short axis with meaningless negative rates)."""
+    widget.setRange(xRange=(0, 1), yRange=(0, 1), padding=0.02)
+    widget.setMouseEnabled(x=False, y=False)
+    widget.getPlotItem().hideButtons()
+
+
 def save_plot(widget: pg.PlotWidget, path: str | Path) -> Path:
     """PNG (at 2x for print) or SVG, by the file's suffix."""
     path = Path(path)
@@ -183,13 +191,19 @@ class LivePlots(QWidget):
         self.auc_plot = _plot("Validation AUC", "epoch", "AUC")
         self.auc_plot.setYRange(0.0, 1.02, padding=0)
         self.roc_plot = _plot("ROC (validation)", "false positive rate", "true positive rate")
-        self.roc_plot.setRange(xRange=(0, 1), yRange=(0, 1.02), padding=0.02)
-        self.roc_plot.setAspectLocked(True)
+        fix_unit_square(self.roc_plot)
         self.confusion = ConfusionPlot()
-        for widget in (self.loss_plot, self.auc_plot, self.roc_plot):
-            widget.getPlotItem().addLegend(
-                offset=(-5, 5), labelTextColor="#222", labelTextSize="8pt"
+        # Legends where the curves are not: loss falls (top right is free), AUC and ROC rise
+        # (bottom right is free).
+        for widget, offset in (
+            (self.loss_plot, (-5, 5)),
+            (self.auc_plot, (-5, -5)),
+            (self.roc_plot, (-5, -5)),
+        ):
+            legend = widget.getPlotItem().addLegend(
+                offset=offset, labelTextColor="#222", labelTextSize="8pt"
             )
+            legend.setBrush(pg.mkBrush(255, 255, 255, 200))
         self.plots = {
             "loss": self.loss_plot,
             "auc": self.auc_plot,
@@ -221,7 +235,8 @@ class LivePlots(QWidget):
         splitter.addWidget(grid_host)
         splitter.addWidget(table_host)
         splitter.setStretchFactor(0, 3)
-        splitter.setStretchFactor(1, 1)
+        splitter.setStretchFactor(1, 2)
+        splitter.setSizes([300, 170])  # room for 3 folds and the mean row
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(splitter)

@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 from medview.core.errors import MedviewError
 from medview.core.project import Project, Run
 from medview.ui.metrics_table import MetricsTable, format_value
-from medview.ui.plots import FOLD_COLORS, _plot, save_plot
+from medview.ui.plots import FOLD_COLORS, _plot, fix_unit_square, save_plot
 
 COLUMNS = ("Run", "Status", "Model", "Started", "Accuracy", "ROC AUC", "F1", "Folds")
 STATUS_COLORS = {
@@ -92,24 +92,28 @@ class RunHistory(QWidget):
         for button in (self.open_button, self.compare_button, self.delete_button):
             buttons.addWidget(button)
         buttons.addStretch(1)
-        left = QWidget()
-        ll = QVBoxLayout(left)
+        top = QWidget()
+        ll = QVBoxLayout(top)
         ll.setContentsMargins(0, 0, 0, 0)
         ll.addLayout(buttons)
         ll.addWidget(self.table, 1)
-
-        self.compare_table = MetricsTable("Run")
-        self.compare_roc = _plot("Mean ROC per run", "false positive rate", "true positive rate")
-        self.compare_roc.getPlotItem().addLegend(offset=(-5, 5), labelTextColor="#222")
-        self.compare_roc.setAspectLocked(True)
-        right = QSplitter(Qt.Orientation.Horizontal)
-        right.addWidget(self.compare_table)
-        right.addWidget(self.compare_roc)
+        self.compare_table = MetricsTable("Run", show_mean=False)
+        self.compare_table.setToolTip("Mean over folds of each compared run")
+        left = QSplitter(Qt.Orientation.Vertical)
+        left.addWidget(top)
+        left.addWidget(self.compare_table)
+        left.setSizes([220, 120])
+        self.compare_roc = _plot(
+            "Mean ROC per run (select runs, Compare)", "false positive rate", "true positive rate"
+        )
+        legend = self.compare_roc.getPlotItem().addLegend(offset=(-5, -5), labelTextColor="#222")
+        legend.setBrush(pg.mkBrush(255, 255, 255, 200))
+        fix_unit_square(self.compare_roc)
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(left)
-        splitter.addWidget(right)
+        splitter.addWidget(self.compare_roc)
         splitter.setStretchFactor(0, 3)
-        splitter.setStretchFactor(1, 2)
+        splitter.setStretchFactor(1, 1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(splitter)
@@ -187,6 +191,7 @@ class RunHistory(QWidget):
         if plot.legend is not None:
             plot.legend.clear()
         plot.plot([0, 1], [0, 1], pen=pg.mkPen("#999", style=Qt.PenStyle.DotLine))
+        plot.setTitle("Mean ROC per run", color="#222", size="10pt")
         shown = 0
         for k, run_id in enumerate(run_ids):
             try:
@@ -203,7 +208,9 @@ class RunHistory(QWidget):
                 label = f"{run.model} {run_id[9:15]}"
                 if auc.get("mean") is not None:
                     label += f" (AUC {auc['mean']:.3f})"
-                pen = pg.mkPen(FOLD_COLORS[k % len(FOLD_COLORS)], width=2)
+                # Runs often share a curve (AUC 1.0 on easy data): vary the dash so none hides.
+                styles = (Qt.PenStyle.SolidLine, Qt.PenStyle.DashLine, Qt.PenStyle.DotLine)
+                pen = pg.mkPen(FOLD_COLORS[k % len(FOLD_COLORS)], width=2.5, style=styles[k % 3])
                 plot.plot(roc["fpr"], roc["tpr_mean"], pen=pen, name=label)
             shown += 1
         return shown

@@ -19,13 +19,13 @@ from medview.ui.slice_view import SliceView
 
 
 def heat_lut() -> np.ndarray:
-    """Transparent → red → yellow → white, with alpha rising over the lower half, so weak
+    """Transparent → red → orange → yellow, with alpha rising over the lower half, so weak
     saliency leaves the anatomy visible and strong saliency reads at a glance."""
     t = np.linspace(0.0, 1.0, 256)
-    r = np.clip(t * 2.2, 0, 1)
-    g = np.clip((t - 0.45) * 2.0, 0, 1)
-    b = np.clip((t - 0.8) * 5.0, 0, 1)
-    a = np.clip((t - 0.1) * 2.0, 0, 1)
+    r = np.clip(0.6 + t, 0, 1)
+    g = np.clip((t - 0.35) * 1.6, 0, 0.95)
+    b = np.zeros_like(t)  # no white: the peak stays a colour, the anatomy under it visible
+    a = np.clip((t - 0.25) / 0.45, 0, 1) * 0.9  # below a quarter of the peak: invisible
     return (np.stack([r, g, b, a], axis=1) * 255).astype(np.uint8)
 
 

@@ -150,7 +150,10 @@ class TrainingForm(QWidget):
         self.epochs_spin = QSpinBox(minimum=1, maximum=1000)
         form.addRow("Epochs", self.epochs_spin)
         self.mode_box = QComboBox()
-        self.mode_box.addItems(["k-fold cross-validation", "hold-out (train / val / test)"])
+        self.mode_box.addItems(["k-fold, folds:", "hold-out"])
+        self.mode_box.setToolTip(
+            "k-fold cross-validation, or one hold-out split (train / validation / test)"
+        )
         self.folds_spin = QSpinBox(minimum=2, maximum=20)
         self.mode_box.currentIndexChanged.connect(lambda i: self.folds_spin.setEnabled(i == 0))
         split_row = QHBoxLayout()
@@ -200,6 +203,14 @@ class TrainingForm(QWidget):
         self.lr_spin.valueChanged.connect(lambda *_: self.changed.emit())
         self.freeze_check.toggled.connect(lambda *_: self.changed.emit())
         self.weights_edit.textChanged.connect(lambda *_: self.changed.emit())
+        # Long entries (preset names, a GPU's full name) must not widen the dock.
+        for box in (self.preset_box, self.model_box, self.mode_box, self.device_box):
+            box.setSizeAdjustPolicy(
+                QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+            )
+            box.setMinimumContentsLength(10)
+        self.preset_box.setPlaceholderText("Custom (edited)")
+        self.changed.connect(self._mark_custom)
         self.set_gpu(detect_gpu())
 
     def _toggle_advanced(self, on: bool) -> None:
@@ -221,6 +232,20 @@ class TrainingForm(QWidget):
         self.device_box.setToolTip(
             f"Detected: {name}" if name else "No GPU detected: training runs on the CPU"
         )
+
+    def _mark_custom(self) -> None:
+        """The preset box names a preset only while the form still matches it."""
+        name = self.preset_box.currentText()
+        preset = PRESETS.get(name)
+        if preset is None:
+            return
+        config = self.config()
+        if any(config.get(k) != v for k, v in preset.items() if k != "model") or (
+            preset["model"] is not None and config.get("model") != preset["model"]
+        ):
+            self.preset_box.blockSignals(True)
+            self.preset_box.setCurrentIndex(-1)
+            self.preset_box.blockSignals(False)
 
     def apply_preset(self, name: str) -> None:
         preset = PRESETS.get(name)
