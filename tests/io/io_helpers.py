@@ -146,3 +146,26 @@ def write_png(path: Path, shape: tuple[int, ...], seed: int = 0) -> Path:
     rng = np.random.default_rng(seed)
     PILImage.fromarray(rng.integers(0, 255, shape, dtype=np.uint8)).save(path)
     return path
+
+
+def transcode_jpegls(source: Path, folder: Path) -> list[Path]:
+    """JPEG-LS copies of a folder's files, written by GDCM (pydicom has no JPEG-LS encoder
+    without pyjpegls). Skips the test when python-gdcm is missing."""
+    gdcm = pytest.importorskip("gdcm")
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for path in sorted(source.iterdir()):
+        reader = gdcm.ImageReader()
+        reader.SetFileName(str(path))
+        assert reader.Read()
+        change = gdcm.ImageChangeTransferSyntax()
+        change.SetTransferSyntax(gdcm.TransferSyntax(gdcm.TransferSyntax.JPEGLSLossless))
+        change.SetInput(reader.GetImage())
+        assert change.Change()
+        writer = gdcm.ImageWriter()
+        writer.SetFileName(str(folder / path.name))
+        writer.SetFile(reader.GetFile())
+        writer.SetImage(change.GetOutput())
+        assert writer.Write()
+        written.append(folder / path.name)
+    return written

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from io_helpers import pydicom_file, write_series, write_slice
+from io_helpers import pydicom_file, transcode_jpegls, write_series, write_slice
 
 from medview.core.errors import ReadError
 from medview.io import dicom_pixels
@@ -255,6 +255,22 @@ def test_compressed_series_decodes_in_the_process_pool(tmp_path: Path, monkeypat
     assert used == [True]  # decoded by the pool, not by the fallback
     np.testing.assert_array_equal(image.array[:, 5, 5], 10 * np.arange(8) - 24)
     assert "2000" in image.metadata["transfer_syntax"]
+
+
+def test_jpegls_series_decodes_on_threads(tmp_path: Path, monkeypatch) -> None:
+    write_series(tmp_path / "raw", 6, (32, 32))
+    transcode_jpegls(tmp_path / "raw", tmp_path / "jls")
+    monkeypatch.setattr(dicom_pixels, "PARALLEL_MIN_FILES_COMPRESSED", 4)
+    monkeypatch.setenv("MEDVIEW_DECODE_WORKERS", "2")
+    calls = []
+    original = dicom_pixels._decode_threaded
+    monkeypatch.setattr(
+        dicom_pixels, "_decode_threaded", lambda *a: calls.append(1) or original(*a)
+    )
+    image = read_image(tmp_path / "jls")
+    assert calls == [1]
+    assert "JPEG-LS" in image.metadata["transfer_syntax"]
+    np.testing.assert_array_equal(image.array, read_image(tmp_path / "raw").array)
 
 
 def test_rle_series_decodes_in_this_process(tmp_path: Path, monkeypatch) -> None:
