@@ -178,3 +178,31 @@ def test_ddp_two_gloo_processes(tmp_path):
     assert m["folds"][0]["epochs_run"] == 1 and m["folds"][0]["n_train"] == 8
     with Project.open(folder) as p:
         assert p.get_run("ddp").status == "finished"
+
+
+def test_export_of_a_run_with_real_dicom_has_no_patient_fields(tmp_path):
+    pydicom_data = pytest.importorskip("pydicom.data")
+    from medview.io.importer import import_sources
+    from training.api import run_training
+    from training.config import TrainConfig
+
+    dcm = pydicom_data.get_testdata_file("CT_small.dcm")
+    project = make_project(tmp_path, 12, kind="2d", size=32)
+    import_sources(project, [dcm])
+    item = next(it for it in project.items() if it.meta.get("format") == "DICOM")
+    project.set_label(item.id, "MUT")
+    folder = project.folder
+    project.close()
+    cfg = TrainConfig(
+        project=str(folder), model="cnn_small", size=32, folds=2, epochs=1, batch_size=4,
+        augment="none", run_id="d",
+    )  # fmt: skip
+    assert run_training(cfg).status == "finished"
+    out_dir = tmp_path / "export"
+    cc.cmd_export(
+        _parse(cc.add_export_arguments, [str(folder), "--run", "d", "--out", str(out_dir)])
+    )
+    for path in out_dir.iterdir():
+        blob = path.read_bytes()
+        for secret in (b"CompressedSamples", b"1CT1", b"JFK IMAGING"):
+            assert secret not in blob, (path.name, secret)
