@@ -1,0 +1,149 @@
+"""Training UI pieces without a training run: Label next and the prediction filters, run
+history (open, compare, delete), the plan check, the bridge's cancel timeout, and that the
+window's process never imports torch."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # training_helpers, for spawn too
+
+from training_helpers import make_project, write_fake_run  # noqa: E402
+
+from medview.ui.browser_model import ITEM_ID_ROLE, ItemFilterProxy  # noqa: E402
+from medview.ui.job_bridge import JobBridge  # noqa: E402
+from medview.ui.main_window import MainWindow  # noqa: E402
+from medview.ui.settings import Settings  # noqa: E402
+from medview.ui.training_panel import TrainingPanel, format_eta  # noqa: E402
+
+
+@pytest.fixture
+def window(qtbot, tmp_path: Path):
+    project = make_project(tmp_path, n=12, unlabelled=4)
+    win = MainWindow(Settings())
+    qtbot.addWidget(win)
+    win.set_project(project)
+    yield win
+    win.close_project()
+
+
+def _predict(window: MainWindow, probs: dict[int, float]) -> None:
+    """Store fold-0 predictions (P(MUT) per item id) as a run would."""
+    project = window.project
+    assert project is not None
+    write_fake_run(project, "r1", 0.9)
+    rows = [(i, 0, None, [1 - p, p], "MUT" if p >= 0.5 else "WT") for i, p in probs.items()]
+    project.add_predictions("r1", rows)
+    window.refresh_predictions()
+
+
+def test_label_next_and_prediction_filters(qtbot, window: MainWindow) -> None:
+    panel: TrainingPanel = window.training_panel
+    items = window.browser.model.items()
+    unlabelled = [it.id for it in items if it.label is None]
+    labelled = [it for it in items if it.label is not None]
+    assert panel.label_next() is None  # nothing predicted yet: says so, selects nothing
+    probs = {i: p for i, p in zip(unlabelled, (0.95, 0.55, 0.1, 0.8), strict=True)}
+    wrong = labelled[0]  # a WT item the model calls MUT
+    probs[wrong.id] = 0.9 if wrong.label == "WT" else 0.1
+    _predict(window, probs)
+    assert panel.label_next() == unlabelled[1]  # P 0.55: the closest to a tie
+    assert window.browser.current_id() == unlabelled[1]
+
+    proxy = window.browser.proxy
+    window.browser.set_quick_filter(ItemFilterProxy.DISAGREE)
+    assert window.browser.quick_box.currentText() == "Disagrees with label"
+    assert proxy.rowCount() == 1
+    window.browser.set_quick_filter(ItemFilterProxy.UNCERTAIN)
+    shown = {proxy.index(r, 0).data(ITEM_ID_ROLE) for r in range(proxy.rowCount())}
+    assert proxy.rowCount() == 1  # 20 % of 5 predicted items
+    assert window.browser.model.is_uncertain(unlabelled[1]) and len(shown) == 1
+
+
+def test_run_history_open_compare_delete(qtbot, window: MainWindow, tmp_path: Path) -> None:
+    project = window.project
+    assert project is not None
+    write_fake_run(project, "20260101-000000-a", 0.9)
+    write_fake_run(project, "20260102-000000-b", 0.7)
+    panel: TrainingPanel = window.training_panel
+    history = panel.history
+    history.refresh()
+    assert [r.id for r in history.runs] == ["20260102-000000-b", "20260101-000000-a"]
+    assert history.table.item(0, 5).text() == "0.700 ± 0.000"
+
+    history.select_runs(["20260101-000000-a"])
+    assert history.open_selected() == "20260101-000000-a"
+    assert panel.run_id == "20260101-000000-a"
+    assert panel.plots.table.rowCount() == 3 and set(panel.plots.history) == {1, 2}
+    assert panel.plots.confusion.matrix.tolist() == [[6, 0], [2, 4]]
+
+    history.select_runs(["20260101-000000-a", "20260102-000000-b"])
+    assert history.compare_button.isEnabled()
+    assert history.compare_selected() == 2
+    assert history.compare_table.rowCount() == 2  # no mean row across different runs
+    legend = history.compare_roc.getPlotItem().legend
+    assert any("AUC 0.900" in label.text for _, label in legend.items)
+    assert history.save_roc(tmp_path / "compare.png").is_file()
+
+    history.select_runs(["20260101-000000-a"])
+    assert history.delete_selected(confirm=False) == ["20260101-000000-a"]
+    assert [r.id for r in project.runs()] == ["20260102-000000-b"]
+    assert not (project.runs_dir / "20260101-000000-a").exists()
+    assert panel.run_id is None  # the deleted run is no longer used for Grad-CAM
+
+
+def test_plan_check_no_labels_and_mixed_kinds(qtbot, window: MainWindow, data_dir) -> None:
+    from conftest import _fallback_read, add_file
+
+    panel: TrainingPanel = window.training_panel
+    project = window.project
+    assert project is not None
+    # Mixed: add labelled 2D images beside the volumes; the panel lets the user pick.
+    for k, name in enumerate(("grey0.png", "grey1.png")):
+        path = data_dir / name
+        add_file(project, path, _fallback_read(str(path)), "raster", ["WT", "MUT"][k])
+    panel.form.set_values({"model": None, "folds": 3})
+    plan = panel.check()
+    assert plan is not None and plan.mixed and plan.kind == "3d"
+    assert not panel.kind_box.isHidden()
+    assert any("mixes 2D and 3D" in w for w in plan.warnings)
+    panel.kind_box.setCurrentIndex(panel.kind_box.findData("2d"))
+    assert panel.plan is not None and panel.plan.kind == "2d" and not panel.plan.ok
+    assert "3-fold cross-validation needs at least 3" in panel.plan.errors[0]
+    # No labels at all.
+    project.set_labels({it.id: None for it in project.items()})
+    plan = panel.check()
+    assert plan is not None and "No labelled items yet" in plan.errors[0]
+    assert not panel.train_button.isEnabled()
+
+
+def test_stubborn_worker_is_terminated_off_the_gui_thread(qtbot) -> None:
+    bridge = JobBridge({}, "training_helpers:stubborn_worker", interval_ms=20, cancel_timeout=0.5)
+    with qtbot.waitSignal(bridge.started, timeout=30_000):
+        bridge.start()
+    with qtbot.waitSignal(bridge.ended, timeout=30_000) as ended:
+        bridge.cancel()
+    assert ended.args == ["cancelled"] and not bridge.job.is_alive()
+
+
+def test_format_eta() -> None:
+    assert format_eta(None) == "estimating…"
+    assert format_eta(42.4) == "42 s"
+    assert format_eta(125) == "2 min 05 s"
+    assert format_eta(3 * 3600 + 60) == "3 h 01 min"
+
+
+def test_the_window_process_never_imports_torch(tmp_path: Path) -> None:
+    code = (
+        "import os, sys; os.environ['QT_QPA_PLATFORM'] = 'offscreen'\n"
+        "from medview.ui.app import create_app, create_window\n"
+        "app = create_app(); w = create_window(); w.show(); app.processEvents()\n"
+        "p = w.training_panel; p.check(); p.plots.reset(['a', 'b'], [1])\n"
+        "print(sorted(m for m in ('torch', 'monai', 'sklearn') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stderr
