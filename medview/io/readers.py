@@ -127,7 +127,7 @@ def _read_image(path: Path) -> Image:
 def _read_dicom_folder(folder: Path) -> Image:
     """All DICOM files under a folder, decoded in one pass (each file is read once); when they
     form several series the largest is returned, with a warning naming the others' count."""
-    files = [p for p in sorted(folder.rglob("*")) if p.is_file() and _kind_of(p) == "dicom"]
+    files = [p for p in _walk(folder, ScanResult()) if _kind_of(p) == "dicom"]
     if not files:
         raise ReadError(folder, "no DICOM files in this folder")
     return dicom.read_series(files, name=folder)

@@ -245,5 +245,9 @@ def test_scan_does_not_loop_on_symlinks(tmp_path: Path) -> None:
         (tmp_path / "d" / "loop").symlink_to(tmp_path, target_is_directory=True)
     except OSError:
         pytest.skip("symlinks not available")
+    (tmp_path / "d" / "gone.png").symlink_to(tmp_path / "nowhere.png")
     result = scan(tmp_path)
     assert [c.name for c in result.found] == ["a"]
+    assert [(Path(s.path).name, "broken link" in s.reason) for s in result.skipped] == [
+        ("gone.png", True)
+    ]
