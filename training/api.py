@@ -28,7 +28,7 @@ from medview.core.errors import MedviewError
 from medview.core.project import Project
 from medview.jobs import messages as msg
 from training import ddp
-from training.config import TrainConfig
+from training.config import ConfigError, TrainConfig
 from training.cross_validation import audit_leakage, audit_warnings, plan_splits
 from training.data import DataError, LoadedData, choose_kind, input_channels, load_items
 from training.loop import (
@@ -138,6 +138,10 @@ class _Run:
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # fixed input size: let cuDNN pick kernels
         self.kind = kind
+        if cfg.run_id and self.lead:
+            taken = {r.id for r in self.project.runs()}
+            if cfg.run_id in taken or (self.project.runs_dir / cfg.run_id).exists():
+                raise ConfigError(f"a run {cfg.run_id!r} already exists; choose another --run-id")
         run_id = cfg.run_id or (
             new_run_id(self.project, self.model_name, cfg.fold) if self.lead else ""
         )
@@ -231,6 +235,9 @@ class _Run:
         self.audit = audit_leakage(self.plan_, [it.content_hash for it in data.items], groups, ids)
         for note in self.plan_.notes:
             self.log(note)
+        marked_val = sum(1 for it in data.items if it.split == "val")
+        if marked_val and self.plan_.mode == "kfold":
+            self.log(f"{marked_val} item(s) marked 'val' take part in the k-fold rotation")
         for warning in audit_warnings(self.audit):
             self.log(f"leakage audit: {warning}", "warning")
         self.folds = [f for f in self.plan_.folds if self.cfg.fold in (None, f.number)]

@@ -294,3 +294,11 @@ def test_loss_optimizer_and_scheduler_choices():
     assert isinstance(make_scheduler(cfg, opt), torch.optim.lr_scheduler.CosineAnnealingLR)
     step = make_scheduler(TrainConfig(scheduler="step", step_size=3), opt)
     assert isinstance(step, torch.optim.lr_scheduler.StepLR) and step.step_size == 3
+
+
+def test_existing_run_id_is_refused(full_run):
+    from medview.core.errors import MedviewError
+
+    folder, _outcome, _ = full_run
+    with pytest.raises(MedviewError, match="already exists"):
+        run_training(_cfg(folder, run_id="full"))
