@@ -41,6 +41,16 @@ class Prediction:
     at: str
 
 
+def is_safe_run_id(run_id: object) -> bool:
+    """A run id names one folder directly under ``runs/``: no separators, no ``..``, no
+    drive. Ids come from the project database, which may be someone else's file; an unsafe
+    one is refused everywhere so a crafted row cannot make medview read or write elsewhere.
+    """
+    if not isinstance(run_id, str) or run_id in ("", ".", ".."):
+        return False
+    return not any(c in run_id for c in "/\\:\0") and Path(run_id).name == run_id
+
+
 class RunStore(Store):
     @property
     def runs_dir(self) -> Path:
@@ -48,9 +58,9 @@ class RunStore(Store):
 
     # ------------------------------------------------------------------ runs
     def create_run(self, run_id: str, config: dict[str, Any], model: str | None = None) -> None:
+        if not is_safe_run_id(run_id):
+            raise ProjectError(f"invalid run id {run_id!r} (a plain folder name is needed)")
         run_dir = self.runs_dir / run_id
-        if Path(run_id).name != run_id or run_id in ("", ".", ".."):
-            raise ProjectError(f"invalid run id {run_id!r}")
         run_dir.mkdir(parents=True, exist_ok=True)
         with self._transaction() as db:
             db.execute(
@@ -103,21 +113,32 @@ class RunStore(Store):
         )
 
     def runs(self) -> list[Run]:
+        """Every run, oldest first; rows with an unsafe id (a crafted database) left out."""
         rows = self._query("SELECT * FROM runs ORDER BY started_at, id")
-        return [self._run_from_row(r) for r in rows]
+        return [self._run_from_row(r) for r in rows if is_safe_run_id(r["id"])]
 
     def get_run(self, run_id: str) -> Run:
+        if not is_safe_run_id(run_id):
+            raise ProjectError(
+                f"invalid run id {run_id!r}: refused, it would point outside {self.runs_dir}"
+            )
         rows = self._query("SELECT * FROM runs WHERE id = ?", (run_id,))
         if not rows:
             raise ProjectError(f"no run {run_id!r} (see 'medview runs')")
         return self._run_from_row(rows[0])
 
     def delete_run(self, run_id: str) -> None:
-        """Forget a run and delete its folder under runs/ (and nothing outside it)."""
-        self.get_run(run_id)
+        """Forget a run and delete its folder under runs/ (and nothing outside it). A row with
+        an unsafe id is forgotten without touching any folder."""
+        if is_safe_run_id(run_id):
+            self.get_run(run_id)
+        elif not self._query("SELECT id FROM runs WHERE id = ?", (run_id,)):
+            raise ProjectError(f"no run {run_id!r} (see 'medview runs')")
         with self._transaction() as db:
             db.execute("DELETE FROM predictions WHERE run_id = ?", (run_id,))
             db.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+        if not is_safe_run_id(run_id):
+            return
         run_dir = (self.runs_dir / run_id).resolve()
         if run_dir.parent == self.runs_dir.resolve() and run_dir.is_dir():
             shutil.rmtree(run_dir, ignore_errors=True)

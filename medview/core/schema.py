@@ -86,6 +86,9 @@ def configure(connection: sqlite3.Connection) -> str:
     import os
 
     connection.execute("PRAGMA foreign_keys = ON")
+    # A project file may come from someone else: SQL functions in its triggers and views run
+    # only if they are harmless (no side effects), whatever the schema says.
+    connection.execute("PRAGMA trusted_schema = OFF")
     connection.execute("PRAGMA busy_timeout = 30000")
     wanted = os.environ.get("MEDVIEW_JOURNAL", "wal").lower()
     mode = "delete"
