@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
@@ -175,6 +176,8 @@ class ProgressPrinter:
             if self._due(message.done == message.total):
                 self._line(f"loading {message.done}/{message.total}", final=not self.tty)
         elif kind == "log":
+            if message.level == "debug" and not os.environ.get("MEDVIEW_DEBUG"):
+                return  # tracebacks: in the run's log.txt, not on a user's terminal
             self._line(
                 f"{message.level}: {message.text}" if message.level != "info" else message.text,
                 final=True,
