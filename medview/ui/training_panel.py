@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
 
 GRADCAM_TARGET = "training.gradcam:gradcam_job"
 PREDICT_TARGET = "training.gui_jobs:predict_job"
+PROBE_TARGET = "training.gui_jobs:probe_device"
 
 
 def format_eta(seconds: float | None) -> str:
@@ -200,7 +202,22 @@ class TrainingPanel(QWidget):
             done = [r for r in done if any((project.runs_dir / r.id).glob("fold*.safetensors"))]
             if done:
                 self.use_run(done[-1].id, load_plots=True)
+            self._probe_device()
         self.check()
+
+    def _probe_device(self) -> None:
+        """Where no cheap check names the GPU (Windows), ask torch in a one-shot process."""
+        if self.form.gpu_name is not None or not sys.platform.startswith("win"):
+            return
+        if getattr(self, "_probe", None) is not None:
+            return
+        self._probe = JobBridge({}, PROBE_TARGET, self, interval_ms=250)
+        self._probe.finished.connect(
+            lambda m: self.form.set_gpu(
+                None if m.summary.get("device") == "CPU" else m.summary.get("device")
+            )
+        )
+        self._probe.start()
 
     def use_run(self, run_id: str, load_plots: bool = True) -> None:
         """Grad-CAM and "Predict unlabelled" use this run; its plots are shown."""
@@ -316,6 +333,11 @@ class TrainingPanel(QWidget):
     def _ended(self, bridge: JobBridge, status: str) -> None:
         final = bridge.job.final
         run_id = bridge.run_id or ""
+        # The user may have opened another project while the run went on: its results belong
+        # to the run's own project, so only the messages are shown then.
+        same = self.project is not None and str(self.project.folder) == bridge.job.config.get(
+            "project"
+        )
         self.history.refresh()
         if status == "finished":
             assert isinstance(final, msg.Finished)
@@ -323,12 +345,16 @@ class TrainingPanel(QWidget):
             self.progress.setValue(1000)
             self.progress.setFormat(f"finished in {format_eta(time.monotonic() - self._t0)}")
             self._set_status(f"Run {run_id} finished; predictions are in the item list.")
-            self.use_run(run_id, load_plots=False)
+            if same:
+                self.use_run(run_id, load_plots=False)
         elif status == "cancelled":
             self.progress.setFormat("cancelled")
             self._set_status(f"Run {run_id or ''} cancelled; completed folds are kept.")
-            if run_id and self.project is not None:
-                self._load_final(self.project.runs_dir / run_id)
+            if run_id and same and self.project is not None:
+                run_dir = self.project.runs_dir / run_id
+                self._load_final(run_dir)
+                if any(run_dir.glob("fold*.safetensors")):  # completed folds can explain
+                    self.use_run(run_id, load_plots=False)
         else:
             error = getattr(final, "error", "the training process failed")
             self.progress.setFormat("failed")
