@@ -14,11 +14,15 @@ from typing import Any
 
 import numpy as np
 
+from medview.core.display import CT_SOFT_TISSUE, apply_window, is_ct
 from medview.core.image import Image, normalise_for_display
+
+# Bumped when the rendering changes, so old cached thumbnails are not shown any more.
+RENDERING_VERSION = 2
 
 
 def thumbnail_path(project: Any, item: Any, size: int = 128) -> Path:
-    key = f"{item.content_hash}_{int(size)}"
+    key = f"{item.content_hash}_{int(size)}_v{RENDERING_VERSION}"
     if hasattr(project, "cache_file"):  # refuses a crafted hash that is not a plain token
         return Path(project.cache_file("thumbs", key, ".png"))
     return Path(project.cache_dir) / "thumbs" / f"{key}.png"
@@ -50,6 +54,8 @@ def make_thumbnail(image: Image, size: int = 128) -> np.ndarray:
     middle = image.middle_slice()
     if middle.ndim == 3 and middle.dtype == np.uint8:
         display = middle  # an RGB photo: keep its colours as they are
+    elif is_ct(image):  # the slice view opens CT in soft tissue: the thumbnail matches it
+        display = apply_window(middle, *CT_SOFT_TISSUE)
     else:
         display = normalise_for_display(middle)
     height, width = display.shape[:2]

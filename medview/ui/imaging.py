@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from medview.core.display import CT_SOFT_TISSUE, is_ct, looks_like_ct, subsample
 from medview.core.image import Image
 
 AXES = ("axial", "coronal", "sagittal")
 
 # (width, level) in the image's units (Hounsfield units for CT).
 PRESETS: dict[str, tuple[float, float]] = {
-    "CT soft tissue": (400.0, 40.0),
+    "CT soft tissue": CT_SOFT_TISSUE,
     "CT lung": (1500.0, -600.0),
     "CT bone": (2500.0, 480.0),
     "CT brain": (80.0, 40.0),
@@ -124,7 +125,7 @@ def percentile_window(image: Image, low: float = 0.5, high: float = 99.5) -> tup
     array = image.array
     if image.is_rgb:
         array = array[..., :3]
-    sample = _subsample(array, 400_000)
+    sample = subsample(array, 400_000)
     sample = np.asarray(sample, dtype=np.float32).ravel()
     sample = sample[np.isfinite(sample)]
     if sample.size == 0:
@@ -135,15 +136,6 @@ def percentile_window(image: Image, low: float = 0.5, high: float = 99.5) -> tup
     if hi <= lo:
         hi = lo + 1.0
     return hi - lo, (hi + lo) / 2
-
-
-def _subsample(array: np.ndarray, target: int) -> np.ndarray:
-    """About ``target`` voxels spread evenly over the volume (or the 2D image)."""
-    if array.shape[0] > 1:
-        step = max(1, int(np.ceil((array.size / target) ** (1 / 3))))
-        return array[::step, ::step, ::step]
-    step = max(1, int(np.ceil((array.size / target) ** 0.5)))
-    return array[:, ::step, ::step]
 
 
 def full_window(image: Image) -> tuple[float, float]:
@@ -159,24 +151,11 @@ def full_window(image: Image) -> tuple[float, float]:
 def default_window(image: Image, auto: tuple[float, float] | None = None) -> tuple[float, float]:
     """CT starts in soft tissue; 8-bit colour images in their true colours; the rest
     (microscopy, MR, 16-bit, unknown) with a robust percentile window."""
-    modality = str(image.metadata.get("modality", "")).upper()
-    if modality == "CT" or (not modality and looks_like_ct(image)):
+    if is_ct(image):
         return PRESETS["CT soft tissue"]
     if image.is_rgb and image.array.dtype == np.uint8:
         return 255.0, 127.5
     return auto or percentile_window(image)
-
-
-def looks_like_ct(image: Image) -> bool:
-    """A volume in Hounsfield units without a modality tag (NIfTI has none): air at about
-    -1000 and nothing beyond dense bone. A percentile window would spend most of its range
-    on air and leave all soft tissue white."""
-    array = image.array
-    if image.kind != "3d" or image.is_rgb or array.dtype.kind not in "if":
-        return False
-    sample = np.asarray(_subsample(array, 200_000), dtype=np.float32)
-    low, high = np.percentile(sample, [1, 99.9])
-    return bool(-1100 <= low <= -700 and high <= 4000)
 
 
 def modality_key(image: Image) -> str | None:

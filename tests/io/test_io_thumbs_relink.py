@@ -57,3 +57,17 @@ def test_relink_after_the_data_moved(project, tmp_path: Path) -> None:
     for item in project.items():
         assert load_item(project, item).shape == tuple(item.shape[:3])
     assert relink(project, tmp_path / "elsewhere") == {}
+
+
+def test_ct_volume_thumbnail_uses_the_soft_tissue_window() -> None:
+    """A HU volume's thumbnail shows soft tissue in grey, not everything above air as white."""
+    from medview.core.image import Image
+    from medview.io.thumbnails import make_thumbnail
+
+    volume = np.full((8, 32, 32), -1000, dtype=np.int16)
+    volume[:, 8:24, 8:24] = 40  # soft tissue at the window level
+    volume[4, 14:18, 14:18] = 300  # a bright inclusion
+    thumb = make_thumbnail(Image(volume), size=32)
+    assert thumb[0, 0] == 0  # air is black
+    assert 100 < int(thumb[10, 10]) < 160  # soft tissue is mid-grey, not white
+    assert thumb[16, 16] > 240  # the inclusion stands out
