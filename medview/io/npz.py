@@ -135,12 +135,21 @@ def read_npy(path: str | Path) -> Image:
                 shape, _f, dtype = np.lib.format.read_array_header_1_0(handle)
             else:
                 shape, _f, dtype = np.lib.format.read_array_header_2_0(handle)
+            data_offset = handle.tell()
     except Exception as exc:
         raise ReadError(path, f"not a .npy array ({describe(exc)})") from exc
     dtype = np.dtype(dtype)
     if dtype.hasobject or dtype.kind not in "biuf":
         raise ReadError(path, f"unsupported array type {dtype}")
     check_shape(path, shape, "array")
+    # numpy allocates what the header declares before reading: refuse a file that cannot
+    # hold it (a few bytes declaring a gigabyte array) first.
+    needed = data_offset + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    size = path.stat().st_size
+    if size < needed:
+        raise ReadError(
+            path, f"truncated: the header needs {needed:,} bytes, the file has {size:,}"
+        )
     try:
         array = np.load(path, allow_pickle=False)
     except Exception as exc:
