@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+import os
 from collections import OrderedDict
 
 from medview.core.image import Image
 
+DEFAULT_MAX_MB = 768
+
+
+def default_max_bytes() -> int:
+    """The budget for decoded images kept for flipping back: MEDVIEW_IMAGE_CACHE_MB (a
+    machine with little memory, or one that holds many large volumes), else 768 MiB."""
+    try:
+        mb = float(os.environ.get("MEDVIEW_IMAGE_CACHE_MB", DEFAULT_MAX_MB))
+    except ValueError:
+        mb = DEFAULT_MAX_MB
+    return max(0, int(mb * 1024 * 1024))
+
 
 class ImageCache:
-    def __init__(self, max_bytes: int = 768 * 1024 * 1024) -> None:
-        self.max_bytes = max_bytes
+    def __init__(self, max_bytes: int | None = None) -> None:
+        self.max_bytes = default_max_bytes() if max_bytes is None else max_bytes
         self._images: OrderedDict[int, Image] = OrderedDict()
 
     def get(self, item_id: int) -> Image | None:
