@@ -59,6 +59,35 @@ def input_channels(model: str, items: Sequence[Item]) -> int:
     return 3  # torchvision ImageNet models take RGB
 
 
+def memory_limit() -> int | None:
+    """Bytes the decoded training tensors may take: MEDVIEW_TRAIN_MEMORY_MB, else half the
+    physical memory (None where the OS does not say)."""
+    value = os.environ.get("MEDVIEW_TRAIN_MEMORY_MB")
+    if value:
+        try:
+            return int(float(value) * 1024 * 1024)
+        except ValueError:
+            pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_memory(n_items: int, prep: PrepSettings) -> None:
+    """Every item is kept in memory as float32 at the input size; refuse a run that cannot
+    fit before allocating it, with what to change, rather than swapping or being killed."""
+    limit = memory_limit()
+    need = n_items * int(np.prod(prep.shape)) * 4
+    if limit is not None and need > limit:
+        gib = 1024**3
+        raise DataError(
+            f"{n_items} items at input size {prep.size} need {need / gib:.1f} GiB of memory, "
+            f"more than the {limit / gib:.1f} GiB allowed: lower --size, or raise the limit "
+            "with MEDVIEW_TRAIN_MEMORY_MB"
+        )
+
+
 def _read_item(project: Project, item: Item):  # -> Image
     # Imported here: medview.io pulls in optional decoders the engine only needs at load time.
     from medview.io.readers import load_item
@@ -100,6 +129,7 @@ def load_items(
     """
     cache_dir = project.cache_dir
     index = {name: k for k, name in enumerate(class_names)}
+    check_memory(len(items), prep)
     out = np.empty((len(items), *prep.shape), dtype=np.float32)
     ok = [False] * len(items)
     skipped: list[str] = []
