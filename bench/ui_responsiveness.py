@@ -35,6 +35,7 @@ def main() -> int:
     parser.add_argument("--folds", type=int, default=3)
     parser.add_argument("--size", type=int, default=32)
     parser.add_argument("--model", default="cnn3d_small")
+    parser.add_argument("--trace", action="store_true", help="the 5 worst gaps and nearby events")
     args = parser.parse_args()
 
     from PySide6.QtCore import QElapsedTimer, QEventLoop, QTimer
@@ -66,14 +67,21 @@ def main() -> int:
         app.processEvents()
 
     gaps: list[float] = []
+    ends: list[float] = []
     clock = QElapsedTimer()
     last = [0.0]
 
     worst = [0.0, 0.0]  # gap, when (ms since the start)
 
+    events: list[tuple[float, str]] = []  # (ms, what): for --trace
+
+    def note(what: str) -> None:
+        events.append((clock.nsecsElapsed() / 1e6, what))
+
     def tick() -> None:
         now = clock.nsecsElapsed() / 1e6
         gaps.append(now - last[0])
+        ends.append(now)
         if len(gaps) > 1 and gaps[-1] > worst[0]:
             worst[:] = [gaps[-1], now]
         last[0] = now
@@ -86,6 +94,7 @@ def main() -> int:
 
     def user() -> None:  # keep browsing while the run trains
         user_steps[0] += 1
+        note("user" if user_steps[0] % 10 else "user: next item")
         if user_steps[0] % 10 == 0:
             current = window.browser.current_id()
             nxt = window.browser.neighbour(current, 1) if current is not None else None
@@ -108,6 +117,7 @@ def main() -> int:
     if not panel.start():
         print(json.dumps({"error": panel.status.text()}))
         return 1
+    panel.bridge.message.connect(lambda m: note(m.type))
     epochs_seen = [0]
     panel.bridge.epoch.connect(lambda *_: epochs_seen.__setitem__(0, epochs_seen[0] + 1))
     loop = QEventLoop()  # the real event loop, as in the application
@@ -136,6 +146,12 @@ def main() -> int:
         "size": args.size,
     }
     print(json.dumps(result))
+    if args.trace:
+        worst5 = sorted(range(1, len(gaps)), key=lambda k: gaps[k], reverse=True)[:5]
+        for k in worst5:
+            start, end = ends[k] - gaps[k], ends[k]
+            near = [w for t, w in events if start - 5 <= t <= end + 1]
+            print(f"gap {gaps[k]:.1f} ms at {end / 1000:.2f} s: {near}", file=sys.stderr)
     window.close()
     return 0 if status == ["finished"] else 1
 

@@ -254,7 +254,9 @@ class LivePlots(QWidget):
         return host
 
     # ------------------------------------------------------------------ feeding
-    def reset(self, classes: Sequence[str] = (), folds: Sequence[int] = ()) -> None:
+    def reset(
+        self, classes: Sequence[str] = (), folds: Sequence[int] = (), epochs: int = 0
+    ) -> None:
         self.classes = list(classes)
         self.history = {}
         self.fold_rocs = {}
@@ -271,6 +273,22 @@ class LivePlots(QWidget):
         )
         self.table.clear_rows()
         self.summary_label.setText(f"{len(folds)} fold(s) planned" if folds else "")
+        # Every planned fold's curves (and legend rows) exist before the first epoch, so an
+        # epoch only moves data and never re-lays out a legend while the user works.
+        for fold in folds:
+            self._fold_curves(int(fold))
+        for widget in (self.loss_plot, self.auc_plot):
+            if epochs > 1:  # the x axis is known: no re-ranging (and re-ticking) every epoch
+                widget.setXRange(1, epochs, padding=0.03)
+            else:
+                widget.enableAutoRange(x=True)
+
+    def _fold_curves(self, f: int) -> tuple[pg.PlotDataItem, pg.PlotDataItem, pg.PlotDataItem]:
+        return (
+            self._curve(self.loss_plot, "train", f, False, f"fold {f}"),
+            self._curve(self.loss_plot, "val", f, True, None),
+            self._curve(self.auc_plot, "auc", f, False, f"fold {f}"),
+        )
 
     def _curve(
         self, plot: pg.PlotWidget, key: str, fold: int, dashed: bool, label: str | None
@@ -279,16 +297,8 @@ class LivePlots(QWidget):
         if curve is None:
             style = Qt.PenStyle.DashLine if dashed else Qt.PenStyle.SolidLine
             pen = pg.mkPen(fold_color(fold), width=2, style=style)
-            curve = plot.plot(
-                [],
-                [],
-                pen=pen,
-                name=label,
-                symbol="o",
-                symbolSize=4,
-                symbolBrush=fold_color(fold),
-                symbolPen=None,
-            )
+            # Lines only: per-point symbols doubled the repaint at every epoch.
+            curve = plot.plot([], [], pen=pen, name=label)
             self.curves[(key, fold)] = curve
         return curve
 
@@ -389,8 +399,10 @@ class LivePlots(QWidget):
             return False
         metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
         folds = [int(f["fold"]) for f in metrics.get("folds", [])]
-        self.reset(metrics.get("classes", []), folds)
-        for row in read_history(run_dir / "history.csv"):
+        history = read_history(run_dir / "history.csv")
+        epochs = max((r.epoch for r in history), default=0)
+        self.reset(metrics.get("classes", []), folds, epochs)
+        for row in history:
             self.add_epoch(row)
         for fm in metrics.get("folds", []):
             metrics_only = {k: v for k, v in fm.items() if k != "roc"}

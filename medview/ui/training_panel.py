@@ -302,7 +302,7 @@ class TrainingPanel(QWidget):
             self.cancel_button.setEnabled(False)
 
     def _started(self, run_id: str, plan: dict[str, Any]) -> None:
-        self.plots.reset(plan.get("classes", []), plan.get("folds", []))
+        self.plots.reset(plan.get("classes", []), plan.get("folds", []), plan.get("epochs", 0))
         device = plan.get("device", "")
         self._set_status(
             f"Run {run_id}: {plan.get('model')} on {plan.get('items')} {plan.get('kind', '')} "
