@@ -80,6 +80,12 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     t.add_argument("--balanced-sampler", action="store_true", help="draw classes equally often")
     t.add_argument("--patience", type=int, default=0, help="early stopping patience (0: off)")
     t.add_argument("--min-epochs", type=_positive_int, default=1)
+    t.add_argument(
+        "--no-precise-bn",
+        dest="precise_bn",
+        action="store_false",
+        help="skip recomputing BatchNorm statistics before each evaluation",
+    )
     r = parser.add_argument_group("run")
     r.add_argument("--device", choices=DEVICES, default="auto")
     r.add_argument(
@@ -141,6 +147,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
         run_id=args.run_id,
         threads=args.threads,
         predict_unlabelled=args.predict_unlabelled,
+        precise_bn=args.precise_bn,
     )
 
 

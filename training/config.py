@@ -80,6 +80,7 @@ class TrainConfig:
     class_weights: bool = False
     balanced_sampler: bool = False
     patience: int = 0  # 0: no early stopping
+    precise_bn: bool = True  # recompute BatchNorm statistics before each evaluation
     min_epochs: int = 1
     cache: bool = True
     run_id: str | None = None

@@ -29,6 +29,8 @@ from training.data import balanced_weights, class_weight_vector, epoch_batches
 from training.metrics import _roc_auc
 from training.transforms import augment_batch
 
+PRECISE_BN_SAMPLES = 256  # items per BatchNorm recalibration: bounds its cost on large sets
+
 
 class Cancelled(Exception):
     """Raised inside the loop when the user cancelled; the fold in progress is dropped."""
@@ -167,6 +169,43 @@ def _batch(ctx: Context, idx: torch.Tensor, train: bool) -> torch.Tensor:
     return batch
 
 
+def precise_bn(model: nn.Module, ctx: Context, indices: Sequence[int], batch_size: int) -> None:
+    """Recompute the BatchNorm running statistics of the layers being trained with one
+    no-grad pass over (a sample of) the training items, as an exact average.
+
+    Why: with few batches per epoch (small medical data sets) the running averages that eval
+    mode uses lag far behind the weights; a fresh 3D ResNet then predicts one class for every
+    validation item (accuracy 0.5, validation loss rising) although it separates them in
+    train mode. Layers of a frozen encoder (in eval mode) keep their pretrained statistics.
+    """
+    layers = [
+        m
+        for m in model.modules()
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats and m.training
+    ]
+    if not layers:
+        return
+    idx = torch.as_tensor(list(indices), dtype=torch.long)
+    if len(idx) < 2:
+        return
+    momenta = [m.momentum for m in layers]
+    was_training = model.training
+    model.eval()  # dropout off; only the chosen BatchNorm layers collect statistics
+    for m in layers:
+        m.reset_running_stats()
+        m.momentum = None  # None: a cumulative (exact) average over this pass
+        m.train()
+    amp = ctx.device.type == "cuda"
+    with torch.no_grad(), torch.autocast("cuda", dtype=torch.float16, enabled=amp):
+        for start in range(0, len(idx), batch_size):
+            batch = idx[start : start + batch_size]
+            if len(batch) > 1:
+                model(_batch(ctx, batch, train=False))
+    for m, momentum in zip(layers, momenta, strict=True):
+        m.momentum = momentum
+    model.train(was_training)
+
+
 def predict_logits(
     model: nn.Module, ctx: Context, indices: Sequence[int], batch_size: int
 ) -> torch.Tensor:
@@ -249,6 +288,9 @@ def fit(
             scheduler.step()
         train_seconds = time.perf_counter() - started
         train_cpu_seconds = time.process_time() - cpu_started
+        if cfg.precise_bn:
+            order = torch.randperm(len(train_pos), generator=torch.Generator().manual_seed(epoch))
+            precise_bn(model, ctx, train_pos[order[:PRECISE_BN_SAMPLES]], cfg.batch_size)
         logits = predict_logits(model, ctx, val_idx, cfg.batch_size * 2)
         probs = probabilities(logits, ctx.binary).numpy().astype(np.float64)
         with torch.no_grad():

@@ -116,3 +116,27 @@ def test_batch_augmentation_is_seeded_and_flips_exactly():
         assert torch.allclose(y[i], x[i], atol=1e-5) or torch.allclose(
             y[i], x[i].flip(-1), atol=1e-5
         )
+
+
+def test_precise_bn_recomputes_only_trained_layers():
+    from training.loop import precise_bn
+    from training.models import freeze_encoder, set_train_mode
+
+    torch.manual_seed(0)
+    x = torch.randn(12, 1, 16, 16, 16) * 3 + 5
+    ctx = Context(x, torch.zeros(12, dtype=torch.long), 2, torch.device("cpu"))
+    model = build_model("cnn3d_small", 2)
+    bn = model.features[1]
+    set_train_mode(model, "cnn3d_small", frozen=False)
+    precise_bn(model, ctx, range(12), 4)
+    with torch.no_grad():
+        acts = model.features[0](x)
+    expected = acts.mean(dim=(0, 2, 3, 4))
+    assert torch.allclose(bn.running_mean, expected, atol=1e-4)
+    assert model.training and bn.momentum == 0.1  # modes and momentum restored
+    frozen = build_model("cnn3d_small", 2)
+    freeze_encoder(frozen, "cnn3d_small")
+    set_train_mode(frozen, "cnn3d_small", frozen=True)
+    before = frozen.features[1].running_var.clone()
+    precise_bn(frozen, ctx, range(12), 4)
+    assert torch.equal(frozen.features[1].running_var, before)  # a frozen encoder keeps its stats
