@@ -53,6 +53,7 @@ def _plot(title: str, x: str, y: str) -> pg.PlotWidget:
         axis = item.getAxis(name)
         axis.setPen("#666")
         axis.setTextPen("#333")
+        axis.enableAutoSIPrefix(False)  # a loss of 0.4 reads 0.4, not "400 (x0.001)"
     widget.setMinimumSize(220, 180)
     widget.setMenuEnabled(False)
     return widget
@@ -97,11 +98,16 @@ def _render_svg(widget: QWidget, path: Path) -> None:
     generator.setTitle(
         widget.getPlotItem().titleLabel.text if hasattr(widget, "getPlotItem") else ""
     )
+    buttons = [b for b in widget.findChildren(QToolButton) if b.isVisible()]
+    for button in buttons:  # the Save… button is not part of the figure
+        button.hide()
     painter = QPainter(generator)
     try:
         widget.render(painter)
     finally:
         painter.end()
+        for button in buttons:
+            button.show()
 
 
 class ConfusionPlot(pg.PlotWidget):
@@ -237,21 +243,20 @@ class LivePlots(QWidget):
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 2)
         splitter.setSizes([300, 170])  # room for 3 folds and the mean row
+        self.splitter = splitter
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(splitter)
 
     def _with_save(self, name: str, widget: pg.PlotWidget) -> QWidget:
-        host = QWidget()
-        layout = QVBoxLayout(host)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.setSpacing(0)
-        layout.addWidget(widget, 1)
-        button = QToolButton(text="Save…", autoRaise=True)
+        # A small button in the plot's top-left corner (free of curves and title) rather than
+        # a row under it: the dock's height goes to the plots and the table.
+        button = QToolButton(widget, text="Save…", autoRaise=True)
         button.setToolTip(f"Save the {name} plot as PNG or SVG")
+        button.setStyleSheet("QToolButton { color: #555; font-size: 8pt; padding: 0 2px; }")
         button.clicked.connect(lambda: self._save_plot_dialog(name))
-        layout.addWidget(button, 0, Qt.AlignmentFlag.AlignRight)
-        return host
+        button.move(2, 2)
+        return widget
 
     # ------------------------------------------------------------------ feeding
     def reset(
@@ -336,7 +341,17 @@ class LivePlots(QWidget):
                 metrics["confusion"], self.classes, f"Confusion, fold {done.fold}"
             )
         self.table.set_row(str(done.fold), metrics)
+        self._fit_table()
         self._update_mean_roc()
+
+    def _fit_table(self) -> None:
+        """Give the table the height its rows need (up to half the panel), plots the rest."""
+        rows = self.table.rowCount()
+        need = self.table.horizontalHeader().height() + 22 * rows + 34  # + summary line
+        total = sum(self.splitter.sizes())
+        if total > 0:
+            need = min(max(need, 120), total // 2)
+            self.splitter.setSizes([total - need, need])
 
     def _update_mean_roc(
         self, mean: dict[str, Any] | None = None, auc: tuple[float, float] | None = None

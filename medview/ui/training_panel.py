@@ -37,6 +37,7 @@ from medview.jobs import messages as msg
 from medview.jobs.runner import DEFAULT_TARGET
 from medview.ui.job_bridge import JobBridge
 from medview.ui.plots import LivePlots
+from medview.ui.predictions import format_eta, least_certain, show_prediction_columns
 from medview.ui.run_history import RunHistory
 from medview.ui.saliency import OverlayControls, SaliencyOverlay
 from medview.ui.training_form import TrainingForm
@@ -48,36 +49,6 @@ if TYPE_CHECKING:
 GRADCAM_TARGET = "training.gradcam:gradcam_job"
 PREDICT_TARGET = "training.gui_jobs:predict_job"
 PROBE_TARGET = "training.gui_jobs:probe_device"
-
-
-def format_eta(seconds: float | None) -> str:
-    if seconds is None:
-        return "estimating…"
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, s = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes} min {s:02d} s"
-    hours, m = divmod(minutes, 60)
-    return f"{hours} h {m:02d} min"
-
-
-def least_certain(items: list[Any], predictions: dict[int, Any]) -> int | None:
-    """The unlabelled item whose prediction is closest to a tie (lowest top probability,
-    scaled so binary and multiclass runs compare: 0 = a tie, 1 = certain)."""
-    best: tuple[float, int] | None = None
-    for item in items:
-        if item.label is not None:
-            continue
-        pred = predictions.get(item.id)
-        if pred is None or not pred.probabilities:
-            continue
-        k = len(pred.probabilities)
-        certainty = (max(pred.probabilities) - 1 / k) / (1 - 1 / k)
-        if best is None or certainty < best[0]:
-            best = (certainty, item.id)
-    return None if best is None else best[1]
 
 
 class TrainingPanel(QWidget):
@@ -202,6 +173,7 @@ class TrainingPanel(QWidget):
             done = [r for r in done if any((project.runs_dir / r.id).glob("fold*.safetensors"))]
             if done:
                 self.use_run(done[-1].id, load_plots=True)
+            self.refresh_predictions()
             self._probe_device()
         self.check()
 
@@ -288,6 +260,7 @@ class TrainingPanel(QWidget):
         self.log.clear()
         self.plots.reset()
         self.progress.setValue(0)
+        self.progress.setStyleSheet("")
         self.progress.setFormat("starting the training process…")
         self._set_status(f"Starting {config['model']}…")
         self._t0 = time.monotonic()
@@ -358,6 +331,7 @@ class TrainingPanel(QWidget):
         else:
             error = getattr(final, "error", "the training process failed")
             self.progress.setFormat("failed")
+            self.progress.setStyleSheet("QProgressBar::chunk { background: #c62828; }")
             self._set_status(f"Training failed: {error}", True)
             self._log(error, "error")
             box = QMessageBox(
@@ -367,9 +341,17 @@ class TrainingPanel(QWidget):
             box.setDetailedText(getattr(final, "traceback", "") or "")
             box.open()  # not exec(): nothing waits on the user
             self.error_box = box
-        self.window.refresh_predictions()
+        self.refresh_predictions()
         self._update_buttons()
         self.runEnded.emit(status, run_id)
+
+    def refresh_predictions(self) -> None:
+        """New predictions into the browser, with their columns beside the label."""
+        self.window.refresh_predictions()
+        browser = self.window.browser
+        if not browser.model._predictions:
+            return
+        show_prediction_columns(browser)
 
     def _load_final(self, run_dir: Path) -> None:
         path = run_dir / "metrics.json"
@@ -435,7 +417,7 @@ class TrainingPanel(QWidget):
 
     def predict_unlabelled(self) -> JobBridge | None:
         def done(m: msg.Finished) -> None:
-            self.window.refresh_predictions()
+            self.refresh_predictions()
             count = int(m.summary.get("predicted", 0))
             self._set_status(f"Predicted {count} unlabelled item(s) with run {m.run_id}.")
             self.predictionsReady.emit(count)
@@ -469,7 +451,7 @@ class TrainingPanel(QWidget):
             self.overlay.clear()
             self.plots.reset()
             self.run_label.setText("No finished run selected.")
-        self.window.refresh_predictions()
+        self.refresh_predictions()
         self._update_buttons()
 
     def item_shown(self, item_id: int) -> None:

@@ -14,11 +14,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # training_helpers, fo
 
 from training_helpers import make_project, write_fake_run  # noqa: E402
 
-from medview.ui.browser_model import ITEM_ID_ROLE, ItemFilterProxy  # noqa: E402
+from medview.ui.browser_model import (  # noqa: E402
+    COL_LABEL,
+    COL_PRED,
+    ITEM_ID_ROLE,
+    ItemFilterProxy,
+)
 from medview.ui.job_bridge import JobBridge  # noqa: E402
 from medview.ui.main_window import MainWindow  # noqa: E402
+from medview.ui.predictions import format_eta  # noqa: E402
 from medview.ui.settings import Settings  # noqa: E402
-from medview.ui.training_panel import TrainingPanel, format_eta  # noqa: E402
+from medview.ui.training_panel import TrainingPanel  # noqa: E402
 
 
 @pytest.fixture
@@ -38,7 +44,7 @@ def _predict(window: MainWindow, probs: dict[int, float]) -> None:
     write_fake_run(project, "r1", 0.9)
     rows = [(i, 0, None, [1 - p, p], "MUT" if p >= 0.5 else "WT") for i, p in probs.items()]
     project.add_predictions("r1", rows)
-    window.refresh_predictions()
+    window.training_panel.refresh_predictions()
 
 
 def test_label_next_and_prediction_filters(qtbot, window: MainWindow) -> None:
@@ -51,6 +57,8 @@ def test_label_next_and_prediction_filters(qtbot, window: MainWindow) -> None:
     wrong = labelled[0]  # a WT item the model calls MUT
     probs[wrong.id] = 0.9 if wrong.label == "WT" else 0.1
     _predict(window, probs)
+    header = window.browser.table.horizontalHeader()
+    assert header.visualIndex(COL_PRED) == header.visualIndex(COL_LABEL) + 1  # in view
     assert panel.label_next() == unlabelled[1]  # P 0.55: the closest to a tie
     assert window.browser.current_id() == unlabelled[1]
 
