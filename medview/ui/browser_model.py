@@ -80,6 +80,7 @@ class ItemTableModel(QAbstractTableModel):
         self._colors: dict[str, QColor] = {}
         self._thumbs: dict[int, QImage | QPixmap] = {}
         self._pending: set[int] = set()
+        self._sort: tuple[int, Qt.SortOrder] = (-1, Qt.SortOrder.AscendingOrder)
         self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(2)  # leave cores for the viewer's own loading
 
@@ -101,10 +102,39 @@ class ItemTableModel(QAbstractTableModel):
     def _load(self) -> None:
         project = self.project
         self._items = project.items() if project else []
-        self._rows = {item.id: row for row, item in enumerate(self._items)}
         self._predictions = project.latest_predictions() if project else {}
         self._uncertain = most_uncertain(self._predictions)
         self._colors = {c.name: QColor(c.color) for c in project.classes()} if project else {}
+        self._apply_sort()
+
+    # ------------------------------------------------------------------ sorting
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        """Sort the rows here, with one key per row and Python's sort. (The proxy's own sort
+        calls data() from C++ for every comparison: about 60,000 calls for 5,000 items,
+        0.3-0.6 s per click on a header, measured by bench/scale.py; this takes a few ms.)
+        Column -1 is import order. Rows do not jump when a label changes afterwards."""
+        self._sort = (column, order)
+        self.layoutAboutToBeChanged.emit()
+        old_ids = [item.id for item in self._items]
+        persistent = self.persistentIndexList()
+        self._apply_sort()
+        moved = [
+            self.index(self._rows[old_ids[i.row()]], i.column()) if i.isValid() else i
+            for i in persistent
+        ]
+        self.changePersistentIndexList(persistent, moved)
+        self.layoutChanged.emit()
+
+    def _apply_sort(self) -> None:
+        column, order = self._sort
+        if column < 0:
+            self._items.sort(key=lambda item: item.id)
+        else:
+            self._items.sort(
+                key=lambda item: self._sort_key(item, column),
+                reverse=order == Qt.SortOrder.DescendingOrder,
+            )
+        self._rows = {item.id: row for row, item in enumerate(self._items)}
 
     def refresh_classes(self) -> None:
         """After the label set changed (rename, recolour, remove): labels may have changed."""
@@ -296,13 +326,24 @@ class ItemFilterProxy(QSortFilterProxyModel):
         self.class_name: str | None = None
         self.setSortRole(SORT_ROLE)
 
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        """The source model sorts (see ItemTableModel.sort); the proxy keeps its order and
+        only filters, so filtering 5,000 rows does not sort them again either."""
+        model = self.sourceModel()
+        if model is not None:
+            model.sort(column, order)
+
+    # invalidate(), not invalidateFilter(): the latter emits one rowsRemoved/rowsInserted
+    # per contiguous range, and each ran the browser's count update (two queries): the
+    # "Unlabelled" filter over 5,000 alternating rows took 0.3 s. invalidate() emits one
+    # layoutChanged and keeps the selection (persistent indexes).
     def set_text(self, text: str) -> None:
         self.text = text.strip().lower()
-        self.invalidateFilter()
+        self.invalidate()
 
     def set_quick(self, mode: str, class_name: str | None = None) -> None:
         self.mode, self.class_name = mode, class_name
-        self.invalidateFilter()
+        self.invalidate()
 
     def filterAcceptsRow(self, row: int, parent: QModelIndex | QPersistentModelIndex) -> bool:
         model: ItemTableModel = self.sourceModel()  # type: ignore[assignment]
