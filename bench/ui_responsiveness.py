@@ -38,7 +38,7 @@ def main() -> int:
     parser.add_argument("--trace", action="store_true", help="the 5 worst gaps and nearby events")
     args = parser.parse_args()
 
-    from PySide6.QtCore import QElapsedTimer, QEventLoop, QTimer
+    from PySide6.QtCore import QElapsedTimer, QEventLoop, QSettings, QTimer
     from training_helpers import make_project
 
     from medview.ui.app import create_app
@@ -46,6 +46,9 @@ def main() -> int:
     from medview.ui.settings import Settings
 
     tmp = Path(tempfile.mkdtemp(prefix="medview-bench-"))
+    # A throw-away settings file: the bench must not move the user's docks or recent list.
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp / "settings"))
     project = make_project(tmp, n=args.items, unlabelled=max(4, args.items // 8))
     app = create_app()
     window = MainWindow(Settings())

@@ -195,7 +195,7 @@ class LivePlots(QWidget):
     def _build(self) -> None:
         self.loss_plot = _plot("Loss (solid: train, dashed: validation)", "epoch", "loss")
         self.auc_plot = _plot("Validation AUC", "epoch", "AUC")
-        self.auc_plot.setYRange(0.0, 1.02, padding=0)
+        self.auc_plot.setYRange(0.0, 1.05, padding=0)  # an AUC of 1.0 stays off the frame
         self.roc_plot = _plot("ROC (validation)", "false positive rate", "true positive rate")
         fix_unit_square(self.roc_plot)
         self.confusion = ConfusionPlot()
@@ -277,7 +277,8 @@ class LivePlots(QWidget):
             np.zeros((len(classes), len(classes))), classes, "Confusion matrix"
         )
         self.table.clear_rows()
-        self.summary_label.setText(f"{len(folds)} fold(s) planned" if folds else "")
+        planned = f"{len(folds)} fold(s)" + (f" × {epochs} epochs" if epochs else "")
+        self.summary_label.setText(f"{planned} planned" if folds else "")
         # Every planned fold's curves (and legend rows) exist before the first epoch, so an
         # epoch only moves data and never re-lays out a legend while the user works.
         for fold in folds:
@@ -350,7 +351,7 @@ class LivePlots(QWidget):
         need = self.table.horizontalHeader().height() + 22 * rows + 34  # + summary line
         total = sum(self.splitter.sizes())
         if total > 0:
-            need = min(max(need, 120), total // 2)
+            need = min(max(need, 90), total // 2)
             self.splitter.setSizes([total - need, need])
 
     def _update_mean_roc(

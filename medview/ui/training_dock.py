@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QTabWidget
 
@@ -62,6 +62,13 @@ def install(window: MainWindow) -> TrainingPanel:
         for dock in docks:  # the welcome screen shows no docks
             dock.setVisible(has_project)
 
+    def first_sizes() -> None:
+        # No saved layout yet: the plots take a third of the height, not half of the view.
+        if window.settings.window_state() is None:
+            window.resizeDocks([window.plots_dock], [390], Qt.Orientation.Vertical)
+            window.resizeDocks([window.training_dock], [330], Qt.Orientation.Horizontal)
+
+    window.projectOpened.connect(lambda _p: QTimer.singleShot(0, first_sizes))
     window.projectOpened.connect(lambda _p: follow_project(True))
     window.projectClosed.connect(lambda: follow_project(False))
     window.training_panel = panel
