@@ -37,7 +37,8 @@ class SaliencyOverlay(QObject):
     def __init__(self, view: SliceView, parent: QObject | None = None) -> None:
         super().__init__(parent or view)
         self.view = view
-        self.item_id: int | None = None
+        self.item_id: int | None = None  # the item the map belongs to
+        self.shown_item_id: int | None = None  # the item the view shows
         self.volume: np.ndarray | None = None
         self.enabled = True
         self.opacity = 0.6
@@ -83,9 +84,13 @@ class SaliencyOverlay(QObject):
 
     # ------------------------------------------------------------------ drawing
     def render(self, current_item_id: int | None = None) -> None:
-        """Draw the plane the view shows; hidden when off, or for another item's map."""
+        """Draw the plane the view shows; hidden when off, or for another item's map.
+        ``current_item_id`` says which item the view now shows (the window passes it when an
+        image arrives); slice and plane changes keep the last one."""
+        if current_item_id is not None:
+            self.shown_item_id = current_item_id
         image = self.view.image
-        same_item = current_item_id is None or current_item_id == self.item_id
+        same_item = self.shown_item_id is None or self.shown_item_id == self.item_id
         if not (self.enabled and same_item and self.matches(image)):
             self.item.hide()
             return

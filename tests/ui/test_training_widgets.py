@@ -155,3 +155,26 @@ def test_the_window_process_never_imports_torch(tmp_path: Path) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stdout.strip().splitlines()[-1] == "[]", out.stderr
+
+
+def test_overlay_follows_its_own_item_only(qtbot, window: MainWindow) -> None:
+    import numpy as np
+
+    from medview.core.image import Image
+
+    panel: TrainingPanel = window.training_panel
+    view = window.slice_view
+    view.set_image(Image(np.zeros((10, 20, 24), np.float32)))
+    panel.item_shown(1)
+    panel.overlay.set_map(1, np.random.rand(10, 20, 24).astype(np.float32))
+    assert panel.overlay.plane_shape() == (20, 24)
+    view.set_axis(1)  # coronal: (z, x)
+    assert panel.overlay.plane_shape() == (10, 24)
+    panel.item_shown(2)  # another item of the same shape: its map is not item 1's
+    assert panel.overlay.plane_shape() is None
+    view.step(1)
+    assert panel.overlay.plane_shape() is None
+    panel.item_shown(1)
+    assert panel.overlay.plane_shape() == (10, 24)
+    panel.overlay.toggle()
+    assert panel.overlay.plane_shape() is None and not panel.overlay_controls.check.isChecked()
