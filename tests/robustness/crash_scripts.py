@@ -50,6 +50,30 @@ def gui_burst(project: str, items: list[int]) -> None:
         n += 1
 
 
+def gui_train(project: str, settings: list[int]) -> None:
+    """Start a run from the window's Training dock; print the worker's pid at its first
+    epoch, then keep the window alive until killed."""
+    from PySide6.QtWidgets import QApplication
+
+    from medview.core.project import Project
+    from medview.ui.main_window import MainWindow
+
+    app = QApplication([])
+    window = MainWindow()
+    window.show()
+    window.set_project(Project.open(project))
+    panel = window.training_panel
+    epochs, size = settings
+    panel.form.set_values(
+        {"model": "cnn3d_small", "epochs": epochs, "folds": 2, "batch_size": 4, "size": size}
+    )
+    panel.extra_config = {"threads": 1, "predict_unlabelled": False, "augment": "none"}
+    assert panel.start()
+    assert panel.bridge is not None
+    panel.bridge.epoch.connect(lambda *_: print("epoch", panel.bridge.job.pid, flush=True))
+    app.exec()
+
+
 if __name__ == "__main__":
     mode, path, *ids = sys.argv[1:]
-    {"cli": cli_burst, "gui": gui_burst}[mode](path, [int(i) for i in ids])
+    {"cli": cli_burst, "gui": gui_burst, "gui_train": gui_train}[mode](path, [int(i) for i in ids])

@@ -224,3 +224,56 @@ def test_kill_9_during_training_marks_the_run_interrupted_and_it_can_be_rerun(
         assert not (folder / "runs" / run_id).exists()
         assert [r.id for r in p.runs()] == [new.id]
         assert p.integrity_check() == "ok"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie (not yet reaped by anyone) is dead too
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return True
+
+
+def test_kill_9_window_during_training_stops_the_worker_and_marks_the_run(
+    tmp_path: Path,
+) -> None:
+    """The window dies (kill -9) while its worker trains: the worker must not train on as an
+    orphan nobody can cancel, and reopening shows the run ended, labels and db intact."""
+    pytest.importorskip("PySide6")
+    pytest.importorskip("torch")
+    folder = _training_project(tmp_path)
+    home = tmp_path / "home"
+    home.mkdir()
+    env = cli_env(QT_QPA_PLATFORM="offscreen", HOME=str(home), XDG_CONFIG_HOME=str(home))
+    proc = subprocess.Popen(
+        [sys.executable, str(HERE / "crash_scripts.py"), "gui_train", str(folder), "500", "16"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert proc.stdout is not None
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("epoch"), proc.stderr.read() if proc.stderr else line
+        worker = int(line.split()[1])
+        assert _alive(worker)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait()
+    deadline = time.monotonic() + 60
+    while _alive(worker) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    orphan = _alive(worker)
+    if orphan:
+        os.kill(worker, signal.SIGKILL)
+    assert not orphan, "the training worker kept running after the window was killed"
+    with Project.open(folder) as p:
+        assert p.integrity_check() == "ok"
+        (run,) = p.runs()
+        assert run.status == "interrupted", run
+        assert len(p.items(labelled=True)) == 8
