@@ -52,6 +52,8 @@ class MetricsTable(QTableWidget):
         self.first = first
         self.show_mean = show_mean  # folds: yes; a comparison of different runs: no
         self.rows: list[tuple[str, dict[str, Any]]] = []
+        # Shown below the mean and left out of it (the test-set ensemble of a run).
+        self.extra: list[tuple[str, dict[str, Any]]] = []
         self.setHorizontalHeaderLabels([first, *[title for _, title, _ in METRIC_COLUMNS]])
         self.verticalHeader().hide()
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -65,6 +67,7 @@ class MetricsTable(QTableWidget):
     # ------------------------------------------------------------------ data
     def clear_rows(self) -> None:
         self.rows = []
+        self.extra = []
         self._rebuild()
 
     def set_row(self, name: str, metrics: dict[str, Any]) -> None:
@@ -75,6 +78,10 @@ class MetricsTable(QTableWidget):
                 break
         else:
             self.rows.append((name, dict(metrics)))
+        self._rebuild()
+
+    def set_extra_row(self, name: str, metrics: dict[str, Any]) -> None:
+        self.extra = [(n, m) for n, m in self.extra if n != name] + [(name, dict(metrics))]
         self._rebuild()
 
     def summary(self) -> dict[str, tuple[float, float] | None]:
@@ -91,7 +98,12 @@ class MetricsTable(QTableWidget):
 
     def _rebuild(self) -> None:
         show_mean = self.show_mean and len(self.rows) > 1
-        self.setRowCount(len(self.rows) + (1 if show_mean else 0))
+        first_extra = len(self.rows) + (1 if show_mean else 0)
+        self.setRowCount(first_extra + len(self.extra))
+        for r, (name, metrics) in enumerate(self.extra, start=first_extra):
+            self._set(r, 0, name)
+            for c, (key, _, digits) in enumerate(METRIC_COLUMNS, start=1):
+                self._set(r, c, format_value(metrics.get(key), digits))
         for r, (name, metrics) in enumerate(self.rows):
             self._set(r, 0, name)
             for c, (key, _, digits) in enumerate(METRIC_COLUMNS, start=1):
@@ -140,6 +152,8 @@ class MetricsTable(QTableWidget):
                 stats = self.summary()
                 writer.writerow(["mean", *[_csv(s[0] if s else None) for s in stats.values()]])
                 writer.writerow(["std", *[_csv(s[1] if s else None) for s in stats.values()]])
+            for name, metrics in self.extra:
+                writer.writerow([name, *[_csv(metrics.get(k)) for k in keys]])
         return path
 
 

@@ -16,9 +16,7 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from pyqtgraph import exporters
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QFileDialog,
     QGridLayout,
@@ -32,6 +30,7 @@ from PySide6.QtWidgets import (
 
 from medview.jobs import messages as msg
 from medview.ui.metrics_table import MetricsTable
+from medview.ui.plot_export import save_plot
 
 # Okabe-Ito: distinguishable for colour-blind readers, on light and dark backgrounds.
 FOLD_COLORS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442")
@@ -65,49 +64,6 @@ def fix_unit_square(widget: pg.PlotWidget) -> None:
     widget.setRange(xRange=(0, 1), yRange=(0, 1), padding=0.02)
     widget.setMouseEnabled(x=False, y=False)
     widget.getPlotItem().hideButtons()
-
-
-def save_plot(widget: pg.PlotWidget, path: str | Path) -> Path:
-    """PNG (at 2x for print) or SVG, by the file's suffix."""
-    path = Path(path)
-    item = widget.getPlotItem()
-    if path.suffix.lower() == ".svg":
-        try:
-            exporters.SVGExporter(item).export(str(path))
-        except (ValueError, IndexError):
-            # pyqtgraph 0.14's SVG exporter cannot parse the path syntax newer Qt writes;
-            # Qt's own SVG generator draws the same scene (as vectors).
-            _render_svg(widget, path)
-    else:
-        exporter = exporters.ImageExporter(item)
-        exporter.parameters()["width"] = max(800, int(item.width() * 2))
-        exporter.export(str(path if path.suffix else path.with_suffix(".png")))
-    return path
-
-
-def _render_svg(widget: QWidget, path: Path) -> None:
-    from PySide6.QtCore import QRect, QSize
-    from PySide6.QtGui import QPainter
-    from PySide6.QtSvg import QSvgGenerator
-
-    generator = QSvgGenerator()
-    generator.setFileName(str(path))
-    size = widget.size()
-    generator.setSize(QSize(size.width(), size.height()))
-    generator.setViewBox(QRect(0, 0, size.width(), size.height()))
-    generator.setTitle(
-        widget.getPlotItem().titleLabel.text if hasattr(widget, "getPlotItem") else ""
-    )
-    buttons = [b for b in widget.findChildren(QToolButton) if b.isVisible()]
-    for button in buttons:  # the Save… button is not part of the figure
-        button.hide()
-    painter = QPainter(generator)
-    try:
-        widget.render(painter)
-    finally:
-        painter.end()
-        for button in buttons:
-            button.show()
 
 
 class ConfusionPlot(pg.PlotWidget):
@@ -393,6 +349,23 @@ class LivePlots(QWidget):
         if metrics.get("roc_mean") and len(metrics.get("folds", [])) > 1:
             stats = (auc["mean"], auc["std"]) if auc.get("mean") is not None else None
             self._update_mean_roc(metrics["roc_mean"], stats)
+        test = metrics.get("test") or {}
+        if test:  # the fold models' ensemble on the held-out test items
+            n = test.get("n_models")
+            self.table.set_extra_row(
+                f"test ({n} models)" if n else "test", {**test, "n_val": test.get("n")}
+            )
+            if test.get("roc"):
+                auc_text = (
+                    f" (AUC {test['roc_auc']:.3f})" if test.get("roc_auc") is not None else ""
+                )
+                self.roc_plot.plot(
+                    test["roc"]["fpr"],
+                    test["roc"]["tpr"],
+                    pen=pg.mkPen("#D55E00", width=2.5, style=Qt.PenStyle.DashLine),
+                    name=f"test ensemble{auc_text}",
+                )
+            self._fit_table()
         summary = metrics.get("summary") or {}
         parts = []
         for key, title in (("accuracy", "accuracy"), ("roc_auc", "AUC"), ("f1", "F1")):
@@ -470,7 +443,3 @@ def read_history(path: Path) -> list[msg.Epoch]:
                 )
             )
     return out
-
-
-def color_of(fold: int) -> QColor:
-    return QColor(fold_color(fold))

@@ -75,7 +75,7 @@ def test_label_next_and_prediction_filters(qtbot, window: MainWindow) -> None:
 def test_run_history_open_compare_delete(qtbot, window: MainWindow, tmp_path: Path) -> None:
     project = window.project
     assert project is not None
-    write_fake_run(project, "20260101-000000-a", 0.9)
+    write_fake_run(project, "20260101-000000-a", 0.9, test=True)
     write_fake_run(project, "20260102-000000-b", 0.7)
     panel: TrainingPanel = window.training_panel
     history = panel.history
@@ -86,7 +86,10 @@ def test_run_history_open_compare_delete(qtbot, window: MainWindow, tmp_path: Pa
     history.select_runs(["20260101-000000-a"])
     assert history.open_selected() == "20260101-000000-a"
     assert panel.run_id == "20260101-000000-a"
-    assert panel.plots.table.rowCount() == 3 and set(panel.plots.history) == {1, 2}
+    table = panel.plots.table
+    assert table.rowCount() == 4 and set(panel.plots.history) == {1, 2}
+    assert table.item(3, 0).text() == "test (2 models)" and table.item(3, 2).text() == "0.750"
+    assert table.item(2, 2).text() == "0.825 ± 0.035"  # the mean leaves the test row out
     assert panel.plots.confusion.matrix.tolist() == [[6, 0], [2, 4]]
 
     history.select_runs(["20260101-000000-a", "20260102-000000-b"])

@@ -75,7 +75,9 @@ def stubborn_worker(config: dict[str, Any], queue: Any, cancel_event: Any) -> No
         time.sleep(0.1)
 
 
-def write_fake_run(project: Project, run_id: str, auc: float, status: str = "finished") -> None:
+def write_fake_run(
+    project: Project, run_id: str, auc: float, status: str = "finished", test: bool = False
+) -> None:
     """A run row and a run folder with metrics.json and history.csv, as the engine writes them."""
     import json
 
@@ -110,6 +112,9 @@ def write_fake_run(project: Project, run_id: str, auc: float, status: str = "fin
         "status": status,
         "roc_mean": {"fpr": grid.tolist(), "tpr_mean": tpr, "tpr_std": [0.0] * 101},
     }
+    if test:
+        roc = {"fpr": grid.tolist(), "tpr": tpr}
+        metrics["test"] = {"n": 4, "accuracy": 0.75, "roc_auc": 0.8, "n_models": 2, "roc": roc}
     run_dir = project.runs_dir / run_id
     (run_dir / "metrics.json").write_text(json.dumps(metrics))
     rows = ["fold,epoch,train_loss,val_loss,val_auc,val_accuracy,lr,seconds"]
