@@ -186,6 +186,10 @@ def header_from_dataset(ds: Any, path: str | Path) -> DicomHeader:
 def _header_from_dataset(ds: Any, path: Path) -> DicomHeader:
     rows, cols = _int(ds.get("Rows")), _int(ds.get("Columns"))
     if not rows or not cols:
+        if "SOPClassUID" not in ds and not looks_like_dicom(path):
+            # A forced read of a .dcm-named file that is not DICOM at all (random bytes, a
+            # PNG renamed): say so, rather than "a DICOM file without an image".
+            raise ReadError(path, "not a DICOM file (no DICOM header found)")
         modality = str(ds.get("Modality", "") or "?")
         raise ReadError(path, f"DICOM file without an image (modality {modality})")
     frames = _int(ds.get("NumberOfFrames")) or 1
