@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pyqtgraph as pg
 from pyqtgraph import exporters
-from PySide6.QtWidgets import QToolButton, QWidget
 
 
 def save_plot(widget: pg.PlotWidget, path: str | Path) -> Path:
@@ -15,10 +18,11 @@ def save_plot(widget: pg.PlotWidget, path: str | Path) -> Path:
     item = widget.getPlotItem()
     if path.suffix.lower() == ".svg":
         try:
-            exporters.SVGExporter(item).export(str(path))
+            with _closed_paths_tolerated():
+                exporters.SVGExporter(item).export(str(path))
         except (ValueError, IndexError):
-            # pyqtgraph 0.14's SVG exporter cannot parse the path syntax newer Qt writes;
-            # Qt's own SVG generator draws the same scene (as vectors).
+            # The exporter met path syntax it cannot parse: Qt's own SVG generator draws the
+            # same scene (axes may sit slightly off, but nothing is lost).
             _render_svg(widget, path)
     else:
         exporter = exporters.ImageExporter(item)
@@ -27,26 +31,47 @@ def save_plot(widget: pg.PlotWidget, path: str | Path) -> Path:
     return path
 
 
-def _render_svg(widget: QWidget, path: Path) -> None:
-    from PySide6.QtCore import QRect, QSize
+@contextlib.contextmanager
+def _closed_paths_tolerated() -> Iterator[None]:
+    """pyqtgraph 0.14's SVG exporter reads path data as "x,y" tokens, but Qt 6.11 ends closed
+    paths with a lone "Z" and the exporter fails. Qt writes the closing point explicitly
+    before the Z (".. L0,0 Z"), so dropping the token changes nothing drawn."""
+    module = importlib.import_module("pyqtgraph.exporters.SVGExporter")
+    original = module.correctCoordinates
+
+    def tolerant(node: Any, defs: Any, item: Any, options: Any) -> Any:
+        for element in node.getElementsByTagName("path"):
+            data = element.getAttribute("d")
+            if data.rstrip().endswith("Z") or " Z " in data:
+                cleaned = " ".join(t for t in data.split() if t not in ("Z", "z"))
+                element.setAttribute("d", cleaned)
+        return original(node, defs, item, options)
+
+    module.correctCoordinates = tolerant
+    try:
+        yield
+    finally:
+        module.correctCoordinates = original
+
+
+def _render_svg(widget: pg.PlotWidget, path: Path) -> None:
+    from PySide6.QtCore import QRectF, QSize
     from PySide6.QtGui import QPainter
     from PySide6.QtSvg import QSvgGenerator
 
+    # The plot's own rectangle of the scene, like pyqtgraph's exporters (rendering the view
+    # widget instead misplaces items under the SVG paint engine). The Save… button is a
+    # widget, not a scene item, so it is never drawn.
+    item = widget.getPlotItem()
+    source = item.sceneBoundingRect()
     generator = QSvgGenerator()
     generator.setFileName(str(path))
-    size = widget.size()
-    generator.setSize(QSize(size.width(), size.height()))
-    generator.setViewBox(QRect(0, 0, size.width(), size.height()))
-    generator.setTitle(
-        widget.getPlotItem().titleLabel.text if hasattr(widget, "getPlotItem") else ""
-    )
-    buttons = [b for b in widget.findChildren(QToolButton) if b.isVisible()]
-    for button in buttons:  # the Save… button is not part of the figure
-        button.hide()
+    generator.setSize(QSize(int(source.width()), int(source.height())))
+    generator.setViewBox(QRectF(0, 0, source.width(), source.height()))
+    generator.setTitle(path.stem)
     painter = QPainter(generator)
     try:
-        widget.render(painter)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        widget.scene().render(painter, QRectF(0, 0, source.width(), source.height()), source)
     finally:
         painter.end()
-        for button in buttons:
-            button.show()

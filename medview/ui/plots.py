@@ -117,7 +117,10 @@ class ConfusionPlot(pg.PlotWidget):
         # Row-normalised colour: a small class reads as clearly as a large one.
         rows = cm.sum(axis=1, keepdims=True)
         norm = np.divide(cm, rows, out=np.zeros_like(cm), where=rows > 0)
-        self.image.setImage(norm, levels=(0.0, 1.0))
+        # Each cell as a block of pixels: SVG viewers smooth a scaled-up image, and a 2×2
+        # image would become a blur; blocks keep the cells' edges sharp.
+        block = max(1, 256 // n)
+        self.image.setImage(np.kron(norm, np.ones((block, block))), levels=(0.0, 1.0))
         self.image.setRect(0, 0, n, n)
         for (i, j), value in np.ndenumerate(cm):
             color = "w" if norm[i, j] > 0.5 else "#111"
