@@ -166,8 +166,16 @@ def test_plan_check_says_what_is_wrong(qtbot, window: MainWindow) -> None:
     assert plan is not None and "every labelled item is 3D" in plan.errors[0]
 
 
-def test_metrics_export_and_plot_files(qtbot, window: MainWindow, tmp_path: Path) -> None:
+def test_metrics_export_and_plot_files(
+    qtbot, window: MainWindow, tmp_path: Path, monkeypatch
+) -> None:
     from medview.jobs import messages as msg
+    from medview.ui import plot_export
+
+    def no_fallback(*_args: object) -> None:
+        raise AssertionError("pyqtgraph's SVG exporter failed; the fallback was used")
+
+    monkeypatch.setattr(plot_export, "_render_svg", no_fallback)
 
     plots = window.training_panel.plots
     plots.reset(["WT", "MUT"], [1, 2])
