@@ -243,10 +243,14 @@ class LivePlots(QWidget):
         for fold in folds:
             self._fold_curves(int(fold))
         for widget in (self.loss_plot, self.auc_plot):
+            axis = widget.getPlotItem().getAxis("bottom")
             if epochs > 1:  # the x axis is known: no re-ranging (and re-ticking) every epoch
                 widget.setXRange(1, epochs, padding=0.03)
+                step = max(1, -(-epochs // 8))  # whole epochs only, at most ~8 labels
+                axis.setTickSpacing(step, step)
             else:
                 widget.enableAutoRange(x=True)
+                axis.setTickSpacing()
 
     def _fold_curves(self, f: int) -> tuple[pg.PlotDataItem, pg.PlotDataItem, pg.PlotDataItem]:
         return (
