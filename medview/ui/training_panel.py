@@ -35,7 +35,7 @@ from medview.core.errors import MedviewError
 from medview.core.project import Project
 from medview.jobs import messages as msg
 from medview.jobs.runner import DEFAULT_TARGET
-from medview.ui.job_bridge import JobBridge
+from medview.ui.job_bridge import JobBridge, explain_failure
 from medview.ui.plots import LivePlots
 from medview.ui.predictions import format_eta, least_certain, show_prediction_columns
 from medview.ui.run_history import RunHistory
@@ -337,7 +337,11 @@ class TrainingPanel(QWidget):
             box = QMessageBox(
                 QMessageBox.Icon.Warning, "Training failed", error, parent=self.window
             )
-            box.setInformativeText("The run is marked failed; the window and your labels are fine.")
+            hint = explain_failure(error)
+            box.setInformativeText(
+                (hint + "\n\n" if hint else "")
+                + "The run is marked failed; the window and your labels are fine."
+            )
             box.setDetailedText(getattr(final, "traceback", "") or "")
             box.open()  # not exec(): nothing waits on the user
             self.error_box = box

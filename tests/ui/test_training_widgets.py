@@ -141,6 +141,16 @@ def test_stubborn_worker_is_terminated_off_the_gui_thread(qtbot) -> None:
     assert ended.args == ["cancelled"] and not bridge.job.is_alive()
 
 
+def test_failures_are_explained() -> None:
+    from medview.ui.job_bridge import explain_failure
+
+    assert "memory" in explain_failure("stopped unexpectedly (exit code -9)")
+    assert "SIGSEGV" in explain_failure("stopped unexpectedly (exit code -11)")
+    assert "log.txt" in explain_failure("stopped unexpectedly (exit code 3)")
+    assert "batch size" in explain_failure("the GPU ran out of memory: lower --batch-size")
+    assert explain_failure("ValueError: bad") == ""
+
+
 def test_format_eta() -> None:
     assert format_eta(None) == "estimating…"
     assert format_eta(42.4) == "42 s"
