@@ -390,12 +390,16 @@ class LivePlots(QWidget):
     def load_run(self, run_dir: str | Path) -> bool:
         """Rebuild every plot from a run folder; False when it has no metrics yet."""
         run_dir = Path(run_dir)
-        metrics_path = run_dir / "metrics.json"
-        if not metrics_path.is_file():
+        metrics = read_metrics_file(run_dir / "metrics.json")
+        if metrics is None:
+            self.reset()
+            self.summary_label.setText(f"{run_dir.name}: no metrics (the run stopped early)")
             return False
-        metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
         folds = [int(f["fold"]) for f in metrics.get("folds", [])]
-        history = read_history(run_dir / "history.csv")
+        try:
+            history = read_history(run_dir / "history.csv")
+        except (OSError, ValueError, KeyError):
+            history = []  # a damaged history: the other plots still show
         epochs = max((r.epoch for r in history), default=0)
         self.reset(metrics.get("classes", []), folds, epochs)
         for row in history:
@@ -423,6 +427,15 @@ class LivePlots(QWidget):
         )
         if path:
             self.table.save_csv(path)
+
+
+def read_metrics_file(path: Path) -> dict[str, Any] | None:
+    """metrics.json, or None when missing or unreadable (a run killed before it wrote one)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def _num(raw: dict[str, str], key: str) -> float | None:

@@ -9,7 +9,6 @@ training_dock.install(window) adds it to the main window.
 from __future__ import annotations
 
 import contextlib
-import json
 import sys
 import time
 from pathlib import Path
@@ -36,7 +35,7 @@ from medview.core.project import Project
 from medview.jobs import messages as msg
 from medview.jobs.runner import DEFAULT_TARGET
 from medview.ui.job_bridge import JobBridge, explain_failure
-from medview.ui.plots import LivePlots
+from medview.ui.plots import LivePlots, read_metrics_file
 from medview.ui.predictions import format_eta, least_certain, show_prediction_columns
 from medview.ui.run_history import RunHistory
 from medview.ui.saliency import OverlayControls, SaliencyOverlay
@@ -358,9 +357,9 @@ class TrainingPanel(QWidget):
         show_prediction_columns(browser)
 
     def _load_final(self, run_dir: Path) -> None:
-        path = run_dir / "metrics.json"
-        if path.is_file():
-            self.plots.set_final(json.loads(path.read_text(encoding="utf-8")))
+        metrics = read_metrics_file(run_dir / "metrics.json")
+        if metrics is not None:
+            self.plots.set_final(metrics)
 
     def _set_status(self, text: str, error: bool = False) -> None:
         self.status.setText(f"<span style='color:#c62828'>{text}</span>" if error else text)

@@ -100,6 +100,10 @@ def test_run_history_open_compare_delete(qtbot, window: MainWindow, tmp_path: Pa
     assert any("AUC 0.900" in label.text for _, label in legend.items)
     assert history.save_roc(tmp_path / "compare.png").is_file()
 
+    (project.runs_dir / "20260102-000000-b" / "metrics.json").write_text("{broken")
+    assert not panel.plots.load_run(project.runs_dir / "20260102-000000-b")  # no exception
+    assert "no metrics" in panel.plots.summary_label.text()
+
     history.select_runs(["20260101-000000-a"])
     assert history.delete_selected(confirm=False) == ["20260101-000000-a"]
     assert [r.id for r in project.runs()] == ["20260102-000000-b"]
