@@ -30,7 +30,7 @@ def install(window: MainWindow) -> TrainingPanel:
     window.plots_dock = window.add_dock(tabs, "Training plots", bottom, "trainingPlotsDock")
     window.projectOpened.connect(panel.set_project)
     window.projectClosed.connect(lambda: panel.set_project(None))
-    window.labelsChanged.connect(lambda _ids: panel.check())
+    window.labelsChanged.connect(lambda _ids: panel.schedule_check())
     window.imageShown.connect(panel.item_shown)
     menu = window.menuBar().addMenu("&Training")
     bar_actions = window.menuBar().actions()

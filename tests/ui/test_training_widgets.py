@@ -129,10 +129,12 @@ def test_plan_check_no_labels_and_mixed_kinds(qtbot, window: MainWindow, data_di
     panel.kind_box.setCurrentIndex(panel.kind_box.findData("2d"))
     assert panel.plan is not None and panel.plan.kind == "2d" and not panel.plan.ok
     assert "3-fold cross-validation needs at least 3" in panel.plan.errors[0]
-    # No labels at all.
-    project.set_labels({it.id: None for it in project.items()})
-    plan = panel.check()
-    assert plan is not None and "No labelled items yet" in plan.errors[0]
+    # No labels at all, cleared in the window: the plan follows once labelling pauses.
+    window.browser.model.reload()  # the two images were added behind the window's back
+    window.browser.table.selectAll()
+    window.label_selected(None)
+    qtbot.waitUntil(lambda: "No labelled items yet" in panel.plan_label.text(), timeout=5000)
+    assert panel.plan is not None and not panel.plan.ok
     assert not panel.train_button.isEnabled()
 
 
