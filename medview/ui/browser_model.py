@@ -143,7 +143,11 @@ class ItemTableModel(QAbstractTableModel):
     def refresh_predictions(self) -> None:
         if self.project is None:
             return
-        self._predictions = self.project.latest_predictions()
+        self.set_predictions(self.project.latest_predictions())
+
+    def set_predictions(self, predictions: dict[int, Prediction]) -> None:
+        """Show predictions read elsewhere (the training dock reads them off the GUI thread)."""
+        self._predictions = predictions
         self._uncertain = most_uncertain(self._predictions)
         if self._items:
             last = len(self._items) - 1

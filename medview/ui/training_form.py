@@ -106,6 +106,7 @@ class TrainingForm(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.gpu_name: str | None = None
+        self._probe: Any = None  # the device probe's JobBridge (Windows only)
         self._build()
         self.apply_preset(QUICK)
 
@@ -225,6 +226,18 @@ class TrainingForm(QWidget):
             self.weights_edit.setText(path)
 
     # ------------------------------------------------------------------ values
+    def probe_device(self) -> None:
+        """Where no cheap check names the GPU (Windows), ask torch in a one-shot process."""
+        if self.gpu_name is not None or not sys.platform.startswith("win") or self._probe:
+            return
+        from medview.ui.job_bridge import JobBridge
+
+        self._probe = JobBridge({}, "training.gui_jobs:probe_device", self, interval_ms=250)
+        self._probe.finished.connect(
+            lambda m: self.set_gpu(None if m.summary["device"] == "CPU" else m.summary["device"])
+        )
+        self._probe.start()
+
     def set_gpu(self, name: str | None) -> None:
         """Show what "auto" will use: the GPU's name, or CPU."""
         self.gpu_name = name

@@ -37,14 +37,16 @@ def window(qtbot, tmp_path: Path):
     win.close_project()
 
 
-def _predict(window: MainWindow, probs: dict[int, float]) -> None:
+def _predict(qtbot, window: MainWindow, probs: dict[int, float]) -> None:
     """Store fold-0 predictions (P(MUT) per item id) as a run would."""
     project = window.project
     assert project is not None
     write_fake_run(project, "r1", 0.9)
     rows = [(i, 0, None, [1 - p, p], "MUT" if p >= 0.5 else "WT") for i, p in probs.items()]
     project.add_predictions("r1", rows)
-    window.training_panel.refresh_predictions()
+    done: list[bool] = []
+    window.training_panel.refresh_predictions(lambda: done.append(True))  # read off-thread
+    qtbot.waitUntil(lambda: bool(done), timeout=5000)
 
 
 def test_label_next_and_prediction_filters(qtbot, window: MainWindow) -> None:
@@ -56,7 +58,7 @@ def test_label_next_and_prediction_filters(qtbot, window: MainWindow) -> None:
     probs = {i: p for i, p in zip(unlabelled, (0.95, 0.55, 0.1, 0.8), strict=True)}
     wrong = labelled[0]  # a WT item the model calls MUT
     probs[wrong.id] = 0.9 if wrong.label == "WT" else 0.1
-    _predict(window, probs)
+    _predict(qtbot, window, probs)
     header = window.browser.table.horizontalHeader()
     assert header.visualIndex(COL_PRED) == header.visualIndex(COL_LABEL) + 1  # in view
     assert panel.label_next() == unlabelled[1]  # P 0.55: the closest to a tie
