@@ -27,6 +27,11 @@ class ItemLoader(QObject):
         self.cache = ImageCache()
         self._token = 0
         self._prefetching: set[int] = set()
+        # A request for an item whose read-ahead is still running waits for it: reading it
+        # a second time would double the decode time and hold two copies of the volume
+        # (a 300 MiB CT: three volumes in memory with the one on screen).
+        self._waiting: tuple[int, Item] | None = None
+        self._generation = 0  # the token of the last reset: older read-aheads are dropped
         self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(2)
 
@@ -36,9 +41,13 @@ class ItemLoader(QObject):
         self._token += 1
         token = self._token
         cached = self.cache.get(item.id)
+        self._waiting = None
         if cached is not None:
             self.loaded.emit(item, cached)
             return True
+        if item.id in self._prefetching:
+            self._waiting = (token, item)
+            return False
 
         def work() -> Image | None:
             # A request the user has already scrolled past is not worth reading.
@@ -72,21 +81,38 @@ class ItemLoader(QObject):
 
         def done(image: Image) -> None:
             self._prefetching.discard(item.id)
-            if token == self._token:  # not after the project was closed
+            waiting = self._take_waiting(item)
+            if waiting is not None:
+                self._done(waiting, item, image)
+            elif self._current(token):  # not after the project was closed
                 self.cache.put(item.id, image)
 
-        workers.start(
-            load,
-            project,
-            item,
-            on_done=done,
-            on_error=lambda _exc: self._prefetching.discard(item.id),
-            pool=self._pool,
-        )
+        def failed(exc: Exception) -> None:
+            self._prefetching.discard(item.id)
+            waiting = self._take_waiting(item)
+            if waiting is not None:
+                self._failed(waiting, item, exc)
+
+        workers.start(load, project, item, on_done=done, on_error=failed, pool=self._pool)
+
+    def _take_waiting(self, item: Item) -> int | None:
+        """The token of a request waiting for this read-ahead, if it is still the latest."""
+        if self._waiting is None or self._waiting[1].id != item.id:
+            return None
+        token, _ = self._waiting
+        self._waiting = None
+        return token if token == self._token else None
+
+    def _current(self, prefetch_token: int) -> bool:
+        # A read-ahead stays useful while no reset happened; requests move the token on, so
+        # compare generations rather than equality.
+        return prefetch_token >= self._generation
 
     def reset(self) -> None:
         """Forget everything (the project closed): late results are dropped."""
         self._token += 1
+        self._generation = self._token
+        self._waiting = None
         self.cache.clear()
         self._prefetching.clear()
 
