@@ -105,10 +105,11 @@ class ConfusionPlot(pg.PlotWidget):
     ) -> None:
         cm = np.asarray(matrix, dtype=float)
         n = cm.shape[0] if cm.ndim == 2 else 0
-        for text in self.texts:
-            self.getPlotItem().removeItem(text)
-        self.texts = []
         self.set_title(title)
+        if len(self.texts) != n * n:  # new class count: new labels (else they are reused)
+            for text in self.texts:
+                self.getPlotItem().removeItem(text)
+            self.texts = [self._cell_text() for _ in range(n * n)]
         if n == 0:  # no classes yet (before the run has said which)
             self.matrix = None
             self.image.clear()
@@ -122,21 +123,22 @@ class ConfusionPlot(pg.PlotWidget):
         block = max(1, 256 // n)
         self.image.setImage(np.kron(norm, np.ones((block, block))), levels=(0.0, 1.0))
         self.image.setRect(0, 0, n, n)
-        for (i, j), value in np.ndenumerate(cm):
-            color = "w" if norm[i, j] > 0.5 else "#111"
-            text = pg.TextItem(f"{int(value)}", color=color, anchor=(0.5, 0.5))
-            font = text.textItem.font()
-            font.setPointSize(11)
-            font.setBold(True)
-            text.setFont(font)
+        for text, ((i, j), value) in zip(self.texts, np.ndenumerate(cm), strict=True):
+            text.setText(f"{int(value)}", color="w" if norm[i, j] > 0.5 else "#111")
             text.setPos(j + 0.5, i + 0.5)
-            self.getPlotItem().addItem(text)
-            self.texts.append(text)
         ticks = [[(k + 0.5, name) for k, name in enumerate(classes)]]
         self.getPlotItem().getAxis("bottom").setTicks(ticks)
         self.getPlotItem().getAxis("left").setTicks(ticks)
         self.getPlotItem().getViewBox().setRange(xRange=(0, n), yRange=(0, n), padding=0.02)
-        self.set_title(title)
+
+    def _cell_text(self) -> pg.TextItem:
+        text = pg.TextItem("", anchor=(0.5, 0.5))
+        font = text.textItem.font()
+        font.setPointSize(11)
+        font.setBold(True)
+        text.setFont(font)
+        self.getPlotItem().addItem(text)
+        return text
 
 
 class LivePlots(QWidget):
