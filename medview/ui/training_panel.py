@@ -169,12 +169,17 @@ class TrainingPanel(QWidget):
         self.overlay.clear()
         self.history.set_project(project)
         self.run_id = None
+        if not (self.bridge and self.bridge.running):  # a running run keeps its plots
+            self.plots.reset()
+            self.run_label.setText("No finished run yet.")
         if project is not None:
             done = [r for r in project.runs() if r.status in ("finished", "cancelled")]
             done = [r for r in done if any((project.runs_dir / r.id).glob("fold*.safetensors"))]
             if done:
                 self.use_run(done[-1].id, load_plots=True)
-            self.refresh_predictions()
+            model = self.window.browser.model  # it has just read the project's predictions
+            if any(model.prediction(it.id) for it in model.items()):
+                show_prediction_columns(self.window.browser)
             self.form.probe_device()
         self.check()
 
@@ -404,7 +409,9 @@ class TrainingPanel(QWidget):
     # ------------------------------------------------------------------ after a run
     def label_next(self) -> int | None:
         browser = self.window.browser
-        target = least_certain(browser.model.items(), browser.model._predictions)
+        items = browser.model.items()
+        predictions = {it.id: p for it in items if (p := browser.model.prediction(it.id))}
+        target = least_certain(items, predictions)
         if target is None:
             text = "No unlabelled item has a prediction yet: train, or Predict unlabelled."
             self.window.statusBar().showMessage(text, 8000)
