@@ -151,6 +151,7 @@ class LivePlots(QWidget):
         self.history: dict[int, list[msg.Epoch]] = {}
         self.fold_rocs: dict[int, dict[str, Any]] = {}
         self.fold_aucs: dict[int, float | None] = {}
+        self._prepared: tuple[list[str], list[int], int] = ([], [], 0)
         self._build()
 
     def _build(self) -> None:
@@ -220,9 +221,13 @@ class LivePlots(QWidget):
         return widget
 
     # ------------------------------------------------------------------ feeding
+    def prepared_for(self, classes: Sequence[str], folds: Sequence[int], epochs: int) -> bool:
+        return self._prepared == (list(classes), [int(f) for f in folds], int(epochs or 0))
+
     def reset(
         self, classes: Sequence[str] = (), folds: Sequence[int] = (), epochs: int = 0
     ) -> None:
+        self._prepared = (list(classes), [int(f) for f in folds], int(epochs or 0))
         self.classes = list(classes)
         self.history = {}
         self.fold_rocs = {}
@@ -336,11 +341,14 @@ class LivePlots(QWidget):
                 (float(np.mean(values)), float(np.std(values, ddof=1))) if len(values) > 1 else None
             )
         label = "mean" + (f" (AUC {auc[0]:.3f} ± {auc[1]:.3f})" if auc else "")
-        if curve is not None:
-            self.roc_plot.removeItem(curve)
-            legend = self.roc_plot.getPlotItem().legend
-            if legend is not None:
-                legend.removeItem(curve)
+        legend = self.roc_plot.getPlotItem().legend
+        if curve is not None and legend is not None:
+            # Move the curve and rename its legend row: no remove/re-add, no legend relayout.
+            curve.setData(mean["fpr"], mean["tpr_mean"])
+            for sample, text in legend.items:
+                if sample.item is curve:
+                    text.setText(label)
+            return
         curve = self.roc_plot.plot(
             mean["fpr"], mean["tpr_mean"], pen=pg.mkPen(MEAN_COLOR, width=3), name=label
         )

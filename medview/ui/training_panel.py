@@ -119,9 +119,7 @@ class TrainingPanel(QWidget):
         rl.addWidget(self.run_label)
         row = QHBoxLayout()
         self.predict_button = QPushButton("Predict unlabelled")
-        self.predict_button.setToolTip(
-            "Run the selected run's fold models on every unlabelled item"
-        )
+        self.predict_button.setToolTip("Apply the run's fold models to the unlabelled items")
         self.predict_button.clicked.connect(self.predict_unlabelled)
         self.next_button = QPushButton("Label next")
         self.next_button.setToolTip("Select the unlabelled item the model is least sure about (U)")
@@ -275,7 +273,11 @@ class TrainingPanel(QWidget):
         bridge.ended.connect(lambda status, b=bridge: self._ended(b, status))
         self.bridge = bridge
         self.log.clear()
-        self.plots.reset()
+        # Curves and legends are made now, at the click (the worker's first message confirms
+        # the plan): made later, while the user works, they would be a stall.
+        folds = [1] if config.get("holdout") else list(range(1, int(config["folds"]) + 1))
+        classes = [c for c, n in plan.counts.items() if n]
+        self.plots.reset(classes, folds, int(config["epochs"]))
         self.progress.setValue(0)
         self.progress.setStyleSheet("")
         self.progress.setFormat("starting the training process…")
@@ -292,7 +294,9 @@ class TrainingPanel(QWidget):
             self.cancel_button.setEnabled(False)
 
     def _started(self, run_id: str, plan: dict[str, Any]) -> None:
-        self.plots.reset(plan.get("classes", []), plan.get("folds", []), plan.get("epochs", 0))
+        classes, folds, epochs = plan.get("classes", []), plan.get("folds", []), plan.get("epochs")
+        if not self.plots.prepared_for(classes, folds, epochs or 0):  # else done at the click
+            self.plots.reset(classes, folds, epochs or 0)
         device = plan.get("device", "")
         self._set_status(
             f"Run {run_id}: {plan.get('model')} on {plan.get('items')} {plan.get('kind', '')} "
