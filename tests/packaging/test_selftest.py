@@ -176,3 +176,14 @@ def test_windows_and_macos_packaging_files_match_the_spec() -> None:
     # The installer's shortcuts start the windowed launcher that the spec builds on Windows.
     assert "medview-gui.exe" in iss and 'name="medview-gui"' in spec
     assert r"..\dist\medview\*" in iss
+
+
+def test_desktop_entry_validates(tmp_path: Path) -> None:
+    validate = shutil.which("desktop-file-validate")
+    if validate is None:
+        pytest.skip("desktop-file-validate not installed (Debian: desktop-file-utils)")
+    text = (PACKAGING / "medview.desktop").read_text(encoding="utf-8")
+    entry = tmp_path / "medview.desktop"
+    entry.write_text(text.replace("@BUNDLE@", "/opt/medview"), encoding="utf-8")
+    proc = subprocess.run([validate, str(entry)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
