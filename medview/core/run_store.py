@@ -181,18 +181,7 @@ class RunStore(Store):
         rows = self._query(
             "SELECT * FROM predictions WHERE run_id = ? ORDER BY item_id, fold", (run_id,)
         )
-        return [
-            Prediction(
-                r["run_id"],
-                r["item_id"],
-                r["fold"],
-                r["split"],
-                json.loads(r["probabilities"]),
-                r["predicted"],
-                r["at"],
-            )
-            for r in rows
-        ]
+        return [_prediction_from_row(r) for r in rows]
 
     def latest_predictions(self) -> dict[int, Prediction]:
         """Per item, the most recent prediction of any run (ensemble rows preferred)."""
@@ -201,16 +190,20 @@ class RunStore(Store):
         )  # later rows win
         latest: dict[int, Prediction] = {}
         for r in rows:
-            latest[r["item_id"]] = Prediction(
-                r["run_id"],
-                r["item_id"],
-                r["fold"],
-                r["split"],
-                json.loads(r["probabilities"]),
-                r["predicted"],
-                r["at"],
-            )
+            latest[r["item_id"]] = _prediction_from_row(r)
         return latest
+
+
+def _prediction_from_row(r: sqlite3.Row) -> Prediction:
+    return Prediction(
+        r["run_id"],
+        r["item_id"],
+        r["fold"],
+        r["split"],
+        json.loads(r["probabilities"]),
+        r["predicted"],
+        r["at"],
+    )
 
 
 def _process_alive(pid: int) -> bool:
