@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from medview.core.disk_cache import budget_bytes, prune, touch
 from medview.core.errors import MedviewError
 from medview.core.project import Item, Project
 from training.config import TrainConfig, model_kind
@@ -145,6 +146,7 @@ def load_items(
                 cached = np.load(path, allow_pickle=False)
                 if cached.shape == prep.shape:
                     out[k] = cached
+                    touch(path)
                     return k, None, True
             except (OSError, ValueError):
                 pass  # a damaged entry: decode again and overwrite it
@@ -171,6 +173,9 @@ def load_items(
                 hits += int(hit)
             if progress is not None:
                 progress(done, len(items))
+    if use_cache:
+        used = [_cache_path(cache_dir, prep.key(it.content_hash)) for it in items]
+        prune(cache_dir / "tensors", budget_bytes("MEDVIEW_TENSOR_CACHE_MB", 8192), keep=used)
     keep = [k for k in range(len(items)) if ok[k]]
     kept_items = [items[k] for k in keep]
     x = torch.from_numpy(out[keep]) if len(keep) != len(items) else torch.from_numpy(out)
