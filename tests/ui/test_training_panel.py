@@ -201,3 +201,30 @@ def test_metrics_export_and_plot_files(
             assert out.is_file() and out.stat().st_size > 500, out
     assert json.dumps(plots.table.table_text())
     assert np.asarray(plots.confusion.matrix).tolist() == [[2, 1], [0, 3]]
+
+
+def test_2d_run_and_gradcam_overlay(qtbot, tmp_path: Path) -> None:
+    from training_helpers import make_project_2d
+
+    win = MainWindow(Settings())
+    qtbot.addWidget(win)
+    win.show()
+    win.set_project(make_project_2d(tmp_path))
+    panel: TrainingPanel = win.training_panel
+    panel.form.set_values(
+        {"model": "cnn_small", "epochs": 1, "folds": 2, "batch_size": 4, "size": 16}
+    )
+    panel.extra_config = {"threads": 1}
+    assert panel.start()
+    with qtbot.waitSignal(panel.runEnded, timeout=RUN_TIMEOUT_MS) as ended:
+        pass
+    assert ended.args[0] == "finished", panel.status.text()
+    win.browser.select_item(win.browser.model.items()[1].id)
+    qtbot.waitUntil(lambda: win.slice_view.image is not None, timeout=10_000)
+    assert panel.gradcam() is not None
+    with qtbot.waitSignal(panel.gradcamReady, timeout=RUN_TIMEOUT_MS):
+        pass
+    assert panel.overlay.volume is not None and panel.overlay.volume.shape == (1, 30, 40)
+    assert panel.overlay.plane_shape() == (30, 40) == win.slice_view.image_item.image.shape[:2]
+    panel.shutdown()
+    win.close_project()

@@ -123,3 +123,30 @@ def write_fake_run(
     db = {k: v for k, v in metrics.items() if k != "roc_mean"}
     db["folds"] = [{k: v for k, v in f.items() if k != "roc"} for f in folds]
     project.finish_run(run_id, status, db)
+
+
+def make_project_2d(tmp: Path, n: int = 12, shape: tuple[int, int] = (30, 40)) -> Project:
+    """``n`` labelled grey PNG images (MUT has a bright square), not square on purpose."""
+    from PIL import Image as PILImage
+
+    rng = np.random.default_rng(1)
+    project = Project.create(tmp / "train2d.medview", ["WT", "MUT"])
+    data = tmp / "pngs"
+    data.mkdir()
+    for k in range(n):
+        image = rng.normal(100, 20, shape)
+        if k % 2:
+            image[8:20, 10:24] += 100
+        path = data / f"i{k:02d}.png"
+        PILImage.fromarray(np.clip(image, 0, 255).astype(np.uint8)).save(path)
+        project.add_item(
+            name=path.name,
+            kind="2d",
+            reader="raster",
+            paths=[path],
+            shape=(1, *shape),
+            spacing=(1.0, 1.0, 1.0),
+            content_hash=hashlib.sha256(path.read_bytes()).hexdigest(),
+            label="MUT" if k % 2 else "WT",
+        )
+    return project
