@@ -67,6 +67,7 @@ class Epoch(Message):
     seconds: float = 0.0
     eta_seconds: float | None = None
     fraction_done: float = 0.0  # of the whole run's planned epochs, 0..1
+    confusion: list[list[int]] | None = None  # this epoch's validation confusion (optional)
 
 
 @dataclass

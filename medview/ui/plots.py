@@ -288,6 +288,9 @@ class LivePlots(QWidget):
             x, [r.train_loss for r in rows]
         )
         self._curve(self.loss_plot, "val", f, True, None).setData(x, [r.val_loss for r in rows])
+        if epoch.confusion and self.classes:  # engines that report it: live at each epoch
+            title = f"Confusion, fold {f} (epoch {epoch.epoch})"
+            self.confusion.set_matrix(epoch.confusion, self.classes, title)
         aucs = [(r.epoch, r.val_auc) for r in rows if r.val_auc is not None]
         if aucs:
             self._curve(self.auc_plot, "auc", f, False, f"fold {f}").setData(

@@ -192,6 +192,10 @@ def test_metrics_export_and_plot_files(
             "confusion": [[2, 1], [0, 3]],
         }
         plots.add_fold(msg.FoldDone("r", fold, metrics, roc))
+    live = msg.Epoch("r", 2, 3, 3, 0.1, 0.2, 0.9, confusion=[[3, 0], [1, 2]])
+    plots.add_epoch(live)  # an engine that reports the epoch's confusion: shown at once
+    assert plots.confusion.matrix.tolist() == [[3, 0], [1, 2]]
+    plots.add_fold(msg.FoldDone("r", 2, metrics, roc))
     csv_path = plots.table.save_csv(tmp_path / "m.csv")
     lines = csv_path.read_text().splitlines()
     assert lines[0].startswith("fold,n_val,accuracy") and lines[3].startswith("mean,6.0,0.875")
