@@ -75,6 +75,7 @@ class FoldTraining:
                         row["seconds"],
                         eta_seconds=rate * max(0, total_epochs - self.epochs_done),
                         fraction_done=self.epochs_done / total_epochs,
+                        confusion=row.get("confusion"),
                     )
                 )
 

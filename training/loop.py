@@ -317,6 +317,7 @@ def fit(
             "val_loss": val_loss,
             "val_auc": auc,
             "val_accuracy": acc,
+            "confusion": _confusion(y_val.numpy(), probs),  # the GUI's live confusion plot
             "lr": lr,
             "seconds": round(time.perf_counter() - started, 4),
             "train_seconds": train_seconds,
@@ -331,6 +332,16 @@ def fit(
             result.stopped_early = epoch < cfg.epochs
             break
     return result
+
+
+def _confusion(y_true: np.ndarray, probs: np.ndarray) -> list[list[int]]:
+    """Counts (true x predicted) with metrics.py's rule: binary thresholds P(second) at 0.5."""
+    n = probs.shape[1] if probs.ndim == 2 else 0
+    cm = np.zeros((n, n), dtype=int)
+    if len(probs):
+        pred = (probs[:, 1] >= 0.5).astype(int) if n == 2 else probs.argmax(1)
+        np.add.at(cm, (np.asarray(y_true, dtype=int), pred), 1)
+    return cm.tolist()
 
 
 def _cancelled(ctx: Context) -> bool:

@@ -68,6 +68,7 @@ def test_full_run_plots_predictions_label_next_gradcam(qtbot, window: MainWindow
     x, y = plots.curves[("train", 1)].getData()
     assert list(x) == [1, 2] and len(y) == 2
     assert ("roc_mean", 0) in plots.curves and len(plots.fold_rocs) == 2
+    assert all(e.confusion for e in plots.history[2])  # live confusion at every epoch
     assert plots.confusion.matrix is not None and plots.confusion.matrix.sum() == 12  # pooled
     assert plots.table.rowCount() == 3  # two folds + mean ± std
     assert "±" in plots.table.item(2, 2).text()
