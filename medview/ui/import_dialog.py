@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, QThreadPool, Signal
+from PySide6.QtCore import QObject, Qt, QThreadPool, QTimer, Signal
 from PySide6.QtWidgets import (
     QApplication,
     QCheckBox,
@@ -167,11 +167,19 @@ class ImportRunner(QObject):
         progress.setLabelText(f"{message}\n{done} of {total}" if total else message)
         progress.setMaximum(max(total, 0))
         # Last: a window-modal progress dialog processes events in setValue, and the import
-        # may finish (and close this dialog) right there.
-        progress.setValue(min(done, total) if total else 0)
+        # may finish right there; _close_progress then waits until setValue has returned,
+        # since resetting or deleting the dialog under its own setValue can crash Qt.
+        self._updating = True
+        try:
+            progress.setValue(min(done, total) if total else 0)
+        finally:
+            self._updating = False
 
     def _close_progress(self) -> None:
         self.running = False
+        if getattr(self, "_updating", False):
+            QTimer.singleShot(0, self._close_progress)
+            return
         if self.progress is not None:
             self.progress.reset()
             self.progress.hide()
