@@ -123,7 +123,9 @@ class TrainingJob:
                 self.final = message
             out.append(message)
         if self.final is None and self._process is not None and not self._process.is_alive():
-            time.sleep(0.05)  # the queue's feeder thread may still be flushing the last message
+            # A dead worker's last messages are already in the pipe (its feeder thread flushed
+            # them before exit), so a short wait suffices: this runs on the GUI thread.
+            time.sleep(0.02)
             tail = self._drain_late()
             out += tail
             if self.final is None:
@@ -152,7 +154,7 @@ class TrainingJob:
         out = []
         while True:
             try:
-                message = msg.from_dict(self._queue.get(timeout=0.2))
+                message = msg.from_dict(self._queue.get(timeout=0.03))
             except (queue_mod.Empty, EOFError, OSError):
                 return out
             if message.terminal:
