@@ -1,0 +1,322 @@
+"""DICOM headers: recognise a DICOM file and read one file's header into a ``DicomHeader``.
+
+Only the header is read here (``stop_before_pixels``); pixels are decoded elsewhere
+(:mod:`medview.io.dicom_pixels`). A file that cannot be read raises ``ReadError`` with a reason
+a user can act on; the callers decide whether that skips the file or fails the load.
+
+Orientation and positions are kept as DICOM gives them (patient coordinates, mm); turning them
+into an ordered volume is :mod:`medview.io.dicom_series`'s job.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings as pywarnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from medview.core.errors import ReadError
+from medview.io.common import describe
+from medview.io.limits import check_shape
+
+# Names that say DICOM. Files without a suffix are common in DICOM exports (IM0001,
+# 1.2.840...): those are recognised by the "DICM" marker instead.
+DICOM_SUFFIXES = (".dcm", ".dicom", ".dic", ".ima")
+# Implicit and explicit VR little endian: uncompressed bytes usable as they are.
+RAW_LITTLE_ENDIAN = ("1.2.840.10008.1.2", "1.2.840.10008.1.2.1")
+UNCOMPRESSED = (*RAW_LITTLE_ENDIAN, "1.2.840.10008.1.2.2", "1.2.840.10008.1.2.1.99")
+
+# pydicom warns (UserWarning) about every slightly non-conformant value it reads; those are
+# not actionable for a medview user, so keep them off the console.
+pywarnings.filterwarnings("ignore", category=UserWarning, module=r"pydicom(\..*)?$")
+
+
+@dataclass
+class FrameInfo:
+    """One 2D frame of a file: where it is and how to rescale it."""
+
+    position: tuple[float, float, float] | None
+    slope: float
+    intercept: float
+
+
+@dataclass
+class DicomHeader:
+    path: str
+    series_uid: str
+    sop_uid: str
+    instance: int | None
+    rows: int
+    cols: int
+    frames: int
+    samples: int
+    bits_allocated: int
+    transfer_syntax: str
+    photometric: str
+    orientation: tuple[float, ...] | None  # 6 direction cosines: row dir, column dir
+    pixel_spacing: tuple[float, float] | None  # (y, x) mm
+    frame_info: list[FrameInfo]
+    slice_thickness: float | None = None
+    spacing_between: float | None = None
+    modality: str = ""
+    series_description: str = ""
+    series_number: int | None = None
+    size_bytes: int = 0
+    # A hash of PatientID, for grouping series by patient; the ID itself is not kept.
+    patient_key: str | None = field(default=None, repr=False)
+
+    @property
+    def compressed(self) -> bool:
+        return self.transfer_syntax not in UNCOMPRESSED
+
+    @property
+    def plane_key(self) -> tuple[int, int, int]:
+        return (self.rows, self.cols, self.samples)
+
+    @property
+    def is_colour(self) -> bool:
+        return self.samples >= 3 or self.photometric == "PALETTE COLOR"
+
+
+def looks_like_dicom(path: str | Path) -> bool:
+    """True when the file has the DICM marker at byte 128 (the standard's Part 10 layout)."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(132)
+    except OSError:
+        return False
+    return len(head) == 132 and head[128:132] == b"DICM"
+
+
+def _dcmread(source: Any, stop_before_pixels: bool, path: Path) -> Any:
+    """dcmread, with a forced read for DICOM-named files lacking the Part 10 preamble."""
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    try:
+        return pydicom.dcmread(source, stop_before_pixels=stop_before_pixels)
+    except InvalidDicomError:
+        # No preamble/"DICM": old ACR-NEMA style files. Only trust a forced read for names
+        # that say DICOM, and then demand image attributes (checked by the caller).
+        if path.suffix.lower() not in DICOM_SUFFIXES and path.suffix:
+            raise
+        if hasattr(source, "seek"):
+            source.seek(0)
+        return pydicom.dcmread(source, stop_before_pixels=stop_before_pixels, force=True)
+
+
+def dcmread_any(path: str | Path, stop_before_pixels: bool) -> Any:
+    return _dcmread(str(path), stop_before_pixels, Path(path))
+
+
+def read_header(path: str | Path) -> DicomHeader:
+    """The header of one file (no pixel data). Raises ReadError with the reason."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as handle:
+            ds = _dcmread(handle, stop_before_pixels=True, path=path)
+            # pydicom stops with the file positioned at the pixel data element.
+            pixel_offset = handle.tell()
+    except OSError as exc:
+        raise ReadError(path, f"cannot open ({exc.strerror})") from exc
+    except Exception as exc:
+        raise ReadError(path, f"not a readable DICOM file ({describe(exc)})") from exc
+    header = header_from_dataset(ds, path)
+    _check_not_truncated(path, header, pixel_offset)
+    return header
+
+
+def _float(value: Any, default: float | None = None) -> float | None:
+    try:
+        result = float(value)
+    except (TypeError, ValueError):
+        return default
+    return result if math.isfinite(result) else default
+
+
+def _floats(value: Any, count: int) -> tuple[float, ...] | None:
+    try:
+        values = tuple(float(v) for v in value)
+    except (TypeError, ValueError):
+        return None
+    if len(values) != count or not all(math.isfinite(v) for v in values):
+        return None
+    return values
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _first_item(ds: Any, keyword: str) -> Any:
+    seq = ds.get(keyword)
+    return seq[0] if seq else None
+
+
+def header_from_dataset(ds: Any, path: str | Path) -> DicomHeader:
+    path = Path(path)
+    try:
+        return _header_from_dataset(ds, path)
+    except ReadError:
+        raise
+    except Exception as exc:  # a malformed element surfaces when it is first accessed
+        raise ReadError(path, f"malformed DICOM header ({describe(exc)})") from exc
+
+
+def _header_from_dataset(ds: Any, path: Path) -> DicomHeader:
+    rows, cols = _int(ds.get("Rows")), _int(ds.get("Columns"))
+    if not rows or not cols:
+        if "SOPClassUID" not in ds and not looks_like_dicom(path):
+            # A forced read of a .dcm-named file that is not DICOM at all (random bytes, a
+            # PNG renamed): say so, rather than "a DICOM file without an image".
+            raise ReadError(path, "not a DICOM file (no DICOM header found)")
+        modality = str(ds.get("Modality", "") or "?")
+        raise ReadError(path, f"DICOM file without an image (modality {modality})")
+    frames = _int(ds.get("NumberOfFrames")) or 1
+    samples = _int(ds.get("SamplesPerPixel")) or 1
+    check_shape(path, (frames, rows, cols, samples), "DICOM image")
+    meta = getattr(ds, "file_meta", None)
+    syntax = str(meta.get("TransferSyntaxUID", "") if meta is not None else "")
+    if not syntax:
+        syntax = "1.2.840.10008.1.2"  # no meta: implicit VR little endian by definition
+
+    shared = _first_item(ds, "SharedFunctionalGroupsSequence")
+    per_frame = ds.get("PerFrameFunctionalGroupsSequence")
+
+    orientation = _floats(ds.get("ImageOrientationPatient"), 6)
+    spacing = _floats(ds.get("PixelSpacing"), 2)
+    thickness = _float(ds.get("SliceThickness"))
+    between = _float(ds.get("SpacingBetweenSlices"))
+    slope = _float(ds.get("RescaleSlope"), 1.0) or 1.0
+    intercept = _float(ds.get("RescaleIntercept"), 0.0) or 0.0
+    if shared is not None:  # enhanced multi-frame: geometry lives in functional groups
+        plane = _first_item(shared, "PlaneOrientationSequence")
+        if plane is not None and orientation is None:
+            orientation = _floats(plane.get("ImageOrientationPatient"), 6)
+        measures = _first_item(shared, "PixelMeasuresSequence")
+        if measures is not None:
+            spacing = spacing or _floats(measures.get("PixelSpacing"), 2)
+            thickness = thickness or _float(measures.get("SliceThickness"))
+            between = between or _float(measures.get("SpacingBetweenSlices"))
+        transform = _first_item(shared, "PixelValueTransformationSequence")
+        if transform is not None:
+            slope = _float(transform.get("RescaleSlope"), slope) or slope
+            intercept = _float(transform.get("RescaleIntercept"), intercept) or 0.0
+
+    position = _floats(ds.get("ImagePositionPatient"), 3)
+    frame_info = [FrameInfo(position, slope, intercept) for _ in range(frames)]
+    if per_frame is not None and len(per_frame) == frames:
+        for index, group in enumerate(per_frame):
+            info = frame_info[index]
+            plane_pos = _first_item(group, "PlanePositionSequence")
+            if plane_pos is not None:
+                info.position = _floats(plane_pos.get("ImagePositionPatient"), 3)
+            if orientation is None:
+                plane = _first_item(group, "PlaneOrientationSequence")
+                if plane is not None:
+                    orientation = _floats(plane.get("ImageOrientationPatient"), 6)
+            if spacing is None:
+                measures = _first_item(group, "PixelMeasuresSequence")
+                if measures is not None:
+                    spacing = _floats(measures.get("PixelSpacing"), 2)
+            transform = _first_item(group, "PixelValueTransformationSequence")
+            if transform is not None:
+                info.slope = _float(transform.get("RescaleSlope"), info.slope) or info.slope
+                info.intercept = _float(transform.get("RescaleIntercept"), info.intercept) or 0.0
+    elif frames > 1 and position is not None and orientation is not None:
+        # Classic multi-frame (RT dose, NM): GridFrameOffsetVector gives offsets along the normal.
+        offsets = ds.get("GridFrameOffsetVector")
+        values = _floats(offsets, frames) if offsets is not None else None
+        if values is not None:
+            normal = slice_normal(orientation)
+            for info, offset in zip(frame_info, values, strict=True):
+                info.position = tuple(float(p) for p in np.asarray(position) + offset * normal)
+        else:
+            for info in frame_info:
+                info.position = None
+    if spacing is not None and any(s <= 0 for s in spacing):
+        spacing = None
+
+    series_uid = str(ds.get("SeriesInstanceUID", "") or "")
+    return DicomHeader(
+        path=str(path),
+        series_uid=series_uid or f"no-series-uid:{path}",
+        sop_uid=str(ds.get("SOPInstanceUID", "") or path),
+        instance=_int(ds.get("InstanceNumber")),
+        rows=rows,
+        cols=cols,
+        frames=frames,
+        samples=samples,
+        bits_allocated=_int(ds.get("BitsAllocated")) or 16,
+        transfer_syntax=syntax,
+        photometric=str(ds.get("PhotometricInterpretation", "") or "MONOCHROME2").upper(),
+        orientation=orientation,
+        pixel_spacing=spacing,  # type: ignore[arg-type]
+        frame_info=frame_info,
+        slice_thickness=thickness if thickness and thickness > 0 else None,
+        spacing_between=between if between and between > 0 else None,
+        modality=str(ds.get("Modality", "") or ""),
+        series_description=str(ds.get("SeriesDescription", "") or ""),
+        series_number=_int(ds.get("SeriesNumber")),
+        size_bytes=_file_size(path),
+        patient_key=_patient_key(ds),
+    )
+
+
+def _patient_key(ds: Any) -> str | None:
+    patient = str(ds.get("PatientID", "") or "").strip()
+    if not patient:
+        return None
+    import hashlib
+
+    return hashlib.blake2b(patient.encode("utf-8", "replace"), digest_size=16).hexdigest()
+
+
+def _file_size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _check_not_truncated(path: Path, header: DicomHeader, pixel_offset: int) -> None:
+    """Uncompressed pixel data has a known size: a file too short to hold it after the
+    pixel data element's start is truncated. (Compressed data can only be checked by
+    decoding it, which happens at load.)"""
+    have = header.size_bytes - pixel_offset
+    if have <= 0:
+        raise ReadError(path, "DICOM file without pixel data")
+    if header.compressed or header.bits_allocated < 8:
+        return
+    needed = header.rows * header.cols * header.frames * header.samples * header.bits_allocated
+    needed //= 8
+    if have < needed + 8:  # + the element's tag and length
+        raise ReadError(
+            path, f"truncated: the pixel data needs {needed:,} bytes, the file has {have:,}"
+        )
+
+
+def slice_normal(orientation: Sequence[float]) -> np.ndarray:
+    """The unit slice normal (row direction x column direction) of an ImageOrientationPatient;
+    +z when the cosines are degenerate, so that a broken header still gives a usable axis."""
+    row = np.asarray(orientation[:3], dtype=float)
+    col = np.asarray(orientation[3:], dtype=float)
+    normal = np.cross(row, col)
+    norm = np.linalg.norm(normal)
+    return normal / norm if norm > 0 else np.array([0.0, 0.0, 1.0])
+
+
+def syntax_name(uid: str) -> str:
+    try:
+        from pydicom.uid import UID
+
+        return UID(uid).name
+    except Exception:
+        return uid
