@@ -38,9 +38,9 @@ def check_imports(ctx: Context) -> str:
         version = _version_of(module, label)
         if module_name == "PySide6":
             with contextlib.suppress(Exception):
-                from PySide6 import QtCore
+                from medview.ui.window_check import qt_version
 
-                version += f", Qt {QtCore.qVersion()}"
+                version += f", Qt {qt_version()}"
         found.append(f"{label} {version}")
     if missing:
         raise CheckFailed("cannot import " + "; ".join(missing))
