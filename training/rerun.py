@@ -25,8 +25,11 @@ from training.config import ConfigError, TrainConfig
 _INFORMATIONAL = ("resolved", "project", "run_id")
 
 
-def read_run_config(path: str | Path) -> dict[str, Any]:
-    """The settings stored in a run's config.json (a folder means its config.json)."""
+def read_run_config(path: str | Path, *, ignore_unknown: bool = False) -> dict[str, Any]:
+    """The settings stored in a run's config.json (a folder means its config.json).
+
+    Unknown keys are an error, unless ``ignore_unknown`` (the window's "Run again": a file
+    written by another version still gives what it can)."""
     path = Path(path)
     if path.is_dir():
         path = path / "config.json"
@@ -41,7 +44,7 @@ def read_run_config(path: str | Path) -> dict[str, Any]:
     known = {f.name for f in dataclasses.fields(TrainConfig)}
     settings = {k: v for k, v in data.items() if k in known and k not in _INFORMATIONAL}
     unknown = sorted(set(data) - known - set(_INFORMATIONAL))
-    if unknown:
+    if unknown and not ignore_unknown:
         raise ConfigError(f"{path}: unknown training option(s): {', '.join(unknown)}")
     return settings
 
@@ -50,10 +53,14 @@ def config_with_overrides(path: str | Path, project: str, overrides: dict[str, A
     """TrainConfig from a run's config.json, for ``project``, with explicit flag values."""
     settings = read_run_config(path)
     settings.update(overrides)
-    settings["project"] = str(project)
+    return check_settings(settings, project, path)
+
+
+def check_settings(settings: dict[str, Any], project: str | Path, path: str | Path) -> TrainConfig:
+    """The validated TrainConfig of ``settings`` for ``project`` (ConfigError if invalid)."""
     try:
-        cfg = TrainConfig.from_dict(settings)
-    except TypeError as exc:
+        cfg = TrainConfig.from_dict({**settings, "project": str(project)})
+        cfg.validate()
+    except (TypeError, ValueError) as exc:  # wrong types: "epochs": "ten", "size": [1]
         raise ConfigError(f"{path}: invalid run configuration ({exc})") from exc
-    cfg.validate()
     return cfg

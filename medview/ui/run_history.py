@@ -1,5 +1,6 @@
 """Run history: every run of the project (status, model, date, key metrics); open one's plots,
-compare several side by side (metrics table + overlaid mean ROC), delete one.
+compare several side by side (metrics table + overlaid mean ROC), run one again with the same
+settings (medview.ui.run_again), delete one.
 
 Everything here reads the project's runs table and the run folders' metrics.json (small
 files); nothing imports the engine.
@@ -63,6 +64,7 @@ class RunHistory(QWidget):
     runSelected = Signal(str)  # use this run for Grad-CAM / prediction
     openRequested = Signal(str)  # show this run's plots
     deleted = Signal(list)  # run ids: their predictions are gone too
+    rerunRequested = Signal(str)  # start a new run with this run's settings
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -87,9 +89,19 @@ class RunHistory(QWidget):
         self.compare_button = QPushButton("Compare selected")
         self.compare_button.setToolTip("Select two or more runs (Ctrl+click)")
         self.compare_button.clicked.connect(self.compare_selected)
+        self.rerun_button = QPushButton("Run again")
+        self.rerun_button.setToolTip(
+            "Start a new run with the selected run's settings (e.g. one that was interrupted)"
+        )
+        self.rerun_button.clicked.connect(self.rerun_selected)
         self.delete_button = QPushButton("Delete…")
         self.delete_button.clicked.connect(lambda: self.delete_selected(confirm=True))
-        for button in (self.open_button, self.compare_button, self.delete_button):
+        for button in (
+            self.open_button,
+            self.compare_button,
+            self.rerun_button,
+            self.delete_button,
+        ):
             buttons.addWidget(button)
         buttons.addStretch(1)
         top = QWidget()
@@ -167,6 +179,7 @@ class RunHistory(QWidget):
         n = len(self.selected_ids())
         self.open_button.setEnabled(n == 1)
         self.compare_button.setEnabled(n >= 2)
+        self.rerun_button.setEnabled(n == 1)
         self.delete_button.setEnabled(n >= 1)
 
     # ------------------------------------------------------------------ actions
@@ -176,6 +189,13 @@ class RunHistory(QWidget):
             return None
         self.runSelected.emit(ids[0])
         self.openRequested.emit(ids[0])
+        return ids[0]
+
+    def rerun_selected(self) -> str | None:
+        ids = self.selected_ids()
+        if len(ids) != 1:
+            return None
+        self.rerunRequested.emit(ids[0])
         return ids[0]
 
     def compare_selected(self) -> int:

@@ -9,6 +9,7 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QTabWidget
 
+from medview.ui.run_again import run_again
 from medview.ui.training_panel import TrainingPanel
 
 if TYPE_CHECKING:
@@ -26,6 +27,9 @@ def install(window: MainWindow) -> TrainingPanel:
     panel.tabs = tabs
     panel.history.openRequested.connect(
         lambda run_id: (panel.use_run(run_id), tabs.setCurrentIndex(0))
+    )
+    panel.history.rerunRequested.connect(
+        lambda run_id: tabs.setCurrentIndex(0) if run_again(panel, run_id) else None
     )
     window.plots_dock = window.add_dock(tabs, "Training plots", bottom, "trainingPlotsDock")
     window.projectOpened.connect(panel.set_project)

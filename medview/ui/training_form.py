@@ -324,3 +324,16 @@ class TrainingForm(QWidget):
             self.augment_box.setCurrentText(values["augment"])
         if "holdout" in values:
             self.mode_box.setCurrentIndex(1 if values["holdout"] else 0)
+        if "class_weights" in values:
+            self.weights_check.setChecked(bool(values["class_weights"]))
+        if "freeze_encoder" in values:
+            self.freeze_check.setChecked(bool(values["freeze_encoder"]))
+        if "device" in values:
+            self.device_box.setCurrentIndex(max(self.device_box.findData(values["device"]), 0))
+        if "pretrained" in values:
+            self.weights_edit.setText(str(values["pretrained"] or ""))
+
+    def reset(self) -> None:
+        """The form's defaults: the quick-check preset, no weights, auto device."""
+        self.set_values({"class_weights": False, "device": "auto", "pretrained": None})
+        self.apply_preset(QUICK)

@@ -1,0 +1,88 @@
+"""Run history's "Run again": a past run's settings (its ``config.json``, the file that
+``medview train PROJECT --config FILE`` reads) go back into the training form, and a new run
+starts with them. The old run stays in the history; the new one gets a new id.
+
+The file is read by ``training.rerun`` (no torch), so the CLI and the window agree on which
+keys are settings. Settings the form shows are put into it (a key the file lacks takes the
+form's default); the others (seed, optimizer, scheduler, ...) go with this one start only.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtWidgets import QMessageBox
+
+from medview.core.errors import MedviewError
+from training.rerun import check_settings, read_run_config
+
+if TYPE_CHECKING:
+    from medview.ui.training_panel import TrainingPanel
+
+# What the training form holds (TrainingForm.config's keys).
+FORM_KEYS = (
+    "model",
+    "epochs",
+    "folds",
+    "holdout",
+    "batch_size",
+    "lr",
+    "size",
+    "augment",
+    "class_weights",
+    "freeze_encoder",
+    "patience",
+    "device",
+    "pretrained",
+)
+# Settings of the original machine or run, not of the experiment: never carried over.
+_NOT_CARRIED = ("threads", "fold")
+
+
+def load_settings(panel: TrainingPanel, run_id: str) -> dict[str, Any]:
+    """The run's settings from its config.json, checked like the CLI checks them."""
+    if panel.project is None:
+        raise MedviewError("No project is open.")
+    path = panel.project.runs_dir / run_id / "config.json"
+    settings = read_run_config(path, ignore_unknown=True)
+    check_settings(settings, panel.project.folder, path)
+    return settings
+
+
+def run_again(panel: TrainingPanel, run_id: str) -> bool:
+    """Fill the form with ``run_id``'s settings and start a new run; False if it cannot."""
+    if panel.bridge is not None and panel.bridge.running:
+        QMessageBox.information(
+            panel, "Run again", "A run is in progress: wait for it to end or cancel it first."
+        )
+        return False
+    try:
+        settings = load_settings(panel, run_id)
+    except MedviewError as exc:  # ConfigError: missing, unreadable or invalid config.json
+        QMessageBox.warning(
+            panel, "Run again", f"Cannot run {run_id} again: its settings are unusable.\n\n{exc}"
+        )
+        return False
+    apply_to_form(panel, settings)
+    others = {k: v for k, v in settings.items() if k not in FORM_KEYS and k not in _NOT_CARRIED}
+    saved = panel.extra_config
+    panel.extra_config = {**others, **saved}  # the panel's own extras (tests) still win
+    try:
+        started = panel.start()
+    finally:
+        panel.extra_config = saved
+    if started:
+        panel.log.appendPlainText(f"Running again with the settings of run {run_id}.")
+    return started
+
+
+def apply_to_form(panel: TrainingPanel, settings: dict[str, Any]) -> None:
+    """The form's defaults, then every setting of the run that the form shows."""
+    form = panel.form
+    blocked = form.blockSignals(True)  # one plan check at the end, not one per field
+    try:
+        form.reset()
+        form.set_values({k: v for k, v in settings.items() if k in FORM_KEYS})
+    finally:
+        form.blockSignals(blocked)
+    form.changed.emit()
