@@ -90,6 +90,10 @@ class BrowserWidget(QWidget):
         for column, width in widths.items():
             header.resizeSection(column, width)
         header.setStretchLastSection(False)
+        # What a labeller looks at (label, prediction, probability) comes right after the
+        # name, so it stays visible when the items panel is narrow; geometry follows.
+        for position, column in enumerate((COL_LABEL, COL_PRED, COL_PROB), start=COL_NAME + 1):
+            header.moveSection(header.visualIndex(column), position)
         self.chip_delegate = LabelChipDelegate(self.table)
         self.table.setItemDelegateForColumn(COL_LABEL, self.chip_delegate)
         self.table.setItemDelegateForColumn(COL_PRED, self.chip_delegate)
