@@ -97,11 +97,7 @@ def _tiff_layout(path: Path) -> tuple[tuple[int, ...], str]:
 
     try:
         with tifffile.TiffFile(path) as tif:
-            if not tif.series:
-                raise ReadError(path, "TIFF file without images")
-            series = tif.series[0]
-            shape, axes = tuple(int(s) for s in series.shape), str(series.axes)
-            check_shape(path, shape)
+            series, shape, axes = _first_series(path, tif)
             end = _tiff_data_end(series)
     except ReadError:
         raise
@@ -114,6 +110,16 @@ def _tiff_layout(path: Path) -> tuple[tuple[int, ...], str]:
         )
     plan = _tiff_plan(path, shape, axes)
     return plan[0], axes
+
+
+def _first_series(path: Path, tif: Any) -> tuple[Any, tuple[int, ...], str]:
+    """The file's first image series with its shape and axes, its size checked."""
+    if not tif.series:
+        raise ReadError(path, "TIFF file without images")
+    series = tif.series[0]
+    shape, axes = tuple(int(s) for s in series.shape), str(series.axes)
+    check_shape(path, shape)
+    return series, shape, axes
 
 
 def _tiff_data_end(series: Any) -> int:
@@ -169,11 +175,7 @@ def read_tiff(path: str | Path) -> Image:
     path = Path(path)
     try:
         with tifffile.TiffFile(path) as tif:
-            if not tif.series:
-                raise ReadError(path, "TIFF file without images")
-            series = tif.series[0]
-            shape, axes = tuple(int(s) for s in series.shape), str(series.axes)
-            check_shape(path, shape)
+            series, shape, axes = _first_series(path, tif)
             out_shape, index, dropped = _tiff_plan(path, shape, axes)
             data = series.asarray(maxworkers=1)
             spacing = _tiff_spacing(tif)
