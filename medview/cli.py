@@ -30,6 +30,7 @@ COMMANDS = (
     "runs",
     "predict",
     "export",
+    "apply",
     "merge",
     "self-test",
 )
@@ -288,7 +289,18 @@ def _add_training_parsers(sub: argparse._SubParsersAction, training: object) -> 
         ("train", "train or cross-validate a classifier", "cmd_train", "add_train_arguments"),
         ("runs", "list runs with status, model and key metrics", "cmd_runs", "add_runs_arguments"),
         ("predict", "apply a run's models to items", "cmd_predict", "add_predict_arguments"),
-        ("export", "copy a run's reports to a folder", "cmd_export", "add_export_arguments"),
+        (
+            "export",
+            "copy a run's reports, or its model (ONNX/TorchScript), to a folder",
+            "cmd_export",
+            "add_export_arguments",
+        ),
+        (
+            "apply",
+            "score images in folders with a run's models (not imported)",
+            "cmd_apply",
+            "add_apply_arguments",
+        ),
         ("merge", "combine per-fold runs into one run", "cmd_merge", "add_merge_arguments"),
     ]
     for name, help_text, handler_name, adder_name in specs:

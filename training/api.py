@@ -280,7 +280,8 @@ class _Run(FoldTraining):
         assert self.run_dir is not None
         write_json(self.run_dir / "metrics.json", metrics)
         write_history(self.run_dir / "history.csv", self.history)
-        write_predictions(self.run_dir / "predictions.csv", rows, self.classes)
+        names = {it.id: it.name for it in self.project.items()}
+        write_predictions(self.run_dir / "predictions.csv", rows, self.classes, names)
         if final:
             write_plots(self.run_dir, self.classes, metrics, self.history)
         return metrics

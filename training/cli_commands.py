@@ -1,4 +1,4 @@
-"""The training sub-commands for medview/cli.py: train, runs, predict, export, merge.
+"""The training sub-commands for medview/cli.py: train, runs, predict, export, apply, merge.
 
 This module imports no torch at module level (``medview --help`` must stay fast); each
 ``cmd_*`` imports the engine when it runs. ``args.project`` is the project path. Return codes
@@ -359,15 +359,60 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-weights", dest="weights", action="store_false", help="leave out the model weights"
     )
+    parser.add_argument(
+        "--format",
+        choices=("report", "onnx", "torchscript"),
+        default="report",
+        help="report: the run's results (default); onnx/torchscript: a standalone model "
+        "with model.json (input shape, classes, preprocessing)",
+    )
+    parser.add_argument(
+        "--fold", type=_positive_int, help="with --format onnx/torchscript: this fold only"
+    )
 
 
 def cmd_export(args: argparse.Namespace) -> int:
     from medview.core.project import Project
+
+    if getattr(args, "format", "report") != "report":
+        from training.model_export import export_model
+
+        with Project.open(args.project) as project:
+            files = export_model(project, args.run, args.out, args.format, args.fold)
+        print(f"exported run {args.run} as {args.format}: {', '.join(str(f) for f in files)}")
+        return 0
     from training.export import export_run
 
     with Project.open(args.project) as project:
         files = export_run(project, args.run, args.out, include_weights=args.weights)
     print(f"exported {len(files)} files of run {args.run} to {args.out}")
+    return 0
+
+
+def add_apply_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--run", required=True, metavar="ID", help="run id (see 'medview runs')")
+    parser.add_argument("sources", nargs="+", metavar="FOLDER", help="folders or files to score")
+    parser.add_argument("--out", required=True, metavar="CSV", help="predictions file to write")
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    from medview.core.project import Project
+    from training.apply import apply_run
+
+    def progress(done: int, total: int, message: str = "") -> None:
+        sys.stderr.write(f"\r{done}/{total} {message[:50]:50}")
+        if total and done >= total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+    with Project.open(args.project) as project:
+        report = apply_run(project, args.run, args.sources, args.out, progress=progress)
+    for skipped in report.skipped:
+        print(f"skipped {skipped.path}: {skipped.reason}", file=sys.stderr)
+    print(
+        f"predicted {len(report.rows)} image(s) with run {args.run} -> {report.out}"
+        + (f"; {len(report.skipped)} skipped" if report.skipped else "")
+    )
     return 0
 
 

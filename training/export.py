@@ -8,6 +8,7 @@ project item id only; ``metrics.json``'s pretrained source is reduced to a file 
 
 from __future__ import annotations
 
+import csv
 import json
 import shutil
 from pathlib import Path
@@ -53,6 +54,18 @@ def _sanitise_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _copy_without_names(source: Path, target: Path) -> None:
+    # The run folder's predictions.csv names each item (names can be patient identifiers);
+    # the shareable copy keeps the item id only.
+    with source.open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.reader(fh))
+    drop = rows[0].index("item_name") if rows and "item_name" in rows[0] else None
+    with target.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        for row in rows:
+            writer.writerow(row if drop is None else row[:drop] + row[drop + 1 :])
+
+
 def export_run(
     project: Project, run_id: str, out_dir: str | Path, include_weights: bool = True
 ) -> list[Path]:
@@ -77,7 +90,10 @@ def export_run(
         names += sorted(p.name for p in run_dir.glob("fold*.safetensors"))
     for name in names:
         if (run_dir / name).is_file():
-            shutil.copy2(run_dir / name, out / name)
+            if name == "predictions.csv":
+                _copy_without_names(run_dir / name, out / name)
+            else:
+                shutil.copy2(run_dir / name, out / name)
             written.append(out / name)
     readme = out / "README.txt"
     readme.write_text(

@@ -64,3 +64,60 @@ def probe_device(config: dict[str, Any], queue: Any, cancel_event: Any) -> None:
         emit(msg.Finished("", "", {"device": name}))
 
     _guard(queue, body)
+
+
+def export_model_job(config: dict[str, Any], queue: Any, cancel_event: Any) -> None:
+    """{"project", "run_id", "format": "onnx"|"torchscript", "out"[, "fold"]} -> files."""
+
+    def body(emit: Any) -> None:
+        import torch
+
+        from medview.core.project import Project
+        from training.model_export import export_model
+
+        torch.set_num_threads(int(config.get("threads") or 1))
+        with Project.open(config["project"]) as project:
+            files = export_model(
+                project,
+                str(config["run_id"]),
+                str(config["out"]),
+                str(config["format"]),
+                config.get("fold"),
+            )
+        emit(msg.Finished(str(config["run_id"]), str(files[0]), {"files": [str(f) for f in files]}))
+
+    _guard(queue, body)
+
+
+def apply_job(config: dict[str, Any], queue: Any, cancel_event: Any) -> None:
+    """{"project", "run_id", "sources": [...], "out"} -> predictions CSV of those folders."""
+
+    def body(emit: Any) -> None:
+        import torch
+
+        from medview.core.project import Project
+        from training.apply import apply_run
+
+        torch.set_num_threads(int(config.get("threads") or 1))
+
+        def progress(done: int, total: int, message: str = "") -> None:
+            emit(msg.Progress(message or "applying", done, total))
+
+        with Project.open(config["project"]) as project:
+            report = apply_run(
+                project,
+                str(config["run_id"]),
+                list(config["sources"]),
+                str(config["out"]),
+                progress=progress,
+                cancel=cancel_event.is_set if cancel_event is not None else None,
+            )
+        for skipped in report.skipped:
+            emit(msg.Log(f"skipped {skipped.path}: {skipped.reason}", "warning"))
+        summary = {
+            "predicted": len(report.rows),
+            "skipped": [f"{s.path}: {s.reason}" for s in report.skipped],
+        }
+        emit(msg.Finished(str(config["run_id"]), str(report.out), summary))
+
+    _guard(queue, body)

@@ -128,7 +128,8 @@ def merge_runs(project: Project, run_ids: Sequence[str], new_id: str | None = No
     write_json(run_dir / "config.json", config)
     write_json(run_dir / "metrics.json", merged)
     write_history(run_dir / "history.csv", history)
-    write_predictions(run_dir / "predictions.csv", rows, classes)
+    names = {it.id: it.name for it in project.items()}
+    write_predictions(run_dir / "predictions.csv", rows, classes, names)
     write_plots(run_dir, classes, merged, history)
     (run_dir / "log.txt").write_text("\n".join(logs), encoding="utf-8")
     project.add_predictions(

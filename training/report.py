@@ -1,7 +1,8 @@
 """The run folder (DESIGN.md section 3): config.json, metrics.json, history.csv, predictions.csv,
 roc/confusion/loss plots (PNG + SVG), per-fold weights (written by the engine) and log.txt.
 
-``predictions.csv`` columns: ``item_id, fold, split, true, prob_<class>..., predicted``.
+``predictions.csv`` columns: ``item_id, item_name, fold, split, true, prob_<class>...,
+predicted``.
 ``fold`` 1..k are each fold model's predictions (its validation items, and the test items);
 ``fold`` 0 is the run's final prediction: the out-of-fold one for cross-validated items and
 the fold-ensemble mean for test and unlabelled items. ``split`` is the item's role in this run
@@ -16,7 +17,7 @@ from __future__ import annotations
 import csv
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,16 +80,26 @@ def read_history(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def write_predictions(path: Path, rows: Sequence[PredRow], classes: Sequence[str]) -> None:
+def write_predictions(
+    path: Path,
+    rows: Sequence[PredRow],
+    classes: Sequence[str],
+    names: Mapping[int, str] | None = None,
+) -> None:
+    """``names`` (item id -> item name) adds an ``item_name`` column after ``item_id``, so the
+    file can be read without the project; ``medview export`` drops it again (names can be
+    patient identifiers)."""
     with path.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
+        head = ["item_id"] + (["item_name"] if names is not None else [])
         writer.writerow(
-            ["item_id", "fold", "split", "true", *[f"prob_{c}" for c in classes], "predicted"]
+            [*head, "fold", "split", "true", *[f"prob_{c}" for c in classes], "predicted"]
         )
         for r in rows:
             writer.writerow(
                 [
                     r.item_id,
+                    *([names.get(r.item_id, "")] if names is not None else []),
                     r.fold,
                     r.split or "",
                     classes[r.true] if r.true is not None else "",

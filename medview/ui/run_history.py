@@ -1,6 +1,6 @@
 """Run history: every run of the project (status, model, date, key metrics); open one's plots,
 compare several side by side (metrics table + overlaid mean ROC), run one again with the same
-settings (medview.ui.run_again), delete one.
+settings (medview.ui.run_again), export its model (medview.ui.model_actions), delete one.
 
 Everything here reads the project's runs table and the run folders' metrics.json (small
 files); nothing imports the engine.
@@ -65,6 +65,7 @@ class RunHistory(QWidget):
     openRequested = Signal(str)  # show this run's plots
     deleted = Signal(list)  # run ids: their predictions are gone too
     rerunRequested = Signal(str)  # start a new run with this run's settings
+    exportRequested = Signal(str)  # write this run's model as ONNX / TorchScript
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -94,12 +95,18 @@ class RunHistory(QWidget):
             "Start a new run with the selected run's settings (e.g. one that was interrupted)"
         )
         self.rerun_button.clicked.connect(self.rerun_selected)
+        self.export_button = QPushButton("Export model…")
+        self.export_button.setToolTip(
+            "Write the fold ensemble as ONNX or TorchScript, with a JSON of its preprocessing"
+        )
+        self.export_button.clicked.connect(self.export_selected)
         self.delete_button = QPushButton("Delete…")
         self.delete_button.clicked.connect(lambda: self.delete_selected(confirm=True))
         for button in (
             self.open_button,
             self.compare_button,
             self.rerun_button,
+            self.export_button,
             self.delete_button,
         ):
             buttons.addWidget(button)
@@ -180,6 +187,7 @@ class RunHistory(QWidget):
         self.open_button.setEnabled(n == 1)
         self.compare_button.setEnabled(n >= 2)
         self.rerun_button.setEnabled(n == 1)
+        self.export_button.setEnabled(n == 1)
         self.delete_button.setEnabled(n >= 1)
 
     # ------------------------------------------------------------------ actions
@@ -196,6 +204,13 @@ class RunHistory(QWidget):
         if len(ids) != 1:
             return None
         self.rerunRequested.emit(ids[0])
+        return ids[0]
+
+    def export_selected(self) -> str | None:
+        ids = self.selected_ids()
+        if len(ids) != 1:
+            return None
+        self.exportRequested.emit(ids[0])
         return ids[0]
 
     def compare_selected(self) -> int:

@@ -9,6 +9,7 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QTabWidget
 
+from medview.ui.model_actions import ModelActions
 from medview.ui.run_again import run_again
 from medview.ui.training_panel import TrainingPanel
 
@@ -31,6 +32,9 @@ def install(window: MainWindow) -> TrainingPanel:
     panel.history.rerunRequested.connect(
         lambda run_id: tabs.setCurrentIndex(0) if run_again(panel, run_id) else None
     )
+    actions = ModelActions(panel)
+    panel.model_actions = actions
+    panel.history.exportRequested.connect(lambda run_id: actions.export_model(run_id))
     window.plots_dock = window.add_dock(tabs, "Training plots", bottom, "trainingPlotsDock")
     window.projectOpened.connect(panel.set_project)
     window.projectClosed.connect(lambda: panel.set_project(None))
@@ -44,6 +48,7 @@ def install(window: MainWindow) -> TrainingPanel:
         ("&Train", panel.start, "Ctrl+T"),
         ("&Cancel run", panel.cancel, None),
         ("&Predict unlabelled", panel.predict_unlabelled, None),
+        ("&Apply to folder…", lambda: actions.apply_to_folder(), None),
         ("Label &next (least certain)", panel.label_next, "U"),
         ("&Grad-CAM for this item", panel.gradcam, "Ctrl+Shift+G"),
         ("Show / hide Grad-CAM &overlay", panel.overlay.toggle, "G"),
