@@ -221,6 +221,17 @@ def _training_commands() -> object | None:
     return cli_commands
 
 
+def _label_from(value: str) -> str:
+    """argparse type for --label-from: 'folder' or 'folder:N' (checked by the importer)."""
+    from medview.io.importer import parse_label_from
+
+    try:
+        parse_label_from(value)
+    except MedviewError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--label-from ")) from exc
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="medview",
@@ -243,7 +254,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("import", help="import images, volumes, DICOM folders, .npz archives")
     p.add_argument("project")
     p.add_argument("sources", nargs="+", metavar="SRC", help="files or folders (recursive)")
-    p.add_argument("--label-from", choices=["folder"], help="class from the parent folder's name")
+    p.add_argument(
+        "--label-from",
+        metavar="folder[:N]",
+        type=_label_from,
+        help="class from folder names: 'folder' takes the nearest folder named like a class, "
+        "else the top folder under SRC; 'folder:N' the folder N levels up from each file "
+        "(1 = the file's own folder, 2 = its parent, ...)",
+    )
     p.add_argument("--labels-csv", metavar="FILE", help="CSV: path or name, label[, group]")
     p.add_argument("--split", choices=["train", "val", "test"], help="split for all imported")
     p.add_argument("--group-pattern", metavar="REGEX", help="group (patient id) from the path")

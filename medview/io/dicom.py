@@ -90,6 +90,7 @@ def _build_image(decoded: Sequence[Any], label: str | Path) -> Image:
     arrays: dict[str, np.ndarray] = {}
     for item in decoded:
         if item.header is None or item.array is None:
+            item.error = _failure_reason(item.path, item.error)
             warnings.append(f"skipped {Path(item.path).name}: {item.error}")
             continue
         headers.append(item.header)
@@ -126,6 +127,19 @@ def _build_image(decoded: Sequence[Any], label: str | Path) -> Image:
         direction=plan.direction,
         metadata=metadata,
     )
+
+
+def _failure_reason(path: str, error: str | None) -> str:
+    """Why a file failed to decode, in the words the import would have used: a truncated
+    file half-parses as a header without pixels ("DICOM file without an image"), while the
+    header check says what is wrong (expected against actual size)."""
+    try:
+        read_header(path)
+    except ReadError as exc:
+        return exc.reason
+    except Exception:
+        pass
+    return str(error)
 
 
 def _invert(array: np.ndarray) -> np.ndarray:

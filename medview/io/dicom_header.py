@@ -171,6 +171,11 @@ def header_from_dataset(ds: Any, path: str | Path) -> DicomHeader:
 
 
 def _header_from_dataset(ds: Any, path: Path) -> DicomHeader:
+    not_image = non_image_type(ds)
+    if not_image is not None:
+        # A segmentation has Rows, Columns and pixel data, so without this check it became
+        # an "image" beside its CT; the others have no pixels and were "without an image".
+        raise ReadError(path, f"{not_image}: not an image, skipped")
     rows, cols = _int(ds.get("Rows")), _int(ds.get("Columns"))
     if not rows or not cols:
         if "SOPClassUID" not in ds and not looks_like_dicom(path):
@@ -270,6 +275,31 @@ def _header_from_dataset(ds: Any, path: Path) -> DicomHeader:
     )
 
 
+# DICOM objects that describe images rather than being one: (SOP Class UID prefix, modality,
+# what to call it). Presentation states are the 1.1.11.x family, SR and KO the 1.1.88.x one.
+_NON_IMAGE_CLASSES = (
+    ("1.2.840.10008.5.1.4.1.1.66.4", "SEG", "DICOM segmentation (SEG)"),
+    ("1.2.840.10008.5.1.4.1.1.481.3", "RTSTRUCT", "DICOM RT structure set (RTSTRUCT)"),
+    ("1.2.840.10008.5.1.4.1.1.11.", "PR", "DICOM presentation state (PR)"),
+    ("1.2.840.10008.5.1.4.1.1.88.59", "KO", "DICOM key object selection (KO)"),
+    ("1.2.840.10008.5.1.4.1.1.88.", "SR", "DICOM structured report (SR)"),
+)
+
+
+def non_image_type(ds: Any) -> str | None:
+    """What a SEG, RTSTRUCT, PR, SR or KO object is called, from its SOP Class UID (or, when
+    that is missing, its Modality); None for anything else."""
+    sop_class = str(ds.get("SOPClassUID", "") or "")
+    if not sop_class:
+        meta = getattr(ds, "file_meta", None)
+        sop_class = str(meta.get("MediaStorageSOPClassUID", "") if meta is not None else "")
+    modality = str(ds.get("Modality", "") or "").strip().upper()
+    for prefix, code, name in _NON_IMAGE_CLASSES:
+        if sop_class.startswith(prefix) if sop_class else modality == code:
+            return name
+    return None
+
+
 def _patient_key(ds: Any) -> str | None:
     patient = str(ds.get("PatientID", "") or "").strip()
     if not patient:
@@ -288,12 +318,16 @@ def _file_size(path: Path) -> int:
 
 def _check_not_truncated(path: Path, header: DicomHeader, pixel_offset: int) -> None:
     """Uncompressed pixel data has a known size: a file too short to hold it after the
-    pixel data element's start is truncated. (Compressed data can only be checked by
-    decoding it, which happens at load.)"""
+    pixel data element's start is truncated. Compressed (encapsulated) data declares the
+    length of each of its fragments: a file that ends before the last fragment or before
+    the end-of-data marker is truncated too."""
     have = header.size_bytes - pixel_offset
     if have <= 0:
         raise ReadError(path, "DICOM file without pixel data")
-    if header.compressed or header.bits_allocated < 8:
+    if header.compressed:
+        _check_fragments(path, pixel_offset, header.size_bytes)
+        return
+    if header.bits_allocated < 8:
         return
     needed = header.rows * header.cols * header.frames * header.samples * header.bits_allocated
     needed //= 8
@@ -301,6 +335,47 @@ def _check_not_truncated(path: Path, header: DicomHeader, pixel_offset: int) -> 
         raise ReadError(
             path, f"truncated: the pixel data needs {needed:,} bytes, the file has {have:,}"
         )
+
+
+_ITEM = b"\xfe\xff\x00\xe0"  # (FFFE,E000) little endian: one fragment
+_SEQUENCE_END = b"\xfe\xff\xdd\xe0"  # (FFFE,E0DD): the end of the pixel data
+_PIXEL_DATA = b"\xe0\x7f\x10\x00"  # (7FE0,0010)
+
+
+def _check_fragments(path: Path, offset: int, size: int) -> None:
+    """Walk the encapsulated pixel data's item headers (8 bytes each, no pixel is read):
+    a fragment running past the end of the file, or a missing end marker, is truncation."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(offset)
+            element = handle.read(12)
+            if len(element) < 12 or element[:4] != _PIXEL_DATA:
+                return  # not where pydicom said: leave the verdict to the decoder
+            if int.from_bytes(element[8:12], "little") != 0xFFFFFFFF:
+                return  # a defined length: not encapsulated after all
+            position = offset + 12
+            while True:
+                handle.seek(position)
+                item = handle.read(8)
+                if len(item) < 8:
+                    expected = position + 8
+                    break
+                length = int.from_bytes(item[4:8], "little")
+                if item[:4] == _SEQUENCE_END:
+                    return
+                if item[:4] != _ITEM:
+                    return  # unusual layout: the decoder will judge it
+                position += 8 + length
+                if position > size:
+                    expected = position
+                    break
+    except OSError as exc:
+        raise ReadError(path, f"cannot read ({exc.strerror})") from exc
+    raise ReadError(
+        path,
+        f"truncated: the compressed pixel data needs at least {expected:,} bytes, "
+        f"the file has {size:,}",
+    )
 
 
 def slice_normal(orientation: Sequence[float]) -> np.ndarray:

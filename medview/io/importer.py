@@ -8,6 +8,12 @@ folder layout (``label_from="folder"``), the label stored in an npz archive.
   (``root/WT/a.png`` -> WT, ``root/WT/mouse1/*.dcm`` -> WT); for files directly in the
   root, the root's own name (``import WT/`` -> WT), unless the root also has class
   subfolders (then loose files beside them stay unlabelled).
+  When those top-level folders look like patients or samples rather than classes (many
+  new classes of one item each, or names such as ``patient001``), nothing is imported and
+  the message offers ``label_from="folder:N"``, which takes the folder N levels up from
+  each file: 1 = the file's own folder, 2 = its parent (``root/patient/class/a.png`` needs
+  ``folder:1``; ``root/patient/class/series/*.dcm`` needs ``folder:2``). Folders above the
+  scanned root are never used.
 * npz labels: value ``i`` is the archive's own class name ``i`` when it carries names,
   otherwise the project's class at position ``i``, otherwise a new class named ``"i"``.
 
@@ -248,6 +254,123 @@ def _folder_label(
     return root.name or None
 
 
+def parse_label_from(label_from: str | None) -> int | None:
+    """None (no folder labels), 0 (``folder``: the nearest class folder) or N >= 1
+    (``folder:N``: N levels up from each file). Raises MedviewError for anything else."""
+    if label_from is None:
+        return None
+    text = str(label_from).strip().lower()
+    if text == "folder":
+        return 0
+    head, _, level = text.partition(":")
+    if head == "folder" and level.isdigit() and 1 <= int(level) <= 32:
+        return int(level)
+    raise MedviewError(
+        f"--label-from must be 'folder' or 'folder:N' (N = 1 for each file's own folder, "
+        f"2 for its parent, ...), not {label_from!r}"
+    )
+
+
+def _level_label(candidate: Candidate, level: int) -> str | None:
+    """The name of the folder ``level`` steps up from the candidate's (first) file, if that
+    folder is the scanned root or inside it."""
+    path = Path(candidate.paths[0])
+    parents = path.parents
+    if level > len(parents):
+        return None
+    folder = parents[level - 1]
+    root = Path(candidate.source) if candidate.source else path.parent
+    if folder != root and root not in folder.parents:
+        return None
+    return folder.name or None
+
+
+# A folder name with a run of 2+ digits (patient001, P12, sub-01, 2024-03-01, a DICOM UID)
+# or a long hex token names a patient, sample or date, not a class.
+_IDENTIFIER = re.compile(r"\d{2,}|^[0-9a-f]{8,}$|^[0-9a-f-]{16,}$", re.IGNORECASE)
+_MIN_SUSPECT = 4  # fewer new classes than this are never suspicious (benign/malignant/normal)
+
+
+def _identifier_like(name: str) -> bool:
+    return bool(_IDENTIFIER.search(name))
+
+
+def _suspect_classes(labels: Sequence[str | None], known: set[str]) -> str | None:
+    """Why folder labels look like identifiers rather than classes, or None."""
+    counts: dict[str, int] = {}
+    for label in labels:
+        if label is not None and label.lower() not in known:
+            counts[label] = counts.get(label, 0) + 1
+    if len(counts) < _MIN_SUSPECT:
+        return None
+    names = sorted(counts)
+    examples = ", ".join(repr(n) for n in names[:3]) + (", ..." if len(names) > 3 else "")
+    singles = sum(1 for n in counts.values() if n == 1)
+    ids = sum(1 for n in names if _identifier_like(n))
+    if singles >= 0.75 * len(names):
+        return f"{len(names)} new classes with one item each ({examples})"
+    if ids >= 0.5 * len(names):
+        return f"{len(names)} new classes named like identifiers ({examples})"
+    return None
+
+
+def _level_offer(candidates: Sequence[Candidate], known: set[str]) -> str:
+    """Which ``folder:N`` levels would give a plausible set of classes, with their counts."""
+    offers = []
+    for level in range(1, 5):
+        labels = [_level_label(c, level) for c in candidates]
+        counts: dict[str, int] = {}
+        for label in labels:
+            if label is not None:
+                counts[label] = counts.get(label, 0) + 1
+        if not 2 <= len(counts) <= MAX_CLASSES or _suspect_classes(labels, known):
+            continue
+        if any(_identifier_like(n) for n in counts):
+            continue
+        parts = ", ".join(f"{n} ({k})" for n, k in sorted(counts.items()))
+        offers.append(f"--label-from folder:{level} gives {parts}")
+    levels = "1 = each file's own folder, 2 = its parent, ..."
+    if not offers:
+        return f"choose the level with --label-from folder:N ({levels}) or use --labels-csv"
+    return "; ".join(offers) + f" ({levels})"
+
+
+def _check_folder_labels(
+    candidates: Sequence[Candidate],
+    classes: _Classes,
+    level: int,
+    nested: set[str],
+    report: ImportReport,
+) -> None:
+    """Before anything is added: folder labels that look like patient or sample folders
+    (``root/patient/class/file`` read at the top level) stop the import with the levels that
+    would work; with an explicit ``folder:N`` the user chose, so it is a note."""
+    files = [c for c in candidates if c.reader != "npz"]
+    if not files:
+        return
+    if level:
+        labels = [_level_label(c, level) for c in files]
+    else:
+        labels = [_folder_label(c, classes, nested) for c in files]
+    known = {n.lower() for n in classes.names}
+    why = _suspect_classes(labels, known)
+    if why is None:
+        return
+    where = sorted({c.source for c in files if c.source})
+    place = f" under {where[0]}" if len(where) == 1 else ""
+    offer = _level_offer(files, known)
+    if level:
+        report.notes.append(
+            f"--label-from folder:{level}{place}: the folders look like patients or samples, "
+            f"not classes: {why}. {offer}"
+        )
+        return
+    raise MedviewError(
+        f"--label-from folder{place}: the folders look like patients or samples, not "
+        f"classes: {why}. Nothing was imported. {offer}"
+    )
+
+
 def _nested_roots(candidates: list[Candidate]) -> set[str]:
     """Scanned roots that hold candidates in subfolders (a class-folder layout)."""
     roots = set()
@@ -295,8 +418,7 @@ def import_sources(
 
     if isinstance(sources, str | Path):
         sources = [sources]
-    if label_from not in (None, "folder"):
-        raise MedviewError(f"--label-from must be 'folder', not {label_from!r}")
+    folder_level = parse_label_from(label_from)
     if split is not None and split not in SPLITS:
         raise MedviewError(f"split must be one of {', '.join(SPLITS)}, not {split!r}")
     try:
@@ -313,11 +435,14 @@ def import_sources(
         return report
 
     classes = _Classes(project, report)
+    nested = _nested_roots(found.found)
+    if folder_level is not None:
+        unlabelled = [c for c in found.found if csv_labels is None or not csv_labels.find(c)]
+        _check_folder_labels(unlabelled, classes, folder_level, nested, report)
     known = project.known_hashes()
     added_now: dict[str, str] = {}  # hash -> name, for duplicates inside this import
     arrays = _ArchiveRows()
     batch = _Batch(project, report)
-    nested = _nested_roots(found.found)
     total = len(found.found)
     for index, candidate in enumerate(found.found):
         if _cancelled(cancel):
@@ -340,7 +465,15 @@ def import_sources(
             continue
         try:
             entry, wanted = _prepare(
-                project, candidate, classes, csv_labels, label_from, split, pattern, arrays, nested
+                project,
+                candidate,
+                classes,
+                csv_labels,
+                folder_level,
+                split,
+                pattern,
+                arrays,
+                nested,
             )
         except MedviewError as exc:
             reason = exc.reason if isinstance(exc, ReadError) else str(exc)
@@ -448,7 +581,7 @@ def _prepare(
     candidate: Candidate,
     classes: _Classes,
     csv_labels: _CsvLabels | None,
-    label_from: str | None,
+    folder_level: int | None,
     split: str | None,
     pattern: re.Pattern[str] | None,
     arrays: _ArchiveRows,
@@ -465,8 +598,11 @@ def _prepare(
         group = row.group or group
         if split is None and row.split in ("train", "val", "test"):
             item_split = row.split
-    elif label_from == "folder" and candidate.reader != "npz":
-        wanted = _folder_label(candidate, classes, nested)
+    elif folder_level is not None and candidate.reader != "npz":
+        if folder_level:
+            wanted = _level_label(candidate, folder_level)
+        else:
+            wanted = _folder_label(candidate, classes, nested)
     elif candidate.reader == "npz":
         wanted = _npz_label(candidate, classes)
     label = classes.resolve(wanted)

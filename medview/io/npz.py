@@ -115,13 +115,40 @@ def row_image(row: np.ndarray) -> np.ndarray:
     return row
 
 
-def label_rows(labels: np.ndarray) -> np.ndarray | None:
-    """Labels as a flat int array, or None when they are multi-label (N, k > 1)."""
+# The largest label value taken as a class index. A project holds at most 9 classes and
+# MedMNIST sets at most 11; a larger value (1e12, a pixel value, an id) is not a class.
+MAX_LABEL = 999
+
+
+def label_rows(labels: np.ndarray, path: str | Path = "", key: str = "labels") -> np.ndarray | None:
+    """Labels as a flat int array, or None when they are multi-label (N, k > 1).
+
+    Every value must be a class index: a whole number from 0 to ``MAX_LABEL``. NaN, a
+    negative, fractional or huge value raises ReadError naming the file, the key, the row and
+    the value, rather than becoming a class named "1000000000000"."""
     labels = np.asarray(labels)
     if labels.ndim == 2 and labels.shape[1] == 1:
         labels = labels[:, 0]
     if labels.ndim != 1:
         return None
+    if labels.dtype.kind not in "biuf":
+        raise ReadError(path, f"{key} has unsupported type {labels.dtype}: labels are refused")
+    if labels.dtype.kind == "b" or labels.size == 0:
+        return labels.astype(np.int64)
+    values = labels.astype(np.float64) if labels.dtype.kind == "f" else labels
+    with np.errstate(invalid="ignore"):
+        good = (values >= 0) & (values <= MAX_LABEL)
+        if labels.dtype.kind == "f":
+            good &= np.isfinite(values) & (np.floor(values) == values)
+    if not good.all():
+        bad = np.flatnonzero(~good)
+        row = int(bad[0])
+        more = f" (and {len(bad) - 1} other row(s))" if len(bad) > 1 else ""
+        raise ReadError(
+            path,
+            f"{key}[{row}] is {labels[row].item()!r}{more}: a label must be a class index, "
+            f"a whole number from 0 to {MAX_LABEL}; the archive's labels are refused",
+        )
     return labels.astype(np.int64)
 
 

@@ -8,6 +8,7 @@ bombs.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +36,7 @@ def probe_raster(path: str | Path) -> tuple[tuple[int, ...], dict[str, Any]]:
     decoded here too: they are small and a truncated JPEG should be named at import."""
     path = Path(path)
     if path.suffix.lower() in TIFF_SUFFIXES:
-        shape, axes = _tiff_layout(path)
-        return shape, {"format": "TIFF", "axes": axes}
+        return _tiff_layout(path)
     image = read_pillow(path)
     return tuple(image.array.shape) if image.is_rgb else image.shape, dict(image.metadata)
 
@@ -55,7 +55,16 @@ def read_pillow(path: str | Path) -> Image:
             check_shape(path, (height, width, bands))
             fmt = im.format or path.suffix.lstrip(".").upper()
             mode = im.mode
-            array = _pillow_array(im)
+            wide = _png16_rawmode(im)
+            warnings = []
+            if wide:
+                try:
+                    array = _png16_array(path, wide)
+                except Exception as exc:  # a Pillow without this decoder detail
+                    wide = None
+                    warnings.append(f"16-bit PNG read as 8 bits per sample ({describe(exc)})")
+            if not wide:
+                array = _pillow_array(im)
     except ReadError:
         raise
     except PILImage.DecompressionBombError as exc:
@@ -67,7 +76,46 @@ def read_pillow(path: str | Path) -> Image:
         raise ReadError(path, f"not a valid {kind} file (unrecognised content)") from exc
     except Exception as exc:  # Pillow raises many types (OSError, SyntaxError, ValueError...)
         raise ReadError(path, f"cannot read the image ({describe(exc)})") from exc
-    return Image(array, metadata={"format": fmt, "mode": mode})
+    metadata: dict[str, Any] = {"format": fmt, "mode": mode}
+    if wide:
+        metadata["bits"] = 16
+    if warnings:
+        metadata["warnings"] = warnings
+    return Image(array, metadata=metadata)
+
+
+# 16-bit colour (and grey + alpha) PNGs: Pillow has no 16-bit RGB mode and keeps only the
+# high byte of each sample. Its PNG decoder (unfiltering, interlace) is fine, though, and
+# the unpacker that follows can be pointed at either byte of each big-endian sample.
+_PNG16_RAWMODES = ("RGB;16B", "RGBA;16B", "LA;16B")
+
+
+def _png16_rawmode(im: Any) -> str | None:
+    if im.format != "PNG" or len(im.tile) != 1:
+        return None
+    rawmode = im.tile[0].args
+    return rawmode if isinstance(rawmode, str) and rawmode in _PNG16_RAWMODES else None
+
+
+def _decode_with(path: Path, rawmode: str) -> np.ndarray:
+    from PIL import Image as PILImage
+
+    with PILImage.open(path) as im:
+        im.tile = [im.tile[0]._replace(args=rawmode)]
+        return np.asarray(im)
+
+
+def _png16_array(path: Path, rawmode: str) -> np.ndarray:
+    """The full 16 bits of a colour or grey + alpha PNG as (1, y, x[, 3]) uint16."""
+    if rawmode == "LA;16B":
+        # 4 bytes a pixel read as 8-bit RGBA: grey high, grey low, alpha high, alpha low.
+        quad = _decode_with(path, "RGBA")
+        grey = (quad[..., 0].astype(np.uint16) << 8) | quad[..., 1]
+        return np.ascontiguousarray(grey)[np.newaxis]
+    high = _decode_with(path, rawmode).astype(np.uint16)
+    low = _decode_with(path, rawmode.replace(";16B", ";16L"))  # the other byte
+    array = (high << 8) | low
+    return np.ascontiguousarray(array[..., :3])[np.newaxis]
 
 
 def _pillow_array(im: Any) -> np.ndarray:
@@ -92,7 +140,7 @@ def _pillow_array(im: Any) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------- TIFF
-def _tiff_layout(path: Path) -> tuple[tuple[int, ...], str]:
+def _tiff_layout(path: Path) -> tuple[tuple[int, ...], dict[str, Any]]:
     import tifffile
 
     try:
@@ -109,11 +157,13 @@ def _tiff_layout(path: Path) -> tuple[tuple[int, ...], str]:
             path, f"truncated: the image data runs to byte {end:,}, the file has {size:,}"
         )
     plan = _tiff_plan(path, shape, axes)
-    return plan[0], axes
+    return plan.shape, plan.metadata()
 
 
 def _first_series(path: Path, tif: Any) -> tuple[Any, tuple[int, ...], str]:
-    """The file's first image series with its shape and axes, its size checked."""
+    """The file's first image series with its shape and axes, its size checked. The axes
+    come from the file's OME-XML or ImageJ description when it has one (tifffile's series
+    axes: C channels, Z depth, T time, S samples, Y/X the plane)."""
     if not tif.series:
         raise ReadError(path, "TIFF file without images")
     series = tif.series[0]
@@ -136,37 +186,113 @@ def _tiff_data_end(series: Any) -> int:
     return end
 
 
-def _tiff_plan(
-    path: Path, shape: tuple[int, ...], axes: str
-) -> tuple[tuple[int, ...], tuple[Any, ...], bool]:
-    """How to turn tifffile's (shape, axes) into (z, y, x[, c]): the output shape, the index
-    that picks it from the full array, and whether extra axes (time, channels) were cut to
-    their first entry."""
+# Channels shown at once: the display and the models take grey or RGB.
+_SHOWN_CHANNELS = 3
+
+
+@dataclass
+class _TiffPlan:
+    """How tifffile's (shape, axes) become medview's (z, y, x[, c])."""
+
+    axes: str
+    source_shape: tuple[int, ...]
+    index: tuple[Any, ...]  # picks the kept axes from the full array
+    order: tuple[int, ...]  # transposes the kept axes to (z, y, x[, c])
+    z: int
+    channels: int  # in the file (C, or the samples of an RGB plane); 1 when none
+    channel_axis: str  # "C", "S" or ""
+    notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def kept_channels(self) -> int:
+        """Channels in the output: 1 (grey) or 3 (RGB / a channel composite)."""
+        return 1 if self.channels == 1 else _SHOWN_CHANNELS
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        y, x = self.source_shape[self.axes.index("Y")], self.source_shape[self.axes.index("X")]
+        base = (self.z, y, x)
+        return base + ((self.kept_channels,) if self.kept_channels > 1 else ())
+
+    def metadata(self) -> dict[str, Any]:
+        meta: dict[str, Any] = {"format": "TIFF", "axes": self.axes}
+        if self.channel_axis == "C":
+            meta["channels"] = self.channels
+        if self.notes:
+            meta["notes"] = list(self.notes)
+        if self.warnings:
+            meta["warnings"] = list(self.warnings)
+        return meta
+
+
+def _tiff_plan(path: Path, shape: tuple[int, ...], axes: str) -> _TiffPlan:
+    """Turn tifffile's (shape, axes) into (z, y, x[, c]).
+
+    * Y and X are the plane. Z is the depth; without Z, the non-trivial leading axis nearest
+      the plane (I or Q for plain page stacks), but never the channel axis.
+    * Channels (C, from OME or ImageJ metadata, or RGB samples S after X) stay channels: one
+      is grey, 2 or 3 are shown as red, green (and blue), more than 3 keep the first three
+      with a warning naming what is not shown. An OME-TIFF with 3 channels (CYX) is one
+      3-channel image, not a 3-slice volume.
+    * Other axes (T, a second C...) are cut to their first entry, with a note.
+    """
     if len(axes) != len(shape) or "Y" not in axes or "X" not in axes:
         raise ReadError(path, f"TIFF layout {axes} {shape} has no Y/X image plane")
     y_at, x_at = axes.index("Y"), axes.index("X")
     if x_at != y_at + 1:
         raise ReadError(path, f"TIFF layout {axes} {shape} is not supported")
-    leading = [i for i in range(y_at) if shape[i] > 1]
-    # One depth axis: Z when present, else the non-trivial leading axis nearest the plane
-    # (I for plain page stacks); other leading axes (T, C, ...) are cut to their first entry.
+    c_at = next((i for i, a in enumerate(axes) if a == "C" and shape[i] > 1), None)
+    s_at = next((i for i in range(x_at + 1, len(shape)) if axes[i] == "S" and shape[i] > 1), None)
+    if c_at is not None and s_at is not None:
+        # RGB planes with channels on top (rare): keep the RGB samples, first channel.
+        c_at = None
+    channel_at = c_at if c_at is not None else s_at
+    leading = [i for i in range(y_at) if shape[i] > 1 and i != channel_at]
     z_at = None
     if leading:
         z_at = next((i for i in leading if axes[i] == "Z"), leading[-1])
     index: list[Any] = []
-    dropped = False
+    kept: list[int] = []
+    dropped = []
     for i, size in enumerate(shape):
-        if i in (y_at, x_at) or i == z_at:
-            index.append(slice(None))
-        elif i > x_at and axes[i] == "S" and size in (3, 4):
-            index.append(slice(0, 3))  # RGB(A): keep RGB
+        if i in (y_at, x_at, z_at, channel_at):
+            keep = slice(0, _SHOWN_CHANNELS) if i == channel_at else slice(None)
+            index.append(keep)
+            kept.append(i)
         else:
             index.append(0)
-            dropped = dropped or size > 1
-    colour = any(axes[i] == "S" and shape[i] in (3, 4) for i in range(x_at + 1, len(shape)))
-    z = shape[z_at] if z_at is not None else 1
-    out = (z, shape[y_at], shape[x_at]) + ((3,) if colour else ())
-    return out, tuple(index), dropped
+            if size > 1:
+                dropped.append(f"{axes[i]}={size}")
+    wanted = [a for a in (z_at, y_at, x_at, channel_at) if a is not None]
+    order = tuple(kept.index(a) for a in wanted)
+    channels = shape[channel_at] if channel_at is not None else 1
+    plan = _TiffPlan(
+        axes=axes,
+        source_shape=shape,
+        index=tuple(index),
+        order=order,
+        z=shape[z_at] if z_at is not None else 1,
+        channels=channels,
+        channel_axis=axes[channel_at] if channel_at is not None else "",
+    )
+    if dropped:
+        plan.notes.append(
+            f"TIFF with axes {axes} {shape}: showing the first of {', '.join(dropped)}"
+        )
+    if plan.channel_axis == "S" and channels == 4:
+        pass  # RGBA: the alpha is dropped, as for every other format
+    elif plan.channel_axis == "C" and channels in (2, 3):
+        colours = "red, green" + (" and blue" if channels == 3 else " (blue empty)")
+        plan.notes.append(f"{channels} channels (axis C) shown as {colours}")
+    elif channels > _SHOWN_CHANNELS:
+        plan.warnings.append(
+            f"{channels} channels (axis {plan.channel_axis}): showing channels 1-3 as red, "
+            f"green and blue; channels 4-{channels} are not shown and not used for training"
+        )
+    elif plan.channel_axis == "S" and channels == 2:
+        plan.notes.append("2 samples per pixel shown as red and green (blue empty)")
+    return plan
 
 
 def read_tiff(path: str | Path) -> Image:
@@ -176,24 +302,24 @@ def read_tiff(path: str | Path) -> Image:
     try:
         with tifffile.TiffFile(path) as tif:
             series, shape, axes = _first_series(path, tif)
-            out_shape, index, dropped = _tiff_plan(path, shape, axes)
+            plan = _tiff_plan(path, shape, axes)
             data = series.asarray(maxworkers=1)
             spacing = _tiff_spacing(tif)
     except ReadError:
         raise
     except Exception as exc:
         raise ReadError(path, f"cannot read the TIFF file ({describe(exc)})") from exc
-    # The kept axes are already in (z, y, x[, s]) relative order (Z before the plane).
-    array = np.asarray(data[index])
-    array = np.ascontiguousarray(array.reshape(out_shape))
+    array = np.transpose(np.asarray(data[plan.index]), plan.order)
+    if plan.channels > 1 and array.shape[-1] < _SHOWN_CHANNELS:
+        # Two channels: a zero third so that the image is an RGB composite.
+        pad = [(0, 0)] * (array.ndim - 1) + [(0, _SHOWN_CHANNELS - array.shape[-1])]
+        array = np.pad(array, pad)
+    array = np.ascontiguousarray(array.reshape(plan.shape))
     if array.dtype == np.bool_:
         array = array.astype(np.uint8)
-    metadata: dict[str, Any] = {"format": "TIFF", "axes": axes}
-    if dropped:
-        metadata["notes"] = [f"TIFF with axes {axes} {shape}: showing the first of extra axes"]
     if array.size > max_voxels():  # cannot happen after check_shape; belt and braces
         raise ReadError(path, "image too large")
-    return Image(array, spacing=spacing, metadata=metadata)
+    return Image(array, spacing=spacing, metadata=plan.metadata())
 
 
 def _tiff_spacing(tif: Any) -> tuple[float, float, float]:

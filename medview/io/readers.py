@@ -367,7 +367,7 @@ def _scan_npz(path: Path, root: Path) -> list[Candidate]:
         labels = None
         multi_label = False
         if part.label_key:
-            labels = npz.label_rows(npz.load_array(path, part.label_key))
+            labels = npz.label_rows(npz.load_array(path, part.label_key), path, part.label_key)
             multi_label = labels is None
         prefix = f"{stem}_{part.split}" if part.split else stem
         for row in range(images.shape[0]):

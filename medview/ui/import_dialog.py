@@ -33,6 +33,15 @@ from PySide6.QtWidgets import (
 from medview.core.project import Project
 from medview.ui.workers import Task, keep_alive
 
+# The "Class folder" choices; index N >= 1 is --label-from folder:N.
+FOLDER_LEVELS = (
+    "nearest folder named like a class",
+    "1: the file's own folder",
+    "2: its parent folder",
+    "3: three levels up",
+    "4: four levels up",
+)
+
 
 class ImportOptionsDialog(QDialog):
     """Asks how the dropped files should be labelled and split before importing."""
@@ -54,6 +63,17 @@ class ImportOptionsDialog(QDialog):
         )
         self.label_from_folder.setChecked(_folders_match(sources, class_names))
         form.addRow(self.label_from_folder)
+        # Which folder holds the class: root/patient/class/file needs "1", not the default.
+        self.folder_level = QComboBox()
+        self.folder_level.addItems(FOLDER_LEVELS)
+        self.folder_level.setToolTip(
+            "Which folder names the class. The first choice looks for a folder named like a "
+            "class, else takes the top folder of what you dropped; for folders such as "
+            "patient/class/image.png pick the file's own folder (1)"
+        )
+        self.folder_level.setEnabled(self.label_from_folder.isChecked())
+        self.label_from_folder.toggled.connect(self.folder_level.setEnabled)
+        form.addRow("Class folder", self.folder_level)
         example = QLabel(f"e.g. …/{class_names[0]}/scan01.nii.gz is labelled {class_names[0]}")
         example.setEnabled(False)
         form.addRow(example)
@@ -77,8 +97,12 @@ class ImportOptionsDialog(QDialog):
 
     def options(self) -> dict[str, Any]:
         split = self.split.currentText()
+        level = self.folder_level.currentIndex()
+        label_from = None
+        if self.label_from_folder.isChecked():
+            label_from = f"folder:{level}" if level > 0 else "folder"
         return {
-            "label_from": "folder" if self.label_from_folder.isChecked() else None,
+            "label_from": label_from,
             "split": None if split == "(none)" else split,
             "group_pattern": self.group_pattern.text().strip() or None,
         }

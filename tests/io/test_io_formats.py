@@ -159,7 +159,8 @@ def test_tiff_single_multipage_rgb_and_hyperstack(tmp_path: Path) -> None:
     tifffile.imwrite(tmp_path / "rgb.tif", rgb, photometric="rgb")
     np.testing.assert_array_equal(read_image(tmp_path / "rgb.tif").array[0], rgb)
 
-    # ImageJ hyperstack T, Z, C, Y, X: keep Z, first time point and channel; z step kept.
+    # ImageJ hyperstack T, Z, C, Y, X: keep Z and the channels (2: red and green, blue
+    # empty), the first time point; z step kept.
     hyper = np.random.default_rng(1).integers(0, 1000, (2, 3, 2, 5, 6), dtype=np.uint16)
     tifffile.imwrite(
         tmp_path / "hyper.tif",
@@ -169,14 +170,15 @@ def test_tiff_single_multipage_rgb_and_hyperstack(tmp_path: Path) -> None:
         resolution=(1 / 0.5, 1 / 0.5),
     )
     image = read_image(tmp_path / "hyper.tif")
-    np.testing.assert_array_equal(image.array, hyper[0, :, 0])
+    np.testing.assert_array_equal(image.array[..., :2], np.moveaxis(hyper[0], 1, -1))
+    assert not image.array[..., 2].any()
     assert image.spacing == pytest.approx((2.5, 0.5, 0.5))
     assert image.metadata["notes"]
 
     found = {c.name: c for c in scan(tmp_path).found}
     assert found["stack"].shape == (4, 5, 6) and found["stack"].kind == "3d"
     assert found["rgb"].shape == (1, 7, 9, 3) and found["rgb"].kind == "2d"
-    assert found["hyper"].shape == (3, 5, 6)
+    assert found["hyper"].shape == (3, 5, 6, 3)
 
 
 def test_truncated_tiff_is_named_at_scan(tmp_path: Path) -> None:

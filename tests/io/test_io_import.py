@@ -73,12 +73,14 @@ def test_unknown_folder_classes_are_added(project, tmp_path: Path) -> None:
 
 
 def test_class_limit_leaves_items_unlabelled_with_a_note(project, tmp_path: Path) -> None:
+    # Two images a class: ten classes of one image each would look like patient folders.
     for k in range(10):
         write_png(tmp_path / f"c{k}" / "x.png", (5, 5), seed=k)
+        write_png(tmp_path / f"c{k}" / "y.png", (5, 5), seed=100 + k)
     report = import_sources(project, [tmp_path], label_from="folder")
     assert len(project.class_names()) == 9
-    assert len(report.imported) == 10
-    assert report.counts["unlabelled"] == 3
+    assert len(report.imported) == 20
+    assert report.counts["unlabelled"] == 6
     assert any("at most 9" in n for n in report.notes)
 
 
