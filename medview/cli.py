@@ -165,12 +165,16 @@ def project_summary(project) -> list[str]:  # noqa: ANN001 - Project, imported l
 
 def cmd_relink(args: argparse.Namespace) -> int:
     from medview.core.project import Project
-    from medview.io.relink import relink
+    from medview.io.relink import relink_report
 
     with Project.open(args.project) as project:
         missing = len(project.missing_items())
-        relinked = relink(project, Path(args.folder))
-        print(f"re-linked {len(relinked)} of {missing} missing item(s)")
+        report = relink_report(project, Path(args.folder))
+        print(f"re-linked {len(report.relinked)} of {missing} missing item(s)")
+        if report.unmatched:
+            print(f"not re-linked: {len(report.unmatched)} item(s)")
+            for line in report.lines():
+                print(line)
     return 0
 
 

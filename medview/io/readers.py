@@ -161,11 +161,16 @@ def _load_item(project: Any, item: Any, progress: Callable[[int, int], None] | N
     if item.reader == "npz":
         return _load_npz_item(project, item)
     paths = project.resolve_paths(item)
+    gap: list[str] = []
     if paths is None:
-        missing = next((p for p in item.paths if not os.path.exists(p)), item.path)
-        raise ReadError(missing, f"file not found (item {item.name!r}; moved? try re-linking)")
+        paths, gap = present_paths(project, item)
+        if not paths or item.reader != "dicom":
+            missing = gap[0] if gap else item.path
+            raise ReadError(missing, f"file not found (item {item.name!r}; moved? try re-linking)")
     if item.reader == "dicom":
         image = dicom.read_series(paths, progress=progress, name=Path(paths[0]).parent)
+        if gap:
+            _warn_missing_slices(image, gap, len(paths) + len(gap))
     elif item.reader == "nifti":
         image = nifti.read_nifti(paths[0])
     elif item.reader == "raster":
@@ -174,6 +179,40 @@ def _load_item(project: Any, item: Any, progress: Callable[[int, int], None] | N
         raise ReadError(item.path, f"unknown reader {item.reader!r}")
     image.metadata.setdefault("name", item.name)
     return image
+
+
+def present_paths(project: Any, item: Any) -> tuple[list[str], list[str]]:
+    """(files there, files missing) of an item whose files are not all where they were: of
+    its absolute paths and its paths relative to the project, the set with more files on
+    disk (then: with more of their folders still there), so a missing file is named where
+    the data is now, not at a location that moved."""
+    options = [list(item.paths)]
+    if getattr(item, "rel_paths", None):
+        options.append([os.path.normpath(os.path.join(project.folder, p)) for p in item.rel_paths])
+    best: tuple[list[str], list[str]] = ([], list(options[0]))
+    best_score = (-1, -1)
+    for option in options:
+        present = [p for p in option if os.path.isfile(p)]
+        folders = sum(1 for p in option if os.path.isdir(os.path.dirname(p)))
+        if (len(present), folders) > best_score:
+            best_score = (len(present), folders)
+            best = (present, [p for p in option if p not in present])
+    return best
+
+
+def _warn_missing_slices(image: Image, missing: list[str], total: int) -> None:
+    """A series with files deleted since import loads the rest; say which are missing."""
+    names = ", ".join(Path(p).name for p in missing[:5]) + (", ..." if len(missing) > 5 else "")
+    if len(missing) == 1:
+        text = f"{names} is missing (deleted or moved since import)"
+    else:
+        text = f"{len(missing)} of {total} slice files are missing ({names})"
+    shown = image.shape[0]
+    warning = f"{text}: showing the other {shown} slice(s), with a gap where it was"
+    if len(missing) > 1:
+        warning = f"{text}: showing the other {shown} slice(s), with gaps where they were"
+    image.metadata["warnings"] = [warning, *image.metadata.get("warnings", [])]
+    image.metadata["missing_files"] = [Path(p).name for p in missing]
 
 
 def _load_npz_item(project: Any, item: Any) -> Image:

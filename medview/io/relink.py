@@ -1,11 +1,32 @@
-"""Re-link items whose files moved: find their content (by hash) under a new folder."""
+"""Re-link items whose files moved: find their content (by hash) under a new folder.
+
+An item is re-linked only when the same content is found (its file's hash, or for a DICOM
+series the hash of all its slices). For the others, :func:`relink_report` says why nothing
+matched: no file of that name there, some slices missing, the content changed.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from medview.io.readers import Cancel, Progress, scan
+from medview.io.readers import Cancel, Candidate, Progress, Skipped, scan
+
+
+@dataclass
+class RelinkReport:
+    relinked: dict[int, list[str]] = field(default_factory=dict)  # item id -> new paths
+    unmatched: dict[int, str] = field(default_factory=dict)  # item id -> why not
+    names: dict[int, str] = field(default_factory=dict)  # item id -> item name
+
+    def lines(self) -> list[str]:
+        """What ``medview relink`` prints after its count: one line per item not found."""
+        return [
+            f"  {self.names.get(item_id, item_id)}: {why}"
+            for item_id, why in sorted(self.unmatched.items())
+        ]
 
 
 def relink(
@@ -20,19 +41,87 @@ def relink(
     The folder is scanned exactly as an import would, so the hash of a file or a DICOM series
     is computed the same way it was when the item was imported.
     """
-    missing = project.missing_items()
-    if not missing:
-        return {}
+    return relink_report(project, folder, progress, cancel).relinked
+
+
+def relink_report(
+    project: Any,
+    folder: str | Path,
+    progress: Progress | None = None,
+    cancel: Cancel = None,
+) -> RelinkReport:
+    """:func:`relink`, also saying for each missing item that was not re-linked why."""
+    report = RelinkReport()
+    missing = [item for item in project.missing_items() if item.reader != "npz"]
+    if not missing:  # npz rows live in the project's cache, not in the folder
+        return report
     wanted: dict[str, list[Any]] = {}
     for item in missing:
-        if item.reader != "npz":  # npz rows live in the project's cache, not in the folder
-            wanted.setdefault(item.content_hash, []).append(item)
-    if not wanted:
-        return {}
+        wanted.setdefault(item.content_hash, []).append(item)
+        report.names[item.id] = item.name
     result = scan([folder], progress=progress, cancel=cancel)
-    relinked: dict[int, list[str]] = {}
     for candidate in result.found:
         for item in wanted.pop(candidate.content_hash, []):
             project.update_item_paths(item.id, candidate.paths)
-            relinked[item.id] = list(candidate.paths)
-    return relinked
+            report.relinked[item.id] = list(candidate.paths)
+    if result.cancelled:
+        for items in wanted.values():
+            for item in items:
+                report.unmatched[item.id] = "the search was cancelled"
+        return report
+    index = _NameIndex(result.found, result.skipped)
+    for items in wanted.values():
+        for item in items:
+            report.unmatched[item.id] = index.why_not(item, folder)
+    return report
+
+
+class _NameIndex:
+    """The scanned files by name, to explain a miss: same names, different content."""
+
+    def __init__(self, found: Iterable[Candidate], skipped: Iterable[Skipped]) -> None:
+        self.by_name: dict[str, list[Candidate]] = {}
+        for candidate in found:
+            if candidate.reader == "npz":
+                continue
+            for path in candidate.paths:
+                self.by_name.setdefault(Path(path).name, []).append(candidate)
+        self.skipped = {Path(s.path).name: s.reason for s in skipped}
+
+    def why_not(self, item: Any, folder: str | Path) -> str:
+        names = [Path(p).name for p in item.paths]
+        wanted = set(names)
+        overlap: dict[int, tuple[Candidate, int]] = {}
+        for name in wanted:
+            for candidate in self.by_name.get(name, []):
+                seen = overlap.get(id(candidate), (candidate, 0))
+                overlap[id(candidate)] = (candidate, seen[1] + 1)
+        if not overlap:
+            bad = [f"{n} ({self.skipped[n]})" for n in names if n in self.skipped]
+            if bad:
+                return "found but not readable: " + _first(bad, 3)
+            return f"no file named {_first(names, 2)} under {folder}"
+        candidate, _count = max(overlap.values(), key=lambda pair: pair[1])
+        there = {Path(p).name for p in candidate.paths}
+        absent = [n for n in names if n not in there]
+        extra = sorted(there - wanted)
+        if len(names) == 1 and not extra:
+            return (
+                f"{names[0]} is there ({candidate.paths[0]}) but its content differs "
+                "(hash differs: the file changed since import)"
+            )
+        parts = []
+        if absent:
+            why = [f"{n}: {self.skipped[n]}" if n in self.skipped else n for n in absent]
+            parts.append(f"{len(absent)} of {len(names)} slices missing ({_first(why, 3)})")
+        if extra:
+            parts.append(f"{len(extra)} slice(s) not in the imported series ({_first(extra, 3)})")
+        if not parts:
+            parts.append("the same files are there, but their content differs (hash differs)")
+        where = str(Path(candidate.paths[0]).parent)
+        return f"{'; '.join(parts)} in {where}"
+
+
+def _first(names: list[str], count: int) -> str:
+    shown = ", ".join(names[:count])
+    return shown + (f", ... ({len(names) - count} more)" if len(names) > count else "")

@@ -361,3 +361,93 @@ def test_label_from_folder_level_on_the_command_line(tmp_path: Path) -> None:
     assert "per class: benign: 6, malignant: 6" in ok.stdout
     bad = run_cli("import", tmp_path / "p", tmp_path / "data", "--label-from", "folder:x")
     assert bad.returncode == 2 and "folder:N" in bad.stderr
+
+
+# ============================================================ a slice deleted after import
+def test_deleted_slice_loads_the_rest_with_a_warning_naming_it(project, tmp_path: Path) -> None:
+    paths = write_series(tmp_path / "data" / "ct", count=10, size=(12, 12))
+    import_sources(project, [tmp_path / "data"])
+    (item,) = project.items()
+    victim = paths[4]  # a middle slice (paths are in slice order)
+    victim.unlink()
+    image = load_item(project, project.get_item(item.id))
+    assert image.shape == (9, 12, 12)
+    first = image.metadata["warnings"][0]
+    assert victim.name in first and "missing" in first
+    assert image.metadata["missing_files"] == [victim.name]
+    # The other slices keep their order: HU 10 k - 24 for slice k, slice 4 left out.
+    assert [int(image.array[k, 5, 5]) for k in range(9)] == [
+        10 * k - 24 for k in range(10) if k != 4
+    ]
+
+
+def test_deleted_slices_after_the_project_moved_name_the_files(project, tmp_path: Path) -> None:
+    """Project and data moved together (absolute paths dead, relative ones alive): the
+    missing file is named where the data is now, not at the old location."""
+    import shutil
+
+    from medview.core.project import Project
+
+    write_series(project.folder.parent / "data" / "ct", count=6, size=(8, 8))
+    import_sources(project, [project.folder.parent / "data"])
+    folder = project.folder
+    project.close()
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    shutil.move(str(folder), moved / folder.name)
+    shutil.move(str(folder.parent / "data"), moved / "data")
+    with Project.open(moved / folder.name) as again:
+        (item,) = again.items()
+        victim = moved / "data" / "ct" / Path(item.paths[2]).name
+        victim.unlink()
+        image = load_item(again, item)
+        assert image.shape[0] == 5
+        assert victim.name in image.metadata["warnings"][0]
+        # Every slice gone: the error names a file where the data is now.
+        for path in (moved / "data" / "ct").iterdir():
+            path.unlink()
+        with pytest.raises(ReadError) as caught:
+            load_item(again, item)
+        assert str(moved / "data" / "ct") in caught.value.path
+
+
+def test_relink_says_why_a_series_did_not_match(project, tmp_path: Path) -> None:
+    import shutil
+
+    from io_helpers import write_png
+
+    from medview.io.relink import relink_report
+
+    write_series(tmp_path / "data" / "ct", count=8, size=(8, 8))
+    write_series(tmp_path / "data" / "mr", count=4, size=(8, 8), seed=3)
+    write_png(tmp_path / "data" / "photo.png", (6, 6), seed=1)
+    import_sources(project, [tmp_path / "data"])
+    items = {i.name: i for i in project.items()}
+    shutil.move(tmp_path / "data", tmp_path / "elsewhere")
+    ct = sorted((tmp_path / "elsewhere" / "ct").iterdir())
+    for path in ct[:3]:
+        path.unlink()  # 3 of 8 slices gone
+    write_png(tmp_path / "elsewhere" / "photo.png", (6, 6), seed=2)  # same name, new content
+
+    report = relink_report(project, tmp_path / "elsewhere")
+    assert set(report.relinked) == {items["mr"].id}  # the intact series is found again
+    why_ct = report.unmatched[items["ct"].id]
+    assert "3 of 8 slices missing" in why_ct and ct[0].name in why_ct
+    assert "hash differs" in report.unmatched[items["photo"].id]
+    assert len(report.lines()) == 2
+
+
+def test_relink_reasons_on_the_command_line(tmp_path: Path) -> None:
+    import shutil
+
+    from rb_helpers import run_cli
+
+    write_series(tmp_path / "data" / "ct", count=5, size=(8, 8))
+    assert run_cli("new", tmp_path / "p").returncode == 0
+    assert run_cli("import", tmp_path / "p", tmp_path / "data").returncode == 0
+    shutil.move(tmp_path / "data", tmp_path / "moved")
+    next((tmp_path / "moved" / "ct").iterdir()).unlink()
+    result = run_cli("relink", tmp_path / "p", tmp_path / "moved")
+    assert result.returncode == 0, result.stderr
+    assert "re-linked 0 of 1 missing item(s)" in result.stdout
+    assert "ct: 1 of 5 slices missing" in result.stdout
