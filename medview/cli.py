@@ -32,6 +32,8 @@ COMMANDS = (
     "export",
     "apply",
     "merge",
+    "study",
+    "tune",
     "self-test",
 )
 
@@ -324,6 +326,13 @@ def _add_training_parsers(sub: argparse._SubParsersAction, training: object) -> 
             "add_apply_arguments",
         ),
         ("merge", "combine per-fold runs into one run", "cmd_merge", "add_merge_arguments"),
+        (
+            "study",
+            "compare models on the same folds, with statistics",
+            "cmd_study",
+            "add_study_arguments",
+        ),
+        ("tune", "search hyper-parameters with Optuna", "cmd_tune", "add_tune_arguments"),
     ]
     for name, help_text, handler_name, adder_name in specs:
         handler: Callable[[argparse.Namespace], int] | None = getattr(training, handler_name, None)

@@ -433,3 +433,28 @@ def cmd_merge(args: argparse.Namespace) -> int:
         run_id = merge_runs(project, args.runs, args.run_id)
     print(f"merged {len(args.runs)} runs into {run_id}")
     return 0
+
+
+# `medview study` / `medview tune` live in training/study_cli.py (model studies, issue 14).
+def add_study_arguments(parser: argparse.ArgumentParser) -> None:
+    from training.study_cli import add_study_arguments as add
+
+    add(parser)
+
+
+def cmd_study(args: argparse.Namespace) -> int:
+    from training.study_cli import cmd_study as run
+
+    return run(args)
+
+
+def add_tune_arguments(parser: argparse.ArgumentParser) -> None:
+    from training.study_cli import add_tune_arguments as add
+
+    add(parser)
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    from training.study_cli import cmd_tune as run
+
+    return run(args)

@@ -29,6 +29,7 @@ from medview.core.label_store import LabelStore
 from medview.core.labels import color_for, validate_class_names
 from medview.core.run_store import RUN_STATUSES, Prediction, Run, RunStore
 from medview.core.store import now_iso
+from medview.core.study_store import Study, StudyStore
 
 PROJECT_SUFFIX = ".medview"
 DB_NAME = "project.db"
@@ -87,7 +88,7 @@ class Item:
         }
 
 
-class Project(LabelStore, RunStore):
+class Project(LabelStore, RunStore, StudyStore):
     """An open project. Use :meth:`create` or :meth:`open`; close it (or use ``with``)."""
 
     # ------------------------------------------------------------------ opening and closing
@@ -434,4 +435,4 @@ class Project(LabelStore, RunStore):
         return [item for item in self.items() if self.resolve_paths(item) is None]
 
 
-__all__ = ["Item", "Prediction", "Project", "Run", "RUN_STATUSES", "SPLITS"]
+__all__ = ["Item", "Prediction", "Project", "Run", "RUN_STATUSES", "SPLITS", "Study"]

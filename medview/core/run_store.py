@@ -28,6 +28,7 @@ class Run:
     started_at: str | None
     finished_at: str | None
     message: str | None
+    study_id: str | None = None  # the study the run belongs to (medview.core.study_store)
 
 
 @dataclass
@@ -60,13 +61,24 @@ class RunStore(Store):
     def create_run(self, run_id: str, config: dict[str, Any], model: str | None = None) -> None:
         if not is_safe_run_id(run_id):
             raise ProjectError(f"invalid run id {run_id!r} (a plain folder name is needed)")
+        # A run of a study (training/study.py) carries the study's id in its config's extra
+        # settings; it is linked at creation, so even a run killed mid-way knows its study.
+        study_id = (config.get("extra") or {}).get("study_id")
         run_dir = self.runs_dir / run_id
         run_dir.mkdir(parents=True, exist_ok=True)
         with self._transaction() as db:
             db.execute(
-                "INSERT INTO runs(id, status, model, config, metrics, started_at, pid, host) "
-                "VALUES (?, 'running', ?, ?, '{}', ?, ?, ?)",
-                (run_id, model, json.dumps(config), now_iso(), os.getpid(), socket.gethostname()),
+                "INSERT INTO runs(id, status, model, config, metrics, started_at, pid, host, "
+                "study_id) VALUES (?, 'running', ?, ?, '{}', ?, ?, ?, ?)",
+                (
+                    run_id,
+                    model,
+                    json.dumps(config),
+                    now_iso(),
+                    os.getpid(),
+                    socket.gethostname(),
+                    study_id,
+                ),
             )
 
     def finish_run(
@@ -110,6 +122,7 @@ class RunStore(Store):
             started_at=row["started_at"],
             finished_at=row["finished_at"],
             message=row["message"],
+            study_id=row["study_id"],
         )
 
     def runs(self) -> list[Run]:

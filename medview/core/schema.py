@@ -72,7 +72,23 @@ CREATE TABLE predictions (
 CREATE INDEX predictions_item ON predictions (item_id);
 """
 
-MIGRATIONS: list[str] = [_V1]
+# Version 2: model studies (training/study.py, training/tune.py). A study groups runs that
+# share folds, seed, preprocessing and budget; each run points at its study (NULL: a plain run).
+_V2 = """
+CREATE TABLE studies (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('compare', 'tune')),
+    status TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    finished_at TEXT,
+    message TEXT
+);
+ALTER TABLE runs ADD COLUMN study_id TEXT REFERENCES studies (id) ON DELETE SET NULL;
+CREATE INDEX runs_study ON runs (study_id);
+"""
+
+MIGRATIONS: list[str] = [_V1, _V2]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

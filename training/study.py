@@ -1,0 +1,242 @@
+"""A model study: several ordinary runs that share the folds, seed, preprocessing and budget and
+differ only in the model (``medview study PROJECT --models a,b,c``, and the window's "Compare
+models…" dialog).
+
+What makes the comparison fair: every run gets the same TrainConfig but for ``model`` (same
+seed, so ``plan_splits`` gives the same folds, asserted by the tests from each run's
+``split_plan``), and one input size for all (the largest default among the models unless
+``--size`` is given), so preprocessing is shared too. Each run is named
+``<study-id>-<model>`` and linked to the study in the project database.
+
+Cancel keeps the finished runs; ``--resume STUDY`` trains only the models without a finished
+run (a partial run of the model that was interrupted is deleted and trained again, so every
+model of a study has exactly one run). The study's files (study.json, study.csv, plots) are
+rewritten after each run in ``runs/<study-id>/`` (training/study_report.py).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from medview.core.errors import MedviewError
+from medview.core.project import Project
+from medview.jobs import messages as msg
+from training.config import MODELS, ConfigError, TrainConfig, model_kind
+
+Emit = Callable[[msg.Message], None]
+# Settings that name or place a run rather than shape it: not part of what a study shares.
+PER_RUN_KEYS = ("project", "model", "run_id", "extra")
+
+
+@dataclass
+class StudyOutcome:
+    study_id: str
+    status: str  # finished | cancelled | failed
+    folder: Path
+    runs: dict[str, str] = field(default_factory=dict)  # model -> run id
+    failed: dict[str, str] = field(default_factory=dict)  # model -> reason
+    report: dict[str, Any] = field(default_factory=dict)
+
+
+def new_study_id(project: Project, prefix: str = "study") -> str:
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    base = f"{prefix}-{stamp}"
+    taken = {s.id for s in project.studies()}
+    study_id, n = base, 1
+    while study_id in taken or (project.runs_dir / study_id).exists():
+        n += 1
+        study_id = f"{base}-{n}"
+    return study_id
+
+
+def parse_models(text: str | Sequence[str]) -> list[str]:
+    names = [m.strip() for m in (text.split(",") if isinstance(text, str) else text)]
+    names = [m for m in names if m]
+    unknown = [m for m in names if m not in MODELS]
+    if unknown:
+        raise ConfigError(
+            f"unknown model(s) {', '.join(unknown)} (choose from {', '.join(MODELS)})"
+        )
+    if len(names) < 2:
+        raise ConfigError("a study compares at least two models (--models a,b)")
+    if len(set(names)) != len(names):
+        raise ConfigError("each model may appear once in --models")
+    kinds = {model_kind(m) for m in names}
+    if len(kinds) > 1:
+        raise ConfigError("a study compares models of one kind: all 2D or all 3D")
+    return names
+
+
+def shared_size(cfg: TrainConfig, models: Sequence[str]) -> int:
+    """One input size for every model of the study: the given --size, else the largest of the
+    models' defaults (a small CNN then sees the same pixels as an ImageNet model)."""
+    if cfg.size is not None:
+        return cfg.size
+    return max(cfg.resolved_size(m) for m in models)
+
+
+def base_config(cfg: TrainConfig, size: int) -> dict[str, Any]:
+    data = cfg.to_dict()
+    for key in PER_RUN_KEYS:
+        data.pop(key, None)
+    data["size"] = size
+    return data
+
+
+def run_config(project: str, base: dict[str, Any], model: str, run_id: str, study_id: str):
+    values = {**base, "project": project, "model": model, "run_id": run_id}
+    values["extra"] = {"study_id": study_id}
+    return TrainConfig.from_dict(values)
+
+
+def owner() -> dict[str, Any]:
+    return {"pid": os.getpid(), "host": socket.gethostname()}
+
+
+class StudyEmitter:
+    """Passes a run's messages on, but turns each run's terminal message into a log line: only
+    the study's own finished/cancelled/failed may end the job the window is watching."""
+
+    def __init__(self, emit: Emit) -> None:
+        self.emit = emit
+        self.model = ""
+
+    def __call__(self, message: msg.Message) -> None:
+        if isinstance(message, msg.Finished):
+            auc = message.summary.get("roc_auc")
+            detail = f", CV AUC {auc:.3f}" if isinstance(auc, float) else ""
+            self.emit(msg.Log(f"{self.model}: run {message.run_id} finished{detail}"))
+        elif isinstance(message, msg.Failed):
+            self.emit(msg.Log(f"{self.model}: run failed: {message.error}", "error"))
+        elif isinstance(message, msg.Cancelled):
+            self.emit(msg.Log(f"{self.model}: run {message.run_id} cancelled", "warning"))
+        else:
+            self.emit(message)
+
+
+def run_study(
+    cfg: TrainConfig,
+    models: Sequence[str] | None = None,
+    emit: Emit = lambda m: None,
+    should_cancel: Callable[[], bool] = lambda: False,
+    *,
+    study_id: str | None = None,
+    resume: str | None = None,
+) -> StudyOutcome:
+    """Train every model of a new study (``models``) or of the study ``resume``.
+
+    ``cfg`` holds the shared settings (its ``model`` and ``run_id`` are ignored). Raises
+    ``MedviewError`` for a bad request before anything is trained."""
+    from training.api import run_training
+    from training.study_report import write_study_report
+
+    with Project.open(cfg.project) as project:
+        if resume:
+            study = project.get_study(resume)
+            if study.kind != "compare":
+                raise ConfigError(f"{resume} is a {study.kind} study: resume it with 'tune'")
+            study_id = study.id
+            spec = dict(study.spec)
+            models = list(spec["models"])
+            base = dict(spec["base"])
+            spec["owner"] = owner()
+            project.update_study_spec(study_id, spec)
+            project.set_study_status(study_id, "running")
+        else:
+            models = parse_models(models or [])
+            cfg.validate()
+            size = shared_size(cfg, models)
+            base = base_config(cfg, size)
+            study_id = study_id or new_study_id(project)
+            spec = {
+                "kind": "compare",
+                "models": list(models),
+                "base": base,
+                "runs": {m: f"{study_id}-{m}" for m in models},
+                "owner": owner(),
+            }
+            project.create_study(study_id, "compare", spec)
+        folder = project.study_dir(study_id)
+        existing = {r.id: r for r in project.study_runs(study_id)}
+    outcome = StudyOutcome(study_id, "running", folder, runs=dict(spec["runs"]))
+    emit(
+        msg.Started(
+            study_id,
+            {
+                "study_id": study_id,
+                "kind": "compare",
+                "models": list(models),
+                "folds": base.get("folds"),
+                "epochs": base.get("epochs"),
+                "size": base.get("size"),
+                "study_dir": str(folder),
+            },
+        )
+    )
+    emit(msg.Log(f"study {study_id}: {', '.join(models)}; input {base['size']} px for all"))
+    inner = StudyEmitter(emit)
+    write_study_report(cfg.project, study_id, final=False)
+    for k, model in enumerate(models):
+        emit(msg.Progress("study", k, len(models)))
+        run_id = spec["runs"][model]
+        old = existing.get(run_id)
+        if old is not None and old.status == "finished":
+            emit(msg.Log(f"{model}: finished run {run_id} kept"))
+            continue
+        with Project.open(cfg.project) as project:
+            if old is not None:
+                project.delete_run(run_id)
+                emit(msg.Log(f"{model}: unfinished run {run_id} ({old.status}) trained again"))
+            elif (project.runs_dir / run_id).is_dir():
+                # Killed between the folder and the database row: nothing of value in it.
+                shutil.rmtree(project.runs_dir / run_id, ignore_errors=True)
+        if should_cancel():
+            return _stop(cfg.project, outcome, emit, "cancelled")
+        inner.model = model
+        try:
+            result = run_training(
+                run_config(cfg.project, base, model, run_id, study_id), inner, should_cancel
+            )
+        except MedviewError as exc:  # refused before the run existed (e.g. wrong channels)
+            outcome.failed[model] = str(exc)
+            emit(msg.Log(f"{model}: not trained: {exc}", "error"))
+            continue
+        if result.status == "cancelled":
+            return _stop(cfg.project, outcome, emit, "cancelled")
+        if result.status == "failed":
+            outcome.failed[model] = result.error or "failed"
+        write_study_report(cfg.project, study_id, final=False, failed=outcome.failed)
+    emit(msg.Progress("study", len(models), len(models)))
+    return _stop(cfg.project, outcome, emit, "finished")
+
+
+def _stop(project_path: str, outcome: StudyOutcome, emit: Emit, status: str) -> StudyOutcome:
+    from training.study_report import write_study_report
+
+    outcome.status = status
+    outcome.report = write_study_report(project_path, outcome.study_id, failed=outcome.failed)
+    message = None
+    if outcome.failed:
+        message = "; ".join(f"{m}: {why}" for m, why in outcome.failed.items())
+    with Project.open(project_path) as project:
+        project.set_study_status(outcome.study_id, status, message)
+    if status == "cancelled":
+        emit(msg.Log("study cancelled; finished runs kept (resume with --resume)", "warning"))
+        emit(msg.Cancelled(outcome.study_id))
+    else:
+        best = outcome.report.get("best")
+        emit(
+            msg.Finished(
+                outcome.study_id,
+                str(outcome.folder),
+                {"best": best, "models": len(outcome.report.get("rows", []))},
+            )
+        )
+    return outcome
