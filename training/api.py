@@ -24,9 +24,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from medview.core import messages as msg
 from medview.core.errors import MedviewError
 from medview.core.project import Project
-from medview.jobs import messages as msg
 from training import ddp
 from training.config import ConfigError, TrainConfig
 from training.cross_validation import audit_leakage, audit_warnings, plan_splits
@@ -171,18 +171,18 @@ class _Run(FoldTraining):
         self.emit(
             msg.Started(
                 self.run_id,
-                {
-                    "model": self.model_name,
-                    "kind": kind,
-                    "classes": self.classes,
-                    "folds": planned,
-                    "epochs": cfg.epochs,
-                    "items": len(self.items),
-                    "test_items": sum(1 for it in self.items if it.split == "test"),
-                    "size": self.size,
-                    "device": str(self.device),
-                    "run_dir": str(self.run_dir),
-                },
+                msg.RunPlan(
+                    model=self.model_name,
+                    kind=kind,
+                    classes=list(self.classes),
+                    folds=planned,
+                    epochs=cfg.epochs,
+                    items=len(self.items),
+                    test_items=sum(1 for it in self.items if it.split == "test"),
+                    size=self.size,
+                    device=str(self.device),
+                    run_dir=str(self.run_dir),
+                ),
             )
         )
 

@@ -192,9 +192,9 @@ class ProgressPrinter:
         elif kind == "started":
             plan = message.plan
             self._line(
-                f"run {message.run_id}: {plan.get('model')} on {plan.get('items')} items, "
-                f"folds {plan.get('folds')}, {plan.get('epochs')} epochs, "
-                f"device {plan.get('device')}",
+                f"run {message.run_id}: {plan.model} on {plan.items} items, "
+                f"folds {plan.folds}, {plan.epochs} epochs, "
+                f"device {plan.device}",
                 final=True,
             )
         elif kind == "finished":

@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from medview.jobs import messages as msg
+from medview.core import messages as msg
 from training.data import LoadedData
 from training.loop import Context, fit, predict, seed_everything, stage_data
 from training.models import build_model, freeze_encoder, model_info, set_train_mode

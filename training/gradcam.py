@@ -18,7 +18,6 @@ process, so torch never loads in the GUI process; the map comes back as a small 
 from __future__ import annotations
 
 import json
-import traceback
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +26,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from medview.core import messages as msg
 from medview.core.errors import MedviewError
 from medview.core.project import Item, Project
-from medview.jobs import messages as msg
 from training.data import load_items
 from training.models import build_model
 from training.transforms import PrepSettings
@@ -173,12 +172,12 @@ def compute_gradcam(
 
 def gradcam_job(config: dict[str, Any], queue: Any, cancel_event: Any) -> None:
     """Runner target: {"project", "run_id", "item_id"[, "folds", "threads"]} -> a .npy file,
-    reported by ``finished`` (``run_dir`` is the file, ``summary`` the facts)."""
+    reported by ``finished`` (``output`` is the file, ``summary`` the facts)."""
 
     def emit(message: msg.Message) -> None:
         queue.put(message.to_dict())
 
-    try:
+    with msg.final_message_guard(emit):
         torch.set_num_threads(int(config.get("threads") or 1))
         with Project.open(config["project"]) as project:
             item = project.get_item(int(config["item_id"]))
@@ -188,11 +187,8 @@ def gradcam_job(config: dict[str, Any], queue: Any, cancel_event: Any) -> None:
             tmp = out.with_suffix(".tmp.npy")
             np.save(tmp, cam)
             tmp.replace(out)
-        emit(msg.Finished(str(config["run_id"]), str(out), facts))
-    except MedviewError as exc:
-        emit(msg.Failed(str(exc)))
-    except BaseException as exc:  # the window waits for a terminal message: always send one
-        emit(msg.Failed(f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc()))
+            run_dir = project.runs_dir / str(config["run_id"])
+        emit(msg.Finished(str(config["run_id"]), str(run_dir), facts, output=str(out)))
 
 
 def load_map(path: str | Path) -> np.ndarray:

@@ -6,23 +6,17 @@ Each ends with exactly one terminal message, like a training run.
 
 from __future__ import annotations
 
-import traceback
 from typing import Any
 
-from medview.core.errors import MedviewError
-from medview.jobs import messages as msg
+from medview.core import messages as msg
 
 
 def _guard(queue: Any, body: Any) -> None:
     def emit(message: msg.Message) -> None:
         queue.put(message.to_dict())
 
-    try:
+    with msg.final_message_guard(emit):
         body(emit)
-    except MedviewError as exc:
-        emit(msg.Failed(str(exc)))
-    except BaseException as exc:
-        emit(msg.Failed(f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc()))
 
 
 def predict_job(config: dict[str, Any], queue: Any, cancel_event: Any) -> None:
@@ -36,6 +30,7 @@ def predict_job(config: dict[str, Any], queue: Any, cancel_event: Any) -> None:
 
         torch.set_num_threads(int(config.get("threads") or 1))
         with Project.open(config["project"]) as project:
+            project_runs = project.runs_dir
             path, count, notes = predict_run(
                 project,
                 str(config["run_id"]),
@@ -44,7 +39,8 @@ def predict_job(config: dict[str, Any], queue: Any, cancel_event: Any) -> None:
             )
         for note in notes:
             emit(msg.Log(note))
-        emit(msg.Finished(str(config["run_id"]), str(path), {"predicted": count}))
+        run_dir = str(project_runs / str(config["run_id"]))
+        emit(msg.Finished(str(config["run_id"]), run_dir, {"predicted": count}, output=str(path)))
 
     _guard(queue, body)
 

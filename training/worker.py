@@ -1,18 +1,17 @@
 """Entry point of the training process the GUI starts (``spawn`` context).
 
 ``run(config, queue, cancel_event)`` runs one training run and puts message dicts
-(medview.jobs.messages) on ``queue``; exactly one terminal message (finished / failed /
+(medview.core.messages) on ``queue``; exactly one terminal message (finished / failed /
 cancelled) ends it, even when the failure happens before the run exists.
 """
 
 from __future__ import annotations
 
 import os
-import traceback
 from typing import Any
 
+from medview.core import messages as msg
 from medview.core.errors import MedviewError
-from medview.jobs import messages as msg
 
 
 class _ParentWatch:
@@ -50,7 +49,7 @@ def run(config: dict[str, Any], queue: Any, cancel_event: Any) -> None:
     def should_cancel() -> bool:
         return watch() or cancel_event.is_set()
 
-    try:
+    with msg.final_message_guard(emit):
         # Imported inside: the first message can go out before torch finishes loading.
         from training.api import run_training
         from training.config import TrainConfig
@@ -63,10 +62,6 @@ def run(config: dict[str, Any], queue: Any, cancel_event: Any) -> None:
         outcome = run_training(cfg, emit, should_cancel)
         if watch.gone:
             _orphaned(cfg.project, outcome.run_id, queue)
-    except MedviewError as exc:
-        emit(msg.Failed(str(exc)))
-    except BaseException as exc:  # anything else still ends with a message, not silence
-        emit(msg.Failed(f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc()))
 
 
 def _orphaned(project_path: str, run_id: str | None, queue: Any) -> None:

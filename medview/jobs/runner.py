@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from medview.jobs import messages as msg
+from medview.core import messages as msg
 
 DEFAULT_TARGET = "training.worker:run"
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from medview.jobs import messages as msg
+from medview.core import messages as msg
 from medview.jobs.runner import DEFAULT_TARGET, TrainingJob
 from medview.ui import workers
 
@@ -29,7 +29,7 @@ from medview.ui import workers
 class JobBridge(QObject):
     """One job (a training run, a Grad-CAM map, a prediction) as Qt signals, in order."""
 
-    started = Signal(str, dict)  # run id, plan
+    started = Signal(str, object)  # run id, messages.RunPlan
     progress = Signal(str, int, int)  # stage, done, total (data loading)
     epoch = Signal(object)  # messages.Epoch
     foldDone = Signal(object)  # messages.FoldDone
@@ -53,7 +53,7 @@ class JobBridge(QObject):
         self.cancel_timeout = cancel_timeout
         self.status: str | None = None  # the terminal type once ended
         self.run_id: str | None = None
-        self.plan: dict[str, Any] = {}
+        self.plan = msg.RunPlan()
         self.started_at: float | None = None
         self._cancel_at: float | None = None
         self._terminating = False
@@ -115,8 +115,8 @@ class JobBridge(QObject):
         self.message.emit(message)
         if isinstance(message, msg.Started):
             self.run_id = message.run_id or None
-            self.plan = dict(message.plan)
-            self.started.emit(message.run_id, dict(message.plan))
+            self.plan = message.plan
+            self.started.emit(message.run_id, message.plan)
         elif isinstance(message, msg.Progress):
             self.progress.emit(message.stage, message.done, message.total)
         elif isinstance(message, msg.Epoch):

@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from medview.jobs import messages as msg
+from medview.core import messages as msg
 from medview.ui.metrics_table import MetricsTable
 from medview.ui.plot_export import save_plot
 

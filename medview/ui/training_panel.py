@@ -30,9 +30,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from medview.core import messages as msg
 from medview.core.errors import MedviewError
 from medview.core.project import Project
-from medview.jobs import messages as msg
 from medview.jobs.runner import DEFAULT_TARGET
 from medview.ui import workers
 from medview.ui.job_bridge import JobBridge, explain_failure
@@ -293,14 +293,13 @@ class TrainingPanel(QWidget):
             self.progress.setFormat("cancelling after this batch…")
             self.cancel_button.setEnabled(False)
 
-    def _started(self, run_id: str, plan: dict[str, Any]) -> None:
-        classes, folds, epochs = plan.get("classes", []), plan.get("folds", []), plan.get("epochs")
+    def _started(self, run_id: str, plan: msg.RunPlan) -> None:
+        classes, folds, epochs = plan.classes, plan.folds, plan.epochs
         if not self.plots.prepared_for(classes, folds, epochs or 0):  # else done at the click
             self.plots.reset(classes, folds, epochs or 0)
-        device = plan.get("device", "")
         self._set_status(
-            f"Run {run_id}: {plan.get('model')} on {plan.get('items')} {plan.get('kind', '')} "
-            f"items, {len(plan.get('folds', []))} fold(s) × {plan.get('epochs')} epochs, {device}"
+            f"Run {run_id}: {plan.model} on {plan.items} {plan.kind} "
+            f"items, {len(plan.folds)} fold(s) × {plan.epochs} epochs, {plan.device}"
         )
         self.history.refresh()
         self.runStarted.emit(run_id)
@@ -311,7 +310,7 @@ class TrainingPanel(QWidget):
 
     def _epoch(self, e: msg.Epoch) -> None:
         self.plots.add_epoch(e)
-        folds = len(self.bridge.plan.get("folds", [])) if self.bridge else 0
+        folds = len(self.bridge.plan.folds) if self.bridge else 0
         self.progress.setValue(int(1000 * e.fraction_done))
         auc = f", val AUC {e.val_auc:.3f}" if e.val_auc is not None else ""
         self.progress.setFormat(
@@ -468,7 +467,7 @@ class TrainingPanel(QWidget):
         item_id = item.id
 
         def done(m: msg.Finished) -> None:
-            volume = np.load(m.run_dir, allow_pickle=False)
+            volume = np.load(m.output, allow_pickle=False)
             self.overlay.set_map(item_id, volume)
             self.overlay.set_enabled(True)
             self.overlay.render(self.window.current_item.id if self.window.current_item else None)

@@ -11,8 +11,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "training"))
 
 from synth import make_project  # noqa: E402
 
+from medview.core import messages as msg  # noqa: E402
 from medview.core.project import Project  # noqa: E402
-from medview.jobs import messages as msg  # noqa: E402
 from medview.jobs.runner import TrainingJob  # noqa: E402
 
 TINY = {"model": "cnn3d_small", "size": 16, "batch_size": 4, "augment": "none", "threads": 1}

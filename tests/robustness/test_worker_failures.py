@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from test_crash import _training_project
 
+from medview.core import messages as msg
 from medview.core.project import Project
-from medview.jobs import messages as msg
 from medview.jobs.runner import TrainingJob
 
 pytest.importorskip("torch")

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from synth import install_fallback_reader, make_project
 
+from medview.core import messages as msg
 from medview.core.project import Project
-from medview.jobs import messages as msg
 from training.api import run_training
 from training.config import TrainConfig
 from training.merge import merge_runs

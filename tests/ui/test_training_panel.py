@@ -170,7 +170,7 @@ def test_plan_check_says_what_is_wrong(qtbot, window: MainWindow) -> None:
 def test_metrics_export_and_plot_files(
     qtbot, window: MainWindow, tmp_path: Path, monkeypatch
 ) -> None:
-    from medview.jobs import messages as msg
+    from medview.core import messages as msg
     from medview.ui import plot_export
 
     def no_fallback(*_args: object) -> None:
