@@ -1,4 +1,4 @@
-"""The ``medview`` command line (DESIGN.md section 3).
+"""The ``medview`` command line (docs/DESIGN.md section 3).
 
 Start-up stays light: this module imports neither Qt nor torch. The GUI is imported only when
 a window is asked for, and the training commands' handlers import torch only when they run.
@@ -17,6 +17,7 @@ from pathlib import Path
 
 from medview import __version__
 from medview.core.errors import MedviewError
+from medview.demo import DEFAULT_DEMO_PATH
 
 COMMANDS = (
     "new",
@@ -36,8 +37,6 @@ COMMANDS = (
     "tune",
     "self-test",
 )
-
-DEFAULT_DEMO_PATH = Path.home() / "medview-example.medview"
 
 
 class UsageError(MedviewError):

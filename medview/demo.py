@@ -8,10 +8,16 @@ elongated). Everything is generated from a fixed seed, so no data ships in the r
 from __future__ import annotations
 
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from medview.core.project import Project
+
+if TYPE_CHECKING:
+    import numpy as np
+
+# Where ``medview demo`` and the welcome screen's example write the project (once). numpy is
+# imported inside the functions so that the CLI, which reads this path, starts without it.
+DEFAULT_DEMO_PATH = Path.home() / "medview-example.medview"
 
 VOLUME_SHAPE = (24, 48, 48)  # z, y, x
 VOLUME_SPACING = (2.0, 1.0, 1.0)  # mm: anisotropic on purpose, like most clinical series
@@ -22,6 +28,8 @@ def create_demo_project(
     path: str | Path, n_volumes: int = 40, n_images: int = 40, seed: int = 7
 ) -> Project:
     """Write the example data inside the project folder, import it, return the open project."""
+    import numpy as np
+
     from medview.io.importer import import_sources
 
     project = Project.create(path, ["WT", "MUT"], name="medview example")
@@ -41,6 +49,7 @@ def create_demo_project(
 
 def _write_volume(path: Path, mutant: bool, rng: np.random.Generator) -> None:
     import nibabel as nib
+    import numpy as np
 
     z, y, x = np.meshgrid(*[np.arange(n, dtype=np.float32) for n in VOLUME_SHAPE], indexing="ij")
     # Physical coordinates (mm) from the centre, so the shapes are round in the real world.
@@ -65,6 +74,7 @@ def _write_volume(path: Path, mutant: bool, rng: np.random.Generator) -> None:
 
 
 def _write_cells(path: Path, mutant: bool, rng: np.random.Generator) -> None:
+    import numpy as np
     from PIL import Image as PILImage
 
     size = IMAGE_SIZE

@@ -179,7 +179,7 @@ def load_items(
     keep = [k for k in range(len(items)) if ok[k]]
     kept_items = [items[k] for k in keep]
     x = torch.from_numpy(out[keep]) if len(keep) != len(items) else torch.from_numpy(out)
-    y = torch.tensor([index.get(it.label, -1) for it in kept_items], dtype=torch.long)
+    y = torch.tensor([index.get(it.label or "", -1) for it in kept_items], dtype=torch.long)
     return LoadedData(kept_items, x, y, skipped, hits)
 
 

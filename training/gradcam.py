@@ -99,7 +99,7 @@ def grad_cam(model: nn.Module, layer: nn.Module, x: torch.Tensor) -> tuple[np.nd
     return cam.numpy(), probs.detach().numpy().astype(np.float64)
 
 
-def _resample(cam: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
+def _resample(cam: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """Model-input grid -> the item's (z, y, x). Preprocessing resized without keeping the
     aspect ratio (training.transforms), so a plain resize is its exact inverse."""
     t = torch.from_numpy(np.ascontiguousarray(cam, dtype=np.float32))

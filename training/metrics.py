@@ -1,4 +1,5 @@
-"""Classification metrics with scikit-learn, in the shapes metrics.json uses (DESIGN.md section 3).
+"""Classification metrics with scikit-learn, in the shapes metrics.json uses (docs/DESIGN.md
+section 4).
 
 Conventions:
 * Binary: the second class (index 1) is positive; predictions threshold its probability at 0.5.
@@ -155,13 +156,12 @@ def summarise(fold_metrics: Sequence[dict[str, Any]]) -> dict[str, dict[str, flo
     for key in keys:
         if key in ("fold", "n", "threshold"):
             continue
-        values = [fm.get(key) for fm in fold_metrics]
-        values = [float(v) for v in values if v is not None]
+        values = [float(v) for fm in fold_metrics if (v := fm.get(key)) is not None]
         if not values:
-            summary[key] = {"mean": None, "std": None, "n": 0}  # type: ignore[dict-item]
+            summary[key] = {"mean": None, "std": None, "n": 0}
             continue
         std = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
-        summary[key] = {"mean": float(np.mean(values)), "std": std, "n": len(values)}  # type: ignore[dict-item]
+        summary[key] = {"mean": float(np.mean(values)), "std": std, "n": len(values)}
     return summary
 
 

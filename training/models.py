@@ -1,4 +1,4 @@
-"""The model zoo (DESIGN.md section 4): build_model(), freezing, parameter/MAC counts.
+"""The model zoo (docs/DESIGN.md section 6): build_model(), freezing, parameter/MAC counts.
 
 Every model keeps the parameter names of its source library (MONAI's ResNet, torchvision's
 models), so pretrained files map onto it directly and exported weights load elsewhere. Each
@@ -103,18 +103,18 @@ def build_model(name: str, n_classes: int, in_channels: int = 1) -> nn.Module:
 def get_module(model: nn.Module, path: str) -> nn.Module:
     module = model
     for part in path.split("."):
-        module = module[int(part)] if part.isdigit() else getattr(module, part)  # type: ignore[index]
+        module = module[int(part)] if part.isdigit() else getattr(module, part)
     return module
 
 
 def replace_head(model: nn.Module, name: str, outputs: int) -> None:
     path = HEAD[name]
     old = get_module(model, path)
-    new = nn.Linear(old.in_features, outputs)  # type: ignore[arg-type]
+    new = nn.Linear(old.in_features, outputs)
     parent_path, _, attr = path.rpartition(".")
     parent = get_module(model, parent_path) if parent_path else model
     if attr.isdigit():
-        parent[int(attr)] = new  # type: ignore[index]
+        parent[int(attr)] = new
     else:
         setattr(parent, attr, new)
 

@@ -77,12 +77,12 @@ def check_plan(project: Project, config: dict[str, Any], kind: str | None = None
     if other:
         check.warnings.append(
             f"The project mixes 2D and 3D items: this run uses the {len(items)} labelled "
-            f"{kind.upper()} items and leaves out {other} of the other kind."
+            f"{(kind or '?').upper()} items and leaves out {other} of the other kind."
         )
     present = [c for c in names if counts.get(c)]
     if len(present) < 2:
         check.errors.append(
-            f"Training needs labelled {kind.upper()} items of at least two classes "
+            f"Training needs labelled {(kind or '?').upper()} items of at least two classes "
             f"(found only: {', '.join(present) or 'none'})."
         )
         return check

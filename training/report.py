@@ -1,5 +1,6 @@
-"""The run folder (DESIGN.md section 3): config.json, metrics.json, history.csv, predictions.csv,
-roc/confusion/loss plots (PNG + SVG), per-fold weights (written by the engine) and log.txt.
+"""The run folder (docs/DESIGN.md section 4): config.json, metrics.json, history.csv,
+predictions.csv, roc/confusion/loss plots (PNG + SVG), per-fold weights (written by the
+engine) and log.txt.
 
 ``predictions.csv`` columns: ``item_id, item_name, fold, split, true, prob_<class>...,
 predicted``.
@@ -37,6 +38,11 @@ class PredRow:
 
     def predicted(self) -> int:
         return int(M.predicted_classes(np.asarray([self.probs]))[0])
+
+
+def _truths(rows: Sequence[PredRow]) -> list[int]:
+    """The true class indices of labelled rows (validation and test rows always are)."""
+    return [r.true for r in rows if r.true is not None]
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -163,7 +169,7 @@ def compute_metrics(
     warnings: list[str] = []
     for info in fold_info:
         val = [r for r in rows if r.fold == info["fold"] and r.split == "val"]
-        y = [r.true for r in val]
+        y = _truths(val)
         probs = np.asarray([r.probs for r in val])
         fm = {"fold": info["fold"], "n_train": info.get("n_train"), "n_val": len(val)}
         fm.update(M.classification_metrics(y, probs, classes))
@@ -184,7 +190,7 @@ def compute_metrics(
         "folds": folds,
         "summary": M.summarise(folds),
         "pooled_confusion": M.pooled_confusion(
-            [r.true for r in oof],
+            _truths(oof),
             np.asarray([r.probs for r in oof]).reshape(-1, len(classes)),
             len(classes),
         )
@@ -196,11 +202,9 @@ def compute_metrics(
     test = [r for r in rows if r.fold == 0 and r.split == "test" and r.true is not None]
     if test:
         test_metrics = M.classification_metrics(
-            [r.true for r in test], np.asarray([r.probs for r in test]), classes
+            _truths(test), np.asarray([r.probs for r in test]), classes
         )
-        test_metrics["roc"] = M.roc_curve_points(
-            [r.true for r in test], np.asarray([r.probs for r in test])
-        )
+        test_metrics["roc"] = M.roc_curve_points(_truths(test), np.asarray([r.probs for r in test]))
         test_metrics["n_models"] = len(fold_info)
         out["test"] = test_metrics
     return out

@@ -74,7 +74,7 @@ class Item:
         return self.paths[0] if self.paths else ""
 
     def to_json(self) -> dict[str, Any]:
-        """The ``items --json`` object (DESIGN.md section 3)."""
+        """The ``items --json`` object (docs/DESIGN.md section 3)."""
         return {
             "id": self.id,
             "name": self.name,
@@ -308,6 +308,7 @@ class Project(LabelStore, RunStore, StudyStore):
                         json.dumps(entry.get("meta") or {}),
                     ),
                 )
+                assert cursor.lastrowid is not None  # set by every INSERT
                 item_id = int(cursor.lastrowid)
                 ids.append(item_id)
                 if class_id is not None:

@@ -68,19 +68,19 @@ def read_series(
     warning in ``metadata["warnings"]``; only a series with no readable slice is an error."""
     from medview.io import dicom_pixels
 
-    paths = [str(p) for p in paths]
-    label = name or (paths[0] if len(paths) == 1 else str(Path(paths[0]).parent))
-    if not paths:
+    files = [str(p) for p in paths]
+    label = name or (files[0] if len(files) == 1 else str(Path(files[0]).parent))
+    if not files:
         raise ReadError(label, "no DICOM files")
     try:
-        first: DicomHeader | None = read_header(paths[0])
+        first: DicomHeader | None = read_header(files[0])
     except ReadError:
         first = None  # the first file is bad: the others may not be
     if first is not None:
         # Refuse an absurd series before decoding anything (assumes files alike, as series are).
         samples = 3 if first.is_colour else 1
-        check_shape(label, (len(paths) * first.frames, first.rows, first.cols, samples), "series")
-    with dicom_pixels.decode_files(paths, first, progress) as decoded:
+        check_shape(label, (len(files) * first.frames, first.rows, first.cols, samples), "series")
+    with dicom_pixels.decode_files(files, first, progress) as decoded:
         return _build_image(decoded.files, label)
 
 

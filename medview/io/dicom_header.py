@@ -39,7 +39,7 @@ pywarnings.filterwarnings("ignore", category=UserWarning, module=r"pydicom(\..*)
 class FrameInfo:
     """One 2D frame of a file: where it is and how to rescale it."""
 
-    position: tuple[float, float, float] | None
+    position: tuple[float, ...] | None  # x, y, z (mm)
     slope: float
     intercept: float
 

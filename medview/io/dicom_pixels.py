@@ -180,6 +180,7 @@ def _get_pool(workers: int) -> ProcessPoolExecutor | None:
         if _pool is None:
             import multiprocessing
 
+            context: multiprocessing.context.BaseContext
             try:
                 if sys.platform.startswith("linux") and not getattr(sys, "frozen", False):
                     # forkserver: workers fork from a clean pre-imported server, never from
@@ -354,7 +355,7 @@ def _decode_parallel(
         # A worker died or the pool cannot start here (a frozen build without multiprocessing
         # support): release the block and let the caller decode in this process.
         files = []
-        decoded = None  # type: ignore[assignment]
+        decoded = None
         with contextlib.suppress(BufferError):
             shm.close()
         shm.unlink()

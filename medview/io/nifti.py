@@ -141,7 +141,7 @@ def _read_gz_direct(path: Path, img: Any, spatial: tuple[int, int, int]) -> np.n
     if slope != 1.0 or inter != 0.0:
         return None
     out = np.empty(int(np.prod(spatial)), dtype=dtype)
-    view = memoryview(out).cast("B")
+    view = out.data.cast("B")
     try:
         with gzip.open(path, "rb") as stream:
             stream.seek(offset)

@@ -60,7 +60,9 @@ def list_parts(path: str | Path) -> tuple[list[NpzPart], list[str] | None]:
     except Exception as exc:
         raise ReadError(path, f"not a readable .npz archive ({describe(exc)})") from exc
     parts: list[NpzPart] = []
-    candidates = [(f"{s}_images", f"{s}_labels", s) for s in SPLIT_PREFIXES]
+    candidates: list[tuple[str, str, str | None]] = [
+        (f"{s}_images", f"{s}_labels", s) for s in SPLIT_PREFIXES
+    ]
     candidates.append(("images", "labels", None))
     for image_key, label_key, split in candidates:
         if image_key not in headers:

@@ -450,8 +450,8 @@ def _add_dicom_series(headers: list[tuple[dicom.DicomHeader, Path]], result: Sca
     # description appended (never patient fields).
     per_folder: dict[str, int] = {}
     for plan in plans:
-        folder = str(Path(plan.first.path).parent)
-        per_folder[folder] = per_folder.get(folder, 0) + 1
+        key = str(Path(plan.first.path).parent)
+        per_folder[key] = per_folder.get(key, 0) + 1
     for plan in plans:
         first = plan.first
         folder = Path(first.path).parent

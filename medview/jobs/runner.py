@@ -151,7 +151,7 @@ class TrainingJob:
         return out
 
     def _drain_late(self) -> list[msg.Message]:
-        out = []
+        out: list[msg.Message] = []
         while True:
             try:
                 message = msg.from_dict(self._queue.get(timeout=0.03))

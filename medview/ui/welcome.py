@@ -182,7 +182,7 @@ class NewProjectDialog(QDialog):
 
 def example_path() -> Path:
     """Where the example project is written once: the same folder as ``medview demo``."""
-    from medview.cli import DEFAULT_DEMO_PATH
+    from medview.demo import DEFAULT_DEMO_PATH
 
     return Path(DEFAULT_DEMO_PATH)
 
