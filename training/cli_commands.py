@@ -2,7 +2,7 @@
 
 This module imports no torch at module level (``medview --help`` must stay fast); each
 ``cmd_*`` imports the engine when it runs. ``args.project`` is the project path. Return codes
-follow DESIGN.md: 0 success, 1 failure (a ``MedviewError`` for user errors, printed as one line
+follow docs/DESIGN.md: 0 success, 1 failure (a ``MedviewError`` for user errors, printed as one line
 by the CLI), 2 bad usage.
 """
 
@@ -28,7 +28,7 @@ def _positive_int(text: str) -> int:
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
-    """The flags of `medview train` (DESIGN.md section 3 plus the engine's options)."""
+    """The flags of `medview train` (docs/DESIGN.md section 3 plus the engine's options)."""
     from training.config import AUGMENT_PRESETS, DEVICES, MODELS, OPTIMIZERS, SCHEDULERS
 
     g = parser.add_argument_group("model and data")

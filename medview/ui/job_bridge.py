@@ -1,6 +1,6 @@
 """The GUI side of a spawned job: drain the runner's queue on a timer, re-emit Qt signals.
 
-DESIGN.md section 1: the engine runs in a ``spawn`` process (medview.jobs.runner) and reports
+docs/DESIGN.md section 1: the engine runs in a ``spawn`` process (medview.jobs.runner) and reports
 small message dicts. A QTimer on the GUI thread drains them every ``interval`` ms, so signals
 are always delivered on the GUI thread and no widget is touched from elsewhere.
 

@@ -1,4 +1,5 @@
-"""The command-line contract of DESIGN.md section 3: commands, JSON, exit status, light start."""
+"""The command-line contract of docs/DESIGN.md section 3: commands, JSON, exit status, light
+start."""
 
 from __future__ import annotations
 
