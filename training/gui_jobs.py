@@ -73,6 +73,7 @@ def export_model_job(config: dict[str, Any], queue: Any, cancel_event: Any) -> N
 
         torch.set_num_threads(int(config.get("threads") or 1))
         with Project.open(config["project"]) as project:
+            run_dir = str(project.runs_dir / str(config["run_id"]))
             files = export_model(
                 project,
                 str(config["run_id"]),
@@ -80,7 +81,8 @@ def export_model_job(config: dict[str, Any], queue: Any, cancel_event: Any) -> N
                 str(config["format"]),
                 config.get("fold"),
             )
-        emit(msg.Finished(str(config["run_id"]), str(files[0]), {"files": [str(f) for f in files]}))
+        summary = {"files": [str(f) for f in files]}
+        emit(msg.Finished(str(config["run_id"]), run_dir, summary, output=str(files[0])))
 
     _guard(queue, body)
 
@@ -100,6 +102,7 @@ def apply_job(config: dict[str, Any], queue: Any, cancel_event: Any) -> None:
             emit(msg.Progress(message or "applying", done, total))
 
         with Project.open(config["project"]) as project:
+            run_dir = str(project.runs_dir / str(config["run_id"]))
             report = apply_run(
                 project,
                 str(config["run_id"]),
@@ -114,6 +117,6 @@ def apply_job(config: dict[str, Any], queue: Any, cancel_event: Any) -> None:
             "predicted": len(report.rows),
             "skipped": [f"{s.path}: {s.reason}" for s in report.skipped],
         }
-        emit(msg.Finished(str(config["run_id"]), str(report.out), summary))
+        emit(msg.Finished(str(config["run_id"]), run_dir, summary, output=str(report.out)))
 
     _guard(queue, body)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox
 
-from medview.jobs import messages as msg
+from medview.core import messages as msg
 from medview.ui.job_bridge import JobBridge
 
 if TYPE_CHECKING:
