@@ -125,9 +125,34 @@ def read_header(path: str | Path) -> DicomHeader:
         raise ReadError(path, f"cannot open ({exc.strerror})") from exc
     except Exception as exc:
         raise ReadError(path, f"not a readable DICOM file ({describe(exc)})") from exc
+    _check_header_complete(ds, path, pixel_offset)
     header = header_from_dataset(ds, path)
     _check_not_truncated(path, header, pixel_offset)
     return header
+
+
+def _check_header_complete(ds: Any, path: Path, end: int) -> None:
+    """An image file whose header runs to the end of the file, with no pixel data after it,
+    was cut inside its header (else it reads as "a DICOM file without an image")."""
+    size = _file_size(path)
+    if end < size or non_image_type(ds) is not None:
+        return
+    meta = getattr(ds, "file_meta", None)
+    sop_class = str(ds.get("SOPClassUID", "") or "") or str(
+        meta.get("MediaStorageSOPClassUID", "") if meta is not None else ""
+    )
+    try:
+        from pydicom.uid import UID
+
+        name = UID(sop_class).name if sop_class else ""
+    except Exception:
+        name = ""
+    if "Image Storage" in name:
+        raise ReadError(
+            path,
+            f"truncated: the file ends inside its header at byte {size:,}, before the pixel "
+            f"data ({name})",
+        )
 
 
 def _float(value: Any, default: float | None = None) -> float | None:

@@ -54,6 +54,18 @@ def test_truncated_compressed_slice_is_named_at_import(project, tmp_path: Path) 
     assert load_item(project, item).shape[0] == 5
 
 
+def test_slice_cut_inside_its_header_is_named_truncated(project, tmp_path: Path) -> None:
+    """A copy interrupted before the pixel data: "truncated", not "without an image"."""
+    paths = write_series(tmp_path / "data" / "ct", count=4, size=(16, 16), compress=RLE)
+    data = paths[2].read_bytes()
+    paths[2].write_bytes(data[:500])
+    report = import_sources(project, [tmp_path / "data"])
+    (skipped,) = report.skipped
+    assert skipped.path == str(paths[2])
+    assert skipped.reason.startswith("truncated") and "byte 500" in skipped.reason
+    assert project.items()[0].shape[0] == 3
+
+
 def test_truncated_compressed_slice_named_at_load_too(tmp_path: Path) -> None:
     """Loading the files directly (a folder opened, not imported): the warning says
     truncated, not "DICOM file without an image"."""
