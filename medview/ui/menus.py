@@ -206,18 +206,23 @@ def relink_missing(window: MainWindow, folder: str | None = None) -> None:
         if not folder:
             return
 
-    def work() -> tuple[int, int]:
-        from medview.io.relink import relink
+    def work() -> tuple[int, int, list[str]]:
+        from medview.io.relink import relink_report
 
         missing = len(project.missing_items())
-        return len(relink(project, folder)), missing
+        report = relink_report(project, folder)
+        return len(report.relinked), missing, [line.strip() for line in report.lines()]
 
-    def done(result: tuple[int, int]) -> None:
-        found, missing = result
+    def done(result: tuple[int, int, list[str]]) -> None:
+        found, missing, why_not = result
         if project is window.project:
             window.browser.model.reload()
             window.relinked.emit(found)
-        window.statusBar().showMessage(f"Re-linked {found} of {missing} missing item(s)", 10000)
+        text = f"Re-linked {found} of {missing} missing item(s)"
+        if why_not:  # say why the others did not match ("3 of 40 slices missing")
+            more = f" (and {len(why_not) - 1} more)" if len(why_not) > 1 else ""
+            text += f"; not found: {why_not[0]}{more}"
+        window.statusBar().showMessage(text, 20000)
 
     window.statusBar().showMessage("Looking for the missing files…")
     workers.start(work, on_done=done, on_error=lambda exc: window.error("Re-link", str(exc)))
