@@ -189,6 +189,9 @@ class ProgressPrinter:
                 f"{message.level}: {message.text}" if message.level != "info" else message.text,
                 final=True,
             )
+        elif kind == "started" and message.plan.study_id:
+            plan = message.plan
+            self._line(f"{plan.kind} {plan.study_id}: {', '.join(plan.models)}", final=True)
         elif kind == "started":
             plan = message.plan
             self._line(

@@ -25,9 +25,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from medview.core import messages as msg
 from medview.core.errors import MedviewError
 from medview.core.project import Project
-from medview.jobs import messages as msg
 from training.config import MODELS, ConfigError, TrainConfig, model_kind
 
 Emit = Callable[[msg.Message], None]
@@ -169,15 +169,15 @@ def run_study(
     emit(
         msg.Started(
             study_id,
-            {
-                "study_id": study_id,
-                "kind": "compare",
-                "models": list(models),
-                "folds": base.get("folds"),
-                "epochs": base.get("epochs"),
-                "size": base.get("size"),
-                "study_dir": str(folder),
-            },
+            msg.RunPlan(
+                study_id=study_id,
+                kind="compare",
+                models=list(models),
+                folds=list(range(1, int(base.get("folds") or 0) + 1)),
+                epochs=base.get("epochs"),
+                size=base.get("size"),
+                study_dir=str(folder),
+            ),
         )
     )
     emit(msg.Log(f"study {study_id}: {', '.join(models)}; input {base['size']} px for all"))

@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from medview.core import messages as msg
 from medview.core.errors import MedviewError
 from medview.core.project import Project
-from medview.jobs import messages as msg
 from training.config import MODELS, MODELS_3D, ConfigError, TrainConfig, model_kind
 from training.study import (
     StudyEmitter,
@@ -178,14 +178,14 @@ def run_tune(
     emit(
         msg.Started(
             study_id,
-            {
-                "study_id": study_id,
-                "kind": "tune",
-                "models": names,
-                "budget": spec["budget"],
-                "done": done,
-                "study_dir": str(folder),
-            },
+            msg.RunPlan(
+                study_id=study_id,
+                kind="tune",
+                models=list(names),
+                budget=int(spec["budget"]),
+                done=done,
+                study_dir=str(folder),
+            ),
         )
     )
     emit(
@@ -206,7 +206,7 @@ def run_tune(
         trial.set_user_attr("run_id", run_id)
         trial.set_user_attr("model", model)
         pruned = {"flag": False}
-        first_fold = {"n": None}
+        first_fold: dict[str, int | None] = {"n": None}
 
         def trial_emit(message: msg.Message) -> None:
             if isinstance(message, msg.Epoch) and not multi:

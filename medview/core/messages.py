@@ -50,18 +50,25 @@ class Message:
 
 @dataclass
 class RunPlan:
-    """What a run is about to do, sent once in ``started``."""
+    """What a run (or a study of runs) is about to do, sent once in ``started``."""
 
     model: str = ""
-    kind: str = ""  # "2d" / "3d"
+    kind: str = ""  # a run: "2d" / "3d"; a study: "compare" / "tune"
     classes: list[str] = field(default_factory=list)
     folds: list[int] = field(default_factory=list)  # the folds this run trains
-    epochs: int = 0
+    epochs: int | None = None
     items: int = 0
     test_items: int = 0
-    size: int = 0  # input side in pixels
+    size: int | None = None  # input side in pixels
     device: str = ""
     run_dir: str = ""
+    # Studies (training.study, training.tune): the models compared, the trial budget, the
+    # trials already done, and the study's folder.
+    study_id: str | None = None
+    models: list[str] = field(default_factory=list)
+    budget: int | None = None
+    done: int | None = None
+    study_dir: str | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunPlan:

@@ -9,9 +9,9 @@ import json
 import pytest
 from synth import install_fallback_reader, make_project
 
+from medview.core import messages as msg
 from medview.core.errors import MedviewError
 from medview.core.project import Project
-from medview.jobs import messages as msg
 from training.config import TrainConfig
 from training.study import parse_models, run_study
 
@@ -107,7 +107,7 @@ def test_table_and_csv_hold_every_model(study):
         assert (sdir / f"{name}.svg").exists()
     assert (sdir / "stats.csv").read_text().count("\n") == 3
     # the job's messages: one study start, one terminal message, per-run ends as log lines
-    assert isinstance(events[0], msg.Started) and events[0].plan["study_id"] == "s1"
+    assert isinstance(events[0], msg.Started) and events[0].plan.study_id == "s1"
     assert [e.type for e in events if e.terminal] == ["finished"]
     assert events[-1].run_id == "s1"
 
