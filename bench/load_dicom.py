@@ -1,11 +1,27 @@
-"""Load time of a DICOM series: medview's reader vs a plain pydicom loop vs SimpleITK.
+"""Load time of DICOM series per transfer syntax and size: medview vs pydicom vs SimpleITK.
 
-    python bench/load_dicom.py [FOLDER] [--slices 300] [--size 512] [--compressed rle,j2k]
-                               [--repeat 3]
+    python bench/load_dicom.py [--data DIR] [--syntaxes a,b] [--sizes 300x512,60x2048]
+                               [--threads 1,2] [--repeat 2] [--readers ...]
 
-Without FOLDER it writes a synthetic CT-like series (int16, slope 1, intercept -1024, files
-in shuffled order) into a temporary folder, plus the compressed variants asked for. Prints
-one JSON line: the best of ``--repeat`` warm runs, in seconds, per reader and variant.
+Writes synthetic CT-like series (``bench/dicom_synth.py``: explicit little endian, RLE, JPEG
+baseline, JPEG Lossless Process 14 SV1, JPEG-LS lossless, JPEG 2000 lossless and lossy) into
+``--data`` (kept and reused when given, else a temporary folder), then measures each reader in
+a fresh process per (series, reader, threads), so peak memory and imports do not carry over:
+
+* ``medview`` – the default install's decoder choice (``read_series``, as ``load_item`` calls it);
+* ``medview_imagecodecs`` / ``medview_gdcm`` / ``medview_pylibjpeg`` – one decoder forced
+  (``MEDVIEW_DICOM_DECODER``); ``medview_pylibjpeg`` also hides imagecodecs and GDCM, which is
+  what the default install was before imagecodecs became a dependency;
+* ``pydicom_loop`` – what a script does: dcmread each file, sort, stack, rescale;
+* ``simpleitk`` – ``ImageSeriesReader`` (GDCM inside), its thread count set.
+
+Per run it prints one JSON object: ``seconds`` (best of ``--repeat`` after a first load),
+``first_load`` (the first load in the process, with lazy imports), ``first_slice`` (medview:
+the middle slice decoded and rescaled from nothing, as the window shows it; the others give no
+slice before the whole volume, so it is their full time), ``peak_rss_mb`` (process peak minus
+the RSS before loading) and ``volume_mb``. A final line holds all results and, per series,
+medview's time over SimpleITK's in the same run. Numbers are noisy on a shared machine: compare
+ratios within one run.
 """
 
 from __future__ import annotations
@@ -14,202 +30,223 @@ import argparse
 import json
 import os
 import platform
-import random
+import resource
+import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
-
-import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
-SYNTAXES = {
-    "rle": "1.2.840.10008.1.2.5",  # RLE Lossless
-    "j2k": "1.2.840.10008.1.2.4.90",  # JPEG 2000 lossless
-    "jpegls": "1.2.840.10008.1.2.4.80",  # JPEG-LS lossless (needs an encoder: pyjpegls)
-}
-
-
-def phantom(size: int, k: int, count: int) -> np.ndarray:
-    """A smooth body-like slice with noise: compressible like real CT, not trivially so."""
-    y, x = np.mgrid[0:size, 0:size].astype(np.float32) / size - 0.5
-    radius = 0.35 + 0.05 * np.sin(k / max(count, 1) * np.pi)
-    body = (x**2 + (y * 1.3) ** 2) < radius**2
-    organ = ((x - 0.1) ** 2 + (y + 0.05) ** 2) < 0.01 + 0.005 * np.cos(k / 7)
-    rng = np.random.default_rng(k)
-    hu = np.where(body, 40.0, -1000.0) + np.where(organ, 60.0, 0.0)
-    hu = hu + rng.normal(0, 12, hu.shape) * body
-    return (hu + 1024).clip(0, 4095).astype(np.int16)
+READERS = (
+    "medview",
+    "medview_imagecodecs",
+    "medview_gdcm",
+    "medview_pylibjpeg",
+    "pydicom_loop",
+    "simpleitk",
+)
 
 
-def write_series(folder: Path, count: int, size: int, syntax: str | None) -> None:
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
-
-    folder.mkdir(parents=True, exist_ok=True)
-    series = generate_uid()
-    order = list(range(count))
-    random.Random(0).shuffle(order)
-    for file_index, k in enumerate(order):
-        meta = FileMetaDataset()
-        meta.MediaStorageSOPClassUID = CTImageStorage
-        meta.MediaStorageSOPInstanceUID = generate_uid()
-        meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds = Dataset()
-        ds.file_meta = meta
-        ds.SOPClassUID = CTImageStorage
-        ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-        ds.SeriesInstanceUID = series
-        ds.Modality = "CT"
-        ds.InstanceNumber = k + 1
-        ds.ImagePositionPatient = [-250.0, -250.0, 1.25 * k]
-        ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
-        ds.PixelSpacing = [0.9765625, 0.9765625]
-        ds.SliceThickness = 1.25
-        ds.RescaleSlope = 1
-        ds.RescaleIntercept = -1024
-        ds.Rows = ds.Columns = size
-        ds.SamplesPerPixel = 1
-        ds.PhotometricInterpretation = "MONOCHROME2"
-        ds.BitsAllocated = 16
-        ds.BitsStored = 16
-        ds.HighBit = 15
-        ds.PixelRepresentation = 1
-        ds.PixelData = phantom(size, k, count).tobytes()
-        if syntax:
-            ds.compress(syntax)
-        ds.save_as(folder / f"f{file_index:04d}.dcm", enforce_file_format=True)
+def rss_mb() -> float:
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
 
 
-def transcode_with_gdcm(source: Path, folder: Path, syntax: str) -> None:
-    """JPEG-LS has no pydicom encoder without pyjpegls; GDCM (python-gdcm) can write it."""
-    import gdcm
-
-    wanted = {"1.2.840.10008.1.2.4.80": gdcm.TransferSyntax.JPEGLSLossless}[syntax]
-    folder.mkdir(parents=True, exist_ok=True)
-    for path in sorted(source.iterdir()):
-        reader = gdcm.ImageReader()
-        reader.SetFileName(str(path))
-        if not reader.Read():
-            raise RuntimeError(f"GDCM cannot read {path}")
-        change = gdcm.ImageChangeTransferSyntax()
-        change.SetTransferSyntax(gdcm.TransferSyntax(wanted))
-        change.SetInput(reader.GetImage())
-        if not change.Change():
-            raise RuntimeError("GDCM cannot transcode")
-        writer = gdcm.ImageWriter()
-        writer.SetFileName(str(folder / path.name))
-        writer.SetFile(reader.GetFile())
-        writer.SetImage(change.GetOutput())
-        if not writer.Write():
-            raise RuntimeError("GDCM cannot write")
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def plain_pydicom(folder: Path) -> np.ndarray:
-    """What a script would do: read every file, sort by position, stack, rescale."""
-    import pydicom
+# ------------------------------------------------------------------ one measurement (child)
+def worker(reader: str, folder: Path, threads: int, repeat: int) -> dict[str, object]:
+    import numpy as np
 
-    slices = [pydicom.dcmread(p) for p in sorted(folder.iterdir())]
-    slices.sort(key=lambda d: float(d.ImagePositionPatient[2]))
-    volume = np.stack([d.pixel_array for d in slices]).astype(np.float32)
-    return volume * float(slices[0].RescaleSlope) + float(slices[0].RescaleIntercept)
+    paths = [str(p) for p in sorted(folder.iterdir())]
+    os.environ["MEDVIEW_DECODE_THREADS"] = str(threads)
+    if reader.startswith("medview_"):
+        backend = reader.removeprefix("medview_")
+        os.environ["MEDVIEW_DICOM_DECODER"] = backend
+        if backend == "pylibjpeg":
+            sys.modules["imagecodecs"] = None  # type: ignore[assignment]
+            sys.modules["gdcm"] = None  # type: ignore[assignment]
+    if reader == "medview":
+        sys.modules["gdcm"] = None  # type: ignore[assignment]  # the default install has none
+    no_early_slice = False
+    if reader.startswith("medview"):
+        from medview.io import dicom, dicom_volume
 
+        def load() -> np.ndarray:
+            return dicom.read_series(paths).array
 
-def simpleitk(folder: Path) -> np.ndarray | None:
-    try:
+        def slice_only() -> None:
+            # The window's first step: the middle file, decoded and rescaled into a volume.
+            decoder = dicom_volume.SeriesDecoder(paths)
+            decoder.first_slice(len(paths) // 2)
+            assert decoder.state[len(paths) // 2] == 1
+
+    elif reader == "pydicom_loop":
+        import pydicom
+
+        def load() -> np.ndarray:
+            slices = [pydicom.dcmread(p) for p in paths]
+            slices.sort(key=lambda d: float(d.ImagePositionPatient[2]))
+            volume = np.stack([d.pixel_array for d in slices]).astype(np.float32)
+            slope = float(getattr(slices[0], "RescaleSlope", 1))
+            return volume * slope + float(getattr(slices[0], "RescaleIntercept", 0))
+
+        def slice_only() -> None:  # no slice before the volume: only used to warm imports
+            pydicom.dcmread(paths[0]).pixel_array
+
+        no_early_slice = True
+    elif reader == "simpleitk":
         import SimpleITK as sitk
-    except ImportError:
-        return None
-    reader = sitk.ImageSeriesReader()
-    reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(folder)))
-    return sitk.GetArrayFromImage(reader.Execute())
 
+        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(threads)
 
-def medview_reader(folder: Path) -> np.ndarray:
-    from medview.io.readers import read_image
+        def load() -> np.ndarray:
+            series = sitk.ImageSeriesReader()
+            series.SetFileNames(series.GetGDCMSeriesFileNames(str(folder)))
+            return sitk.GetArrayFromImage(series.Execute())
 
-    return read_image(folder).array
+        def slice_only() -> None:
+            sitk.GetArrayFromImage(sitk.ReadImage(paths[0]))
 
-
-def medview_item(paths: list[str]) -> Callable[[], np.ndarray]:
-    """load_item's path: the file list is known from the project (no folder walk)."""
-    from medview.io.dicom import read_series
-
-    return lambda: read_series(paths).array
-
-
-def best_of(fn: Callable[[], object], repeat: int) -> float | None:
+        no_early_slice = True
+    else:
+        raise SystemExit(f"unknown reader {reader}")
+    slice_only()  # imports and codec set-up, so the peak below is the load's own
+    before = rss_mb()
+    start = time.perf_counter()
+    volume = load()
+    first_load = time.perf_counter() - start
+    peak = peak_mb() - before
+    volume_mb = volume.nbytes / 2**20
+    shape = list(volume.shape)
+    del volume
     times = []
     for _ in range(repeat):
         start = time.perf_counter()
-        result = fn()
+        load()
         times.append(time.perf_counter() - start)
-        if result is None:
-            return None
-    return round(min(times), 3)
-
-
-def measure(folder: Path, repeat: int) -> dict[str, float | None]:
-    start = time.perf_counter()
-    reference = medview_reader(folder)  # also warms the page cache and the process pool
-    first = time.perf_counter() - start
-    check = simpleitk(folder)
-    if check is not None and not np.array_equal(check.astype(np.float32), reference):
-        raise SystemExit(f"medview and SimpleITK disagree on {folder}")
-    paths = [str(p) for p in sorted(folder.iterdir())]
+    best = min(times) if times else first_load
+    if not no_early_slice:
+        slice_times = []
+        for _ in range(3):
+            start = time.perf_counter()
+            slice_only()
+            slice_times.append(time.perf_counter() - start)
+        first_slice = min(slice_times)
+    else:
+        first_slice = best
     return {
-        "medview_first_read_image": round(first, 3),  # cold: includes the pool's start-up
-        "medview_read_image": best_of(lambda: medview_reader(folder), repeat),
-        "medview_load_item": best_of(medview_item(paths), repeat),
-        "pydicom_loop": best_of(lambda: plain_pydicom(folder), repeat),
-        "simpleitk": best_of(lambda: simpleitk(folder), repeat),
+        "seconds": round(best, 3),
+        "first_load": round(first_load, 3),
+        "first_slice": round(first_slice, 4),
+        "peak_rss_mb": round(peak, 1),
+        "volume_mb": round(volume_mb, 1),
+        "shape": shape,
     }
+
+
+# ------------------------------------------------------------------ the driver
+def ensure_series(base: Path, syntax: str, count: int, size: int) -> Path:
+    import dicom_synth
+
+    folder = base / f"{syntax}_{count}x{size}"
+    done = base / f".{folder.name}.complete"  # outside the folder: readers list it
+    if not done.exists():
+        import shutil
+
+        shutil.rmtree(folder, ignore_errors=True)
+        dicom_synth.write_series(folder, syntax, count, size)
+        done.touch()
+    return folder
+
+
+def available(reader: str) -> bool:
+    module = {"simpleitk": "SimpleITK", "medview_gdcm": "gdcm", "medview_imagecodecs": "imagecodecs"}
+    if reader not in module:
+        return True
+    try:
+        __import__(module[reader])
+    except ImportError:
+        return False
+    return True
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("folder", nargs="?", help="an existing series folder (default: generate)")
-    parser.add_argument("--slices", type=int, default=300)
-    parser.add_argument("--size", type=int, default=512)
-    parser.add_argument(
-        "--compressed", default="rle,jpegls,j2k", help="comma list of rle, jpegls, j2k"
-    )
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--data", help="folder for the generated series (kept and reused)")
+    parser.add_argument("--syntaxes", default=",".join(__import__("dicom_synth").SYNTAXES))
+    parser.add_argument("--sizes", default="300x512,60x2048")
+    parser.add_argument("--threads", default="1,2")
+    parser.add_argument("--readers", default=",".join(READERS))
+    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--worker", nargs=3, metavar=("READER", "FOLDER", "THREADS"))
     args = parser.parse_args()
+    if args.worker:
+        reader, folder, threads = args.worker
+        print(json.dumps(worker(reader, Path(folder), int(threads), args.repeat)))
+        return
 
-    results: dict[str, object] = {
-        "bench": "load_dicom",
-        "cpus": os.cpu_count(),
-        "python": platform.python_version(),
-    }
-    if args.folder:
-        folder = Path(args.folder)
-        results["series"] = {"folder": str(folder), "files": len(list(folder.iterdir()))}
-        results["uncompressed"] = measure(folder, args.repeat)
+    temp = None
+    if args.data:
+        base = Path(args.data)
     else:
-        with tempfile.TemporaryDirectory(prefix="medview-bench-") as temp:
-            base = Path(temp)
-            results["series"] = {"slices": args.slices, "size": args.size}
-            variants = [("uncompressed", None)] + [
-                (name, SYNTAXES[name]) for name in args.compressed.split(",") if name
-            ]
-            for name, syntax in variants:
-                folder = base / name
-                start = time.perf_counter()
-                try:
-                    if name == "jpegls":
-                        transcode_with_gdcm(base / "uncompressed", folder, syntax)
+        temp = tempfile.TemporaryDirectory(prefix="medview-bench-")
+        base = Path(temp.name)
+    readers = [r for r in args.readers.split(",") if r and available(r)]
+    thread_counts = [int(t) for t in args.threads.split(",")]
+    results: list[dict[str, object]] = []
+    header = {"bench": "load_dicom", "cpus": os.cpu_count(), "python": platform.python_version()}
+    print(json.dumps(header), flush=True)
+    for size_text in args.sizes.split(","):
+        count, size = (int(v) for v in size_text.split("x"))
+        for syntax in args.syntaxes.split(","):
+            folder = ensure_series(base, syntax, count, size)
+            for reader in readers:
+                for threads in thread_counts:
+                    if reader == "pydicom_loop" and threads > 1:
+                        continue  # a plain loop is one thread
+                    command = [sys.executable, __file__, "--repeat", str(args.repeat)]
+                    command += ["--worker", reader, str(folder), str(threads)]
+                    run = subprocess.run(command, capture_output=True, text=True, check=False)
+                    row: dict[str, object] = {
+                        "syntax": syntax,
+                        "series": size_text,
+                        "reader": reader,
+                        "threads": threads,
+                    }
+                    if run.returncode == 0:
+                        row.update(json.loads(run.stdout.strip().splitlines()[-1]))
                     else:
-                        write_series(folder, args.slices, args.size, syntax)
-                except Exception as exc:  # no encoder for this syntax here
-                    results[name] = {"error": f"cannot write: {exc}"[:200]}
-                    continue
-                results[f"{name}_write_seconds"] = round(time.perf_counter() - start, 1)
-                results[name] = measure(folder, args.repeat)
-    print(json.dumps(results))
+                        row["error"] = run.stderr.strip().splitlines()[-1:] or ["failed"]
+                    results.append(row)
+                    print(json.dumps(row), flush=True)
+    ratios = {}
+    for row in results:
+        if row["reader"] != "medview" or "seconds" not in row:
+            continue
+        sitk = [
+            r["seconds"]
+            for r in results
+            if r["reader"] == "simpleitk"
+            and r["syntax"] == row["syntax"]
+            and r["series"] == row["series"]
+            and "seconds" in r
+        ]
+        if sitk:
+            key = f"{row['syntax']}@{row['series']}/{row['threads']}t"
+            ratios[key] = round(float(row["seconds"]) / min(sitk), 2)  # type: ignore[arg-type]
+    print(json.dumps({**header, "results": results, "medview_over_simpleitk": ratios}))
+    if temp is not None:
+        temp.cleanup()
 
 
 if __name__ == "__main__":

@@ -80,24 +80,90 @@ def read_series(
         # Refuse an absurd series before decoding anything (assumes files alike, as series are).
         samples = 3 if first.is_colour else 1
         check_shape(label, (len(files) * first.frames, first.rows, first.cols, samples), "series")
+    if len(files) > 1:
+        # The fast path: threads, one preallocated volume (medview.io.dicom_volume).
+        image = dicom_volume_read(files, label, progress)
+        if image is not None:
+            return image
     with dicom_pixels.decode_files(files, first, progress) as decoded:
         return _build_image(decoded.files, label)
 
 
-def _build_image(decoded: Sequence[Any], label: str | Path) -> Image:
+def dicom_volume_read(
+    paths: list[str], label: str | Path, progress: Callable[[int, int], None] | None
+) -> Image | None:
+    from medview.io import dicom_volume
+
+    decoder = dicom_volume.SeriesDecoder(paths)
+    decoder.run(progress=progress)
+    return finish_volume(decoder, label)
+
+
+def finish_volume(decoder: Any, label: str | Path) -> Image | None:
+    """The Image of a fully decoded :class:`~medview.io.dicom_volume.SeriesDecoder`, or None
+    when the series needs the per-file path (then nothing of the decoder is used)."""
+    if not decoder.supported or decoder.volume is None or not decoder.state.all():
+        return None  # the per-file path, or a cancelled decode
+    entries = [
+        (path, decoder.headers[i], decoder.errors.get(i) if decoder.state[i] != 1 else None)
+        for i, path in enumerate(decoder.paths)
+    ]
+    plan, warnings = _plan_for(entries, label)
+    slot = {path: i for i, path in enumerate(decoder.paths)}
+    order = []
+    for ref in plan.slices:
+        index = slot.get(ref.header.path)
+        if index is None or ref.frame != 0 or decoder.state[index] != 1:
+            return None
+        order.append(index)
+    array = gather_in_place(decoder.volume, order)
+    return _finish(plan, array, warnings)
+
+
+def gather_in_place(volume: np.ndarray, order: list[int]) -> np.ndarray:
+    """``volume[order]`` without a second volume in memory: the permutation is applied in
+    place, cycle by cycle, through one slice of scratch. Slots not in ``order`` (skipped
+    files) end up past the end and are cut off by the returned view."""
+    count = volume.shape[0]
+    if order == list(range(len(order))):
+        return volume[: len(order)]
+    used = set(order)
+    source = order + [i for i in range(count) if i not in used]  # new[j] = old[source[j]]
+    done = [False] * count
+    scratch = np.empty_like(volume[0])
+    for start in range(count):
+        if done[start] or source[start] == start:
+            done[start] = True
+            continue
+        scratch[...] = volume[start]
+        j = start
+        while True:
+            done[j] = True
+            k = source[j]
+            if k == start:
+                volume[j] = scratch
+                break
+            volume[j] = volume[k]
+            j = k
+    return volume[: len(order)]
+
+
+def _plan_for(
+    entries: Sequence[tuple[str, DicomHeader | None, str | None]], label: str | Path
+) -> tuple[SeriesPlan, list[str]]:
+    """The series to show from (path, header, error) per file, and the warnings to give."""
     warnings: list[str] = []
     headers: list[DicomHeader] = []
-    arrays: dict[str, np.ndarray] = {}
-    for item in decoded:
-        if item.header is None or item.array is None:
-            item.error = _failure_reason(item.path, item.error)
-            warnings.append(f"skipped {Path(item.path).name}: {item.error}")
+    failures: list[tuple[str, str]] = []
+    for path, header, error in entries:
+        if header is None or error is not None:
+            failures.append((path, _failure_reason(path, error)))
+            warnings.append(f"skipped {Path(path).name}: {failures[-1][1]}")
             continue
-        headers.append(item.header)
-        arrays[item.path] = item.array
+        headers.append(header)
     if not headers:
-        if len(decoded) == 1:
-            raise ReadError(decoded[0].path, str(decoded[0].error))
+        if len(entries) == 1:
+            raise ReadError(failures[0][0], failures[0][1])
         reasons = "; ".join(w.removeprefix("skipped ") for w in warnings[:3])
         raise ReadError(label, f"no readable DICOM image ({reasons})")
     plans, skipped = group_series(headers)
@@ -106,7 +172,20 @@ def _build_image(decoded: Sequence[Any], label: str | Path) -> Image:
         warnings.append(f"{len(plans)} series found: showing the largest")
     warnings.extend(f"skipped {Path(p).name}: {r}" for p, r in skipped)
     warnings.extend(plan.warnings)
-    array = _assemble(plan, arrays)
+    return plan, warnings
+
+
+def _build_image(decoded: Sequence[Any], label: str | Path) -> Image:
+    entries = [
+        (d.path, d.header, d.error if d.error is not None or d.array is not None else "no image")
+        for d in decoded
+    ]
+    plan, warnings = _plan_for(entries, label)
+    arrays = {d.path: d.array for d in decoded if d.header is not None and d.array is not None}
+    return _finish(plan, _assemble(plan, arrays), warnings)
+
+
+def _finish(plan: SeriesPlan, array: np.ndarray, warnings: list[str]) -> Image:
     first = plan.first
     metadata: dict[str, Any] = {
         "format": "DICOM",

@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 from io_helpers import pydicom_file, transcode_jpegls, write_series, write_slice
 
 from medview.core.errors import ReadError
-from medview.io import dicom_pixels
 from medview.io.readers import read_image, scan
 
 IDENTIFYING = ("Secret", "SECRET", "PatientName", "PatientID")
@@ -236,48 +235,9 @@ def test_rescale_dtype_and_exact_values(tmp_path: Path, raw, slope, intercept, d
     np.testing.assert_allclose(image.array[:, 1, 1], expected)
 
 
-def test_compressed_series_decodes_in_the_process_pool(tmp_path: Path, monkeypatch) -> None:
-    from pydicom.uid import JPEG2000Lossless
-
-    monkeypatch.setattr(dicom_pixels, "PARALLEL_MIN_FILES_COMPRESSED", 4)
-    monkeypatch.setenv("MEDVIEW_DECODE_WORKERS", "2")
-    used = []
-    original = dicom_pixels._decode_parallel
-
-    def spy(*args, **kwargs):
-        result = original(*args, **kwargs)
-        used.append(result is not None)
-        return result
-
-    monkeypatch.setattr(dicom_pixels, "_decode_parallel", spy)
-    write_series(tmp_path / "j2k", 8, (64, 64), compress=JPEG2000Lossless)
-    image = read_image(tmp_path / "j2k")
-    assert used == [True]  # decoded by the pool, not by the fallback
-    np.testing.assert_array_equal(image.array[:, 5, 5], 10 * np.arange(8) - 24)
-    assert "2000" in image.metadata["transfer_syntax"]
-
-
-def test_jpegls_series_decodes_on_threads(tmp_path: Path, monkeypatch) -> None:
-    write_series(tmp_path / "raw", 6, (32, 32))
-    transcode_jpegls(tmp_path / "raw", tmp_path / "jls")
-    monkeypatch.setattr(dicom_pixels, "PARALLEL_MIN_FILES_COMPRESSED", 4)
-    monkeypatch.setenv("MEDVIEW_DECODE_WORKERS", "2")
-    calls = []
-    original = dicom_pixels._decode_threaded
-    monkeypatch.setattr(
-        dicom_pixels, "_decode_threaded", lambda *a: calls.append(1) or original(*a)
-    )
-    image = read_image(tmp_path / "jls")
-    assert calls == [1]
-    assert "JPEG-LS" in image.metadata["transfer_syntax"]
-    np.testing.assert_array_equal(image.array, read_image(tmp_path / "raw").array)
-
-
-def test_rle_series_decodes_in_this_process(tmp_path: Path, monkeypatch) -> None:
+def test_rle_series_decodes(tmp_path: Path) -> None:
     from pydicom.uid import RLELossless
 
-    monkeypatch.setattr(dicom_pixels, "PARALLEL_MIN_FILES_COMPRESSED", 4)
-    monkeypatch.setattr(dicom_pixels, "_decode_parallel", None)  # would fail if called
     write_series(tmp_path / "rle", 6, compress=RLELossless)
     image = read_image(tmp_path / "rle")
     np.testing.assert_array_equal(image.array[:, 5, 5], 10 * np.arange(6) - 24)
