@@ -1,7 +1,7 @@
 """Load time of DICOM series per transfer syntax and size: medview vs pydicom vs SimpleITK.
 
     python bench/load_dicom.py [--data DIR] [--syntaxes a,b] [--sizes 300x512,60x2048]
-                               [--threads 1,2] [--repeat 2] [--readers ...]
+                               [--threads 1,2] [--repeat 2] [--readers medview,simpleitk:1,...]
 
 Writes synthetic CT-like series (``bench/dicom_synth.py``: explicit little endian, RLE, JPEG
 baseline, JPEG Lossless Process 14 SV1, JPEG-LS lossless, JPEG 2000 lossless and lossy) into
@@ -101,7 +101,7 @@ def worker(reader: str, folder: Path, threads: int, repeat: int) -> dict[str, ob
             return volume * slope + float(getattr(slices[0], "RescaleIntercept", 0))
 
         def slice_only() -> None:  # no slice before the volume: only used to warm imports
-            pydicom.dcmread(paths[0]).pixel_array
+            _ = pydicom.dcmread(paths[0]).pixel_array
 
         no_early_slice = True
     elif reader == "simpleitk":
@@ -170,7 +170,11 @@ def ensure_series(base: Path, syntax: str, count: int, size: int) -> Path:
 
 
 def available(reader: str) -> bool:
-    module = {"simpleitk": "SimpleITK", "medview_gdcm": "gdcm", "medview_imagecodecs": "imagecodecs"}
+    module = {
+        "simpleitk": "SimpleITK",
+        "medview_gdcm": "gdcm",
+        "medview_imagecodecs": "imagecodecs",
+    }
     if reader not in module:
         return True
     try:
@@ -201,7 +205,7 @@ def main() -> None:
     else:
         temp = tempfile.TemporaryDirectory(prefix="medview-bench-")
         base = Path(temp.name)
-    readers = [r for r in args.readers.split(",") if r and available(r)]
+    readers = [r for r in args.readers.split(",") if r and available(r.partition(":")[0])]
     thread_counts = [int(t) for t in args.threads.split(",")]
     results: list[dict[str, object]] = []
     header = {"bench": "load_dicom", "cpus": os.cpu_count(), "python": platform.python_version()}
@@ -210,8 +214,9 @@ def main() -> None:
         count, size = (int(v) for v in size_text.split("x"))
         for syntax in args.syntaxes.split(","):
             folder = ensure_series(base, syntax, count, size)
-            for reader in readers:
-                for threads in thread_counts:
+            for entry in readers:
+                reader, _, only = entry.partition(":")  # "medview:2": that thread count only
+                for threads in [int(only)] if only else thread_counts:
                     if reader == "pydicom_loop" and threads > 1:
                         continue  # a plain loop is one thread
                     command = [sys.executable, __file__, "--repeat", str(args.repeat)]

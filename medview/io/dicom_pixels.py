@@ -27,6 +27,7 @@ from medview.core.errors import ReadError
 from medview.io import dicom, dicom_codecs
 from medview.io.common import describe
 
+
 def decode_pixels(ds: Any, header: dicom.DicomHeader) -> np.ndarray:
     """Stored values as (frames, rows, cols[, 3])."""
     array = _raw_fast_path(ds, header)

@@ -1,10 +1,9 @@
 """Self-test check of DICOM decoding: pylibjpeg's plugins, lossless round trips, and
-medview.io's decode pool (spawned processes and shared memory)."""
+medview.io's threaded series decoder and its bundled codec (imagecodecs)."""
 
 from __future__ import annotations
 
 import io
-import os
 from pathlib import Path
 from typing import Any
 
@@ -127,25 +126,20 @@ def _roundtrip_in_memory(workdir: Path) -> list[str]:
         path.write_bytes(buffer.getvalue())
         done.append(f"{label} via medview.io ({_read_with_medview(path, image)})")
     if JPEG2000LosslessEncoder.is_available:
-        done.append(_read_series_in_pool(workdir))
+        done.append(_read_series_threaded(workdir))
     return done
 
 
-_UNKNOWN = object()
-
-
-def _read_series_in_pool(workdir: Path) -> str:
-    """A JPEG 2000 series read by medview.io, whose decode pool (spawned processes and shared
-    memory) is another thing a frozen build can break. The pool falls back to decoding
-    in-process when it cannot start, so whether it ran is checked separately."""
+def _read_series_threaded(workdir: Path) -> str:
+    """A JPEG 2000 series read by medview.io: its threaded decoder and the codec it picks
+    (imagecodecs, a binary wheel a frozen build can leave out) are what this checks."""
     import numpy as np
     from pydicom.uid import JPEG2000Lossless, generate_uid
 
-    from medview.io import dicom_pixels
+    from medview.io import dicom_codecs
     from medview.io.readers import read_image
 
-    # As long as medview.io wants a compressed series to be before it uses the pool.
-    slices = min(64, max(2, int(getattr(dicom_pixels, "PARALLEL_MIN_FILES_COMPRESSED", 16))))
+    slices = 8
     folder = workdir / "j2k-series"
     folder.mkdir(exist_ok=True)
     uids = {"study": generate_uid(), "series": generate_uid(), "frame": generate_uid()}
@@ -153,28 +147,18 @@ def _read_series_in_pool(workdir: Path) -> str:
     for z, image in enumerate(expected):
         ds = _dicom_dataset(image, JPEG2000Lossless, "pylibjpeg", {**uids, "index": z})
         ds.save_as(folder / f"slice{z:02d}.dcm", enforce_file_format=True)
-    saved = os.environ.get("MEDVIEW_DECODE_WORKERS")
-    os.environ["MEDVIEW_DECODE_WORKERS"] = "2"  # use the pool even on a 1-core machine
-    try:
-        volume = np.asarray(read_image(folder).array)
-        # medview.io keeps its pool in a module global; if that ever changes, say "unknown"
-        # rather than fail.
-        pool = getattr(dicom_pixels, "_pool", _UNKNOWN)
-    finally:
-        if saved is None:
-            os.environ.pop("MEDVIEW_DECODE_WORKERS", None)
-        else:
-            os.environ["MEDVIEW_DECODE_WORKERS"] = saved
-        dicom_pixels.shutdown_pool()
+    volume = np.asarray(read_image(folder).array)
     if volume.shape[0] != slices or not all(
         np.allclose(volume[z], expected[z]) for z in range(slices)
     ):
         raise CheckFailed(f"JPEG 2000 series: read shape {volume.shape}, values differ")
-    if pool is None:
-        raise CheckFailed("JPEG 2000 series: medview.io's decode pool could not start here")
+    backend = dicom_codecs.choose_backend(JPEG2000Lossless)
+    if backend != "imagecodecs":
+        raise CheckFailed(
+            "JPEG 2000 series: imagecodecs, medview's fast decoder, is missing from this build"
+        )
     shape = "x".join(str(n) for n in volume.shape)
-    where = "decode pool: unknown" if pool is _UNKNOWN else "in medview.io's decode pool"
-    return f"{slices}-slice JPEG 2000 series {where} ({shape})"
+    return f"{slices}-slice JPEG 2000 series decoded by {backend} on threads ({shape})"
 
 
 def _read_with_medview(path: Path, expected: Any) -> str:

@@ -235,6 +235,14 @@ def test_rescale_dtype_and_exact_values(tmp_path: Path, raw, slope, intercept, d
     np.testing.assert_allclose(image.array[:, 1, 1], expected)
 
 
+def test_gdcm_written_jpegls_series_matches_the_raw_one(tmp_path: Path) -> None:
+    write_series(tmp_path / "raw", 6, (32, 32))
+    transcode_jpegls(tmp_path / "raw", tmp_path / "jls")
+    image = read_image(tmp_path / "jls")
+    assert "JPEG-LS" in image.metadata["transfer_syntax"]
+    np.testing.assert_array_equal(image.array, read_image(tmp_path / "raw").array)
+
+
 def test_rle_series_decodes(tmp_path: Path) -> None:
     from pydicom.uid import RLELossless
 

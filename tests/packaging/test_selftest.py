@@ -105,17 +105,17 @@ def test_dicom_check_decodes_compressed_files_in_process(tmp_path: Path) -> None
     detail = selftest.check_dicom(selftest.Context(workdir=tmp_path))
     assert "in-memory RLE" in detail
     assert "JPEG-LS via" in detail
-    assert "JPEG 2000 series in medview.io's decode pool" in detail
+    assert "JPEG 2000 series decoded by imagecodecs on threads" in detail
 
 
-def test_dicom_check_fails_when_the_decode_pool_cannot_start(
+def test_dicom_check_fails_when_imagecodecs_is_missing_from_the_build(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    # What a frozen build without working multiprocessing looks like to medview.io.
-    from medview.io import dicom_pixels
+    # What a frozen build that left out imagecodecs' binary wheel looks like to medview.io.
+    from medview.io import dicom_codecs
 
-    monkeypatch.setattr(dicom_pixels, "_get_pool", lambda workers: None)
-    with pytest.raises(selftest.CheckFailed, match="decode pool could not start"):
+    monkeypatch.setitem(dicom_codecs._available, "imagecodecs", False)
+    with pytest.raises(selftest.CheckFailed, match="imagecodecs, medview's fast decoder"):
         selftest.check_dicom(selftest.Context(workdir=tmp_path))
 
 
