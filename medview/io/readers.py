@@ -392,8 +392,9 @@ def _scan_file(
 
 def _stem(path: Path) -> str:
     name = path.name
-    if name.lower().endswith(".nii.gz"):
-        return name[: -len(".nii.gz")]
+    for double in (".nii.gz", ".ome.tif", ".ome.tiff"):
+        if name.lower().endswith(double):
+            return name[: -len(double)]
     return path.stem
 
 

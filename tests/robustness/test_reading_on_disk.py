@@ -158,6 +158,7 @@ def test_ome_tiff_cyx_is_one_three_channel_image(tmp_path: Path) -> None:
     assert image.metadata["channels"] == 3
     (found,) = scan(path).found
     assert found.shape == (1, 6, 7, 3) and found.kind == "2d"
+    assert found.name == "cells"  # not "cells.ome"
 
 
 @pytest.mark.parametrize("layout", ["imagej-ZCYX", "ome-ZCYX", "ome-ZYXC"])
@@ -331,6 +332,19 @@ def test_patient_folders_are_not_taken_as_classes(project, tmp_path: Path) -> No
     report = import_sources(project, [tmp_path / "data"], label_from="folder:1")
     assert report.counts == {"benign": 6, "malignant": 6}
     assert {i.name: i.label for i in project.items()} == truth
+    assert not report.notes
+
+
+def test_an_explicit_level_that_gives_identifiers_is_imported_with_a_note(
+    project, tmp_path: Path
+) -> None:
+    """folder:N is the user's choice: imported as asked, with a note offering the level
+    that gives classes."""
+    _patient_class_tree(tmp_path / "data")
+    report = import_sources(project, [tmp_path / "data"], label_from="folder:2")
+    assert len(report.imported) == 12
+    (note,) = [n for n in report.notes if "folder:2" in n]
+    assert "named like identifiers" in note and "folder:1 gives benign (6)" in note
 
 
 def test_folder_level_for_dicom_series(project, tmp_path: Path) -> None:
