@@ -27,7 +27,7 @@ import torch
 from medview.core import messages as msg
 from medview.core.errors import MedviewError
 from medview.core.project import Project
-from training import ddp
+from training import ddp, near_dup_audit
 from training.config import ConfigError, TrainConfig
 from training.cross_validation import audit_leakage, audit_warnings, plan_splits
 from training.data import DataError, LoadedData, choose_kind, input_channels, load_items
@@ -213,9 +213,17 @@ class _Run(FoldTraining):
         )
         return data
 
+    def audit_warnings(self) -> list[str]:
+        grouped = self.cfg.near_duplicate_groups
+        return audit_warnings(self.audit) + near_dup_audit.warnings(self.audit, grouped)
+
     def plan(self, data: LoadedData) -> None:
         ids = [it.id for it in data.items]
         groups = [it.group for it in data.items]
+        near = near_dup_audit.clusters(self.project, data.items)
+        if self.cfg.near_duplicate_groups and near:
+            groups = near_dup_audit.groups_with_clusters(groups, near)
+            self.log(f"{len(near)} near-duplicate cluster(s) kept together as split groups")
         self.plan_ = plan_splits(
             data.y.tolist(),
             groups,
@@ -227,12 +235,13 @@ class _Run(FoldTraining):
             holdout_fractions=self.cfg.holdout_fractions,
         )
         self.audit = audit_leakage(self.plan_, [it.content_hash for it in data.items], groups, ids)
+        self.audit.update(near_dup_audit.audit(self.plan_, near, ids))
         for note in self.plan_.notes:
             self.log(note)
         marked_val = sum(1 for it in data.items if it.split == "val")
         if marked_val and self.plan_.mode == "kfold":
             self.log(f"{marked_val} item(s) marked 'val' take part in the k-fold rotation")
-        for warning in audit_warnings(self.audit):
+        for warning in self.audit_warnings():
             self.log(f"leakage audit: {warning}", "warning")
         self.folds = [f for f in self.plan_.folds if self.cfg.fold in (None, f.number)]
         self.base = {
@@ -263,7 +272,7 @@ class _Run(FoldTraining):
         rows = self.all_rows(extra)
         metrics = {**self.base, **compute_metrics(self.classes, self.fold_info, rows)}
         metrics["leakage"] = self.audit
-        metrics["warnings"] += audit_warnings(self.audit)
+        metrics["warnings"] += self.audit_warnings()
         if final:
             for warning in metrics["warnings"]:
                 if warning.startswith("fold "):

@@ -68,6 +68,11 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     s.add_argument(
         "--holdout", action="store_true", help="one stratified train/val/test split (~72/13/15)"
     )
+    s.add_argument(
+        "--near-duplicate-groups",
+        action="store_true",
+        help="keep near-duplicate images (perceptual hash) in one fold, like one patient",
+    )
     t = parser.add_argument_group("optimisation")
     t.add_argument("--epochs", type=_positive_int, default=30)
     t.add_argument("--batch-size", type=_positive_int, default=8)
@@ -141,6 +146,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
         augment=args.augment,
         class_weights=args.class_weights,
         balanced_sampler=args.balanced_sampler,
+        near_duplicate_groups=getattr(args, "near_duplicate_groups", False),
         patience=args.patience,
         min_epochs=args.min_epochs,
         cache=args.cache,

@@ -86,6 +86,7 @@ class TrainConfig:
     run_id: str | None = None
     threads: int | None = None  # torch CPU threads; None: torch's own default
     predict_unlabelled: bool = True  # the ensemble predicts unlabelled items at the end
+    near_duplicate_groups: bool = False  # near-duplicate clusters (pHash) share one fold
     extra: dict[str, Any] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ (de)serialisation

@@ -110,9 +110,37 @@ def check_plan(project: Project, config: dict[str, Any], kind: str | None = None
         check.errors.append(
             "A hold-out split needs at least 3 labelled items per class (train, validation, test)."
         )
+    check.warnings.extend(duplicate_warnings(project, items, cfg.near_duplicate_groups))
     smallest = min(counts[c] for c in present)
     if check.ok and smallest < 10:
         check.warnings.append(
             f"Only {smallest} labelled items in the smallest class: expect noisy metrics."
         )
     return check
+
+
+def duplicate_warnings(project: Project, items: list[Any], grouped: bool) -> list[str]:
+    """Near-duplicates and label conflicts among the items a run would use (pHashes stored at
+    import; pairwise over packed integers, ~0.1 s for 3 000 items)."""
+    from medview.io.phash import near_duplicate_groups
+
+    out = []
+    stored = project.phashes()
+    groups = near_duplicate_groups([(it.id, stored[it.id]) for it in items if it.id in stored])
+    if groups and not grouped:
+        n = sum(len(g) for g in groups)
+        out.append(
+            f"{len(groups)} group(s) of near-duplicate images ({n} items): copies in different "
+            "folds inflate the scores. Keep them together ('near-duplicates as split groups') "
+            "or review them (browser: Near duplicates)."
+        )
+    by_hash: dict[str, set[str]] = {}
+    for it in items:
+        by_hash.setdefault(it.content_hash, set()).add(it.label)
+    conflicts = sum(1 for labels in by_hash.values() if len(labels) > 1)
+    if conflicts:
+        out.append(
+            f"{conflicts} image(s) are labelled with two different classes (identical copies): "
+            "resolve them in the browser (Label conflicts)."
+        )
+    return out

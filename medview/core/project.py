@@ -27,6 +27,7 @@ from medview.core import schema
 from medview.core.errors import ProjectError
 from medview.core.label_store import LabelStore
 from medview.core.labels import color_for, validate_class_names
+from medview.core.phash_store import PhashStore
 from medview.core.run_store import RUN_STATUSES, Prediction, Run, RunStore
 from medview.core.store import now_iso
 from medview.core.study_store import Study, StudyStore
@@ -88,7 +89,7 @@ class Item:
         }
 
 
-class Project(LabelStore, RunStore, StudyStore):
+class Project(LabelStore, RunStore, StudyStore, PhashStore):
     """An open project. Use :meth:`create` or :meth:`open`; close it (or use ``with``)."""
 
     # ------------------------------------------------------------------ opening and closing

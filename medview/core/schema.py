@@ -88,7 +88,16 @@ ALTER TABLE runs ADD COLUMN study_id TEXT REFERENCES studies (id) ON DELETE SET 
 CREATE INDEX runs_study ON runs (study_id);
 """
 
-MIGRATIONS: list[str] = [_V1, _V2]
+# Version 3: perceptual hashes (medview.io.phash), one per item, made at import; the
+# near-duplicate groups and the leakage audit's near-duplicate count read them.
+_ITEM_PHASH = """
+CREATE TABLE item_phash (
+    item_id INTEGER PRIMARY KEY REFERENCES items (id) ON DELETE CASCADE,
+    phash TEXT NOT NULL
+);
+"""
+
+MIGRATIONS: list[str] = [_V1, _V2, _ITEM_PHASH]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

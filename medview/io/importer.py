@@ -71,11 +71,24 @@ class Duplicate(NamedTuple):
     existing: str  # name of the item that already holds this content
 
 
+class LabelConflict(NamedTuple):
+    """Identical content filed under two different labels. Both items are kept, so the user
+    can see them side by side and decide (browser: "Label conflicts")."""
+
+    path: str
+    label: str
+    existing_path: str
+    existing_label: str
+    existing: str  # name of the item already holding this content
+
+
 @dataclass
 class ImportReport:
     imported: list[ImportedItem] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     duplicates: list[Duplicate] = field(default_factory=list)
+    label_conflicts: list[LabelConflict] = field(default_factory=list)
+    near_duplicates: int = 0  # imported items within a few bits of another item's pHash
     added_classes: list[str] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)  # per class; "unlabelled" for none
     notes: list[str] = field(default_factory=list)
@@ -90,6 +103,20 @@ class ImportReport:
             )
             lines.extend(
                 f"  {d.path}: same content as item {d.existing!r}" for d in self.duplicates
+            )
+        if self.label_conflicts:
+            lines.append(
+                f"label conflicts (same content, different label; both kept): "
+                f"{len(self.label_conflicts)}"
+            )
+            lines.extend(
+                f"  {c.path} ({c.label}) = {c.existing_path} ({c.existing_label})"
+                for c in self.label_conflicts
+            )
+        if self.near_duplicates:
+            lines.append(
+                f"near duplicates (resized/re-encoded copies?): {self.near_duplicates} item(s); "
+                "see the browser's 'Near duplicates' filter"
             )
         if self.skipped:
             lines.append(f"skipped {len(self.skipped)} file(s):")
@@ -412,8 +439,10 @@ def import_sources(
     group_pattern: str | None = None,
     progress: Progress | None = None,
     cancel: Callable[[], bool] | threading.Event | None = None,
+    phash: bool = True,
 ) -> ImportReport:
-    """Import images from files and folders into ``project``. See the module docstring."""
+    """Import images from files and folders into ``project``. See the module docstring.
+    ``phash``: decode each new item once for its thumbnail and perceptual hash."""
     from medview.core.project import SPLITS
 
     if isinstance(sources, str | Path):
@@ -440,7 +469,7 @@ def import_sources(
         unlabelled = [c for c in found.found if csv_labels is None or not csv_labels.find(c)]
         _check_folder_labels(unlabelled, classes, folder_level, nested, report)
     known = project.known_hashes()
-    added_now: dict[str, str] = {}  # hash -> name, for duplicates inside this import
+    added_now: dict[str, tuple[str, str, str | None]] = {}  # hash -> (name, where, label)
     arrays = _ArchiveRows()
     batch = _Batch(project, report)
     total = len(found.found)
@@ -456,13 +485,6 @@ def import_sources(
             row = csv_labels.find(candidate)  # a duplicate's row is not "unmatched"
             if row is not None:
                 row.used = True
-        if candidate.content_hash in added_now:
-            report.duplicates.append(Duplicate(where, added_now[candidate.content_hash]))
-            continue
-        if candidate.content_hash in known:
-            existing = project.items_by_hash(candidate.content_hash)
-            report.duplicates.append(Duplicate(where, existing[0].name if existing else "?"))
-            continue
         try:
             entry, wanted = _prepare(
                 project,
@@ -482,9 +504,26 @@ def import_sources(
         except Exception as exc:  # never let one item stop the others
             report.skipped.append(Skipped(where, f"cannot import ({describe(exc)})"))
             continue
-        added_now[candidate.content_hash] = candidate.name
+        if duplicate:
+            conflict = _label_conflict(
+                project, candidate.content_hash, added_now, where, entry.get("label")
+            )
+            if conflict is None:
+                existing = added_now.get(candidate.content_hash)
+                if existing is None:
+                    known_items = project.items_by_hash(candidate.content_hash)
+                    name = known_items[0].name if known_items else "?"
+                else:
+                    name = existing[0]
+                report.duplicates.append(Duplicate(where, name))
+                continue
+            # A copy filed under another class: keep it, so the user sees both and decides.
+            report.label_conflicts.append(conflict)
+        added_now.setdefault(candidate.content_hash, (candidate.name, where, entry.get("label")))
         batch.add(entry, where, wanted)
     batch.flush()
+    if phash and report.imported and not report.cancelled:
+        _thumbnail_pass(project, report, progress, cancel)
     if progress:
         progress(total, total, "done")
 
@@ -505,6 +544,50 @@ def import_sources(
         counts[key] = counts.get(key, 0) + 1
     report.counts = dict(sorted(counts.items(), key=lambda kv: (kv[0] == "unlabelled", kv[0])))
     return report
+
+
+def _thumbnail_pass(
+    project: Any,
+    report: ImportReport,
+    progress: Progress | None,
+    cancel: Callable[[], bool] | threading.Event | None,
+) -> None:
+    """Thumbnails and perceptual hashes of the new items, then how many of them have a near
+    duplicate in the project. Needs a real project (hashes are stored in it)."""
+    from medview.io import near_duplicates
+
+    if not hasattr(project, "set_phashes"):
+        return
+    ids = [it.id for it in report.imported]
+    items = project.items(ids=ids)
+    failed = near_duplicates.hash_items(project, items, progress, lambda: _cancelled(cancel))
+    report.notes.extend(f"no thumbnail for {s.path}: {s.reason}" for s in failed)
+    groups = near_duplicates.near_duplicate_groups(project)
+    new = set(ids)
+    report.near_duplicates = sum(1 for g in groups for i in g if i in new)
+
+
+def _label_conflict(
+    project: Any,
+    content_hash: str,
+    added_now: dict[str, tuple[str, str, str | None]],
+    where: str,
+    label: str | None,
+) -> LabelConflict | None:
+    """A conflict when this copy's label differs from a labelled item with the same content
+    (already in the project, or added earlier in this import)."""
+    if label is None:
+        return None
+    holders: list[tuple[str, str, str | None]] = []
+    if content_hash in added_now:
+        holders.append(added_now[content_hash])
+    holders += [(it.name, it.path, it.label) for it in project.items_by_hash(content_hash)]
+    if any(other == label for _, _, other in holders):
+        return None  # the same image under the same label: a plain duplicate
+    for name, path, other in holders:
+        if other is not None:
+            return LabelConflict(where, label, path, other, name)
+    return None
 
 
 def _npz_where(candidate: Candidate) -> str:

@@ -3,6 +3,8 @@ count per class, always visible."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtCore import QItemSelectionModel, QModelIndex, QSize, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -47,6 +49,10 @@ class BrowserWidget(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.model = ItemTableModel(self)
+        # Quick filters others provide (duplicates, a run's errors): key -> (title, provider
+        # returning (item ids, keep that order)). See add_id_filter / show_ids.
+        self.id_filters: dict[str, tuple[str, Callable[[], tuple[list[int], bool]]]] = {}
+        self._shown_ids: tuple[str, list[int], bool] | None = None  # a one-off list (a cell)
         self.proxy = ItemFilterProxy(self)
         self.proxy.setSourceModel(self.model)
         self._build()
@@ -125,6 +131,10 @@ class BrowserWidget(QWidget):
             self.quick_box.addItem(f"Class: {cls.name}", f"{ItemFilterProxy.CLASS}:{cls.name}")
         self.quick_box.addItem("Disagrees with label", ItemFilterProxy.DISAGREE)
         self.quick_box.addItem("Most uncertain (20 %)", ItemFilterProxy.UNCERTAIN)
+        for key, (title, _provider) in self.id_filters.items():
+            self.quick_box.addItem(title, key)
+        if self._shown_ids is not None:
+            self.quick_box.addItem(self._shown_ids[0], ItemFilterProxy.IDS)
         index = self.quick_box.findData(current) if current else 0
         self.quick_box.setCurrentIndex(max(index, 0))
         self.quick_box.blockSignals(False)
@@ -132,8 +142,39 @@ class BrowserWidget(QWidget):
 
     def _quick_changed(self, *_: object) -> None:
         # Item data are plain strings ("class:NAME"): QComboBox.findData compares them.
-        mode, _, name = str(self.quick_box.currentData() or ItemFilterProxy.ALL).partition(":")
+        key = str(self.quick_box.currentData() or ItemFilterProxy.ALL)
+        if key in self.id_filters:
+            ids, ordered = self.id_filters[key][1]()
+            self.proxy.set_ids(ids, ordered)
+            return
+        if key == ItemFilterProxy.IDS and self._shown_ids is not None:
+            self.proxy.set_ids(self._shown_ids[1], self._shown_ids[2])
+            return
+        mode, _, name = key.partition(":")
         self.proxy.set_quick(mode, name or None)
+
+    def add_id_filter(
+        self, key: str, title: str, provider: Callable[[], tuple[list[int], bool]]
+    ) -> None:
+        """A quick filter whose items ``provider`` computes when it is chosen."""
+        self.id_filters[key] = (title, provider)
+        self.rebuild_quick_filters()
+
+    def refresh_id_filter(self) -> None:
+        """Recompute the chosen provider filter (its items changed: a new threshold, ...)."""
+        if str(self.quick_box.currentData()) in self.id_filters:
+            self._quick_changed()
+
+    def show_ids(self, ids: list[int], title: str, ordered: bool = False) -> int:
+        """Show exactly ``ids`` (as the quick filter ``title``) and select the first.
+        Returns how many are shown."""
+        self.filter_edit.clear()
+        self._shown_ids = (title, [int(i) for i in ids], ordered)
+        self.rebuild_quick_filters()
+        self.quick_box.setCurrentIndex(self.quick_box.findData(ItemFilterProxy.IDS))
+        self._quick_changed()
+        self.select_first()
+        return self.proxy.rowCount()
 
     def set_quick_filter(self, mode: str, class_name: str | None = None) -> None:
         key = f"{mode}:{class_name}" if class_name else mode

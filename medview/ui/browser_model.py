@@ -322,13 +322,35 @@ class ItemFilterProxy(QSortFilterProxyModel):
 
     ALL, UNLABELLED, CLASS, DISAGREE = "all", "unlabelled", "class", "disagree"
     UNCERTAIN = "uncertain"
+    IDS = "ids"  # an explicit list of items (a confusion cell, false positives, duplicates)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.text = ""
         self.mode = self.ALL
         self.class_name: str | None = None
+        self.ids: dict[int, int] = {}  # IDS mode: item id -> rank (the order shown)
+        self.ordered = False
         self.setSortRole(SORT_ROLE)
+
+    def set_ids(self, ids: list[int], ordered: bool = False) -> None:
+        """Show only ``ids``; ``ordered``: in this order (e.g. most confident first) rather
+        than the table's sort."""
+        self.mode, self.class_name = self.IDS, None
+        self.ids = {int(i): k for k, i in enumerate(ids)}
+        self.ordered = ordered
+        self.invalidate()
+        # The proxy sorts itself only for an explicit order; otherwise the source model does.
+        QSortFilterProxyModel.sort(self, 0 if ordered else -1)
+
+    def lessThan(
+        self,
+        left: QModelIndex | QPersistentModelIndex,
+        right: QModelIndex | QPersistentModelIndex,
+    ) -> bool:
+        model: ItemTableModel = self.sourceModel()  # type: ignore[assignment]
+        a, b = model.item_at(left.row()).id, model.item_at(right.row()).id
+        return self.ids.get(a, 0) < self.ids.get(b, 0)
 
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
         """The source model sorts (see ItemTableModel.sort); the proxy keeps its order and
@@ -347,6 +369,9 @@ class ItemFilterProxy(QSortFilterProxyModel):
 
     def set_quick(self, mode: str, class_name: str | None = None) -> None:
         self.mode, self.class_name = mode, class_name
+        if self.ordered:
+            self.ordered = False
+            QSortFilterProxyModel.sort(self, -1)
         self.invalidate()
 
     def filterAcceptsRow(self, row: int, parent: QModelIndex | QPersistentModelIndex) -> bool:
@@ -361,6 +386,8 @@ class ItemFilterProxy(QSortFilterProxyModel):
             if not (pred and pred.predicted and item.label and pred.predicted != item.label):
                 return False
         if self.mode == self.UNCERTAIN and not model.is_uncertain(item.id):
+            return False
+        if self.mode == self.IDS and item.id not in self.ids:
             return False
         if self.text:
             haystack = " ".join(filter(None, (item.name, item.group, item.label, item.split)))

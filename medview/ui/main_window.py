@@ -68,6 +68,10 @@ class MainWindow(QMainWindow):
         from medview.ui.training_dock import install as install_training
 
         self.training_panel = install_training(self)
+        # Label-conflict / near-duplicate filters and actions (issue 15).
+        from medview.ui.duplicate_actions import install as install_duplicates
+
+        install_duplicates(self)
 
     # ------------------------------------------------------------------ layout
     def _build(self) -> None:

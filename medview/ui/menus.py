@@ -193,6 +193,9 @@ def browser_context_menu(window: MainWindow, pos: QPoint) -> None:
         split_menu.addAction(split or "(none)").triggered.connect(
             lambda _=False, s=split: window.set_split_selected(s)
         )
+    duplicates = getattr(window, "duplicate_actions", None)
+    if duplicates is not None:
+        duplicates.add_menu(menu)
     menu.exec(window.browser.table.viewport().mapToGlobal(pos))
 
 

@@ -67,10 +67,13 @@ def fix_unit_square(widget: pg.PlotWidget) -> None:
 
 
 class ConfusionPlot(pg.PlotWidget):
-    """Counts as text on a colour scale (white to blue), classes on both axes."""
+    """Counts as text on a colour scale (white to blue), classes on both axes. ``source``
+    says what it shows (for medview.ui.result_clicks): ("epoch" | "fold", fold number),
+    ("pooled", 0) or ("test", 0)."""
 
     def __init__(self) -> None:
         super().__init__(background="w")
+        self.source: tuple[str, int] = ("pooled", 0)
         item = self.getPlotItem()
         item.setLabel("bottom", "predicted", color="#333")
         item.setLabel("left", "true", color="#333")
@@ -291,6 +294,7 @@ class LivePlots(QWidget):
         if epoch.confusion and self.classes:  # engines that report it: live at each epoch
             title = f"Confusion, fold {f} (epoch {epoch.epoch})"
             self.confusion.set_matrix(epoch.confusion, self.classes, title)
+            self.confusion.source = ("epoch", f)
         aucs = [(r.epoch, r.val_auc) for r in rows if r.val_auc is not None]
         if aucs:
             self._curve(self.auc_plot, "auc", f, False, f"fold {f}").setData(
@@ -314,6 +318,7 @@ class LivePlots(QWidget):
             self.confusion.set_matrix(
                 metrics["confusion"], self.classes, f"Confusion, fold {done.fold}"
             )
+            self.confusion.source = ("fold", done.fold)
         self.table.set_row(str(done.fold), metrics)
         self._fit_table()
         self._update_mean_roc()
@@ -365,6 +370,7 @@ class LivePlots(QWidget):
             self.confusion.set_matrix(
                 metrics["pooled_confusion"], classes, "Confusion, pooled out-of-fold"
             )
+            self.confusion.source = ("pooled", 0)
         auc = (metrics.get("summary") or {}).get("roc_auc") or {}
         if metrics.get("roc_mean") and len(metrics.get("folds", [])) > 1:
             stats = (auc["mean"], auc["std"]) if auc.get("mean") is not None else None

@@ -10,6 +10,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QTabWidget
 
 from medview.ui.model_actions import ModelActions
+from medview.ui.result_clicks import ResultClicks
 from medview.ui.run_again import run_again
 from medview.ui.training_panel import TrainingPanel
 
@@ -32,6 +33,10 @@ def install(window: MainWindow) -> TrainingPanel:
     panel.history.rerunRequested.connect(
         lambda run_id: tabs.setCurrentIndex(0) if run_again(panel, run_id) else None
     )
+    clicks = ResultClicks(panel)
+    panel.result_clicks = clicks
+    panel.history.openRequested.connect(clicks.load)
+    panel.runEnded.connect(lambda _status, run_id: clicks.load(run_id or None))
     actions = ModelActions(panel)
     panel.model_actions = actions
     panel.history.exportRequested.connect(lambda run_id: actions.export_model(run_id))
@@ -51,7 +56,7 @@ def install(window: MainWindow) -> TrainingPanel:
         ("&Apply to folder…", lambda: actions.apply_to_folder(), None),
         ("Label &next (least certain)", panel.label_next, "U"),
         ("&Grad-CAM for this item", panel.gradcam, "Ctrl+Shift+G"),
-        ("Show / hide Grad-CAM &overlay", panel.overlay.toggle, "G"),
+        ("Grad-CAM &overlay (compute, or show / hide)", lambda: gradcam_key(panel), "G"),
     ]
     for text, slot, key in entries:
         action = QAction(text, window)
@@ -85,3 +90,14 @@ def install(window: MainWindow) -> TrainingPanel:
     if window.project is not None:
         panel.set_project(window.project)
     return panel
+
+
+def gradcam_key(panel: TrainingPanel) -> None:
+    """G: the selected item's Grad-CAM in one key: computed when it has none yet (with the
+    shown run), else shown / hidden."""
+    item = panel.window.current_item
+    overlay = panel.overlay
+    if item is not None and overlay.item_id != item.id and panel.run_id is not None:
+        panel.gradcam()
+        return
+    overlay.toggle()

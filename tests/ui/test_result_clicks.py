@@ -1,0 +1,112 @@
+"""Results you can click: a confusion cell filters the browser to exactly its items, a ROC
+click sets the decision threshold and recounts, quick filters for the shown run's errors."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from training_helpers import make_project_2d, write_fake_run  # noqa: E402
+
+from medview.ui.main_window import MainWindow  # noqa: E402
+from medview.ui.settings import Settings  # noqa: E402
+
+# Per item (in project order): true class and P(MUT). WT items 0, 2, .. 10 all below 0.5;
+# MUT items 1, 3, .. 11: four above 0.5, items 3 and 7 below (the false negatives).
+P_MUT = [0.1, 0.9, 0.2, 0.4, 0.45, 0.8, 0.05, 0.2, 0.3, 0.7, 0.15, 0.95]
+
+
+def _write_predictions(project, run_id: str) -> None:
+    items = project.items()
+    lines = ["item_id,item_name,fold,split,true,prob_WT,prob_MUT,predicted"]
+    for k, item in enumerate(items):
+        p = P_MUT[k]
+        pred = "MUT" if p >= 0.5 else "WT"
+        for fold in (1 + (k // 2) % 2, 0):  # both classes in each fold
+            lines.append(f"{item.id},{item.name},{fold},val,{item.label},{1 - p},{p},{pred}")
+    (project.runs_dir / run_id / "predictions.csv").write_text("\n".join(lines) + "\n")
+
+
+@pytest.fixture
+def window(qtbot, tmp_path: Path):
+    project = make_project_2d(tmp_path, 12, shape=(16, 16))
+    write_fake_run(project, "r1", 0.8)
+    _write_predictions(project, "r1")
+    win = MainWindow(Settings())
+    qtbot.addWidget(win)
+    win.resize(1500, 950)
+    win.show()
+    win.set_project(project)
+    panel = win.training_panel
+    panel.history.refresh()
+    panel.history.select_runs(["r1"])
+    panel.history.open_selected()
+    qtbot.waitExposed(panel.plots.confusion)
+    yield win
+    panel.shutdown()
+    win.close_project()
+
+
+def _click(qtbot, plot, x: float, y: float) -> None:
+    from PySide6.QtCore import QPointF, Qt
+
+    view = plot.getPlotItem().getViewBox()
+    scene = view.mapViewToScene(QPointF(x, y))
+    pos = plot.mapFromScene(scene)
+    qtbot.mouseClick(plot.viewport(), Qt.MouseButton.LeftButton, pos=pos)
+
+
+def _shown(win) -> list[int]:
+    from medview.ui.browser import ITEM_ID_ROLE
+
+    proxy = win.browser.proxy
+    return [proxy.index(r, 0).data(ITEM_ID_ROLE) for r in range(proxy.rowCount())]
+
+
+def test_clicking_a_confusion_cell_filters_to_exactly_those_items(qtbot, window):
+    ids = [it.id for it in window.project.items()]
+    plots = window.training_panel.plots
+    assert plots.confusion.matrix.tolist() == [[6, 0], [2, 4]]
+    _click(qtbot, plots.confusion, 0.5, 1.5)  # true MUT, predicted WT
+    assert sorted(_shown(window)) == [ids[3], ids[7]]
+    assert window.browser.current_id() == _shown(window)[0]
+    assert "True MUT, predicted WT (2)" in window.browser.quick_box.currentText()
+    _click(qtbot, plots.confusion, 1.5, 1.5)  # true positives
+    assert sorted(_shown(window)) == [ids[k] for k in (1, 5, 9, 11)]
+    _click(qtbot, plots.confusion, 1.5, 0.5)  # no false positives at 0.5
+    assert _shown(window) == []
+
+
+def test_clicking_the_roc_sets_the_threshold_and_recounts(qtbot, window):
+    panel = window.training_panel
+    plots, clicks = panel.plots, panel.result_clicks
+    _click(qtbot, plots.roc_plot, 1.0, 1.0)  # top right: everything called MUT
+    assert clicks.threshold == pytest.approx(min(P_MUT))
+    assert plots.confusion.matrix.tolist() == [[0, 6], [0, 6]]
+    assert "@ 0.050" in plots.confusion.getPlotItem().titleLabel.text
+    assert plots.table.item(1, 4).text() == "1.000"
+    assert plots.table.item(1, 5).text() == "0.000"  # specificity: every WT called MUT
+    # The error filters follow the threshold.
+    window.browser.set_quick_filter("fp")
+    assert len(_shown(window)) == 6
+    _click(qtbot, plots.roc_plot, 0.0, 0.67)  # above P 0.45: MUT items 3 and 7 missed
+    assert clicks.threshold == pytest.approx(0.7)
+    assert plots.confusion.matrix.tolist() == [[6, 0], [2, 4]]
+    assert _shown(window) == []  # still the false-positive filter: none now
+    assert plots.table.item(1, 4).text() == "0.333"  # fold 2 recall: items 3 and 7 missed
+
+
+def test_error_quick_filters_for_the_shown_run(qtbot, window):
+    ids = [it.id for it in window.project.items()]
+    window.browser.set_quick_filter("fn")
+    assert sorted(_shown(window)) == [ids[3], ids[7]]
+    window.browser.set_quick_filter("wrong")
+    assert _shown(window) == [ids[7], ids[3]]  # P(WT) 0.8 before 0.6: most confident first
+    window.browser.set_quick_filter("all")
+    assert len(_shown(window)) == 12
+    assert np.all(np.diff([window.browser.proxy.index(r, 0).row() for r in range(12)]) == 1)
