@@ -110,3 +110,20 @@ def test_error_quick_filters_for_the_shown_run(qtbot, window):
     window.browser.set_quick_filter("all")
     assert len(_shown(window)) == 12
     assert np.all(np.diff([window.browser.proxy.index(r, 0).row() for r in range(12)]) == 1)
+
+
+def test_g_computes_grad_cam_for_the_selected_item_then_toggles(qtbot, window, monkeypatch):
+    from medview.ui.training_dock import gradcam_key
+
+    panel = window.training_panel
+    plots = panel.plots
+    _click(qtbot, plots.confusion, 0.5, 1.5)  # the false negatives; the first is selected
+    qtbot.waitUntil(lambda: window.current_item is not None)
+    asked: list[int] = []
+    monkeypatch.setattr(panel, "gradcam", lambda: asked.append(window.current_item.id))
+    gradcam_key(panel)
+    assert asked == [window.browser.current_id()]  # no map yet: computed
+    panel.overlay.set_map(asked[0], np.zeros((1, 16, 16), np.float32))
+    enabled = panel.overlay.enabled
+    gradcam_key(panel)
+    assert panel.overlay.enabled is not enabled and asked == [asked[0]]  # now a toggle
