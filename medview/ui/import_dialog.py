@@ -154,6 +154,8 @@ class ImportRunner(QObject):
             self.progress.setAutoReset(False)
             self.progress.canceled.connect(self.cancel)
         self.running = False
+        self._updating = False
+        self._pending: tuple[int, int, str] | None = None
 
     def cancel(self) -> None:
         self.cancelled.set()
@@ -185,23 +187,30 @@ class ImportRunner(QObject):
         )
 
     def _on_progress(self, done: int, total: int, message: str) -> None:
-        progress = self.progress
-        if progress is None or self.cancelled.is_set():
+        if self.progress is None or self.cancelled.is_set():
             return
-        progress.setLabelText(f"{message}\n{done} of {total}" if total else message)
-        progress.setMaximum(max(total, 0))
-        # Last: a window-modal progress dialog processes events in setValue, and the import
-        # may finish right there; _close_progress then waits until setValue has returned,
-        # since resetting or deleting the dialog under its own setValue can crash Qt.
+        self._pending = (done, total, message)
+        if self._updating:
+            # A window-modal progress dialog processes events inside setValue, which can
+            # deliver the next progress signal right here. Calling setValue again from inside
+            # itself (and then resetting the dialog from the innermost call) crashed Qt; the
+            # outer call applies the latest values when its setValue returns.
+            return
         self._updating = True
         try:
-            progress.setValue(min(done, total) if total else 0)
+            while self._pending is not None and self.progress is not None:
+                done, total, message = self._pending
+                self._pending = None
+                progress = self.progress
+                progress.setLabelText(f"{message}\n{done} of {total}" if total else message)
+                progress.setMaximum(max(total, 0))
+                progress.setValue(min(done, total) if total else 0)
         finally:
             self._updating = False
 
     def _close_progress(self) -> None:
         self.running = False
-        if getattr(self, "_updating", False):
+        if self._updating:  # never reset or delete the dialog under its own setValue
             QTimer.singleShot(0, self._close_progress)
             return
         if self.progress is not None:
