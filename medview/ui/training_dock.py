@@ -65,6 +65,17 @@ def install(window: MainWindow) -> TrainingPanel:
         action.triggered.connect(lambda _=False, s=slot: s())
         menu.addAction(action)
     menu.addSeparator()
+    from medview.ui.study_dialog import open_existing_study
+
+    for text, slot in (
+        ("Compare &models…", panel.compare_models),
+        ("T&une hyper-parameters…", panel.tune),
+        ("Open st&udy…", lambda: open_existing_study(panel)),
+    ):
+        action = QAction(text, window)
+        action.triggered.connect(lambda _=False, s=slot: s())
+        menu.addAction(action)
+    menu.addSeparator()
     menu.addAction(window.training_dock.toggleViewAction())
     menu.addAction(window.plots_dock.toggleViewAction())
     panel.history.deleted.connect(panel.runs_deleted)

@@ -104,6 +104,16 @@ class TrainingPanel(QWidget):
         self.cancel_button.clicked.connect(self.cancel)
         buttons.addWidget(self.train_button, 2)
         buttons.addWidget(self.cancel_button, 1)
+        # Model studies (medview/ui/study_dialog.py): several runs on the same folds.
+        studies = QHBoxLayout()
+        self.compare_button = QPushButton("Compare models…")
+        self.compare_button.setToolTip("Train several models on the same folds and compare them")
+        self.compare_button.clicked.connect(self.compare_models)
+        self.tune_button = QPushButton("Tune…")
+        self.tune_button.setToolTip("Search learning rate, batch size, ... with Optuna")
+        self.tune_button.clicked.connect(self.tune)
+        studies.addWidget(self.compare_button)
+        studies.addWidget(self.tune_button)
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
         self.progress.setValue(0)
@@ -145,6 +155,7 @@ class TrainingPanel(QWidget):
         head = QVBoxLayout()
         head.setContentsMargins(6, 6, 6, 0)
         head.addLayout(buttons)
+        head.addLayout(studies)
         head.addWidget(self.progress)
         head.addWidget(self.status)
         head.addWidget(self.plan_label)
@@ -160,6 +171,16 @@ class TrainingPanel(QWidget):
         outer.addWidget(scroll, 1)
         self.setMinimumWidth(300)
         self._update_buttons()
+
+    def compare_models(self) -> None:
+        from medview.ui.study_dialog import open_compare_dialog
+
+        open_compare_dialog(self)
+
+    def tune(self) -> None:
+        from medview.ui.study_dialog import open_tune_dialog
+
+        open_tune_dialog(self)
 
     # ------------------------------------------------------------------ project
     def set_project(self, project: Project | None) -> None:
@@ -404,6 +425,9 @@ class TrainingPanel(QWidget):
             has_project and not running and bool(self.plan and self.plan.ok)
         )
         self.cancel_button.setEnabled(running)
+        ready = has_project and not running and bool(self.plan and self.plan.ok)
+        self.compare_button.setEnabled(ready)
+        self.tune_button.setEnabled(ready)
         usable = has_project and self.run_id is not None and not side
         self.predict_button.setEnabled(usable)
         self.gradcam_button.setEnabled(usable)

@@ -1,0 +1,346 @@
+"""The "Compare models…" and "Tune…" dialogs and the start of their background job.
+
+Compare: tick the models (each row shows its parameters, MACs at the study's input size and
+an estimated time), and one job trains them one after another on the same folds, seed,
+input size and budget (training/study.py); the study view (study_view.py) fills in as each
+run ends. Tune: an Optuna search (training/tune.py) over the form's model, or over the 3D
+models scored by AUC and MACs. Both jobs are spawned processes (medview.jobs.runner, the
+same machinery as a training run), so torch never loads in the window.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHeaderView,
+    QInputDialog,
+    QLabel,
+    QMessageBox,
+    QSpinBox,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from training import model_costs
+from training.config import DEFAULT_SIZE_2D_IMAGENET, MODELS_2D, MODELS_3D, TrainConfig
+
+if TYPE_CHECKING:
+    from medview.ui.study_view import StudyView
+    from medview.ui.training_panel import TrainingPanel
+
+STUDY_TARGET = "training.study_worker:study_job"
+TUNE_TARGET = "training.study_worker:tune_job"
+DEFAULT_TICKED = {
+    "2d": ("cnn_small", "mobilenet_v2", "resnet18", "densenet121"),
+    "3d": ("cnn3d_small", "medicalnet_resnet10", "medicalnet_resnet18"),
+}
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    if seconds < 90:
+        return f"≈ {max(1, round(seconds))} s"
+    if seconds < 5400:
+        return f"≈ {round(seconds / 60)} min"
+    return f"≈ {seconds / 3600:.1f} h"
+
+
+def format_count(n: int | None) -> str:
+    if n is None:
+        return "?"
+    return f"{n / 1e6:.2f} M" if n >= 1e5 else f"{n / 1e3:.0f} k"
+
+
+class CompareDialog(QDialog):
+    """Pick the models of a study; the shared settings come from the training form."""
+
+    def __init__(
+        self,
+        kind: str,
+        settings: dict[str, Any],
+        n_items: int,
+        rate: float | None,
+        device: str,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Compare models")
+        self.kind = kind
+        self.settings = settings
+        self.n_items = n_items
+        models = MODELS_3D if kind == "3d" else MODELS_2D
+        cfg = TrainConfig.from_dict({k: v for k, v in settings.items() if k != "project"})
+        self.size = cfg.size or (
+            max(cfg.resolved_size(m) for m in models) if kind == "3d" else DEFAULT_SIZE_2D_IMAGENET
+        )
+        self.rate = (
+            rate
+            or model_costs.DEFAULT_MACS_PER_SECOND["gpu" if device not in ("cpu", "CPU") else "cpu"]
+        )
+        self.measured = rate is not None
+        layout = QVBoxLayout(self)
+        intro = QLabel(
+            "Every ticked model is trained as its own run on <b>the same folds, seed, input "
+            "size and budget</b>, one after another in the background. The study view then "
+            "compares them with paired statistics."
+        )
+        intro.setWordWrap(True)
+        layout.addWidget(intro)
+        self.table = QTableWidget(len(models), 4)
+        self.table.setHorizontalHeaderLabels(["Model", "Parameters", "GMACs / image", "Time"])
+        self.table.verticalHeader().setVisible(False)
+        self.table.setSelectionMode(QTableWidget.SelectionMode.NoSelection)
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        ticked = DEFAULT_TICKED[kind]
+        for row, name in enumerate(models):
+            item = QTableWidgetItem(name)
+            item.setFlags(Qt.ItemFlag.ItemIsUserCheckable | Qt.ItemFlag.ItemIsEnabled)
+            item.setCheckState(Qt.CheckState.Checked if name in ticked else Qt.CheckState.Unchecked)
+            item.setData(Qt.ItemDataRole.UserRole, name)
+            self.table.setItem(row, 0, item)
+            macs = model_costs.macs(name, self.size)
+            cells = [
+                format_count(model_costs.parameters(name)),
+                f"{macs / 1e9:.2f}" if macs is not None else "?",
+                format_duration(self._estimate(name)),
+            ]
+            for col, text in enumerate(cells, start=1):
+                cell = QTableWidgetItem(text)
+                cell.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                self.table.setItem(row, col, cell)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for col in (1, 2, 3):
+            header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        self.table.itemChanged.connect(self._update_total)
+        self.table.setMinimumHeight(self.table.verticalHeader().length() + 30)
+        layout.addWidget(self.table)
+        folds = "hold-out" if cfg.holdout else f"{cfg.folds}-fold CV"
+        shared = QLabel(
+            f"Shared: {n_items} labelled {kind.upper()} items, {folds}, seed {cfg.seed}, "
+            f"{self.size} px input, {cfg.epochs} epochs, batch {cfg.batch_size}, "
+            f"learning rate {cfg.lr:g}, augmentation {cfg.augment}."
+        )
+        shared.setWordWrap(True)
+        layout.addWidget(shared)
+        self.total = QLabel()
+        self.total.setWordWrap(True)
+        layout.addWidget(self.total)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
+        self.start_button = buttons.button(QDialogButtonBox.StandardButton.Ok)
+        self.start_button.setText("Start study")
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout.addWidget(buttons)
+        self.resize(560, 520)
+        self._update_total()
+
+    def _estimate(self, name: str) -> float | None:
+        cfg = self.settings
+        folds = 1 if cfg.get("holdout") else int(cfg.get("folds") or 5)
+        return model_costs.estimate_seconds(
+            name, self.size, self.n_items, folds, int(cfg.get("epochs") or 1), self.rate
+        )
+
+    def models(self) -> list[str]:
+        out = []
+        for row in range(self.table.rowCount()):
+            item = self.table.item(row, 0)
+            if item.checkState() == Qt.CheckState.Checked:
+                out.append(item.data(Qt.ItemDataRole.UserRole))
+        return out
+
+    def set_models(self, names: list[str]) -> None:
+        for row in range(self.table.rowCount()):
+            item = self.table.item(row, 0)
+            name = item.data(Qt.ItemDataRole.UserRole)
+            item.setCheckState(Qt.CheckState.Checked if name in names else Qt.CheckState.Unchecked)
+
+    def _update_total(self, *_: Any) -> None:
+        models = self.models()
+        total = sum(self._estimate(m) or 0 for m in models)
+        basis = "measured on this machine by earlier runs" if self.measured else "rough default"
+        self.total.setText(
+            f"<b>{len(models)} models</b>, estimated {format_duration(total)} in all "
+            f"(throughput {basis}). Finished runs are kept if you cancel; the study can be "
+            "resumed."
+        )
+        self.start_button.setEnabled(len(models) >= 2)
+
+
+class TuneDialog(QDialog):
+    """Budget, time limit and the search space of an Optuna search."""
+
+    def __init__(self, kind: str, model: str | None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Tune hyper-parameters")
+        layout = QVBoxLayout(self)
+        intro = QLabel(
+            "An Optuna search (TPE sampler; trials whose first fold falls below the median "
+            "are pruned) over the learning rate, batch size, weight decay and augmentation "
+            "strength. Every trial is a run on the same folds. A stopped search resumes."
+        )
+        intro.setWordWrap(True)
+        layout.addWidget(intro)
+        form = QFormLayout()
+        self.model_box = QComboBox()
+        for name in MODELS_3D if kind == "3d" else MODELS_2D:
+            self.model_box.addItem(name, name)
+        if kind == "3d":
+            self.model_box.insertItem(0, "3D models (cnn3d_small + MedicalNet depths)", "3d")
+        index = self.model_box.findData(model) if model else 0
+        self.model_box.setCurrentIndex(max(index, 0))
+        form.addRow("Model", self.model_box)
+        self.budget = QSpinBox(minimum=1, maximum=500, value=20)
+        self.budget.setSuffix(" trials")
+        form.addRow("Budget", self.budget)
+        self.limit = QCheckBox("stop starting trials after")
+        self.minutes = QDoubleSpinBox(minimum=1, maximum=10000, value=60, decimals=0)
+        self.minutes.setSuffix(" min")
+        form.addRow(self.limit, self.minutes)
+        layout.addLayout(form)
+        note = QLabel(
+            "Not searched: the number of trained layers (that option does not exist yet). "
+            "Searching over the 3D models scores each trial by AUC and MACs (no pruning)."
+        )
+        note.setWordWrap(True)
+        note.setStyleSheet("color: #555")
+        layout.addWidget(note)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
+        buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Start search")
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout.addWidget(buttons)
+
+    def request(self) -> dict[str, Any]:
+        choice = self.model_box.currentData()
+        out: dict[str, Any] = {"budget": self.budget.value()}
+        if choice == "3d":
+            out["space"] = "3d"
+        else:
+            out["models"] = [choice]
+        if self.limit.isChecked():
+            out["minutes"] = float(self.minutes.value())
+        return out
+
+
+# ---------------------------------------------------------------------- starting jobs
+def _busy(panel: TrainingPanel) -> bool:
+    if panel.project is None:
+        QMessageBox.information(panel, "Compare models", "Open a project first.")
+        return True
+    if panel.bridge is not None and panel.bridge.running:
+        QMessageBox.information(
+            panel, "Compare models", "A run is in progress: wait for it to end or cancel it."
+        )
+        return True
+    running = getattr(panel, "study_job", None)
+    if running is not None and running.running:
+        QMessageBox.information(panel, "Compare models", "A study is already running.")
+        return True
+    return False
+
+
+def _train_settings(panel: TrainingPanel) -> tuple[str, dict[str, Any]]:
+    plan = panel.check()
+    kind = (plan.kind if plan else None) or "2d"
+    settings = {k: v for k, v in panel.config().items() if k not in ("model", "run_id")}
+    return kind, settings
+
+
+def open_compare_dialog(panel: TrainingPanel, modal: bool = True) -> CompareDialog | None:
+    """The dialog; "Start study" starts the job and opens its view (``dialog.view``). Modal
+    unless ``modal`` is False (tests click it)."""
+    if _busy(panel):
+        return None
+    from medview.core import study_store  # noqa: F401  (the project has the studies table)
+
+    kind, settings = _train_settings(panel)
+    project = panel.project
+    n_items = sum(1 for it in project.items(labelled=True) if it.kind == kind)
+    rate = model_costs.measured_rate(r for r in project.runs() if r.status == "finished")
+    device = panel.form.gpu_name or "cpu"
+    if settings.get("device") == "cpu":
+        device = "cpu"
+    dialog = CompareDialog(kind, settings, n_items, rate, device, panel.window)
+    dialog.view = None
+    dialog.accepted.connect(lambda: setattr(dialog, "view", start_study(panel, dialog.models())))
+    if modal:
+        dialog.exec()
+    else:
+        dialog.show()
+    return dialog
+
+
+def start_study(panel: TrainingPanel, models: list[str], resume: str | None = None) -> StudyView:
+    _kind, settings = _train_settings(panel)
+    config = {"project": str(panel.project.folder), "train": settings, "models": models}
+    if resume:
+        config["resume"] = resume
+    return _start(panel, config, STUDY_TARGET)
+
+
+def open_tune_dialog(panel: TrainingPanel, modal: bool = True) -> TuneDialog | None:
+    if _busy(panel):
+        return None
+    kind, _settings = _train_settings(panel)
+    dialog = TuneDialog(kind, panel.form.model_box.currentData(), panel.window)
+    dialog.view = None
+    dialog.accepted.connect(lambda: setattr(dialog, "view", start_tune(panel, dialog.request())))
+    if modal:
+        dialog.exec()
+    else:
+        dialog.show()
+    return dialog
+
+
+def start_tune(panel: TrainingPanel, request: dict[str, Any]) -> StudyView:
+    _kind, settings = _train_settings(panel)
+    config = {"project": str(panel.project.folder), "train": settings, **request}
+    return _start(panel, config, TUNE_TARGET)
+
+
+def _start(panel: TrainingPanel, config: dict[str, Any], target: str) -> StudyView:
+    from medview.ui.job_bridge import JobBridge
+    from medview.ui.study_view import StudyView
+
+    bridge = JobBridge(config, target, panel, interval_ms=200)
+    view = StudyView(panel, bridge=bridge)
+    panel.study_job = bridge
+    bridge.start()
+    view.show()
+    return view
+
+
+def open_existing_study(panel: TrainingPanel) -> StudyView | None:
+    """Pick one of the project's studies and show it."""
+    if panel.project is None:
+        return None
+    studies = panel.project.studies()
+    if not studies:
+        QMessageBox.information(panel, "Studies", "This project has no studies yet.")
+        return None
+    labels = [f"{s.id}  ({s.kind}, {s.status})" for s in reversed(studies)]
+    choice, ok = QInputDialog.getItem(panel, "Open study", "Study:", labels, 0, False)
+    if not ok:
+        return None
+    from medview.ui.study_view import StudyView
+
+    view = StudyView(panel, study_id=choice.split()[0])
+    view.show()
+    return view

@@ -1,0 +1,455 @@
+"""The study view: one window per study, filled in while its job runs and complete at the end.
+
+* a sortable table, one row per model (or trial): CV AUC / accuracy / F1 as mean ± s.d.,
+  test-split metrics, parameters, MACs, seconds per epoch, total time, and the settings that
+  differ between runs as their own columns (a search's hyper-parameter table);
+* the models' mean ROC curves overlaid, and CV AUC against MACs (log x) with the Pareto front;
+* the paired statistics of the best model against each other one, as sentences naming the
+  tests (paired t-test on per-fold AUCs, DeLong on the pooled out-of-fold predictions);
+* for a search: "Apply best settings" puts the best trial's settings in the training form.
+
+The same table, statistics and print-ready figures (PNG 300 dpi + SVG) are in the study folder
+(training/study_report.py, training/study_plots.py); "Open folder" shows them.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QSortFilterProxyModel, Qt, QUrl
+from PySide6.QtGui import QDesktopServices, QFont, QStandardItem, QStandardItemModel
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from medview.core.errors import MedviewError
+from medview.jobs import messages as msg
+from medview.ui.plots import FOLD_COLORS, _plot, fix_unit_square
+
+if TYPE_CHECKING:
+    from medview.ui.job_bridge import JobBridge
+    from medview.ui.training_panel import TrainingPanel
+
+SORT_ROLE = Qt.ItemDataRole.UserRole + 1
+SETTING_NAMES = {
+    "lr": "learning rate",
+    "batch_size": "batch size",
+    "weight_decay": "weight decay",
+    "augment": "augmentation",
+}
+MARKERS = ("o", "s", "t", "d", "t1", "p", "h", "star")
+
+
+def _mean_sd(mean: float | None, sd: float | None) -> str:
+    if mean is None:
+        return "–"
+    return f"{mean:.3f} ± {sd or 0:.3f}"
+
+
+def _num(value: float | None, digits: int = 3) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def _setting(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.2g}"
+    return "–" if value is None else str(value)
+
+
+class StudyView(QWidget):
+    """A top-level window showing one study; ``bridge`` is its running job, if any."""
+
+    def __init__(
+        self,
+        panel: TrainingPanel,
+        study_id: str | None = None,
+        bridge: JobBridge | None = None,
+    ) -> None:
+        super().__init__(panel.window, Qt.WindowType.Window)
+        self.panel = panel
+        self.study_id = study_id
+        self.bridge = bridge
+        self.report: dict[str, Any] = {}
+        self.rows: list[dict[str, Any]] = []
+        self.setWindowTitle("Study")
+        self.resize(1280, 820)
+        self._build()
+        views = getattr(panel.window, "study_views", [])
+        views.append(self)  # keep a reference: the window owns nothing else of it
+        panel.window.study_views = views
+        if bridge is not None:
+            bridge.started.connect(self._started)
+            bridge.progress.connect(self._progress)
+            bridge.epoch.connect(self._epoch)
+            bridge.logged.connect(lambda text, level: self.status.setText(text))
+            bridge.ended.connect(self._ended)
+            self.progress.setFormat("starting…")
+        else:
+            self.progress.hide()
+            self.cancel_button.hide()
+        if study_id:
+            self.refresh()
+
+    # ------------------------------------------------------------------ layout
+    def _build(self) -> None:
+        layout = QVBoxLayout(self)
+        self.header = QLabel("Starting the study…")
+        self.header.setWordWrap(True)
+        self.header.setTextFormat(Qt.TextFormat.RichText)
+        layout.addWidget(self.header)
+        row = QHBoxLayout()
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setTextVisible(True)
+        row.addWidget(self.progress, 1)
+        self.cancel_button = QPushButton("Cancel study")
+        self.cancel_button.setToolTip("Stop after this batch; finished runs are kept")
+        self.cancel_button.clicked.connect(self.cancel)
+        row.addWidget(self.cancel_button)
+        self.apply_button = QPushButton("Apply best settings to the form")
+        self.apply_button.clicked.connect(self.apply_best)
+        self.apply_button.hide()
+        row.addWidget(self.apply_button)
+        self.folder_button = QPushButton("Open folder")
+        self.folder_button.setToolTip("study.csv, stats.csv, study.json and the PNG/SVG figures")
+        self.folder_button.clicked.connect(self.open_folder)
+        row.addWidget(self.folder_button)
+        layout.addLayout(row)
+        self.status = QLabel(" ")
+        self.status.setStyleSheet("color: #555")
+        layout.addWidget(self.status)
+
+        split = QSplitter(Qt.Orientation.Vertical)
+        self.model = QStandardItemModel(0, 0, self)
+        self.proxy = QSortFilterProxyModel(self)
+        self.proxy.setSourceModel(self.model)
+        self.proxy.setSortRole(SORT_ROLE)
+        self.table = QTableView()
+        self.table.setModel(self.proxy)
+        self.table.setSortingEnabled(True)
+        self.table.setAlternatingRowColors(True)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setEditTriggers(QTableView.EditTrigger.NoEditTriggers)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        split.addWidget(self.table)
+
+        plots = QWidget()
+        pl = QHBoxLayout(plots)
+        pl.setContentsMargins(0, 0, 0, 0)
+        self.roc_plot = _plot(
+            "Mean cross-validation ROC", "False positive rate", "True positive rate"
+        )
+        fix_unit_square(self.roc_plot)
+        self.roc_plot.addLegend(offset=(-10, 10), labelTextSize="8pt")
+        self.cost_plot = _plot("CV AUC against cost", "GMACs per image (log scale)", "CV ROC AUC")
+        self.cost_plot.setLogMode(x=True, y=False)
+        self.cost_plot.addLegend(offset=(-10, -10), labelTextSize="8pt")
+        pl.addWidget(self.roc_plot, 1)
+        pl.addWidget(self.cost_plot, 1)
+        split.addWidget(plots)
+
+        self.stats = QLabel()
+        self.stats.setWordWrap(True)
+        self.stats.setTextFormat(Qt.TextFormat.RichText)
+        self.stats.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.stats.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        split.addWidget(self.stats)
+        split.setSizes([260, 380, 140])
+        layout.addWidget(split, 1)
+
+    # ------------------------------------------------------------------ job messages
+    def _started(self, run_id: str, plan: dict[str, Any]) -> None:
+        if plan.get("study_id"):
+            self.study_id = plan["study_id"]
+            self.kind = plan.get("kind")
+            self.setWindowTitle(f"Study {self.study_id}")
+            self.refresh()
+        elif plan.get("model"):
+            self.status.setText(f"training {plan['model']} (run {run_id})")
+
+    def _progress(self, stage: str, done: int, total: int) -> None:
+        if stage in ("study", "tune") and total:
+            what = "models" if stage == "study" else "trials"
+            self.progress.setValue(int(1000 * done / total))
+            self.progress.setFormat(f"{done} of {total} {what} done")
+            self.refresh()
+
+    def _epoch(self, epoch: msg.Epoch) -> None:
+        self.status.setText(
+            f"run {epoch.run_id}: fold {epoch.fold}, epoch {epoch.epoch}/{epoch.epochs}"
+            + (f", val AUC {epoch.val_auc:.3f}" if epoch.val_auc is not None else "")
+        )
+
+    def _ended(self, status: str) -> None:
+        self.cancel_button.setEnabled(False)
+        self.progress.setValue(1000 if status == "finished" else self.progress.value())
+        if status == "failed" and self.bridge is not None:
+            failed = self.bridge.job.final
+            self.status.setText(f"the study failed: {getattr(failed, 'error', '')}")
+            self.progress.setFormat("failed")
+        else:
+            self.progress.setFormat(status)
+        self.refresh()
+
+    def cancel(self) -> None:
+        if self.bridge is not None:
+            self.bridge.cancel()
+            self.cancel_button.setEnabled(False)
+            self.status.setText("cancelling after this batch; finished runs are kept")
+
+    # ------------------------------------------------------------------ content
+    def refresh(self) -> None:
+        project = self.panel.project
+        if project is None or not self.study_id:
+            return
+        from training.study_report import load_report, study_rows, write_study_report
+
+        try:
+            if self.bridge is not None and not self.bridge.running:
+                self.report = write_study_report(project.folder, self.study_id, final=False)
+            else:
+                self.report = load_report(project, self.study_id)
+            self.rows = study_rows(project, self.study_id)
+        except (MedviewError, OSError) as exc:
+            self.status.setText(f"cannot read the study: {exc}")
+            return
+        self._fill_header()
+        self._fill_table()
+        self._fill_plots()
+        self._fill_stats()
+        tune = self.report.get("tune") or {}
+        self.apply_button.setVisible(self.report.get("kind") == "tune")
+        self.apply_button.setEnabled(bool(tune.get("best_settings")))
+
+    def _fill_header(self) -> None:
+        r = self.report
+        base = (r.get("spec") or {}).get("base") or {}
+        what = "Model comparison" if r.get("kind") == "compare" else "Hyper-parameter search"
+        folds = "hold-out split" if base.get("holdout") else f"{base.get('folds')}-fold CV"
+        self.header.setText(
+            f"<b>{what} {r.get('id')}</b> — {r.get('status')}<br>"
+            f"Shared by every run: {folds}, seed {base.get('seed')}, {base.get('size')} px "
+            f"input, {base.get('epochs')} epochs, batch {base.get('batch_size')}, learning "
+            f"rate {base.get('lr')}, augmentation {base.get('augment')}"
+            + (" (varied by the search)" if r.get("kind") == "tune" else "")
+        )
+
+    def _columns(self) -> list[tuple[str, Any]]:
+        cols: list[tuple[str, Any]] = [
+            ("Model" if self.report.get("kind") == "compare" else "Trial", None),
+            ("CV AUC", ("cv_auc_mean", "cv_auc_std")),
+            ("CV accuracy", ("cv_accuracy_mean", "cv_accuracy_std")),
+            ("CV F1", ("cv_f1_mean", "cv_f1_std")),
+            ("Test AUC", "test_auc"),
+            ("Test accuracy", "test_accuracy"),
+            ("Test F1", "test_f1"),
+            ("Params (M)", "parameters"),
+            ("GMACs", "macs"),
+            ("s / epoch", "seconds_per_epoch"),
+            ("Total (min)", "total_seconds"),
+        ]
+        for key in self.report.get("differing_settings", []):
+            cols.append((SETTING_NAMES.get(key, key.replace("_", " ")), ("setting", key)))
+        cols.append(("Status", "status"))
+        return cols
+
+    def _fill_table(self) -> None:
+        cols = self._columns()
+        self.model.clear()
+        self.model.setHorizontalHeaderLabels([c[0] for c in cols])
+        best = self.report.get("best")
+        bold = QFont()
+        bold.setBold(True)
+        for r in self.rows:
+            items = []
+            for name, key in cols:
+                text, sort = self._cell(r, name, key)
+                item = QStandardItem(text)
+                item.setData(sort if sort is not None else -math.inf, SORT_ROLE)
+                if key not in (None, "status") and not (
+                    isinstance(key, tuple) and key[0] == "setting"
+                ):
+                    item.setTextAlignment(
+                        Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+                    )
+                if r.get("run_id") == best:
+                    item.setFont(bold)
+                if key is None:
+                    item.setToolTip(
+                        f"run {r.get('run_id')}" + (f": {r['message']}" if r.get("message") else "")
+                    )
+                items.append(item)
+            self.model.appendRow(items)
+        self.table.resizeColumnsToContents()
+
+    def _cell(self, r: dict[str, Any], name: str, key: Any) -> tuple[str, Any]:
+        if key is None:
+            label = r.get("model") if self.report.get("kind") == "compare" else r.get("run_id")
+            return str(label), str(label)
+        if isinstance(key, tuple) and key[0] == "setting":
+            value = (r.get("settings") or {}).get(key[1])
+            return _setting(value), value if isinstance(value, int | float) else str(value)
+        if isinstance(key, tuple):
+            mean, sd = r.get(key[0]), r.get(key[1])
+            return _mean_sd(mean, sd), mean
+        value = r.get(key)
+        if key == "status":
+            return str(value), str(value)
+        if value is None:
+            return "–", None
+        if key == "parameters":
+            return f"{value / 1e6:.2f}", value
+        if key == "macs":
+            return f"{value / 1e9:.2f}", value
+        if key == "seconds_per_epoch":
+            return f"{value:.1f}", value
+        if key == "total_seconds":
+            return f"{value / 60:.1f}", value
+        return _num(value), value
+
+    def _label(self, r: dict[str, Any]) -> str:
+        if self.report.get("kind") == "compare":
+            return str(r.get("model"))
+        return str(r.get("run_id", "")).rsplit("-", 1)[-1]
+
+    def _fill_plots(self) -> None:
+        done = [
+            r
+            for r in self.rows
+            if r.get("status") == "finished" and r.get("cv_auc_mean") is not None
+        ]
+        done.sort(key=lambda r: -r["cv_auc_mean"])
+        self.roc_plot.clear()
+        legend = self.roc_plot.getPlotItem().legend
+        if legend is not None:
+            legend.clear()
+        self.roc_plot.plot([0, 1], [0, 1], pen=pg.mkPen("#999", width=1, style=Qt.PenStyle.DotLine))
+        styles = (
+            Qt.PenStyle.SolidLine,
+            Qt.PenStyle.DashLine,
+            Qt.PenStyle.DashDotLine,
+            Qt.PenStyle.DotLine,
+        )
+        for k, r in enumerate(done[:8]):
+            roc = r.get("roc_mean")
+            if not roc:
+                continue
+            pen = pg.mkPen(
+                FOLD_COLORS[k % len(FOLD_COLORS)], width=2.5 if k == 0 else 1.6, style=styles[k % 4]
+            )
+            self.roc_plot.plot(
+                roc["fpr"],
+                roc["tpr_mean"],
+                pen=pen,
+                name=f"{self._label(r)}  {r['cv_auc_mean']:.3f} ± {r['cv_auc_std'] or 0:.3f}",
+            )
+        fix_unit_square(self.roc_plot)
+
+        from training.stats import pareto_front
+
+        self.cost_plot.clear()
+        legend = self.cost_plot.getPlotItem().legend
+        if legend is not None:
+            legend.clear()
+        pts = [r for r in done if r.get("macs")]
+        for k, r in enumerate(pts[:8] if self.report.get("kind") == "compare" else pts):
+            color = FOLD_COLORS[k % len(FOLD_COLORS)]
+            x = r["macs"] / 1e9
+            self.cost_plot.plot(
+                [x],
+                [r["cv_auc_mean"]],
+                pen=None,
+                symbol=MARKERS[k % len(MARKERS)],
+                symbolSize=10,
+                symbolBrush=color,
+                symbolPen=pg.mkPen("#333", width=0.8),
+                name=self._label(r) if self.report.get("kind") == "compare" or k < 8 else None,
+            )
+            sd = r.get("cv_auc_std") or 0
+            if sd:
+                # error bars: ErrorBarItem does not follow log mode, so give it log10(x)
+                bar = pg.ErrorBarItem(
+                    x=np.array([math.log10(x)]),
+                    y=np.array([r["cv_auc_mean"]]),
+                    height=np.array([2 * sd]),
+                    beam=0.03,
+                    pen=pg.mkPen(color, width=1),
+                )
+                self.cost_plot.addItem(bar)
+        front = pareto_front([r["macs"] for r in pts], [r["cv_auc_mean"] for r in pts])
+        if front:
+            xs = [pts[i]["macs"] / 1e9 for i in front]
+            ys = [pts[i]["cv_auc_mean"] for i in front]
+            step_x, step_y = [xs[0]], [ys[0]]
+            for x, y in zip(xs[1:], ys[1:], strict=True):
+                step_x += [x, x]
+                step_y += [step_y[-1], y]
+            self.cost_plot.plot(
+                step_x,
+                step_y,
+                pen=pg.mkPen("#555", width=1.2, style=Qt.PenStyle.DashLine),
+                name="Pareto front",
+            )
+
+    def _fill_stats(self) -> None:
+        pairs = self.report.get("paired") or []
+        best = self.report.get("best")
+        if not pairs:
+            self.stats.setText(
+                "<i>Paired statistics appear when at least two models have finished.</i>"
+            )
+            return
+        best_row = next((r for r in self.rows if r.get("run_id") == best), {})
+        lines = [
+            f"<b>Best by mean CV AUC: {self._label(best_row)}.</b> Compared with each other model:"
+        ]
+        lines += [f"• {p['sentence']}" for p in pairs]
+        lines.append(
+            "<span style='color:#555'>Per-fold test: "
+            + str(self.report.get("paired_test", ""))
+            + "; the folds share training data, so it is optimistic. DeLong's test (DeLong "
+            "et al. 1988; fast algorithm of Sun &amp; Xu 2014) compares the AUCs of the pooled "
+            "out-of-fold predictions of the same items. Two-sided, α = 0.05, no correction "
+            "for multiple comparisons.</span>"
+        )
+        self.stats.setText("<br>".join(lines))
+
+    # ------------------------------------------------------------------ actions
+    def open_folder(self) -> None:
+        project = self.panel.project
+        if project is None or not self.study_id:
+            return
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(project.study_dir(self.study_id))))
+
+    def best_settings(self) -> dict[str, Any]:
+        return dict((self.report.get("tune") or {}).get("best_settings") or {})
+
+    def apply_best(self) -> None:
+        """The best trial's settings into the training form (weight decay, which the form
+        does not show, rides along as an extra setting of the next runs)."""
+        settings = self.best_settings()
+        if not settings:
+            return
+        form = self.panel.form
+        form.set_values(
+            {k: v for k, v in settings.items() if k in ("model", "lr", "batch_size", "augment")}
+        )
+        if "weight_decay" in settings:
+            self.panel.extra_config["weight_decay"] = settings["weight_decay"]
+        self.panel.log.appendPlainText(
+            "Best settings of search "
+            f"{self.study_id} applied: "
+            + ", ".join(f"{SETTING_NAMES.get(k, k)} {_setting(v)}" for k, v in settings.items())
+        )
+        self.status.setText("best settings applied to the training form")

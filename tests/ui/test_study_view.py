@@ -1,0 +1,113 @@
+"""The window's "Compare models…" dialog starts a study with the REAL worker process and the
+study view fills in; a search's best settings go into the form in one click."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # training_helpers, for spawn too
+
+from training_helpers import make_project_2d  # noqa: E402
+
+from medview.ui.main_window import MainWindow  # noqa: E402
+from medview.ui.settings import Settings  # noqa: E402
+from medview.ui.study_dialog import CompareDialog, TuneDialog, open_compare_dialog  # noqa: E402
+from medview.ui.study_view import StudyView  # noqa: E402
+from medview.ui.training_panel import TrainingPanel  # noqa: E402
+
+TINY = {"model": "cnn_small", "epochs": 1, "folds": 2, "batch_size": 4, "size": 16}
+QUICK = {"threads": 1, "predict_unlabelled": False, "precise_bn": False}
+
+
+@pytest.fixture
+def window(qtbot, tmp_path: Path):
+    win = MainWindow(Settings())
+    qtbot.addWidget(win)
+    win.show()
+    win.set_project(make_project_2d(tmp_path))
+    panel: TrainingPanel = win.training_panel
+    panel.form.set_values({**TINY, "augment": "none"})
+    panel.extra_config = dict(QUICK)
+    yield win
+    for view in getattr(win, "study_views", []):
+        if view.bridge is not None:
+            view.bridge.kill()
+    panel.shutdown()
+    win.close_project()
+
+
+def test_compare_dialog_lists_models_with_costs(qtbot, window: MainWindow) -> None:
+    panel = window.training_panel
+    dialog = open_compare_dialog(panel, modal=False)
+    assert isinstance(dialog, CompareDialog)
+    qtbot.addWidget(dialog)
+    assert dialog.kind == "2d" and dialog.size == 16
+    names = [dialog.table.item(r, 0).text() for r in range(dialog.table.rowCount())]
+    assert "resnet18" in names and "cnn3d_small" not in names
+    row = names.index("resnet18")
+    assert dialog.table.item(row, 1).text() == "11.18 M"  # parameters
+    assert dialog.table.item(row, 3).text().startswith("≈")  # estimated time
+    dialog.set_models(["cnn_small"])
+    assert not dialog.start_button.isEnabled()  # a study compares at least two
+    dialog.set_models(["cnn_small", "resnet18"])
+    assert dialog.start_button.isEnabled() and "2 models" in dialog.total.text()
+    dialog.reject()
+    tune = TuneDialog("2d", "cnn_small")
+    qtbot.addWidget(tune)
+    assert tune.request() == {"budget": 20, "models": ["cnn_small"]}
+    tune3 = TuneDialog("3d", None)
+    qtbot.addWidget(tune3)
+    assert tune3.request()["space"] == "3d"
+
+
+@pytest.mark.slow
+def test_compare_dialog_starts_a_study_and_the_view_fills_in(qtbot, window: MainWindow) -> None:
+    panel = window.training_panel
+    dialog = open_compare_dialog(panel, modal=False)
+    qtbot.addWidget(dialog)
+    dialog.set_models(["cnn_small", "mobilenet_v2"])
+    dialog.start_button.click()
+    view: StudyView = dialog.view
+    assert view is not None and view.isVisible()
+    with qtbot.waitSignal(view.bridge.ended, timeout=240_000) as ended:
+        pass
+    assert ended.args[0] == "finished", view.status.text()
+    qtbot.waitUntil(lambda: view.model.rowCount() == 2, timeout=5_000)
+    header = [
+        view.model.headerData(c, Qt.Orientation.Horizontal) for c in range(view.model.columnCount())
+    ]
+    assert header[:2] == ["Model", "CV AUC"] and "GMACs" in header
+    models = {view.model.item(r, 0).text() for r in range(2)}
+    assert models == {"cnn_small", "mobilenet_v2"}
+    assert all("±" in view.model.item(r, 1).text() for r in range(2))
+    view.table.sortByColumn(header.index("GMACs"), Qt.SortOrder.DescendingOrder)
+    first = view.proxy.index(0, 0).data()
+    assert first == "mobilenet_v2"  # sorted by the number, not the text
+    view.table.sortByColumn(header.index("GMACs"), Qt.SortOrder.AscendingOrder)
+    assert view.proxy.index(0, 0).data() == "cnn_small"
+    assert "vs" in view.stats.text() and "DeLong" in view.stats.text()
+    assert len(view.roc_plot.getPlotItem().listDataItems()) == 3  # chance line + 2 models
+    assert len(view.cost_plot.getPlotItem().listDataItems()) >= 3  # 2 points + front
+    folder = panel.project.study_dir(view.study_id)
+    assert (folder / "study.csv").is_file() and (folder / "roc.svg").is_file()
+    assert {r.study_id for r in panel.project.study_runs(view.study_id)} == {view.study_id}
+
+
+def test_apply_best_settings_of_a_search(qtbot, window: MainWindow) -> None:
+    panel = window.training_panel
+    view = StudyView(panel)
+    qtbot.addWidget(view)
+    view.report = {
+        "kind": "tune",
+        "tune": {"best_settings": {"lr": 0.0042, "batch_size": 16, "augment": "strong",
+                                   "weight_decay": 1e-4, "model": "cnn_small"}},
+    }  # fmt: skip
+    view.apply_best()
+    config = panel.config()
+    assert config["lr"] == pytest.approx(0.0042) and config["batch_size"] == 16
+    assert config["augment"] == "strong" and config["weight_decay"] == 1e-4
+    assert config["model"] == "cnn_small"
