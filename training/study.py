@@ -221,12 +221,13 @@ def _stop(project_path: str, outcome: StudyOutcome, emit: Emit, status: str) -> 
     from training.study_report import write_study_report
 
     outcome.status = status
-    outcome.report = write_study_report(project_path, outcome.study_id, failed=outcome.failed)
     message = None
     if outcome.failed:
         message = "; ".join(f"{m}: {why}" for m, why in outcome.failed.items())
     with Project.open(project_path) as project:
         project.set_study_status(outcome.study_id, status, message)
+    # after the status: study.json records the study's end state
+    outcome.report = write_study_report(project_path, outcome.study_id, failed=outcome.failed)
     if status == "cancelled":
         emit(msg.Log("study cancelled; finished runs kept (resume with --resume)", "warning"))
         emit(msg.Cancelled(outcome.study_id))

@@ -74,9 +74,12 @@ def write_study_plots(folder: Path, rows: list[dict[str, Any]], best: str | None
     fig, ax = plt.subplots(figsize=(3.5, 3.0))
     pts = [r for r in done if r.get("macs")]
     front = stats.pareto_front([r["macs"] for r in pts], [r["cv_auc_mean"] for r in pts])
+    # MACs in the unit that keeps the numbers readable (MMACs for small inputs, else GMACs)
+    scale, unit = (1e6, "MMACs") if pts and max(r["macs"] for r in pts) < 1e9 else (1e9, "GMACs")
     for k, r in enumerate(pts):
+        x = r["macs"] / scale
         ax.errorbar(
-            r["macs"] / 1e9,
+            x,
             r["cv_auc_mean"],
             yerr=r["cv_auc_std"] or 0,
             fmt=MARKERS[k % len(MARKERS)],
@@ -84,16 +87,41 @@ def write_study_plots(folder: Path, rows: list[dict[str, Any]], best: str | None
             ms=5,
             capsize=2,
             lw=0.9,
-            label=_label(r, rows),
+        )
+        ax.annotate(
+            _label(r, rows),
+            (x, r["cv_auc_mean"]),
+            xytext=(5, 4),
+            textcoords="offset points",
+            fontsize=7,
         )
     if front:
-        xs = [pts[i]["macs"] / 1e9 for i in front]
+        xs = [pts[i]["macs"] / scale for i in front]
         ys = [pts[i]["cv_auc_mean"] for i in front]
-        ax.step(xs, ys, where="post", color="0.35", lw=0.9, ls="--", label="Pareto front", zorder=0)
+        ax.plot(
+            xs,
+            ys,
+            "o",
+            ms=10,
+            mfc="none",
+            mec="0.2",
+            mew=0.8,
+            label="Pareto-optimal",
+        )
+        if len(front) > 1:
+            ax.step(xs, ys, where="post", color="0.35", lw=0.9, ls="--", zorder=0)
     ax.set_xscale("log")
-    ax.set(xlabel="GMACs per image (log scale)", ylabel="CV ROC AUC (mean ± s.d.)")
     if pts:
+        lo = min(r["macs"] for r in pts) / scale
+        hi = max(r["macs"] for r in pts) / scale
+        ax.set_xlim(lo / 1.6, hi * 2.2)  # room for the labels right of the points
+        from matplotlib.ticker import FuncFormatter, LogLocator
+
+        ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 3.0, 5.0)))
+        ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _p: ""))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:g}"))
         ax.legend(fontsize=7, loc="best")
+    ax.set(xlabel=f"{unit} per image (log scale)", ylabel="CV ROC AUC (mean ± s.d.)")
     fig.tight_layout()
     _save(fig, folder / "auc_vs_macs")
     plt.close(fig)

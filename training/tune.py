@@ -274,9 +274,9 @@ def run_tune(
             callbacks=[after_trial],
         )
     outcome.status = "cancelled" if user_stop["stop"] or should_cancel() else "finished"
-    _write(cfg.project, study, outcome, spec, final=True)
     with Project.open(cfg.project) as project:
         project.set_study_status(study_id, outcome.status)
+    _write(cfg.project, study, outcome, spec, final=True)  # study.json with the end state
     if outcome.status == "cancelled":
         emit(msg.Log("search cancelled; finished trials kept (resume with --resume)", "warning"))
         emit(msg.Cancelled(study_id))

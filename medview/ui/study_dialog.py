@@ -56,6 +56,12 @@ def format_duration(seconds: float | None) -> str:
     return f"≈ {seconds / 3600:.1f} h"
 
 
+def format_macs(n: int | None) -> str:
+    if n is None:
+        return "?"
+    return f"{n / 1e9:.2f} G" if n >= 1e9 else f"{n / 1e6:.1f} M"
+
+
 def format_count(n: int | None) -> str:
     if n is None:
         return "?"
@@ -98,7 +104,7 @@ class CompareDialog(QDialog):
         intro.setWordWrap(True)
         layout.addWidget(intro)
         self.table = QTableWidget(len(models), 4)
-        self.table.setHorizontalHeaderLabels(["Model", "Parameters", "GMACs / image", "Time"])
+        self.table.setHorizontalHeaderLabels(["Model", "Parameters", "MACs / image", "Time"])
         self.table.verticalHeader().setVisible(False)
         self.table.setSelectionMode(QTableWidget.SelectionMode.NoSelection)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
@@ -112,7 +118,7 @@ class CompareDialog(QDialog):
             macs = model_costs.macs(name, self.size)
             cells = [
                 format_count(model_costs.parameters(name)),
-                f"{macs / 1e9:.2f}" if macs is not None else "?",
+                format_macs(macs),
                 format_duration(self._estimate(name)),
             ]
             for col, text in enumerate(cells, start=1):
@@ -124,7 +130,8 @@ class CompareDialog(QDialog):
         for col in (1, 2, 3):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
         self.table.itemChanged.connect(self._update_total)
-        self.table.setMinimumHeight(self.table.verticalHeader().length() + 30)
+        height = self.table.verticalHeader().length() + self.table.horizontalHeader().height()
+        self.table.setFixedHeight(height + 4)  # every model visible, no empty band below
         layout.addWidget(self.table)
         folds = "hold-out" if cfg.holdout else f"{cfg.folds}-fold CV"
         shared = QLabel(
@@ -145,7 +152,7 @@ class CompareDialog(QDialog):
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)
-        self.resize(560, 520)
+        self.resize(600, self.sizeHint().height())
         self._update_total()
 
     def _estimate(self, name: str) -> float | None:

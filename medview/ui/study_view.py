@@ -14,6 +14,7 @@ The same table, statistics and print-ready figures (PNG 300 dpi + SVG) are in th
 
 from __future__ import annotations
 
+import html
 import math
 from typing import TYPE_CHECKING, Any
 
@@ -125,12 +126,14 @@ class StudyView(QWidget):
         self.folder_button.setToolTip("study.csv, stats.csv, study.json and the PNG/SVG figures")
         self.folder_button.clicked.connect(self.open_folder)
         row.addWidget(self.folder_button)
+        row.addStretch(0)
         layout.addLayout(row)
         self.status = QLabel(" ")
         self.status.setStyleSheet("color: #555")
         layout.addWidget(self.status)
 
         split = QSplitter(Qt.Orientation.Vertical)
+        self.splitter = split
         self.model = QStandardItemModel(0, 0, self)
         self.proxy = QSortFilterProxyModel(self)
         self.proxy.setSourceModel(self.model)
@@ -151,10 +154,9 @@ class StudyView(QWidget):
             "Mean cross-validation ROC", "False positive rate", "True positive rate"
         )
         fix_unit_square(self.roc_plot)
-        self.roc_plot.addLegend(offset=(-10, 10), labelTextSize="8pt")
+        self.roc_plot.addLegend(offset=(-10, -10), labelTextSize="8pt", labelTextColor="#222")
         self.cost_plot = _plot("CV AUC against cost", "GMACs per image (log scale)", "CV ROC AUC")
         self.cost_plot.setLogMode(x=True, y=False)
-        self.cost_plot.addLegend(offset=(-10, -10), labelTextSize="8pt")
         pl.addWidget(self.roc_plot, 1)
         pl.addWidget(self.cost_plot, 1)
         split.addWidget(plots)
@@ -221,6 +223,8 @@ class StudyView(QWidget):
             else:
                 self.report = load_report(project, self.study_id)
             self.rows = study_rows(project, self.study_id)
+            # the database has the study's current state (study.json may predate its end)
+            self.report["status"] = project.get_study(self.study_id).status
         except (MedviewError, OSError) as exc:
             self.status.setText(f"cannot read the study: {exc}")
             return
@@ -240,8 +244,9 @@ class StudyView(QWidget):
         self.header.setText(
             f"<b>{what} {r.get('id')}</b> — {r.get('status')}<br>"
             f"Shared by every run: {folds}, seed {base.get('seed')}, {base.get('size')} px "
-            f"input, {base.get('epochs')} epochs, batch {base.get('batch_size')}, learning "
-            f"rate {base.get('lr')}, augmentation {base.get('augment')}"
+            f"input, {base.get('epochs')} epoch{'s' if base.get('epochs') != 1 else ''}, "
+            f"batch {base.get('batch_size')}, learning rate {base.get('lr')}, "
+            f"augmentation {base.get('augment')}"
             + (" (varied by the search)" if r.get("kind") == "tune" else "")
         )
 
@@ -255,7 +260,7 @@ class StudyView(QWidget):
             ("Test accuracy", "test_accuracy"),
             ("Test F1", "test_f1"),
             ("Params (M)", "parameters"),
-            ("GMACs", "macs"),
+            (self._mac_unit()[1], "macs"),
             ("s / epoch", "seconds_per_epoch"),
             ("Total (min)", "total_seconds"),
         ]
@@ -291,7 +296,17 @@ class StudyView(QWidget):
                     )
                 items.append(item)
             self.model.appendRow(items)
+        header = self.table.horizontalHeader()
+        if header.sortIndicatorSection() < 0 or header.sortIndicatorSection() >= len(cols):
+            self.table.sortByColumn(1, Qt.SortOrder.DescendingOrder)  # best CV AUC first
+        else:
+            self.table.sortByColumn(header.sortIndicatorSection(), header.sortIndicatorOrder())
         self.table.resizeColumnsToContents()
+        # few rows: the table takes what they need, the plots get the rest
+        rows_height = self.table.verticalHeader().length() + header.height() + 6
+        sizes = self.splitter.sizes()
+        if sum(sizes) and rows_height < sizes[0]:
+            self.splitter.setSizes([rows_height, sizes[1] + sizes[0] - rows_height, sizes[2]])
 
     def _cell(self, r: dict[str, Any], name: str, key: Any) -> tuple[str, Any]:
         if key is None:
@@ -311,7 +326,8 @@ class StudyView(QWidget):
         if key == "parameters":
             return f"{value / 1e6:.2f}", value
         if key == "macs":
-            return f"{value / 1e9:.2f}", value
+            scale = self._mac_unit()[0]
+            return f"{value / scale:.3g}" if value / scale < 10 else f"{value / scale:.0f}", value
         if key == "seconds_per_epoch":
             return f"{value:.1f}", value
         if key == "total_seconds":
@@ -359,48 +375,60 @@ class StudyView(QWidget):
         from training.stats import pareto_front
 
         self.cost_plot.clear()
-        legend = self.cost_plot.getPlotItem().legend
-        if legend is not None:
-            legend.clear()
         pts = [r for r in done if r.get("macs")]
-        for k, r in enumerate(pts[:8] if self.report.get("kind") == "compare" else pts):
+        scale, unit = self._mac_unit()
+        self.cost_plot.getPlotItem().setLabel("bottom", f"{unit} per image (log scale)")
+        front = pareto_front([r["macs"] for r in pts], [r["cv_auc_mean"] for r in pts])
+        for k, r in enumerate(pts):
             color = FOLD_COLORS[k % len(FOLD_COLORS)]
-            x = r["macs"] / 1e9
+            x = r["macs"] / scale
+            sd = r.get("cv_auc_std") or 0
+            if sd:
+                # ErrorBarItem does not follow log mode: give it log10(x)
+                self.cost_plot.addItem(
+                    pg.ErrorBarItem(
+                        x=np.array([math.log10(x)]),
+                        y=np.array([r["cv_auc_mean"]]),
+                        height=np.array([2 * sd]),
+                        beam=0,
+                        pen=pg.mkPen(color, width=1.2),
+                    )
+                )
+            on_front = k in front
             self.cost_plot.plot(
                 [x],
                 [r["cv_auc_mean"]],
                 pen=None,
                 symbol=MARKERS[k % len(MARKERS)],
-                symbolSize=10,
+                symbolSize=11 if on_front else 9,
                 symbolBrush=color,
-                symbolPen=pg.mkPen("#333", width=0.8),
-                name=self._label(r) if self.report.get("kind") == "compare" or k < 8 else None,
+                symbolPen=pg.mkPen("#111", width=1.6 if on_front else 0.6),
             )
-            sd = r.get("cv_auc_std") or 0
-            if sd:
-                # error bars: ErrorBarItem does not follow log mode, so give it log10(x)
-                bar = pg.ErrorBarItem(
-                    x=np.array([math.log10(x)]),
-                    y=np.array([r["cv_auc_mean"]]),
-                    height=np.array([2 * sd]),
-                    beam=0.03,
-                    pen=pg.mkPen(color, width=1),
-                )
-                self.cost_plot.addItem(bar)
-        front = pareto_front([r["macs"] for r in pts], [r["cv_auc_mean"] for r in pts])
-        if front:
-            xs = [pts[i]["macs"] / 1e9 for i in front]
+            label = pg.TextItem(self._label(r), color="#222", anchor=(0, 1))
+            label.setPos(math.log10(x), r["cv_auc_mean"])
+            self.cost_plot.addItem(label)
+        if len(front) > 1:
+            xs = [pts[i]["macs"] / scale for i in front]
             ys = [pts[i]["cv_auc_mean"] for i in front]
             step_x, step_y = [xs[0]], [ys[0]]
             for x, y in zip(xs[1:], ys[1:], strict=True):
                 step_x += [x, x]
                 step_y += [step_y[-1], y]
             self.cost_plot.plot(
-                step_x,
-                step_y,
-                pen=pg.mkPen("#555", width=1.2, style=Qt.PenStyle.DashLine),
-                name="Pareto front",
+                step_x, step_y, pen=pg.mkPen("#555", width=1.2, style=Qt.PenStyle.DashLine)
             )
+        if pts:
+            lo = math.log10(min(r["macs"] for r in pts) / scale)
+            hi = math.log10(max(r["macs"] for r in pts) / scale)
+            pad = max(0.15, 0.1 * (hi - lo))
+            self.cost_plot.setXRange(lo - pad, hi + 2 * pad, padding=0)
+        self.cost_plot.getPlotItem().setTitle(
+            "CV AUC against cost (black outline: Pareto-optimal)", color="#222", size="10pt"
+        )
+
+    def _mac_unit(self) -> tuple[float, str]:
+        macs = [r["macs"] for r in self.rows if r.get("macs")]
+        return (1e6, "MMACs") if macs and max(macs) < 1e9 else (1e9, "GMACs")
 
     def _fill_stats(self) -> None:
         pairs = self.report.get("paired") or []
@@ -414,10 +442,10 @@ class StudyView(QWidget):
         lines = [
             f"<b>Best by mean CV AUC: {self._label(best_row)}.</b> Compared with each other model:"
         ]
-        lines += [f"• {p['sentence']}" for p in pairs]
+        lines += [f"• {html.escape(p['sentence'])}" for p in pairs]
         lines.append(
             "<span style='color:#555'>Per-fold test: "
-            + str(self.report.get("paired_test", ""))
+            + html.escape(str(self.report.get("paired_test", "")))
             + "; the folds share training data, so it is optimistic. DeLong's test (DeLong "
             "et al. 1988; fast algorithm of Sun &amp; Xu 2014) compares the AUCs of the pooled "
             "out-of-fold predictions of the same items. Two-sided, α = 0.05, no correction "
