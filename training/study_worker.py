@@ -13,8 +13,8 @@ import os
 import traceback
 from typing import Any
 
+from medview.core import messages as msg
 from medview.core.errors import MedviewError
-from medview.jobs import messages as msg
 
 
 def _job(config: dict[str, Any], queue: Any, cancel_event: Any, body: Any) -> None:

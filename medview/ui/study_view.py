@@ -34,8 +34,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from medview.core import messages as msg
 from medview.core.errors import MedviewError
-from medview.jobs import messages as msg
 from medview.ui.plots import FOLD_COLORS, _plot, fix_unit_square
 
 if TYPE_CHECKING:
@@ -171,14 +171,13 @@ class StudyView(QWidget):
         layout.addWidget(split, 1)
 
     # ------------------------------------------------------------------ job messages
-    def _started(self, run_id: str, plan: dict[str, Any]) -> None:
-        if plan.get("study_id"):
-            self.study_id = plan["study_id"]
-            self.kind = plan.get("kind")
+    def _started(self, run_id: str, plan: msg.RunPlan) -> None:
+        if plan.study_id:
+            self.study_id = plan.study_id
             self.setWindowTitle(f"Study {self.study_id}")
             self.refresh()
-        elif plan.get("model"):
-            self.status.setText(f"training {plan['model']} (run {run_id})")
+        elif plan.model:
+            self.status.setText(f"training {plan.model} (run {run_id})")
 
     def _progress(self, stage: str, done: int, total: int) -> None:
         if stage in ("study", "tune") and total:
