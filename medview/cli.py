@@ -130,10 +130,10 @@ def cmd_label(args: argparse.Namespace) -> int:
     if args.clear == (args.label is not None):
         raise UsageError("give a CLASS or --clear (not both)")
     with Project.open(args.project) as project:
-        item = project.find_item(args.item)
+        item = project.get_item(project.resolve_item_ref(args.item, by_id=args.id))
         previous = project.set_label(item.id, None if args.clear else args.label)
     new = "(none)" if args.clear else args.label
-    print(f"{item.name}: {previous or '(none)'} -> {new}")
+    print(f"{item.name}: {previous or '(none)'} -> {new}  [item id {item.id}]")
     return 0
 
 
@@ -279,9 +279,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("label", help="set (or clear) one item's class")
     p.add_argument("project")
-    p.add_argument("item", help="item id or name")
+    p.add_argument(
+        "item",
+        help="item name (a name that looks like a number, such as 00042, is a name), or its "
+        "id with --id; a plain number no item is named is taken as an id",
+    )
     p.add_argument("label", nargs="?", metavar="CLASS")
     p.add_argument("--clear", action="store_true", help="remove the item's label")
+    p.add_argument("--id", action="store_true", help="ITEM is an item id, not a name")
     p.set_defaults(handler=cmd_label)
 
     p = sub.add_parser("info", help="summary of a project")

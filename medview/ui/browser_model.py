@@ -19,7 +19,8 @@ from PySide6.QtCore import (
     Qt,
     QThreadPool,
 )
-from PySide6.QtGui import QColor, QImage, QPixmap
+from PySide6.QtGui import QColor, QIcon, QImage, QPixmap
+from PySide6.QtWidgets import QApplication, QStyle
 
 from medview.core.project import Item, Prediction, Project
 from medview.ui import workers
@@ -34,6 +35,26 @@ THUMB_SIZE = 48
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 ITEM_ID_ROLE = Qt.ItemDataRole.UserRole + 2
 _BROKEN = QImage()  # marks a thumbnail that failed, so it is not asked for again
+UNSAVED_COLOR = "#c9302c"
+_WARNING_ICON: QIcon | None = None
+
+
+def warning_icon() -> QIcon:
+    """The icon beside an item whose reader left warnings (made once, on the GUI thread)."""
+    global _WARNING_ICON
+    if _WARNING_ICON is None:
+        _WARNING_ICON = QApplication.style().standardIcon(
+            QStyle.StandardPixmap.SP_MessageBoxWarning
+        )
+    return _WARNING_ICON
+
+
+def item_warnings(item: Item) -> list[str]:
+    """What the importer's reader noted about an item (``meta["warnings"]``)."""
+    found = item.meta.get("warnings") if isinstance(item.meta, dict) else None
+    if isinstance(found, str):
+        return [found]
+    return [str(w) for w in found] if isinstance(found, list | tuple) else []
 
 
 def _thumbnail_image(project: Project, item: Item) -> QImage:
@@ -80,6 +101,9 @@ class ItemTableModel(QAbstractTableModel):
         self._colors: dict[str, QColor] = {}
         self._thumbs: dict[int, QImage | QPixmap] = {}
         self._pending: set[int] = set()
+        self._unsaved: dict[int, str | None] = {}  # item -> label not yet written
+        self._unsaved_reason = ""
+        self._warnings: dict[int, list[str]] = {}  # item -> what its last load reported
         self._sort: tuple[int, Qt.SortOrder] = (-1, Qt.SortOrder.AscendingOrder)
         self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(2)  # leave cores for the viewer's own loading
@@ -90,6 +114,8 @@ class ItemTableModel(QAbstractTableModel):
         self.project = project
         self._thumbs.clear()
         self._pending.clear()
+        self._unsaved.clear()
+        self._warnings.clear()
         self._load()
         self.endResetModel()
 
@@ -153,6 +179,43 @@ class ItemTableModel(QAbstractTableModel):
             last = len(self._items) - 1
             self.dataChanged.emit(self.index(0, COL_PRED), self.index(last, COL_PROB))
 
+    def sync(self, items: list[Item]) -> bool:
+        """Take fresh rows for the items shown (another program changed them). False when
+        items were added or removed: then the caller reloads."""
+        if {item.id for item in items} != set(self._rows):
+            return False
+        for item in items:
+            self._items[self._rows[item.id]] = item
+        if self._items:
+            self.dataChanged.emit(self.index(0, 0), self.index(len(self._items) - 1, COL_PROB))
+        return True
+
+    def set_unsaved(self, unsaved: dict[int, str | None], reason: str = "") -> None:
+        """Show these items' labels as waiting to be written (the label writer's queue)."""
+        touched = set(unsaved) | set(self._unsaved)
+        self._unsaved = dict(unsaved)
+        self._unsaved_reason = reason
+        for item_id in touched:
+            row = self._rows.get(item_id)
+            if row is not None:
+                self.dataChanged.emit(self.index(row, COL_NAME), self.index(row, COL_LABEL))
+
+    def is_unsaved(self, item_id: int) -> bool:
+        return item_id in self._unsaved
+
+    def set_warnings(self, item_id: int, warnings: list[str]) -> None:
+        """What loading the item reported (missing slices, no pixel spacing, ...)."""
+        self._warnings[item_id] = list(warnings)
+        row = self._rows.get(item_id)
+        if row is not None:
+            index = self.index(row, COL_NAME)
+            self.dataChanged.emit(index, index)
+
+    def warnings(self, item: Item) -> list[str]:
+        """The latest load's warnings, or the importer's until the item is loaded."""
+        loaded = self._warnings.get(item.id)
+        return loaded if loaded is not None else item_warnings(item)
+
     def refresh_items(self, item_ids: list[int]) -> None:
         if self.project is None:
             return
@@ -215,13 +278,20 @@ class ItemTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DecorationRole:
             if column == COL_THUMB:
                 return self._thumbnail(item)
+            if column == COL_NAME and self.warnings(item):
+                return warning_icon()
             if column == COL_LABEL:
+                if item.id in self._unsaved:
+                    return None  # plain red text, not a chip: it is not a given label yet
                 return self.class_color(item.label)
             if column == COL_PRED:
                 pred = self._predictions.get(item.id)
                 return self.class_color(pred.predicted) if pred else None
         if role == Qt.ItemDataRole.ToolTipRole:
-            return f"{item.name}\n{item.path}"
+            return self._tooltip(item)
+        unsaved = item.id in self._unsaved
+        if role == Qt.ItemDataRole.ForegroundRole and column == COL_LABEL and unsaved:
+            return QColor(UNSAVED_COLOR)
         if role == Qt.ItemDataRole.ForegroundRole and column == COL_PRED:
             pred = self._predictions.get(item.id)
             if pred and item.label and pred.predicted and pred.predicted != item.label:
@@ -239,6 +309,8 @@ class ItemTableModel(QAbstractTableModel):
         if column == COL_SPACING:
             return _spacing_text(item)
         if column == COL_LABEL:
+            if item.id in self._unsaved:
+                return f"{self._unsaved[item.id] or 'none'} · not saved"
             return item.label or ""
         if column == COL_SPLIT:
             return item.split or ""
@@ -249,6 +321,20 @@ class ItemTableModel(QAbstractTableModel):
         if column == COL_PROB:
             return f"{max(pred.probabilities):.2f}" if pred and pred.probabilities else ""
         return None
+
+    def _tooltip(self, item: Item) -> str:
+        lines = [item.name, item.path]
+        if item.id in self._unsaved:
+            label = self._unsaved[item.id] or "no label"
+            saved = item.label or "none"
+            lines.append(f"\nLabel {label} NOT SAVED (the project still says {saved})")
+            if self._unsaved_reason:
+                lines.append(self._unsaved_reason)
+        warnings = self.warnings(item)
+        if warnings:
+            lines.append("\nWhen reading this item:")
+            lines.extend(f"• {w}" for w in warnings)
+        return "\n".join(lines)
 
     def _sort_key(self, item: Item, column: int) -> Any:
         if column == COL_THUMB:

@@ -1,52 +1,19 @@
 """The label bar: one button per class in its colour, keys 1–9, 0/Backspace to clear, undo.
 
-Every change goes through a QUndoCommand whose redo/undo call ``Project.set_labels``: the
-label is committed to the database before the command returns, so undo is just another
-committed change and there is never an unsaved state.
+The bar only asks for labels; :class:`medview.ui.label_writes.LabelWriter` writes them, and
+an undo entry exists only for a committed write. A write that failed is shown here as
+*not saved* until it is written or discarded.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QKeySequence, QShortcut, QUndoCommand, QUndoStack
+from PySide6.QtGui import QKeySequence, QShortcut, QUndoStack
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QPushButton, QToolButton, QWidget
 
 from medview.core.labels import LabelClass
-from medview.core.project import Project
+from medview.ui.label_writes import LabelCommand  # noqa: F401 (re-exported)
 from medview.ui.style import icon, text_color_on
-
-
-class LabelCommand(QUndoCommand):
-    """Set the labels of some items; undo restores what each had before."""
-
-    def __init__(
-        self,
-        project: Project,
-        labels: dict[int, str | None],
-        on_change: Callable[[list[int]], None],
-    ) -> None:
-        name = next(iter(labels.values()))
-        count = len(labels)
-        what = f"{count} items" if count > 1 else "item"
-        text = f"label {what} {name}" if name else f"clear label of {what}"
-        super().__init__(text)
-        self.project = project
-        self.labels = dict(labels)
-        self.previous: dict[int, str | None] | None = None
-        self.on_change = on_change
-
-    def redo(self) -> None:
-        previous = self.project.set_labels(self.labels)
-        if self.previous is None:  # the first time: remember what to go back to
-            self.previous = previous
-        self.on_change(list(self.labels))
-
-    def undo(self) -> None:
-        assert self.previous is not None
-        self.project.set_labels(self.previous)
-        self.on_change(list(self.previous))
 
 
 class LabelBar(QWidget):
@@ -68,6 +35,15 @@ class LabelBar(QWidget):
         self._layout.setSpacing(6)
         self.title = QLabel("<b>Label</b>")
         self._layout.addWidget(self.title)
+        # The current item's label that is waiting to be written (see show_unsaved).
+        self.unsaved_label = QLabel()
+        self.unsaved_label.setObjectName("unsavedLabel")
+        self.unsaved_label.setStyleSheet(
+            "#unsavedLabel { color: #ffffff; background: #c9302c; border-radius: 4px;"
+            " padding: 2px 8px; font-weight: 600; }"
+        )
+        self.unsaved_label.hide()
+        self._layout.addWidget(self.unsaved_label)
         self._button_area = QHBoxLayout()
         self._button_area.setSpacing(6)
         self._layout.addLayout(self._button_area)
@@ -116,6 +92,9 @@ class LabelBar(QWidget):
         if self.isEnabled():
             self.labelRequested.emit(name)
 
+    def classes(self) -> list[LabelClass]:
+        return list(self._classes)
+
     def set_classes(self, classes: list[LabelClass]) -> None:
         """Rebuild the buttons (and keys 1..n) for the project's label set."""
         for button in self.buttons.values():
@@ -159,3 +138,12 @@ class LabelBar(QWidget):
             button.setChecked(cls.name == label)
             count = f"  ({counts.get(cls.name, 0)})" if counts is not None else ""
             button.setText(f"{cls.shortcut}  {cls.name}{count}")
+
+    def show_unsaved(self, label: str | None, pending: bool, reason: str = "") -> None:
+        """Mark that the current item's label ``label`` is not saved yet (or clear the mark)."""
+        if not pending:
+            self.unsaved_label.hide()
+            return
+        self.unsaved_label.setText(f"{label or 'no label'}: not saved")
+        self.unsaved_label.setToolTip(reason or "waiting to be written to the project")
+        self.unsaved_label.show()

@@ -6,6 +6,7 @@ image, thumbnails, importing) runs on a thread pool; results arrive as queued si
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,6 @@ from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
     QInputDialog,
-    QMainWindow,
     QMessageBox,
     QStackedWidget,
     QVBoxLayout,
@@ -26,17 +26,22 @@ from medview.core.errors import MedviewError
 from medview.core.image import Image
 from medview.core.project import Item, Project
 from medview.ui import imaging, menus, workers
-from medview.ui.browser import BrowserWidget, shape_text
+from medview.ui.browser import BrowserWidget
 from medview.ui.import_dialog import ImportOptionsDialog, ImportRunner, ImportSummaryDialog
-from medview.ui.label_bar import LabelBar, LabelCommand
+from medview.ui.item_status import load_warnings, status_text
+from medview.ui.label_bar import LabelBar
 from medview.ui.label_set_editor import LabelSetEditor
+from medview.ui.label_writes import LabelWriter
 from medview.ui.loader import ItemLoader
+from medview.ui.message_bar import MessageBar
+from medview.ui.project_watch import ProjectWatcher
 from medview.ui.settings import Settings
 from medview.ui.slice_view import SliceView
 from medview.ui.welcome import NewProjectDialog, WelcomeWidget, example_path, open_example
+from medview.ui.window_labels import WindowLabelling
 
 
-class MainWindow(QMainWindow):
+class MainWindow(WindowLabelling):
     projectOpened = Signal(object)  # the Project
     projectClosed = Signal()
     imageShown = Signal(int)  # item id, once its image is on screen (or failed to load)
@@ -49,6 +54,14 @@ class MainWindow(QMainWindow):
         self.settings = settings or Settings()
         self.project: Project | None = None
         self.undo_stack = QUndoStack(self)
+        self.writer = LabelWriter(self.undo_stack, self)
+        self.writer.written.connect(self._labels_changed)
+        self.writer.failed.connect(self._write_failed)
+        self.writer.saved.connect(self._writes_saved)
+        self.writer.refused.connect(self._undo_refused)
+        self.watcher = ProjectWatcher(self)
+        self.watcher.changed.connect(self.changed_elsewhere)
+        self._run_signature: list[tuple[str, str]] = []
         self.loader = ItemLoader(self)
         self.loader.loaded.connect(self._display)
         self.loader.failed.connect(self._load_failed)
@@ -87,6 +100,11 @@ class MainWindow(QMainWindow):
         layout = QVBoxLayout(self.workspace)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
+        # Non-modal strips above the image: the project is read-only; a label was not saved.
+        self.readonly_banner = MessageBar("readOnlyBanner")
+        layout.addWidget(self.readonly_banner)
+        self.error_bar = MessageBar("labelErrorBar")
+        layout.addWidget(self.error_bar)
         self.slice_view = SliceView()
         self.slice_view.windowChanged.connect(self._remember_window)
         self.slice_view.set_colormap(str(self.settings.value("view/colormap", "Grey")))
@@ -166,8 +184,17 @@ class MainWindow(QMainWindow):
         """Show an already open project (the window takes ownership and closes it)."""
         self.close_project()
         self.project = project
+        self.writer.set_project(project)
         self.settings.add_recent_project(project.folder)
-        self.setWindowTitle(f"{project.name} — medview")
+        read_only = bool(getattr(project, "read_only", False))
+        suffix = " [read-only]" if read_only else ""
+        self.setWindowTitle(f"{project.name}{suffix} — medview")
+        if read_only:
+            self._show_read_only_banner(project)
+        else:
+            # Remember which file is the project, to notice it being deleted later.
+            with contextlib.suppress(MedviewError):
+                project.check_on_disk()
         self.label_bar.set_classes(project.classes())
         self.browser.set_project(project)
         self.stack.setCurrentWidget(self.workspace)
@@ -186,6 +213,9 @@ class MainWindow(QMainWindow):
             "Drop files or folders here, or use File ▸ Import."
         )
         menus.update_enabled(self)
+        self._apply_read_only(read_only)
+        self._run_signature = self._runs_signature()
+        self.watcher.set_project(project)
         self.projectOpened.emit(project)
         # Checking every file can be slow on a network share: off the GUI thread.
         workers.start(
@@ -206,6 +236,10 @@ class MainWindow(QMainWindow):
         if self.project is None:
             return
         self.loader.reset()  # results of loads still running are dropped
+        self.watcher.set_project(None)
+        self.writer.set_project(None)
+        self.error_bar.clear()
+        self.readonly_banner.clear()
         self.undo_stack.clear()
         self.current_item = None
         self.browser.set_project(None)
@@ -252,6 +286,7 @@ class MainWindow(QMainWindow):
         item = self.project.get_item(item_id)
         self.current_item = item
         self.label_bar.show_label(item.label, self.project.label_counts())
+        self._show_unsaved_mark()
         self._status_for(item)
         if not self.loader.request(self.project, item):
             self.slice_view.set_loading(True)
@@ -260,10 +295,13 @@ class MainWindow(QMainWindow):
         key = imaging.modality_key(image)
         window = self.settings.window_level(key) if key else None
         self.slice_view.set_image(image, window)
-        notes = image.metadata.get("notes") or image.metadata.get("note")
-        if notes:  # e.g. "4D file: showing the first volume"
-            text = "; ".join(map(str, notes)) if isinstance(notes, list | tuple) else str(notes)
-            self.statusBar().showMessage(f"{item.name}: {text}", 10000)
+        # What the reader noticed (a missing slice, no PixelSpacing, "N series: showing the
+        # largest", "4D file: showing the first volume"), beside the item and in the status
+        # bar, which now describes the image as read rather than as imported.
+        warnings = load_warnings(item, image)
+        self.browser.model.set_warnings(item.id, warnings)
+        if self.current_item is not None and self.current_item.id == item.id:
+            self._status_for(item, image, warnings)
         self.imageShown.emit(item.id)
         next_id = self.browser.neighbour(item.id, 1)
         if self.project is not None and next_id is not None:
@@ -273,12 +311,12 @@ class MainWindow(QMainWindow):
         self.slice_view.show_message(f"Cannot show {item.name}\n\n{reason}")
         self.imageShown.emit(item.id)
 
-    def _status_for(self, item: Item) -> None:
-        shape = shape_text(item)
-        spacing = "×".join(f"{s:.3g}" for s in item.spacing)
-        self.statusBar().showMessage(
-            f"{item.name}   {item.kind.upper()} {shape}   spacing {spacing} mm   {item.path}"
-        )
+    def _status_for(
+        self, item: Item, image: Image | None = None, warnings: list[str] | None = None
+    ) -> None:
+        if warnings is None:
+            warnings = self.browser.model.warnings(item)
+        self.statusBar().showMessage(status_text(item, image, warnings))
 
     def _remember_window(self, width: float, level: float) -> None:
         image = self.slice_view.image
@@ -287,50 +325,7 @@ class MainWindow(QMainWindow):
             self.settings.set_window_level(key, width, level)
 
     # ------------------------------------------------------------------ labelling
-    def label_selected(self, name: str | None) -> None:
-        """Label the selected items (keys 1–9, the class buttons); then maybe advance."""
-        if self.project is None or self.stack.currentWidget() is not self.workspace:
-            return
-        ids = self.browser.selected_ids()
-        if not ids:
-            return
-        advance_to = None
-        if name is not None and self.label_bar.advance:
-            advance_to = self.browser.next_unlabelled(self.browser.current_id(), set(ids))
-        try:
-            self.undo_stack.push(
-                LabelCommand(self.project, dict.fromkeys(ids, name), self._labels_changed)
-            )
-        except MedviewError as exc:
-            self.error("Cannot set the label", str(exc))
-            return
-        if advance_to is not None:
-            self.browser.select_item(advance_to)
-        elif name is not None and self.label_bar.advance:
-            self.statusBar().showMessage("Every item shown has a label.", 5000)
-
-    def _labels_changed(self, ids: list[int]) -> None:
-        assert self.project is not None
-        self.browser.model.refresh_items(ids)
-        self.browser.update_counts()
-        if self.current_item is not None and self.current_item.id in ids:
-            self.current_item = self.project.get_item(self.current_item.id)
-        if self.current_item is not None:
-            self.label_bar.show_label(self.current_item.label, self.project.label_counts())
-        self.labelsChanged.emit(ids)
-
-    def undo(self) -> None:
-        """Undo the last label change and go back to the item it touched."""
-        command = self.undo_stack.command(self.undo_stack.index() - 1)
-        self.undo_stack.undo()
-        if isinstance(command, LabelCommand) and command.previous:
-            first = next(iter(command.previous))
-            if self.browser.current_id() not in command.previous:
-                self.browser.select_item(first)
-
-    def redo(self) -> None:
-        self.undo_stack.redo()
-
+    # (keys, undo, write failures, other writers: medview/ui/window_labels.py)
     def edit_label_set(self) -> None:
         if self.project is None:
             return
@@ -370,13 +365,12 @@ class MainWindow(QMainWindow):
             )
             if not ok:
                 return
-        self.project.set_group(ids, group)  # type: ignore[union-attr]
-        self.browser.model.refresh_items(ids)
+        if self._write_other("Group", lambda: self.project.set_group(ids, group)):  # type: ignore[union-attr]
+            self.browser.model.refresh_items(ids)
 
     def set_split_selected(self, split: str | None) -> None:
         ids = self.browser.selected_ids() if self.project else []
-        if ids:
-            self.project.set_split(ids, split)  # type: ignore[union-attr]
+        if ids and self._write_other("Split", lambda: self.project.set_split(ids, split)):  # type: ignore[union-attr]
             self.browser.model.refresh_items(ids)
 
     def refresh_predictions(self) -> None:
@@ -461,6 +455,17 @@ class MainWindow(QMainWindow):
         QMessageBox.warning(self, title, text)
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        if self.writer.pending and not self.writer.flush():
+            count = len(self.writer.unsaved())
+            answer = QMessageBox.question(
+                self,
+                "Labels not saved",
+                f"{count} label change(s) could not be saved:\n{self.writer.last_error}\n\n"
+                "Close anyway and lose them?",
+            )
+            if answer != QMessageBox.StandardButton.Yes:
+                event.ignore()
+                return
         self.settings.save_window(self.saveGeometry(), self.saveState())
         self.training_panel.shutdown()
         self.close_project()

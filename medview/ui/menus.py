@@ -72,6 +72,8 @@ def build(window: MainWindow) -> None:
     w.project_actions.append(
         _action(w, file_menu, "&Re-link missing files…", lambda: relink_missing(w))
     )
+    # Actions that write to the project: off for a read-only project.
+    w.write_actions = list(w.project_actions)
     file_menu.addSeparator()
     w.project_actions.append(
         _action(w, file_menu, "&Close project", w.close_project, QKeySequence.StandardKey.Close)
@@ -103,6 +105,7 @@ def build(window: MainWindow) -> None:
     for split in ("train", "val", "test", None):
         _action(w, split_menu, split or "(none)", lambda s=split: w.set_split_selected(s))
     w.project_actions.append(split_menu.menuAction())
+    w.write_actions += w.project_actions[-3:]
     edit.addSeparator()
     w.project_actions += [
         _action(w, edit, "Next item", lambda: _move(w, 1), "Space"),
@@ -143,9 +146,12 @@ def build(window: MainWindow) -> None:
 
 def update_enabled(window: MainWindow) -> None:
     has_project = window.project is not None
+    writable = has_project and not getattr(window.project, "read_only", False)
     for action in window.project_actions:
         action.setEnabled(has_project)
-    window.label_bar.setEnabled(has_project)
+    for action in getattr(window, "write_actions", []):
+        action.setEnabled(writable)
+    window.label_bar.setEnabled(writable)
 
 
 def _fill_recent(window: MainWindow) -> None:

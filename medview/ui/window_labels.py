@@ -1,0 +1,207 @@
+"""The main window's labelling: writes that count only once committed, the error bar, undo
+that refuses to overwrite someone else's label, changes made by other processes, read-only
+projects. A mixin of :class:`medview.ui.main_window.MainWindow` (which owns the widgets used
+here: ``browser``, ``label_bar``, ``error_bar``, ``readonly_banner``, ``writer``)."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from PySide6.QtGui import QUndoStack
+from PySide6.QtWidgets import QMainWindow, QStackedWidget, QWidget
+
+from medview.core.errors import MedviewError
+from medview.core.project import Item, Project
+from medview.ui.browser import BrowserWidget
+from medview.ui.label_bar import LabelBar
+from medview.ui.label_writes import LabelWriter, describe_write_error
+from medview.ui.message_bar import MessageBar
+
+
+class WindowLabelling(QMainWindow):
+    """The labelling half of the main window (its widgets are made by MainWindow._build)."""
+
+    project: Project | None
+    current_item: Item | None
+    undo_stack: QUndoStack
+    writer: LabelWriter
+    browser: BrowserWidget
+    label_bar: LabelBar
+    error_bar: MessageBar
+    readonly_banner: MessageBar
+    stack: QStackedWidget
+    workspace: QWidget
+    training_panel: Any
+    _run_signature: list[tuple[str, str]]
+    labelsChanged: Any  # the Signal is declared on MainWindow
+
+    def label_selected(self, name: str | None) -> None:
+        """Label the selected items (keys 1–9, the class buttons); then maybe advance.
+
+        The label counts as given only once committed: a write that fails (a lock held by
+        another program, a full disk, a deleted project folder) shows the error bar, marks
+        the items *not saved*, adds no undo entry and is retried (see LabelWriter)."""
+        if self.project is None or self.stack.currentWidget() is not self.workspace:
+            return
+        ids = self.browser.selected_ids()
+        if not ids:
+            return
+        if getattr(self.project, "read_only", False):
+            self.error_bar.show_message(
+                "warning",
+                "<b>This project is read-only:</b> labels cannot be changed here.",
+                [("Close", self.error_bar.clear)],
+            )
+            return
+        advance_to = None
+        if name is not None and self.label_bar.advance:
+            skip = set(ids) | set(self.writer.unsaved())
+            advance_to = self.browser.next_unlabelled(self.browser.current_id(), skip)
+        self.writer.write(dict.fromkeys(ids, name))
+        self._show_unsaved()
+        if advance_to is not None:
+            self.browser.select_item(advance_to)
+        elif name is not None and self.label_bar.advance:
+            self.statusBar().showMessage("Every item shown has a label.", 5000)
+
+    def _labels_changed(self, ids: list[int]) -> None:
+        if self.project is None:
+            return
+        self.browser.model.refresh_items(ids)
+        self.browser.update_counts()
+        if self.current_item is not None and self.current_item.id in ids:
+            self.current_item = self.project.get_item(self.current_item.id)
+        if self.current_item is not None:
+            self.label_bar.show_label(self.current_item.label, self.project.label_counts())
+        self._show_unsaved()
+        self.labelsChanged.emit(ids)
+
+    # ------------------------------------------------------------------ write failures
+    def _show_unsaved(self) -> None:
+        self.browser.model.set_unsaved(self.writer.unsaved(), self.writer.last_error)
+        self._show_unsaved_mark()
+
+    def _show_unsaved_mark(self) -> None:
+        unsaved = self.writer.unsaved()
+        current = self.current_item.id if self.current_item is not None else None
+        self.label_bar.show_unsaved(
+            unsaved.get(current) if current is not None else None,
+            current in unsaved,
+            self.writer.last_error,
+        )
+
+    def _write_failed(self, reason: str) -> None:
+        count = len(self.writer.unsaved())
+        self.error_bar.show_message(
+            "error",
+            f"<b>Label not saved</b> ({count} item(s) waiting): {html.escape(reason)}<br>"
+            "medview tries again every few seconds; the items are marked <i>not saved</i>.",
+            [("Retry now", self._retry_writes), ("Discard", self._discard_writes)],
+        )
+        self._show_unsaved()
+
+    def _writes_saved(self, count: int) -> None:
+        if self.error_bar.kind == "error":
+            self.error_bar.clear()
+        self.statusBar().showMessage(f"Saved the {count} label change(s) that were waiting.", 8000)
+        self._show_unsaved()
+
+    def _retry_writes(self) -> None:
+        self.writer.flush()
+        self._show_unsaved()
+
+    def _discard_writes(self) -> None:
+        ids = self.writer.discard()
+        self.error_bar.clear()
+        self._show_unsaved()
+        self.statusBar().showMessage(f"Discarded {len(ids)} unsaved label change(s).", 8000)
+
+    def _undo_refused(self, reason: str) -> None:
+        self.error_bar.show_message(
+            "warning", html.escape(reason), [("Close", self.error_bar.clear)]
+        )
+
+    def undo(self) -> None:
+        """Undo the last label change and go back to the item it touched; refused (with a
+        message) when someone else changed those labels since."""
+        command = self.writer.undo()
+        if command is not None and command.previous:
+            first = next(iter(command.previous))
+            if self.browser.current_id() not in command.previous:
+                self.browser.select_item(first)
+
+    def redo(self) -> None:
+        self.writer.redo()
+
+    # ------------------------------------------------------------------ other writers
+    def changed_elsewhere(self) -> None:
+        """Another process wrote to the project: show labels, items and runs as they are."""
+        project = self.project
+        if project is None:
+            return
+        try:
+            classes = project.classes()
+            if classes != self.label_bar.classes():
+                self.refresh_classes()  # reloads every row too
+            elif not self.browser.model.sync(project.items()):
+                current = self.browser.current_id()
+                self.browser.model.reload()
+                if current is not None and not self.browser.select_item(current):
+                    self.browser.select_first()
+            self.browser.model.refresh_predictions()
+            self.browser.update_counts()
+            if self.current_item is not None:
+                self.current_item = project.get_item(self.current_item.id)
+                self.label_bar.show_label(self.current_item.label, project.label_counts())
+            signature = self._runs_signature()
+            if signature != self._run_signature:
+                self._run_signature = signature
+                history = getattr(self.training_panel, "history", None)
+                if history is not None:
+                    history.refresh()
+        except MedviewError as exc:
+            self.statusBar().showMessage(f"Cannot read the project's changes: {exc}", 10000)
+            return
+        self._show_unsaved()
+        self.labelsChanged.emit([])
+
+    def _runs_signature(self) -> list[tuple[str, str]]:
+        if self.project is None:
+            return []
+        try:
+            return [(run.id, run.status) for run in self.project.runs()]
+        except MedviewError:
+            return []
+
+    # ------------------------------------------------------------------ read-only projects
+    def _show_read_only_banner(self, project: Project) -> None:
+        reason = getattr(project, "read_only_reason", "") or "you cannot write to its folder"
+        self.readonly_banner.show_message(
+            "info",
+            f"<b>Read-only project</b> — {html.escape(reason)}. You can browse and view "
+            "everything; labelling, training and imports are off. To label, copy the "
+            "project folder somewhere you can write and open the copy.",
+        )
+
+    def _apply_read_only(self, read_only: bool) -> None:
+        self.label_bar.setEnabled(not read_only and self.project is not None)
+        self.label_bar.setToolTip(
+            "This project is read-only: labels cannot be changed" if read_only else ""
+        )
+        panel = getattr(self, "training_panel", None)
+        if panel is not None:
+            panel.setEnabled(not read_only)
+
+    def _write_other(self, what: str, write: Any) -> bool:
+        """Group and split changes: a failure is shown in the error bar, never swallowed."""
+        try:
+            write()
+        except MedviewError as exc:
+            self.error_bar.show_message(
+                "error",
+                f"<b>{what} not saved:</b> " + html.escape(describe_write_error(str(exc))),
+                [("Close", self.error_bar.clear)],
+            )
+            return False
+        return True
