@@ -30,6 +30,7 @@ class LabelStore(Store):
     # Set by Project.open for a project opened read-only (a colleague's share).
     read_only: bool = False
     read_only_reason: str = ""
+    read_only_mode: str = ""  # "ro", or "immutable" (changes by others are then not seen)
     # (st_dev, st_ino) of project.db when first written: a folder deleted or replaced while
     # open is noticed before a label is acknowledged (on Linux the open file still takes
     # writes after an ``rm -r``, and they vanish with it).
@@ -274,7 +275,9 @@ class LabelStore(Store):
             found = self._query("SELECT id FROM items WHERE id = ?", (int(text),))
             if found:
                 return int(found[0][0])
-        hint = " (to mean an item id, use --id)" if text.isdigit() else ""
+        hint = (
+            " (to mean an item id, use --id)" if text.isdigit() and text != str(int(text)) else ""
+        )
         raise ProjectError(f"no item {text!r}{hint}; see 'medview items' for names and ids")
 
     def label_history(self, item_id: int) -> list[tuple[str | None, str, str]]:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from medview.core import schema
+from medview.core import readonly, schema
 from medview.core.errors import ProjectError
 from medview.core.label_store import LabelStore
 from medview.core.labels import color_for, validate_class_names
@@ -137,12 +137,40 @@ class Project(LabelStore, RunStore, StudyStore, PhashStore):
         return project
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str]) -> Project:
+    def open(cls, path: str | os.PathLike[str], read_only: bool | None = None) -> Project:
+        """Open a project. ``read_only`` None: read-only when this process cannot write it
+        (a colleague's share); then ``project.read_only`` is True and writes are refused."""
         folder = cls.normalise_path(path)
         if not (folder / DB_NAME).is_file():
             raise ProjectError(f"{folder}: not a medview project (no {DB_NAME})")
-        project = cls._connect(folder)
+        reason = readonly.write_problem(folder, folder / DB_NAME)
+        if read_only or (read_only is None and reason):
+            return cls._connect_read_only(folder, reason or "opened read-only")
+        try:
+            project = cls._connect(folder)
+        except ProjectError as exc:
+            cause = exc.__cause__
+            refused = isinstance(cause, sqlite3.Error) and readonly.is_read_only_error(cause)
+            if read_only is None and refused:
+                return cls._connect_read_only(folder, "the project's folder refuses writes")
+            raise
         project._mark_dead_runs_interrupted()
+        return project
+
+    @classmethod
+    def _connect_read_only(cls, folder: Path, reason: str) -> Project:
+        """See medview/core/readonly.py: no configure, no migration, no writes."""
+        db_path = folder / DB_NAME
+        connection, mode = readonly.connect(db_path)
+        try:
+            readonly.check_schema_version(connection, db_path, schema.SCHEMA_VERSION)
+        except BaseException:
+            connection.close()
+            raise
+        project = cls(folder, connection, "read-only")
+        project.read_only = True
+        project.read_only_reason = reason
+        project.read_only_mode = mode
         return project
 
     @classmethod

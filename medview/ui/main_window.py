@@ -384,6 +384,13 @@ class MainWindow(WindowLabelling):
         if self.project is None and self.new_project() is None:
             return None
         assert self.project is not None
+        if self.project.read_only:
+            self.error_bar.show_message(
+                "warning",
+                "<b>This project is read-only:</b> nothing can be imported into it.",
+                [("Close", self.error_bar.clear)],
+            )
+            return None
         if self.import_runner is not None and self.import_runner.running:
             self.statusBar().showMessage("An import is already running.", 5000)
             return None

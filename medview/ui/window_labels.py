@@ -181,7 +181,12 @@ class WindowLabelling(QMainWindow):
             "info",
             f"<b>Read-only project</b> — {html.escape(reason)}. You can browse and view "
             "everything; labelling, training and imports are off. To label, copy the "
-            "project folder somewhere you can write and open the copy.",
+            "project folder somewhere you can write and open the copy."
+            + (
+                " Changes others make while it is open are not followed."
+                if getattr(project, "read_only_mode", "") == "immutable"
+                else ""
+            ),
         )
 
     def _apply_read_only(self, read_only: bool) -> None:
