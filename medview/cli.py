@@ -203,6 +203,13 @@ def cmd_gui(args: argparse.Namespace) -> int:
 
 
 def _run_gui(project: str | None) -> int:
+    from medview.qt_check import startup_problem
+
+    # Qt aborts the whole process (no exception) when its xcb plugin cannot load: say why
+    # and how to fix it before that can happen.
+    problem = startup_problem()
+    if problem:
+        raise MedviewError(problem)
     try:
         from medview.ui.app import run_gui
     except ImportError as exc:
