@@ -19,7 +19,7 @@ from PySide6.QtCore import (
     Qt,
     QThreadPool,
 )
-from PySide6.QtGui import QColor, QIcon, QImage, QPixmap
+from PySide6.QtGui import QColor, QFont, QIcon, QImage, QPixmap
 from PySide6.QtWidgets import QApplication, QStyle
 
 from medview.core.project import Item, Prediction, Project
@@ -292,6 +292,11 @@ class ItemTableModel(QAbstractTableModel):
         unsaved = item.id in self._unsaved
         if role == Qt.ItemDataRole.ForegroundRole and column == COL_LABEL and unsaved:
             return QColor(UNSAVED_COLOR)
+        if role == Qt.ItemDataRole.FontRole and column == COL_LABEL and unsaved:
+            font = QFont()
+            font.setItalic(True)
+            font.setBold(True)
+            return font
         if role == Qt.ItemDataRole.ForegroundRole and column == COL_PRED:
             pred = self._predictions.get(item.id)
             if pred and item.label and pred.predicted and pred.predicted != item.label:
@@ -310,7 +315,7 @@ class ItemTableModel(QAbstractTableModel):
             return _spacing_text(item)
         if column == COL_LABEL:
             if item.id in self._unsaved:
-                return f"{self._unsaved[item.id] or 'none'} · not saved"
+                return f"⚠ {self._unsaved[item.id] or 'none'}"  # tooltip: "NOT SAVED ..."
             return item.label or ""
         if column == COL_SPLIT:
             return item.split or ""

@@ -12,6 +12,8 @@ someone else (the command line, a colleague) changed after the command.
 
 from __future__ import annotations
 
+import re
+
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
@@ -45,21 +47,19 @@ class LabelCommand(QUndoCommand):
 
 
 def describe_write_error(message: str) -> str:
-    """The reason a user can act on, then SQLite's own words (which name the project)."""
+    """The reason a user can act on, with SQLite's own words in brackets."""
     low = message.lower()
+    found = re.search(r"cannot write the project \((.*)\)\s*$", message)
+    detail = found.group(1) if found else message
+    if "deleted or moved" in low or "replaced" in low or "read-only" in low:
+        return message  # these already say what happened and name the project
     if "locked" in low or "busy" in low:
-        why = "another program is writing to the project and holds its lock"
-    elif "disk is full" in low or "no space" in low:
-        why = "the disk is full"
-    elif "deleted or moved" in low or "replaced" in low:
-        why = "the project folder is gone (deleted or moved while open)"
-    elif "read-only" in low or "readonly" in low:
-        why = "the project is read-only"
-    elif "i/o error" in low:
-        why = "the disk reported an error"
-    else:
-        return message
-    return f"{why} — {message}"
+        return f"another program is writing to this project and holds its lock ({detail})"
+    if "disk is full" in low or "no space" in low:
+        return f"the disk is full ({detail})"
+    if "i/o error" in low:
+        return f"the disk reported an error ({detail})"
+    return message
 
 
 class LabelWriter(QObject):

@@ -95,8 +95,8 @@ class WindowLabelling(QMainWindow):
         count = len(self.writer.unsaved())
         self.error_bar.show_message(
             "error",
-            f"<b>Label not saved</b> ({count} item(s) waiting): {html.escape(reason)}<br>"
-            "medview tries again every few seconds; the items are marked <i>not saved</i>.",
+            f"<b>Label not saved:</b> {html.escape(reason)}.<br>"
+            f"{count} item(s) marked <i>not saved</i>; medview tries again every few seconds.",
             [("Retry now", self._retry_writes), ("Discard", self._discard_writes)],
         )
         self._show_unsaved()
@@ -191,6 +191,9 @@ class WindowLabelling(QMainWindow):
 
     def _apply_read_only(self, read_only: bool) -> None:
         self.label_bar.setEnabled(not read_only and self.project is not None)
+        self.label_bar.title.setText(
+            "<b>Label</b> <i>(read-only project)</i>" if read_only else "<b>Label</b>"
+        )
         self.label_bar.setToolTip(
             "This project is read-only: labels cannot be changed" if read_only else ""
         )
