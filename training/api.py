@@ -207,6 +207,8 @@ class _Run(FoldTraining):
             raise Cancelled()
         for line in data.skipped:
             self.log(f"skipped {line}", "warning")
+        for line in data.notes:
+            self.log(line, "warning")
         self.log(
             f"loaded {len(data.items)} items as {tuple(data.x.shape[1:])} tensors in "
             f"{time.perf_counter() - t0:.1f} s ({data.cache_hits} from cache)"

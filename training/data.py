@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from medview.core.disk_cache import budget_bytes, prune, touch
+from medview.core.containment import UnsafePathError, check_no_links, ensure_dir, is_regular_file
+from medview.core.disk_cache import budget_bytes, cache_folder, prune, touch
 from medview.core.errors import MedviewError
 from medview.core.project import Item, Project
 from training.config import TrainConfig, model_kind
@@ -38,6 +39,7 @@ class LoadedData:
     y: torch.Tensor  # (N,) class indices; -1 for unlabelled items
     skipped: list[str] = field(default_factory=list)  # "item name: reason"
     cache_hits: int = 0
+    notes: list[str] = field(default_factory=list)  # warnings about the run, not an item
 
 
 def choose_kind(project: Project, cfg: TrainConfig) -> str:
@@ -100,16 +102,39 @@ def _cache_path(cache_dir: Path, key: str) -> Path:
     return cache_dir / "tensors" / key[:2] / f"{key}.npy"
 
 
-def _save_atomic(path: Path, array: np.ndarray) -> None:
-    # Write-then-rename, so a killed run never leaves a half-written cache entry behind.
-    path.parent.mkdir(parents=True, exist_ok=True)
+def _tensor_cache(project: Project) -> tuple[Path | None, str | None]:
+    """``cache/tensors`` as a real, marked folder inside the project, or (None, why not).
+    A link there (someone else's project) disables the cache for this run: never followed."""
+    try:
+        return cache_folder(project.folder, "tensors"), None
+    except (UnsafePathError, OSError) as exc:
+        return None, f"tensor cache not used: {exc}"
+
+
+def _is_entry(project_folder: Path, path: Path) -> bool:
+    """A cache entry medview can trust: a plain file reached without a link."""
+    try:
+        check_no_links(project_folder, path)
+    except UnsafePathError:
+        return False
+    return is_regular_file(path)
+
+
+def _save_atomic(project_folder: Path, path: Path, array: np.ndarray) -> None:
+    # Write-then-rename, so a killed run never leaves a half-written cache entry behind; the
+    # shard folder is made (and checked) without following a link out of the project.
+    try:
+        ensure_dir(project_folder, path.parent)
+    except (UnsafePathError, OSError):
+        return
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
             np.save(fh, array)
         os.replace(tmp, path)
-    except OSError:
+    except BaseException:
         Path(tmp).unlink(missing_ok=True)
+        # A full disk (or any write error) costs the cache entry, not the run.
 
 
 def load_items(
@@ -129,6 +154,12 @@ def load_items(
     a run over a hundred good ones.
     """
     cache_dir = project.cache_dir
+    notes: list[str] = []
+    if use_cache:
+        tensors, why_not = _tensor_cache(project)
+        if tensors is None:
+            use_cache = False
+            notes.append(str(why_not))
     index = {name: k for k, name in enumerate(class_names)}
     check_memory(len(items), prep)
     out = np.empty((len(items), *prep.shape), dtype=np.float32)
@@ -141,7 +172,7 @@ def load_items(
             return k, None, False
         item = items[k]
         path = _cache_path(cache_dir, prep.key(item.content_hash))
-        if use_cache and item.content_hash and path.is_file():
+        if use_cache and item.content_hash and _is_entry(project.folder, path):
             try:
                 cached = np.load(path, allow_pickle=False)
                 if cached.shape == prep.shape:
@@ -158,7 +189,7 @@ def load_items(
             return k, f"{item.name}: cannot read ({type(exc).__name__}: {exc})", False
         out[k] = array
         if use_cache and item.content_hash:
-            _save_atomic(path, array)
+            _save_atomic(project.folder, path, array)
         return k, None, False
 
     n_workers = workers or min(4, os.cpu_count() or 1)
@@ -175,12 +206,13 @@ def load_items(
                 progress(done, len(items))
     if use_cache:
         used = [_cache_path(cache_dir, prep.key(it.content_hash)) for it in items]
-        prune(cache_dir / "tensors", budget_bytes("MEDVIEW_TENSOR_CACHE_MB", 8192), keep=used)
+        budget = budget_bytes("MEDVIEW_TENSOR_CACHE_MB", 8192)
+        prune(cache_dir / "tensors", budget, keep=used, base=project.folder)
     keep = [k for k in range(len(items)) if ok[k]]
     kept_items = [items[k] for k in keep]
     x = torch.from_numpy(out[keep]) if len(keep) != len(items) else torch.from_numpy(out)
     y = torch.tensor([index.get(it.label or "", -1) for it in kept_items], dtype=torch.long)
-    return LoadedData(kept_items, x, y, skipped, hits)
+    return LoadedData(kept_items, x, y, skipped, hits, notes)
 
 
 # ---------------------------------------------------------------------- batching

@@ -9,14 +9,23 @@ project item id only; ``metrics.json``'s pretrained source is reduced to a file 
 from __future__ import annotations
 
 import csv
+import io
 import json
-import shutil
+import re
 from pathlib import Path
 from typing import Any
 
+from medview.core.containment import (
+    UnsafePathError,
+    copy_regular_file,
+    is_real_dir,
+    is_regular_file,
+    read_regular_file,
+    write_new_file,
+)
 from medview.core.errors import MedviewError
 from medview.core.project import Project
-from training.report import write_json
+from training.report import _default
 
 COPIED = (
     "history.csv",
@@ -28,6 +37,9 @@ COPIED = (
     "loss.png",
     "loss.svg",
 )
+
+
+_WEIGHTS = re.compile(r"fold\d+\.safetensors")
 
 
 class ExportError(MedviewError):
@@ -54,60 +66,109 @@ def _sanitise_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _copy_without_names(source: Path, target: Path) -> None:
+def _without_names(data: bytes) -> bytes:
     # The run folder's predictions.csv names each item (names can be patient identifiers);
     # the shareable copy keeps the item id only.
-    with source.open(newline="", encoding="utf-8") as fh:
-        rows = list(csv.reader(fh))
+    rows = list(csv.reader(io.StringIO(data.decode("utf-8"), newline="")))
     drop = rows[0].index("item_name") if rows and "item_name" in rows[0] else None
-    with target.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        for row in rows:
-            writer.writerow(row if drop is None else row[:drop] + row[drop + 1 :])
+    text = io.StringIO(newline="")
+    writer = csv.writer(text)
+    for row in rows:
+        writer.writerow(row if drop is None else row[:drop] + row[drop + 1 :])
+    return text.getvalue().encode("utf-8")
+
+
+def _read_run_file(path: Path) -> bytes | None:
+    """A file medview wrote in the run folder: a plain file, never through a link (a link in
+    someone else's run folder could point at /etc/shadow). None when it is not one."""
+    if not is_regular_file(path):
+        return None
+    try:
+        return read_regular_file(path, max_bytes=64 << 20)
+    except OSError:
+        return None
 
 
 def export_run(
     project: Project, run_id: str, out_dir: str | Path, include_weights: bool = True
 ) -> list[Path]:
-    """Copy the run's results to ``out_dir``; returns the files written."""
+    """Copy the run's results to ``out_dir``; returns the files written.
+
+    Only the files a run writes (fixed names), only plain files (a link is left out, so is a
+    run folder behind a link), and only into plain files of ``out_dir`` (a link planted
+    there is refused, never written through)."""
     project.get_run(run_id)  # a clear error for an unknown run
-    run_dir = project.runs_dir / run_id
-    if not run_dir.is_dir():
+    try:
+        run_dir = project.run_dir(run_id)
+    except UnsafePathError as exc:
+        raise ExportError(f"run {run_id} not exported: {exc}") from exc
+    if not is_real_dir(project.folder, run_dir):
         raise ExportError(f"{run_dir}: run folder missing")
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ExportError(f"{out}: cannot create the export folder ({exc.strerror})") from exc
-    written: list[Path] = []
-    for name, clean in (("config.json", _sanitise_config), ("metrics.json", _sanitise_metrics)):
-        source = run_dir / name
-        if source.is_file():
-            write_json(out / name, clean(json.loads(source.read_text(encoding="utf-8"))))
-            written.append(out / name)
     names = list(COPIED)
     if include_weights:
-        names += sorted(p.name for p in run_dir.glob("fold*.safetensors"))
-    for name in names:
-        if (run_dir / name).is_file():
+        names += sorted(
+            p.name for p in run_dir.glob("fold*.safetensors") if _WEIGHTS.fullmatch(p.name)
+        )
+    # Check every target first: a link planted in the output folder stops the export before
+    # anything is written, rather than half-way.
+    for name in ["config.json", "metrics.json", "README.txt", *names]:
+        if (out / name).is_symlink():
+            raise ExportError(
+                f"export of run {run_id} refused: {out / name} is a symbolic link "
+                "(medview does not write through links; remove it or pick another folder)"
+            )
+    written: list[Path] = []
+    try:
+        for name, clean in (
+            ("config.json", _sanitise_config),
+            ("metrics.json", _sanitise_metrics),
+        ):
+            data = _read_run_file(run_dir / name)
+            if data is None:
+                continue
+            try:
+                parsed = json.loads(data.decode("utf-8"))
+            except (UnicodeDecodeError, ValueError):
+                continue  # not the JSON medview wrote: left out rather than copied as it is
+            if isinstance(parsed, dict):
+                text = json.dumps(clean(parsed), indent=2, default=_default) + "\n"
+                write_new_file(out / name, text.encode("utf-8"))
+                written.append(out / name)
+        for name in names:
             if name == "predictions.csv":
-                _copy_without_names(run_dir / name, out / name)
-            else:
-                shutil.copy2(run_dir / name, out / name)
-            written.append(out / name)
-    readme = out / "README.txt"
-    readme.write_text(
-        f"medview run {run_id}\n\n"
-        "config.json       the run's settings\n"
-        "metrics.json      per-fold metrics, mean +- std, test (fold ensemble), leakage audit\n"
-        "history.csv       per epoch: losses, validation AUC/accuracy, learning rate, seconds\n"
-        "predictions.csv   per item id: fold, split, true class, probabilities, prediction\n"
-        "                  (fold 0 = out-of-fold for validated items, ensemble for test items)\n"
-        "*.png / *.svg     ROC, confusion matrices, loss curves\n"
-        "fold*.safetensors model weights per fold\n\n"
-        "Items are identified by their medview item id only; no names, paths, groups or DICOM\n"
-        "fields are included.\n",
-        encoding="utf-8",
-    )
-    written.append(readme)
+                data = _read_run_file(run_dir / name)
+                if data is None:
+                    continue
+                try:
+                    write_new_file(out / name, _without_names(data))
+                except (UnicodeDecodeError, csv.Error):
+                    continue  # not the CSV medview wrote: left out rather than copied
+                written.append(out / name)
+            elif copy_regular_file(run_dir / name, out / name):
+                written.append(out / name)
+        write_new_file(out / "README.txt", _README.format(run_id=run_id).encode("utf-8"))
+    except UnsafePathError as exc:
+        raise ExportError(f"export of run {run_id} stopped: {exc}") from exc
+    except OSError as exc:
+        raise ExportError(f"{out}: cannot write the export ({exc.strerror or exc})") from exc
+    written.append(out / "README.txt")
     return written
+
+
+_README = (
+    "medview run {run_id}\n\n"
+    "config.json       the run's settings\n"
+    "metrics.json      per-fold metrics, mean +- std, test (fold ensemble), leakage audit\n"
+    "history.csv       per epoch: losses, validation AUC/accuracy, learning rate, seconds\n"
+    "predictions.csv   per item id: fold, split, true class, probabilities, prediction\n"
+    "                  (fold 0 = out-of-fold for validated items, ensemble for test items)\n"
+    "*.png / *.svg     ROC, confusion matrices, loss curves\n"
+    "fold*.safetensors model weights per fold\n\n"
+    "Items are identified by their medview item id only; no names, paths, groups or DICOM\n"
+    "fields are included.\n"
+)

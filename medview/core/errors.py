@@ -25,3 +25,30 @@ class ReadError(MedviewError):
 
 class ProjectError(MedviewError):
     """The project store refused an operation (missing project, unknown item or class...)."""
+
+
+class DiskFullError(ProjectError):
+    """No space left to write the project (ENOSPC, a quota, or SQLite's "disk is full").
+    Whatever wrote in bulk (an import) stops at the first one rather than failing item by
+    item: every later write would fail the same way."""
+
+
+_DISK_FULL_ERRNOS = {28, 122}  # ENOSPC, EDQUOT (Linux; macOS's EDQUOT is 69)
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """True for a "no space left" failure: an OSError with ENOSPC/EDQUOT, SQLite's
+    SQLITE_FULL, or a DiskFullError."""
+    import errno
+    import sqlite3
+
+    if isinstance(exc, DiskFullError):
+        return True
+    if isinstance(exc, OSError):
+        codes = {errno.ENOSPC, getattr(errno, "EDQUOT", 122)} | _DISK_FULL_ERRNOS
+        return exc.errno in codes
+    if isinstance(exc, sqlite3.OperationalError):
+        return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or (
+            "disk is full" in str(exc)
+        )
+    return False

@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from medview.core import readonly, schema
+from medview.core.containment import check_no_links
+from medview.core.disk_cache import cache_folder
 from medview.core.errors import ProjectError
 from medview.core.label_store import LabelStore
 from medview.core.labels import color_for, validate_class_names
@@ -198,14 +200,15 @@ class Project(LabelStore, RunStore, StudyStore, PhashStore):
         """A file under ``cache/SUBDIR/`` named by a key such as a content hash.
 
         The key comes from the database, which may be someone else's project file: anything
-        but a plain token is refused so a crafted value cannot point outside the project.
+        but a plain token is refused so a crafted value cannot point outside the project, and
+        the folders are made without following a link (``UnsafePathError`` names it).
         """
         for part in (subdir, key, suffix.lstrip(".")):
             if not _SAFE_TOKEN.fullmatch(part):
                 raise ProjectError(f"unsafe cache key {part!r} in {self.db_path}")
-        folder = self.cache_dir / subdir
-        folder.mkdir(parents=True, exist_ok=True)
-        return folder / f"{key}{suffix}"
+        path = cache_folder(self.folder, subdir) / f"{key}{suffix}"
+        check_no_links(self.folder, path)
+        return path
 
     def pseudonymise(self, patient_id: str) -> str:
         """A group key for a patient id: a salted hash, unless the user opted in to keep ids

@@ -7,11 +7,13 @@ import os
 import shutil
 import socket
 import sqlite3
+import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from medview.core.containment import check_no_links, ensure_dir
 from medview.core.errors import ProjectError
 from medview.core.store import Store, now_iso
 
@@ -64,8 +66,7 @@ class RunStore(Store):
         # A run of a study (training/study.py) carries the study's id in its config's extra
         # settings; it is linked at creation, so even a run killed mid-way knows its study.
         study_id = (config.get("extra") or {}).get("study_id")
-        run_dir = self.runs_dir / run_id
-        run_dir.mkdir(parents=True, exist_ok=True)
+        ensure_dir(self.folder, self.run_dir(run_id))
         with self._transaction() as db:
             db.execute(
                 "INSERT INTO runs(id, status, model, config, metrics, started_at, pid, host, "
@@ -140,9 +141,22 @@ class RunStore(Store):
             raise ProjectError(f"no run {run_id!r} (see 'medview runs')")
         return self._run_from_row(rows[0])
 
-    def delete_run(self, run_id: str) -> None:
-        """Forget a run and delete its folder under runs/ (and nothing outside it). A row with
-        an unsafe id is forgotten without touching any folder."""
+    def run_dir(self, run_id: str) -> Path:
+        """``runs/<run_id>`` as a real folder of this project: an unsafe id, or a link at
+        ``runs`` or at the run folder (someone else's project), is refused with a
+        ProjectError (``UnsafePathError``) rather than followed."""
+        if not is_safe_run_id(run_id):
+            raise ProjectError(
+                f"invalid run id {run_id!r}: refused, it would point outside {self.runs_dir}"
+            )
+        return check_no_links(self.folder, self.runs_dir / run_id)
+
+    def delete_run(self, run_id: str) -> str | None:
+        """Forget a run and delete its folder under runs/ (and nothing outside it).
+
+        Returns None when all is gone, else a note saying what was left and why: a row with
+        an unsafe id, or a run folder reached through a link (``runs`` or ``runs/<id>``
+        itself a link), is forgotten without touching any folder."""
         if is_safe_run_id(run_id):
             self.get_run(run_id)
         elif not self._query("SELECT id FROM runs WHERE id = ?", (run_id,)):
@@ -151,10 +165,19 @@ class RunStore(Store):
             db.execute("DELETE FROM predictions WHERE run_id = ?", (run_id,))
             db.execute("DELETE FROM runs WHERE id = ?", (run_id,))
         if not is_safe_run_id(run_id):
-            return
-        run_dir = (self.runs_dir / run_id).resolve()
-        if run_dir.parent == self.runs_dir.resolve() and run_dir.is_dir():
+            return f"run {run_id!r} forgotten; its id names no folder of this project"
+        try:
+            run_dir = self.run_dir(run_id)
+        except ProjectError as exc:
+            return f"run {run_id} forgotten, its folder left in place: {exc}"
+        try:
+            info = os.lstat(run_dir)
+        except FileNotFoundError:
+            return None
+        if stat.S_ISDIR(info.st_mode):
+            # rmtree unlinks links inside the folder, never their targets.
             shutil.rmtree(run_dir, ignore_errors=True)
+        return None
 
     def _mark_dead_runs_interrupted(self) -> None:
         """A run left 'running' by a process that no longer exists was interrupted."""

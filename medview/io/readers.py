@@ -7,6 +7,7 @@ engine) never need to know which third-party library raised what.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -16,7 +17,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from medview.core.errors import MedviewError, ReadError
+from medview.core.errors import DiskFullError, MedviewError, ReadError, is_disk_full
 from medview.core.image import Image
 from medview.io import dicom, hashing, nifti, npz, raster
 from medview.io.common import describe
@@ -243,15 +244,33 @@ def _npz_meta(item: Any) -> dict[str, Any]:
 
 def write_npz_cache(project: Any, content_hash: str, row: np.ndarray) -> Path:
     """Store one npz row in the project cache (atomically, so a crash leaves no half file)."""
+    return store_npz_row(project, content_hash, row)[0]
+
+
+def store_npz_row(project: Any, content_hash: str, row: np.ndarray) -> tuple[Path, bool]:
+    """:func:`write_npz_cache`, also saying whether this call created the file (an import
+    that fails later removes only the files it created). The temporary file is removed on
+    every failure; a full disk raises DiskFullError."""
     path = npz_cache_path(project, content_hash)
     if path.is_file():
-        return path
+        return path, False
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    with open(temp, "wb") as handle:
-        np.save(handle, np.ascontiguousarray(row), allow_pickle=False)
-    os.replace(temp, path)
-    return path
+    with contextlib.suppress(OSError):
+        os.unlink(temp)  # a stale one of ours (a killed import); "xb" never follows a link
+    try:
+        with open(temp, "xb") as handle:
+            np.save(handle, np.ascontiguousarray(row), allow_pickle=False)
+        os.replace(temp, path)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        if is_disk_full(exc):
+            raise DiskFullError(
+                f"{path.parent}: the disk is full (no space left to store imported pixels)"
+            ) from exc
+        raise
+    return path, True
 
 
 # ================================================================ scan

@@ -265,10 +265,18 @@ class RunHistory(QWidget):
             )
             if answer != QMessageBox.StandardButton.Yes:
                 return []
+        notes = []
         for run_id in ids:
-            self.project.delete_run(run_id)
+            try:
+                note = self.project.delete_run(run_id)
+            except MedviewError as exc:
+                note = str(exc)
+            if note:
+                notes.append(note)
         self.refresh()
         self.deleted.emit(ids)
+        if notes:  # e.g. a run folder behind a link: forgotten, nothing outside touched
+            QMessageBox.warning(self, "Delete runs", "\n\n".join(notes))
         return ids
 
     def save_roc(self, path: str | Path) -> Path:

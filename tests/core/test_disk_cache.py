@@ -5,7 +5,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from medview.core.disk_cache import budget_bytes, prune
+from medview.core.disk_cache import MARKER, budget_bytes, prune
+
+
+def entry(folder: Path, digit: str) -> Path:
+    """A tensor cache entry as medview names it: ``ab/ab…(40 hex).npy``."""
+    key = digit * 40
+    return folder / key[:2] / f"{key}.npy"
 
 
 def write(path: Path, size: int, age: int) -> Path:
@@ -16,10 +22,11 @@ def write(path: Path, size: int, age: int) -> Path:
 
 
 def test_prune_removes_oldest_until_under_budget_and_keeps_protected(tmp_path: Path) -> None:
-    oldest = write(tmp_path / "a" / "1.npy", 1000, age=1)
-    protected = write(tmp_path / "a" / "2.npy", 1000, age=2)
-    middle = write(tmp_path / "b" / "3.npy", 1000, age=3)
-    newest = write(tmp_path / "b" / "4.npy", 1000, age=4)
+    (tmp_path / MARKER).write_text("medview cache")
+    oldest = write(entry(tmp_path, "1"), 1000, age=1)
+    protected = write(entry(tmp_path, "2"), 1000, age=2)
+    middle = write(entry(tmp_path, "3"), 1000, age=3)
+    newest = write(entry(tmp_path, "4"), 1000, age=4)
     freed = prune(tmp_path, 2000, keep=[protected])
     assert freed == 2000
     assert not oldest.exists() and not middle.exists()
@@ -27,9 +34,15 @@ def test_prune_removes_oldest_until_under_budget_and_keeps_protected(tmp_path: P
 
 
 def test_no_budget_means_no_pruning(tmp_path: Path, monkeypatch) -> None:
-    entry = write(tmp_path / "1.npy", 5000, age=1)
-    assert prune(tmp_path, 0) == 0 and entry.exists()
+    (tmp_path / MARKER).write_text("medview cache")
+    kept = write(entry(tmp_path, "1"), 5000, age=1)
+    assert prune(tmp_path, 0) == 0 and kept.exists()
     monkeypatch.setenv("MEDVIEW_TENSOR_CACHE_MB", "0")
     assert budget_bytes("MEDVIEW_TENSOR_CACHE_MB", 8192) == 0
     monkeypatch.setenv("MEDVIEW_TENSOR_CACHE_MB", "3")
     assert budget_bytes("MEDVIEW_TENSOR_CACHE_MB", 8192) == 3 * 1024 * 1024
+
+
+def test_a_folder_without_medviews_marker_is_never_pruned(tmp_path: Path) -> None:
+    old = write(entry(tmp_path, "1"), 5000, age=1)
+    assert prune(tmp_path, 1) == 0 and old.exists()
