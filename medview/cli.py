@@ -36,6 +36,7 @@ COMMANDS = (
     "study",
     "tune",
     "self-test",
+    "clean-copy",
 )
 
 
@@ -88,6 +89,9 @@ def cmd_items(args: argparse.Namespace) -> int:
         items = project.items()
         predictions = project.latest_predictions()
         classes = project.class_names()
+        damaged = project.damaged_rows()
+    for line in damaged:  # skipped, not fatal: the rest of the project is listed
+        print(f"medview: warning: {line}", file=sys.stderr)
     rows = []
     for item in items:
         row = item.to_json()
@@ -161,6 +165,10 @@ def project_summary(project) -> list[str]:  # noqa: ANN001 - Project, imported l
     missing = project.missing_items()
     if missing:
         lines.append(f"missing files: {len(missing)} item(s) (medview relink PROJECT FOLDER)")
+    damaged = project.damaged_rows()
+    if damaged:
+        lines.append(f"damaged rows (skipped): {len(damaged)}")
+        lines.extend(f"  {line}" for line in damaged)
     return lines
 
 
@@ -215,6 +223,16 @@ def _run_gui(project: str | None) -> int:
     except ImportError as exc:
         raise MedviewError(f"the window cannot start: {exc}") from exc
     return int(run_gui(project) or 0)
+
+
+def cmd_clean_copy(args: argparse.Namespace) -> int:
+    from medview.core.clean_copy import clean_copy
+
+    notes = clean_copy(args.project, args.out)
+    print(f"wrote a cleaned copy of {args.project} to {args.out}")
+    for note in notes:
+        print(f"  {note}")
+    return 0
 
 
 def cmd_self_test(args: argparse.Namespace) -> int:
@@ -309,6 +327,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("project", nargs="?", help=f"where to write it (default {DEFAULT_DEMO_PATH})")
     p.add_argument("--no-gui", action="store_true", help="only write it and print a summary")
     p.set_defaults(handler=cmd_demo)
+
+    p = sub.add_parser(
+        "clean-copy",
+        help="copy a project whose database was refused, without its views/triggers/unknown "
+        "objects (the original is only read)",
+    )
+    p.add_argument("project")
+    p.add_argument("out", metavar="NEW", help="new project folder to write")
+    p.set_defaults(handler=cmd_clean_copy)
 
     p = sub.add_parser("self-test", help="check imports, decoders, a training step, a window")
     p.set_defaults(handler=cmd_self_test)

@@ -114,6 +114,12 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         help="settings of an earlier run (its runs/<id>/config.json) to run again; "
         "flags given here override them",
     )
+    r.add_argument(
+        "--allow-download",
+        action="store_true",
+        help="let a --config file download pretrained weights from the internet "
+        '("pretrained": "download"); without it such a file is refused',
+    )
     # Remember the defaults, so --config can tell a flag the user typed from a default.
     parser.set_defaults(
         train_defaults={a.dest: a.default for a in parser._actions if a.dest != "help"}
@@ -248,7 +254,12 @@ def cmd_train(args: argparse.Namespace) -> int:
             for k, v in given.items()
             if k in defaults and k != "project" and _differs(v, defaults[k])
         }
-        cfg = config_with_overrides(args.config, str(args.project), overrides)
+        cfg = config_with_overrides(
+            args.config,
+            str(args.project),
+            overrides,
+            allow_download=getattr(args, "allow_download", False),
+        )
     cfg.validate()
     from training.api import run_training
 

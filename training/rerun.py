@@ -10,6 +10,10 @@ interrupted by a crash. What the file cannot decide, on purpose:
 
 Flags given on the command line override the file's values (``--epochs 1`` for a quick
 repeat, ``--device cpu`` on another machine).
+
+A file asking for ``"pretrained": "download"`` would make a network call the user never asked
+for (the file may be someone else's): it is refused unless the user allows it
+(``--allow-download``, or typing ``--pretrained download``; the window asks).
 """
 
 from __future__ import annotations
@@ -49,9 +53,28 @@ def read_run_config(path: str | Path, *, ignore_unknown: bool = False) -> dict[s
     return settings
 
 
-def config_with_overrides(path: str | Path, project: str, overrides: dict[str, Any]) -> TrainConfig:
-    """TrainConfig from a run's config.json, for ``project``, with explicit flag values."""
+def asks_for_download(settings: dict[str, Any]) -> bool:
+    """The settings would download pretrained weights from the internet."""
+    from training.weights import DOWNLOAD
+
+    return str(settings.get("pretrained") or "") == DOWNLOAD
+
+
+def config_with_overrides(
+    path: str | Path,
+    project: str,
+    overrides: dict[str, Any],
+    *,
+    allow_download: bool = False,
+) -> TrainConfig:
+    """TrainConfig from a run's config.json, for ``project``, with explicit flag values.
+    A download the file asks for (not the flags) needs ``allow_download``."""
     settings = read_run_config(path)
+    if asks_for_download(settings) and not allow_download and "pretrained" not in overrides:
+        raise ConfigError(
+            f"{path} asks to download pretrained weights from the internet; add "
+            "--allow-download to allow it, or give --pretrained FILE for a local weight file"
+        )
     settings.update(overrides)
     return check_settings(settings, project, path)
 

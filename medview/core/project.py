@@ -23,13 +23,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from medview.core import readonly, schema
+from medview.core import readonly, schema, schema_check
 from medview.core.containment import check_no_links
 from medview.core.disk_cache import cache_folder
 from medview.core.errors import ProjectError
 from medview.core.label_store import LabelStore
 from medview.core.labels import color_for, validate_class_names
 from medview.core.phash_store import PhashStore
+from medview.core.rows import DamagedRow, column, json_list, json_value
 from medview.core.run_store import RUN_STATUSES, Prediction, Run, RunStore
 from medview.core.store import now_iso
 from medview.core.study_store import Study, StudyStore
@@ -166,6 +167,7 @@ class Project(LabelStore, RunStore, StudyStore, PhashStore):
         connection, mode = readonly.connect(db_path)
         try:
             readonly.check_schema_version(connection, db_path, schema.SCHEMA_VERSION)
+            schema_check.verify(connection, db_path)  # read-only too: no view or trigger runs
         except BaseException:
             connection.close()
             raise
@@ -183,9 +185,17 @@ class Project(LabelStore, RunStore, StudyStore, PhashStore):
                 db_path, isolation_level=None, check_same_thread=False, timeout=30.0
             )
             journal_mode = schema.configure(connection)
-            schema.migrate(connection)
+            # Before anything reads a table (a migration included): a view, trigger or
+            # unknown object in someone else's project.db is refused, not run.
+            schema_check.verify(connection, db_path)
+            if schema.migrate(connection):
+                schema_check.verify(connection, db_path)
         except sqlite3.DatabaseError as exc:
+            connection.close()
             raise ProjectError(f"{db_path}: cannot open the project database ({exc})") from exc
+        except BaseException:
+            connection.close()
+            raise
         return cls(folder, connection, journal_mode)
 
     @property
@@ -233,24 +243,50 @@ class Project(LabelStore, RunStore, StudyStore, PhashStore):
 
     @staticmethod
     def _item_from_row(row: sqlite3.Row) -> Item:
+        """The Item of a row; DamagedRow naming the column when a value is not what medview
+        writes (bad JSON, wrong types: a hand-edited or damaged database)."""
         return Item(
-            id=row["id"],
-            name=row["name"],
-            kind=row["kind"],
-            reader=row["reader"],
-            paths=json.loads(row["paths"]),
-            rel_paths=json.loads(row["rel_paths"] or "[]"),
-            shape=tuple(json.loads(row["shape"])),
-            spacing=tuple(json.loads(row["spacing"])),
-            size_bytes=row["size_bytes"] or 0,
-            content_hash=row["content_hash"],
-            group=row["group_id"],
+            id=int(row["id"]),
+            name=column(row, "name", str),
+            kind=column(row, "kind", str, choices=("2d", "3d")),
+            reader=column(row, "reader", str),
+            paths=json_list(row, "paths", str),
+            rel_paths=json_list(row, "rel_paths", str, default="[]"),
+            shape=tuple(json_list(row, "shape", int, sizes=range(1, 6), positive=True)),
+            spacing=tuple(json_list(row, "spacing", float, sizes=(3,))),  # type: ignore[arg-type]
+            size_bytes=row["size_bytes"] if isinstance(row["size_bytes"], int) else 0,
+            content_hash=column(row, "content_hash", str),
+            group=column(row, "group_id", str, optional=True),
             split=row["split"],
             label=row["label"],
             labelled_at=row["labelled_at"],
-            added_at=row["added_at"],
-            meta=json.loads(row["meta"] or "{}"),
+            added_at=str(row["added_at"] or ""),
+            meta=json_value(row, "meta", dict, default="{}"),
         )
+
+    def _items_of(self, rows: Iterable[sqlite3.Row]) -> list[Item]:
+        """Items of rows; a damaged row is skipped and remembered (damaged_rows())."""
+        items = []
+        for row in rows:
+            try:
+                items.append(self._item_from_row(row))
+            except DamagedRow as exc:
+                self._note_damaged_item(row, exc)
+        return items
+
+    def _note_damaged_item(self, row: sqlite3.Row, exc: DamagedRow) -> None:
+        name = row["name"] if isinstance(row["name"], str) else "?"
+        self.note_damaged(
+            f"items {row['id']}",
+            f"item {row['id']} ({name!r}) skipped: {exc} in {self.db_path}",
+        )
+
+    def _one_item(self, row: sqlite3.Row) -> Item:
+        try:
+            return self._item_from_row(row)
+        except DamagedRow as exc:
+            self._note_damaged_item(row, exc)
+            raise ProjectError(f"item {row['id']} is damaged in {self.db_path} ({exc})") from exc
 
     def relative_path(self, path: str | os.PathLike[str]) -> str:
         try:
@@ -377,7 +413,7 @@ class Project(LabelStore, RunStore, StudyStore, PhashStore):
             params.extend(id_list)
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         rows = self._query(f"{self._ITEM_SELECT}{where} ORDER BY items.id", params)
-        return [self._item_from_row(r) for r in rows]
+        return self._items_of(rows)
 
     def item_count(self) -> int:
         return int(self._query("SELECT COUNT(*) FROM items")[0][0])
@@ -386,7 +422,7 @@ class Project(LabelStore, RunStore, StudyStore, PhashStore):
         rows = self._query(f"{self._ITEM_SELECT} WHERE items.id = ?", (int(item_id),))
         if not rows:
             raise ProjectError(f"no item with id {item_id}")
-        return self._item_from_row(rows[0])
+        return self._one_item(rows[0])
 
     def find_item(self, ref: str | int) -> Item:
         """An item by id, or by its exact name when that name is unique."""
@@ -394,17 +430,17 @@ class Project(LabelStore, RunStore, StudyStore, PhashStore):
         if text.isdigit():
             rows = self._query(f"{self._ITEM_SELECT} WHERE items.id = ?", (int(text),))
             if rows:
-                return self._item_from_row(rows[0])
+                return self._one_item(rows[0])
         rows = self._query(f"{self._ITEM_SELECT} WHERE items.name = ?", (text,))
         if len(rows) == 1:
-            return self._item_from_row(rows[0])
+            return self._one_item(rows[0])
         if len(rows) > 1:
             raise ProjectError(f"{len(rows)} items are named {text!r}: use the item id")
         raise ProjectError(f"no item {text!r} (give an item id or name; see 'medview items')")
 
     def items_by_hash(self, content_hash: str) -> list[Item]:
         rows = self._query(f"{self._ITEM_SELECT} WHERE items.content_hash = ?", (content_hash,))
-        return [self._item_from_row(r) for r in rows]
+        return self._items_of(rows)
 
     def known_hashes(self) -> set[str]:
         return {r[0] for r in self._query("SELECT content_hash FROM items")}

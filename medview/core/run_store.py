@@ -15,6 +15,7 @@ from typing import Any
 
 from medview.core.containment import check_no_links, ensure_dir
 from medview.core.errors import ProjectError
+from medview.core.rows import DamagedRow, json_list, json_value
 from medview.core.store import Store, now_iso
 
 RUN_STATUSES = ("running", "finished", "failed", "cancelled", "interrupted")
@@ -112,14 +113,24 @@ class RunStore(Store):
                 (int(pid), socket.gethostname(), run_id),
             )
 
-    @staticmethod
-    def _run_from_row(row: sqlite3.Row) -> Run:
+    def _run_from_row(self, row: sqlite3.Row) -> Run:
+        """A run row; bad JSON in its config or metrics (a damaged or hand-edited database)
+        shows the run without them, and is named in damaged_rows()."""
+        values = {}
+        for column in ("config", "metrics"):
+            try:
+                values[column] = json_value(row, column, dict, default="{}")
+            except DamagedRow as exc:
+                values[column] = {}
+                self.note_damaged(
+                    f"runs {row['id']} {column}", f"run {row['id']}: {exc}, shown without it"
+                )
         return Run(
             id=row["id"],
             status=row["status"],
             model=row["model"],
-            config=json.loads(row["config"] or "{}"),
-            metrics=json.loads(row["metrics"] or "{}"),
+            config=values["config"],
+            metrics=values["metrics"],
             started_at=row["started_at"],
             finished_at=row["finished_at"],
             message=row["message"],
@@ -217,7 +228,7 @@ class RunStore(Store):
         rows = self._query(
             "SELECT * FROM predictions WHERE run_id = ? ORDER BY item_id, fold", (run_id,)
         )
-        return [_prediction_from_row(r) for r in rows]
+        return [p for p in map(self._prediction_or_none, rows) if p is not None]
 
     def latest_predictions(self) -> dict[int, Prediction]:
         """Per item, the most recent prediction of any run (ensemble rows preferred)."""
@@ -226,8 +237,20 @@ class RunStore(Store):
         )  # later rows win
         latest: dict[int, Prediction] = {}
         for r in rows:
-            latest[r["item_id"]] = _prediction_from_row(r)
+            prediction = self._prediction_or_none(r)
+            if prediction is not None:
+                latest[r["item_id"]] = prediction
         return latest
+
+    def _prediction_or_none(self, row: sqlite3.Row) -> Prediction | None:
+        try:
+            return _prediction_from_row(row)
+        except DamagedRow as exc:
+            self.note_damaged(
+                f"predictions {row['run_id']} {row['item_id']} {row['fold']}",
+                f"prediction of run {row['run_id']} for item {row['item_id']} skipped: {exc}",
+            )
+            return None
 
 
 def _prediction_from_row(r: sqlite3.Row) -> Prediction:
@@ -236,7 +259,7 @@ def _prediction_from_row(r: sqlite3.Row) -> Prediction:
         r["item_id"],
         r["fold"],
         r["split"],
-        json.loads(r["probabilities"]),
+        json_list(r, "probabilities", float),
         r["predicted"],
         r["at"],
     )

@@ -128,7 +128,8 @@ def configure(connection: sqlite3.Connection) -> str:
     return mode
 
 
-def migrate(connection: sqlite3.Connection) -> None:
+def migrate(connection: sqlite3.Connection) -> bool:
+    """Bring the database to SCHEMA_VERSION; True when a migration ran."""
     version = int(connection.execute("PRAGMA user_version").fetchone()[0])
     if version > SCHEMA_VERSION:
         raise ProjectError(
@@ -146,3 +147,4 @@ def migrate(connection: sqlite3.Connection) -> None:
             connection.execute("ROLLBACK")
             raise
         connection.execute("COMMIT")
+    return version < SCHEMA_VERSION

@@ -36,6 +36,7 @@ class Store:
         self._db: sqlite3.Connection | None = connection
         self._lock = threading.RLock()
         self.journal_mode = journal_mode
+        self._damaged: dict[str, str] = {}  # "table id" -> what is wrong (see damaged_rows)
 
     def close(self) -> None:
         with self._lock:
@@ -81,6 +82,17 @@ class Store:
             cursor = self._db.execute(sql, params)
             cursor.row_factory = sqlite3.Row
             return cursor.fetchall()
+
+    def note_damaged(self, key: str, message: str) -> None:
+        """Remember a row that could not be read (skipped, not fatal: one bad row of
+        someone's hand-edited database must not take the whole project down)."""
+        with self._lock:
+            self._damaged[key] = message
+
+    def damaged_rows(self) -> list[str]:
+        """One line per damaged row met so far (by items(), runs(), predictions())."""
+        with self._lock:
+            return list(self._damaged.values())
 
     def integrity_check(self) -> str:
         """``"ok"`` when SQLite finds the database sound."""

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -161,6 +163,8 @@ def load_item(project: Any, item: Any, progress: Callable[[int, int], None] | No
 def _load_item(project: Any, item: Any, progress: Callable[[int, int], None] | None) -> Image:
     if item.reader == "npz":
         return _load_npz_item(project, item)
+    if item.reader not in READERS:
+        raise ReadError(item.path, f"unknown reader {item.reader!r}")
     paths = project.resolve_paths(item)
     gap: list[str] = []
     if paths is None:
@@ -168,16 +172,18 @@ def _load_item(project: Any, item: Any, progress: Callable[[int, int], None] | N
         if not paths or item.reader != "dicom":
             missing = gap[0] if gap else item.path
             raise ReadError(missing, f"file not found (item {item.name!r}; moved? try re-linking)")
-    if item.reader == "dicom":
-        image = dicom.read_series(paths, progress=progress, name=Path(paths[0]).parent)
-        if gap:
-            _warn_missing_slices(image, gap, len(paths) + len(gap))
-    elif item.reader == "nifti":
-        image = nifti.read_nifti(paths[0])
-    elif item.reader == "raster":
-        image = read_image(paths[0])
-    else:
-        raise ReadError(item.path, f"unknown reader {item.reader!r}")
+    check_item_files(paths if item.reader == "dicom" else paths[:1])
+
+    def read(tick: Callable[[int, int], None] | None) -> Image:
+        if item.reader == "dicom":
+            return dicom.read_series(paths, progress=tick, name=Path(paths[0]).parent)
+        if item.reader == "nifti":
+            return nifti.read_nifti(paths[0])
+        return read_image(paths[0])
+
+    image = timeboxed_read(paths[0], read, progress)
+    if gap:
+        _warn_missing_slices(image, gap, len(paths) + len(gap))
     image.metadata.setdefault("name", item.name)
     return image
 
@@ -214,6 +220,124 @@ def _warn_missing_slices(image: Image, missing: list[str], total: int) -> None:
         warning = f"{text}: showing the other {shown} slice(s), with gaps where they were"
     image.metadata["warnings"] = [warning, *image.metadata.get("warnings", [])]
     image.metadata["missing_files"] = [Path(p).name for p in missing]
+
+
+def check_item_files(paths: Sequence[str]) -> None:
+    """An item's files must be regular files of a sane total size, checked before any is
+    opened: the paths come from the project database, and a crafted one (/dev/zero, a FIFO)
+    would make a reader wait or read forever."""
+    total = 0
+    for path in paths:
+        try:
+            info = os.stat(path)
+        except OSError as exc:
+            raise ReadError(path, f"cannot open ({exc.strerror or exc})") from exc
+        if not stat.S_ISREG(info.st_mode):
+            raise ReadError(path, "not a regular file (a device, FIFO or socket): not read")
+        total += info.st_size
+    limit = max_item_bytes()
+    if total > limit:
+        raise ReadError(
+            paths[0],
+            f"the item's files hold {total:,} bytes, more than the limit of {limit:,} "
+            "(set MEDVIEW_MAX_VOXELS to raise it)",
+        )
+
+
+def max_item_bytes() -> int:
+    """The largest item read: 16 bytes per voxel of the voxel ceiling (16 GiB by default),
+    room for float64 data plus headers, far above any real series."""
+    from medview.io.limits import max_voxels
+
+    return 16 * max_voxels()
+
+
+# ---------------------------------------------------------------- time-boxed reads
+class _Abandoned(BaseException):
+    """Raised in an abandoned reader at its next progress report, to stop it there. A
+    BaseException so the readers' ``except Exception`` (one bad slice) does not swallow it."""
+
+
+_stuck_lock = threading.Lock()
+_stuck = 0  # reads given up on whose thread has not ended yet
+MAX_STUCK_READS = 4
+
+
+def read_time_limit() -> float:
+    """Seconds a read of one item may go without progress (MEDVIEW_ITEM_READ_SECONDS,
+    default 120; 0 or less: no limit)."""
+    try:
+        return float(os.environ.get("MEDVIEW_ITEM_READ_SECONDS", "120"))
+    except ValueError:
+        return 120.0
+
+
+def timeboxed_read(
+    path: str | Path,
+    read: Callable[[Callable[[int, int], None] | None], Image],
+    progress: Callable[[int, int], None] | None = None,
+) -> Image:
+    """``read(tick)`` on a daemon thread, given up with a ReadError when it makes no progress
+    (``tick`` calls) for :func:`read_time_limit` seconds: a hung network drive must not hang
+    the window, and a daemon thread never keeps the process from exiting.
+
+    Python cannot kill a thread, so an abandoned reader is stopped at its next progress report
+    (a series stops at its next slice), or runs until its current file read returns. At most
+    MAX_STUCK_READS such readers may be pending; beyond that reads are refused at once rather
+    than piling up threads on a dead drive."""
+    global _stuck
+    limit = read_time_limit()
+    if limit <= 0:
+        return read(progress)
+    with _stuck_lock:
+        if _stuck >= MAX_STUCK_READS:
+            raise ReadError(
+                path,
+                f"{_stuck} earlier reads are still stuck (a hung drive?): not starting another",
+            )
+    state = {"deadline": time.monotonic() + limit, "abandoned": False}
+    result: dict[str, Any] = {}
+    finished = threading.Event()
+
+    def tick(done: int, total: int) -> None:
+        if state["abandoned"]:
+            raise _Abandoned()
+        state["deadline"] = time.monotonic() + limit  # progress: slow perhaps, not stuck
+        if progress is not None:
+            progress(done, total)
+
+    def run() -> None:
+        global _stuck
+        try:
+            result["image"] = read(tick)
+        except _Abandoned:
+            pass
+        except BaseException as exc:  # handed to the caller's thread
+            result["error"] = exc
+        finally:
+            with _stuck_lock:
+                finished.set()
+                if state["abandoned"]:
+                    _stuck -= 1
+
+    threading.Thread(target=run, name="medview-item-read", daemon=True).start()
+    while not finished.wait(max(0.0, float(state["deadline"]) - time.monotonic())):
+        with _stuck_lock:
+            if finished.is_set():
+                break
+            if time.monotonic() >= float(state["deadline"]):
+                state["abandoned"] = True
+                _stuck += 1
+                break
+    if state["abandoned"]:
+        raise ReadError(
+            path,
+            f"reading stopped: no progress for {limit:g} s (a hung network drive or a very "
+            "slow disk?); set MEDVIEW_ITEM_READ_SECONDS to allow longer",
+        )
+    if "error" in result:
+        raise result["error"]
+    return result["image"]
 
 
 def _load_npz_item(project: Any, item: Any) -> Image:

@@ -3,7 +3,10 @@
 starts with them. The old run stays in the history; the new one gets a new id.
 
 The file is read by ``training.rerun`` (no torch), so the CLI and the window agree on which
-keys are settings. Settings the form shows are put into it (a key the file lacks takes the
+keys are settings. A file asking to download pretrained weights (``"pretrained": "download"``,
+perhaps from someone else's project) makes no network call until the user says so in a dialog.
+
+Settings the form shows are put into it (a key the file lacks takes the
 form's default); the others (seed, optimizer, scheduler, ...) go with this one start only.
 """
 
@@ -11,10 +14,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtWidgets import QMessageBox, QWidget
 
 from medview.core.errors import MedviewError
-from training.rerun import check_settings, read_run_config
+from training.rerun import asks_for_download, check_settings, read_run_config
 
 if TYPE_CHECKING:
     from medview.ui.training_panel import TrainingPanel
@@ -63,6 +66,12 @@ def run_again(panel: TrainingPanel, run_id: str) -> bool:
             panel, "Run again", f"Cannot run {run_id} again: its settings are unusable.\n\n{exc}"
         )
         return False
+    if asks_for_download(settings):
+        answer = ask_download(panel, run_id)
+        if answer == "cancel":
+            return False
+        if answer == "without":
+            settings = {**settings, "pretrained": None}
     apply_to_form(panel, settings)
     others = {k: v for k, v in settings.items() if k not in FORM_KEYS and k not in _NOT_CARRIED}
     saved = panel.extra_config
@@ -86,3 +95,30 @@ def apply_to_form(panel: TrainingPanel, settings: dict[str, Any]) -> None:
     finally:
         form.blockSignals(blocked)
     form.changed.emit()
+
+
+def ask_download(parent: QWidget, run_id: str) -> str:
+    """Ask before the network call a run's settings want: "download", "without" (run with
+    no pretrained weights) or "cancel"."""
+    box = QMessageBox(parent)
+    box.setIcon(QMessageBox.Icon.Question)
+    box.setWindowTitle("Run again: download weights?")
+    box.setText(
+        f"The settings of run {run_id} download pretrained weights from the internet "
+        "(torchvision / Hugging Face)."
+    )
+    box.setInformativeText(
+        "Nothing is downloaded unless you allow it. You can also run without pretrained "
+        "weights, or cancel and pick a local weight file in the training form."
+    )
+    download = box.addButton("Download and run", QMessageBox.ButtonRole.AcceptRole)
+    without = box.addButton("Run without pretrained weights", QMessageBox.ButtonRole.ActionRole)
+    cancel = box.addButton(QMessageBox.StandardButton.Cancel)
+    box.setDefaultButton(cancel)
+    box.exec()
+    clicked = box.clickedButton()
+    if clicked is download:
+        return "download"
+    if clicked is without:
+        return "without"
+    return "cancel"
