@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Self
 
-from medview.core.errors import ProjectError
+from medview.core.errors import DiskFullError, ProjectError, is_disk_full
 
 
 def now_iso() -> str:
@@ -73,7 +73,8 @@ class Store:
                 with suppress(sqlite3.Error):
                     if self._db.in_transaction:
                         self._db.execute("ROLLBACK")
-                raise ProjectError(f"{self.folder}: cannot write the project ({exc})") from exc
+                kind = DiskFullError if is_disk_full(exc) else ProjectError
+                raise kind(f"{self.folder}: cannot write the project ({exc})") from exc
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         with self._lock:

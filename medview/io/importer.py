@@ -25,6 +25,7 @@ file, a cancel or a crash never loses the items already imported.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 import re
@@ -37,7 +38,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from medview.core.errors import MedviewError, ReadError
+from medview.core.errors import DiskFullError, MedviewError, ReadError, is_disk_full
 from medview.core.labels import MAX_CLASSES, validate_class_name
 from medview.io import npz
 from medview.io.common import describe
@@ -46,7 +47,7 @@ from medview.io.readers import (
     Skipped,
     _cancelled,
     scan,
-    write_npz_cache,
+    store_npz_row,
 )
 
 Progress = Callable[[int, int, str], None]
@@ -248,6 +249,8 @@ class _Classes:
         try:
             validate_class_name(name)
             self.project.add_class(name)
+        except DiskFullError:
+            raise
         except MedviewError as exc:
             self.refused[name] = str(exc)
             return None
@@ -473,55 +476,69 @@ def import_sources(
     arrays = _ArchiveRows()
     batch = _Batch(project, report)
     total = len(found.found)
-    for index, candidate in enumerate(found.found):
-        if _cancelled(cancel):
-            report.cancelled = True
-            break
-        if progress:
-            progress(index, total, f"adding {candidate.name}")
-        where = candidate.paths[0] if candidate.reader != "npz" else _npz_where(candidate)
-        duplicate = candidate.content_hash in known or candidate.content_hash in added_now
-        if csv_labels is not None and duplicate:
-            row = csv_labels.find(candidate)  # a duplicate's row is not "unmatched"
-            if row is not None:
-                row.used = True
-        try:
-            entry, wanted = _prepare(
-                project,
-                candidate,
-                classes,
-                csv_labels,
-                folder_level,
-                split,
-                pattern,
-                arrays,
-                nested,
-            )
-        except MedviewError as exc:
-            reason = exc.reason if isinstance(exc, ReadError) else str(exc)
-            report.skipped.append(Skipped(where, reason))
-            continue
-        except Exception as exc:  # never let one item stop the others
-            report.skipped.append(Skipped(where, f"cannot import ({describe(exc)})"))
-            continue
-        if duplicate:
-            conflict = _label_conflict(
-                project, candidate.content_hash, added_now, where, entry.get("label")
-            )
-            if conflict is None:
-                existing = added_now.get(candidate.content_hash)
-                if existing is None:
-                    known_items = project.items_by_hash(candidate.content_hash)
-                    name = known_items[0].name if known_items else "?"
-                else:
-                    name = existing[0]
-                report.duplicates.append(Duplicate(where, name))
+    try:
+        for index, candidate in enumerate(found.found):
+            if _cancelled(cancel):
+                report.cancelled = True
+                break
+            if progress:
+                progress(index, total, f"adding {candidate.name}")
+            where = candidate.paths[0] if candidate.reader != "npz" else _npz_where(candidate)
+            duplicate = candidate.content_hash in known or candidate.content_hash in added_now
+            if csv_labels is not None and duplicate:
+                row = csv_labels.find(candidate)  # a duplicate's row is not "unmatched"
+                if row is not None:
+                    row.used = True
+            try:
+                entry, wanted, created = _prepare(
+                    project,
+                    candidate,
+                    classes,
+                    csv_labels,
+                    folder_level,
+                    split,
+                    pattern,
+                    arrays,
+                    nested,
+                )
+            except Exception as exc:
+                if is_disk_full(exc):
+                    raise _as_disk_full(exc) from exc
+                if isinstance(exc, MedviewError):
+                    reason = exc.reason if isinstance(exc, ReadError) else str(exc)
+                    report.skipped.append(Skipped(where, reason))
+                else:  # never let one item stop the others
+                    report.skipped.append(Skipped(where, f"cannot import ({describe(exc)})"))
                 continue
-            # A copy filed under another class: keep it, so the user sees both and decides.
-            report.label_conflicts.append(conflict)
-        added_now.setdefault(candidate.content_hash, (candidate.name, where, entry.get("label")))
-        batch.add(entry, where, wanted)
-    batch.flush()
+            if duplicate:
+                conflict = _label_conflict(
+                    project, candidate.content_hash, added_now, where, entry.get("label")
+                )
+                if conflict is None:
+                    existing = added_now.get(candidate.content_hash)
+                    if existing is None:
+                        known_items = project.items_by_hash(candidate.content_hash)
+                        name = known_items[0].name if known_items else "?"
+                    else:
+                        name = existing[0]
+                    report.duplicates.append(Duplicate(where, name))
+                    _Batch.remove_created([(None, None, None, created)])
+                    continue
+                # A copy filed under another class: keep it, so the user sees both and decides.
+                report.label_conflicts.append(conflict)
+            first = (candidate.name, where, entry.get("label"))
+            added_now.setdefault(candidate.content_hash, first)
+            batch.add(entry, where, wanted, created)
+        batch.flush()
+    except DiskFullError as exc:
+        # Every later write would fail the same way: stop at the first, keep what fits, and
+        # leave no file behind that no item refers to.
+        with contextlib.suppress(DiskFullError):
+            batch.flush()
+        raise DiskFullError(
+            f"{exc}; import stopped, imported {len(report.imported)} item(s) before that. "
+            "Free some space and import again (items already imported are skipped)"
+        ) from exc
     if phash and report.imported and not report.cancelled:
         _thumbnail_pass(project, report, progress, cancel)
     if progress:
@@ -590,6 +607,13 @@ def _label_conflict(
     return None
 
 
+def _as_disk_full(exc: BaseException) -> DiskFullError:
+    if isinstance(exc, DiskFullError):
+        return exc
+    where = getattr(exc, "filename", None)
+    return DiskFullError(f"{where + ': ' if where else ''}the disk is full ({describe(exc)})")
+
+
 def _npz_where(candidate: Candidate) -> str:
     meta = candidate.meta
     return f"{meta.get('archive')}[{meta.get('key')}][{meta.get('row')}]"
@@ -608,14 +632,26 @@ class _Batch:
     def __init__(self, project: Any, report: ImportReport) -> None:
         self.project = project
         self.report = report
-        self.pending: list[tuple[dict[str, Any], str, str | None]] = []
+        # (entry, where, wanted label, cache file this import created for it or None)
+        self.pending: list[tuple[dict[str, Any], str, str | None, Path | None]] = []
         self.refused_labels: list[str] = []
         self.started = time.monotonic()
 
-    def add(self, entry: dict[str, Any], where: str, wanted: str | None) -> None:
-        self.pending.append((entry, where, wanted))
+    def add(
+        self, entry: dict[str, Any], where: str, wanted: str | None, created: Path | None = None
+    ) -> None:
+        self.pending.append((entry, where, wanted, created))
         if len(self.pending) >= self.SIZE or time.monotonic() - self.started > self.SECONDS:
             self.flush()
+
+    @staticmethod
+    def remove_created(rows: Sequence[tuple[Any, Any, Any, Path | None]]) -> None:
+        """Cache files written for rows that were not added: orphans otherwise. Only files
+        this import created (an existing one may belong to another item)."""
+        for *_, created in rows:
+            if created is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(created)
 
     def flush(self) -> None:
         pending, self.pending = self.pending, []
@@ -623,18 +659,29 @@ class _Batch:
         if not pending:
             return
         try:
-            ids = self.project.add_items([entry for entry, _, _ in pending])
+            ids = self.project.add_items([entry for entry, *_ in pending])
+        except DiskFullError:
+            self.remove_created(pending)
+            raise
         except Exception:
             # One bad entry fails the whole transaction: add them one by one to find it.
             ids = []
-            for entry, where, _ in pending:
+            for k, (entry, where, _, created) in enumerate(pending):
                 try:
                     ids.extend(self.project.add_items([entry]))
+                except DiskFullError:
+                    self._record(pending[:k], ids)
+                    self.remove_created(pending[k:])
+                    raise
                 except Exception as exc:
                     reason = str(exc) if isinstance(exc, MedviewError) else describe(exc)
                     self.report.skipped.append(Skipped(where, reason))
+                    self.remove_created([(entry, where, None, created)])
                     ids.append(-1)
-        for item_id, (entry, where, wanted) in zip(ids, pending, strict=True):
+        self._record(pending, ids)
+
+    def _record(self, pending: Sequence[tuple[Any, str, str | None, Any]], ids: list[int]) -> None:
+        for item_id, (entry, where, wanted, _) in zip(ids, pending, strict=True):
             if item_id < 0:
                 continue
             label = entry.get("label")
@@ -669,8 +716,9 @@ def _prepare(
     pattern: re.Pattern[str] | None,
     arrays: _ArchiveRows,
     nested: set[str],
-) -> tuple[dict[str, Any], str | None]:
-    """The ``Project.add_items`` entry for a candidate, and the label it asked for."""
+) -> tuple[dict[str, Any], str | None, Path | None]:
+    """The ``Project.add_items`` entry for a candidate, the label it asked for, and the cache
+    file this call created for it (removed again if the item is not added)."""
     wanted: str | None = None
     group = _group_from_pattern(pattern, candidate)
     item_split = split or candidate.split
@@ -694,9 +742,12 @@ def _prepare(
 
     paths = list(candidate.paths)
     meta = dict(candidate.meta)
+    created: Path | None = None
     if candidate.reader == "npz":
         data = arrays.row(meta["archive"], meta["key"], int(meta["row"]))
-        paths = [str(write_npz_cache(project, candidate.content_hash, data))]
+        path, is_new = store_npz_row(project, candidate.content_hash, data)
+        paths = [str(path)]
+        created = path if is_new else None
     entry = {
         "name": candidate.name,
         "kind": candidate.kind,
@@ -711,4 +762,4 @@ def _prepare(
         "label": label,
         "meta": meta,
     }
-    return entry, wanted
+    return entry, wanted, created
