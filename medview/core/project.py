@@ -253,7 +253,7 @@ class Project(LabelStore, RunStore, StudyStore, PhashStore):
             paths=json_list(row, "paths", str),
             rel_paths=json_list(row, "rel_paths", str, default="[]"),
             shape=tuple(json_list(row, "shape", int, sizes=range(1, 6), positive=True)),
-            spacing=tuple(json_list(row, "spacing", float, sizes=(3,))),  # type: ignore[arg-type]
+            spacing=tuple(json_list(row, "spacing", float, sizes=(3,))),
             size_bytes=row["size_bytes"] if isinstance(row["size_bytes"], int) else 0,
             content_hash=column(row, "content_hash", str),
             group=column(row, "group_id", str, optional=True),

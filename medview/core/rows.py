@@ -61,7 +61,7 @@ def json_list(
     values = json_value(row, name, list, default=default)
     if sizes is not None and len(values) not in sizes:
         raise DamagedRow(f"{name} has {len(values)} values")
-    out = []
+    out: list[Any] = []
     for value in values:
         if element is float and isinstance(value, int | float) and not isinstance(value, bool):
             if not math.isfinite(value):
@@ -70,7 +70,7 @@ def json_list(
             continue
         if not isinstance(value, element) or isinstance(value, bool):
             raise DamagedRow(f"{name} holds {_short(value)}, not {element.__name__}")
-        if positive and value <= 0:
+        if positive and isinstance(value, int | float) and value <= 0:
             raise DamagedRow(f"{name} holds {value}")
         out.append(value)
     return out

@@ -8,7 +8,7 @@ import shutil
 import socket
 import sqlite3
 import stat
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -113,18 +113,22 @@ class RunStore(Store):
                 (int(pid), socket.gethostname(), run_id),
             )
 
-    def _run_from_row(self, row: sqlite3.Row) -> Run:
+    @staticmethod
+    def _run_from_row(
+        row: sqlite3.Row, note_damaged: Callable[[str, str], None] | None = None
+    ) -> Run:
         """A run row; bad JSON in its config or metrics (a damaged or hand-edited database)
-        shows the run without them, and is named in damaged_rows()."""
+        shows the run without them, reported through ``note_damaged`` (damaged_rows())."""
         values = {}
         for column in ("config", "metrics"):
             try:
                 values[column] = json_value(row, column, dict, default="{}")
             except DamagedRow as exc:
                 values[column] = {}
-                self.note_damaged(
-                    f"runs {row['id']} {column}", f"run {row['id']}: {exc}, shown without it"
-                )
+                if note_damaged is not None:
+                    note_damaged(
+                        f"runs {row['id']} {column}", f"run {row['id']}: {exc}, shown without it"
+                    )
         return Run(
             id=row["id"],
             status=row["status"],
@@ -140,7 +144,7 @@ class RunStore(Store):
     def runs(self) -> list[Run]:
         """Every run, oldest first; rows with an unsafe id (a crafted database) left out."""
         rows = self._query("SELECT * FROM runs ORDER BY started_at, id")
-        return [self._run_from_row(r) for r in rows if is_safe_run_id(r["id"])]
+        return [self._run_from_row(r, self.note_damaged) for r in rows if is_safe_run_id(r["id"])]
 
     def get_run(self, run_id: str) -> Run:
         if not is_safe_run_id(run_id):
@@ -150,7 +154,7 @@ class RunStore(Store):
         rows = self._query("SELECT * FROM runs WHERE id = ?", (run_id,))
         if not rows:
             raise ProjectError(f"no run {run_id!r} (see 'medview runs')")
-        return self._run_from_row(rows[0])
+        return self._run_from_row(rows[0], self.note_damaged)
 
     def run_dir(self, run_id: str) -> Path:
         """``runs/<run_id>`` as a real folder of this project: an unsafe id, or a link at
