@@ -114,7 +114,7 @@ def compute_gradcam(
     project: Project, run_id: str, item: Item, folds: list[int] | None = None
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Saliency (z, y, x) float32 in [0, 1] for ``item`` and facts about it."""
-    run_dir = project.runs_dir / run_id
+    run_dir = project.run_dir(run_id)  # a link at runs/ or runs/<id> is refused
     config_path = run_dir / "config.json"
     if not config_path.is_file():
         raise GradCamError(f"{config_path}: run configuration missing")

@@ -42,7 +42,7 @@ def merge_runs(project: Project, run_ids: Sequence[str], new_id: str | None = No
     parts = []
     for run_id in run_ids:
         run = project.get_run(run_id)
-        run_dir = project.runs_dir / run_id
+        run_dir = project.run_dir(run_id)  # a link at runs/ or runs/<id> is refused
         if run.status != "finished":
             raise MergeError(f"run {run_id} is {run.status}, not finished")
         config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
@@ -76,7 +76,7 @@ def merge_runs(project: Project, run_ids: Sequence[str], new_id: str | None = No
     config = {k: v for k, v in first_cfg.items() if k != "fold"}
     config.update(fold=None, run_id=new_id, merged_from=list(run_ids))
     project.create_run(new_id, config, model=first_cfg.get("model"))
-    run_dir = project.runs_dir / new_id
+    run_dir = project.run_dir(new_id)
     history: list[dict[str, Any]] = []
     rows = []
     fold_info = []

@@ -67,7 +67,7 @@ def predict_run(
     project (never replacing the run's own out-of-fold rows) and write a CSV in the run folder.
     Returns (csv path, items predicted, notes)."""
     run = project.get_run(run_id)
-    run_dir = project.runs_dir / run_id
+    run_dir = project.run_dir(run_id)  # a link at runs/ or runs/<id> is refused
     config_path = run_dir / "config.json"
     if not config_path.is_file():
         raise PredictError(f"{config_path}: run configuration missing")

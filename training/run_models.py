@@ -49,7 +49,7 @@ class RunModels:
 
 def load_run_models(project: Project, run_id: str) -> RunModels:
     run = project.get_run(run_id)  # a clear error for an unknown run
-    run_dir = project.runs_dir / run_id
+    run_dir = project.run_dir(run_id)  # a link at runs/ or runs/<id> is refused
     config_path = run_dir / "config.json"
     if not config_path.is_file():
         raise RunModelError(f"{config_path}: run configuration missing")

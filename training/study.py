@@ -17,7 +17,6 @@ rewritten after each run in ``runs/<study-id>/`` (training/study_report.py).
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -194,9 +193,10 @@ def run_study(
             if old is not None:
                 project.delete_run(run_id)
                 emit(msg.Log(f"{model}: unfinished run {run_id} ({old.status}) trained again"))
-            elif (project.runs_dir / run_id).is_dir():
-                # Killed between the folder and the database row: nothing of value in it.
-                shutil.rmtree(project.runs_dir / run_id, ignore_errors=True)
+            else:
+                # Killed between the folder and the database row: nothing of value in it
+                # (never through a link: see RunStore.remove_run_folder).
+                project.remove_run_folder(run_id)
         if should_cancel():
             return _stop(cfg.project, outcome, emit, "cancelled")
         inner.model = model

@@ -181,14 +181,20 @@ class RunStore(Store):
             db.execute("DELETE FROM runs WHERE id = ?", (run_id,))
         if not is_safe_run_id(run_id):
             return f"run {run_id!r} forgotten; its id names no folder of this project"
+        note = self.remove_run_folder(run_id)
+        return f"run {run_id} forgotten, its folder left in place: {note}" if note else None
+
+    def remove_run_folder(self, run_id: str) -> str | None:
+        """Delete ``runs/<run_id>`` if it is a real folder of this project; None when done
+        (or there was none), else why it was left: a link at ``runs`` or at the run folder
+        is never followed (resolve() would, and then find the target "inside")."""
         try:
             run_dir = self.run_dir(run_id)
-        except ProjectError as exc:
-            return f"run {run_id} forgotten, its folder left in place: {exc}"
-        try:
             info = os.lstat(run_dir)
         except FileNotFoundError:
             return None
+        except (ProjectError, OSError) as exc:
+            return str(exc)
         if stat.S_ISDIR(info.st_mode):
             # rmtree unlinks links inside the folder, never their targets.
             shutil.rmtree(run_dir, ignore_errors=True)

@@ -150,23 +150,27 @@ def test_sqlites_own_objects_are_tolerated(tmp_path: Path) -> None:
 def test_a_table_added_to_the_schema_is_expected_automatically(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The expected objects come from the schema's migrations: a new table (the studies
+    """The expected objects come from the schema's migrations: a new table (as the studies
     table of another branch) needs no change to the check."""
     from medview.core import schema
 
     folder = _project(tmp_path, n=1)  # written at the current version
-    v2 = "CREATE TABLE studies (id INTEGER PRIMARY KEY, name TEXT); "
-    v2 += "CREATE INDEX s_n ON studies (name)"
-    monkeypatch.setattr(schema, "MIGRATIONS", [*schema.MIGRATIONS, v2])
+    v3 = "CREATE TABLE future_things (id INTEGER PRIMARY KEY, name TEXT); "
+    v3 += "CREATE INDEX f_n ON future_things (name)"
+    monkeypatch.setattr(schema, "MIGRATIONS", [*schema.MIGRATIONS, v3])
     monkeypatch.setattr(schema, "SCHEMA_VERSION", len(schema.MIGRATIONS))
     with Project.open(folder) as p:  # migrated to the new version, then checked
         assert len(p.items()) == 1
     with Project.create(tmp_path / "new") as p:
-        assert p._query("SELECT COUNT(*) FROM studies")[0][0] == 0
+        assert p._query("SELECT COUNT(*) FROM future_things")[0][0] == 0
     with Project.open(tmp_path / "new") as p:
         pass
-    _edit(folder, "DROP TABLE studies", "CREATE VIEW studies AS SELECT 1 AS id, 'x' AS name")
-    with pytest.raises(ProjectError, match="view 'studies'"):
+    _edit(
+        folder,
+        "DROP TABLE future_things",
+        "CREATE VIEW future_things AS SELECT 1 AS id, 'x' AS name",
+    )
+    with pytest.raises(ProjectError, match="view 'future_things'"):
         Project.open(folder)
 
 
@@ -354,3 +358,26 @@ def test_the_window_opens_a_project_with_a_damaged_row(qtbot, tmp_path: Path) ->
         assert window.browser.model.rowCount() == 2
     finally:
         window.close_project()
+
+
+def test_a_project_of_an_older_version_is_checked_migrated_and_checked_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from medview.core import schema
+
+    current = list(schema.MIGRATIONS)
+    monkeypatch.setattr(schema, "MIGRATIONS", current[:1])
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", 1)
+    folder = _project(tmp_path, n=2)  # written by a medview of schema 1
+    monkeypatch.undo()
+    with Project.open(folder) as p:
+        assert p._query("PRAGMA user_version")[0][0] == len(current)
+        assert len(p.items()) == 2
+    monkeypatch.setattr(schema, "MIGRATIONS", current[:1])
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", 1)
+    older = _project(tmp_path / "older", n=1)
+    monkeypatch.undo()
+    _edit(older, _LABEL_TRIGGER)  # refused before the migration runs with it in place
+    with pytest.raises(ProjectError, match="trigger 'flip'"):
+        Project.open(older)
+    assert sqlite3.connect(older / "project.db").execute("PRAGMA user_version").fetchone()[0] == 1

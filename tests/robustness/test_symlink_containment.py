@@ -296,3 +296,39 @@ def test_npz_cache_is_not_written_through_a_symlinked_cache(tmp_path: Path) -> N
         with pytest.raises(MedviewError, match="link"):
             write_npz_cache(p, "a" * 64, np.zeros((4, 4), np.uint8))
     assert _files(victim) == before
+
+
+def test_leftover_run_folders_are_removed_only_when_real(tmp_path: Path) -> None:
+    """What a study does with a folder left by a killed run (RunStore.remove_run_folder)."""
+    victim = tmp_path / "home"
+    (victim / "r1").mkdir(parents=True)
+    (victim / "r1" / "notes.txt").write_text("mine")
+    with Project.create(tmp_path / "p") as p:
+        (p.runs_dir / "real").mkdir()
+        assert p.remove_run_folder("real") is None and not (p.runs_dir / "real").exists()
+        shutil.rmtree(p.runs_dir)
+        p.runs_dir.symlink_to(victim, target_is_directory=True)
+        assert "link" in (p.remove_run_folder("r1") or "")
+    assert (victim / "r1" / "notes.txt").read_text() == "mine"
+
+
+def test_predict_and_merge_refuse_a_linked_run_folder(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    from medview.core.errors import MedviewError
+    from training.merge import merge_runs
+    from training.predict import predict_run
+
+    victim = tmp_path / "home"
+    victim.mkdir()
+    (victim / "config.json").write_text(json.dumps({"model": "cnn_small"}))
+    before = _files(victim)
+    with Project.create(tmp_path / "p") as p:
+        p.create_run("r1", {})
+        p.finish_run("r1", "finished")
+        shutil.rmtree(p.runs_dir / "r1")
+        (p.runs_dir / "r1").symlink_to(victim, target_is_directory=True)
+        with pytest.raises(MedviewError, match="link"):
+            predict_run(p, "r1", "all", "cpu")
+        with pytest.raises(MedviewError, match="link"):
+            merge_runs(p, ["r1"], "merged")
+    assert _files(victim) == before
