@@ -381,3 +381,10 @@ def test_a_project_of_an_older_version_is_checked_migrated_and_checked_again(
     with pytest.raises(ProjectError, match="trigger 'flip'"):
         Project.open(older)
     assert sqlite3.connect(older / "project.db").execute("PRAGMA user_version").fetchone()[0] == 1
+
+
+def test_a_crafted_project_opened_read_only_is_refused_too(tmp_path: Path) -> None:
+    folder = _project(tmp_path, n=1)
+    _edit(folder, "DROP TABLE items", _RECURSIVE_ITEMS)
+    with pytest.raises(ProjectError, match="view 'items'"):
+        Project.open(folder, read_only=True)
