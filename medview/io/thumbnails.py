@@ -40,11 +40,26 @@ def thumbnail(project: Any, item: Any, size: int = 128) -> np.ndarray:
                 return np.asarray(cached.convert("RGB" if cached.mode != "L" else "L"))
         except Exception:
             pass  # a damaged cache file: rebuild it below
-    from medview.io.readers import load_item
-
-    array = make_thumbnail(load_item(project, item), size)
+    array = make_thumbnail(_thumbnail_image(project, item), size)
     _write_png(path, array)
     return array
+
+
+def _thumbnail_image(project: Any, item: Any) -> Image:
+    """What the thumbnail shows: for a DICOM series only its middle file is decoded (one
+    slice, not the whole series; the window may still be decoding the rest)."""
+    from medview.io.readers import load_item
+
+    paths = project.resolve_paths(item) if item.reader == "dicom" else None
+    if paths and len(paths) > 1:
+        from medview.core.errors import ReadError
+        from medview.io import dicom
+
+        try:
+            return dicom.read_series([paths[len(paths) // 2]])
+        except ReadError:
+            pass  # a damaged middle file: the whole series shows the slice beside it
+    return load_item(project, item)
 
 
 def make_thumbnail(image: Image, size: int = 128) -> np.ndarray:

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 from medview.core.image import Image
 from medview.ui import imaging
 from medview.ui.imaging import AUTO, AXES, COLORMAPS, FULL, PRESETS
+from medview.ui.slice_progress import DecodedBar, ProgressiveDisplay
 from medview.ui.style import icon
 
 
@@ -62,8 +63,13 @@ class SliceViewBox(pg.ViewBox):
         super().mouseDragEvent(ev, axis)
 
 
-class SliceView(QWidget):
-    """Shows an :class:`Image`; emits what the user changes."""
+class SliceView(ProgressiveDisplay, QWidget):
+    """Shows an :class:`Image`; emits what the user changes.
+
+    An image still decoding (``metadata["progressive"]``, see medview.io.dicom_progressive)
+    is shown slice by slice as slices arrive: a bar under the slider shows the decoded
+    ranges, scrolling to a slice not decoded yet makes it the next one decoded, and coronal
+    and sagittal planes wait, saying so, until the whole volume is there."""
 
     sliceChanged = Signal(int)
     axisChanged = Signal(int)
@@ -80,6 +86,8 @@ class SliceView(QWidget):
         self._plane_shape: tuple[int, ...] | None = None
         self._drag_scale = 1.0
         self._auto_windows: dict[str, tuple[float, float]] = {}
+        self.progressive = None  # the ProgressiveSeries of a partly decoded image
+        self._waiting_text = ""  # the overlay while a plane waits for slices
         self._build()
         self._shortcuts()
 
@@ -167,6 +175,11 @@ class SliceView(QWidget):
         self.slice_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         bottom.addWidget(self.slice_label)
         layout.addLayout(bottom)
+        self.decoded_bar = DecodedBar()
+        self.decoded_bar.hide()
+        layout.addWidget(self.decoded_bar)
+        self._progress_timer = QTimer(self, interval=60)
+        self._progress_timer.timeout.connect(self._progress_tick)
         self.readout = QLabel(" ")
         self.readout.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.readout.setContentsMargins(6, 0, 6, 2)
@@ -255,8 +268,16 @@ class SliceView(QWidget):
         """Show ``image`` at its middle slice; ``window`` overrides the default window/level."""
         self._busy_timer.stop()
         self.overlay.hide()
+        self._waiting_text = ""
         self.image = image
         self.readout.setText(" ")  # the old readout described the previous image
+        self.progressive = image.metadata.get("progressive") if image is not None else None
+        if self.progressive is not None and self.progressive.final is not None:
+            self.image = image = self.progressive.final  # completed before it was shown
+            self.progressive = None
+        if self.progressive is None:
+            self._progress_timer.stop()
+            self.decoded_bar.hide()
         if image is None:
             self.image_item.clear()
             self._plane_shape = None
@@ -268,14 +289,23 @@ class SliceView(QWidget):
         self._indices = [n // 2 for n in image.shape]
         self.index = self._indices[self.axis]
         # Computed once per image: presets and the drag speed compare against these.
+        sample = image
+        if self.progressive is not None:
+            # Only decoded slices say anything about the window: the one shown first.
+            sample = self._decoded_sample(image)
         self._auto_windows = {
-            AUTO: imaging.percentile_window(image),
-            FULL: imaging.full_window(image),
+            AUTO: imaging.percentile_window(sample),
+            FULL: imaging.full_window(sample),
         }
-        self.width_level = window or imaging.default_window(image, self._auto_windows[AUTO])
+        self.width_level = window or imaging.default_window(sample, self._auto_windows[AUTO])
         self._drag_scale = max(self._auto_windows[AUTO][0], 1.0) / 400.0
         self._sync_preset_box()
         self._update_controls()
+        if self.progressive is not None:
+            self.progressive.focus(self.index)
+            self.decoded_bar.set_decoded(self.progressive.decoded)
+            self.decoded_bar.setVisible(self.axis == 0)
+            self._progress_timer.start()
         self._render(fit=True)
 
     # ------------------------------------------------------------------ navigation
@@ -290,6 +320,7 @@ class SliceView(QWidget):
         self.axis = axis
         self.index = self._indices[axis]
         self._update_controls()
+        self.decoded_bar.setVisible(self.progressive is not None and axis == 0)
         self._render(fit=True)
         self.axisChanged.emit(axis)
 
@@ -300,6 +331,8 @@ class SliceView(QWidget):
         if index == self.index and self._plane_shape is not None:
             return
         self.index = index
+        if self.progressive is not None and self.axis == 0:
+            self.progressive.focus(index)  # a slice not decoded yet is decoded next
         self._render()
         if self.slider.value() != index:
             self.slider.blockSignals(True)
@@ -374,6 +407,19 @@ class SliceView(QWidget):
     # ------------------------------------------------------------------ drawing
     def _render(self, fit: bool = False) -> None:
         assert self.image is not None
+        waiting = self._waiting_for_slices()
+        if waiting != self._waiting_text:
+            self._waiting_text = waiting
+            if waiting:
+                self._show_overlay(waiting)
+            else:
+                self.overlay.hide()
+        elif waiting:
+            self.overlay.setText(waiting)
+        if waiting and self.axis != 0:
+            self.image_item.clear()  # a coronal/sagittal plane of a partial volume misleads
+            self._plane_shape = None
+            return
         data, (row_mm, col_mm) = imaging.raw_plane(self.image, self.axis, self.index)
         self.image_item.setImage(data, autoLevels=False, levels=self.levels())
         if fit or data.shape[:2] != self._plane_shape:
@@ -439,7 +485,10 @@ class SliceView(QWidget):
         z, y, x = imaging.plane_index_to_voxel(
             self.image, self.axis, self.index, row, col, oriented=False
         )
-        value = imaging.format_value(self.image.array[z, y, x])
+        if self.progressive is not None and not self.progressive.is_decoded(z):
+            value = "not decoded yet"
+        else:
+            value = imaging.format_value(self.image.array[z, y, x])
         world = self.image.index_to_world((z, y, x))
         where = f"x {x}  y {y}" if self.image.kind == "2d" else f"x {x}  y {y}  z {z}"
         mm = ", ".join(f"{v:.1f}" for v in world)
