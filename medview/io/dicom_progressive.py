@@ -40,10 +40,14 @@ class ProgressiveSeries:
         self.final: Image | None = None  # set by finish()
 
     # ------------------------------------------------------------------ the first slice
-    def start(self, focus: int | None = None, threads: int | None = None) -> Image | None:
+    def start(
+        self, focus: int | None = None, threads: int | None = None, background: bool = True
+    ) -> Image | None:
         """Decode the focus slice here (the next nearest if it is damaged) and start the
-        background decode. Returns the partial Image, or None when this series needs the
-        general path (multi-frame, colour, mixed sizes, nothing decodable)."""
+        background decode (or leave that to :meth:`start_background`, so a window shows the
+        slice before paying for thread start-up). Returns the partial Image, or None when
+        this series needs the general path (multi-frame, colour, mixed sizes, nothing
+        decodable)."""
         count = len(self.paths)
         focus = count // 2 if focus is None else int(np.clip(focus, 0, count - 1))
         decoder = self.decoder
@@ -61,8 +65,13 @@ class ProgressiveSeries:
             decoder.cancel()
             return None
         self.image = self._partial_image(focus)
-        decoder.start_background(threads)
+        if background:
+            self.start_background(threads)
         return self.image
+
+    def start_background(self, threads: int | None = None) -> None:
+        if not self.decoder.cancelled and not self.decoder._threads:
+            self.decoder.start_background(threads)
 
     def _partial_image(self, focus: int) -> Image:
         decoder = self.decoder

@@ -115,7 +115,7 @@ class ItemLoader(QObject):
             self._series[item.id] = series
             self._series_items[item.id] = item
         try:
-            image = series.start()
+            image = series.start(background=False)  # threads start once the slice is shown
         except Exception:
             self._forget(item.id)
             raise
@@ -131,11 +131,13 @@ class ItemLoader(QObject):
     def _done(self, token: int, item: Item, image: Image | None) -> None:
         if image is None or token != self._token:
             return
-        if "progressive" in image.metadata:
-            self._poll.start()
-        else:
+        series = image.metadata.get("progressive")
+        if series is None:
             self.cache.put(item.id, image)
         self.loaded.emit(item, image)
+        if series is not None:
+            series.start_background()  # after the first slice is on screen
+            self._poll.start()
 
     def _failed(self, token: int, item: Item, exc: Exception) -> None:
         if token != self._token:
@@ -164,6 +166,7 @@ class ItemLoader(QObject):
             elif not self._current(token):  # the project was closed
                 self._cancel_series(keep=None)
             elif "progressive" in image.metadata:
+                image.metadata["progressive"].start_background()
                 self._poll.start()
             else:
                 self.cache.put(item.id, image)
