@@ -23,9 +23,11 @@ from medview.core.image import Image, normalise_for_display
 
 HASH_SIZE = 8  # 8 x 8 low frequencies = 64 bits per plane
 SHRINK = 32
-# Two pictures are near-duplicates when at most this many bits per 64 differ. Measured on
-# 500 unrelated generated images and on the PneumoniaMNIST subset (docs in the report):
-# copies land at 0-4 bits, unrelated images around 32 with very few below 12.
+# Two pictures are near-duplicates when at most this many bits per 64 differ. Measured with
+# bench/phash_fp.py: 1 of 124 750 pairs of 500 unrelated generated images and 194 of 5.0 M
+# pairs of the PneumoniaMNIST subset (chest X-rays, all alike at 28 px) fall within it, while
+# resized, noisy and JPEG-70 copies do (96-100 %). 8 bits would also catch the last few
+# noisy X-ray copies but flags 38x more unrelated X-ray pairs (7 302).
 MAX_DISTANCE = 4
 
 

@@ -130,8 +130,27 @@ class ResultClicks(QObject):
         self.view_box.setVisible(has_test)
         if has_test:
             self._place_view_box()
+        chosen = self.chosen_threshold()
+        if chosen is not None and self.binary and self.rows and not math.isclose(chosen, 0.5):
+            self.set_threshold(chosen)  # the run's own decision threshold, where it chose one
         self.browser.refresh_id_filter()
         return read is not None
+
+    def chosen_threshold(self) -> float | None:
+        """The decision threshold the run chose on its out-of-fold predictions (metrics.json
+        ``calibration.threshold``, when the engine wrote one), else None (0.5 applies)."""
+        import json
+
+        project = self.panel.project
+        if project is None or not self.run_id:
+            return None
+        try:
+            path = project.runs_dir / self.run_id / "metrics.json"
+            metrics = json.loads(path.read_text(encoding="utf-8"))
+            value = (metrics.get("calibration") or {}).get("threshold")
+        except (OSError, ValueError, AttributeError):
+            return None
+        return float(value) if isinstance(value, int | float) and 0 < value < 1 else None
 
     @property
     def binary(self) -> bool:

@@ -174,6 +174,11 @@ class TrainingForm(QWidget):
         form.addRow("Augmentation", self.augment_box)
         self.weights_check = QCheckBox("weight classes by frequency")
         form.addRow("Class weighting", self.weights_check)
+        self.near_dup_check = QCheckBox("keep near-duplicate images in one fold")
+        self.near_dup_check.setToolTip(
+            "Resized / re-encoded copies (perceptual hash) become split groups, like one patient"
+        )
+        form.addRow("Near duplicates", self.near_dup_check)
         self.freeze_check = QCheckBox("train only the new head")
         form.addRow("Frozen encoder", self.freeze_check)
         self.patience_spin = QSpinBox(minimum=0, maximum=200)
@@ -297,6 +302,7 @@ class TrainingForm(QWidget):
             "size": self.size_spin.value() or None,
             "augment": self.augment_box.currentText(),
             "class_weights": self.weights_check.isChecked(),
+            "near_duplicate_groups": self.near_dup_check.isChecked(),
             "freeze_encoder": self.freeze_check.isChecked(),
             "patience": self.patience_spin.value(),
             "device": self.device_box.currentData(),
@@ -328,6 +334,8 @@ class TrainingForm(QWidget):
             self.weights_check.setChecked(bool(values["class_weights"]))
         if "freeze_encoder" in values:
             self.freeze_check.setChecked(bool(values["freeze_encoder"]))
+        if "near_duplicate_groups" in values:
+            self.near_dup_check.setChecked(bool(values["near_duplicate_groups"]))
         if "device" in values:
             self.device_box.setCurrentIndex(max(self.device_box.findData(values["device"]), 0))
         if "pretrained" in values:

@@ -97,3 +97,14 @@ def test_near_duplicate_filter_and_same_group(window):
         window.project.get_item(names["m1"]).group
         == window.project.get_item(names["m1 small"]).group
     )  # noqa: E501
+
+
+def test_training_form_option_makes_near_duplicates_split_groups(window):
+    from training.config import TrainConfig
+
+    form = window.training_panel.form
+    assert form.config("2d")["near_duplicate_groups"] is False
+    form.set_values({"near_duplicate_groups": True})
+    config = form.config("2d")
+    assert config["near_duplicate_groups"] is True
+    assert TrainConfig.from_dict({"project": "x", **config}).near_duplicate_groups

@@ -127,3 +127,18 @@ def test_g_computes_grad_cam_for_the_selected_item_then_toggles(qtbot, window, m
     enabled = panel.overlay.enabled
     gradcam_key(panel)
     assert panel.overlay.enabled is not enabled and asked == [asked[0]]  # now a toggle
+
+
+def test_a_run_with_a_chosen_threshold_opens_at_it(qtbot, window):
+    import json
+
+    project = window.project
+    path = project.runs_dir / "r1" / "metrics.json"
+    metrics = json.loads(path.read_text())
+    metrics["calibration"] = {"method": "youden", "threshold": 0.15}
+    path.write_text(json.dumps(metrics))
+    panel = window.training_panel
+    panel.history.open_selected()
+    assert panel.result_clicks.threshold == pytest.approx(0.15)
+    # P(MUT) >= 0.15: MUT all called MUT; WT items with 0.2, 0.45, 0.3, 0.15 called MUT.
+    assert panel.plots.confusion.matrix.tolist() == [[2, 4], [0, 6]]
