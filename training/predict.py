@@ -121,7 +121,10 @@ def predict_run(
     out = run_dir / f"predict-{which}-{stamp}.csv"
     with out.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["item_id", "label", *[f"prob_{c}" for c in classes], "predicted"])
+        writer.writerow(
+            ["item_id", "item_name", "label", *[f"prob_{c}" for c in classes], "predicted"]
+        )
         for item, p, pred in rows:
-            writer.writerow([item.id, item.label or "", *[f"{v:.6f}" for v in p], pred])
+            values = [f"{v:.6f}" for v in p]
+            writer.writerow([item.id, item.name, item.label or "", *values, pred])
     return out, len(rows), notes

@@ -8,9 +8,10 @@ taking ``imagehash``: the algorithm is fifteen lines, scipy is already installed
 scikit-learn, and ``imagehash`` would bring PyWavelets and work only on PIL images, while
 medview hashes float slices of volumes too.
 
-2D items are hashed from their thumbnail (the same display rendering the browser shows, so
+2D items are hashed from their thumbnail rendering (the display the browser shows, so the
 window/percentile normalisation makes the hash independent of bit depth and gain); 3D items
 from their three central orthogonal slices, concatenated (192 bits). Hashes are hex strings.
+Per 2D item this costs about 1 ms after decoding.
 """
 
 from __future__ import annotations
@@ -31,18 +32,36 @@ SHRINK = 32
 MAX_DISTANCE = 4
 
 
+_DCT_ROWS: np.ndarray | None = None
+
+
+def _dct_rows() -> np.ndarray:
+    """The first HASH_SIZE rows of the orthonormal DCT-II matrix of size SHRINK (scipy's):
+    ``D @ X @ D.T`` is exactly the low-frequency corner of ``scipy.fft.dctn(X, norm="ortho")``,
+    without transforming the 32 x 32 coefficients the hash throws away."""
+    global _DCT_ROWS
+    if _DCT_ROWS is None:
+        from scipy.fft import dct
+
+        _DCT_ROWS = dct(np.eye(SHRINK), norm="ortho", axis=0)[:HASH_SIZE]
+    return _DCT_ROWS
+
+
 def _plane_bits(plane: np.ndarray) -> np.ndarray:
     from PIL import Image as PILImage
-    from scipy.fft import dctn
 
     data = np.asarray(plane, dtype=np.float32)
     if data.ndim == 3:  # RGB(A): luminance, as a viewer would see it
         rgb = data[..., :3]
         data = rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
     data = np.nan_to_num(data)
-    small = PILImage.fromarray(data, mode="F").resize((SHRINK, SHRINK), PILImage.Resampling.LANCZOS)
-    coefficients = dctn(np.asarray(small, dtype=np.float64), norm="ortho")
-    low = coefficients[:HASH_SIZE, :HASH_SIZE].ravel()
+    # Area averaging when shrinking (fast, and anti-aliased like the classic Lanczos step);
+    # bilinear for pictures smaller than 32 px (MedMNIST's 28 px).
+    shrink = min(data.shape) >= SHRINK
+    method = PILImage.Resampling.BOX if shrink else PILImage.Resampling.BILINEAR
+    small = np.asarray(PILImage.fromarray(data, mode="F").resize((SHRINK, SHRINK), method))
+    d = _dct_rows()
+    low = (d @ small.astype(np.float64) @ d.T).ravel()
     return low > np.median(low[1:])
 
 
@@ -64,16 +83,25 @@ def central_planes(image: Image) -> list[np.ndarray]:
     return [normalise_for_display(p) for p in (data[z], data[:, y, :], data[:, :, x])]
 
 
-def hash_image(image: Image, thumbnail: np.ndarray | None = None) -> str:
-    """pHash of an item: of its thumbnail (2D; made here when not given) or of its three
-    central slices (3D)."""
+def display_plane(image: Image) -> np.ndarray:
+    """A 2D item as its thumbnail shows it (medview.io.thumbnails.make_thumbnail's rendering:
+    RGB photos as they are, CT in the soft-tissue window, else percentile-normalised), before
+    the resize to thumbnail size, which would add nothing the 32 px hash can see."""
+    from medview.core.display import CT_SOFT_TISSUE, apply_window, is_ct
+
+    middle = image.middle_slice()
+    if middle.ndim == 3 and middle.dtype == np.uint8:
+        return middle
+    if is_ct(image):
+        return apply_window(middle, *CT_SOFT_TISSUE)
+    return normalise_for_display(middle)
+
+
+def hash_image(image: Image) -> str:
+    """pHash of an item: of its thumbnail rendering (2D) or of its three central slices (3D)."""
     if image.array.shape[0] > 1:
         return "".join(hash_plane(p) for p in central_planes(image))
-    if thumbnail is None:
-        from medview.io.thumbnails import make_thumbnail
-
-        thumbnail = make_thumbnail(image)
-    return hash_plane(thumbnail)
+    return hash_plane(display_plane(image))
 
 
 def distance(a: str, b: str) -> int | None:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QObject, QPointF, Signal
+from PySide6.QtCore import QObject, QPointF, Qt, Signal
 from PySide6.QtWidgets import QComboBox
 
 from medview.core import decision
@@ -130,11 +130,31 @@ class ResultClicks(QObject):
         self.view_box.setVisible(has_test)
         if has_test:
             self._place_view_box()
+        self._draw_pooled_roc()
         chosen = self.chosen_threshold()
         if chosen is not None and self.binary and self.rows and not math.isclose(chosen, 0.5):
             self.set_threshold(chosen)  # the run's own decision threshold, where it chose one
         self.browser.refresh_id_filter()
         return read is not None
+
+    def _draw_pooled_roc(self) -> None:
+        """The pooled out-of-fold ROC, whose points a click picks (the per-fold curves and
+        their mean are each fold's own ranking; the threshold applies to all items)."""
+        plot = self.plots.roc_plot.getPlotItem()
+        old = getattr(self, "pooled_curve", None)
+        if old is not None and old in plot.items:
+            plot.removeItem(old)
+            if plot.legend is not None:
+                plot.legend.removeItem(old)
+        self.pooled_curve = None
+        rows = self.rows_for(("pooled", 0))
+        if not self.binary or len({r.true for r in rows}) < 2:
+            return
+        fpr, tpr, _ = decision.roc_points([r.true or 0 for r in rows], [r.probs[1] for r in rows])
+        pen = pg.mkPen("#888", width=1.5, style=Qt.PenStyle.DashDotLine)
+        self.pooled_curve = plot.plot(
+            fpr, tpr, pen=pen, name="pooled out-of-fold (click: threshold)"
+        )
 
     def chosen_threshold(self) -> float | None:
         """The decision threshold the run chose on its out-of-fold predictions (metrics.json

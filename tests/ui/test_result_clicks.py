@@ -85,6 +85,8 @@ def test_clicking_a_confusion_cell_filters_to_exactly_those_items(qtbot, window)
 def test_clicking_the_roc_sets_the_threshold_and_recounts(qtbot, window):
     panel = window.training_panel
     plots, clicks = panel.plots, panel.result_clicks
+    pooled = clicks.pooled_curve  # the curve whose points a click picks is drawn
+    assert pooled is not None and pooled in plots.roc_plot.getPlotItem().items
     _click(qtbot, plots.roc_plot, 1.0, 1.0)  # top right: everything called MUT
     assert clicks.threshold == pytest.approx(min(P_MUT))
     assert plots.confusion.matrix.tolist() == [[0, 6], [0, 6]]
