@@ -89,14 +89,10 @@ class DuplicateActions(QObject):
         return others
 
     def _label_group(self, ids: list[int], name: str | None) -> None:
-        from medview.ui.label_bar import LabelCommand
-
-        project = self.window.project
-        if project is None or not ids:
+        # The window's label writer: committed-or-retried writes with undo (label_writes).
+        if self.window.project is None or not ids:
             return
-        self.window.undo_stack.push(
-            LabelCommand(project, dict.fromkeys(ids, name), self.window._labels_changed)
-        )
+        self.window.writer.write(dict.fromkeys(ids, name))
 
     def label_all(self, item_id: int | None = None) -> list[int]:
         project = self.window.project
