@@ -19,7 +19,7 @@ from PySide6.QtCore import (
     Qt,
     QThreadPool,
 )
-from PySide6.QtGui import QColor, QFont, QIcon, QImage, QPixmap
+from PySide6.QtGui import QColor, QFont, QImage, QPixmap
 from PySide6.QtWidgets import QApplication, QStyle
 
 from medview.core.project import Item, Prediction, Project
@@ -36,16 +36,16 @@ SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 ITEM_ID_ROLE = Qt.ItemDataRole.UserRole + 2
 _BROKEN = QImage()  # marks a thumbnail that failed, so it is not asked for again
 UNSAVED_COLOR = "#c9302c"
-_WARNING_ICON: QIcon | None = None
+_WARNING_ICON: QPixmap | None = None
 
 
-def warning_icon() -> QIcon:
-    """The icon beside an item whose reader left warnings (made once, on the GUI thread)."""
+def warning_icon() -> QPixmap:
+    """The small mark beside an item whose reader left warnings. A 16 px pixmap, not a QIcon:
+    the table's icon size is the thumbnails' 48 px, and a QIcon would be drawn that big."""
     global _WARNING_ICON
     if _WARNING_ICON is None:
-        _WARNING_ICON = QApplication.style().standardIcon(
-            QStyle.StandardPixmap.SP_MessageBoxWarning
-        )
+        icon = QApplication.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning)
+        _WARNING_ICON = icon.pixmap(16, 16)
     return _WARNING_ICON
 
 
