@@ -179,17 +179,6 @@ class ItemTableModel(QAbstractTableModel):
             last = len(self._items) - 1
             self.dataChanged.emit(self.index(0, COL_PRED), self.index(last, COL_PROB))
 
-    def sync(self, items: list[Item]) -> bool:
-        """Take fresh rows for the items shown (another program changed them). False when
-        items were added or removed: then the caller reloads."""
-        if {item.id for item in items} != set(self._rows):
-            return False
-        for item in items:
-            self._items[self._rows[item.id]] = item
-        if self._items:
-            self.dataChanged.emit(self.index(0, 0), self.index(len(self._items) - 1, COL_PROB))
-        return True
-
     def set_unsaved(self, unsaved: dict[int, str | None], reason: str = "") -> None:
         """Show these items' labels as waiting to be written (the label writer's queue)."""
         touched = set(unsaved) | set(self._unsaved)

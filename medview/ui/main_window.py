@@ -62,6 +62,9 @@ class MainWindow(WindowLabelling):
         self.watcher = ProjectWatcher(self)
         self.watcher.changed.connect(self.changed_elsewhere)
         self._run_signature: list[tuple[str, str]] = []
+        self._item_tokens: dict[int, tuple[object, ...]] = {}
+        self._item_census = (0, 0)
+        self._label_row = 0
         self.loader = ItemLoader(self)
         self.loader.loaded.connect(self._display)
         self.loader.failed.connect(self._load_failed)
@@ -214,8 +217,7 @@ class MainWindow(WindowLabelling):
         )
         menus.update_enabled(self)
         self._apply_read_only(read_only)
-        self._run_signature = self._runs_signature()
-        self.watcher.set_project(project)
+        self._start_watching(project)
         self.projectOpened.emit(project)
         # Checking every file can be slow on a network share: off the GUI thread.
         workers.start(
@@ -236,7 +238,7 @@ class MainWindow(WindowLabelling):
         if self.project is None:
             return
         self.loader.reset()  # results of loads still running are dropped
-        self.watcher.set_project(None)
+        self._start_watching(None)
         self.writer.set_project(None)
         self.error_bar.clear()
         self.readonly_banner.clear()

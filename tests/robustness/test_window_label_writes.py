@@ -248,6 +248,17 @@ def test_window_follows_items_and_runs_added_elsewhere(qtbot, folder: Path) -> N
             content_hash="late",
         )
     qtbot.waitUntil(lambda: window.browser.model.rowCount() == N_ITEMS + 1, timeout=5000)
+    first = window.browser.model.items()[0].id
+    with Project.open(folder) as other:
+        other.set_split([first], "test")  # not a label: found by comparing the rows
+    assert window.watcher.poll()
+    assert window.browser.model.item_at(window.browser.model.row_of(first)).split == "test"
+    history = window.training_panel.history
+    assert history.table.rowCount() == 0
+    with Project.open(folder) as other:
+        other.create_run("run-from-a-terminal", {"model": "cnn_small"}, model="cnn_small")
+    assert window.watcher.poll()
+    assert history.table.rowCount() == 1  # the run history follows runs started elsewhere
 
 
 def test_150_window_labels_interleaved_with_80_cli_labels(qtbot, folder: Path) -> None:  # noqa: ANN001
