@@ -25,7 +25,7 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests" / "ui"))  # the synthetic project of the UI tests
+sys.path.insert(0, str(ROOT / "tests"))  # tests/projects.py: the synthetic projects of the tests
 
 
 def main() -> int:
@@ -38,8 +38,8 @@ def main() -> int:
     parser.add_argument("--trace", action="store_true", help="the 5 worst gaps and nearby events")
     args = parser.parse_args()
 
+    from projects import make_volume_project as make_project
     from PySide6.QtCore import QElapsedTimer, QEventLoop, QSettings, QTimer
-    from training_helpers import make_project
 
     from medview.ui.app import create_app
     from medview.ui.main_window import MainWindow

@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import os
-import sys
 import time
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "training"))
 
 
 def real_worker(config, queue, cancel_event) -> None:

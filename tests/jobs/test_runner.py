@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "training"))
+from projects import make_project
 
-from synth import make_project  # noqa: E402
-
-from medview.core import messages as msg  # noqa: E402
-from medview.core.project import Project  # noqa: E402
-from medview.jobs.runner import TrainingJob  # noqa: E402
+from medview.core import messages as msg
+from medview.core.project import Project
+from medview.jobs.runner import TrainingJob
 
 TINY = {"model": "cnn3d_small", "size": 16, "batch_size": 4, "augment": "none", "threads": 1}
 

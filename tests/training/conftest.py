@@ -1,16 +1,11 @@
-"""Fixtures for the training tests (synthetic projects live in synth.py)."""
+"""Fixtures for the training tests (synthetic projects live in tests/projects.py)."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # synth.py, mv_entry.py
-
-from synth import _fallback_read, make_project  # noqa: E402
+from projects import make_project
+from synth import _fallback_read
 
 torch.set_num_threads(2)
 

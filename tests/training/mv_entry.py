@@ -4,11 +4,8 @@ the same code as production, plus the fallback reader while medview.io is missin
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from synth import install_fallback_reader  # noqa: E402
+from synth import install_fallback_reader
 
 
 def worker_run(config, queue, cancel_event) -> None:

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from synth import make_project
+from projects import make_project
 
 from medview.core.project import Project
 from training import cli_commands as cc

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from synth import make_project
+from projects import make_project
 
 from medview.core.image import Image
 from training import data as D

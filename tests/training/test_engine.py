@@ -8,7 +8,8 @@ import json
 
 import numpy as np
 import pytest
-from synth import install_fallback_reader, make_project
+from projects import make_project
+from synth import install_fallback_reader
 
 from medview.core import messages as msg
 from medview.core.project import Project

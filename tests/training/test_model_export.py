@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from synth import make_project
+from projects import make_project
 
 from medview.core.project import Project
 from training.api import run_training

@@ -7,7 +7,8 @@ import csv
 import json
 
 import pytest
-from synth import install_fallback_reader, make_project
+from projects import make_project
+from synth import install_fallback_reader
 
 from medview.core import messages as msg
 from medview.core.errors import MedviewError

@@ -12,7 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
-from synth import install_fallback_reader, make_project
+from projects import make_project
+from synth import install_fallback_reader
 
 from medview.core.project import Project
 from training.config import MODELS_3D, TrainConfig

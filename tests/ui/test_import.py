@@ -10,14 +10,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from projects import add_file, write_nifti, write_png
+from projects import describe_file as _fallback_read
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QDialog
 
 from medview.core.project import Project
 from medview.ui.main_window import MainWindow
-
-from .conftest import _fallback_read, add_file, write_nifti, write_png
 
 
 @dataclass

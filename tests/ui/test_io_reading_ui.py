@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import shutil
-import sys
 from pathlib import Path
 
 from medview.io.importer import parse_label_from
@@ -32,7 +31,6 @@ def test_class_folder_level_choice(qtbot, tmp_path: Path) -> None:  # noqa: ANN0
 
 
 def test_relink_says_why_in_the_status_bar(qtbot, tmp_path: Path) -> None:  # noqa: ANN001
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "io"))
     from io_helpers import write_series
 
     from medview.core.project import Project

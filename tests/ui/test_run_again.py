@@ -5,20 +5,16 @@ a missing or corrupt config.json gives a message box, never a crash."""
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
+from projects import make_volume_project as make_project
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # training_helpers, for spawn too
-
-from training_helpers import make_project  # noqa: E402
-
-from medview.core.project import Project  # noqa: E402
-from medview.ui import run_again  # noqa: E402
-from medview.ui.main_window import MainWindow  # noqa: E402
-from medview.ui.settings import Settings  # noqa: E402
-from medview.ui.training_panel import TrainingPanel  # noqa: E402
+from medview.core.project import Project
+from medview.ui import run_again
+from medview.ui.main_window import MainWindow
+from medview.ui.settings import Settings
+from medview.ui.training_panel import TrainingPanel
 
 OLD = "20240101-000000-old"
 SETTINGS = {

@@ -5,20 +5,17 @@ history), Cancel, and a worker that dies. Each spawned process pays a torch impo
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from projects import SHAPE
+from projects import make_volume_project as make_project
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # training_helpers, for spawn too
-
-from training_helpers import SHAPE, make_project  # noqa: E402
-
-from medview.core.project import Project  # noqa: E402
-from medview.ui.main_window import MainWindow  # noqa: E402
-from medview.ui.settings import Settings  # noqa: E402
-from medview.ui.training_panel import TrainingPanel  # noqa: E402
+from medview.core.project import Project
+from medview.ui.main_window import MainWindow
+from medview.ui.settings import Settings
+from medview.ui.training_panel import TrainingPanel
 
 TINY = {"model": "cnn3d_small", "epochs": 2, "folds": 2, "batch_size": 4, "size": 16}
 RUN_TIMEOUT_MS = 90_000
@@ -209,7 +206,7 @@ def test_metrics_export_and_plot_files(
 
 
 def test_2d_run_and_gradcam_overlay(qtbot, tmp_path: Path) -> None:
-    from training_helpers import make_project_2d
+    from projects import make_image_project as make_project_2d
 
     win = MainWindow(Settings())
     qtbot.addWidget(win)

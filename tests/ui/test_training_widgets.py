@@ -9,22 +9,20 @@ import sys
 from pathlib import Path
 
 import pytest
+from projects import make_volume_project as make_project
+from training_helpers import write_fake_run
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # training_helpers, for spawn too
-
-from training_helpers import make_project, write_fake_run  # noqa: E402
-
-from medview.ui.browser_model import (  # noqa: E402
+from medview.ui.browser_model import (
     COL_LABEL,
     COL_PRED,
     ITEM_ID_ROLE,
     ItemFilterProxy,
 )
-from medview.ui.job_bridge import JobBridge  # noqa: E402
-from medview.ui.main_window import MainWindow  # noqa: E402
-from medview.ui.predictions import format_eta  # noqa: E402
-from medview.ui.settings import Settings  # noqa: E402
-from medview.ui.training_panel import TrainingPanel  # noqa: E402
+from medview.ui.job_bridge import JobBridge
+from medview.ui.main_window import MainWindow
+from medview.ui.predictions import format_eta
+from medview.ui.settings import Settings
+from medview.ui.training_panel import TrainingPanel
 
 
 @pytest.fixture
@@ -114,7 +112,8 @@ def test_run_history_open_compare_delete(qtbot, window: MainWindow, tmp_path: Pa
 
 
 def test_plan_check_no_labels_and_mixed_kinds(qtbot, window: MainWindow, data_dir) -> None:
-    from conftest import _fallback_read, add_file
+    from projects import add_file
+    from projects import describe_file as _fallback_read
 
     panel: TrainingPanel = window.training_panel
     project = window.project

@@ -1,49 +1,18 @@
-"""A tiny synthetic project for the training-panel tests, and a worker that dies abruptly.
+"""Worker targets for the training-panel tests (one that dies abruptly, one that ignores
+cancel) and a fake finished run. The projects themselves come from tests/projects.py.
 
 The worker targets here are resolved by name inside the spawned process (multiprocessing's
-spawn copies sys.path, which the tests extend with this folder).
+spawn copies sys.path, where pytest's ``pythonpath`` setting put this folder).
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from medview.core.project import Project
-
-SHAPE = (10, 20, 24)  # z, y, x: not a cube, so resampling back to the item is tested
-
-
-def make_project(tmp: Path, n: int = 12, unlabelled: int = 3, seed: int = 0) -> Project:
-    """``n`` labelled volumes (WT / MUT alternate; MUT has a bright block) + unlabelled ones."""
-    import nibabel as nib
-
-    rng = np.random.default_rng(seed)
-    project = Project.create(tmp / "train.medview", ["WT", "MUT"])
-    data = tmp / "vols"
-    data.mkdir()
-    for k in range(n + unlabelled):
-        volume = rng.normal(0, 1, SHAPE).astype(np.float32)
-        positive = k % 2 == 1
-        if positive:
-            volume[3:7, 6:14, 8:16] += 4.0
-        path = data / f"v{k:02d}.nii.gz"
-        nib.save(nib.Nifti1Image(np.transpose(volume, (2, 1, 0)), np.eye(4)), str(path))
-        project.add_item(
-            name=path.name,
-            kind="3d",
-            reader="nifti",
-            paths=[path],
-            shape=SHAPE,
-            spacing=(1.0, 1.0, 1.0),
-            content_hash=hashlib.sha256(path.read_bytes()).hexdigest(),
-            label=("MUT" if positive else "WT") if k < n else None,
-        )
-    return project
 
 
 class _DyingQueue:
@@ -123,30 +92,3 @@ def write_fake_run(
     db = {k: v for k, v in metrics.items() if k != "roc_mean"}
     db["folds"] = [{k: v for k, v in f.items() if k != "roc"} for f in folds]
     project.finish_run(run_id, status, db)
-
-
-def make_project_2d(tmp: Path, n: int = 12, shape: tuple[int, int] = (30, 40)) -> Project:
-    """``n`` labelled grey PNG images (MUT has a bright square), not square on purpose."""
-    from PIL import Image as PILImage
-
-    rng = np.random.default_rng(1)
-    project = Project.create(tmp / "train2d.medview", ["WT", "MUT"])
-    data = tmp / "pngs"
-    data.mkdir()
-    for k in range(n):
-        image = rng.normal(100, 20, shape)
-        if k % 2:
-            image[8:20, 10:24] += 100
-        path = data / f"i{k:02d}.png"
-        PILImage.fromarray(np.clip(image, 0, 255).astype(np.uint8)).save(path)
-        project.add_item(
-            name=path.name,
-            kind="2d",
-            reader="raster",
-            paths=[path],
-            shape=(1, *shape),
-            spacing=(1.0, 1.0, 1.0),
-            content_hash=hashlib.sha256(path.read_bytes()).hexdigest(),
-            label="MUT" if k % 2 else "WT",
-        )
-    return project
