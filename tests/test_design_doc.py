@@ -33,7 +33,8 @@ def test_every_module_is_in_the_design_map() -> None:
         "docs/DESIGN.md's module map (section 8, between the module-map markers) lacks "
         f"{len(missing)} module(s). Add these lines:\n"
         + "\n".join(
-            f"  {m:<38} <what it is for, in a few words>    ({_after(m, listed + missing)})" for m in missing
+            f"  {m:<38} <what it is for, in a few words>    ({_after(m, listed + missing)})"
+            for m in missing
         )
     )
 
