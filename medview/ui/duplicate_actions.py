@@ -141,6 +141,5 @@ class DuplicateActions(QObject):
 
 
 def install(window: MainWindow) -> DuplicateActions:
-    actions = DuplicateActions(window)
-    window.duplicate_actions = actions
-    return actions
+    """The window keeps what this returns as ``window.duplicate_actions``."""
+    return DuplicateActions(window)

@@ -76,18 +76,23 @@ class MainWindow(WindowLabelling):
         self._dock_sized = False
         self.resize(1400, 860)
         self._build()
-        menus.build(self)
+        self.menus: menus.Menus = menus.build(self)
+        self._add_browser_dock()
         self._restore_layout()
         self._show_welcome()
         # Training dock, plots dock and Training menu (issue 5); after the layout is restored,
         # so install() restores their saved place itself.
+        from medview.ui.training_dock import TrainingDocks
         from medview.ui.training_dock import install as install_training
 
-        self.training_panel = install_training(self)
+        self.training: TrainingDocks = install_training(self)
+        self.training_panel = self.training.panel
         # Label-conflict / near-duplicate filters and actions (issue 15).
+        from medview.ui.duplicate_actions import DuplicateActions
         from medview.ui.duplicate_actions import install as install_duplicates
 
-        install_duplicates(self)
+        self.duplicate_actions: DuplicateActions = install_duplicates(self)
+        self.study_views: list[QWidget] = []  # open study windows (medview.ui.study_view)
 
     # ------------------------------------------------------------------ layout
     def _build(self) -> None:
@@ -133,6 +138,8 @@ class MainWindow(WindowLabelling):
         self.browser.table.customContextMenuRequested.connect(
             lambda pos: menus.browser_context_menu(self, pos)
         )
+
+    def _add_browser_dock(self) -> None:
         left = Qt.DockWidgetArea.LeftDockWidgetArea
         self.browser_dock = self.add_dock(self.browser, "Items", left, "browserDock")
         self.browser_dock.setMinimumWidth(320)
@@ -151,9 +158,7 @@ class MainWindow(WindowLabelling):
         dock.setObjectName(name or f"dock_{title.lower().replace(' ', '_')}")
         dock.setWidget(widget)
         self.addDockWidget(area, dock)
-        view_menu = getattr(self, "view_menu", None)
-        if view_menu is not None:
-            view_menu.addAction(dock.toggleViewAction())
+        self.menus.view.addAction(dock.toggleViewAction())
         return dock
 
     def _restore_layout(self) -> None:

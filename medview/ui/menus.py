@@ -1,13 +1,17 @@
-"""Menus and actions of the main window (kept apart so main_window.py stays readable)."""
+"""Menus and actions of the main window, declared as data: each menu is a list of
+``MenuEntry(id, text, handler, shortcut, icon, needs_project)``; :func:`build` turns them into
+QActions and returns a :class:`Menus` that the window keeps (``window.menus``), with every
+action by its id. Nothing here sets attributes on the window."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QPoint
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtCore import QObject, QPoint
+from PySide6.QtGui import QAction, QIcon, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMenu, QMessageBox
 
 from medview.ui import workers
@@ -34,135 +38,293 @@ SHORTCUTS_HELP = """
 """
 
 
-def _action(
-    window: MainWindow,
-    menu: QMenu,
-    text: str,
-    slot: Callable[[], object],
-    shortcut: QKeySequence | QKeySequence.StandardKey | str | list[QKeySequence] | None = None,
-    icon_name: str = "",
-) -> QAction:
-    action = QAction(icon(icon_name) if icon_name else None, text, window)
-    if shortcut is not None:
-        if isinstance(shortcut, list):
-            action.setShortcuts(shortcut)
+Shortcut = QKeySequence | QKeySequence.StandardKey | str | list[QKeySequence] | None
+
+
+@dataclass(frozen=True)
+class MenuEntry:
+    """One menu entry, declared as data: ``id`` names its QAction in ``Menus.actions``."""
+
+    id: str
+    text: str
+    handler: Callable[[], object]
+    shortcut: Shortcut = None
+    icon: str = ""
+    needs_project: bool = False  # disabled on the welcome screen
+    writes: bool = False  # writes to the project: disabled for a read-only one
+
+
+@dataclass(frozen=True)
+class Submenu:
+    """A submenu whose entries are declared as data too."""
+
+    id: str
+    text: str
+    entries: list[MenuEntry]
+    needs_project: bool = False
+    writes: bool = False
+
+
+SEPARATOR = None
+Entries = list[MenuEntry | Submenu | None]
+
+
+@dataclass
+class Menus:
+    """The menu bar :func:`build` made; the window keeps it as ``window.menus``."""
+
+    file: QMenu
+    edit: QMenu
+    view: QMenu
+    help: QMenu
+    recent: QMenu
+    actions: dict[str, QAction] = field(default_factory=dict)  # by MenuEntry.id
+    submenus: dict[str, QMenu] = field(default_factory=dict)
+    project_actions: list[QAction] = field(default_factory=list)  # need an open project
+    write_actions: list[QAction] = field(default_factory=list)  # need a writable project
+
+    @property
+    def undo(self) -> QAction:
+        return self.actions["edit.undo"]
+
+    @property
+    def redo(self) -> QAction:
+        return self.actions["edit.redo"]
+
+
+def make_action(parent: QObject, entry: MenuEntry) -> QAction:
+    action = QAction(icon(entry.icon) if entry.icon else QIcon(), entry.text, parent)
+    if entry.shortcut is not None:
+        if isinstance(entry.shortcut, list):
+            action.setShortcuts(entry.shortcut)
         else:
-            action.setShortcut(shortcut)
-    action.triggered.connect(lambda _=False: slot())
-    menu.addAction(action)
+            action.setShortcut(entry.shortcut)
+    handler = entry.handler
+    action.triggered.connect(lambda _=False: handler())
     return action
 
 
-def build(window: MainWindow) -> None:
+def add_entries(parent: QObject, menu: QMenu, entries: Entries, menus: Menus) -> None:
+    """Create the QActions of ``entries`` in ``menu``, registered by id in ``menus``."""
+    for entry in entries:
+        if entry is None:
+            menu.addSeparator()
+        elif isinstance(entry, Submenu):
+            sub = menu.addMenu(entry.text)
+            menus.submenus[entry.id] = sub
+            add_entries(parent, sub, entry.entries, menus)
+            if entry.needs_project:
+                menus.project_actions.append(sub.menuAction())
+            if entry.writes:
+                menus.write_actions.append(sub.menuAction())
+        else:
+            action = make_action(parent, entry)
+            menu.addAction(action)
+            menus.actions[entry.id] = action
+            if entry.needs_project:
+                menus.project_actions.append(action)
+            if entry.writes:
+                menus.write_actions.append(action)
+
+
+def file_entries(w: MainWindow) -> Entries:
+    return [
+        MenuEntry("file.new", "&New project…", w.new_project, QKeySequence.StandardKey.New, "new"),
+        MenuEntry(
+            "file.open",
+            "&Open project…",
+            w.open_project_dialog,
+            QKeySequence.StandardKey.Open,
+            "open",
+        ),
+        MenuEntry("file.example", "Open &example", w.open_example, None, "example"),
+    ]
+
+
+def file_project_entries(w: MainWindow) -> Entries:
+    """After the Recent projects submenu."""
+    return [
+        SEPARATOR,
+        MenuEntry(
+            "file.import",
+            "&Import files…",
+            lambda: w.import_dialog(False),
+            "Ctrl+I",
+            "import",
+            needs_project=True,
+            writes=True,
+        ),
+        MenuEntry(
+            "file.import_folder",
+            "Import &folder…",
+            lambda: w.import_dialog(True),
+            "Ctrl+Shift+I",
+            needs_project=True,
+            writes=True,
+        ),
+        MenuEntry(
+            "file.relink",
+            "&Re-link missing files…",
+            lambda: relink_missing(w),
+            needs_project=True,
+            writes=True,
+        ),
+        SEPARATOR,
+        MenuEntry(
+            "file.close",
+            "&Close project",
+            w.close_project,
+            QKeySequence.StandardKey.Close,
+            needs_project=True,
+        ),
+        MenuEntry("file.quit", "&Quit", w.close, QKeySequence.StandardKey.Quit),
+    ]
+
+
+def edit_entries(w: MainWindow) -> Entries:
+    splits = [
+        MenuEntry(f"edit.split.{split}", split or "(none)", lambda s=split: w.set_split_selected(s))
+        for split in ("train", "val", "test", None)
+    ]
+    return [
+        MenuEntry("edit.undo", "&Undo label", w.undo, QKeySequence.StandardKey.Undo, "undo"),
+        MenuEntry(
+            "edit.redo",
+            "&Redo label",
+            w.redo,
+            [QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")],
+            "redo",
+        ),
+        SEPARATOR,
+        MenuEntry(
+            "edit.label_set",
+            "&Label set…",
+            w.edit_label_set,
+            "Ctrl+L",
+            needs_project=True,
+            writes=True,
+        ),
+        MenuEntry(
+            "edit.group",
+            "Set &group / patient of selected…",
+            w.set_group_selected,
+            "Ctrl+G",
+            needs_project=True,
+            writes=True,
+        ),
+        Submenu("edit.split", "Set &split of selected", splits, needs_project=True, writes=True),
+        SEPARATOR,
+        MenuEntry("edit.next", "Next item", lambda: _move(w, 1), "Space", needs_project=True),
+        MenuEntry(
+            "edit.previous",
+            "Previous item",
+            lambda: _move(w, -1),
+            "Shift+Space",
+            needs_project=True,
+        ),
+        MenuEntry(
+            "edit.next_unlabelled",
+            "Next unlabelled item",
+            lambda: _next_unlabelled(w),
+            "N",
+            needs_project=True,
+        ),
+    ]
+
+
+def view_entries(w: MainWindow) -> Entries:
+    sv = w.slice_view
+    axes: Entries = [
+        MenuEntry(
+            f"view.axis.{name}",
+            f"{name.capitalize()}\t{name[0].upper()}",
+            lambda n=number: sv.set_axis(n),
+        )
+        for number, name in enumerate(AXES)
+    ]
+    presets = [
+        MenuEntry(
+            f"view.preset.{name}",
+            f"{name}  (W {PRESETS[name][0]:g} / L {PRESETS[name][1]:g})"
+            if name in PRESETS
+            else name,
+            lambda n=name: sv.apply_preset(n),
+        )
+        for name in (AUTO, FULL, *PRESETS)
+    ]
+    cmaps = [
+        MenuEntry(f"view.colormap.{name}", name, lambda n=name: sv.set_colormap(n))
+        for name in COLORMAPS
+    ]
+    return [
+        *axes,
+        MenuEntry("view.fit", "Fit image to view\tCtrl+0", sv.reset_zoom, None, "reset_view"),
+        Submenu("view.window_level", "Window / level", presets),
+        Submenu("view.colormap", "Colour map", cmaps),
+        SEPARATOR,  # the docks' show/hide toggles follow (MainWindow.add_dock)
+    ]
+
+
+def help_entries(w: MainWindow) -> Entries:
+    return [
+        MenuEntry(
+            "help.shortcuts",
+            "Keyboard shortcuts",
+            lambda: QMessageBox.information(w, "Shortcuts", SHORTCUTS_HELP),
+            "F1",
+        ),
+        MenuEntry("help.about", "About medview", lambda: _about(w)),
+    ]
+
+
+def build(window: MainWindow) -> Menus:
+    """The menu bar of ``window``: File, Edit, View, Help (the Training menu is added by
+    medview.ui.training_dock, before Help)."""
     bar = window.menuBar()
     w = window
     file_menu = bar.addMenu("&File")
-    _action(w, file_menu, "&New project…", w.new_project, QKeySequence.StandardKey.New, "new")
-    _action(
-        w, file_menu, "&Open project…", w.open_project_dialog, QKeySequence.StandardKey.Open, "open"
-    )
-    _action(w, file_menu, "Open &example", w.open_example, None, "example")
-    w.recent_menu = file_menu.addMenu("Recent projects")
-    w.recent_menu.aboutToShow.connect(lambda: _fill_recent(w))
-    file_menu.addSeparator()
-    w.project_actions = [
-        _action(w, file_menu, "&Import files…", lambda: w.import_dialog(False), "Ctrl+I", "import"),
-        _action(w, file_menu, "Import &folder…", lambda: w.import_dialog(True), "Ctrl+Shift+I"),
-    ]
-    w.project_actions.append(
-        _action(w, file_menu, "&Re-link missing files…", lambda: relink_missing(w))
-    )
-    # Actions that write to the project: off for a read-only project.
-    w.write_actions = list(w.project_actions)
-    file_menu.addSeparator()
-    w.project_actions.append(
-        _action(w, file_menu, "&Close project", w.close_project, QKeySequence.StandardKey.Close)
-    )
-    _action(w, file_menu, "&Quit", w.close, QKeySequence.StandardKey.Quit)
-
     edit = bar.addMenu("&Edit")
-    w.undo_action = _action(w, edit, "&Undo label", w.undo, QKeySequence.StandardKey.Undo, "undo")
-    w.redo_action = _action(
-        w,
-        edit,
-        "&Redo label",
-        w.redo,
-        [QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")],
-        "redo",
-    )
-    w.undo_stack.canUndoChanged.connect(w.undo_action.setEnabled)
-    w.undo_stack.canRedoChanged.connect(w.redo_action.setEnabled)
-    w.undo_stack.undoTextChanged.connect(lambda t: w.undo_action.setText(f"&Undo {t}".strip()))
-    w.undo_stack.redoTextChanged.connect(lambda t: w.redo_action.setText(f"&Redo {t}".strip()))
-    w.undo_action.setEnabled(False)
-    w.redo_action.setEnabled(False)
-    edit.addSeparator()
-    w.project_actions += [
-        _action(w, edit, "&Label set…", w.edit_label_set, "Ctrl+L"),
-        _action(w, edit, "Set &group / patient of selected…", w.set_group_selected, "Ctrl+G"),
-    ]
-    split_menu = edit.addMenu("Set &split of selected")
-    for split in ("train", "val", "test", None):
-        _action(w, split_menu, split or "(none)", lambda s=split: w.set_split_selected(s))
-    w.project_actions.append(split_menu.menuAction())
-    w.write_actions += w.project_actions[-3:]
-    edit.addSeparator()
-    w.project_actions += [
-        _action(w, edit, "Next item", lambda: _move(w, 1), "Space"),
-        _action(w, edit, "Previous item", lambda: _move(w, -1), "Shift+Space"),
-        _action(w, edit, "Next unlabelled item", lambda: _next_unlabelled(w), "N"),
-    ]
-
     view = bar.addMenu("&View")
-    w.view_menu = view
-    sv = w.slice_view
-    for number, name in enumerate(AXES):
-        _action(w, view, f"{name.capitalize()}\t{name[0].upper()}", lambda n=number: sv.set_axis(n))
-    _action(w, view, "Fit image to view\tCtrl+0", sv.reset_zoom, None, "reset_view")
-    presets = view.addMenu("Window / level")
-    for name in (AUTO, FULL, *PRESETS):
-        label = (
-            f"{name}  (W {PRESETS[name][0]:g} / L {PRESETS[name][1]:g})"
-            if name in PRESETS
-            else name
-        )
-        _action(w, presets, label, lambda n=name: sv.apply_preset(n))
-    cmaps = view.addMenu("Colour map")
-    for name in COLORMAPS:
-        _action(w, cmaps, name, lambda n=name: sv.set_colormap(n))
-    view.addSeparator()
-    view.addAction(w.browser_dock.toggleViewAction())
-
     help_menu = bar.addMenu("&Help")
-    _action(
-        w,
-        help_menu,
-        "Keyboard shortcuts",
-        lambda: QMessageBox.information(w, "Shortcuts", SHORTCUTS_HELP),
-        "F1",
-    )
-    _action(w, help_menu, "About medview", lambda: _about(w))
+    recent = QMenu("Recent projects", file_menu)
+    menus = Menus(file=file_menu, edit=edit, view=view, help=help_menu, recent=recent)
+    add_entries(w, file_menu, file_entries(w), menus)
+    file_menu.addMenu(recent)
+    recent.aboutToShow.connect(lambda: _fill_recent(w, recent))
+    add_entries(w, file_menu, file_project_entries(w), menus)
+    add_entries(w, edit, edit_entries(w), menus)
+    add_entries(w, view, view_entries(w), menus)
+    add_entries(w, help_menu, help_entries(w), menus)
+
+    undo, redo = menus.undo, menus.redo
+    w.undo_stack.canUndoChanged.connect(undo.setEnabled)
+    w.undo_stack.canRedoChanged.connect(redo.setEnabled)
+    w.undo_stack.undoTextChanged.connect(lambda t: undo.setText(f"&Undo {t}".strip()))
+    w.undo_stack.redoTextChanged.connect(lambda t: redo.setText(f"&Redo {t}".strip()))
+    undo.setEnabled(False)
+    redo.setEnabled(False)
+    return menus
 
 
 def update_enabled(window: MainWindow) -> None:
     has_project = window.project is not None
     writable = has_project and not getattr(window.project, "read_only", False)
-    for action in window.project_actions:
+    for action in window.menus.project_actions:
         action.setEnabled(has_project)
-    for action in getattr(window, "write_actions", []):
+    for action in window.menus.write_actions:
         action.setEnabled(writable)
     window.label_bar.setEnabled(writable)
 
 
-def _fill_recent(window: MainWindow) -> None:
-    window.recent_menu.clear()
+def _fill_recent(window: MainWindow, menu: QMenu) -> None:
+    menu.clear()
     recent = window.settings.recent_projects()
     for path in recent:
-        action = window.recent_menu.addAction(Path(path).name)
+        action = menu.addAction(Path(path).name)
         action.setToolTip(path)
         action.triggered.connect(lambda _=False, p=path: window.open_project(p))
     if not recent:
-        window.recent_menu.addAction("(none)").setEnabled(False)
+        menu.addAction("(none)").setEnabled(False)
 
 
 def _move(window: MainWindow, delta: int) -> None:
@@ -199,9 +361,7 @@ def browser_context_menu(window: MainWindow, pos: QPoint) -> None:
         split_menu.addAction(split or "(none)").triggered.connect(
             lambda _=False, s=split: window.set_split_selected(s)
         )
-    duplicates = getattr(window, "duplicate_actions", None)
-    if duplicates is not None:
-        duplicates.add_menu(menu)
+    window.duplicate_actions.add_menu(menu)
     menu.exec(window.browser.table.viewport().mapToGlobal(pos))
 
 

@@ -86,9 +86,7 @@ class StudyView(QWidget):
         self.setWindowTitle("Study")
         self.resize(1280, 820)
         self._build()
-        views = getattr(panel.window, "study_views", [])
-        views.append(self)  # keep a reference: the window owns nothing else of it
-        panel.window.study_views = views
+        panel.window.study_views.append(self)  # keep a reference: nothing else owns it
         if bridge is not None:
             bridge.started.connect(self._started)
             bridge.progress.connect(self._progress)

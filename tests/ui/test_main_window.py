@@ -324,7 +324,7 @@ def test_training_dock_slot_and_layout_memory(qtbot, project: Project) -> None: 
 
     window = open_window(qtbot, project)
     dock = window.add_dock(QLabel("training"), "Training", name="trainingDock")
-    assert dock.toggleViewAction() in window.view_menu.actions()
+    assert dock.toggleViewAction() in window.menus.view.actions()
     window.close()
     again = MainWindow()
     qtbot.addWidget(again)
@@ -412,3 +412,29 @@ def test_sort_and_shown_count(qtbot, project: Project) -> None:  # noqa: ANN001
     assert project.get_item(first).label == "WT"
     browser.filter_edit.setText("grey")
     assert "2 shown" in browser.counts_label.text()
+
+
+def test_menus_and_training_docks_are_declared_objects(qtbot, project: Project) -> None:  # noqa: ANN001
+    from PySide6.QtGui import QKeySequence
+
+    window = MainWindow()
+    qtbot.addWidget(window)
+    menus, training = window.menus, window.training
+    titles = [a.text() for a in window.menuBar().actions()]
+    assert titles == ["&File", "&Edit", "&View", "&Training", "&Help"]  # Help stays last
+    # Entries are reachable by id, with the shortcut they were declared with.
+    assert menus.actions["file.import"].shortcut() == QKeySequence("Ctrl+I")
+    assert training.actions["training.train"].shortcut() == QKeySequence("Ctrl+T")
+    assert menus.undo is menus.actions["edit.undo"] and not menus.undo.isEnabled()
+    # Every dock's toggle is in View: the browser's, then the two training docks'.
+    toggles = [d.toggleViewAction() for d in (window.browser_dock, *training.docks)]
+    assert all(t in menus.view.actions() for t in toggles)
+    assert training.panel is window.training_panel and training.model_actions is not None
+    # Project-only entries follow the project.
+    assert not menus.actions["file.close"].isEnabled()
+    assert not menus.submenus["edit.split"].menuAction().isEnabled()
+    window.set_project(project)
+    assert menus.actions["file.close"].isEnabled() and menus.actions["edit.next"].isEnabled()
+    assert menus.actions["file.quit"] not in menus.project_actions
+    window.close_project()
+    assert not menus.actions["file.import"].isEnabled()

@@ -4,19 +4,15 @@ spawned job (each pays a torch import, hence slow)."""
 from __future__ import annotations
 
 import csv
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from projects import make_image_project as make_project_2d
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from training_helpers import make_project_2d  # noqa: E402
-
-from medview.core.project import Project  # noqa: E402
-from medview.ui.main_window import MainWindow  # noqa: E402
-from medview.ui.settings import Settings  # noqa: E402
+from medview.core.project import Project
+from medview.ui.main_window import MainWindow
+from medview.ui.settings import Settings
 
 pytestmark = pytest.mark.slow
 
@@ -45,7 +41,8 @@ def test_export_button_and_apply_to_folder(qtbot, tmp_path: Path, trained: Path,
     qtbot.addWidget(win)
     win.set_project(Project.open(trained))
     panel = win.training_panel
-    actions = panel.model_actions
+    actions = win.training.model_actions
+    assert actions is not None
     actions.confirm = False
     history = panel.history
     history.refresh()

@@ -84,7 +84,7 @@ def test_clicking_a_confusion_cell_filters_to_exactly_those_items(qtbot, window)
 
 def test_clicking_the_roc_sets_the_threshold_and_recounts(qtbot, window):
     panel = window.training_panel
-    plots, clicks = panel.plots, panel.result_clicks
+    plots, clicks = panel.plots, window.training.result_clicks
     pooled = clicks.pooled_curve  # the curve whose points a click picks is drawn
     assert pooled is not None and pooled in plots.roc_plot.getPlotItem().items
     _click(qtbot, plots.roc_plot, 1.0, 1.0)  # top right: everything called MUT
@@ -141,6 +141,6 @@ def test_a_run_with_a_chosen_threshold_opens_at_it(qtbot, window):
     path.write_text(json.dumps(metrics))
     panel = window.training_panel
     panel.history.open_selected()
-    assert panel.result_clicks.threshold == pytest.approx(0.15)
+    assert window.training.result_clicks.threshold == pytest.approx(0.15)
     # P(MUT) >= 0.15: MUT all called MUT; WT items with 0.2, 0.45, 0.3, 0.15 called MUT.
     assert panel.plots.confusion.matrix.tolist() == [[2, 4], [0, 6]]

@@ -33,7 +33,7 @@ def window(qtbot, tmp_path: Path):
     panel.form.set_values({**TINY, "augment": "none"})
     panel.extra_config = dict(QUICK)
     yield win
-    for view in getattr(win, "study_views", []):
+    for view in win.study_views:
         if view.bridge is not None:
             view.bridge.kill()
     panel.shutdown()
