@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import sys
 import tracemalloc
 from pathlib import Path
 
+import dicom_synth  # bench/dicom_synth.py: the bench's own series writer (pythonpath)
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-import dicom_synth  # noqa: E402  (bench/dicom_synth.py: the bench's own series writer)
-
-from medview.io import dicom, dicom_codecs, dicom_volume  # noqa: E402
-from medview.io.readers import read_image  # noqa: E402
+from medview.io import dicom, dicom_codecs, dicom_volume
+from medview.io.readers import read_image
 
 
 def _pydicom_volume(paths: list[Path]) -> np.ndarray:

@@ -6,7 +6,7 @@ import hashlib
 import json
 
 import numpy as np
-from synth import make_project
+from projects import make_project
 
 from medview.io.near_duplicates import hash_items
 from training.cross_validation import plan_splits

@@ -3,15 +3,12 @@ click sets the decision threshold and recounts, quick filters for the shown run'
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from training_helpers import make_project_2d, write_fake_run  # noqa: E402
+from projects import make_image_project as make_project_2d
+from training_helpers import write_fake_run
 
 from medview.ui.main_window import MainWindow  # noqa: E402
 from medview.ui.settings import Settings  # noqa: E402

@@ -3,15 +3,11 @@ study view fills in; a search's best settings go into the form in one click."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
+from projects import make_image_project as make_project_2d
 from PySide6.QtCore import Qt
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # training_helpers, for spawn too
-
-from training_helpers import make_project_2d  # noqa: E402
 
 from medview.ui.main_window import MainWindow  # noqa: E402
 from medview.ui.settings import Settings  # noqa: E402
