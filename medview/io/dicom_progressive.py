@@ -106,7 +106,7 @@ class ProgressiveSeries:
         return Image(
             decoder.volume,
             spacing=(z_mm, row_mm, col_mm),
-            origin=origin,  # type: ignore[arg-type]
+            origin=origin,
             direction=direction,
             metadata=metadata,
         )
