@@ -7,6 +7,7 @@ to a temporary name and renamed into place, so a reader never sees half a PNG.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from pathlib import Path
@@ -88,10 +89,13 @@ def make_thumbnail(image: Image, size: int = 128) -> np.ndarray:
 def _write_png(path: Path, array: np.ndarray) -> None:
     from PIL import Image as PILImage
 
+    temp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        temp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         PILImage.fromarray(array).save(temp, format="PNG")
         os.replace(temp, path)
     except OSError:
-        pass  # a read-only project still shows thumbnails, it just cannot cache them
+        # A read-only project still shows thumbnails, it just cannot cache them; a full disk
+        # must not leave the half-written temporary file behind (issue 10).
+        with contextlib.suppress(OSError):
+            os.unlink(temp)

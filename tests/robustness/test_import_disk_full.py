@@ -130,3 +130,30 @@ def test_a_full_database_stops_a_png_import(
     monkeypatch.undo()
     assert code == 1 and err.count("\n") == 1 and "full" in err, (out[:2000], err)
     assert _leftovers(folder)[0] == []
+
+
+def test_thumbnails_on_a_full_disk_leave_no_temporary_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The import's thumbnail pass writes PNGs into cache/thumbs: a full disk costs the
+    cached thumbnail (it is made again when shown), never a zero-byte .tmp file."""
+    from io_helpers import write_png
+    from PIL import Image as PILImage
+
+    for k in range(5):
+        write_png(tmp_path / "pngs" / f"{k}.png", (6, 6), seed=k)
+    with Project.create(tmp_path / "p") as p:
+        folder = p.folder
+    real_save = PILImage.Image.save
+
+    def full_save(self, fp, *args, **kwargs):  # noqa: ANN001
+        if str(fp).endswith(".tmp"):
+            open(fp, "wb").close()  # created, then the disk is full
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_save(self, fp, *args, **kwargs)
+
+    monkeypatch.setattr(PILImage.Image, "save", full_save)
+    code, out, err = _import(folder, tmp_path / "pngs", capsys)
+    monkeypatch.undo()
+    assert code == 0, err
+    assert _leftovers(folder)[0] == []
