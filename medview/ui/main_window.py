@@ -25,8 +25,10 @@ from PySide6.QtWidgets import (
 from medview.core.errors import MedviewError
 from medview.core.image import Image
 from medview.core.project import Item, Project
+from medview.core.schema_check import SchemaError
 from medview.ui import imaging, menus, workers
 from medview.ui.browser import BrowserWidget
+from medview.ui.clean_copy_offer import offer_clean_copy
 from medview.ui.import_dialog import ImportOptionsDialog, ImportRunner, ImportSummaryDialog
 from medview.ui.item_status import load_warnings, status_text
 from medview.ui.label_bar import LabelBar
@@ -180,6 +182,11 @@ class MainWindow(WindowLabelling):
     def open_project(self, path: str | Path) -> bool:
         try:
             project = Project.open(path)
+        except SchemaError as exc:  # views/triggers in someone's project.db: offer a copy
+            cleaned = offer_clean_copy(self, exc)
+            if cleaned is None:
+                return False
+            project = cleaned
         except MedviewError as exc:
             self.settings.remove_recent_project(str(path))
             self.welcome.set_recent(self.settings.recent_projects())

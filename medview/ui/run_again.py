@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtWidgets import QMessageBox, QWidget
+from PySide6.QtWidgets import QAbstractButton, QMessageBox, QWidget
 
 from medview.core.errors import MedviewError
 from training.rerun import asks_for_download, check_settings, read_run_config
@@ -100,6 +100,20 @@ def apply_to_form(panel: TrainingPanel, settings: dict[str, Any]) -> None:
 def ask_download(parent: QWidget, run_id: str) -> str:
     """Ask before the network call a run's settings want: "download", "without" (run with
     no pretrained weights) or "cancel"."""
+    box, download, without = download_question(parent, run_id)
+    box.exec()
+    clicked = box.clickedButton()
+    if clicked is download:
+        return "download"
+    if clicked is without:
+        return "without"
+    return "cancel"
+
+
+def download_question(
+    parent: QWidget | None, run_id: str
+) -> tuple[QMessageBox, QAbstractButton, QAbstractButton]:
+    """The question box (and its Download / Run without buttons); Cancel is the default."""
     box = QMessageBox(parent)
     box.setIcon(QMessageBox.Icon.Question)
     box.setWindowTitle("Run again: download weights?")
@@ -115,10 +129,4 @@ def ask_download(parent: QWidget, run_id: str) -> str:
     without = box.addButton("Run without pretrained weights", QMessageBox.ButtonRole.ActionRole)
     cancel = box.addButton(QMessageBox.StandardButton.Cancel)
     box.setDefaultButton(cancel)
-    box.exec()
-    clicked = box.clickedButton()
-    if clicked is download:
-        return "download"
-    if clicked is without:
-        return "without"
-    return "cancel"
+    return box, download, without

@@ -388,3 +388,31 @@ def test_a_crafted_project_opened_read_only_is_refused_too(tmp_path: Path) -> No
     _edit(folder, "DROP TABLE items", _RECURSIVE_ITEMS)
     with pytest.raises(ProjectError, match="view 'items'"):
         Project.open(folder, read_only=True)
+
+
+def test_the_window_offers_to_open_a_cleaned_copy(
+    qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from PySide6.QtWidgets import QMessageBox
+
+    from medview.ui.main_window import MainWindow
+    from medview.ui.settings import Settings
+
+    folder = _project(tmp_path)
+    _edit(folder, _LABEL_TRIGGER)
+    asked: list[str] = []
+
+    def yes(*args: object, **kwargs: object) -> QMessageBox.StandardButton:
+        asked.append(str(args[2]))
+        return QMessageBox.StandardButton.Yes
+
+    monkeypatch.setattr(QMessageBox, "question", yes)
+    window = MainWindow(Settings())
+    qtbot.addWidget(window)
+    try:
+        assert window.open_project(folder)
+        assert len(asked) == 1 and "trigger 'flip'" in asked[0]
+        assert window.project is not None and window.project.folder.name == "p-clean.medview"
+        assert window.browser.model.rowCount() == 3
+    finally:
+        window.close_project()
