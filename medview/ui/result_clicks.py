@@ -131,6 +131,7 @@ class ResultClicks(QObject):
         if has_test:
             self._place_view_box()
         self._draw_pooled_roc()
+        self.summary_text = self.plots.summary_label.text()
         chosen = self.chosen_threshold()
         if chosen is not None and self.binary and self.rows and not math.isclose(chosen, 0.5):
             self.set_threshold(chosen)  # the run's own decision threshold, where it chose one
@@ -266,6 +267,11 @@ class ResultClicks(QObject):
                 )
                 table.set_extra_row(name, {**metrics, **updated, "n_val": len(rows)})
         self.show_matrix()
+        # The summary line is the run's (at its own threshold); say that the table is not.
+        base = getattr(self, "summary_text", "") or self.plots.summary_label.text()
+        self.plots.summary_label.setText(
+            f"{base} — <i>table and matrix at threshold {self.threshold:.3f}</i>"
+        )
         self.browser.refresh_id_filter()
         self.panel._set_status(
             f"Decision threshold {self.threshold:.3f} (P({self.classes[1]}) at or above it is "
