@@ -7,6 +7,7 @@ image, thumbnails, importing) runs on a thread pool; results arrive as queued si
 from __future__ import annotations
 
 import contextlib
+import html
 from pathlib import Path
 from typing import Any
 
@@ -212,6 +213,7 @@ class MainWindow(WindowLabelling):
                 project.check_on_disk()
         self.label_bar.set_classes(project.classes())
         self.browser.set_project(project)
+        self._show_damaged_rows(project)
         self.stack.setCurrentWidget(self.workspace)
         self.browser_dock.show()
         if self.settings.window_state() is None and not self._dock_sized:
@@ -392,6 +394,21 @@ class MainWindow(WindowLabelling):
         self.browser.model.refresh_predictions()
 
     # ------------------------------------------------------------------ importing
+    def _show_damaged_rows(self, project: Project) -> None:
+        """Rows of project.db that could not be read were skipped (the rest works): name
+        them, so the user knows why an item is not listed (issue 10)."""
+        damaged = project.damaged_rows()
+        if not damaged:
+            return
+        shown = "; ".join(damaged[:3]) + (
+            f"; and {len(damaged) - 3} more" if len(damaged) > 3 else ""
+        )
+        self.error_bar.show_message(
+            "warning",
+            f"<b>{len(damaged)} damaged row(s) of project.db skipped:</b> {html.escape(shown)}",
+            [("Close", self.error_bar.clear)],
+        )
+
     def import_paths(
         self, paths: list[str], options: dict[str, Any] | None = None, show_summary: bool = True
     ) -> ImportRunner | None:

@@ -356,6 +356,8 @@ def test_the_window_opens_a_project_with_a_damaged_row(qtbot, tmp_path: Path) ->
     window.set_project(project)
     try:
         assert window.browser.model.rowCount() == 2
+        assert window.error_bar.isVisibleTo(window) and "damaged" in window.error_bar.text
+        assert "item 2" in window.error_bar.text and "shape" in window.error_bar.text
     finally:
         window.close_project()
 
