@@ -113,3 +113,25 @@ def test_killed_search_resumes_without_repeating_finished_trials(tmp_path):
     assert set(outcome.best_settings) >= {"lr", "batch_size", "weight_decay", "augment", "model"}
     assert report["differing_settings"]  # lr etc. differ between trials: the HP table
     assert len(report["tune"]["trials"]) == len(after)
+
+
+@pytest.mark.slow
+def test_a_search_over_3d_models_scores_auc_and_macs(tmp_path):
+    install_fallback_reader()
+    project = make_project(tmp_path, 12, kind="3d", size=16)
+    folder = project.folder
+    project.close()
+    cfg = TrainConfig(
+        project=str(folder), folds=2, epochs=1, size=16, batch_size=4, threads=2,
+        augment="none", predict_unlabelled=False, precise_bn=False,
+    )  # fmt: skip
+    outcome = run_tune(cfg, ["cnn3d_small", "medicalnet_resnet10"], budget=2, study_id="T3")
+    assert outcome.status == "finished" and outcome.trials_run == 2
+    report = json.loads((folder / "runs" / "T3" / "study.json").read_text())
+    assert report["spec"]["objectives"] == ["cv_auc", "macs"]
+    assert report["spec"]["pruner"].startswith("none")
+    trials = report["tune"]["trials"]
+    assert all(t["state"] == "complete" and len(t["values"]) == 2 for t in trials)
+    assert all(t["values"][1] == t["macs"] > 0 for t in trials)
+    assert outcome.pareto_runs and outcome.best_run in outcome.pareto_runs
+    assert outcome.best_settings["model"] in ("cnn3d_small", "medicalnet_resnet10")
