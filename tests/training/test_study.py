@@ -77,6 +77,10 @@ def test_runs_know_their_study_and_stay_ordinary_runs(study):
         assert all(r.study_id == "s1" and r.status == "finished" for r in runs)
         assert {r.id for r in project.runs()} >= {r.id for r in runs}  # in the run history
         assert project.predictions("s1-cnn_small")  # predictions stored like any run
+        from training.export import export_run
+
+        files = export_run(project, "s1-resnet18", folder.parent / "export")
+        assert any(str(f).endswith("metrics.json") for f in files)  # export works on it
         s = project.get_study("s1")
         assert s.kind == "compare" and s.status == "finished"
         assert s.spec["models"] == MODELS
