@@ -132,10 +132,21 @@ class LabelStore(Store):
         """
         self._check_writable()
         who = who or default_user()
-        class_ids = {name: self._class_id(name) for name in set(labels.values()) if name}
+        # The short wait covers the class lookups too: they need the store's lock as well.
+        with self._waiting_at_most(wait):
+            class_ids = {name: self._class_id(name) for name in set(labels.values()) if name}
+            return self._write_labels(labels, class_ids, who, expected)
+
+    def _write_labels(
+        self,
+        labels: dict[int, str | None],
+        class_ids: dict[str, int],
+        who: str,
+        expected: dict[int, str | None] | None,
+    ) -> dict[int, str | None]:
         stamp = now_iso()
         previous: dict[int, str | None] = {}
-        with self._waiting_at_most(wait), self._transaction() as db:
+        with self._transaction() as db:
             for item_id in labels:
                 row = db.execute(
                     "SELECT classes.name FROM items LEFT JOIN classes "

@@ -282,3 +282,30 @@ def test_150_window_labels_interleaved_with_80_cli_labels(qtbot, folder: Path) -
     assert window_labels(window) == labels_in_db(folder)
     current = window.current_item
     assert current is not None and current.label == labels_in_db(folder)[current.id]
+
+
+def test_a_short_wait_is_short_even_behind_this_programs_own_long_write(folder: Path) -> None:
+    """The store's lock held by another thread of the window (an import writing) must not
+    stall a key press either: the label write gives up after its short wait."""
+    import threading
+
+    from medview.core.errors import ProjectError
+
+    with Project.open(folder) as project:
+        held, release = threading.Event(), threading.Event()
+
+        def hold() -> None:
+            with project._lock:
+                held.set()
+                release.wait(10)
+
+        thread = threading.Thread(target=hold)
+        thread.start()
+        held.wait(5)
+        started = time.monotonic()
+        with pytest.raises(ProjectError, match="busy"):
+            project.set_labels({1: "WT"}, wait=0.2)
+        assert time.monotonic() - started < 3.0
+        release.set()
+        thread.join()
+        assert project.set_labels({1: "WT"}, wait=0.2) == {1: None}
