@@ -70,6 +70,7 @@ class MainWindow(WindowLabelling):
         self._label_row = 0
         self.loader = ItemLoader(self)
         self.loader.loaded.connect(self._display)
+        self.loader.completed.connect(self._show_load_warnings)  # a progressive series' end
         self.loader.failed.connect(self._load_failed)
         self.current_item: Item | None = None
         self.last_import_report: Any = None
@@ -311,17 +312,21 @@ class MainWindow(WindowLabelling):
         key = imaging.modality_key(image)
         window = self.settings.window_level(key) if key else None
         self.slice_view.set_image(image, window)
-        # What the reader noticed (a missing slice, no PixelSpacing, "N series: showing the
-        # largest", "4D file: showing the first volume"), beside the item and in the status
-        # bar, which now describes the image as read rather than as imported.
-        warnings = load_warnings(item, image)
-        self.browser.model.set_warnings(item.id, warnings)
-        if self.current_item is not None and self.current_item.id == item.id:
-            self._status_for(item, image, warnings)
+        if "progressive" not in image.metadata:  # else: once the series is complete
+            self._show_load_warnings(item, image)
         self.imageShown.emit(item.id)
         next_id = self.browser.neighbour(item.id, 1)
         if self.project is not None and next_id is not None:
             self.loader.prefetch(self.project, self.project.get_item(next_id))
+
+    def _show_load_warnings(self, item: Item, image: Image) -> None:
+        """What the reader noticed (a missing slice, no PixelSpacing, "N series: showing the
+        largest", "4D file: showing the first volume"), beside the item and in the status
+        bar, which now describes the image as read rather than as imported."""
+        warnings = load_warnings(item, image)
+        self.browser.model.set_warnings(item.id, warnings)
+        if self.current_item is not None and self.current_item.id == item.id:
+            self._status_for(item, image, warnings)
 
     def _load_failed(self, item: Item, reason: str) -> None:
         self.slice_view.show_message(f"Cannot show {item.name}\n\n{reason}")
@@ -415,12 +420,7 @@ class MainWindow(WindowLabelling):
         if self.project is None and self.new_project() is None:
             return None
         assert self.project is not None
-        if self.project.read_only:
-            self.error_bar.show_message(
-                "warning",
-                "<b>This project is read-only:</b> nothing can be imported into it.",
-                [("Close", self.error_bar.clear)],
-            )
+        if self.refused_read_only("nothing can be imported into it"):
             return None
         if self.import_runner is not None and self.import_runner.running:
             self.statusBar().showMessage("An import is already running.", 5000)

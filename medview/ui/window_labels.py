@@ -53,12 +53,7 @@ class WindowLabelling(QMainWindow):
         ids = self.browser.selected_ids()
         if not ids:
             return
-        if getattr(self.project, "read_only", False):
-            self.error_bar.show_message(
-                "warning",
-                "<b>This project is read-only:</b> labels cannot be changed here.",
-                [("Close", self.error_bar.clear)],
-            )
+        if self.refused_read_only("labels cannot be changed here"):
             return
         advance_to = None
         if name is not None and self.label_bar.advance:
@@ -224,6 +219,17 @@ class WindowLabelling(QMainWindow):
                 else ""
             ),
         )
+
+    def refused_read_only(self, what: str) -> bool:
+        """True (after saying so in the bar) when the open project is read-only."""
+        if not getattr(self.project, "read_only", False):
+            return False
+        self.error_bar.show_message(
+            "warning",
+            f"<b>This project is read-only:</b> {html.escape(what)}.",
+            [("Close", self.error_bar.clear)],
+        )
+        return True
 
     def _apply_read_only(self, read_only: bool) -> None:
         self.label_bar.setEnabled(not read_only and self.project is not None)
