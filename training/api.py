@@ -27,6 +27,7 @@ import torch
 from medview.core import messages as msg
 from medview.core.errors import MedviewError
 from medview.core.project import Project
+from medview.core.run_folder import RunFolder
 from training import ddp, near_dup_audit
 from training.config import ConfigError, TrainConfig
 from training.cross_validation import audit_leakage, audit_warnings, plan_splits
@@ -36,7 +37,7 @@ from training.loop import (
     Cancelled,
     resolve_device,
 )
-from training.report import PredRow, compute_metrics, db_metrics, final_rows, write_json
+from training.report import PredRow, compute_metrics, db_metrics, final_rows
 from training.transforms import PrepSettings
 
 Emit = Callable[[msg.Message], None]
@@ -102,9 +103,7 @@ class _Run(FoldTraining):
         if self.lead and self.run_dir is not None:
             # On a full disk the lines still go out as messages and stay in memory.
             with contextlib.suppress(OSError):
-                (self.run_dir / "log.txt").write_text(
-                    "\n".join(self.log_lines) + "\n", encoding="utf-8"
-                )
+                RunFolder(self.run_dir).write_log(self.log_lines)
 
     # ------------------------------------------------------------------ steps
     def prepare(self) -> None:
@@ -157,7 +156,7 @@ class _Run(FoldTraining):
                 "torch": torch.__version__,
             }
             self.project.create_run(self.run_id, config, model=self.model_name)
-            write_json(self.run_dir / "config.json", config)
+            RunFolder(self.run_dir).write_config(config)
         if other:
             self.log(
                 f"{other} labelled item(s) of the other kind are not used by {self.model_name}"
@@ -269,7 +268,7 @@ class _Run(FoldTraining):
     def write_report(
         self, final: bool, extra: list[PredRow] | None = None, status: str = "running"
     ) -> dict[str, Any]:
-        from training.report import write_history, write_plots, write_predictions
+        from training.report import write_plots, write_predictions
 
         rows = self.all_rows(extra)
         metrics = {**self.base, **compute_metrics(self.classes, self.fold_info, rows)}
@@ -289,10 +288,11 @@ class _Run(FoldTraining):
             else None,
         }
         assert self.run_dir is not None
-        write_json(self.run_dir / "metrics.json", metrics)
-        write_history(self.run_dir / "history.csv", self.history)
+        folder = RunFolder(self.run_dir)
+        folder.write_metrics(metrics)
+        folder.write_history(self.history)
         names = {it.id: it.name for it in self.project.items()}
-        write_predictions(self.run_dir / "predictions.csv", rows, self.classes, names)
+        write_predictions(folder.predictions, rows, self.classes, names)
         if final:
             write_plots(self.run_dir, self.classes, metrics, self.history)
         return metrics

@@ -25,7 +25,7 @@ from medview.core.containment import (
 )
 from medview.core.errors import MedviewError
 from medview.core.project import Project
-from training.report import _default
+from medview.core.run_folder import json_default
 
 COPIED = (
     "history.csv",
@@ -136,7 +136,7 @@ def export_run(
             except (UnicodeDecodeError, ValueError):
                 continue  # not the JSON medview wrote: left out rather than copied as it is
             if isinstance(parsed, dict):
-                text = json.dumps(clean(parsed), indent=2, default=_default) + "\n"
+                text = json.dumps(clean(parsed), indent=2, default=json_default) + "\n"
                 write_new_file(out / name, text.encode("utf-8"))
                 written.append(out / name)
         for name in names:

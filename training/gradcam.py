@@ -29,6 +29,7 @@ from torch import nn
 from medview.core import messages as msg
 from medview.core.errors import MedviewError
 from medview.core.project import Item, Project
+from medview.core.run_folder import RunFolder
 from training.data import load_items
 from training.models import build_model
 from training.transforms import PrepSettings
@@ -114,11 +115,10 @@ def compute_gradcam(
     project: Project, run_id: str, item: Item, folds: list[int] | None = None
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Saliency (z, y, x) float32 in [0, 1] for ``item`` and facts about it."""
-    run_dir = project.run_dir(run_id)  # a link at runs/ or runs/<id> is refused
-    config_path = run_dir / "config.json"
-    if not config_path.is_file():
-        raise GradCamError(f"{config_path}: run configuration missing")
-    config = json.loads(config_path.read_text(encoding="utf-8"))
+    folder = RunFolder(project.run_dir(run_id))  # a link at runs/ or runs/<id> is refused
+    if not folder.config.is_file():
+        raise GradCamError(f"{folder.config}: run configuration missing")
+    config = json.loads(folder.config.read_text(encoding="utf-8"))
     resolved = config.get("resolved", {})
     classes: list[str] = resolved.get("classes") or []
     kind = resolved.get("kind", "3d")
@@ -126,7 +126,7 @@ def compute_gradcam(
         raise GradCamError(
             f"{item.name} is {item.kind.upper()}; run {run_id} was trained on {kind.upper()} items"
         )
-    available = sorted(int(p.stem.removeprefix("fold")) for p in run_dir.glob("fold*.safetensors"))
+    available = folder.weight_folds()
     folds = [f for f in (folds or available) if f in available]
     if not folds:
         raise GradCamError(f"run {run_id} has no trained fold weights")
@@ -147,7 +147,7 @@ def compute_gradcam(
     probs = np.zeros(len(classes))
     for fold in folds:
         model = build_model(model_name, len(classes), channels)
-        load_weights(model, run_dir / f"fold{fold}.safetensors")
+        load_weights(model, folder.weights(fold))
         cam, p = grad_cam(model, target_layer(model, model_name), x)
         peak = float(cam.max())
         total += cam / peak if peak > 0 else cam  # each fold counts the same

@@ -16,8 +16,6 @@ recomputes exactly what a full run writes.
 from __future__ import annotations
 
 import csv
-import json
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from medview.core.run_folder import RunFolder, read_history_csv, write_history_csv
+from medview.core.run_folder import write_json as write_json  # re-exported for older callers
 from training import metrics as M
 
 
@@ -45,45 +45,9 @@ def _truths(rows: Sequence[PredRow]) -> list[int]:
     return [r.true for r in rows if r.true is not None]
 
 
-def write_json(path: Path, data: Any) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=_default) + "\n", encoding="utf-8")
-    os.replace(tmp, path)  # readers (the GUI, `medview runs`) never see half a file
-
-
-def _default(value: Any) -> Any:
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
-
-
-def write_history(path: Path, rows: Sequence[dict[str, Any]]) -> None:
-    columns = [
-        "fold",
-        "epoch",
-        "train_loss",
-        "val_loss",
-        "val_auc",
-        "val_accuracy",
-        "lr",
-        "seconds",
-    ]
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in columns})
-
-
-def read_history(path: Path) -> list[dict[str, Any]]:
-    rows = []
-    with path.open(newline="", encoding="utf-8") as fh:
-        for raw in csv.DictReader(fh):
-            row: dict[str, Any] = {}
-            for k, v in raw.items():
-                row[k] = int(v) if k in ("fold", "epoch") else (float(v) if v != "" else None)
-            rows.append(row)
-    return rows
+# Kept under their old names for callers of this module; RunFolder owns them.
+write_history = write_history_csv
+read_history = read_history_csv
 
 
 def write_predictions(
@@ -219,6 +183,7 @@ def write_plots(
 ) -> None:
     import matplotlib
 
+    folder = RunFolder(run_dir)
     matplotlib.use("Agg")  # no display, no Qt: the worker and headless servers
     import matplotlib.pyplot as plt
 
@@ -263,7 +228,7 @@ def write_plots(
     ax.set(xlabel="False positive rate", ylabel="True positive rate", xlim=(0, 1), ylim=(0, 1.01))
     ax.set_title("ROC (one-vs-rest macro)" if len(classes) > 2 else f"ROC ({classes[1]} positive)")
     ax.legend(loc="lower right", fontsize=7)
-    _save(fig, run_dir / "roc")
+    _save(fig, folder.plot("roc"))
     plt.close(fig)
 
     # Confusion: pooled out-of-fold, counts and row-normalised.
@@ -290,7 +255,7 @@ def write_plots(
         ax.set_yticks(range(len(classes)), classes)
         ax.set(xlabel="predicted", ylabel="true", title=f"out-of-fold confusion ({title})")
     fig.tight_layout()
-    _save(fig, run_dir / "confusion")
+    _save(fig, folder.plot("confusion"))
     plt.close(fig)
 
     # Loss: train (solid) and validation (dashed) per fold.
@@ -311,7 +276,7 @@ def write_plots(
     if history:
         ax.legend(fontsize=7)
     fig.tight_layout()
-    _save(fig, run_dir / "loss")
+    _save(fig, folder.plot("loss"))
     plt.close(fig)
 
 

@@ -8,8 +8,6 @@ folder (``load_run``: history.csv + metrics.json), so a past run looks like a li
 
 from __future__ import annotations
 
-import csv
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -29,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from medview.core import messages as msg
+from medview.core.run_folder import RunFolder
 from medview.ui.metrics_table import MetricsTable
 from medview.ui.plot_export import save_plot
 
@@ -408,15 +407,15 @@ class LivePlots(QWidget):
     # ------------------------------------------------------------------ past runs
     def load_run(self, run_dir: str | Path) -> bool:
         """Rebuild every plot from a run folder; False when it has no metrics yet."""
-        run_dir = Path(run_dir)
-        metrics = read_metrics_file(run_dir / "metrics.json")
+        folder = RunFolder(run_dir)
+        metrics = folder.read_metrics()
         if metrics is None:
             self.reset()
-            self.summary_label.setText(f"{run_dir.name}: no metrics (the run stopped early)")
+            self.summary_label.setText(f"{folder.run_id}: no metrics (the run stopped early)")
             return False
         folds = [int(f["fold"]) for f in metrics.get("folds", [])]
         try:
-            history = read_history(run_dir / "history.csv")
+            history = read_history(folder)
         except (OSError, ValueError, KeyError):
             history = []  # a damaged history: the other plots still show
         epochs = max((r.epoch for r in history), default=0)
@@ -448,37 +447,18 @@ class LivePlots(QWidget):
             self.table.save_csv(path)
 
 
-def read_metrics_file(path: Path) -> dict[str, Any] | None:
-    """metrics.json, or None when missing or unreadable (a run killed before it wrote one)."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def _num(raw: dict[str, str], key: str) -> float | None:
-    value = raw.get(key) or ""
-    return float(value) if value else None
-
-
-def read_history(path: Path) -> list[msg.Epoch]:
-    """history.csv rows as Epoch messages (read here: training.report would load sklearn)."""
-    if not path.is_file():
-        return []
-    out = []
-    with path.open(newline="", encoding="utf-8") as fh:
-        for raw in csv.DictReader(fh):
-            out.append(
-                msg.Epoch(
-                    "",
-                    int(raw["fold"]),
-                    int(raw["epoch"]),
-                    0,
-                    _num(raw, "train_loss") or 0.0,
-                    _num(raw, "val_loss") or 0.0,
-                    _num(raw, "val_auc"),
-                    _num(raw, "val_accuracy"),
-                )
-            )
-    return out
+def read_history(folder: RunFolder) -> list[msg.Epoch]:
+    """history.csv rows as Epoch messages (through RunFolder: training.report loads sklearn)."""
+    return [
+        msg.Epoch(
+            "",
+            int(row["fold"]),
+            int(row["epoch"]),
+            0,
+            row.get("train_loss") or 0.0,
+            row.get("val_loss") or 0.0,
+            row.get("val_auc"),
+            row.get("val_accuracy"),
+        )
+        for row in folder.read_history()
+    ]

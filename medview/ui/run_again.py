@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtWidgets import QAbstractButton, QMessageBox, QWidget
 
 from medview.core.errors import MedviewError
+from medview.core.run_folder import RunFolder
 from training.rerun import asks_for_download, check_settings, read_run_config
 
 if TYPE_CHECKING:
@@ -46,7 +47,7 @@ def load_settings(panel: TrainingPanel, run_id: str) -> dict[str, Any]:
     """The run's settings from its config.json, checked like the CLI checks them."""
     if panel.project is None:
         raise MedviewError("No project is open.")
-    path = panel.project.runs_dir / run_id / "config.json"
+    path = RunFolder.of(panel.project, run_id).config
     settings = read_run_config(path, ignore_unknown=True)
     check_settings(settings, panel.project.folder, path)
     return settings

@@ -8,7 +8,6 @@ files); nothing imports the engine.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,7 @@ from PySide6.QtWidgets import (
 
 from medview.core.errors import MedviewError
 from medview.core.project import Project, Run
+from medview.core.run_folder import RunFolder
 from medview.ui.metrics_table import MetricsTable, format_value
 from medview.ui.plots import FOLD_COLORS, _plot, fix_unit_square, save_plot
 
@@ -51,13 +51,7 @@ def _mean(metrics: dict[str, Any], key: str) -> str:
 
 def read_metrics(project: Project, run: Run) -> dict[str, Any]:
     """metrics.json of the run folder (has the ROC curves), else the database's copy."""
-    path = project.runs_dir / run.id / "metrics.json"
-    if path.is_file():
-        try:
-            return json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            pass
-    return run.metrics or {}
+    return RunFolder.of(project, run.id).read_metrics() or run.metrics or {}
 
 
 class RunHistory(QWidget):

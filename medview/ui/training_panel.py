@@ -33,10 +33,11 @@ from PySide6.QtWidgets import (
 from medview.core import messages as msg
 from medview.core.errors import MedviewError
 from medview.core.project import Project
+from medview.core.run_folder import RunFolder
 from medview.jobs.runner import DEFAULT_TARGET
 from medview.ui import workers
 from medview.ui.job_bridge import JobBridge, explain_failure
-from medview.ui.plots import LivePlots, read_metrics_file
+from medview.ui.plots import LivePlots
 from medview.ui.predictions import format_eta, least_certain, show_prediction_columns
 from medview.ui.run_history import RunHistory
 from medview.ui.saliency import OverlayControls, SaliencyOverlay
@@ -367,7 +368,7 @@ class TrainingPanel(QWidget):
             if run_id and same and self.project is not None:
                 run_dir = self.project.runs_dir / run_id
                 self._load_final(run_dir)
-                if any(run_dir.glob("fold*.safetensors")):  # completed folds can explain
+                if RunFolder(run_dir).weight_folds():  # completed folds can explain
                     self.use_run(run_id, load_plots=False)
         else:
             error = getattr(final, "error", "the training process failed")
@@ -409,7 +410,7 @@ class TrainingPanel(QWidget):
         workers.start(project.latest_predictions, on_done=apply, on_error=lambda _exc: apply({}))
 
     def _load_final(self, run_dir: Path) -> None:
-        metrics = read_metrics_file(run_dir / "metrics.json")
+        metrics = RunFolder(run_dir).read_metrics()
         if metrics is not None:
             self.plots.set_final(metrics)
 

@@ -94,6 +94,7 @@ def test_run_folder_and_metrics_contract(full_run):
         preds = list(csv.DictReader(fh))
     assert list(preds[0]) == [
         "item_id",
+        "item_name",
         "fold",
         "split",
         "true",
