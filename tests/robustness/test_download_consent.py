@@ -6,7 +6,6 @@ replaced by a recorder: any call to it is the network call the user did not ask 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -89,8 +88,7 @@ OLD = "20240101-000000-old"
 
 @pytest.fixture
 def window(qtbot, tmp_path: Path):
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "ui"))
-    from training_helpers import make_project
+    from projects import make_volume_project as make_project
 
     from medview.ui.main_window import MainWindow
     from medview.ui.settings import Settings
