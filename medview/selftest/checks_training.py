@@ -51,7 +51,7 @@ def _run_worker(config: dict[str, Any], project_path: Path) -> str:
     if "started" not in kinds or "epoch" not in kinds:
         raise CheckFailed(f"the worker sent no progress (messages: {', '.join(kinds)})")
     started = next(m for m in messages if m.type == "started")
-    device = getattr(started, "plan", {}).get("device", "?")
+    device = started.plan.device or "?"
     run_dir = Path(getattr(final, "run_dir", "") or project_path / "runs" / str(job.run_id))
     if not (run_dir / "metrics.json").is_file():
         raise CheckFailed(f"the run finished but wrote no {run_dir / 'metrics.json'}")

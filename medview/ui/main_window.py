@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDragLeaveEvent, QDropEvent, QUndoStack
+from PySide6.QtGui import QCloseEvent, QUndoStack
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
@@ -30,7 +30,7 @@ from medview.core.schema_check import SchemaError
 from medview.ui import imaging, menus, workers
 from medview.ui.browser import BrowserWidget
 from medview.ui.clean_copy_offer import offer_clean_copy
-from medview.ui.import_dialog import ImportOptionsDialog, ImportRunner, ImportSummaryDialog
+from medview.ui.import_dialog import ImportRunner, ImportSummaryDialog
 from medview.ui.item_status import load_warnings, status_text
 from medview.ui.label_bar import LabelBar
 from medview.ui.label_set_editor import LabelSetEditor
@@ -41,10 +41,11 @@ from medview.ui.project_watch import ProjectWatcher
 from medview.ui.settings import Settings
 from medview.ui.slice_view import SliceView
 from medview.ui.welcome import NewProjectDialog, WelcomeWidget, example_path, open_example
+from medview.ui.window_import import WindowImporting
 from medview.ui.window_labels import WindowLabelling
 
 
-class MainWindow(WindowLabelling):
+class MainWindow(WindowImporting, WindowLabelling):
     projectOpened = Signal(object)  # the Project
     projectClosed = Signal()
     imageShown = Signal(int)  # item id, once its image is on screen (or failed to load)
@@ -413,80 +414,6 @@ class MainWindow(WindowLabelling):
             f"<b>{len(damaged)} damaged row(s) of project.db skipped:</b> {html.escape(shown)}",
             [("Close", self.error_bar.clear)],
         )
-
-    def import_paths(
-        self, paths: list[str], options: dict[str, Any] | None = None, show_summary: bool = True
-    ) -> ImportRunner | None:
-        if self.project is None and self.new_project() is None:
-            return None
-        assert self.project is not None
-        if self.refused_read_only("nothing can be imported into it"):
-            return None
-        if self.import_runner is not None and self.import_runner.running:
-            self.statusBar().showMessage("An import is already running.", 5000)
-            return None
-        if options is None:
-            dialog = ImportOptionsDialog(paths, self.project.class_names(), self)
-            if dialog.exec() != ImportOptionsDialog.DialogCode.Accepted:
-                return None
-            options = dialog.options()
-        runner = ImportRunner(self.project, paths, options, self)
-        runner.finished.connect(lambda report: self._import_done(runner, report, show_summary))
-        runner.failed.connect(lambda message: self.error("Import failed", message))
-        self.import_runner = runner
-        runner.start()
-        return runner
-
-    def _import_done(self, runner: ImportRunner, report: Any, show_summary: bool) -> None:
-        self.last_import_report = report
-        had_current = self.browser.current_id()
-        if getattr(report, "added_classes", None):
-            self.refresh_classes()  # "label from folder" met a new class name
-        self.browser.model.reload()
-        self.browser.update_counts()
-        if had_current is not None:
-            self.browser.select_item(had_current)
-        else:
-            self.browser.select_first()
-        if show_summary:
-            self.summary_dialog = ImportSummaryDialog(report, runner.cancelled.is_set(), self)
-            self.summary_dialog.open()  # not exec(): the window keeps working behind it
-        self.importFinished.emit(report)
-
-    def import_dialog(self, folders: bool) -> None:
-        start = str(self.settings.value("import/lastFolder", str(Path.home())))
-        if folders:
-            folder = QFileDialog.getExistingDirectory(self, "Import a folder", start)
-            paths = [folder] if folder else []
-        else:
-            paths, _ = QFileDialog.getOpenFileNames(self, "Import images", start)
-        if paths:
-            self.settings.set_value("import/lastFolder", str(Path(paths[0]).parent))
-            self.import_paths(paths)
-
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
-        if paths:
-            event.acceptProposedAction()
-            if len(paths) == 1 and (Path(paths[0]) / "project.db").is_file():
-                self.statusBar().showMessage("Drop to open this project")
-            elif self.project is not None:
-                self.statusBar().showMessage(f"Drop to import into {self.project.name}")
-
-    def dragLeaveEvent(self, event: QDragLeaveEvent) -> None:
-        self.statusBar().clearMessage()
-        super().dragLeaveEvent(event)
-
-    def dropEvent(self, event: QDropEvent) -> None:
-        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
-        if not paths:
-            return
-        event.acceptProposedAction()
-        self.statusBar().clearMessage()
-        if len(paths) == 1 and (Path(paths[0]) / "project.db").is_file():
-            self.open_project(paths[0])  # a project folder is opened, not imported
-        else:
-            self.import_paths(paths)
 
     # ------------------------------------------------------------------ misc
     def error(self, title: str, text: str) -> None:
