@@ -250,54 +250,72 @@ class SeriesDecoder:
     def _store(self, index: int, stored: np.ndarray, header: DicomHeader) -> None:
         info = header.frame_info[0]
         slope, intercept = float(info.slope), float(info.intercept)
+        # The value range, outside the lock: numpy's reductions release the GIL, so threads
+        # do this in parallel.
+        ends = None
+        identity = slope == 1.0 and intercept == 0.0
+        if stored.size and stored.dtype.kind in "iu" and (not identity or self._rescaled):
+            ends = (float(stored.min()), float(stored.max()))
         with self._lock:
             if self.volume is None:
-                self._allocate(stored, header, slope, intercept)
+                self._allocate(stored, slope, intercept, ends)
             volume = self.volume
             assert volume is not None
             if stored.shape != volume.shape[1:]:
                 raise Unsupported  # another plane size: the per-file path sorts it out
-            target = self._fit_dtype(volume.dtype, stored, slope, intercept)
+            target = self._fit_dtype(volume.dtype, stored.dtype, slope, intercept, ends)
             if target != volume.dtype:
                 self.volume = volume = volume.astype(target)
             if slope != 1.0 or intercept != 0.0:
                 self._rescaled = True
-            dst = volume[index]
-            np.copyto(dst, stored, casting="unsafe")
-            if self._rescaled:
-                # In place, like dicom._assemble: integers wrap on the way and land exact
-                # because the range was checked to fit.
-                kind = volume.dtype.type
-                if slope != 1.0:
-                    np.multiply(dst, kind(slope), out=dst, casting="unsafe")
-                if intercept != 0.0:
-                    np.add(dst, kind(intercept), out=dst, casting="unsafe")
+        # The write, outside the lock (slots are disjoint). A thread that widened the volume
+        # meanwhile copied the old one, maybe half-written: write again into the new one.
+        _write_slice(volume[index], stored, slope, intercept)
+        with self._lock:
+            if self.volume is not volume:
+                _write_slice(self.volume[index], stored, slope, intercept)  # type: ignore[index]
 
-    def _allocate(self, stored: np.ndarray, header: DicomHeader, slope: float, intercept: float):
+    def _allocate(
+        self,
+        stored: np.ndarray,
+        slope: float,
+        intercept: float,
+        ends: tuple[float, float] | None,
+    ) -> None:
         identity = slope == 1.0 and intercept == 0.0
         self._rescaled = not identity
         if identity:
             dtype = stored.dtype
         elif _integral(slope) and _integral(intercept) and stored.dtype.kind in "iu":
-            dtype = np.dtype(np.int16)
-            dtype = self._fit_dtype(dtype, stored, slope, intercept)
+            dtype = self._fit_dtype(np.dtype(np.int16), stored.dtype, slope, intercept, ends)
         else:
             dtype = np.dtype(np.float32)
         self.volume = np.zeros((len(self.paths), *stored.shape), dtype=dtype)
 
-    def _fit_dtype(self, current: np.dtype, stored: np.ndarray, slope: float, intercept: float):
-        """The dtype the volume needs so that this slice fits (never narrower than now)."""
+    def _fit_dtype(
+        self,
+        current: np.dtype,
+        stored: np.dtype,
+        slope: float,
+        intercept: float,
+        ends: tuple[float, float] | None,
+    ) -> np.dtype:
+        """The dtype the volume needs so that this slice fits (never narrower than now),
+        by the rules of dicom._assemble; ``ends`` is the slice's stored (min, max)."""
         identity = slope == 1.0 and intercept == 0.0
         if current.kind == "f":
             return current
-        if not self._rescaled and identity:
-            return np.result_type(current, stored.dtype)
-        if not (_integral(slope) and _integral(intercept) and stored.dtype.kind in "iu"):
+        if identity:
+            if not self._rescaled:
+                return np.result_type(current, stored)
+            if ends is None and stored.kind in "iu":  # the range was not measured: all of it
+                ends = (float(np.iinfo(stored).min), float(np.iinfo(stored).max))
+        if not (_integral(slope) and _integral(intercept) and stored.kind in "iu"):
             return np.dtype(np.float32)
-        if stored.size == 0:
+        if ends is None:
             return current
-        ends = (float(stored.min()) * slope, float(stored.max()) * slope)
-        values = [min(ends) + intercept, max(ends) + intercept, slope, intercept]
+        scaled = (ends[0] * slope, ends[1] * slope)
+        values = [min(scaled) + intercept, max(scaled) + intercept, slope, intercept]
         if not self._rescaled:  # raw values so far: the rescaled type must hold them too
             values += [float(np.iinfo(current).min), float(np.iinfo(current).max)]
         for candidate in (np.int16, np.int32):
@@ -307,6 +325,17 @@ class SeriesDecoder:
             if all(limits.min <= v <= limits.max for v in values):
                 return np.dtype(candidate)
         return np.dtype(np.float32)
+
+
+def _write_slice(dst: np.ndarray, stored: np.ndarray, slope: float, intercept: float) -> None:
+    """Stored values into ``dst``, rescaled in place like dicom._assemble: integers wrap on
+    the way and land exact because the range was checked to fit."""
+    np.copyto(dst, stored, casting="unsafe")
+    kind = dst.dtype.type
+    if slope != 1.0:
+        np.multiply(dst, kind(slope), out=dst, casting="unsafe")
+    if intercept != 0.0:
+        np.add(dst, kind(intercept), out=dst, casting="unsafe")
 
 
 def _single_frame(ds: Any) -> bytes:
