@@ -1,11 +1,16 @@
 """Which library decodes one DICOM frame, per transfer syntax, fastest first.
 
-``bench/load_dicom.py`` measured these on a 2-core machine (300 x 512² and 60 x 2048² series,
-numbers in ``/work/notes/dicom.md`` and the module docstring of :mod:`medview.io.dicom_volume`):
+Measured per 512² slice on a 2-core machine (``bench/load_dicom.py`` for whole series; one
+heavily loaded run, so ratios matter): JPEG Lossless SV1 imagecodecs 3.9 ms, GDCM 9.8,
+pylibjpeg 32; JPEG-LS 5.9 / 10.7 / 33.8; JPEG baseline 1.1 / 2.6 / 5.9; JPEG 2000 lossless
+57 / 46 / 65; RLE pylibjpeg-rle 0.9 ms against pydicom's own 6.7 ms.
 
 * imagecodecs (libjpeg-turbo 3 for every JPEG process including lossless Process 14, CharLS
-  for JPEG-LS, OpenJPEG for JPEG 2000) is the fastest for the JPEG family and JPEG 2000, and
-  it releases the GIL, so two decoding threads scale. It is a default dependency.
+  for JPEG-LS, OpenJPEG for JPEG 2000) is 2.5x faster than GDCM and 8x faster than pylibjpeg
+  for the JPEG family, and it releases the GIL, so decoding threads overlap. For JPEG 2000 it
+  and GDCM both wrap OpenJPEG and measure within noise of each other; imagecodecs is used
+  because it is the default dependency (one wheel for every syntax). GDCM is the next
+  choice when imagecodecs is missing.
 * RLE and uncompressed data are cheaper than any codec call: pydicom's own pipeline with
   pylibjpeg-rle, and ``np.frombuffer`` on the bytes.
 * python-gdcm and pylibjpeg stay usable (``MEDVIEW_DICOM_DECODER=gdcm|pylibjpeg|pydicom``) and
