@@ -112,14 +112,30 @@ def as_stored(decoded: np.ndarray, ds: Any, bits_allocated: int) -> np.ndarray:
     """A codec's output as pydicom's ``pixel_array`` gives it: the dtype that Bits Allocated
     and Pixel Representation say, and signed values sign-extended from Bits Stored (codecs
     return the unsigned bit pattern of signed samples)."""
-    signed = int(ds.get("PixelRepresentation", 0) or 0) == 1
+    signed = _us(ds, 0x00280103, 0) == 1  # PixelRepresentation
     itemsize = max(1, bits_allocated // 8)
     dtype = np.dtype(f"{'i' if signed else 'u'}{itemsize}")
     if decoded.dtype.itemsize != itemsize:
         decoded = decoded.astype(np.dtype(f"u{itemsize}"))
     array = decoded.view(dtype) if decoded.dtype != dtype else decoded
-    stored = int(ds.get("BitsStored", bits_allocated) or bits_allocated)
+    stored = _us(ds, 0x00280101, bits_allocated) or bits_allocated  # BitsStored
     if signed and stored < itemsize * 8:
         shift = itemsize * 8 - stored
         array = (array << shift) >> shift
     return array
+
+
+def _us(ds: Any, tag: int, default: int) -> int:
+    """An unsigned short element's value without pydicom's conversion machinery (a few
+    hundred microseconds a slice under load): the raw little-endian bytes when the element
+    was not converted yet, else its value."""
+    element = ds._dict.get(tag)
+    if element is None:
+        return default
+    raw = getattr(element, "value", None)
+    if isinstance(raw, bytes | bytearray) and len(raw) >= 2 and ds.is_little_endian:
+        return int.from_bytes(raw[:2], "little")
+    try:
+        return int(ds[tag].value)
+    except (TypeError, ValueError, KeyError):
+        return default
