@@ -154,6 +154,54 @@ def worker(reader: str, folder: Path, threads: int, repeat: int) -> dict[str, ob
     }
 
 
+def duel(folder: Path, rounds: int) -> dict[str, object]:
+    """medview (each decoder) and SimpleITK interleaved in one process, ``rounds`` times:
+    on a loaded machine the best of each is the fairest ratio."""
+    import SimpleITK as sitk
+
+    from medview.io import dicom
+
+    paths = [str(p) for p in sorted(folder.iterdir())]
+    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(2)
+    os.environ["MEDVIEW_DECODE_THREADS"] = "2"
+
+    def simpleitk() -> None:
+        series = sitk.ImageSeriesReader()
+        series.SetFileNames(series.GetGDCMSeriesFileNames(str(folder)))
+        sitk.GetArrayFromImage(series.Execute())
+
+    def medview(backend: str | None):  # noqa: ANN202
+        def load() -> None:
+            if backend:
+                os.environ["MEDVIEW_DICOM_DECODER"] = backend
+            else:
+                os.environ.pop("MEDVIEW_DICOM_DECODER", None)
+            dicom.read_series(paths)
+
+        return load
+
+    contenders = {
+        "medview": medview(None),
+        "medview_gdcm": medview("gdcm"),
+        "medview_pylibjpeg": medview("pylibjpeg"),
+        "simpleitk": simpleitk,
+    }
+    times: dict[str, list[float]] = {name: [] for name in contenders}
+    for load in contenders.values():
+        load()  # warm: imports, codec set-up
+    for _ in range(rounds):
+        for name, load in contenders.items():
+            start = time.perf_counter()
+            load()
+            times[name].append(time.perf_counter() - start)
+    best = {name: round(min(t), 3) for name, t in times.items()}
+    return {
+        "best_s": best,
+        "medview_over_simpleitk": round(best["medview"] / best["simpleitk"], 2),
+        "rounds": rounds,
+    }
+
+
 # ------------------------------------------------------------------ the driver
 def ensure_series(base: Path, syntax: str, count: int, size: int) -> Path:
     import dicom_synth
@@ -193,7 +241,17 @@ def main() -> None:
     parser.add_argument("--readers", default=",".join(READERS))
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--worker", nargs=3, metavar=("READER", "FOLDER", "THREADS"))
+    parser.add_argument(
+        "--duel",
+        type=int,
+        metavar="ROUNDS",
+        help="instead: medview (each decoder, 2 threads) and SimpleITK interleaved per series",
+    )
+    parser.add_argument("--duel-folder", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.duel_folder:
+        print(json.dumps(duel(Path(args.duel_folder), args.duel)))
+        return
     if args.worker:
         reader, folder, threads = args.worker
         print(json.dumps(worker(reader, Path(folder), int(threads), args.repeat)))
@@ -214,6 +272,18 @@ def main() -> None:
         count, size = (int(v) for v in size_text.split("x"))
         for syntax in args.syntaxes.split(","):
             folder = ensure_series(base, syntax, count, size)
+            if args.duel:
+                command = [sys.executable, __file__, "--duel", str(args.duel)]
+                command += ["--duel-folder", str(folder)]
+                run = subprocess.run(command, capture_output=True, text=True, check=False)
+                row = {"syntax": syntax, "series": size_text, "duel": True}
+                if run.returncode == 0:
+                    row.update(json.loads(run.stdout.strip().splitlines()[-1]))
+                else:
+                    row["error"] = run.stderr.strip().splitlines()[-1:] or ["failed"]
+                results.append(row)
+                print(json.dumps(row), flush=True)
+                continue
             for entry in readers:
                 reader, _, only = entry.partition(":")  # "medview:2": that thread count only
                 for threads in [int(only)] if only else thread_counts:
