@@ -11,7 +11,7 @@ a fresh process per (series, reader, threads), so peak memory and imports do not
 * ``medview`` – the default install's decoder choice (``read_series``, as ``load_item`` calls it);
 * ``medview_imagecodecs`` / ``medview_gdcm`` / ``medview_pylibjpeg`` – one decoder forced
   (``MEDVIEW_DICOM_DECODER``); ``medview_pylibjpeg`` also hides imagecodecs and GDCM, which is
-  what the default install was before imagecodecs became a dependency;
+  what the default install was before imagecodecs and python-gdcm became dependencies;
 * ``pydicom_loop`` – what a script does: dcmread each file, sort, stack, rescale;
 * ``simpleitk`` – ``ImageSeriesReader`` (GDCM inside), its thread count set.
 
@@ -75,8 +75,6 @@ def worker(reader: str, folder: Path, threads: int, repeat: int) -> dict[str, ob
         if backend == "pylibjpeg":
             sys.modules["imagecodecs"] = None  # type: ignore[assignment]
             sys.modules["gdcm"] = None  # type: ignore[assignment]
-    if reader == "medview":
-        sys.modules["gdcm"] = None  # type: ignore[assignment]  # the default install has none
     no_early_slice = False
     if reader.startswith("medview"):
         from medview.io import dicom, dicom_volume
