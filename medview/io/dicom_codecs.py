@@ -8,10 +8,10 @@ pylibjpeg 32; JPEG-LS 5.9 / 10.7 / 33.8; JPEG baseline 1.1 / 2.6 / 5.9; JPEG 200
 * imagecodecs (libjpeg-turbo 3 for every JPEG process including lossless Process 14, CharLS
   for JPEG-LS, OpenJPEG for JPEG 2000) is 2.5x faster than GDCM and 8x faster than pylibjpeg
   for the JPEG family, and it releases the GIL, so decoding threads overlap.
-* JPEG 2000: python-gdcm (both wrap OpenJPEG; GDCM's build measured faster: 300 x 512²
-  lossless, interleaved with SimpleITK in one process, GDCM 18.7 s, imagecodecs 23.4 s,
-  SimpleITK 19.3 s, on a heavily loaded machine). Both are default dependencies; each is the
-  next choice when the other is missing.
+* JPEG 2000 lossless: python-gdcm (both wrap OpenJPEG; 300 x 512², interleaved with
+  SimpleITK in one process on a heavily loaded machine: GDCM 18.7 s, imagecodecs 23.4 s,
+  SimpleITK 19.3 s). JPEG 2000 lossy: imagecodecs (2.0 s, GDCM 3.6 s, SimpleITK 6.2 s).
+  Both are default dependencies; each is the next choice when the other is missing.
 * RLE and uncompressed data are cheaper than any codec call: pydicom's own pipeline with
   pylibjpeg-rle, and ``np.frombuffer`` on the bytes.
 * python-gdcm and pylibjpeg stay usable (``MEDVIEW_DICOM_DECODER=gdcm|pylibjpeg|pydicom``) and
@@ -41,6 +41,7 @@ JPEG_2000 = {
     "1.2.840.10008.1.2.4.203",  # HTJ2K
 }
 RLE = "1.2.840.10008.1.2.5"
+J2K_LOSSLESS = "1.2.840.10008.1.2.4.90"
 BACKENDS = ("imagecodecs", "gdcm", "pylibjpeg", "pydicom")
 
 # A frame decoder: (codestream bytes, header) -> stored values (rows, cols).
@@ -80,8 +81,8 @@ def choose_backend(syntax: str) -> str:
         return "pylibjpeg"  # pylibjpeg-rle: 0.9 ms a 512² slice against pydicom's own 6.7 ms
     if forced and available(forced):
         return forced
-    if syntax in JPEG_2000 and available("gdcm"):
-        return "gdcm"  # JPEG 2000: GDCM's OpenJPEG build measured faster than imagecodecs'
+    if syntax == J2K_LOSSLESS and available("gdcm"):
+        return "gdcm"  # lossless JPEG 2000 only: GDCM measured faster there, slower on lossy
     if (syntax in JPEG_BASELINE | JPEG_LOSSLESS | JPEG_LS | JPEG_2000) and available("imagecodecs"):
         return "imagecodecs"
     if syntax in JPEG_BASELINE | JPEG_LOSSLESS | JPEG_LS | JPEG_2000 and available("gdcm"):
