@@ -330,6 +330,8 @@ def _start(panel: TrainingPanel, config: dict[str, Any], target: str) -> StudyVi
     view = StudyView(panel, bridge=bridge)
     panel.study_job = bridge
     bridge.start()
+    bridge.ended.connect(lambda _status: panel._update_buttons())
+    panel._update_buttons()  # Train, Compare and Tune wait for the study to end
     view.show()
     return view
 

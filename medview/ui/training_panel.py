@@ -426,6 +426,10 @@ class TrainingPanel(QWidget):
             has_project and not running and bool(self.plan and self.plan.ok)
         )
         self.cancel_button.setEnabled(running)
+        study = getattr(self, "study_job", None)  # a study/search job (study_dialog.py)
+        if study is not None and study.running:
+            self.train_button.setEnabled(False)  # one job at a time: they share the CPU/GPU
+            running = True
         ready = has_project and not running and bool(self.plan and self.plan.ok)
         self.compare_button.setEnabled(ready)
         self.tune_button.setEnabled(ready)

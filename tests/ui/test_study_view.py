@@ -65,24 +65,26 @@ def test_compare_dialog_starts_a_study_and_the_view_fills_in(qtbot, window: Main
     panel = window.training_panel
     dialog = open_compare_dialog(panel, modal=False)
     qtbot.addWidget(dialog)
-    dialog.set_models(["cnn_small", "mobilenet_v2"])
+    dialog.set_models(["cnn_small", "resnet18"])
     dialog.start_button.click()
     view: StudyView = dialog.view
     assert view is not None and view.isVisible()
-    with qtbot.waitSignal(view.bridge.ended, timeout=240_000) as ended:
+    assert not panel.train_button.isEnabled() and not panel.compare_button.isEnabled()
+    with qtbot.waitSignal(view.bridge.ended, timeout=600_000) as ended:
         pass
     assert ended.args[0] == "finished", view.status.text()
+    assert panel.train_button.isEnabled()  # free again once the study ended
     qtbot.waitUntil(lambda: view.model.rowCount() == 2, timeout=5_000)
     header = [
         view.model.headerData(c, Qt.Orientation.Horizontal) for c in range(view.model.columnCount())
     ]
     assert header[:2] == ["Model", "CV AUC"] and "MMACs" in header  # 16 px: millions
     models = {view.model.item(r, 0).text() for r in range(2)}
-    assert models == {"cnn_small", "mobilenet_v2"}
+    assert models == {"cnn_small", "resnet18"}
     assert all("±" in view.model.item(r, 1).text() for r in range(2))
     view.table.sortByColumn(header.index("MMACs"), Qt.SortOrder.DescendingOrder)
     first = view.proxy.index(0, 0).data()
-    assert first == "mobilenet_v2"  # sorted by the number, not the text
+    assert first == "resnet18"  # sorted by the number, not the text
     view.table.sortByColumn(header.index("MMACs"), Qt.SortOrder.AscendingOrder)
     assert view.proxy.index(0, 0).data() == "cnn_small"
     assert "vs" in view.stats.text() and "DeLong" in view.stats.text()
