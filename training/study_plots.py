@@ -9,6 +9,7 @@ with units, legends that carry the numbers, no chart junk.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -88,10 +89,16 @@ def write_study_plots(folder: Path, rows: list[dict[str, Any]], best: str | None
             capsize=2,
             lw=0.9,
         )
+        # a label near an earlier point's goes below its own point, not over the other one
+        crowded = any(
+            abs(math.log10(x) - math.log10(q["macs"] / scale)) < 0.3
+            and abs(r["cv_auc_mean"] - q["cv_auc_mean"]) < 0.04
+            for q in pts[:k]
+        )
         ax.annotate(
             _label(r, rows),
             (x, r["cv_auc_mean"]),
-            xytext=(5, 4),
+            xytext=(5, -10) if crowded else (5, 4),
             textcoords="offset points",
             fontsize=7,
         )
