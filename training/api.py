@@ -11,6 +11,7 @@ write the report.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import sqlite3
 import time
@@ -37,7 +38,13 @@ from training.loop import (
     Cancelled,
     resolve_device,
 )
-from training.report import PredRow, compute_metrics, db_metrics, final_rows
+from training.report import (
+    PredRow,
+    calibrated_rows,
+    compute_metrics,
+    db_metrics,
+    final_rows,
+)
 from training.transforms import PrepSettings
 
 Emit = Callable[[msg.Message], None]
@@ -112,7 +119,6 @@ class _Run(FoldTraining):
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         kind = choose_kind(self.project, cfg)
-        self.model_name = cfg.resolved_model(kind)
         labelled = self.project.items(labelled=True)
         self.items = [it for it in labelled if it.kind == kind]
         other = len(labelled) - len(self.items)
@@ -124,10 +130,18 @@ class _Run(FoldTraining):
                 f"{self.project.folder}: need labelled {kind} items of at least two classes "
                 f"(found: {', '.join(sorted(present)) or 'none'})"
             )
+        self.device = self.dist.device or resolve_device(cfg.device)
+        self.auto_plan = None
+        if cfg.auto:
+            from training.auto import auto_settings, profile_items
+
+            self.profile = profile_items(self.items, self.classes, kind)
+            self.auto_plan = auto_settings(cfg, self.profile, self.device.type)
+            cfg = self.cfg = dataclasses.replace(cfg, **self.auto_plan.values)
+        self.model_name = cfg.resolved_model(kind)
         self.size = cfg.resolved_size(self.model_name)
         self.channels = input_channels(self.model_name, self.items)
         self.prep = PrepSettings(3 if kind == "3d" else 2, self.size, self.channels, cfg.ct_window)
-        self.device = self.dist.device or resolve_device(cfg.device)
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # fixed input size: let cuDNN pick kernels
         self.kind = kind
@@ -135,28 +149,18 @@ class _Run(FoldTraining):
             taken = {r.id for r in self.project.runs()}
             if cfg.run_id in taken or (self.project.runs_dir / cfg.run_id).exists():
                 raise ConfigError(f"a run {cfg.run_id!r} already exists; choose another --run-id")
+        self.finish_auto()
+        cfg = self.cfg
         run_id = cfg.run_id or (
             new_run_id(self.project, self.model_name, cfg.fold) if self.lead else ""
         )
         self.run_id = self.dist.share(run_id)
         self.run_dir = self.project.runs_dir / self.run_id
         if self.lead:
-            config = {
-                **cfg.to_dict(),
-                "model": self.model_name,
-                "size": self.size,
-                "run_id": self.run_id,
-            }
-            config["resolved"] = {
-                "kind": kind,
-                "classes": self.classes,
-                "channels": self.channels,
-                "device": str(self.device),
-                "world_size": self.dist.world_size,
-                "torch": torch.__version__,
-            }
+            config = self.config_json()
             self.project.create_run(self.run_id, config, model=self.model_name)
             RunFolder(self.run_dir).write_config(config)
+        self.announce()
         if other:
             self.log(
                 f"{other} labelled item(s) of the other kind are not used by {self.model_name}"
@@ -164,6 +168,102 @@ class _Run(FoldTraining):
         unused = [c for c in all_classes if c not in present]
         if unused:
             self.log(f"classes without labelled items are left out: {', '.join(unused)}", "warning")
+        self.log_plan()
+
+    def config_json(self) -> dict[str, Any]:
+        """config.json: every setting as the run uses it, and what Auto chose and why."""
+        config = {
+            **self.cfg.to_dict(),
+            "model": self.model_name,
+            "size": self.size,
+            "run_id": self.run_id,
+        }
+        config["resolved"] = {
+            "kind": self.kind,
+            "classes": self.classes,
+            "channels": self.channels,
+            "device": str(self.device),
+            "world_size": self.dist.world_size,
+            "torch": torch.__version__,
+        }
+        if self.auto_plan is not None:
+            config["resolved"]["auto"] = {
+                **self.auto_plan.to_json(),
+                "data": self.profile.to_json(),
+                **getattr(self, "auto_extra", {}),
+            }
+        return config
+
+    def split_sizes(self) -> tuple[int, int, int, int]:
+        """(folds, training, validation, test items) per fold as the fold planner will make
+        them (from the item counts; the exact folds come after loading)."""
+        cfg = self.cfg
+        test = sum(1 for it in self.items if it.split == "test")
+        pool = len(self.items) - test
+        if cfg.holdout:
+            if not test:
+                test = round(pool * cfg.holdout_fractions[0])
+                pool -= test
+            val = max(1, round(pool * cfg.holdout_fractions[1]))
+            return 1, pool - val, val, test
+        val = max(1, round(pool / cfg.folds))
+        return (1 if cfg.fold else cfg.folds), pool - val, val, test
+
+    def finish_auto(self) -> None:
+        """What Auto can only choose with the device at hand: the batch size (a probe on
+        warm-up batches at the input shape) and the epochs; then the time estimate."""
+        from training.timing import estimate_run, probe_batch
+
+        cfg = self.cfg
+        folds, n_train, n_val, n_test = self.split_sizes()
+        data = warmup_data(self.prep.shape, len(self.classes))
+        choice = None
+        if cfg.batch_size is None and cfg.auto and cfg.fold is not None:
+            # Separate --fold runs (cluster jobs) must agree to be merged: no timing probe.
+            from training.batch_size import data_cap
+
+            size = min(32, data_cap(n_train, self.kind))
+            reason = "a --fold run: the data-set cap up to 32, no probe (fold runs must agree)"
+            self.auto_plan.choose("batch_size", size, reason)
+            cfg = dataclasses.replace(cfg, batch_size=size)
+        elif cfg.batch_size is None and cfg.auto:
+            choice = probe_batch(self, data, n_train)
+            self.auto_plan.choose("batch_size", choice.batch_size, choice.reason)
+            cfg = dataclasses.replace(cfg, batch_size=choice.batch_size)
+        if cfg.auto and self.auto_plan is not None:
+            from training.auto import auto_epochs
+
+            bs = cfg.batch_size or 8
+            auto_epochs(cfg, n_train, bs, self.auto_plan, cfg.warmup_epochs is not None)
+            cfg = dataclasses.replace(
+                cfg,
+                **{
+                    k: self.auto_plan.values[k]
+                    for k in ("epochs", "warmup_epochs")
+                    if k in self.auto_plan.values
+                },
+            )
+        self.cfg = cfg = cfg.with_defaults()
+        self.estimate = estimate_run(self, data, (folds, n_train, n_val, n_test), choice)
+        self.auto_extra = {
+            "batch_probe": choice.to_json() if choice else None,
+            "estimate": self.estimate,
+        }
+
+    def log_plan(self) -> None:
+        cfg, estimate = self.cfg, self.estimate
+        if self.auto_plan is not None:
+            self.log("Auto plan (docs/auto.md):")
+            for line in self.auto_plan.lines():
+                self.log(f"  {line}")
+        self.log(
+            f"estimated time: {estimate['seconds']:.0f} s for {estimate['folds']} fold(s) x "
+            f"{cfg.epochs} epochs ({estimate['samples_per_second']:.1f} training samples/s "
+            "measured on warm-up batches)"
+        )
+
+    def announce(self) -> None:
+        cfg, estimate = self.cfg, self.estimate
         planned = (
             [1] if cfg.holdout else ([cfg.fold] if cfg.fold else list(range(1, cfg.folds + 1)))
         )
@@ -172,7 +272,7 @@ class _Run(FoldTraining):
                 self.run_id,
                 msg.RunPlan(
                     model=self.model_name,
-                    kind=kind,
+                    kind=self.kind,
                     classes=list(self.classes),
                     folds=planned,
                     epochs=cfg.epochs,
@@ -181,6 +281,9 @@ class _Run(FoldTraining):
                     size=self.size,
                     device=str(self.device),
                     run_dir=str(self.run_dir),
+                    batch_size=cfg.batch_size,
+                    auto=self.auto_plan.to_json() if self.auto_plan else None,
+                    estimated_seconds=(estimate or {}).get("seconds"),
                 ),
             )
         )
@@ -259,10 +362,28 @@ class _Run(FoldTraining):
             f"{len(self.plan_.test)} test item(s), grouped: {self.plan_.grouped}"
         )
 
-    def all_rows(self, extra: list[PredRow] | None = None) -> list[PredRow]:
+    def calibration(self):  # -> Calibration | None
+        """Temperature and threshold fitted on the pooled out-of-fold predictions so far (a
+        single --fold run has no pool: its rows stay at 0.5, uncalibrated)."""
+        if self.cfg.fold is not None or not self.fold_info:
+            return None
+        oof = [r for r in self.rows if r.fold > 0 and r.split == "val"]
+        if not oof:
+            return None
+        from training.calibration import fit_calibration
+
+        return fit_calibration(
+            np.asarray([r.probs for r in oof]),
+            [r.true for r in oof],
+            calibrate=self.cfg.calibrate,
+            threshold=self.cfg.threshold,
+            target_recall=self.cfg.target_recall,
+        )
+
+    def all_rows(self, extra: list[PredRow] | None = None, calibration=None) -> list[PredRow]:
         rows = list(self.rows)
         if len(self.fold_info) > 0 and self.cfg.fold is None:
-            rows += final_rows(self.rows)
+            rows += final_rows(self.rows, calibration or self.calibration())
         return rows + (extra or [])
 
     def write_report(
@@ -270,8 +391,12 @@ class _Run(FoldTraining):
     ) -> dict[str, Any]:
         from training.report import write_plots, write_predictions
 
-        rows = self.all_rows(extra)
-        metrics = {**self.base, **compute_metrics(self.classes, self.fold_info, rows)}
+        calibration = self.calibration()
+        rows = self.all_rows(extra, calibration)
+        metrics = {
+            **self.base,
+            **compute_metrics(self.classes, self.fold_info, rows, calibration),
+        }
         metrics["leakage"] = self.audit
         metrics["warnings"] += self.audit_warnings()
         if final:
@@ -316,16 +441,26 @@ class _Run(FoldTraining):
             self.cfg.batch_size,
             self.cfg.cache,
             [f["fold"] for f in self.fold_info],
+            bool(self.cfg.tta),
         )
-        return [
+        rows = [
             PredRow(it.id, 0, None, None, p.tolist()) for it, p in zip(kept, probs, strict=True)
         ]
+        return calibrated_rows(rows, self.calibration())
 
     def store_predictions(self, rows: list[PredRow]) -> None:
         self.project.add_predictions(
             self.run_id,
             [(r.item_id, r.fold, r.split, r.probs, self.classes[r.predicted()]) for r in rows],
         )
+
+
+def warmup_data(shape: tuple[int, ...], n_classes: int, n: int = 16) -> LoadedData:
+    """Random items at the input shape for the warm-up batches (speed does not depend on
+    the pixel values, and the probe then runs before any item is decoded)."""
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn((n, *shape), generator=generator)
+    return LoadedData([], x, torch.arange(n) % n_classes)
 
 
 def _disk_full(exc: BaseException) -> bool:

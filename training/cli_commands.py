@@ -36,15 +36,17 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         "--model",
         choices=MODELS,
         metavar="MODEL",
-        help=f"one of: {', '.join(MODELS)} (default: medicalnet_resnet10 for volumes, "
-        "resnet18 for images)",
+        help=f"one of: {', '.join(MODELS)} (default: Auto chooses from the data, see "
+        "docs/auto.md; with --no-auto medicalnet_resnet10 for volumes, resnet18 for images)",
     )
-    g.add_argument("--size", type=_positive_int, help="input size (cube/square); default by model")
+    g.add_argument(
+        "--size", type=_positive_int, help="input size (cube/square); default: Auto / by model"
+    )
     g.add_argument(
         "--pretrained", metavar="PATH", help="weight file (.pth/.pt/.safetensors), or 'download'"
     )
     g.add_argument("--freeze-encoder", action="store_true", help="train only the new head")
-    g.add_argument("--augment", choices=AUGMENT_PRESETS, default="light")
+    g.add_argument("--augment", choices=AUGMENT_PRESETS, help="default: Auto (by modality)")
     g.add_argument(
         "--ct-window",
         nargs=2,
@@ -74,16 +76,57 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         help="keep near-duplicate images (perceptual hash) in one fold, like one patient",
     )
     t = parser.add_argument_group("optimisation")
-    t.add_argument("--epochs", type=_positive_int, default=30)
-    t.add_argument("--batch-size", type=_positive_int, default=8)
-    t.add_argument("--lr", type=float, default=1e-3)
-    t.add_argument("--weight-decay", type=float, default=0.0)
-    t.add_argument("--optimizer", choices=OPTIMIZERS, default="adam")
-    t.add_argument("--scheduler", choices=SCHEDULERS, default="none")
+    t.add_argument(
+        "--no-auto",
+        dest="auto",
+        action="store_false",
+        help="no Auto choices: unset settings take the manual defaults (30 epochs, batch 8, "
+        "Adam 1e-3, no schedule, light augmentation)",
+    )
+    t.add_argument(
+        "--quick", action="store_true", help="Auto's quick check: a short run (about a minute)"
+    )
+    t.add_argument("--epochs", type=_positive_int, help="default: Auto (from steps per epoch)")
+    t.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        help="default: Auto (CPU: throughput probe; CUDA: the largest that fits)",
+    )
+    t.add_argument("--lr", type=float, help="peak learning rate (default: Auto)")
+    t.add_argument("--weight-decay", type=float)
+    t.add_argument("--optimizer", choices=OPTIMIZERS)
+    t.add_argument("--scheduler", choices=SCHEDULERS)
+    t.add_argument("--warmup-epochs", type=int, help="linear warm-up before cosine")
+    t.add_argument("--label-smoothing", type=float, help="multiclass cross-entropy smoothing")
+    t.add_argument("--ema", dest="ema", action="store_true", default=None, help="weight EMA")
+    t.add_argument("--no-ema", dest="ema", action="store_false")
+    t.add_argument(
+        "--tta", dest="tta", action="store_true", default=None, help="flip test-time augmentation"
+    )
+    t.add_argument("--no-tta", dest="tta", action="store_false")
     t.add_argument("--step-size", type=_positive_int, default=10, help="StepLR period (epochs)")
     t.add_argument("--class-weights", action="store_true", help="weight the loss by class balance")
     t.add_argument("--balanced-sampler", action="store_true", help="draw classes equally often")
     t.add_argument("--patience", type=int, default=0, help="early stopping patience (0: off)")
+    c = parser.add_argument_group("thresholds and probabilities")
+    c.add_argument(
+        "--threshold",
+        choices=("youden", "0.5"),
+        default="youden",
+        help="binary decision threshold, chosen on the out-of-fold predictions (default youden)",
+    )
+    c.add_argument(
+        "--target-recall",
+        type=float,
+        metavar="R",
+        help="binary: the highest threshold whose out-of-fold sensitivity is at least R",
+    )
+    c.add_argument(
+        "--no-calibrate",
+        dest="calibrate",
+        action="store_false",
+        help="no temperature scaling of the probabilities",
+    )
     t.add_argument("--min-epochs", type=_positive_int, default=1)
     t.add_argument(
         "--no-precise-bn",
@@ -160,6 +203,15 @@ def config_from_args(args: argparse.Namespace) -> Any:
         threads=args.threads,
         predict_unlabelled=args.predict_unlabelled,
         precise_bn=args.precise_bn,
+        auto=args.auto,
+        quick=args.quick,
+        warmup_epochs=args.warmup_epochs,
+        label_smoothing=args.label_smoothing,
+        ema=args.ema,
+        tta=args.tta,
+        threshold=args.threshold,
+        target_recall=args.target_recall,
+        calibrate=args.calibrate,
     )
 
 

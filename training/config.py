@@ -45,7 +45,23 @@ DEFAULT_SIZE = {
 DEFAULT_SIZE_2D_IMAGENET = 224
 AUGMENT_PRESETS = ("none", "light", "strong")
 OPTIMIZERS = ("adam", "adamw", "sgd")
-SCHEDULERS = ("none", "step", "cosine")
+SCHEDULERS = ("none", "step", "cosine", "onecycle")
+THRESHOLDS = ("youden", "0.5")
+# What a setting left at None becomes when Auto does not choose it either (the manual
+# defaults before Auto existed; bench/defaults.py runs them as "old defaults").
+MANUAL_DEFAULTS: dict[str, Any] = {
+    "epochs": 30,
+    "batch_size": 8,
+    "lr": 1e-3,
+    "weight_decay": 0.0,
+    "optimizer": "adam",
+    "scheduler": "none",
+    "augment": "light",
+    "warmup_epochs": 0,
+    "label_smoothing": 0.0,
+    "ema": False,
+    "tta": False,
+}
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
@@ -56,17 +72,28 @@ class ConfigError(MedviewError):
 @dataclass
 class TrainConfig:
     project: str = ""
-    model: str | None = None  # None: the default for the project's item kind
+    model: str | None = None  # None: Auto's choice (auto=False: the kind's old default)
+    kind: str | None = None  # "2d" | "3d": which items of a mixed project (None: the majority)
     folds: int = 5
     fold: int | None = None  # run only this fold (1-based); merge the fold runs afterwards
     holdout: bool = False  # one train/val/test split instead of k-fold
     holdout_fractions: tuple[float, float] = (0.15, 0.15)  # (test, val of the rest): ~72/13/15
-    epochs: int = 30
-    batch_size: int = 8
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    optimizer: str = "adam"
-    scheduler: str = "none"
+    # None below: Auto chooses (training/auto.py, docs/auto.md); a value given always wins.
+    epochs: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    weight_decay: float | None = None
+    optimizer: str | None = None
+    scheduler: str | None = None
+    warmup_epochs: int | None = None  # linear warm-up before cosine (per optimizer step)
+    label_smoothing: float | None = None  # multiclass cross-entropy only
+    ema: bool | None = None  # evaluate/keep an exponential moving average of the weights
+    tta: bool | None = None  # average predictions over the item and its left-right flip
+    auto: bool = True  # let Auto fill the settings left at None (False: MANUAL_DEFAULTS)
+    quick: bool = False  # Auto's "quick check": a budget of about a minute on a laptop CPU
+    threshold: str = "youden"  # binary decision threshold chosen on out-of-fold predictions
+    target_recall: float | None = None  # instead of Youden: lowest threshold with this recall
+    calibrate: bool = True  # temperature scaling fitted on out-of-fold predictions
     step_size: int = 10
     gamma: float = 0.1
     size: int | None = None  # None: DEFAULT_SIZE for the model
@@ -76,7 +103,7 @@ class TrainConfig:
     pretrained: str | None = None  # a file, or "download" for the library's own weights
     freeze_encoder: bool = False
     seed: int = 42
-    augment: str = "light"
+    augment: str | None = None
     class_weights: bool = False
     balanced_sampler: bool = False
     patience: int = 0  # 0: no early stopping
@@ -113,6 +140,12 @@ class TrainConfig:
     def validate(self) -> None:
         if self.model is not None and self.model not in MODELS:
             raise ConfigError(f"unknown model {self.model!r} (choose from {', '.join(MODELS)})")
+        if self.kind not in (None, "2d", "3d"):
+            raise ConfigError(f"kind must be 2d or 3d (got {self.kind!r})")
+        if self.kind and self.model and model_kind(self.model) != self.kind:
+            raise ConfigError(
+                f"{self.model} trains on {model_kind(self.model)} items, not {self.kind}"
+            )
         if not self.holdout and self.folds < 2:
             raise ConfigError(f"--folds must be at least 2 (got {self.folds}); use --holdout")
         if self.fold is not None:
@@ -120,12 +153,18 @@ class TrainConfig:
                 raise ConfigError("--fold selects one fold of a k-fold run, not of --holdout")
             if not 1 <= self.fold <= self.folds:
                 raise ConfigError(f"--fold must be between 1 and {self.folds}, got {self.fold}")
-        if self.epochs < 1:
+        if self.epochs is not None and self.epochs < 1:
             raise ConfigError(f"--epochs must be at least 1 (got {self.epochs})")
-        if self.batch_size < 1:
+        if self.batch_size is not None and self.batch_size < 1:
             raise ConfigError(f"--batch-size must be at least 1 (got {self.batch_size})")
-        if not self.lr > 0:
+        if self.lr is not None and not self.lr > 0:
             raise ConfigError(f"--lr must be positive (got {self.lr})")
+        if self.label_smoothing is not None and not 0 <= self.label_smoothing < 0.5:
+            raise ConfigError(f"--label-smoothing must be in [0, 0.5) (got {self.label_smoothing})")
+        if self.target_recall is not None and not 0 < self.target_recall <= 1:
+            raise ConfigError(f"--target-recall must be in (0, 1] (got {self.target_recall})")
+        if self.warmup_epochs is not None and self.warmup_epochs < 0:
+            raise ConfigError(f"--warmup-epochs must be >= 0 (got {self.warmup_epochs})")
         if self.size is not None and not 8 <= self.size <= 1024:
             raise ConfigError(f"--size must be between 8 and 1024 (got {self.size})")
         for name, value, allowed in (
@@ -133,14 +172,21 @@ class TrainConfig:
             ("--optimizer", self.optimizer, OPTIMIZERS),
             ("--scheduler", self.scheduler, SCHEDULERS),
             ("--device", self.device, DEVICES),
+            ("--threshold", self.threshold, THRESHOLDS),
         ):
-            if value not in allowed:
+            if value is not None and value not in allowed:
                 raise ConfigError(f"{name} must be one of {', '.join(allowed)} (got {value!r})")
         if self.patience < 0 or self.min_epochs < 1:
             raise ConfigError("--patience must be >= 0 and --min-epochs >= 1")
         test, val = self.holdout_fractions
         if not (0 <= test < 0.9 and 0 < val < 0.9):
             raise ConfigError(f"hold-out fractions out of range: test={test}, val={val}")
+
+    def with_defaults(self) -> TrainConfig:
+        """A copy with every setting still at None set to MANUAL_DEFAULTS (Auto, when on,
+        has already filled what it chooses; this covers the rest and auto=False)."""
+        values = {k: v for k, v in MANUAL_DEFAULTS.items() if getattr(self, k) is None}
+        return dataclasses.replace(self, **values)
 
     def resolved_model(self, kind: str) -> str:
         return self.model or DEFAULT_MODEL[kind]

@@ -46,6 +46,8 @@ def choose_kind(project: Project, cfg: TrainConfig) -> str:
     """The item kind to train on: the model's, else the majority of labelled items."""
     if cfg.model:
         return model_kind(cfg.model)
+    if cfg.kind:
+        return cfg.kind
     labelled = project.items(labelled=True)
     if not labelled:
         raise DataError(f"{project.folder}: no labelled items to train on")

@@ -38,6 +38,8 @@ class FoldTraining:
         model.to(self.device)
         if self.device.type == "cuda" and self.prep.ndim == 2:
             model = model.to(memory_format=torch.channels_last)  # faster convs with AMP
+        elif self.device.type == "cpu" and self.prep.ndim == 3:
+            model = model.to(memory_format=torch.channels_last_3d)  # oneDNN's fast 3D convs
         return model
 
     def train_folds(self, data: LoadedData) -> None:
@@ -97,6 +99,9 @@ class FoldTraining:
             )
             self.epochs_done += self.cfg.epochs - result.epochs_run  # early stop: ETA shrinks
             model.load_state_dict(result.best_state)
+            # Flip TTA for the fold's kept predictions only: per-epoch validation (best-epoch
+            # choice, live curves) stays single-view, which halves its cost.
+            ctx.tta = bool(self.cfg.tta)
             self.history += result.history
             self.train_samples += result.train_samples * self.dist.world_size
             self.train_seconds += result.train_seconds

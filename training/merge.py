@@ -14,6 +14,8 @@ import shutil
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from medview.core.errors import MedviewError
 from medview.core.project import Project
 from training.report import (
@@ -100,7 +102,21 @@ def merge_runs(project: Project, run_ids: Sequence[str], new_id: str | None = No
         log = part_dir / "log.txt"
         if log.is_file():
             logs.append(f"===== {run_id} =====\n{log.read_text(encoding='utf-8')}")
-    rows += final_rows(rows)
+    from training.calibration import fit_calibration
+
+    oof = [r for r in rows if r.fold > 0 and r.split == "val"]
+    calibration = (
+        fit_calibration(
+            np.asarray([r.probs for r in oof]),
+            [r.true for r in oof],
+            calibrate=first_cfg.get("calibrate", True),
+            threshold=first_cfg.get("threshold") or "youden",
+            target_recall=first_cfg.get("target_recall"),
+        )
+        if oof
+        else None
+    )
+    rows += final_rows(rows, calibration)
     base_keys = (
         "task",
         "classes",
@@ -113,7 +129,7 @@ def merge_runs(project: Project, run_ids: Sequence[str], new_id: str | None = No
         "pretrained",
     )
     merged = {k: first_metrics[k] for k in base_keys if k in first_metrics}
-    merged.update(compute_metrics(classes, fold_info, rows))
+    merged.update(compute_metrics(classes, fold_info, rows, calibration))
     merged["leakage"] = first_metrics.get("leakage", {})
     merged["status"] = "finished"
     merged["merged_from"] = list(run_ids)

@@ -89,14 +89,15 @@ def youden_threshold(y_true: np.ndarray, p_pos: np.ndarray) -> tuple[float | Non
 
 
 def classification_metrics(
-    y_true: Sequence[int], probs: np.ndarray, classes: Sequence[str]
+    y_true: Sequence[int], probs: np.ndarray, classes: Sequence[str], threshold: float = 0.5
 ) -> dict[str, Any]:
-    """Every per-fold metric for true class indices and an (n, n_classes) probability array."""
+    """Every per-fold metric for true class indices and an (n, n_classes) probability array;
+    binary predictions threshold P(second class) at ``threshold``."""
     y = np.asarray(y_true, dtype=int)
     probs = np.asarray(probs, dtype=float)
     n_classes = len(classes)
     labels = list(range(n_classes))
-    pred = predicted_classes(probs)
+    pred = predicted_classes(probs, threshold)
     cm = skm.confusion_matrix(y, pred, labels=labels)
     out: dict[str, Any] = {"n": int(len(y)), "accuracy": _clean(skm.accuracy_score(y, pred))}
     if n_classes == 2:
@@ -105,7 +106,7 @@ def classification_metrics(
         out["specificity"] = _specificity(cm, 1)
         out["f1"] = _clean(skm.f1_score(y, pred, zero_division=0))
         out["roc_auc"] = _roc_auc(y, probs)
-        out["threshold"] = 0.5
+        out["threshold"] = float(threshold)
         thr, sens, spec = youden_threshold(y, probs[:, 1])
         out["youden_threshold"] = thr
         out["youden_sensitivity"] = _clean(sens)

@@ -54,6 +54,8 @@ def check_plan(project: Project, config: dict[str, Any], kind: str | None = None
     kinds = Counter(it.kind for it in labelled)
     if cfg.model:
         kind = model_kind(cfg.model)
+    elif cfg.kind:
+        kind = cfg.kind
     elif kind is None and kinds:
         kind = "3d" if kinds["3d"] * 2 >= len(labelled) else "2d"
     check = PlanCheck(kind, kinds=dict(kinds))

@@ -42,12 +42,13 @@ def ensemble_predict(
     batch_size: int,
     use_cache: bool,
     folds: Sequence[int],
+    tta: bool = False,
 ) -> tuple[np.ndarray, list[Item]]:
     """Mean probabilities of the fold models for ``items`` (unreadable items are left out)."""
     data = load_items(project, items, prep, [], use_cache=use_cache)
     if not data.items:
         return np.zeros((0, n_classes)), []
-    ctx = Context(data.x, data.y, n_classes, device)
+    ctx = Context(data.x, data.y, n_classes, device, tta=tta)
     total = np.zeros((len(data.items), n_classes))
     for fold in folds:
         path = run_dir / f"fold{fold}.safetensors"
@@ -99,16 +100,33 @@ def predict_run(
         prep,
         items,
         resolve_device(device),
-        int(config.get("batch_size", 8)),
+        int(config.get("batch_size") or 8),
         bool(config.get("cache", True)),
         folds,
+        bool(config.get("tta")),
     )
+    # The run's temperature and decision threshold (fitted on its out-of-fold predictions).
+    from training.calibration import Calibration
+
+    metrics_path = run_dir / "metrics.json"
+    calibration = Calibration()
+    if metrics_path.is_file():
+        try:
+            saved = json.loads(metrics_path.read_text(encoding="utf-8"))
+            calibration = Calibration.from_json(saved.get("calibration"))
+        except (OSError, ValueError, TypeError):
+            notes.append(f"{metrics_path}: unreadable; probabilities left uncalibrated at 0.5")
+    probs = calibration.apply(probs)
     if len(kept) < len(items):
         notes.append(f"{len(items) - len(kept)} item(s) could not be read and were skipped")
     own = {p.item_id for p in project.predictions(run_id) if p.fold == 0}
     rows = []
     for item, p in zip(kept, probs, strict=True):
-        predicted = classes[int(np.argmax(p))] if len(classes) > 2 else classes[int(p[1] >= 0.5)]
+        predicted = (
+            classes[int(np.argmax(p))]
+            if len(classes) > 2
+            else classes[int(p[1] >= calibration.threshold)]
+        )
         rows.append((item, p, predicted))
     project.add_predictions(
         run_id,

@@ -35,9 +35,10 @@ class PredRow:
     split: str | None
     true: int | None  # class index, None when unlabelled
     probs: list[float]
+    threshold: float = 0.5  # binary: P(second class) at or above it predicts that class
 
     def predicted(self) -> int:
-        return int(M.predicted_classes(np.asarray([self.probs]))[0])
+        return int(M.predicted_classes(np.asarray([self.probs]), self.threshold)[0])
 
 
 def _truths(rows: Sequence[PredRow]) -> list[int]:
@@ -108,25 +109,41 @@ def ensemble_rows(rows: Sequence[PredRow], split: str | None) -> list[PredRow]:
     ]
 
 
-def final_rows(rows: Sequence[PredRow]) -> list[PredRow]:
-    """Fold-0 rows: each validation item's out-of-fold prediction, each test item's ensemble."""
+def final_rows(rows: Sequence[PredRow], calibration: Any = None) -> list[PredRow]:
+    """Fold-0 rows: each validation item's out-of-fold prediction, each test item's ensemble;
+    with a ``Calibration`` (training/calibration.py), temperature-scaled and thresholded."""
     oof = [
         PredRow(r.item_id, 0, "val", r.true, r.probs)
         for r in rows
         if r.fold > 0 and r.split == "val"
     ]
-    return sorted(oof, key=lambda r: r.item_id) + ensemble_rows(rows, "test")
+    out = sorted(oof, key=lambda r: r.item_id) + ensemble_rows(rows, "test")
+    return calibrated_rows(out, calibration)
+
+
+def calibrated_rows(rows: Sequence[PredRow], calibration: Any) -> list[PredRow]:
+    if calibration is None or not rows:
+        return list(rows)
+    probs = calibration.apply(np.asarray([r.probs for r in rows]))
+    return [
+        PredRow(r.item_id, r.fold, r.split, r.true, p.tolist(), calibration.threshold)
+        for r, p in zip(rows, probs, strict=True)
+    ]
 
 
 def compute_metrics(
     classes: Sequence[str],
     fold_info: Sequence[dict[str, Any]],
     rows: Sequence[PredRow],
+    calibration: Any = None,
 ) -> dict[str, Any]:
     """Per-fold metrics, summary, pooled OOF confusion, mean ROC and ensemble test metrics.
 
     ``fold_info`` holds the per-fold facts the predictions cannot tell (fold, n_train,
-    best_epoch, epochs_run, stopped_early).
+    best_epoch, epochs_run, stopped_early). Fold metrics are at 0.5 on each fold model's raw
+    probabilities. With a ``calibration`` (fitted on the pooled OOF predictions, which the
+    fold-0 rows then carry calibrated), the test metrics are at its threshold, with the 0.5
+    ones beside them under ``at_0.5``, and ``calibration`` reports ECE before/after.
     """
     folds = []
     curves = []
@@ -164,14 +181,45 @@ def compute_metrics(
         "warnings": warnings,
     }
     test = [r for r in rows if r.fold == 0 and r.split == "test" and r.true is not None]
+    threshold = calibration.threshold if calibration is not None else 0.5
+    if calibration is not None:
+        cal = calibration.to_json()
+        pooled = [r for r in rows if r.fold == 0 and r.split == "val" and r.true is not None]
+        if pooled:
+            y = [r.true for r in pooled]
+            probs = np.asarray([r.probs for r in pooled])
+            # In-sample for the threshold (it was chosen on these rows): for reference only.
+            cal["oof_at_threshold"] = _headline(
+                M.classification_metrics(y, probs, classes, threshold)
+            )
+            cal["oof_at_0.5"] = _headline(M.classification_metrics(y, probs, classes))
+        out["calibration"] = cal
     if test:
-        test_metrics = M.classification_metrics(
-            _truths(test), np.asarray([r.probs for r in test]), classes
-        )
-        test_metrics["roc"] = M.roc_curve_points(_truths(test), np.asarray([r.probs for r in test]))
+        y = _truths(test)
+        probs = np.asarray([r.probs for r in test])
+        test_metrics = M.classification_metrics(y, probs, classes, threshold)
+        test_metrics["roc"] = M.roc_curve_points(y, probs)
         test_metrics["n_models"] = len(fold_info)
+        if calibration is not None:
+            from training.calibration import expected_calibration_error
+
+            test_metrics["threshold_method"] = calibration.method
+            test_metrics["at_0.5"] = _headline(M.classification_metrics(y, probs, classes))
+            raw = np.asarray([r.probs for r in ensemble_rows(rows, "test") if r.true is not None])
+            raw_y = [r.true for r in ensemble_rows(rows, "test") if r.true is not None]
+            test_metrics["ece_before"] = (
+                expected_calibration_error(raw, raw_y) if len(raw) else None
+            )
+            test_metrics["ece"] = expected_calibration_error(probs, y)
         out["test"] = test_metrics
     return out
+
+
+HEADLINE = ("n", "accuracy", "precision", "recall", "specificity", "f1", "roc_auc", "threshold")
+
+
+def _headline(metrics: dict[str, Any]) -> dict[str, Any]:
+    return {k: metrics[k] for k in HEADLINE if k in metrics}
 
 
 # ---------------------------------------------------------------------- plots
@@ -298,6 +346,7 @@ def db_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
         "timing",
         "model_info",
         "status",
+        "calibration",
     )
     out = {k: metrics[k] for k in keep if k in metrics}
     if "test" in out:

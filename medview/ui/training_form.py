@@ -29,8 +29,31 @@ from PySide6.QtWidgets import (
 
 from training.config import AUGMENT_PRESETS, MODELS_2D, MODELS_3D
 
-AUTO_MODEL = "Auto (small CNN for the project's kind)"
+AUTO_MODEL = "Auto (chosen from the data)"
+AUTO = "Auto — chosen from the data (recommended)"
+QUICK = "Quick check — Auto, about a minute"
+# None: Auto chooses (training/auto.py, docs/auto.md); the spin boxes show it as "Auto" (0).
 PRESETS: dict[str, dict[str, Any]] = {
+    AUTO: {
+        "model": None,
+        "epochs": None,
+        "folds": 5,
+        "batch_size": None,
+        "lr": None,
+        "freeze_encoder": False,
+        "augment": None,
+        "quick": False,
+    },
+    QUICK: {
+        "model": None,
+        "epochs": None,
+        "folds": 3,
+        "batch_size": None,
+        "lr": None,
+        "freeze_encoder": False,
+        "augment": None,
+        "quick": True,
+    },
     "3D volumes — MedicalNet ResNet10, fine-tune": {
         "model": "medicalnet_resnet10",
         "epochs": 30,
@@ -67,17 +90,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "freeze_encoder": False,
         "augment": "light",
     },
-    "Quick check — small CNN, 3 epochs": {
-        "model": None,  # cnn_small or cnn3d_small, by the project's items
-        "epochs": 3,
-        "folds": 3,
-        "batch_size": 8,
-        "lr": 1e-3,
-        "freeze_encoder": False,
-        "augment": "none",
-    },
 }
-QUICK = "Quick check — small CNN, 3 epochs"
+AUTO_TEXT = "Auto"
 
 
 def detect_gpu() -> str | None:
@@ -108,7 +122,7 @@ class TrainingForm(QWidget):
         self.gpu_name: str | None = None
         self._probe: Any = None  # the device probe's JobBridge (Windows only)
         self._build()
-        self.apply_preset(QUICK)
+        self.apply_preset(AUTO)
 
     def _build(self) -> None:
         layout = QVBoxLayout(self)
@@ -148,7 +162,8 @@ class TrainingForm(QWidget):
         for name in MODELS_2D:
             self.model_box.addItem(f"2D  {name}", name)
         form.addRow("Model", self.model_box)
-        self.epochs_spin = QSpinBox(minimum=1, maximum=1000)
+        self.epochs_spin = QSpinBox(minimum=0, maximum=1000)
+        self.epochs_spin.setSpecialValueText(AUTO_TEXT)
         form.addRow("Epochs", self.epochs_spin)
         self.mode_box = QComboBox()
         self.mode_box.addItems(["k-fold, folds:", "hold-out"])
@@ -161,17 +176,27 @@ class TrainingForm(QWidget):
         split_row.addWidget(self.mode_box, 1)
         split_row.addWidget(self.folds_spin)
         form.addRow("Validation", split_row)
-        self.batch_spin = QSpinBox(minimum=1, maximum=1024)
+        self.batch_spin = QSpinBox(minimum=0, maximum=1024)
+        self.batch_spin.setSpecialValueText(AUTO_TEXT)
+        self.batch_spin.setToolTip(
+            "Auto: a short throughput probe on the CPU, the largest that fits on a GPU"
+        )
         form.addRow("Batch size", self.batch_spin)
-        self.lr_spin = QDoubleSpinBox(decimals=6, minimum=1e-6, maximum=1.0, singleStep=1e-4)
+        self.lr_spin = QDoubleSpinBox(decimals=6, minimum=0.0, maximum=1.0, singleStep=1e-4)
+        self.lr_spin.setSpecialValueText(AUTO_TEXT)
         form.addRow("Learning rate", self.lr_spin)
         self.size_spin = QSpinBox(minimum=0, maximum=1024, singleStep=16)
-        self.size_spin.setSpecialValueText("model default")
-        self.size_spin.setToolTip("Input size in pixels/voxels per side (0: the model's default)")
+        self.size_spin.setSpecialValueText(AUTO_TEXT)
+        self.size_spin.setToolTip("Input size in pixels/voxels per side (Auto: from the data)")
         form.addRow("Size", self.size_spin)
         self.augment_box = QComboBox()
-        self.augment_box.addItems(list(AUGMENT_PRESETS))
+        self.augment_box.addItem(AUTO_TEXT, None)
+        for name in AUGMENT_PRESETS:
+            self.augment_box.addItem(name, name)
         form.addRow("Augmentation", self.augment_box)
+        self.quick_check = QCheckBox("short Auto run (about a minute)")
+        self.quick_check.setToolTip("Auto with a smaller input and fewer epochs")
+        form.addRow("Quick check", self.quick_check)
         self.weights_check = QCheckBox("weight classes by frequency")
         form.addRow("Class weighting", self.weights_check)
         self.near_dup_check = QCheckBox("keep near-duplicate images in one fold")
@@ -208,6 +233,7 @@ class TrainingForm(QWidget):
             spin.valueChanged.connect(lambda *_: self.changed.emit())
         self.lr_spin.valueChanged.connect(lambda *_: self.changed.emit())
         self.freeze_check.toggled.connect(lambda *_: self.changed.emit())
+        self.quick_check.toggled.connect(lambda *_: self.changed.emit())
         self.weights_edit.textChanged.connect(lambda *_: self.changed.emit())
         # Long entries (preset names, a GPU's full name) must not widen the dock.
         for box in (self.preset_box, self.model_box, self.mode_box, self.device_box):
@@ -274,33 +300,34 @@ class TrainingForm(QWidget):
         blocked = self.blockSignals(True)
         index = self.model_box.findData(preset["model"]) if preset["model"] else 0
         self.model_box.setCurrentIndex(max(index, 0))
-        self.epochs_spin.setValue(preset["epochs"])
+        self.epochs_spin.setValue(preset["epochs"] or 0)
         self.mode_box.setCurrentIndex(0)
         self.folds_spin.setValue(preset["folds"])
-        self.batch_spin.setValue(preset["batch_size"])
-        self.lr_spin.setValue(preset["lr"])
+        self.batch_spin.setValue(preset["batch_size"] or 0)
+        self.lr_spin.setValue(preset["lr"] or 0.0)
         self.size_spin.setValue(0)
-        self.augment_box.setCurrentText(preset["augment"])
+        self.augment_box.setCurrentIndex(max(self.augment_box.findData(preset["augment"]), 0))
         self.freeze_check.setChecked(preset["freeze_encoder"])
+        self.quick_check.setChecked(bool(preset.get("quick")))
         self.patience_spin.setValue(0)
         self.blockSignals(blocked)
         self.changed.emit()
 
     def config(self, kind: str | None = None) -> dict[str, Any]:
-        """A TrainConfig dict (without ``project``). ``kind`` resolves the Auto model."""
-        model = self.model_box.currentData()
-        if model is None and kind is not None:
-            model = "cnn3d_small" if kind == "3d" else "cnn_small"
+        """A TrainConfig dict (without ``project``). None: Auto chooses in the engine (it
+        sees the items' sizes and the device); ``kind`` is accepted for older callers."""
         holdout = self.mode_box.currentIndex() == 1
         config: dict[str, Any] = {
-            "model": model,
-            "epochs": self.epochs_spin.value(),
+            "model": self.model_box.currentData(),
+            "epochs": self.epochs_spin.value() or None,
             "folds": self.folds_spin.value(),
             "holdout": holdout,
-            "batch_size": self.batch_spin.value(),
-            "lr": float(self.lr_spin.value()),
+            "batch_size": self.batch_spin.value() or None,
+            "lr": float(self.lr_spin.value()) or None,
             "size": self.size_spin.value() or None,
-            "augment": self.augment_box.currentText(),
+            "augment": self.augment_box.currentData(),
+            "quick": self.quick_check.isChecked(),
+            "kind": kind if self.model_box.currentData() is None else None,
             "class_weights": self.weights_check.isChecked(),
             "near_duplicate_groups": self.near_dup_check.isChecked(),
             "freeze_encoder": self.freeze_check.isChecked(),
@@ -325,9 +352,11 @@ class TrainingForm(QWidget):
             if key in values:
                 spin.setValue(int(values[key] or 0))
         if "lr" in values:
-            self.lr_spin.setValue(float(values["lr"]))
+            self.lr_spin.setValue(float(values["lr"] or 0.0))
         if "augment" in values:
-            self.augment_box.setCurrentText(values["augment"])
+            self.augment_box.setCurrentIndex(max(self.augment_box.findData(values["augment"]), 0))
+        if "quick" in values:
+            self.quick_check.setChecked(bool(values["quick"]))
         if "holdout" in values:
             self.mode_box.setCurrentIndex(1 if values["holdout"] else 0)
         if "class_weights" in values:
@@ -342,6 +371,6 @@ class TrainingForm(QWidget):
             self.weights_edit.setText(str(values["pretrained"] or ""))
 
     def reset(self) -> None:
-        """The form's defaults: the quick-check preset, no weights, auto device."""
+        """The form's defaults: the Auto preset, no weights, auto device."""
         self.set_values({"class_weights": False, "device": "auto", "pretrained": None})
-        self.apply_preset(QUICK)
+        self.apply_preset(AUTO)

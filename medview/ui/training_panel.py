@@ -284,8 +284,6 @@ class TrainingPanel(QWidget):
             self._set_status("Cannot start: " + (plan.errors[0] if plan else "no project"), True)
             return False
         config = {"project": str(self.project.folder), **self.config()}
-        if config.get("model") is None:
-            config["model"] = "cnn3d_small" if plan.kind == "3d" else "cnn_small"
         bridge = JobBridge(config, self.target, self)
         bridge.started.connect(self._started)
         bridge.progress.connect(self._progress)
@@ -299,11 +297,12 @@ class TrainingPanel(QWidget):
         # the plan): made later, while the user works, they would be a stall.
         folds = [1] if config.get("holdout") else list(range(1, int(config["folds"]) + 1))
         classes = [c for c, n in plan.counts.items() if n]
-        self.plots.reset(classes, folds, int(config["epochs"]))
+        # Auto's epochs are known once the worker has planned (its Started message).
+        self.plots.reset(classes, folds, int(config["epochs"] or 0))
         self.progress.setValue(0)
         self.progress.setStyleSheet("")
         self.progress.setFormat("starting the training process…")
-        self._set_status(f"Starting {config['model']}…")
+        self._set_status(f"Starting {config['model'] or 'Auto'}…")
         self._t0 = time.monotonic()
         bridge.start()
         self._update_buttons()

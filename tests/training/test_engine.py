@@ -118,9 +118,14 @@ def test_test_items_never_trained_and_ensembled(full_run):
     for fold in plan["folds"]:
         assert not test_ids & (set(fold["train"]) | set(fold["val"]))
     by = {(p.item_id, p.fold): p.probabilities for p in stored}
-    for item in test_ids:  # fold 0 = mean of the fold models
-        expected = np.mean([by[(item, 1)], by[(item, 2)]], axis=0)
-        assert np.allclose(by[(item, 0)], expected, atol=1e-6)
+    # fold 0 = mean of the fold models, temperature-scaled with the T fitted on the OOF rows
+    from training.calibration import apply_temperature
+
+    temperature = outcome.metrics["calibration"]["temperature"]
+    for item in test_ids:
+        mean = np.mean([by[(item, 1)], by[(item, 2)]], axis=0)
+        expected = apply_temperature(mean[None], temperature)[0]
+        assert np.allclose(by[(item, 0)], expected, atol=1e-5)
     assert unlabelled and all((i, 0) in by for i in unlabelled)  # unlabelled items predicted
     assert all((i, 0) in by for f in plan["folds"] for i in f["val"])  # out-of-fold rows
 

@@ -1,0 +1,185 @@
+"""Auto (training/auto.py, docs/auto.md), the automatic batch size, the decision threshold and
+temperature scaling: the rules on fixed inputs, the probe with a fake step, hand computations."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from training.auto import auto_epochs, auto_settings, profile_items
+from training.batch_size import choose_batch_size, data_cap
+from training.calibration import (
+    apply_temperature,
+    choose_threshold,
+    expected_calibration_error,
+    fit_calibration,
+    fit_temperature,
+)
+from training.config import TrainConfig
+
+
+@dataclass
+class FakeItem:
+    shape: tuple[int, ...]
+    label: str
+
+
+def _items(n: int, shape: tuple[int, ...], classes=("WT", "MUT"), weights=None):
+    weights = weights or [1] * len(classes)
+    labels = [c for c, w in zip(classes, weights, strict=True) for _ in range(w)]
+    return [FakeItem(shape, labels[i % len(labels)]) for i in range(n)]
+
+
+# ---------------------------------------------------------------------- the Auto plan
+def test_auto_plan_for_a_tiny_grey_2d_set_matches_the_docs():
+    items = _items(60, (1, 28, 28))
+    profile = profile_items(items, ["WT", "MUT"], "2d")
+    plan = auto_settings(TrainConfig(), profile, "cpu")
+    v = plan.values
+    assert v["model"] == "cnn_small"
+    assert v["size"] == 64  # 28 px is upsampled to 64 px
+    assert v["augment"] == "light"  # grey: left-right flips and small rotations only
+    assert (v["optimizer"], v["scheduler"], v["lr"]) == ("adamw", "cosine", 3e-3)
+    assert v["label_smoothing"] == 0.0 and v["ema"] is True and v["tta"] is True
+    assert "class_weights" not in v  # balanced classes
+    auto_epochs(TrainConfig(), n_train=48, batch_size=8, plan=plan, warmup_given=False)
+    # 6 steps per epoch -> ceil(300 / 6) = 50 epochs (within 15-60); warm-up 10 % = 5
+    assert plan.values["epochs"] == 50 and plan.values["warmup_epochs"] == 5
+    assert all(plan.reasons[k] for k in plan.values)
+
+
+def test_auto_plan_for_a_3d_set_matches_the_docs():
+    items = _items(40, (24, 48, 48), weights=[3, 1])  # 3:1 imbalance
+    profile = profile_items(items, ["WT", "MUT"], "3d")
+    plan = auto_settings(TrainConfig(), profile, "cpu")
+    v = plan.values
+    assert v["model"] == "cnn3d_small"
+    assert v["size"] == 32  # 48 rounded to 16 = 48, capped at 32 on the CPU
+    assert v["augment"] == "strong"
+    assert v["class_weights"] is True  # 3:1 reaches the weighting rule
+    cuda = auto_settings(TrainConfig(), profile, "cuda").values
+    assert cuda["size"] == 48  # the CUDA cap (96) leaves the median extent
+    quick = TrainConfig(quick=True)
+    auto_epochs(quick, n_train=27, batch_size=4, plan=plan, warmup_given=False)
+    assert plan.values["epochs"] == 18  # ceil(120 / 7 steps), within 10-25
+
+
+def test_auto_plan_multiclass_rgb_and_given_settings_win():
+    items = _items(300, (1, 200, 300, 3), classes=("a", "b", "c"))
+    profile = profile_items(items, ["a", "b", "c"], "2d")
+    cfg = TrainConfig(lr=1e-4, augment="none", model="cnn_small")
+    plan = auto_settings(cfg, profile, "cpu")
+    assert plan.values["label_smoothing"] == 0.1
+    assert plan.values["size"] == 128  # 300 px median side, CPU cap
+    for given in ("lr", "augment", "model"):
+        assert given not in plan.values and given in plan.given
+    rgb = auto_settings(TrainConfig(), profile, "cpu").values
+    assert rgb["augment"] == "strong"  # colour microscopy: orientation-free
+
+
+# ---------------------------------------------------------------------- batch size
+def test_auto_batch_size_respects_a_small_memory_budget():
+    calls = []
+
+    def step(bs):  # throughput grows with the batch: without a bound the probe goes high
+        calls.append(bs)
+        return bs / (10.0 * bs**0.5)
+
+    per_sample = 10 * 2**20  # 10 MiB per sample
+    choice = choose_batch_size(
+        step,
+        device_type="cpu",
+        n_train=10_000,
+        kind="2d",
+        per_sample_bytes=per_sample,
+        budget_bytes=100 * 2**20,  # 100 MiB: at most 10 samples -> 8
+    )
+    assert choice.batch_size * per_sample <= 100 * 2**20
+    assert choice.batch_size == 8 and max(calls) == 8
+    assert "memory" in choice.reason
+
+
+def test_cpu_probe_picks_the_smallest_size_near_the_best_throughput():
+    rates = {4: 50.0, 8: 85.0, 16: 100.0, 32: 101.0, 64: 60.0}
+    choice = choose_batch_size(
+        lambda bs: bs / rates[bs], device_type="cpu", n_train=100_000, kind="2d"
+    )
+    assert choice.batch_size == 16  # 85 < 0.9 * 101 = 90.9 <= 100
+    assert 64 in choice.samples_per_second  # probed, then stopped (60 < 0.7 * 101)
+    assert 128 not in choice.samples_per_second
+
+
+def test_cuda_probe_takes_the_largest_size_that_fits_capped_by_the_data():
+    class FakeOOM(RuntimeError):
+        pass
+
+    def step(bs):
+        if bs > 32:
+            raise FakeOOM("CUDA out of memory")
+        return 0.01
+
+    fits = choose_batch_size(
+        step, device_type="cuda", n_train=100_000, kind="2d", is_oom=lambda e: "memory" in str(e)
+    )
+    assert fits.batch_size == 32
+    small = choose_batch_size(
+        step, device_type="cuda", n_train=40, kind="2d", is_oom=lambda e: "memory" in str(e)
+    )
+    assert small.batch_size == data_cap(40, "2d") == 8  # >= 4 steps per epoch on 40 items
+
+
+# ---------------------------------------------------------------------- threshold
+def test_youden_threshold_on_fixed_oof_predictions_equals_a_hand_computation():
+    y = [0, 0, 0, 0, 1, 1, 1, 1]
+    p = [0.10, 0.30, 0.35, 0.60, 0.40, 0.70, 0.80, 0.90]
+    # By hand, thresholds between consecutive scores (predict positive at p >= t):
+    #   t=0.375 (between .35 and .40): TPR 4/4, FPR 1/4 -> J = 0.75
+    #   t=0.50  (between .40 and .60): TPR 3/4, FPR 1/4 -> J = 0.50
+    #   t=0.65  (between .60 and .70): TPR 3/4, FPR 0/4 -> J = 0.75
+    # Two maxima; the rule takes the one nearest 0.5: |0.375-0.5| = 0.125 < |0.65-0.5| = 0.15.
+    t, sens, spec = choose_threshold(y, p)
+    assert t == pytest.approx(0.375)
+    assert (sens, spec) == (1.0, 0.75)
+    # Target recall 0.75: the highest threshold keeping 3 of 4 positives is 0.65.
+    t, sens, spec = choose_threshold(y, p, target_recall=0.75)
+    assert t == pytest.approx(0.65) and sens == 0.75 and spec == 1.0
+    t, sens, _ = choose_threshold(y, p, target_recall=0.9)
+    assert t == pytest.approx(0.375) and sens == 1.0
+
+
+# ---------------------------------------------------------------------- calibration
+def _overconfident(n=400, seed=0):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    true_logit = np.where(y == 1, 1.0, -1.0) + rng.normal(0, 1.5, n)  # ~70 % accurate
+    z = 6.0 * true_logit  # the model's logits are six times too large
+    p = 1 / (1 + np.exp(-z))
+    return np.stack([1 - p, p], axis=1), y
+
+
+def test_temperature_scaling_lowers_the_calibration_error_of_overconfident_logits():
+    probs, y = _overconfident()
+    before = expected_calibration_error(probs, y)
+    t = fit_temperature(probs, y)
+    after = expected_calibration_error(apply_temperature(probs, t), y)
+    assert t > 2.0  # softens
+    assert before > 0.15 and after < before / 2
+    cal = fit_calibration(probs, y)
+    assert cal.ece_after < cal.ece_before
+    # Ranking (and so the AUC) is unchanged, and 0.5 stays 0.5 for a binary model.
+    calibrated = cal.apply(probs)
+    order = np.argsort(probs[:, 1], kind="stable")
+    assert (np.diff(calibrated[order, 1]) >= 0).all()
+
+
+def test_expected_calibration_error_by_hand():
+    probs = np.array([[0.1, 0.9], [0.2, 0.8], [0.85, 0.15], [0.3, 0.7]])
+    y = np.array([1, 0, 0, 1])
+    # Bins of width 0.1 on the top-class confidence: 0.9 -> bin (0.8, 0.9], 0.8 -> (0.7, 0.8],
+    # 0.85 -> (0.8, 0.9], 0.7 -> (0.6, 0.7].
+    # (0.8, 0.9]: confidences 0.9, 0.85, both right -> |1 - 0.875| = 0.125, weight 2/4
+    # (0.7, 0.8]: 0.8 wrong -> 0.8, weight 1/4;  (0.6, 0.7]: 0.7 right -> 0.3, weight 1/4
+    expected = 0.5 * 0.125 + 0.25 * 0.8 + 0.25 * 0.3
+    assert expected_calibration_error(probs, y) == pytest.approx(expected)

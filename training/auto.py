@@ -1,0 +1,223 @@
+"""Auto: the settings a run gets when the user leaves them alone (docs/auto.md has the rules).
+
+``profile_items`` describes the data from the project's item table (no decoding, no torch):
+kind, item size, number of items, classes, imbalance. ``auto_settings`` turns a profile, the
+device type and the user's config into values for every setting the user left at None, each
+with the reason, so the plan can be shown and written into config.json. The batch size is not
+chosen here: it needs a timing probe (training/batch_size.py), run by the engine.
+
+Rules are grouped by item kind in ``SIZE_RULES``; a new kind (e.g. a slice mode that trains a
+2D model on the slices of volumes) adds its own entry and inherits the 2D rules otherwise.
+This module must stay cheap (the window's plan check imports it): no torch, no numpy.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from statistics import median
+from typing import Any
+
+AUTO_VERSION = 1
+# Epochs are chosen to give about this many optimizer steps per fold, within the bounds.
+TARGET_STEPS = {"full": 300, "quick": 120}
+EPOCH_BOUNDS = {"full": (15, 60), "quick": (10, 25)}
+SIZE_CAP = {("2d", "cpu"): 128, ("2d", "cuda"): 224, ("3d", "cpu"): 32, ("3d", "cuda"): 96}
+QUICK_SIZE_CAP = {"2d": 64, "3d": 32}
+TINY_2D = 32  # images at or below this many pixels a side are upsampled to UPSAMPLE_TO
+UPSAMPLE_TO = 64
+IMBALANCE_WEIGHTING = 3.0  # largest / smallest class at which the loss is class-weighted
+
+
+@dataclass
+class DataProfile:
+    kind: str  # "2d" | "3d" (a future "slices" adds its rules in SIZE_RULES)
+    n_items: int
+    classes: list[str]
+    counts: dict[str, int]
+    median_shape: tuple[int, ...]  # (z, y, x) of the labelled items
+    rgb: bool
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def imbalance(self) -> float:
+        values = [v for v in self.counts.values() if v]
+        return max(values) / min(values) if values else 1.0
+
+    @property
+    def extent(self) -> int:
+        """The largest side of a median item (in-plane for 2D)."""
+        spatial = self.median_shape[1:] if self.kind == "2d" else self.median_shape
+        return max(spatial) if spatial else 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "n_items": self.n_items,
+            "classes": self.classes,
+            "counts": self.counts,
+            "imbalance": round(self.imbalance, 3),
+            "median_shape": list(self.median_shape),
+            "rgb": self.rgb,
+        }
+
+
+def profile_items(items: Sequence[Any], classes: Sequence[str], kind: str) -> DataProfile:
+    """``items``: project Items (``shape`` is (z, y, x[, c]), ``label`` a class name)."""
+    counts = Counter(it.label for it in items)
+    shapes = [tuple(int(s) for s in it.shape[:3]) for it in items if len(it.shape) >= 3]
+    med = tuple(int(median(s[d] for s in shapes)) for d in range(3)) if shapes else (1, 0, 0)
+    rgb = any(len(it.shape) == 4 and it.shape[-1] >= 3 for it in items)
+    return DataProfile(
+        kind, len(items), list(classes), {c: counts.get(c, 0) for c in classes}, med, rgb
+    )
+
+
+@dataclass
+class AutoPlan:
+    values: dict[str, Any] = field(default_factory=dict)  # setting -> value Auto chose
+    reasons: dict[str, str] = field(default_factory=dict)  # setting -> why
+    given: list[str] = field(default_factory=list)  # settings the user set (Auto kept them)
+
+    def choose(self, name: str, value: Any, reason: str) -> None:
+        self.values[name] = value
+        self.reasons[name] = reason
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": AUTO_VERSION,
+            "chosen": {k: {"value": v, "why": self.reasons[k]} for k, v in self.values.items()},
+            "given_by_user": self.given,
+        }
+
+    def lines(self) -> list[str]:
+        return [f"{k} = {v}  ({self.reasons[k]})" for k, v in self.values.items()]
+
+
+def _round16(value: float) -> int:
+    return max(16, int(16 * round(value / 16)))
+
+
+def _size_2d(profile: DataProfile, device: str, quick: bool) -> tuple[int, str]:
+    side = profile.extent
+    cap = QUICK_SIZE_CAP["2d"] if quick else SIZE_CAP[("2d", "cuda" if device == "cuda" else "cpu")]
+    if side <= TINY_2D:
+        return UPSAMPLE_TO, f"tiny images ({side} px): upsampled to {UPSAMPLE_TO} px"
+    size = min(_round16(side), cap)
+    return size, f"median side {side} px, rounded to 16 and capped at {cap} on {device}"
+
+
+def _size_3d(profile: DataProfile, device: str, quick: bool) -> tuple[int, str]:
+    side = profile.extent
+    cap = QUICK_SIZE_CAP["3d"] if quick else SIZE_CAP[("3d", "cuda" if device == "cuda" else "cpu")]
+    size = min(_round16(side), cap)
+    return (
+        size,
+        f"median largest extent {side} voxels, rounded to 16 and capped at {cap} on {device}",
+    )
+
+
+SIZE_RULES: dict[str, Callable[[DataProfile, str, bool], tuple[int, str]]] = {
+    "2d": _size_2d,
+    "3d": _size_3d,
+}
+MODEL_RULES = {"2d": "cnn_small", "3d": "cnn3d_small"}
+
+
+def auto_settings(cfg: Any, profile: DataProfile, device: str) -> AutoPlan:
+    """Values for the settings ``cfg`` leaves at None (batch size excepted)."""
+    plan = AutoPlan()
+    kind = profile.kind
+    for name in (
+        "model",
+        "size",
+        "epochs",
+        "batch_size",
+        "lr",
+        "weight_decay",
+        "optimizer",
+        "scheduler",
+        "warmup_epochs",
+        "augment",
+        "label_smoothing",
+        "ema",
+        "tta",
+    ):
+        if getattr(cfg, name) is not None:
+            plan.given.append(name)
+    model = cfg.model
+    if model is None:
+        model = MODEL_RULES.get(kind, "cnn_small")
+        plan.choose(
+            "model",
+            model,
+            f"{kind.upper()} items trained from scratch: a small CNN learns small sets fastest",
+        )
+    if cfg.size is None:
+        if model in ("cnn_small", "cnn3d_small"):
+            size, why = SIZE_RULES.get(kind, _size_2d)(profile, device, cfg.quick)
+        else:
+            from training.config import DEFAULT_SIZE, DEFAULT_SIZE_2D_IMAGENET
+
+            size = DEFAULT_SIZE.get(model, DEFAULT_SIZE_2D_IMAGENET)
+            why = f"the default input size of {model}"
+        plan.choose("size", size, why)
+    if cfg.optimizer is None:
+        plan.choose("optimizer", "adamw", "recipe: AdamW (decoupled weight decay)")
+    if cfg.lr is None:
+        plan.choose("lr", 3e-3, "recipe: small CNNs with BatchNorm, peak of the schedule")
+    if cfg.weight_decay is None:
+        plan.choose("weight_decay", 0.05, "recipe: AdamW weight decay")
+    if cfg.scheduler is None:
+        plan.choose("scheduler", "cosine", "recipe: warm-up then cosine decay, per step")
+    if cfg.augment is None:
+        if kind == "3d":
+            aug, why = "strong", "3D: flips on every axis, rotation, zoom, intensity, noise"
+        elif profile.rgb:
+            aug, why = "strong", "2D colour (microscopy): orientation-free, flips on both axes"
+        else:
+            aug, why = "light", "2D grey (radiographs): left-right flips, small rotations"
+        plan.choose("augment", aug, why)
+    if cfg.label_smoothing is None:
+        if profile.n_classes > 2:
+            plan.choose("label_smoothing", 0.1, "multiclass: cross-entropy with smoothing 0.1")
+        else:
+            plan.choose("label_smoothing", 0.0, "binary: no smoothing (keeps the logits honest)")
+    if cfg.ema is None:
+        plan.choose("ema", True, "recipe: evaluate an exponential moving average of the weights")
+    if cfg.tta is None:
+        plan.choose("tta", True, "recipe: average each prediction with its left-right flip")
+    if not cfg.class_weights and profile.imbalance >= IMBALANCE_WEIGHTING:
+        plan.choose(
+            "class_weights",
+            True,
+            f"classes imbalanced {profile.imbalance:.1f}:1 (>= {IMBALANCE_WEIGHTING:.0f}:1)",
+        )
+    return plan
+
+
+def auto_epochs(
+    cfg: Any, n_train: int, batch_size: int, plan: AutoPlan, warmup_given: bool
+) -> None:
+    """Epochs from the number of optimizer steps per epoch (after the batch size is known)."""
+    mode = "quick" if cfg.quick else "full"
+    steps = max(1, math.ceil(n_train / batch_size))
+    low, high = EPOCH_BOUNDS[mode]
+    if cfg.epochs is None:
+        epochs = min(high, max(low, math.ceil(TARGET_STEPS[mode] / steps)))
+        plan.choose(
+            "epochs",
+            epochs,
+            f"about {TARGET_STEPS[mode]} steps at {steps} steps/epoch, within {low}-{high}"
+            + (" (quick check)" if cfg.quick else ""),
+        )
+    else:
+        epochs = cfg.epochs
+    if not warmup_given:
+        warm = max(1, round(0.1 * epochs))
+        plan.choose("warmup_epochs", warm, "recipe: linear warm-up over the first 10 % of epochs")
