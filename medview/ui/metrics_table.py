@@ -3,6 +3,11 @@
 Mean and standard deviation are computed here from the rows shown, with the same convention
 as the engine's summary (sample std, ddof=1; 0 for a single row), so the table reads the same
 while a run is going and after it has ended.
+
+The "Threshold" column says at which decision threshold each row's binary metrics are: fold
+rows at 0.5 (each fold model's own probabilities), the test row at the threshold chosen on the
+pooled out-of-fold predictions, with a second "@ 0.5" test row beside it (engine metrics.json
+``test.at_0.5``). Multiclass rows show "–" (arg-max, no threshold).
 """
 
 from __future__ import annotations
@@ -27,7 +32,13 @@ METRIC_COLUMNS: tuple[tuple[str, str, int | None], ...] = (
     ("specificity", "Specificity", 3),
     ("f1", "F1", 3),
     ("roc_auc", "ROC AUC", 3),
+    ("threshold", "Threshold", 3),
     ("best_epoch", "Best epoch", None),
+)
+THRESHOLD_TIP = (
+    "Decision threshold on P(positive) of each row's metrics: folds at 0.5; the test row at the "
+    "threshold chosen on the pooled out-of-fold predictions (Youden or --target-recall), and "
+    "the '@ 0.5' row at 0.5"
 )
 
 
@@ -55,6 +66,8 @@ class MetricsTable(QTableWidget):
         # Shown below the mean and left out of it (the test-set ensemble of a run).
         self.extra: list[tuple[str, dict[str, Any]]] = []
         self.setHorizontalHeaderLabels([first, *[title for _, title, _ in METRIC_COLUMNS]])
+        column = 1 + [key for key, _, _ in METRIC_COLUMNS].index("threshold")
+        self.horizontalHeaderItem(column).setToolTip(THRESHOLD_TIP)
         self.verticalHeader().hide()
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -81,7 +94,15 @@ class MetricsTable(QTableWidget):
         self._rebuild()
 
     def set_extra_row(self, name: str, metrics: dict[str, Any]) -> None:
-        self.extra = [(n, m) for n, m in self.extra if n != name] + [(name, dict(metrics))]
+        """A row below the mean (the test ensemble). Binary metrics carrying ``at_0.5`` (the
+        engine's test metrics at the chosen threshold) get a second row at 0.5 beside it."""
+        rows = [(name, dict(metrics))]
+        at_half = metrics.get("at_0.5")
+        if isinstance(at_half, dict) and metrics.get("threshold") not in (None, 0.5):
+            half = {**at_half, "n_val": at_half.get("n", metrics.get("n_val")), "threshold": 0.5}
+            rows = [(f"{name}, chosen threshold", dict(metrics)), (f"{name} @ 0.5", half)]
+        names = {n for n, _ in rows} | {name}
+        self.extra = [(n, m) for n, m in self.extra if n not in names] + rows
         self._rebuild()
 
     def summary(self) -> dict[str, tuple[float, float] | None]:
