@@ -244,7 +244,18 @@ class _Run(FoldTraining):
                 },
             )
         self.cfg = cfg = cfg.with_defaults()
-        self.estimate = estimate_run(self, data, (folds, n_train, n_val, n_test), choice)
+        sizes = (folds, n_train, n_val, n_test)
+        self.estimate = estimate_run(self, data, sizes, choice)
+        if cfg.auto and self.auto_plan is not None and "epochs" in self.auto_plan.values:
+            from training.auto import fit_time_budget
+
+            if fit_time_budget(cfg, self.auto_plan, self.estimate):
+                cfg = self.cfg = dataclasses.replace(
+                    cfg,
+                    epochs=self.auto_plan.values["epochs"],
+                    warmup_epochs=self.auto_plan.values["warmup_epochs"],
+                )
+                self.estimate = estimate_run(self, data, sizes, choice)
         self.auto_extra = {
             "batch_probe": choice.to_json() if choice else None,
             "estimate": self.estimate,

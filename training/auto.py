@@ -28,7 +28,14 @@ SIZE_CAP = {("2d", "cpu"): 128, ("2d", "cuda"): 224, ("3d", "cpu"): 32, ("3d", "
 QUICK_SIZE_CAP = {"2d": 64, "3d": 32}
 TINY_2D = 32  # images at or below this many pixels a side are upsampled to UPSAMPLE_TO
 UPSAMPLE_TO = 64
-IMBALANCE_WEIGHTING = 3.0  # largest / smallest class at which the loss is class-weighted
+IMBALANCE_WEIGHTING = 3.0
+# Wall-time budget of Auto's epochs (the estimate from warm-up batches): a slow device gets
+# fewer epochs rather than an hours-long first run; never fewer than the floor.
+TIME_BUDGET_S = {"full": 600.0, "quick": 60.0}
+EPOCH_FLOOR = {
+    "full": 8,
+    "quick": 5,
+}  # largest / smallest class at which the loss is class-weighted
 
 
 @dataclass
@@ -221,3 +228,22 @@ def auto_epochs(
     if not warmup_given:
         warm = max(1, round(0.1 * epochs))
         plan.choose("warmup_epochs", warm, "recipe: linear warm-up over the first 10 % of epochs")
+
+
+def fit_time_budget(cfg: Any, plan: AutoPlan, estimate: dict[str, Any]) -> bool:
+    """Lower Auto's epochs when the estimated run exceeds the budget (True if changed)."""
+    mode = "quick" if cfg.quick else "full"
+    budget, floor = TIME_BUDGET_S[mode], EPOCH_FLOOR[mode]
+    seconds, epochs = estimate.get("seconds") or 0.0, plan.values["epochs"]
+    if seconds <= budget or epochs <= floor:
+        return False
+    fitted = max(floor, int(epochs * budget / seconds))
+    plan.choose(
+        "epochs",
+        fitted,
+        f"{plan.reasons['epochs']}; lowered from {epochs} to fit the {budget:.0f} s budget "
+        f"(estimated {seconds:.0f} s on this device)",
+    )
+    warm = max(1, round(0.1 * fitted))
+    plan.choose("warmup_epochs", warm, "recipe: linear warm-up over the first 10 % of epochs")
+    return True

@@ -183,3 +183,21 @@ def test_expected_calibration_error_by_hand():
     # (0.7, 0.8]: 0.8 wrong -> 0.8, weight 1/4;  (0.6, 0.7]: 0.7 right -> 0.3, weight 1/4
     expected = 0.5 * 0.125 + 0.25 * 0.8 + 0.25 * 0.3
     assert expected_calibration_error(probs, y) == pytest.approx(expected)
+
+
+def test_auto_epochs_shrink_to_the_time_budget_measured_on_the_device():
+    from training.auto import AutoPlan, fit_time_budget
+
+    plan = AutoPlan()
+    plan.choose("epochs", 60, "about 300 steps")
+    # 1200 s estimated for 60 epochs, budget 600 s -> 30 epochs, warm-up 3
+    assert fit_time_budget(TrainConfig(), plan, {"seconds": 1200.0})
+    assert plan.values["epochs"] == 30 and plan.values["warmup_epochs"] == 3
+    assert "600 s budget" in plan.reasons["epochs"]
+    quick = AutoPlan()
+    quick.choose("epochs", 20, "about 120 steps")
+    assert fit_time_budget(TrainConfig(quick=True), quick, {"seconds": 6000.0})
+    assert quick.values["epochs"] == 5  # never below the quick floor
+    fast = AutoPlan()
+    fast.choose("epochs", 20, "x")
+    assert not fit_time_budget(TrainConfig(), fast, {"seconds": 100.0})
