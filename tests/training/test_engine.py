@@ -295,10 +295,20 @@ def test_loss_optimizer_and_scheduler_choices():
     multi = make_criterion(3, torch.tensor([0, 0, 1, 2]), True, torch.device("cpu"))
     assert isinstance(multi, torch.nn.CrossEntropyLoss) and multi.weight[0] < multi.weight[1]
     params = [torch.nn.Parameter(torch.zeros(2))]
-    cfg = TrainConfig(optimizer="adamw", scheduler="cosine", epochs=10)
+    cfg = TrainConfig(optimizer="adamw", scheduler="cosine", epochs=10, warmup_epochs=1, lr=1.0)
     opt = make_optimizer(cfg, params)
     assert isinstance(opt, torch.optim.AdamW)
-    assert isinstance(make_scheduler(cfg, opt), torch.optim.lr_scheduler.CosineAnnealingLR)
+    cosine = make_scheduler(cfg, opt, steps_per_epoch=4)  # per optimizer step, with warm-up
+    assert cosine.per_step
+    lrs = []
+    for _ in range(40):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        cosine.step()
+    assert lrs[0] < lrs[3] < lrs[4] and max(lrs) == lrs[4] and lrs[-1] < 0.01  # up, then down
+    opt = make_optimizer(cfg, params)
+    one = make_scheduler(TrainConfig(scheduler="onecycle", epochs=10, lr=1.0), opt, 4)
+    assert isinstance(one, torch.optim.lr_scheduler.OneCycleLR) and one.per_step
     step = make_scheduler(TrainConfig(scheduler="step", step_size=3), opt)
     assert isinstance(step, torch.optim.lr_scheduler.StepLR) and step.step_size == 3
 
