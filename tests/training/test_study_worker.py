@@ -6,7 +6,8 @@ from __future__ import annotations
 import threading
 
 import pytest
-from synth import install_fallback_reader, make_project
+from projects import make_project
+from synth import install_fallback_reader
 
 from medview.core import messages as msg
 from training.study_worker import tune_job
