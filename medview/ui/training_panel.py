@@ -14,7 +14,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QComboBox,
@@ -38,20 +37,18 @@ from medview.jobs.runner import DEFAULT_TARGET
 from medview.ui import workers
 from medview.ui.job_bridge import JobBridge, explain_failure
 from medview.ui.plots import LivePlots
-from medview.ui.predictions import format_eta, least_certain, show_prediction_columns
+from medview.ui.predictions import format_eta, show_prediction_columns
 from medview.ui.run_history import RunHistory
 from medview.ui.saliency import OverlayControls, SaliencyOverlay
 from medview.ui.training_form import TrainingForm
+from medview.ui.training_side_jobs import TrainingSideJobs
 from training.plan import PlanCheck, check_plan
 
 if TYPE_CHECKING:
     from medview.ui.main_window import MainWindow
 
-GRADCAM_TARGET = "training.gradcam:gradcam_job"
-PREDICT_TARGET = "training.gui_jobs:predict_job"
 
-
-class TrainingPanel(QWidget):
+class TrainingPanel(TrainingSideJobs):
     runStarted = Signal(str)  # run id
     runEnded = Signal(str, str)  # status, run id
     gradcamReady = Signal(int)  # item id
@@ -438,76 +435,6 @@ class TrainingPanel(QWidget):
         self.next_button.setEnabled(has_project)
 
     # ------------------------------------------------------------------ after a run
-    def label_next(self) -> int | None:
-        browser = self.window.browser
-        items = browser.model.items()
-        predictions = {it.id: p for it in items if (p := browser.model.prediction(it.id))}
-        target = least_certain(items, predictions)
-        if target is None:
-            text = "No unlabelled item has a prediction yet: train, or Predict unlabelled."
-            self.window.statusBar().showMessage(text, 8000)
-            return None
-        browser.select_item(target)
-        pred = browser.model.prediction(target)
-        if pred is not None:
-            self.window.statusBar().showMessage(
-                f"Least certain: predicted {pred.predicted} (P {max(pred.probabilities):.2f})", 8000
-            )
-        return target
-
-    def _side(self, config: dict[str, Any], target: str, done: Any, what: str) -> JobBridge | None:
-        if self.project is None or self.run_id is None:
-            return None
-        if self.side_job is not None and self.side_job.running:
-            return None
-        job = JobBridge(
-            {
-                "project": str(self.project.folder),
-                "run_id": self.run_id,
-                **self.side_config,
-                **config,
-            },
-            target,
-            self,
-        )
-        job.finished.connect(done)
-        job.failed.connect(lambda m: self._set_status(f"{what} failed: {m.error}", True))
-        job.ended.connect(lambda *_: self._update_buttons())
-        self.side_job = job
-        job.start()
-        self._set_status(f"{what}…")
-        self._update_buttons()
-        return job
-
-    def predict_unlabelled(self) -> JobBridge | None:
-        def done(m: msg.Finished) -> None:
-            count = int(m.summary.get("predicted", 0))
-            self._set_status(f"Predicted {count} unlabelled item(s) with run {m.run_id}.")
-            self.refresh_predictions(lambda: self.predictionsReady.emit(count))
-
-        return self._side({"items": "unlabelled"}, PREDICT_TARGET, done, "Predicting")
-
-    def gradcam(self) -> JobBridge | None:
-        item = self.window.current_item
-        if item is None:
-            self._set_status("Select an item first.")
-            return None
-        item_id = item.id
-
-        def done(m: msg.Finished) -> None:
-            volume = np.load(m.output, allow_pickle=False)
-            self.overlay.set_map(item_id, volume)
-            self.overlay.set_enabled(True)
-            self.overlay.render(self.window.current_item.id if self.window.current_item else None)
-            p = m.summary.get("probabilities") or []
-            self._set_status(
-                f"Grad-CAM of {item.name}: predicted {m.summary.get('predicted')}"
-                + (f" (P {max(p):.2f})" if p else "")
-            )
-            self.gradcamReady.emit(item_id)
-
-        return self._side({"item_id": item_id}, GRADCAM_TARGET, done, "Computing Grad-CAM")
-
     def runs_deleted(self, run_ids: list[str]) -> None:
         if self.run_id in run_ids:
             self.run_id = None

@@ -69,7 +69,8 @@ def importer(request, monkeypatch):  # noqa: ANN001, ANN201
 
 def drop_folder(qtbot, window: MainWindow, paths: list[Path], monkeypatch) -> object:  # noqa: ANN001
     monkeypatch.setattr(
-        "medview.ui.window_import.ImportOptionsDialog.exec", lambda self: QDialog.DialogCode.Accepted
+        "medview.ui.window_import.ImportOptionsDialog.exec",
+        lambda self: QDialog.DialogCode.Accepted,
     )
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
