@@ -218,7 +218,7 @@ class _Run(FoldTraining):
         folds, n_train, n_val, n_test = self.split_sizes()
         data = warmup_data(self.prep.shape, len(self.classes))
         choice = None
-        if cfg.batch_size is None and cfg.auto and cfg.fold is not None:
+        if cfg.batch_size is None and self.auto_plan is not None and cfg.fold is not None:
             # Separate --fold runs (cluster jobs) must agree to be merged: no timing probe.
             from training.batch_size import data_cap
 
@@ -226,7 +226,7 @@ class _Run(FoldTraining):
             reason = "a --fold run: the data-set cap up to 32, no probe (fold runs must agree)"
             self.auto_plan.choose("batch_size", size, reason)
             cfg = dataclasses.replace(cfg, batch_size=size)
-        elif cfg.batch_size is None and cfg.auto:
+        elif cfg.batch_size is None and self.auto_plan is not None:
             choice = probe_batch(self, data, n_train)
             self.auto_plan.choose("batch_size", choice.batch_size, choice.reason)
             cfg = dataclasses.replace(cfg, batch_size=choice.batch_size)

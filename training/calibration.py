@@ -19,11 +19,11 @@ the binary logit is log(p / (1 - p)), the multiclass one log(p) (softmax ignores
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 EPS = 1e-12
 ECE_BINS = 10
@@ -60,7 +60,7 @@ def nll(probs: np.ndarray, y: np.ndarray) -> float:
     return float(-np.mean(np.log(p)))
 
 
-def fit_temperature(probs: np.ndarray, y: Sequence[int]) -> float:
+def fit_temperature(probs: np.ndarray, y: ArrayLike) -> float:
     """T minimising the NLL of ``probs ** (1/T)`` (renormalised) plus a weak prior
     ``(log T)^2 / n`` towards T = 1; a golden-section search on log T, 1.0 when there is
     nothing to fit. Why the prior: on a small pool that the folds separate perfectly the NLL
@@ -93,7 +93,7 @@ def fit_temperature(probs: np.ndarray, y: Sequence[int]) -> float:
     return float(best) if loss(math.log(best)) <= loss(0.0) else 1.0
 
 
-def expected_calibration_error(probs: np.ndarray, y: Sequence[int], bins: int = ECE_BINS) -> float:
+def expected_calibration_error(probs: np.ndarray, y: ArrayLike, bins: int = ECE_BINS) -> float:
     """Top-label ECE over ``bins`` equal-width confidence bins."""
     probs = np.asarray(probs, dtype=np.float64)
     y = np.asarray(y, dtype=int)
@@ -112,7 +112,7 @@ def expected_calibration_error(probs: np.ndarray, y: Sequence[int], bins: int = 
 
 
 def choose_threshold(
-    y: Sequence[int], p_pos: Sequence[float], target_recall: float | None = None
+    y: ArrayLike, p_pos: ArrayLike, target_recall: float | None = None
 ) -> tuple[float, float, float]:
     """(threshold, sensitivity, specificity) on these predictions; predicted positive means
     ``p >= threshold``. Youden: the candidate maximising TPR - FPR (ties: the one nearest 0.5).
@@ -177,7 +177,7 @@ class Calibration:
             return cls()
         return cls(
             temperature=float(data.get("temperature") or 1.0),
-            threshold=float(data.get("threshold") if data.get("threshold") is not None else 0.5),
+            threshold=float(data["threshold"]) if data.get("threshold") is not None else 0.5,
             method=str(data.get("threshold_method") or "0.5"),
             target_recall=data.get("target_recall"),
         )
@@ -185,7 +185,7 @@ class Calibration:
 
 def fit_calibration(
     probs: np.ndarray,
-    y: Sequence[int],
+    y: ArrayLike,
     *,
     calibrate: bool = True,
     threshold: str = "youden",

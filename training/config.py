@@ -200,3 +200,10 @@ class TrainConfig:
 def model_kind(model: str) -> str:
     """``"3d"`` or ``"2d"``: the item kind a model consumes."""
     return "3d" if model in MODELS_3D else "2d"
+
+
+def shared_settings(cfg: TrainConfig) -> TrainConfig:
+    """The one budget every run of a study (or trial of a search) shares: what the user set,
+    and the manual defaults for the rest. Auto is off because it would choose epochs, batch
+    size and learning rate per model, and the runs would no longer differ only in the model."""
+    return dataclasses.replace(cfg, auto=False).with_defaults()

@@ -111,6 +111,7 @@ def make_scheduler(cfg: TrainConfig, optimizer: torch.optim.Optimizer, steps_per
     linear warm-up of ``warmup_epochs``) and ``onecycle`` once per optimizer step, which is what
     makes a warm-up work on small sets with a handful of steps per epoch."""
     cfg = cfg.with_defaults()
+    assert cfg.epochs is not None and cfg.warmup_epochs is not None  # with_defaults set them
     if cfg.scheduler == "step":
         return torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.step_size, gamma=cfg.gamma)
     total = max(1, cfg.epochs * steps_per_epoch)
@@ -124,13 +125,13 @@ def make_scheduler(cfg: TrainConfig, optimizer: torch.optim.Optimizer, steps_per
             return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-        scheduler.per_step = True  # type: ignore[attr-defined]
+        scheduler.per_step = True
         return scheduler
     if cfg.scheduler == "onecycle":
         scheduler = torch.optim.lr_scheduler.OneCycleLR(
             optimizer, max_lr=cfg.lr, total_steps=total, pct_start=0.25
         )
-        scheduler.per_step = True  # type: ignore[attr-defined]
+        scheduler.per_step = True
         return scheduler
     return None
 
@@ -309,6 +310,8 @@ def fit(
 ) -> FitResult:
     """Train ``train_model`` (``model``, or its DDP wrapper) and return the best epoch's state."""
     cfg = cfg.with_defaults()
+    # with_defaults set every setting Auto left at None
+    assert cfg.epochs is not None and cfg.batch_size is not None and cfg.min_epochs is not None
     y_train = ctx.y[list(train_idx)]
     smoothing = cfg.label_smoothing or 0.0
     criterion = make_criterion(ctx.n_classes, y_train, cfg.class_weights, ctx.device, smoothing)

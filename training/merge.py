@@ -108,7 +108,7 @@ def merge_runs(project: Project, run_ids: Sequence[str], new_id: str | None = No
     calibration = (
         fit_calibration(
             np.asarray([r.probs for r in oof]),
-            [r.true for r in oof],
+            np.asarray([r.true for r in oof], dtype=float),
             calibrate=first_cfg.get("calibrate", True),
             threshold=first_cfg.get("threshold") or "youden",
             target_recall=first_cfg.get("target_recall"),

@@ -186,7 +186,7 @@ def compute_metrics(
         cal = calibration.to_json()
         pooled = [r for r in rows if r.fold == 0 and r.split == "val" and r.true is not None]
         if pooled:
-            y = [r.true for r in pooled]
+            y = [int(r.true) for r in pooled if r.true is not None]
             probs = np.asarray([r.probs for r in pooled])
             # In-sample for the threshold (it was chosen on these rows): for reference only.
             cal["oof_at_threshold"] = _headline(

@@ -27,7 +27,7 @@ from typing import Any
 from medview.core import messages as msg
 from medview.core.errors import MedviewError
 from medview.core.project import Project
-from training.config import MODELS, ConfigError, TrainConfig, model_kind
+from training.config import MODELS, ConfigError, TrainConfig, model_kind, shared_settings
 
 Emit = Callable[[msg.Message], None]
 # Settings that name or place a run rather than shape it: not part of what a study shares.
@@ -82,7 +82,7 @@ def shared_size(cfg: TrainConfig, models: Sequence[str]) -> int:
 
 
 def base_config(cfg: TrainConfig, size: int) -> dict[str, Any]:
-    data = cfg.to_dict()
+    data = shared_settings(cfg).to_dict()
     for key in PER_RUN_KEYS:
         data.pop(key, None)
     data["size"] = size

@@ -32,7 +32,13 @@ from PySide6.QtWidgets import (
 )
 
 from training import model_costs
-from training.config import DEFAULT_SIZE_2D_IMAGENET, MODELS_2D, MODELS_3D, TrainConfig
+from training.config import (
+    DEFAULT_SIZE_2D_IMAGENET,
+    MODELS_2D,
+    MODELS_3D,
+    TrainConfig,
+    shared_settings,
+)
 
 if TYPE_CHECKING:
     from medview.ui.study_view import StudyView
@@ -86,7 +92,9 @@ class CompareDialog(QDialog):
         self.settings = settings
         self.n_items = n_items
         models = MODELS_3D if kind == "3d" else MODELS_2D
-        cfg = TrainConfig.from_dict({k: v for k, v in settings.items() if k != "project"})
+        cfg = shared_settings(
+            TrainConfig.from_dict({k: v for k, v in settings.items() if k != "project"})
+        )
         self.size = cfg.size or (
             max(cfg.resolved_size(m) for m in models) if kind == "3d" else DEFAULT_SIZE_2D_IMAGENET
         )
