@@ -142,3 +142,29 @@ def test_jpeg_reencoding_in_memory_stays_close():
     PILImage.fromarray(original).save(buffer, "JPEG", quality=50)
     again = np.asarray(PILImage.open(buffer))
     assert phash.distance(_hash(original), _hash(again)) <= phash.MAX_DISTANCE
+
+
+def test_distinct_volumes_of_one_protocol_are_not_grouped_but_their_copies_are(tmp_path):
+    """The bundled example's volumes share body and position and differ in their inclusion:
+    at the 2D limit 22 of its 40 distinct volumes were one "near-duplicate" cluster."""
+    import nibabel as nib
+
+    from medview.demo import _write_volume
+
+    rng = np.random.default_rng(0)
+    volumes = []
+    for n in range(30):
+        path = tmp_path / f"v{n}.nii.gz"
+        _write_volume(path, n % 2 == 1, rng)
+        volumes.append(np.asarray(nib.load(path).dataobj).T.astype(np.float32))
+    hashes = [phash.hash_image(Image(v)) for v in volumes]
+    assert phash.near_duplicate_groups(enumerate(hashes)) == []
+
+    # A re-export with another rescale slope/intercept, and one with a little added noise. (A
+    # resampled copy is NOT caught: in noisy volumes the voxel noise sets most hash bits.)
+    original = volumes[0]
+    rescaled = original * 1.2 + 30
+    noisy = original + rng.normal(0, 2, original.shape)
+    copies = [phash.hash_image(Image(c.astype(np.float32))) for c in (rescaled, noisy)]
+    groups = phash.near_duplicate_groups(enumerate([*hashes, *copies]))
+    assert groups == [[0, 30, 31]]
