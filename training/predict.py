@@ -12,7 +12,6 @@ import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -22,6 +21,7 @@ from medview.core.project import Item, Project
 from training.data import load_items
 from training.loop import Context, predict, resolve_device
 from training.models import build_model
+from training.run_models import load_run_models
 from training.transforms import PrepSettings
 from training.weights import load_weights
 
@@ -67,24 +67,9 @@ def predict_run(
     """Predict ``unlabelled`` or ``all`` items with a run's ensemble; store fold-0 rows in the
     project (never replacing the run's own out-of-fold rows) and write a CSV in the run folder.
     Returns (csv path, items predicted, notes)."""
-    run = project.get_run(run_id)
-    run_dir = project.run_dir(run_id)  # a link at runs/ or runs/<id> is refused
-    config_path = run_dir / "config.json"
-    if not config_path.is_file():
-        raise PredictError(f"{config_path}: run configuration missing")
-    config: dict[str, Any] = json.loads(config_path.read_text(encoding="utf-8"))
-    resolved = config.get("resolved", {})
-    classes: list[str] = resolved.get("classes") or []
-    folds = sorted(int(p.stem.removeprefix("fold")) for p in run_dir.glob("fold*.safetensors"))
-    if not folds:
-        raise PredictError(f"run {run_id} ({run.status}) has no trained fold weights")
-    kind = resolved.get("kind", "3d")
-    prep = PrepSettings(
-        3 if kind == "3d" else 2,
-        int(config["size"]),
-        int(resolved.get("channels", 1)),
-        tuple(config["ct_window"]) if config.get("ct_window") else None,
-    )
+    models = load_run_models(project, run_id)  # the same checks as export and apply
+    run_dir, config, classes, kind = models.run_dir, models.config, models.classes, models.kind
+    prep, folds = models.prep, models.folds
     if which not in ("unlabelled", "all"):
         raise PredictError(f"--items must be 'unlabelled' or 'all', not {which!r}")
     items = project.items(labelled=False if which == "unlabelled" else None, kind=kind)
@@ -94,7 +79,7 @@ def predict_run(
     probs, kept = ensemble_predict(
         project,
         run_dir,
-        config["model"],
+        models.model_name,
         len(classes),
         prep.channels,
         prep,
