@@ -33,6 +33,31 @@ def _open_read_only(db_path: Path) -> sqlite3.Connection:
 def clean_copy(source: str | os.PathLike[str], target: str | os.PathLike[str]) -> list[str]:
     """Write the cleaned copy of project ``source`` to ``target``; returns notes (what was
     left out, how many rows were copied)."""
+    from medview.core.project import Project
+
+    src_folder, db_path, dst_folder = _folders(source, target)
+    old, real_tables = _open_old(db_path)
+    notes = [f"left out: {p}" for p in schema_check.problems(old)]
+    try:
+        for folder in ("runs", "cache"):
+            ensure_dir(dst_folder.parent, dst_folder / folder)
+        new = Project._connect(dst_folder)  # an empty database of this medview's schema
+        try:
+            with new._transaction() as db:
+                notes += _copy_rows(old, db, real_tables)
+            run_ids = [r[0] for r in new._query("SELECT id FROM runs")]
+        finally:
+            new.close()
+    finally:
+        old.close()
+    notes += _copy_files(src_folder, dst_folder, run_ids)
+    return notes
+
+
+def _folders(
+    source: str | os.PathLike[str], target: str | os.PathLike[str]
+) -> tuple[Path, Path, Path]:
+    """The source project's folder and database, and the target folder (new or empty)."""
     from medview.core.project import DB_NAME, Project
 
     src_folder = Project.normalise_path(source)
@@ -42,45 +67,52 @@ def clean_copy(source: str | os.PathLike[str], target: str | os.PathLike[str]) -
     dst_folder = Project.normalise_path(target)
     if dst_folder.exists() and any(dst_folder.iterdir()):
         raise ProjectError(f"{dst_folder}: exists and is not empty; pick a new folder")
+    return src_folder, db_path, dst_folder
+
+
+def _open_old(db_path: Path) -> tuple[sqlite3.Connection, set[str]]:
+    """The old database opened read-only, and the names of its real tables."""
     try:
         old = _open_read_only(db_path)
         objects = old.execute("SELECT type, name FROM sqlite_master").fetchall()
     except sqlite3.DatabaseError as exc:
         raise ProjectError(f"{db_path}: cannot read the project database ({exc})") from exc
-    notes = [f"left out: {p}" for p in schema_check.problems(old)]
-    real_tables = {name for kind, name in objects if kind == "table"}
-    for folder in ("runs", "cache"):
-        ensure_dir(dst_folder.parent, dst_folder / folder)
-    new = Project._connect(dst_folder)  # an empty database of this medview's schema
-    try:
-        expected = schema_check.expected_objects()
-        with new._transaction() as db:
-            db.execute("PRAGMA defer_foreign_keys = ON")
-            for name, want in expected.items():
-                if want.type != "table" or name not in real_tables:
-                    continue
-                theirs = {c[0] for c in schema_check._columns(old, "table", name)}
-                columns = [str(c[0]) for c in want.columns if c[0] in theirs and not c[3]]
-                if not columns:
-                    continue
-                listed = ", ".join(schema_check._quoted(c) for c in columns)
-                quoted = schema_check._quoted(name)
-                rows = old.execute(f"SELECT {listed} FROM {quoted}").fetchall()
-                marks = ", ".join("?" * len(columns))
-                db.executemany(f"INSERT OR IGNORE INTO {quoted} ({listed}) VALUES ({marks})", rows)
-                notes.append(f"{name}: {len(rows)} row(s) copied")
-            # Rows pointing at rows that are not there (a damaged or edited database).
-            dangling = db.execute("PRAGMA foreign_key_check").fetchall()
-            for table, rowid, _, _ in dangling:
-                db.execute(f"DELETE FROM {schema_check._quoted(table)} WHERE rowid = ?", (rowid,))
-            if dangling:
-                notes.append(f"{len(dangling)} row(s) pointing at missing rows left out")
-        run_ids = [r[0] for r in new._query("SELECT id FROM runs")]
-    finally:
-        new.close()
-        old.close()
-    notes += _copy_files(src_folder, dst_folder, run_ids)
+    return old, {name for kind, name in objects if kind == "table"}
+
+
+def _copy_rows(old: sqlite3.Connection, db: sqlite3.Connection, real_tables: set[str]) -> list[str]:
+    """Every expected table's rows that the old database holds, then rows pointing at
+    missing rows dropped (a damaged or edited database)."""
+    notes = []
+    db.execute("PRAGMA defer_foreign_keys = ON")
+    for name, want in schema_check.expected_objects().items():
+        if want.type == "table" and name in real_tables:
+            copied = _copy_table(old, db, name, want.columns)
+            if copied is not None:
+                notes.append(f"{name}: {copied} row(s) copied")
+    dangling = db.execute("PRAGMA foreign_key_check").fetchall()
+    for table, rowid, _, _ in dangling:
+        db.execute(f"DELETE FROM {schema_check._quoted(table)} WHERE rowid = ?", (rowid,))
+    if dangling:
+        notes.append(f"{len(dangling)} row(s) pointing at missing rows left out")
     return notes
+
+
+def _copy_table(
+    old: sqlite3.Connection, db: sqlite3.Connection, name: str, wanted: schema_check.Columns
+) -> int | None:
+    """Copy the columns both sides have (hidden ones left to SQLite); the row count, or
+    None when there is no such column."""
+    theirs = {c[0] for c in schema_check._columns(old, "table", name)}
+    columns = [str(c[0]) for c in wanted if c[0] in theirs and not c[3]]
+    if not columns:
+        return None
+    listed = ", ".join(schema_check._quoted(c) for c in columns)
+    quoted = schema_check._quoted(name)
+    rows = old.execute(f"SELECT {listed} FROM {quoted}").fetchall()
+    marks = ", ".join("?" * len(columns))
+    db.executemany(f"INSERT OR IGNORE INTO {quoted} ({listed}) VALUES ({marks})", rows)
+    return len(rows)
 
 
 def _copy_files(src: Path, dst: Path, run_ids: list[str]) -> list[str]:

@@ -18,6 +18,8 @@ from typing import Any, Self
 
 from medview.core.errors import DiskFullError, ProjectError, is_disk_full
 
+DB_NAME = "project.db"  # the database file inside a project folder
+
 
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
@@ -37,6 +39,10 @@ class Store:
         self._lock = threading.RLock()
         self.journal_mode = journal_mode
         self._damaged: dict[str, str] = {}  # "table id" -> what is wrong (see damaged_rows)
+
+    @property
+    def db_path(self) -> Path:
+        return self.folder / DB_NAME
 
     def close(self) -> None:
         with self._lock:
