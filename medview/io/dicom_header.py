@@ -10,17 +10,20 @@ into an ordered volume is :mod:`medview.io.dicom_series`'s job.
 
 from __future__ import annotations
 
-import math
 import warnings as pywarnings
-from collections.abc import Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from medview.core.errors import ReadError
 from medview.io.common import describe
+from medview.io.dicom_geometry import (
+    FrameInfo,
+    frame_info_of,
+    geometry_of,
+    to_int,
+)
 from medview.io.limits import check_shape
 
 # Names that say DICOM. Files without a suffix are common in DICOM exports (IM0001,
@@ -33,15 +36,6 @@ UNCOMPRESSED = (*RAW_LITTLE_ENDIAN, "1.2.840.10008.1.2.2", "1.2.840.10008.1.2.1.
 # pydicom warns (UserWarning) about every slightly non-conformant value it reads; those are
 # not actionable for a medview user, so keep them off the console.
 pywarnings.filterwarnings("ignore", category=UserWarning, module=r"pydicom(\..*)?$")
-
-
-@dataclass
-class FrameInfo:
-    """One 2D frame of a file: where it is and how to rescale it."""
-
-    position: tuple[float, ...] | None  # x, y, z (mm)
-    slope: float
-    intercept: float
 
 
 @dataclass
@@ -155,36 +149,6 @@ def _check_header_complete(ds: Any, path: Path, end: int) -> None:
         )
 
 
-def _float(value: Any, default: float | None = None) -> float | None:
-    try:
-        result = float(value)
-    except (TypeError, ValueError):
-        return default
-    return result if math.isfinite(result) else default
-
-
-def _floats(value: Any, count: int) -> tuple[float, ...] | None:
-    try:
-        values = tuple(float(v) for v in value)
-    except (TypeError, ValueError):
-        return None
-    if len(values) != count or not all(math.isfinite(v) for v in values):
-        return None
-    return values
-
-
-def _int(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def _first_item(ds: Any, keyword: str) -> Any:
-    seq = ds.get(keyword)
-    return seq[0] if seq else None
-
-
 def header_from_dataset(ds: Any, path: str | Path) -> DicomHeader:
     path = Path(path)
     try:
@@ -196,12 +160,59 @@ def header_from_dataset(ds: Any, path: str | Path) -> DicomHeader:
 
 
 def _header_from_dataset(ds: Any, path: Path) -> DicomHeader:
+    rows, cols = _image_size(ds, path)
+    frames = to_int(ds.get("NumberOfFrames")) or 1
+    samples = to_int(ds.get("SamplesPerPixel")) or 1
+    check_shape(path, (frames, rows, cols, samples), "DICOM image")
+    geometry = geometry_of(ds)
+    frame_info = frame_info_of(ds, geometry, frames)
+    spacing = geometry.spacing
+    if spacing is not None and any(s <= 0 for s in spacing):
+        spacing = None
+    thickness, between = geometry.thickness, geometry.between
+    return DicomHeader(
+        path=str(path),
+        series_uid=str(ds.get("SeriesInstanceUID", "") or "") or f"no-series-uid:{path}",
+        sop_uid=str(ds.get("SOPInstanceUID", "") or path),
+        rows=rows,
+        cols=cols,
+        frames=frames,
+        samples=samples,
+        bits_allocated=to_int(ds.get("BitsAllocated")) or 16,
+        transfer_syntax=_transfer_syntax(ds),
+        photometric=str(ds.get("PhotometricInterpretation", "") or "MONOCHROME2").upper(),
+        orientation=geometry.orientation,
+        pixel_spacing=spacing,  # type: ignore[arg-type]
+        frame_info=frame_info,
+        slice_thickness=thickness if thickness and thickness > 0 else None,
+        spacing_between=between if between and between > 0 else None,
+        size_bytes=_file_size(path),
+        patient_key=_patient_key(ds),
+        **{name: read(ds.get(keyword)) for name, keyword, read in _PLAIN_FIELDS},
+    )
+
+
+def _text(value: Any) -> str:
+    return str(value or "")
+
+
+# DicomHeader fields read as they are from one top-level attribute: (field, keyword, reader).
+_PLAIN_FIELDS: tuple[tuple[str, str, Callable[[Any], Any]], ...] = (
+    ("instance", "InstanceNumber", to_int),
+    ("series_number", "SeriesNumber", to_int),
+    ("modality", "Modality", _text),
+    ("series_description", "SeriesDescription", _text),
+)
+
+
+def _image_size(ds: Any, path: Path) -> tuple[int, int]:
+    """Rows and columns, or a ReadError saying what the file is when it holds no image."""
     not_image = non_image_type(ds)
     if not_image is not None:
         # A segmentation has Rows, Columns and pixel data, so without this check it became
         # an "image" beside its CT; the others have no pixels and were "without an image".
         raise ReadError(path, f"{not_image}: not an image, skipped")
-    rows, cols = _int(ds.get("Rows")), _int(ds.get("Columns"))
+    rows, cols = to_int(ds.get("Rows")), to_int(ds.get("Columns"))
     if not rows or not cols:
         if "SOPClassUID" not in ds and not looks_like_dicom(path):
             # A forced read of a .dcm-named file that is not DICOM at all (random bytes, a
@@ -209,95 +220,13 @@ def _header_from_dataset(ds: Any, path: Path) -> DicomHeader:
             raise ReadError(path, "not a DICOM file (no DICOM header found)")
         modality = str(ds.get("Modality", "") or "?")
         raise ReadError(path, f"DICOM file without an image (modality {modality})")
-    frames = _int(ds.get("NumberOfFrames")) or 1
-    samples = _int(ds.get("SamplesPerPixel")) or 1
-    check_shape(path, (frames, rows, cols, samples), "DICOM image")
+    return rows, cols
+
+
+def _transfer_syntax(ds: Any) -> str:
     meta = getattr(ds, "file_meta", None)
     syntax = str(meta.get("TransferSyntaxUID", "") if meta is not None else "")
-    if not syntax:
-        syntax = "1.2.840.10008.1.2"  # no meta: implicit VR little endian by definition
-
-    shared = _first_item(ds, "SharedFunctionalGroupsSequence")
-    per_frame = ds.get("PerFrameFunctionalGroupsSequence")
-
-    orientation = _floats(ds.get("ImageOrientationPatient"), 6)
-    spacing = _floats(ds.get("PixelSpacing"), 2)
-    thickness = _float(ds.get("SliceThickness"))
-    between = _float(ds.get("SpacingBetweenSlices"))
-    slope = _float(ds.get("RescaleSlope"), 1.0) or 1.0
-    intercept = _float(ds.get("RescaleIntercept"), 0.0) or 0.0
-    if shared is not None:  # enhanced multi-frame: geometry lives in functional groups
-        plane = _first_item(shared, "PlaneOrientationSequence")
-        if plane is not None and orientation is None:
-            orientation = _floats(plane.get("ImageOrientationPatient"), 6)
-        measures = _first_item(shared, "PixelMeasuresSequence")
-        if measures is not None:
-            spacing = spacing or _floats(measures.get("PixelSpacing"), 2)
-            thickness = thickness or _float(measures.get("SliceThickness"))
-            between = between or _float(measures.get("SpacingBetweenSlices"))
-        transform = _first_item(shared, "PixelValueTransformationSequence")
-        if transform is not None:
-            slope = _float(transform.get("RescaleSlope"), slope) or slope
-            intercept = _float(transform.get("RescaleIntercept"), intercept) or 0.0
-
-    position = _floats(ds.get("ImagePositionPatient"), 3)
-    frame_info = [FrameInfo(position, slope, intercept) for _ in range(frames)]
-    if per_frame is not None and len(per_frame) == frames:
-        for index, group in enumerate(per_frame):
-            info = frame_info[index]
-            plane_pos = _first_item(group, "PlanePositionSequence")
-            if plane_pos is not None:
-                info.position = _floats(plane_pos.get("ImagePositionPatient"), 3)
-            if orientation is None:
-                plane = _first_item(group, "PlaneOrientationSequence")
-                if plane is not None:
-                    orientation = _floats(plane.get("ImageOrientationPatient"), 6)
-            if spacing is None:
-                measures = _first_item(group, "PixelMeasuresSequence")
-                if measures is not None:
-                    spacing = _floats(measures.get("PixelSpacing"), 2)
-            transform = _first_item(group, "PixelValueTransformationSequence")
-            if transform is not None:
-                info.slope = _float(transform.get("RescaleSlope"), info.slope) or info.slope
-                info.intercept = _float(transform.get("RescaleIntercept"), info.intercept) or 0.0
-    elif frames > 1 and position is not None and orientation is not None:
-        # Classic multi-frame (RT dose, NM): GridFrameOffsetVector gives offsets along the normal.
-        offsets = ds.get("GridFrameOffsetVector")
-        values = _floats(offsets, frames) if offsets is not None else None
-        if values is not None:
-            normal = slice_normal(orientation)
-            for info, offset in zip(frame_info, values, strict=True):
-                info.position = tuple(float(p) for p in np.asarray(position) + offset * normal)
-        else:
-            for info in frame_info:
-                info.position = None
-    if spacing is not None and any(s <= 0 for s in spacing):
-        spacing = None
-
-    series_uid = str(ds.get("SeriesInstanceUID", "") or "")
-    return DicomHeader(
-        path=str(path),
-        series_uid=series_uid or f"no-series-uid:{path}",
-        sop_uid=str(ds.get("SOPInstanceUID", "") or path),
-        instance=_int(ds.get("InstanceNumber")),
-        rows=rows,
-        cols=cols,
-        frames=frames,
-        samples=samples,
-        bits_allocated=_int(ds.get("BitsAllocated")) or 16,
-        transfer_syntax=syntax,
-        photometric=str(ds.get("PhotometricInterpretation", "") or "MONOCHROME2").upper(),
-        orientation=orientation,
-        pixel_spacing=spacing,  # type: ignore[arg-type]
-        frame_info=frame_info,
-        slice_thickness=thickness if thickness and thickness > 0 else None,
-        spacing_between=between if between and between > 0 else None,
-        modality=str(ds.get("Modality", "") or ""),
-        series_description=str(ds.get("SeriesDescription", "") or ""),
-        series_number=_int(ds.get("SeriesNumber")),
-        size_bytes=_file_size(path),
-        patient_key=_patient_key(ds),
-    )
+    return syntax or "1.2.840.10008.1.2"  # no meta: implicit VR little endian by definition
 
 
 # DICOM objects that describe images rather than being one: (SOP Class UID prefix, modality,
@@ -401,16 +330,6 @@ def _check_fragments(path: Path, offset: int, size: int) -> None:
         f"truncated: the compressed pixel data needs at least {expected:,} bytes, "
         f"the file has {size:,}",
     )
-
-
-def slice_normal(orientation: Sequence[float]) -> np.ndarray:
-    """The unit slice normal (row direction x column direction) of an ImageOrientationPatient;
-    +z when the cosines are degenerate, so that a broken header still gives a usable axis."""
-    row = np.asarray(orientation[:3], dtype=float)
-    col = np.asarray(orientation[3:], dtype=float)
-    normal = np.cross(row, col)
-    norm = np.linalg.norm(normal)
-    return normal / norm if norm > 0 else np.array([0.0, 0.0, 1.0])
 
 
 def syntax_name(uid: str) -> str:

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from medview.io.dicom_header import DicomHeader, FrameInfo, slice_normal
+from medview.io.dicom_geometry import FrameInfo, slice_normal
+from medview.io.dicom_header import DicomHeader
 
 # Slice positions closer than this (mm) are "the same position".
 _SAME_POSITION_MM = 1e-3

@@ -16,7 +16,7 @@ from typing import Any
 
 from medview.core.errors import MedviewError
 from medview.io import phash
-from medview.io.readers import Skipped
+from medview.io.scanning import Skipped
 
 Progress = Callable[[int, int, str], None]
 

@@ -237,6 +237,30 @@ def _tiff_plan(path: Path, shape: tuple[int, ...], axes: str) -> _TiffPlan:
       3-channel image, not a 3-slice volume.
     * Other axes (T, a second C...) are cut to their first entry, with a note.
     """
+    y_at, x_at, z_at, channel_at = _tiff_axes(path, shape, axes)
+    index, order, dropped = _tiff_index(shape, axes, (z_at, y_at, x_at, channel_at))
+    channels = shape[channel_at] if channel_at is not None else 1
+    plan = _TiffPlan(
+        axes=axes,
+        source_shape=shape,
+        index=index,
+        order=order,
+        z=shape[z_at] if z_at is not None else 1,
+        channels=channels,
+        channel_axis=axes[channel_at] if channel_at is not None else "",
+    )
+    if dropped:
+        plan.notes.append(
+            f"TIFF with axes {axes} {shape}: showing the first of {', '.join(dropped)}"
+        )
+    _note_channels(plan)
+    return plan
+
+
+def _tiff_axes(
+    path: Path, shape: tuple[int, ...], axes: str
+) -> tuple[int, int, int | None, int | None]:
+    """Where Y, X, the depth (or None) and the channels (or None) are in tifffile's axes."""
     if len(axes) != len(shape) or "Y" not in axes or "X" not in axes:
         raise ReadError(path, f"TIFF layout {axes} {shape} has no Y/X image plane")
     y_at, x_at = axes.index("Y"), axes.index("X")
@@ -252,11 +276,20 @@ def _tiff_plan(path: Path, shape: tuple[int, ...], axes: str) -> _TiffPlan:
     z_at = None
     if leading:
         z_at = next((i for i in leading if axes[i] == "Z"), leading[-1])
+    return y_at, x_at, z_at, channel_at
+
+
+def _tiff_index(
+    shape: tuple[int, ...], axes: str, wanted_axes: tuple[int | None, ...]
+) -> tuple[tuple[Any, ...], tuple[int, ...], list[str]]:
+    """The index that keeps the wanted axes (the first entry of every other), the transpose
+    that puts them in the wanted order, and the axes cut ("T=5")."""
+    channel_at = wanted_axes[-1]
     index: list[Any] = []
     kept: list[int] = []
     dropped = []
     for i, size in enumerate(shape):
-        if i in (y_at, x_at, z_at, channel_at):
+        if i in wanted_axes:
             keep = slice(0, _SHOWN_CHANNELS) if i == channel_at else slice(None)
             index.append(keep)
             kept.append(i)
@@ -264,22 +297,13 @@ def _tiff_plan(path: Path, shape: tuple[int, ...], axes: str) -> _TiffPlan:
             index.append(0)
             if size > 1:
                 dropped.append(f"{axes[i]}={size}")
-    wanted = [a for a in (z_at, y_at, x_at, channel_at) if a is not None]
-    order = tuple(kept.index(a) for a in wanted)
-    channels = shape[channel_at] if channel_at is not None else 1
-    plan = _TiffPlan(
-        axes=axes,
-        source_shape=shape,
-        index=tuple(index),
-        order=order,
-        z=shape[z_at] if z_at is not None else 1,
-        channels=channels,
-        channel_axis=axes[channel_at] if channel_at is not None else "",
-    )
-    if dropped:
-        plan.notes.append(
-            f"TIFF with axes {axes} {shape}: showing the first of {', '.join(dropped)}"
-        )
+    order = tuple(kept.index(a) for a in wanted_axes if a is not None)
+    return tuple(index), order, dropped
+
+
+def _note_channels(plan: _TiffPlan) -> None:
+    """Say how channels are shown: as colours, or the first three of many (a warning)."""
+    channels = plan.channels
     if plan.channel_axis == "S" and channels == 4:
         pass  # RGBA: the alpha is dropped, as for every other format
     elif plan.channel_axis == "C" and channels in (2, 3):
@@ -292,7 +316,6 @@ def _tiff_plan(path: Path, shape: tuple[int, ...], axes: str) -> _TiffPlan:
         )
     elif plan.channel_axis == "S" and channels == 2:
         plan.notes.append("2 samples per pixel shown as red and green (blue empty)")
-    return plan
 
 
 def read_tiff(path: str | Path) -> Image:

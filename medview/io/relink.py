@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from medview.io.readers import Cancel, Candidate, Progress, Skipped, scan
+from medview.io.scanning import Cancel, Candidate, Progress, Skipped, scan
 
 
 @dataclass
