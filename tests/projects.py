@@ -7,6 +7,8 @@ and registers them in a new project (no network, no shipped data).
 - ``make_volume_project``: non-cubic volumes (``SHAPE``), so resampling back to the item is
   exercised: the window's training tests.
 - ``make_image_project``: non-square grey PNGs: the window's 2D tests.
+- ``make_slice_project``: NIfTI volumes with empty (air) slices around their content and
+  patients of several volumes: slice mode's tests (a 2D model on the slices of volumes).
 - ``write_fixture_files`` + ``make_fixture_project``: the window tests' mixed project (three
   volumes, grey and colour PNGs), with ``add_file`` / ``describe_file`` to add more.
 
@@ -172,6 +174,54 @@ def make_image_project(tmp: Path, n: int = 12, shape: tuple[int, int] = (30, 40)
             spacing=(1.0, 1.0, 1.0),
             content_hash=hashlib.sha256(path.read_bytes()).hexdigest(),
             label="MUT" if k % 2 else "WT",
+        )
+    return project
+
+
+def make_slice_project(
+    tmp: Path,
+    n: int = 12,
+    *,
+    depth: int = 6,
+    pad: int = 2,
+    size: int = 16,
+    per_patient: int = 1,
+    unlabelled: int = 0,
+    seed: int = 0,
+) -> Project:
+    """``n`` labelled NIfTI volumes of ``depth`` slices with content between ``pad`` zero
+    slices at each end (air), ``size`` px square. Patient ``k // per_patient`` owns volume k
+    (its group, when ``per_patient`` > 1) and gives it its class: WT and MUT alternate by
+    patient; MUT volumes carry a bright square through their central slices."""
+    import nibabel as nib
+
+    rng = np.random.default_rng(seed)
+    project = Project.create(tmp / "slices.medview", ["WT", "MUT"])
+    data = tmp / "slice_vols"
+    data.mkdir()
+    for k in range(n + unlabelled):
+        patient = k // per_patient
+        positive = patient % 2 == 1
+        volume = np.zeros((depth + 2 * pad, size, size), dtype=np.float32)
+        volume[pad : pad + depth] = rng.normal(100, 20, (depth, size, size))
+        if positive:
+            c, r = size // 2, max(2, size // 5)
+            middle = pad + depth // 2
+            volume[middle - depth // 3 : middle + depth // 3 + 1, c - r : c + r, c - r : c + r] += (
+                120
+            )
+        path = data / f"s{k:02d}.nii.gz"
+        nib.save(nib.Nifti1Image(np.transpose(volume, (2, 1, 0)), np.eye(4)), str(path))
+        project.add_item(
+            name=path.name,
+            kind="3d",
+            reader="nifti",
+            paths=[path],
+            shape=volume.shape,
+            spacing=(1.0, 1.0, 1.0),
+            content_hash=hashlib.sha256(path.read_bytes()).hexdigest(),
+            label=("MUT" if positive else "WT") if k < n else None,
+            group=f"patient{patient:02d}" if per_patient > 1 else None,
         )
     return project
 

@@ -197,6 +197,17 @@ class TrainConfig:
         return DEFAULT_SIZE.get(model, DEFAULT_SIZE_2D_IMAGENET)
 
 
+def parse_slices(text: str) -> tuple[str, int]:
+    """``--slices``: ("all", 0), ("middle", N) or ("key", 1); a ConfigError otherwise."""
+    value = text.strip().lower()
+    if value in ("all", "key"):
+        return value, 1 if value == "key" else 0
+    mode, _, count = value.partition(":")
+    if mode == "middle" and count.isdigit() and int(count) >= 1:
+        return "middle", int(count)
+    raise ConfigError(f"--slices must be all, middle:N (N >= 1) or key (got {text!r})")
+
+
 def model_kind(model: str) -> str:
     """``"3d"`` or ``"2d"``: the item kind a model consumes."""
     return "3d" if model in MODELS_3D else "2d"

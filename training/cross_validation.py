@@ -169,13 +169,32 @@ def _stratified_cut(
     return sorted(keep.tolist()), sorted(cut.tolist())
 
 
+def expand_plan(plan: SplitPlan, volume_of: Sequence[int]) -> SplitPlan:
+    """The volume-level ``plan`` as positions into the slice list (``volume_of[s]`` is the
+    volume position of slice ``s``): every slice goes where its volume went, so no volume,
+    and no patient, is ever on two sides of a split."""
+    by_volume: dict[int, list[int]] = {}
+    for s, v in enumerate(volume_of):
+        by_volume.setdefault(int(v), []).append(s)
+
+    def slices_of(volumes: Sequence[int]) -> list[int]:
+        return sorted(s for v in volumes for s in by_volume.get(int(v), []))
+
+    folds = [Fold(f.number, slices_of(f.train), slices_of(f.val)) for f in plan.folds]
+    return SplitPlan(folds, slices_of(plan.test), plan.grouped, plan.mode, list(plan.notes))
+
+
 def audit_leakage(
     plan: SplitPlan,
     hashes: Sequence[str],
     groups: Sequence[str | None],
     item_ids: Sequence[int],
+    sources: Sequence[int] | None = None,
 ) -> dict[str, Any]:
     """Count items whose identical content (or group) sits on both sides of a split.
+
+    In slice mode the rows are slices: ``sources`` holds the volume (item id) of each, and
+    ``volumes_across_folds`` counts volumes with slices on both sides of a split.
 
     ``duplicate_items_across_folds``: validation items whose content hash also occurs in the
     training part of the same fold (the model trains on an exact copy of what it is scored on).
@@ -205,13 +224,29 @@ def audit_leakage(
     pool_groups = {groups[i] for i in pool if groups[i] not in (None, "")}
     dup_test = {i for i in plan.test if hashes[i] in pool_hashes}
     split_groups.update(str(groups[i]) for i in plan.test if groups[i] in pool_groups)
-    return {
+    out = {
         "duplicate_items_across_folds": len(dup_val),
         "duplicates_train_test": len(dup_test),
         "groups_across_folds": len(split_groups),
         "duplicate_examples": examples,
         "split_groups": sorted(split_groups)[:20],
     }
+    if sources is not None:
+        out["volumes_across_folds"] = len(sources_across_folds(plan, sources))
+    return out
+
+
+def sources_across_folds(plan: SplitPlan, sources: Sequence[int]) -> set[int]:
+    """The sources (volumes) whose rows (slices) are on both sides of a fold, or both in
+    the pool and the test split."""
+    across: set[int] = set()
+    pool: set[int] = set()
+    for fold in plan.folds:
+        trained = {sources[i] for i in fold.train}
+        across.update(sources[i] for i in fold.val if sources[i] in trained)
+        pool |= trained | {sources[i] for i in fold.val}
+    across.update(sources[i] for i in plan.test if sources[i] in pool)
+    return {int(s) for s in across}
 
 
 def audit_warnings(audit: dict[str, Any]) -> list[str]:
@@ -223,6 +258,10 @@ def audit_warnings(audit: dict[str, Any]) -> list[str]:
             f"{audit['duplicate_items_across_folds']} validation and "
             f"{audit['duplicates_train_test']} test item(s) have a copy in training "
             f"(item ids {audit['duplicate_examples'][:3]}); give copies one group or remove them"
+        )
+    if audit.get("volumes_across_folds"):
+        out.append(
+            f"{audit['volumes_across_folds']} volume(s) have slices on both sides of a split"
         )
     if audit["groups_across_folds"]:
         out.append(f"{audit['groups_across_folds']} group(s) have items on both sides of a split")

@@ -36,6 +36,10 @@ COPIED = (
     "confusion.svg",
     "loss.png",
     "loss.svg",
+    # Slice mode (docs/slices.md); patients.csv is left out: group names are patient ids.
+    "slices.csv",
+    "levels.png",
+    "levels.svg",
 )
 
 
@@ -140,7 +144,7 @@ def export_run(
                 write_new_file(out / name, text.encode("utf-8"))
                 written.append(out / name)
         for name in names:
-            if name == "predictions.csv":
+            if name in ("predictions.csv", "slices.csv"):
                 data = _read_run_file(run_dir / name)
                 if data is None:
                     continue

@@ -222,7 +222,8 @@ def _batch(ctx: Context, idx: torch.Tensor, train: bool) -> torch.Tensor:
         if cuda:
             batch = batch.pin_memory()  # lets the copy below overlap with compute
         batch = batch.to(ctx.device, non_blocking=True)
-    return to_fast_layout(batch, ctx.device)
+    # Half-precision stores (slice mode, training/slice_data.py) become float32 per batch.
+    return to_fast_layout(batch.float(), ctx.device)
 
 
 def to_fast_layout(batch: torch.Tensor, device: torch.device) -> torch.Tensor:

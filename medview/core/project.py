@@ -28,6 +28,7 @@ from medview.core.disk_cache import cache_folder
 from medview.core.errors import ProjectError
 from medview.core.item import SPLITS, Item
 from medview.core.item_store import ItemStore
+from medview.core.key_slice_store import KeySliceStore
 from medview.core.labels import color_for, validate_class_names
 from medview.core.phash_store import PhashStore
 from medview.core.run_store import RUN_STATUSES, Prediction, Run, RunStore
@@ -38,7 +39,7 @@ PROJECT_SUFFIX = ".medview"
 _SAFE_TOKEN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 
 
-class Project(ItemStore, RunStore, StudyStore, PhashStore):
+class Project(ItemStore, RunStore, StudyStore, PhashStore, KeySliceStore):
     """An open project. Use :meth:`create` or :meth:`open`; close it (or use ``with``)."""
 
     # ------------------------------------------------------------------ opening and closing

@@ -29,6 +29,11 @@ METRICS = "metrics.json"
 HISTORY = "history.csv"
 PREDICTIONS = "predictions.csv"
 LOG = "log.txt"
+# Slice mode (training/slices.py): one row per slice, one per patient; predictions.csv keeps
+# one row per volume. ``levels`` plots slice, volume and patient metrics side by side.
+SLICES = "slices.csv"
+PATIENTS = "patients.csv"
+LEVELS_PLOT = "levels"
 PLOTS = ("roc", "confusion", "loss")  # each as .png and .svg
 PLOT_SUFFIXES = (".png", ".svg")
 HISTORY_COLUMNS = (
@@ -82,6 +87,14 @@ class RunFolder:
     def log(self) -> Path:
         return self.path / LOG
 
+    @property
+    def slices(self) -> Path:
+        return self.path / SLICES
+
+    @property
+    def patients(self) -> Path:
+        return self.path / PATIENTS
+
     def weights(self, fold: int) -> Path:
         return self.path / f"fold{fold}.safetensors"
 
@@ -92,7 +105,10 @@ class RunFolder:
     def report_files(self) -> list[str]:
         """The names of the tables and plots a report consists of (what an export copies)."""
         plots = [f"{name}{suffix}" for name in PLOTS for suffix in PLOT_SUFFIXES]
-        return [HISTORY, PREDICTIONS, *plots]
+        sliced = (
+            [f"{LEVELS_PLOT}{suffix}" for suffix in PLOT_SUFFIXES] if self.slices.exists() else []
+        )
+        return [HISTORY, PREDICTIONS, *plots, *([SLICES] if sliced else []), *sliced]
 
     def weight_folds(self) -> list[int]:
         """The folds whose weights are on disk, in order."""

@@ -97,7 +97,19 @@ CREATE TABLE item_phash (
 );
 """
 
-MIGRATIONS: list[str] = [_V1, _V2, _ITEM_PHASH]
+# Version 4: key slices (medview.core.key_slice_store): the slice of a volume the user marked
+# for training (``--slices key``), one per volume, along the array axis they looked at.
+_KEY_SLICE = """
+CREATE TABLE item_key_slice (
+    item_id INTEGER PRIMARY KEY REFERENCES items (id) ON DELETE CASCADE,
+    axis INTEGER NOT NULL CHECK (axis IN (0, 1, 2)),
+    slice INTEGER NOT NULL CHECK (slice >= 0),
+    who TEXT,
+    at TEXT NOT NULL
+);
+"""
+
+MIGRATIONS: list[str] = [_V1, _V2, _ITEM_PHASH, _KEY_SLICE]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

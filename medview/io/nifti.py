@@ -197,12 +197,25 @@ def read_nifti(path: str | Path) -> Image:
     meta: dict[str, Any] = {"format": "NIfTI"}
     if notes:
         meta["notes"] = notes
+    slice_axis = _slice_axis(img.header)
+    if slice_axis is not None:
+        meta["slice_axis"] = slice_axis
     desc = img.header.get("descrip")
     if desc is not None:
         text = bytes(np.asarray(desc)).split(b"\0")[0].decode("latin-1").strip()
         if text:
             meta["description"] = text
     return Image(array, spacing=spacing, origin=origin, direction=direction, metadata=meta)
+
+
+def _slice_axis(header: Any) -> int | None:
+    """The array axis (z, y, x) the header's ``dim_info`` names as the slice direction (the
+    acquisition axis slice mode trains along), or None when it does not say."""
+    try:
+        dim = header.get_dim_info()[2]
+    except (AttributeError, IndexError, TypeError, ValueError):
+        return None
+    return 2 - int(dim) if dim in (0, 1, 2) else None
 
 
 def _geometry(

@@ -22,15 +22,17 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QColor, QFont, QImage, QPixmap
 from PySide6.QtWidgets import QApplication, QStyle
 
+from medview.core.key_slice_store import KeySlice
 from medview.core.project import Item, Prediction, Project
 from medview.ui import workers
 
 COLUMNS = (
     *("", "Name", "Type", "Shape", "Spacing"),
-    *("Label", "Split", "Group", "Prediction", "P"),
+    *("Label", "Split", "Group", "Prediction", "P", "Key slice"),
 )
 COL_THUMB, COL_NAME, COL_KIND, COL_SHAPE, COL_SPACING, COL_LABEL = range(6)
-COL_SPLIT, COL_GROUP, COL_PRED, COL_PROB = range(6, 10)
+COL_SPLIT, COL_GROUP, COL_PRED, COL_PROB, COL_KEY = range(6, 11)
+_PLANES = ("axial", "coronal", "sagittal")
 THUMB_SIZE = 48
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 ITEM_ID_ROLE = Qt.ItemDataRole.UserRole + 2
@@ -104,6 +106,7 @@ class ItemTableModel(QAbstractTableModel):
         self._unsaved: dict[int, str | None] = {}  # item -> label not yet written
         self._unsaved_reason = ""
         self._warnings: dict[int, list[str]] = {}  # item -> what its last load reported
+        self._keys: dict[int, KeySlice] = {}  # item -> its key slice (--slices key)
         self._sort: tuple[int, Qt.SortOrder] = (-1, Qt.SortOrder.AscendingOrder)
         self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(2)  # leave cores for the viewer's own loading
@@ -131,6 +134,7 @@ class ItemTableModel(QAbstractTableModel):
         self._predictions = project.latest_predictions() if project else {}
         self._uncertain = most_uncertain(self._predictions)
         self._colors = {c.name: QColor(c.color) for c in project.classes()} if project else {}
+        self._keys = project.key_slices() if project else {}
         self._apply_sort()
 
     # ------------------------------------------------------------------ sorting
@@ -208,6 +212,7 @@ class ItemTableModel(QAbstractTableModel):
     def refresh_items(self, item_ids: list[int]) -> None:
         if self.project is None:
             return
+        self._keys = self.project.key_slices()
         for item in self.project.items(ids=item_ids):
             row = self._rows.get(item.id)
             if row is None:
@@ -250,6 +255,7 @@ class ItemTableModel(QAbstractTableModel):
                 COL_SPACING: "Voxel or pixel size in mm (z × y × x)",
                 COL_SHAPE: "Size in voxels or pixels (z × y × x)",
                 COL_GROUP: "Group or patient id: items of one group stay in the same fold",
+                COL_KEY: "The slice marked for training (K in the slice view; --slices key)",
             }.get(section)
         return None
 
@@ -314,6 +320,9 @@ class ItemTableModel(QAbstractTableModel):
             return (pred.predicted or "") if pred else ""
         if column == COL_PROB:
             return f"{max(pred.probabilities):.2f}" if pred and pred.probabilities else ""
+        if column == COL_KEY:
+            key = self._keys.get(item.id)
+            return f"★ {_PLANES[key.axis]} {key.index + 1}" if key else ""
         return None
 
     def _tooltip(self, item: Item) -> str:

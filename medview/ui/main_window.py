@@ -97,6 +97,11 @@ class MainWindow(WindowImporting, WindowLabelling):
         from medview.ui.duplicate_actions import install as install_duplicates
 
         self.duplicate_actions: DuplicateActions = install_duplicates(self)
+        # Key slices for slice-mode training (issue 13): button and K under the slice view.
+        from medview.ui.key_slice import KeySliceControl
+        from medview.ui.key_slice import install as install_key_slice
+
+        self.key_slice: KeySliceControl = install_key_slice(self)
         self.study_views: list[QWidget] = []  # open study windows (medview.ui.study_view)
 
     # ------------------------------------------------------------------ layout
