@@ -29,7 +29,14 @@ def _positive_int(text: str) -> int:
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags of `medview train` (docs/DESIGN.md section 3 plus the engine's options)."""
-    from training.config import AUGMENT_PRESETS, DEVICES, MODELS, OPTIMIZERS, SCHEDULERS
+    from training.config import (
+        AUGMENT_PRESETS,
+        DEVICES,
+        EARLY_STOPPING,
+        MODELS,
+        OPTIMIZERS,
+        SCHEDULERS,
+    )
 
     g = parser.add_argument_group("model and data")
     g.add_argument(
@@ -38,6 +45,12 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="MODEL",
         help=f"one of: {', '.join(MODELS)} (default: Auto chooses from the data, see "
         "docs/auto.md; with --no-auto medicalnet_resnet10 for volumes, resnet18 for images)",
+    )
+    g.add_argument(
+        "--kind",
+        choices=("2d", "3d"),
+        help="which labelled items of a project with both 2D images and 3D volumes "
+        "(default: the kind most items are; a --model implies it)",
     )
     g.add_argument(
         "--size", type=_positive_int, help="input size (cube/square); default: Auto / by model"
@@ -69,6 +82,17 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     )
     s.add_argument(
         "--holdout", action="store_true", help="one stratified train/val/test split (~72/13/15)"
+    )
+    s.add_argument(
+        "--holdout-fractions",
+        nargs=2,
+        type=float,
+        metavar=("TEST", "VAL"),
+        default=(0.15, 0.15),
+        help="with --holdout: TEST is the share of all labelled items set aside as test "
+        "(unless items are marked test), VAL the share of the rest used for validation; "
+        "train = (1 - TEST) x (1 - VAL). Default 0.15 0.15: train 72%%, val 13%%, test 15%%; "
+        "0.15 0.12 gives 75/10/15",
     )
     s.add_argument(
         "--near-duplicate-groups",
@@ -104,7 +128,11 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         "--tta", dest="tta", action="store_true", default=None, help="flip test-time augmentation"
     )
     t.add_argument("--no-tta", dest="tta", action="store_false")
+    t.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default 0.9)")
     t.add_argument("--step-size", type=_positive_int, default=10, help="StepLR period (epochs)")
+    t.add_argument(
+        "--gamma", type=float, default=0.1, help="StepLR factor every --step-size epochs"
+    )
     t.add_argument("--class-weights", action="store_true", help="weight the loss by class balance")
     t.add_argument("--balanced-sampler", action="store_true", help="draw classes equally often")
     t.add_argument("--patience", type=int, default=0, help="early stopping patience (0: off)")
@@ -127,7 +155,16 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_false",
         help="no temperature scaling of the probabilities",
     )
-    t.add_argument("--min-epochs", type=_positive_int, default=1)
+    t.add_argument(
+        "--min-epochs", type=_positive_int, default=1, help="no early stop before this epoch"
+    )
+    t.add_argument(
+        "--early-stopping",
+        choices=EARLY_STOPPING,
+        default="auc",
+        help="what improves for --patience and the kept epoch: validation AUC (ties: lower "
+        "loss; default) or validation loss (ties: higher AUC)",
+    )
     t.add_argument(
         "--no-precise-bn",
         dest="precise_bn",
@@ -175,9 +212,11 @@ def config_from_args(args: argparse.Namespace) -> Any:
     return TrainConfig(
         project=str(args.project),
         model=args.model,
+        kind=args.kind,
         folds=args.folds,
         fold=args.fold,
         holdout=args.holdout,
+        holdout_fractions=tuple(args.holdout_fractions),
         epochs=args.epochs,
         batch_size=args.batch_size,
         lr=args.lr,
@@ -185,6 +224,8 @@ def config_from_args(args: argparse.Namespace) -> Any:
         optimizer=args.optimizer,
         scheduler=args.scheduler,
         step_size=args.step_size,
+        gamma=args.gamma,
+        momentum=args.momentum,
         size=args.size,
         ct_window=tuple(args.ct_window) if args.ct_window else None,
         device=args.device,
@@ -198,6 +239,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
         near_duplicate_groups=getattr(args, "near_duplicate_groups", False),
         patience=args.patience,
         min_epochs=args.min_epochs,
+        early_stopping=args.early_stopping,
         cache=args.cache,
         run_id=args.run_id,
         threads=args.threads,

@@ -47,6 +47,7 @@ AUGMENT_PRESETS = ("none", "light", "strong")
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULERS = ("none", "step", "cosine", "onecycle")
 THRESHOLDS = ("youden", "0.5")
+EARLY_STOPPING = ("auc", "loss")  # validation AUC (ties: lower loss) or validation loss
 # What a setting left at None becomes when Auto does not choose it either (the manual
 # defaults before Auto existed; bench/defaults.py runs them as "old defaults").
 MANUAL_DEFAULTS: dict[str, Any] = {
@@ -94,8 +95,9 @@ class TrainConfig:
     threshold: str = "youden"  # binary decision threshold chosen on out-of-fold predictions
     target_recall: float | None = None  # instead of Youden: lowest threshold with this recall
     calibrate: bool = True  # temperature scaling fitted on out-of-fold predictions
-    step_size: int = 10
+    step_size: int = 10  # StepLR: multiply the learning rate by gamma every step_size epochs
     gamma: float = 0.1
+    momentum: float = 0.9  # SGD only
     size: int | None = None  # None: DEFAULT_SIZE for the model
     ct_window: tuple[float, float] | None = None  # (level, width) in HU, else z-score per item
     device: str = "auto"
@@ -109,6 +111,7 @@ class TrainConfig:
     patience: int = 0  # 0: no early stopping
     precise_bn: bool = True  # recompute BatchNorm statistics before each evaluation
     min_epochs: int = 1
+    early_stopping: str = "auc"  # what "better" means for patience and the kept epoch
     cache: bool = True
     run_id: str | None = None
     threads: int | None = None  # torch CPU threads; None: torch's own default
@@ -173,14 +176,31 @@ class TrainConfig:
             ("--scheduler", self.scheduler, SCHEDULERS),
             ("--device", self.device, DEVICES),
             ("--threshold", self.threshold, THRESHOLDS),
+            ("--early-stopping", self.early_stopping, EARLY_STOPPING),
         ):
             if value is not None and value not in allowed:
                 raise ConfigError(f"{name} must be one of {', '.join(allowed)} (got {value!r})")
+        self._validate_schedule()
         if self.patience < 0 or self.min_epochs < 1:
             raise ConfigError("--patience must be >= 0 and --min-epochs >= 1")
+        self._validate_fractions()
+
+    def _validate_schedule(self) -> None:
+        if not 0 <= self.momentum < 1:
+            raise ConfigError(f"--momentum must be in [0, 1) (got {self.momentum})")
+        if not 0 < self.gamma <= 1 or self.step_size < 1:
+            raise ConfigError(
+                f"--gamma must be in (0, 1] and --step-size at least 1 "
+                f"(got {self.gamma}, {self.step_size})"
+            )
+
+    def _validate_fractions(self) -> None:
         test, val = self.holdout_fractions
         if not (0 <= test < 0.9 and 0 < val < 0.9):
-            raise ConfigError(f"hold-out fractions out of range: test={test}, val={val}")
+            raise ConfigError(
+                f"--holdout-fractions TEST VAL: TEST must be in [0, 0.9) and VAL in (0, 0.9) "
+                f"(got {test} {val})"
+            )
 
     def with_defaults(self) -> TrainConfig:
         """A copy with every setting still at None set to MANUAL_DEFAULTS (Auto, when on,

@@ -19,6 +19,7 @@ import numpy as np
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, train_test_split
 
 from medview.core.errors import MedviewError
+from training.split_check import group_folds
 
 
 class SplitError(MedviewError):
@@ -142,6 +143,11 @@ def _plan_holdout(
         train, val = _stratified_cut(y, group_arr, pool, val_frac, seed + 1, grouped)
     if len(set(y[train].tolist())) < 2 or not val:
         raise SplitError("the hold-out split left too few items per class; label more items")
+    if len(set(y[val].tolist())) < 2:  # like a k-fold's fold: no AUC, threshold or early stop
+        raise SplitError(
+            "the hold-out's validation part holds one class only; raise the VAL of "
+            "--holdout-fractions or label more items of the rare class"
+        )
     return SplitPlan([Fold(1, sorted(train), sorted(val))], sorted(test), grouped, "holdout", notes)
 
 
@@ -156,7 +162,14 @@ def _stratified_cut(
     pool_arr = np.asarray(pool)
     if grouped:
         # Approximate the fraction with a group k-fold's first fold: groups stay whole.
-        k = max(2, round(1 / fraction))
+        k = group_folds(fraction)
+        n_groups = len(set(group_arr[pool_arr].tolist()))
+        if n_groups < k:  # scikit-learn's "n_splits=7 greater than the number of groups"
+            raise SplitError(
+                f"a patient-level hold-out cut of {fraction:g} is one of {k} patient folds and "
+                f"needs at least {k} patients / groups (found {n_groups}); raise "
+                f"--holdout-fractions, use k-fold, or add patients"
+            )
         splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
         keep, cut = next(splitter.split(np.zeros(len(pool)), y[pool_arr], group_arr[pool_arr]))
         return sorted(pool_arr[keep].tolist()), sorted(pool_arr[cut].tolist())

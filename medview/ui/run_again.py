@@ -6,8 +6,8 @@ The file is read by ``training.rerun`` (no torch), so the CLI and the window agr
 keys are settings. A file asking to download pretrained weights (``"pretrained": "download"``,
 perhaps from someone else's project) makes no network call until the user says so in a dialog.
 
-Settings the form shows are put into it (a key the file lacks takes the
-form's default); the others (seed, optimizer, scheduler, ...) go with this one start only.
+Settings the form shows (all user options, medview/ui/training_fields.py) are put into it (a
+key the file lacks takes the form's default); the machine's own (threads) are not carried.
 """
 
 from __future__ import annotations
@@ -18,27 +18,14 @@ from PySide6.QtWidgets import QAbstractButton, QMessageBox, QWidget
 
 from medview.core.errors import MedviewError
 from medview.core.run_folder import RunFolder
+from medview.ui.training_fields import BY_NAME
 from training.rerun import asks_for_download, check_settings, read_run_config
 
 if TYPE_CHECKING:
     from medview.ui.training_panel import TrainingPanel
 
-# What the training form holds (TrainingForm.config's keys).
-FORM_KEYS = (
-    "model",
-    "epochs",
-    "folds",
-    "holdout",
-    "batch_size",
-    "lr",
-    "size",
-    "augment",
-    "class_weights",
-    "freeze_encoder",
-    "patience",
-    "device",
-    "pretrained",
-)
+# What the training form holds: every TrainConfig field that is a user option.
+FORM_KEYS = tuple(BY_NAME)
 # Settings of the original machine or run, not of the experiment: never carried over.
 _NOT_CARRIED = ("threads", "fold")
 
@@ -92,7 +79,9 @@ def apply_to_form(panel: TrainingPanel, settings: dict[str, Any]) -> None:
     blocked = form.blockSignals(True)  # one plan check at the end, not one per field
     try:
         form.reset()
-        form.set_values({k: v for k, v in settings.items() if k in FORM_KEYS})
+        form.set_values(
+            {k: v for k, v in settings.items() if k in FORM_KEYS and k not in _NOT_CARRIED}
+        )
     finally:
         form.blockSignals(blocked)
     form.changed.emit()
