@@ -2,6 +2,7 @@
 
     python bench/load_dicom.py [--data DIR] [--syntaxes a,b] [--sizes 300x512,60x2048]
                                [--threads 1,2] [--repeat 2] [--readers medview,simpleitk:1,...]
+                               [--gpu]
 
 Writes synthetic CT-like series (``bench/dicom_synth.py``: explicit little endian, RLE, JPEG
 baseline, JPEG Lossless Process 14 SV1, JPEG-LS lossless, JPEG 2000 lossless and lossy) into
@@ -13,7 +14,13 @@ a fresh process per (series, reader, threads), so peak memory and imports do not
   (``MEDVIEW_DICOM_DECODER``); ``medview_pylibjpeg`` also hides imagecodecs and GDCM, which is
   what the default install was before imagecodecs and python-gdcm became dependencies;
 * ``pydicom_loop`` – what a script does: dcmread each file, sort, stack, rescale;
-* ``simpleitk`` – ``ImageSeriesReader`` (GDCM inside), its thread count set.
+* ``simpleitk`` – ``ImageSeriesReader`` (GDCM inside), its thread count set;
+* with ``--gpu``: ``medview_gpu`` – nvImageCodec forced on for the syntaxes it takes
+  (``MEDVIEW_GPU_DECODE=1``, :mod:`medview.io.gpu_decode`), and ``medview_cpu`` – the GPU
+  turned off; the ``medview`` rows then show what the default's probe chose. The first line
+  says ``"gpu_decode": "unavailable: <reason>"`` where nvImageCodec or a CUDA device is
+  missing (the GPU rows are left out then), and each medview row carries the probe's
+  measurements per syntax.
 
 Per run it prints one JSON object: ``seconds`` (best of ``--repeat`` after a first load),
 ``first_load`` (the first load in the process, with lazy imports), ``first_slice`` (medview:
@@ -49,6 +56,7 @@ READERS = (
     "pydicom_loop",
     "simpleitk",
 )
+GPU_READERS = ("medview_gpu", "medview_cpu")
 
 
 def rss_mb() -> float:
@@ -64,12 +72,16 @@ def peak_mb() -> float:
 
 
 # ------------------------------------------------------------------ one measurement (child)
-def worker(reader: str, folder: Path, threads: int, repeat: int) -> dict[str, object]:
+def worker(
+    reader: str, folder: Path, threads: int, repeat: int, gpu: bool = False
+) -> dict[str, object]:
     import numpy as np
 
     paths = [str(p) for p in sorted(folder.iterdir())]
     os.environ["MEDVIEW_DECODE_THREADS"] = str(threads)
-    if reader.startswith("medview_"):
+    if reader in GPU_READERS:
+        os.environ["MEDVIEW_GPU_DECODE"] = "1" if reader == "medview_gpu" else "0"
+    elif reader.startswith("medview_"):
         backend = reader.removeprefix("medview_")
         os.environ["MEDVIEW_DICOM_DECODER"] = backend
         if backend == "pylibjpeg":
@@ -142,7 +154,7 @@ def worker(reader: str, folder: Path, threads: int, repeat: int) -> dict[str, ob
         first_slice = min(slice_times)
     else:
         first_slice = best
-    return {
+    row: dict[str, object] = {
         "seconds": round(best, 3),
         "first_load": round(first_load, 3),
         "first_slice": round(first_slice, 4),
@@ -150,6 +162,20 @@ def worker(reader: str, folder: Path, threads: int, repeat: int) -> dict[str, ob
         "volume_mb": round(volume_mb, 1),
         "shape": shape,
     }
+    if gpu and reader.startswith("medview"):
+        from medview.io import gpu_decode
+
+        row["gpu_decode"] = gpu_decode.status()
+    return row
+
+
+def gpu_status() -> str | dict[str, object]:
+    """``"unavailable: <reason>"``, or "available" (the probes run in the workers)."""
+    from medview.io import gpu_decode
+
+    os.environ.pop("MEDVIEW_GPU_DECODE", None)
+    reason = gpu_decode.unavailable_reason()
+    return f"unavailable: {reason}" if reason else "available"
 
 
 def duel(folder: Path, rounds: int) -> dict[str, object]:
@@ -246,13 +272,18 @@ def main() -> None:
         help="instead: medview (each decoder, 2 threads) and SimpleITK interleaved per series",
     )
     parser.add_argument("--duel-folder", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--gpu",
+        action="store_true",
+        help="also medview with nvImageCodec on / off, where a CUDA device and the package are",
+    )
     args = parser.parse_args()
     if args.duel_folder:
         print(json.dumps(duel(Path(args.duel_folder), args.duel)))
         return
     if args.worker:
         reader, folder, threads = args.worker
-        print(json.dumps(worker(reader, Path(folder), int(threads), args.repeat)))
+        print(json.dumps(worker(reader, Path(folder), int(threads), args.repeat, args.gpu)))
         return
 
     temp = None
@@ -264,7 +295,15 @@ def main() -> None:
     readers = [r for r in args.readers.split(",") if r and available(r.partition(":")[0])]
     thread_counts = [int(t) for t in args.threads.split(",")]
     results: list[dict[str, object]] = []
-    header = {"bench": "load_dicom", "cpus": os.cpu_count(), "python": platform.python_version()}
+    header: dict[str, object] = {
+        "bench": "load_dicom",
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+    }
+    if args.gpu:
+        header["gpu_decode"] = gpu_status()
+        if header["gpu_decode"] == "available":
+            readers += [r for r in GPU_READERS if r not in readers]
     print(json.dumps(header), flush=True)
     for size_text in args.sizes.split(","):
         count, size = (int(v) for v in size_text.split("x"))
@@ -289,6 +328,7 @@ def main() -> None:
                         continue  # a plain loop is one thread
                     command = [sys.executable, __file__, "--repeat", str(args.repeat)]
                     command += ["--worker", reader, str(folder), str(threads)]
+                    command += ["--gpu"] if args.gpu else []
                     run = subprocess.run(command, capture_output=True, text=True, check=False)
                     row: dict[str, object] = {
                         "syntax": syntax,

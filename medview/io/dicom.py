@@ -109,6 +109,7 @@ def finish_volume(decoder: Any, label: str | Path) -> Image | None:
         for i, path in enumerate(decoder.paths)
     ]
     plan, warnings = _plan_for(entries, label)
+    warnings.extend(getattr(decoder, "warnings", ()))  # frames the GPU failed on
     slot = {path: i for i, path in enumerate(decoder.paths)}
     order = []
     for ref in plan.slices:

@@ -18,6 +18,10 @@ pylibjpeg 32; JPEG-LS 5.9 / 10.7 / 33.8; JPEG baseline 1.1 / 2.6 / 5.9; JPEG 200
   pydicom's ``pixel_array`` remains the fallback for anything the fast path does not take
   (colour, palette, odd bit depths, a codestream a codec refuses).
 
+On a CUDA machine with nvImageCodec installed, :mod:`medview.io.gpu_decode` may take JPEG,
+JPEG Lossless and JPEG 2000 frames of a series instead, where a probe measures it faster and
+identical; the choice here stays the CPU one and is its fallback.
+
 A decoder returns the frame's *stored* values exactly as ``pydicom``'s ``pixel_array`` does
 (tests compare them pixel for pixel); rescaling is the caller's job.
 """

@@ -56,6 +56,7 @@ class ProgressiveSeries:
             index = decoder._take()  # the focus slice failed: its nearest neighbour
             if index is None:
                 break
+            decoder._cpu_only.add(index)  # shown at once, like the focus slice: no GPU probe
             decoder._decode_slot(index)
         first = next((h for h in decoder.headers if h is not None), None)
         if decoder.volume is None or not decoder.supported or first is None:

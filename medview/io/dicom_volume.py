@@ -23,17 +23,21 @@ path, which handles everything.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from medview.core.errors import ReadError
-from medview.io import dicom_codecs
+from medview.io import dicom_codecs, gpu_decode
 from medview.io.common import describe
 from medview.io.dicom_header import DicomHeader, dcmread_any, header_from_dataset
+
+_log = logging.getLogger(__name__)
 
 
 class Unsupported(Exception):
@@ -74,6 +78,8 @@ class SeriesDecoder:
         self.volume: np.ndarray | None = None
         self.supported = True
         self.backend: str | None = None
+        self.gpu_used = False  # some frame went to the GPU (medview.io.gpu_decode)
+        self.warnings: list[str] = []  # for the image's metadata (a GPU failure on a frame)
         self.on_slice = on_slice
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
@@ -82,6 +88,7 @@ class SeriesDecoder:
         self._cancelled = False
         self._rescaled: bool | None = None  # None until the first slice sets the volume up
         self._threads: list[threading.Thread] = []
+        self._cpu_only: set[int] = set()  # slots decoded on the CPU whatever gpu_decode says
         self._active = 0
 
     # ------------------------------------------------------------------ scheduling
@@ -122,13 +129,16 @@ class SeriesDecoder:
             self._active += 1
             return index
 
-    def decode_now(self, index: int) -> None:
-        """Decode slot ``index`` in this thread, if nobody has taken it yet."""
+    def decode_now(self, index: int, gpu: bool = True) -> None:
+        """Decode slot ``index`` in this thread, if nobody has taken it yet (``gpu`` False:
+        on the CPU, never paying for a GPU probe here)."""
         with self._lock:
             if index not in self._pending or self._cancelled:
                 return
             self._pending.discard(index)
             self._active += 1
+            if not gpu:
+                self._cpu_only.add(index)
         self._decode_slot(index)
 
     def run(self, threads: int | None = None, progress: Callable[[int, int], None] | None = None):
@@ -185,9 +195,11 @@ class SeriesDecoder:
             self._decode_slot(index)
 
     def first_slice(self, index: int) -> None:
-        """Decode ``index`` first (it sets the volume up), in this thread."""
+        """Decode ``index`` first (it sets the volume up), in this thread. On the CPU: the
+        slice the window shows at once must not wait for a CUDA start-up and GPU probe; the
+        background threads make that choice on the next slices."""
         self.focus(index)
-        self.decode_now(index)
+        self.decode_now(index, gpu=False)
 
     # ------------------------------------------------------------------ one slot
     def _decode_slot(self, index: int) -> None:
@@ -200,7 +212,7 @@ class SeriesDecoder:
                 raise Unsupported
             if self.backend is None:
                 self.backend = dicom_codecs.choose_backend(header.transfer_syntax)
-            stored = self._decode_frame(ds, header)
+            stored = self._decode_frame(ds, header, path, index not in self._cpu_only)
             self._store(index, stored, header)
             state = 1
         except Unsupported:
@@ -221,7 +233,45 @@ class SeriesDecoder:
         if self.on_slice is not None:
             self.on_slice(index)
 
-    def _decode_frame(self, ds: Any, header: DicomHeader) -> np.ndarray:
+    def _decode_frame(self, ds: Any, header: DicomHeader, path: str, gpu: bool) -> np.ndarray:
+        failure = None
+        if gpu and header.compressed and header.transfer_syntax in gpu_decode.GPU_SYNTAXES:
+            try:
+                stored = self._gpu_frame(ds, header)
+            except Exception as exc:
+                failure = describe(exc)
+            else:
+                if stored is not None:
+                    return stored
+        stored = self._cpu_frame(ds, header)
+        if failure is not None:  # the CPU managed: the GPU's trouble is worth a warning
+            _log.warning("%s: GPU decode failed (%s); decoded on the CPU", path, failure)
+            with self._lock:
+                self.warnings.append(
+                    f"{Path(path).name}: GPU decode failed ({failure}); decoded on the CPU"
+                )
+        return stored
+
+    def _gpu_frame(self, ds: Any, header: DicomHeader) -> np.ndarray | None:
+        """Stored values decoded on the GPU when :mod:`medview.io.gpu_decode` takes this
+        syntax here, else None; raises when the GPU fails on this frame."""
+
+        def on_gpu() -> np.ndarray:
+            decoded = gpu_decode.decode(_single_frame(ds))
+            stored = dicom_codecs.as_stored(decoded, ds, header.bits_allocated)
+            if stored.shape != (header.rows, header.cols):
+                raise ValueError(f"decoded shape {stored.shape}, expected {header.plane_key[:2]}")
+            return stored
+
+        if not gpu_decode.use_gpu(
+            header.transfer_syntax, on_gpu, lambda: self._cpu_frame(ds, header)
+        ):
+            return None
+        self.gpu_used = True
+        return on_gpu()
+
+    def _cpu_frame(self, ds: Any, header: DicomHeader) -> np.ndarray:
+        """Stored values of the frame by the CPU codec for its syntax, else pydicom's pipeline."""
         from medview.io import dicom_pixels
 
         backend = self.backend or "pydicom"
