@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
-import signal
 import time
 from typing import Any
 
@@ -142,25 +140,6 @@ class JobBridge(QObject):
         process = self.job._process
         if process is not None:
             workers.start(_join, process)
-
-
-def explain_failure(error: str) -> str:
-    """A sentence for what a bare exit code means to a user."""
-    match = re.search(r"exit code (-?\d+)", error)
-    if not match:
-        if "out of memory" in error.lower():
-            return "Lower the batch size or the input size (Advanced) and train again."
-        return ""
-    code = int(match.group(1))
-    if code in (-9, 137):
-        return (
-            "The system stopped the training process (SIGKILL), most often because memory ran "
-            "out: lower the batch size or the input size (Advanced), or close other programs."
-        )
-    if code < 0:
-        name = signal.Signals(-code).name if -code in signal.valid_signals() else str(-code)
-        return f"The training process was stopped by signal {name}."
-    return "The training process ended without a report; its log.txt in the run folder may say why."
 
 
 def _lower_priority(pid: int | None, niceness: int = 10) -> None:

@@ -102,7 +102,8 @@ class MainWindow(WindowImporting, WindowLabelling):
         from medview.ui.key_slice import install as install_key_slice
 
         self.key_slice: KeySliceControl = install_key_slice(self)
-        self.study_views: list[QWidget] = []  # open study windows (medview.ui.study_view)
+        # Open study windows (medview.ui.study_view); the Training dock keeps them alive.
+        self.study_views: list[QWidget] = self.training.panel.study_views
 
     # ------------------------------------------------------------------ layout
     def _build(self) -> None:

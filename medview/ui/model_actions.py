@@ -37,7 +37,7 @@ class ModelActions(QObject):
         if project is None:
             return None
         if self.job is not None and self.job.running:
-            self.panel._set_status("An export or apply is already running.", True)
+            self.panel.set_status("An export or apply is already running.", True)
             return None
         job = JobBridge({"project": str(project.folder), "threads": 1, **config}, target, self)
 
@@ -47,14 +47,14 @@ class ModelActions(QObject):
 
         def failed(m: msg.Failed) -> None:
             self.last = m
-            self.panel._set_status(f"{what} failed: {m.error}", True)
+            self.panel.set_status(f"{what} failed: {m.error}", True)
 
         job.finished.connect(finished)
         job.failed.connect(failed)
-        job.progress.connect(lambda stage, d, t: self.panel._set_status(f"{what}: {d}/{t} {stage}"))
+        job.progress.connect(lambda stage, d, t: self.panel.set_status(f"{what}: {d}/{t} {stage}"))
         self.job = job
         job.start()
-        self.panel._set_status(f"{what}…")
+        self.panel.set_status(f"{what}…")
         return job
 
     def export_model(
@@ -74,7 +74,7 @@ class ModelActions(QObject):
 
         def done(m: msg.Finished) -> None:
             files = m.summary.get("files") or []
-            self.panel._set_status(
+            self.panel.set_status(
                 f"Exported run {run_id} as {fmt}: {', '.join(files)} (checked against medview's "
                 "own outputs)"
             )
@@ -88,7 +88,7 @@ class ModelActions(QObject):
     ) -> JobBridge | None:
         run_id = run_id or self.panel.run_id
         if run_id is None:
-            self.panel._set_status("Select a finished run first (Run history, Open plots).", True)
+            self.panel.set_status("Select a finished run first (Run history, Open plots).", True)
             return None
         if sources is None:
             folder = QFileDialog.getExistingDirectory(self.panel, "Folder of images to score")
@@ -107,7 +107,7 @@ class ModelActions(QObject):
             text = f"Scored {m.summary.get('predicted', 0)} image(s) with run {run_id} -> {out}"
             if skipped:
                 text += f"; {len(skipped)} file(s) could not be read"
-            self.panel._set_status(text, bool(skipped))
+            self.panel.set_status(text, bool(skipped))
             if skipped and self.confirm:
                 box = QMessageBox(self.panel)
                 box.setWindowTitle("Apply to folder")

@@ -1,5 +1,5 @@
-"""Small helpers for showing a run's predictions: active labelling's pick, the browser's
-prediction columns, and the ETA text of the progress bar."""
+"""Small helpers for showing a run's predictions: active labelling's pick and the
+browser's prediction columns."""
 
 from __future__ import annotations
 
@@ -33,16 +33,3 @@ def show_prediction_columns(browser: BrowserWidget) -> None:
     header = browser.table.horizontalHeader()
     for offset, column in enumerate((COL_PRED, COL_PROB), start=1):
         header.moveSection(header.visualIndex(column), header.visualIndex(COL_LABEL) + offset)
-
-
-def format_eta(seconds: float | None) -> str:
-    if seconds is None:
-        return "estimating…"
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, s = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes} min {s:02d} s"
-    hours, m = divmod(minutes, 60)
-    return f"{hours} h {m:02d} min"

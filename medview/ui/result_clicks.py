@@ -73,7 +73,7 @@ class ResultClicks(QObject):
     def __init__(self, panel: TrainingPanel) -> None:
         super().__init__(panel)
         self.panel = panel
-        self.browser = panel.window.browser
+        self.browser = panel.host.browser
         self.plots = panel.plots
         self.run_id: str | None = None
         self.classes: list[str] = []
@@ -220,7 +220,7 @@ class ResultClicks(QObject):
         rows = self.rows_for(source)
         if not rows:
             what = f"fold {source[1]}" if source[0] in ("epoch", "fold") else "this run"
-            self.panel._set_status(
+            self.panel.set_status(
                 f"No item-level results for {what} yet: they are written when the fold ends."
             )
             return []
@@ -228,7 +228,7 @@ class ResultClicks(QObject):
         names = self.classes
         title = f"True {names[true]}, predicted {names[predicted]} ({len(ids)})"
         self.browser.show_ids(ids, title)
-        self.panel._set_status(f"{title}: shown in the items list. G: Grad-CAM of the selected.")
+        self.panel.set_status(f"{title}: shown in the items list. G: Grad-CAM of the selected.")
         self.itemsShown.emit(ids)
         return ids
 
@@ -273,7 +273,7 @@ class ResultClicks(QObject):
             f"{base} — <i>table and matrix at threshold {self.threshold:.3f}</i>"
         )
         self.browser.refresh_id_filter()
-        self.panel._set_status(
+        self.panel.set_status(
             f"Decision threshold {self.threshold:.3f} (P({self.classes[1]}) at or above it is "
             f"called {self.classes[1]}); matrix and table recounted."
         )

@@ -42,7 +42,7 @@ def load_settings(panel: TrainingPanel, run_id: str) -> dict[str, Any]:
 
 def run_again(panel: TrainingPanel, run_id: str) -> bool:
     """Fill the form with ``run_id``'s settings and start a new run; False if it cannot."""
-    if panel.bridge is not None and panel.bridge.running:
+    if panel.session.running:
         QMessageBox.information(
             panel, "Run again", "A run is in progress: wait for it to end or cancel it first."
         )
@@ -62,12 +62,7 @@ def run_again(panel: TrainingPanel, run_id: str) -> bool:
             settings = {**settings, "pretrained": None}
     apply_to_form(panel, settings)
     others = {k: v for k, v in settings.items() if k not in FORM_KEYS and k not in _NOT_CARRIED}
-    saved = panel.extra_config
-    panel.extra_config = {**others, **saved}  # the panel's own extras (tests) still win
-    try:
-        started = panel.start()
-    finally:
-        panel.extra_config = saved
+    started = panel.start(once=others)  # the session's overrides still win
     if started:
         panel.log.appendPlainText(f"Running again with the settings of run {run_id}.")
     return started

@@ -259,13 +259,12 @@ def _busy(panel: TrainingPanel) -> bool:
     if panel.project is None:
         QMessageBox.information(panel, "Compare models", "Open a project first.")
         return True
-    if panel.bridge is not None and panel.bridge.running:
+    if panel.session.running:
         QMessageBox.information(
             panel, "Compare models", "A run is in progress: wait for it to end or cancel it."
         )
         return True
-    running = getattr(panel, "study_job", None)
-    if running is not None and running.running:
+    if panel.session.study_running:
         QMessageBox.information(panel, "Compare models", "A study is already running.")
         return True
     return False
@@ -292,7 +291,7 @@ def open_compare_dialog(panel: TrainingPanel, modal: bool = True) -> CompareDial
     device = panel.form.gpu_name or "cpu"
     if settings.get("device") == "cpu":
         device = "cpu"
-    dialog = CompareDialog(kind, settings, n_items, rate, device, panel.window)
+    dialog = CompareDialog(kind, settings, n_items, rate, device, panel.window())
     dialog.view = None
     dialog.accepted.connect(lambda: setattr(dialog, "view", start_study(panel, dialog.models())))
     if modal:
@@ -314,7 +313,7 @@ def open_tune_dialog(panel: TrainingPanel, modal: bool = True) -> TuneDialog | N
     if _busy(panel):
         return None
     kind, _settings = _train_settings(panel)
-    dialog = TuneDialog(kind, panel.form.model_box.currentData(), panel.window)
+    dialog = TuneDialog(kind, panel.form.model_box.currentData(), panel.window())
     dialog.view = None
     dialog.accepted.connect(lambda: setattr(dialog, "view", start_tune(panel, dialog.request())))
     if modal:
@@ -336,10 +335,9 @@ def _start(panel: TrainingPanel, config: dict[str, Any], target: str) -> StudyVi
 
     bridge = JobBridge(config, target, panel, interval_ms=200)
     view = StudyView(panel, bridge=bridge)
-    panel.study_job = bridge
     bridge.start()
-    bridge.ended.connect(lambda _status: panel._update_buttons())
-    panel._update_buttons()  # Train, Compare and Tune wait for the study to end
+    bridge.ended.connect(lambda _status: panel.session.set_study_running(False))
+    panel.session.set_study_running(True)  # Train, Compare and Tune wait for the study to end
     view.show()
     return view
 

@@ -77,7 +77,7 @@ class StudyView(QWidget):
         study_id: str | None = None,
         bridge: JobBridge | None = None,
     ) -> None:
-        super().__init__(panel.window, Qt.WindowType.Window)
+        super().__init__(panel.window(), Qt.WindowType.Window)
         self.panel = panel
         self.study_id = study_id
         self.bridge = bridge
@@ -86,7 +86,7 @@ class StudyView(QWidget):
         self.setWindowTitle("Study")
         self.resize(1280, 820)
         self._build()
-        panel.window.study_views.append(self)  # keep a reference: nothing else owns it
+        panel.study_views.append(self)  # keep a reference: nothing else owns it
         if bridge is not None:
             bridge.started.connect(self._started)
             bridge.progress.connect(self._progress)
@@ -471,7 +471,7 @@ class StudyView(QWidget):
             {k: v for k, v in settings.items() if k in ("model", "lr", "batch_size", "augment")}
         )
         if "weight_decay" in settings:
-            self.panel.extra_config["weight_decay"] = settings["weight_decay"]
+            self.panel.session.overrides["weight_decay"] = settings["weight_decay"]
         self.panel.log.appendPlainText(
             "Best settings of search "
             f"{self.study_id} applied: "

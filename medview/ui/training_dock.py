@@ -15,7 +15,7 @@ from medview.ui.menus import MenuEntry, make_action
 from medview.ui.model_actions import ModelActions
 from medview.ui.result_clicks import ResultClicks
 from medview.ui.run_again import run_again
-from medview.ui.training_panel import TrainingPanel
+from medview.ui.training_panel import PanelHost, TrainingPanel
 
 if TYPE_CHECKING:
     from medview.ui.main_window import MainWindow
@@ -65,7 +65,7 @@ def menu_entries(panel: TrainingPanel, actions: ModelActions) -> list[MenuEntry 
 
 def install(window: MainWindow) -> TrainingDocks:
     """Add the Training dock, the plots dock and the Training menu to the main window."""
-    panel = TrainingPanel(window)
+    panel = TrainingPanel(panel_host(window))
     right, bottom = Qt.DockWidgetArea.RightDockWidgetArea, Qt.DockWidgetArea.BottomDockWidgetArea
     training_dock = window.add_dock(panel, "Training", right, "trainingDock")
     tabs = QTabWidget()
@@ -123,10 +123,20 @@ def install(window: MainWindow) -> TrainingDocks:
     return docks
 
 
+def panel_host(window: MainWindow) -> PanelHost:
+    """What the Training dock may use of the window."""
+    return PanelHost(
+        browser=window.browser,
+        slice_view=window.slice_view,
+        current_item=lambda: window.current_item,
+        show_status=window.statusBar().showMessage,
+    )
+
+
 def gradcam_key(panel: TrainingPanel) -> None:
     """G: the selected item's Grad-CAM in one key: computed when it has none yet (with the
     shown run), else shown / hidden."""
-    item = panel.window.current_item
+    item = panel.host.current_item()
     overlay = panel.overlay
     if item is not None and overlay.item_id != item.id and panel.run_id is not None:
         panel.gradcam()

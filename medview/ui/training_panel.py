@@ -1,18 +1,19 @@
 """The Training dock: preset + Advanced form, plan check, Train / Cancel, progress with ETA,
 log, and what a finished run gives back (predictions, Label next, Grad-CAM).
 
-Every job (a run, "Predict unlabelled", a Grad-CAM map) is a spawned process driven by a
-JobBridge, so torch never loads in the window's process and the window stays responsive.
-training_dock.install(window) adds it to the main window.
+The panel is a view of a :class:`medview.jobs.training_session.TrainingSession`, which holds
+the run's state and decides what may be clicked and what an ended run means. The panel runs
+the plan check, starts each job (a run, "Predict unlabelled", a Grad-CAM map) as a spawned
+process driven by a JobBridge (torch never loads in the window's process), forwards the job's
+messages to the session and draws what the session's events say. It knows of the window only
+the few things a :class:`PanelHost` gives it. training_dock.install(window) adds it.
 """
 
 from __future__ import annotations
 
-import contextlib
-import time
 from collections.abc import Callable
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
@@ -29,15 +30,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from medview.core import messages as msg
-from medview.core.errors import MedviewError
-from medview.core.project import Project
-from medview.core.run_folder import RunFolder
-from medview.jobs.runner import DEFAULT_TARGET
+from medview.core.project import Item, Project
+from medview.jobs.training_session import (
+    Buttons,
+    PlotsLayout,
+    ProgressText,
+    RunEnd,
+    TrainingSession,
+)
 from medview.ui import workers
-from medview.ui.job_bridge import JobBridge, explain_failure
+from medview.ui.job_bridge import JobBridge
 from medview.ui.plots import LivePlots
-from medview.ui.predictions import format_eta, show_prediction_columns
+from medview.ui.predictions import show_prediction_columns
 from medview.ui.run_history import RunHistory
 from medview.ui.saliency import OverlayControls, SaliencyOverlay
 from medview.ui.training_form import TrainingForm
@@ -45,7 +49,18 @@ from medview.ui.training_side_jobs import TrainingSideJobs
 from training.plan import PlanCheck, check_plan
 
 if TYPE_CHECKING:
-    from medview.ui.main_window import MainWindow
+    from medview.ui.browser import BrowserWidget
+    from medview.ui.slice_view import SliceView
+
+
+@dataclass
+class PanelHost:
+    """What the panel needs of the window, and no more."""
+
+    browser: BrowserWidget  # the item list: its model's predictions, selection and columns
+    slice_view: SliceView  # where the Grad-CAM overlay is drawn
+    current_item: Callable[[], Item | None]  # the item the slice view shows
+    show_status: Callable[[str, int], None]  # the window's status bar: text, milliseconds
 
 
 class TrainingPanel(TrainingSideJobs):
@@ -54,24 +69,34 @@ class TrainingPanel(TrainingSideJobs):
     gradcamReady = Signal(int)  # item id
     predictionsReady = Signal(int)  # how many items were predicted
 
-    def __init__(self, window: MainWindow) -> None:
+    def __init__(self, host: PanelHost, session: TrainingSession | None = None) -> None:
         super().__init__()
-        self.window = window
-        self.project: Project | None = None
-        self.bridge: JobBridge | None = None
+        self.host = host
+        self.session = session or TrainingSession()
+        self.bridge: JobBridge | None = None  # the run's job
         self.side_job: JobBridge | None = None  # Grad-CAM or prediction
-        self.target = DEFAULT_TARGET  # tests swap in a worker that dies
-        self.extra_config: dict[str, Any] = {}  # tests: threads, size, ...
-        self.side_config: dict[str, Any] = {"threads": 1}
-        self.plan: PlanCheck | None = None
-        self.run_id: str | None = None  # the run Grad-CAM and "Predict unlabelled" use
+        self.study_views: list[QWidget] = []  # open study windows (medview.ui.study_view)
         self.plots = LivePlots()
         self.history = RunHistory()
         self.history.runSelected.connect(self.use_run)
-        self.overlay = SaliencyOverlay(window.slice_view)
+        self.overlay = SaliencyOverlay(host.slice_view)
         self._check_timer = QTimer(self, singleShot=True, interval=300)
         self._check_timer.timeout.connect(self._check_in_background)
         self._build()
+        self._listen(self.session)
+
+    @property
+    def project(self) -> Project | None:
+        return self.session.project
+
+    @property
+    def run_id(self) -> str | None:
+        """The run Grad-CAM and "Predict unlabelled" use."""
+        return self.session.run_id
+
+    @property
+    def plan(self) -> PlanCheck | None:
+        return cast("PlanCheck | None", self.session.plan)  # the panel hands over PlanChecks
 
     # ------------------------------------------------------------------ layout
     def _build(self) -> None:
@@ -168,7 +193,23 @@ class TrainingPanel(TrainingSideJobs):
         outer.addLayout(head)
         outer.addWidget(scroll, 1)
         self.setMinimumWidth(300)
-        self._update_buttons()
+        self._show_buttons(self.session.buttons())
+
+    def _listen(self, session: TrainingSession) -> None:
+        events = session.events
+        events.buttons.connect(self._show_buttons)
+        events.progress.connect(self._show_progress)
+        events.status.connect(self.set_status)
+        events.detail.connect(self.status.setText)
+        events.log.connect(self._log)
+        events.plots_reset.connect(self._reset_plots)
+        events.plots_planned.connect(self._plan_plots)
+        events.epoch.connect(self.plots.add_epoch)
+        events.fold_done.connect(self.plots.add_fold)
+        events.run_started.connect(self._run_started)
+        events.run_ended.connect(self._run_ended)
+        events.run_selected.connect(self._run_selected)
+        events.run_label.connect(self.run_label.setText)
 
     def compare_models(self) -> None:
         from medview.ui.study_dialog import open_compare_dialog
@@ -182,44 +223,30 @@ class TrainingPanel(TrainingSideJobs):
 
     # ------------------------------------------------------------------ project
     def set_project(self, project: Project | None) -> None:
-        self.project = project
         self.overlay.clear()
         self.history.set_project(project)
-        self.run_id = None
-        if not (self.bridge and self.bridge.running):  # a running run keeps its plots
-            self.plots.reset()
-            self.run_label.setText("No finished run yet.")
+        self.session.set_project(project)
         if project is not None:
-            done = [r for r in project.runs() if r.status in ("finished", "cancelled")]
-            done = [r for r in done if any((project.runs_dir / r.id).glob("fold*.safetensors"))]
-            if done:
-                self.use_run(done[-1].id, load_plots=True)
-            model = self.window.browser.model  # it has just read the project's predictions
+            model = self.host.browser.model  # it has just read the project's predictions
             if any(model.prediction(it.id) for it in model.items()):
-                show_prediction_columns(self.window.browser)
+                show_prediction_columns(self.host.browser)
             self.form.probe_device()
         self.check()
 
     def use_run(self, run_id: str, load_plots: bool = True) -> None:
         """Grad-CAM and "Predict unlabelled" use this run; its plots are shown."""
-        if self.project is None:
-            return
-        self.run_id = run_id
-        run_dir = self.project.runs_dir / run_id
-        if load_plots and not (self.bridge and self.bridge.running):
-            self.plots.load_run(run_dir)
-        model = ""
-        with contextlib.suppress(MedviewError):
-            model = self.project.get_run(run_id).model or ""
-        self.run_label.setText(f"Using run <b>{run_id}</b> ({model})")
-        self._update_buttons()
+        self.session.use_run(run_id, load_plots)
+
+    def _run_selected(self, run_id: str, load_plots: bool) -> None:
+        if load_plots and self.project is not None:
+            self.plots.load_run(self.project.runs_dir / run_id)
 
     # ------------------------------------------------------------------ plan
-    def config(self) -> dict[str, Any]:
+    def config(self, once: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The settings a run would get now: the form's, ``once``'s, the session's overrides."""
         kind = self.kind_box.currentData() if self.kind_box.isVisible() or self._mixed() else None
         plan_kind = self.plan.kind if self.plan else None
-        config = self.form.config(kind or plan_kind)
-        return {**config, **self.extra_config}
+        return self.session.run_settings(self.form.config(kind or plan_kind), once)
 
     def _mixed(self) -> bool:
         return bool(self.plan and self.plan.mixed)
@@ -242,22 +269,23 @@ class TrainingPanel(TrainingSideJobs):
             on_done=lambda plan: self._show_plan(plan, forced) if project is self.project else None,
         )
 
-    def _plan_inputs(self) -> tuple[str | None, dict[str, Any]]:
+    def _plan_inputs(self, once: dict[str, Any] | None = None) -> tuple[str | None, dict[str, Any]]:
         forced = self.kind_box.currentData() if self._mixed() else None
-        return forced, {**self.form.config(forced), **self.extra_config}
+        return forced, self.session.run_settings(self.form.config(forced), once)
 
     def check(self) -> PlanCheck | None:
         """The plan check, now (the form changed, or Train was pressed)."""
+        return self._check()
+
+    def _check(self, once: dict[str, Any] | None = None) -> PlanCheck | None:
         if self.project is None:
-            self.plan = None
             self.plan_label.setText("Open a project to train.")
-            self._update_buttons()
+            self.session.set_plan(None)
             return None
-        forced, config = self._plan_inputs()
+        forced, config = self._plan_inputs(once)
         return self._show_plan(check_plan(self.project, config, forced), forced)
 
     def _show_plan(self, plan: PlanCheck, forced: str | None) -> PlanCheck:
-        self.plan = plan
         auto = self.form.model_box.currentData() is None
         show_kind = plan.mixed and auto
         self.kind_label.setVisible(show_kind)
@@ -269,134 +297,83 @@ class TrainingPanel(TrainingSideJobs):
         color = "#2e7d32" if plan.ok else "#c62828"
         html = plan.text().replace("\n", "<br>")
         self.plan_label.setText(f"<span style='color:{color}'>{html}</span>")
-        self._update_buttons()
+        self.session.set_plan(plan)
         return plan
 
     # ------------------------------------------------------------------ running
-    def start(self) -> bool:
-        if self.project is None or (self.bridge is not None and self.bridge.running):
+    def start(self, once: dict[str, Any] | None = None) -> bool:
+        """Train with the form's settings (and ``once``'s, for this start only: Run again's
+        settings that the form does not show); False if no run may start now."""
+        if not self.session.may_start:
             return False
-        plan = self.check()
-        if plan is None or not plan.ok:
-            self._set_status("Cannot start: " + (plan.errors[0] if plan else "no project"), True)
+        self._check(once)
+        config = self.session.begin(self.config(once))
+        if config is None:
             return False
-        config = {"project": str(self.project.folder), **self.config()}
-        bridge = JobBridge(config, self.target, self)
-        bridge.started.connect(self._started)
-        bridge.progress.connect(self._progress)
-        bridge.epoch.connect(self._epoch)
-        bridge.foldDone.connect(self.plots.add_fold)
-        bridge.logged.connect(self._log)
-        bridge.ended.connect(lambda status, b=bridge: self._ended(b, status))
+        bridge = JobBridge(config, self.session.target, self)
+        bridge.message.connect(self.session.handle)
         self.bridge = bridge
         self.log.clear()
-        # Curves and legends are made now, at the click (the worker's first message confirms
-        # the plan): made later, while the user works, they would be a stall.
-        folds = [1] if config.get("holdout") else list(range(1, int(config["folds"]) + 1))
-        classes = [c for c, n in plan.counts.items() if n]
-        # Auto's epochs are known once the worker has planned (its Started message).
-        self.plots.reset(classes, folds, int(config["epochs"] or 0))
-        self.progress.setValue(0)
         self.progress.setStyleSheet("")
-        self.progress.setFormat("starting the training process…")
-        self._set_status(f"Starting {config['model'] or 'Auto'}…")
-        self._t0 = time.monotonic()
         bridge.start()
-        self._update_buttons()
         return True
 
     def cancel(self) -> None:
-        if self.bridge is not None and self.bridge.running:
+        if self.bridge is not None and self.session.cancel():
             self.bridge.cancel()
-            self.progress.setFormat("cancelling after this batch…")
-            self.cancel_button.setEnabled(False)
 
-    def _started(self, run_id: str, plan: msg.RunPlan) -> None:
-        classes, folds, epochs = plan.classes, plan.folds, plan.epochs
-        if not self.plots.prepared_for(classes, folds, epochs or 0):  # else done at the click
-            self.plots.reset(classes, folds, epochs or 0)
-        self._set_status(
-            f"Run {run_id}: {plan.model} on {plan.items} {plan.kind} "
-            f"items, {len(plan.folds)} fold(s) × {plan.epochs} epochs, {plan.device}"
-        )
+    def _reset_plots(self, layout: PlotsLayout) -> None:
+        self.plots.reset(layout.classes, layout.folds, layout.epochs)
+
+    def _plan_plots(self, layout: PlotsLayout) -> None:
+        if not self.plots.prepared_for(layout.classes, layout.folds, layout.epochs):
+            self.plots.reset(layout.classes, layout.folds, layout.epochs)  # else done at the click
+
+    def _run_started(self, run_id: str, _plan: object) -> None:
         self.history.refresh()
         self.runStarted.emit(run_id)
 
-    def _progress(self, stage: str, done: int, total: int) -> None:
-        self.progress.setValue(int(100 * done / max(total, 1)))
-        self.progress.setFormat(f"{stage} {done} / {total}")
-
-    def _epoch(self, e: msg.Epoch) -> None:
-        self.plots.add_epoch(e)
-        folds = len(self.bridge.plan.folds) if self.bridge else 0
-        self.progress.setValue(int(1000 * e.fraction_done))
-        auc = f", val AUC {e.val_auc:.3f}" if e.val_auc is not None else ""
-        self.progress.setFormat(
-            f"fold {e.fold}/{folds or '?'} · epoch {e.epoch}/{e.epochs} · "
-            f"ETA {format_eta(e.eta_seconds)}"
-        )
-        self.status.setText(f"loss {e.train_loss:.3f} (val {e.val_loss:.3f}){auc}")
+    def _show_progress(self, progress: ProgressText) -> None:
+        self.progress.setValue(progress.value)
+        self.progress.setFormat(progress.text)
+        if progress.failed:
+            self.progress.setStyleSheet("QProgressBar::chunk { background: #c62828; }")
 
     def _log(self, text: str, level: str) -> None:
         prefix = {"warning": "⚠ ", "error": "✗ "}.get(level, "")
         self.log.appendPlainText(prefix + text)
 
-    def _ended(self, bridge: JobBridge, status: str) -> None:
-        final = bridge.job.final
-        run_id = bridge.run_id or ""
-        # The user may have opened another project while the run went on: its results belong
-        # to the run's own project, so only the messages are shown then.
-        same = self.project is not None and str(self.project.folder) == bridge.job.config.get(
-            "project"
-        )
+    def _run_ended(self, end: RunEnd) -> None:
         self.history.refresh()
-        if status == "finished":
-            assert isinstance(final, msg.Finished)
-            self._load_final(Path(final.run_dir))
-            self.progress.setValue(1000)
-            self.progress.setFormat(f"finished in {format_eta(time.monotonic() - self._t0)}")
-            self._set_status(f"Run {run_id} finished; predictions are in the item list.")
-            if same:
-                self.use_run(run_id, load_plots=False)
-        elif status == "cancelled":
-            self.progress.setFormat("cancelled")
-            self._set_status(f"Run {run_id or ''} cancelled; completed folds are kept.")
-            if run_id and same and self.project is not None:
-                run_dir = self.project.runs_dir / run_id
-                self._load_final(run_dir)
-                if RunFolder(run_dir).weight_folds():  # completed folds can explain
-                    self.use_run(run_id, load_plots=False)
-        else:
-            error = getattr(final, "error", "the training process failed")
-            self.progress.setFormat("failed")
-            self.progress.setStyleSheet("QProgressBar::chunk { background: #c62828; }")
-            self._set_status(f"Training failed: {error}", True)
-            self._log(error, "error")
-            box = QMessageBox(
-                QMessageBox.Icon.Warning, "Training failed", error, parent=self.window
-            )
-            hint = explain_failure(error)
-            box.setInformativeText(
-                (hint + "\n\n" if hint else "")
-                + "The run is marked failed; the window and your labels are fine."
-            )
-            box.setDetailedText(getattr(final, "traceback", "") or "")
-            box.open()  # not exec(): nothing waits on the user
-            self.error_box = box
-        self._update_buttons()
+        if end.metrics is not None:
+            self.plots.set_final(end.metrics)
+        if end.status == "failed":
+            self._show_failure(end)
         # Last, once the browser shows the run's predictions: listeners (and tests) see them.
-        self.refresh_predictions(lambda: self.runEnded.emit(status, run_id))
+        self.refresh_predictions(lambda: self.runEnded.emit(end.status, end.run_id))
+
+    def _show_failure(self, end: RunEnd) -> None:
+        box = QMessageBox(
+            QMessageBox.Icon.Warning, "Training failed", end.error, parent=self.window()
+        )
+        box.setInformativeText(
+            (end.hint + "\n\n" if end.hint else "")
+            + "The run is marked failed; the window and your labels are fine."
+        )
+        box.setDetailedText(end.traceback)
+        box.open()  # not exec(): nothing waits on the user
 
     def refresh_predictions(self, then: Callable[[], None] | None = None) -> None:
         """Read the latest predictions on a pool thread (~0.1 s for 10 000 items), then show
         them in the browser with their columns beside the label; ``then`` runs after."""
         project = self.project
+        browser = self.host.browser
 
         def apply(predictions: dict[int, Any]) -> None:
             if project is self.project and project is not None:
-                self.window.browser.model.set_predictions(predictions)
+                browser.model.set_predictions(predictions)
                 if predictions:
-                    show_prediction_columns(self.window.browser)
+                    show_prediction_columns(browser)
             if then is not None:
                 then()
 
@@ -405,44 +382,25 @@ class TrainingPanel(TrainingSideJobs):
             return
         workers.start(project.latest_predictions, on_done=apply, on_error=lambda _exc: apply({}))
 
-    def _load_final(self, run_dir: Path) -> None:
-        metrics = RunFolder(run_dir).read_metrics()
-        if metrics is not None:
-            self.plots.set_final(metrics)
-
-    def _set_status(self, text: str, error: bool = False) -> None:
+    def set_status(self, text: str, error: bool = False) -> None:
+        """The dock's status line and the window's status bar."""
         self.status.setText(f"<span style='color:#c62828'>{text}</span>" if error else text)
-        self.window.statusBar().showMessage(text, 10000)
+        self.host.show_status(text, 10000)
 
-    def _update_buttons(self) -> None:
-        running = self.bridge is not None and self.bridge.running
-        side = self.side_job is not None and self.side_job.running
-        has_project = self.project is not None
-        self.train_button.setEnabled(
-            has_project and not running and bool(self.plan and self.plan.ok)
-        )
-        self.cancel_button.setEnabled(running)
-        study = getattr(self, "study_job", None)  # a study/search job (study_dialog.py)
-        if study is not None and study.running:
-            self.train_button.setEnabled(False)  # one job at a time: they share the CPU/GPU
-            running = True
-        ready = has_project and not running and bool(self.plan and self.plan.ok)
-        self.compare_button.setEnabled(ready)
-        self.tune_button.setEnabled(ready)
-        usable = has_project and self.run_id is not None and not side
-        self.predict_button.setEnabled(usable)
-        self.gradcam_button.setEnabled(usable)
-        self.next_button.setEnabled(has_project)
+    def _show_buttons(self, buttons: Buttons) -> None:
+        self.train_button.setEnabled(buttons.train)
+        self.cancel_button.setEnabled(buttons.cancel)
+        self.compare_button.setEnabled(buttons.compare)
+        self.tune_button.setEnabled(buttons.compare)
+        self.predict_button.setEnabled(buttons.predict)
+        self.gradcam_button.setEnabled(buttons.predict)
+        self.next_button.setEnabled(buttons.label_next)
 
     # ------------------------------------------------------------------ after a run
     def runs_deleted(self, run_ids: list[str]) -> None:
-        if self.run_id in run_ids:
-            self.run_id = None
+        if self.session.runs_deleted(run_ids):
             self.overlay.clear()
-            self.plots.reset()
-            self.run_label.setText("No finished run selected.")
         self.refresh_predictions()
-        self._update_buttons()
 
     def item_shown(self, item_id: int) -> None:
         self.overlay.render(item_id)

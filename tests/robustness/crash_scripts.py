@@ -67,7 +67,7 @@ def gui_train(project: str, settings: list[int]) -> None:
     panel.form.set_values(
         {"model": "cnn3d_small", "epochs": epochs, "folds": 2, "batch_size": 4, "size": size}
     )
-    panel.extra_config = {"threads": 1, "predict_unlabelled": False, "augment": "none"}
+    panel.session.overrides = {"threads": 1, "predict_unlabelled": False, "augment": "none"}
     assert panel.start()
     assert panel.bridge is not None
     panel.bridge.epoch.connect(lambda *_: print("epoch", panel.bridge.job.pid, flush=True))

@@ -121,7 +121,9 @@ def test_run_again_asks_before_a_download(
         lambda parent, run_id: asked.append(run_id) or answer,
         raising=False,
     )
-    monkeypatch.setattr(panel, "start", lambda: started.append(panel.config()) or True)
+    monkeypatch.setattr(
+        panel, "start", lambda once=None: started.append(panel.config(once)) or True
+    )
     result = run_again.run_again(panel, OLD)
     assert asked == [OLD]
     if answer == "cancel":

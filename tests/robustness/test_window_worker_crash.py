@@ -36,7 +36,7 @@ def window(qtbot, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory):
     win.set_project(Project.open(_training_project(tmp_path)))
     panel = win.training_panel
     panel.form.set_values({**TINY, "augment": "none"})
-    panel.extra_config = {"threads": 1, "predict_unlabelled": False}
+    panel.session.overrides = {"threads": 1, "predict_unlabelled": False}
     yield win
     panel.shutdown()
     win.close_project()
@@ -44,17 +44,20 @@ def window(qtbot, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory):
 
 def test_a_segfaulting_worker_leaves_the_window_working(qtbot, window) -> None:
     panel = window.training_panel
-    panel.target = "rb_workers:segfault_worker"
+    panel.session.target = "rb_workers:segfault_worker"
     assert panel.start()
     with qtbot.waitSignal(panel.runEnded, timeout=120_000) as ended:
         pass
     status, run_id = ended.args
     assert status == "failed" and run_id
-    shown = panel.status.text() + " " + panel.error_box.text()
+    from training_helpers import failure_box
+
+    box = failure_box(window)
+    shown = panel.status.text() + " " + box.text()
     assert "SIGSEGV" in shown and "stopped unexpectedly" in shown, shown
     with Project.open(window.project.folder) as other:
         assert other.get_run(run_id).status == "failed"
-    panel.error_box.close()
+    box.close()
     # Still working: label an item, and the Train button is back.
     item = window.browser.model.items()[0].id
     assert window.browser.select_item(item)

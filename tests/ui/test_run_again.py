@@ -50,7 +50,7 @@ def window(qtbot, tmp_path: Path):
     qtbot.addWidget(win)
     win.show()
     win.set_project(project)
-    win.training_panel.extra_config = {"threads": 1}
+    win.training_panel.session.overrides = {"threads": 1}
     yield win
     win.training_panel.shutdown()
     win.close_project()
@@ -79,7 +79,7 @@ def test_run_again_loads_the_settings_and_starts_a_new_run(qtbot, window: MainWi
     assert form["lr"] == pytest.approx(0.002)
     assert form["class_weights"] and form["patience"] == 3 and form["device"] == "cpu"
     assert form["pretrained"] is None and not form["freeze_encoder"]  # the form's defaults
-    assert "seed" not in panel.extra_config  # only for that start
+    assert "seed" not in panel.session.overrides  # only for that start
 
     with qtbot.waitSignal(panel.runEnded, timeout=90_000) as ended:
         pass

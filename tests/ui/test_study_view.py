@@ -27,7 +27,7 @@ def window(qtbot, tmp_path: Path):
     win.set_project(make_project_2d(tmp_path))
     panel: TrainingPanel = win.training_panel
     panel.form.set_values({**TINY, "augment": "none"})
-    panel.extra_config = dict(QUICK)
+    panel.session.overrides = dict(QUICK)
     yield win
     for view in win.study_views:
         if view.bridge is not None:

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from projects import SHAPE
 from projects import make_volume_project as make_project
+from training_helpers import failure_box
 
 from medview.core.project import Project
 from medview.ui.main_window import MainWindow
@@ -30,7 +31,7 @@ def window(qtbot, tmp_path: Path):
     win.set_project(project)
     panel: TrainingPanel = win.training_panel
     panel.form.set_values({**TINY, "augment": "none"})
-    panel.extra_config = {"threads": 1}
+    panel.session.overrides = {"threads": 1}
     yield win
     panel.shutdown()
     win.close_project()
@@ -132,18 +133,19 @@ def test_cancel_ends_the_run_as_cancelled(qtbot, window: MainWindow) -> None:
 
 def test_a_dying_worker_leaves_the_window_working(qtbot, window: MainWindow) -> None:
     panel: TrainingPanel = window.training_panel
-    panel.target = "training_helpers:dying_worker"
+    panel.session.target = "training_helpers:dying_worker"
     assert panel.start()
     with qtbot.waitSignal(panel.runEnded, timeout=RUN_TIMEOUT_MS) as ended:
         pass
     status, run_id = ended.args
     assert status == "failed" and run_id
     assert "stopped unexpectedly" in panel.status.text()
-    assert panel.error_box.isVisible() and "exit code 3" in panel.error_box.text()
+    box = failure_box(window)
+    assert box.isVisible() and "exit code 3" in box.text()
     with Project.open(window.project.folder) as other:
         assert other.get_run(run_id).status == "failed"
     # The window still works: label an item, browse, start again.
-    panel.error_box.close()
+    box.close()
     first = window.browser.model.items()[0].id
     window.browser.select_item(first)
     window.label_selected("MUT")
@@ -216,7 +218,7 @@ def test_2d_run_and_gradcam_overlay(qtbot, tmp_path: Path) -> None:
     panel.form.set_values(
         {"model": "cnn_small", "epochs": 1, "folds": 2, "batch_size": 4, "size": 16}
     )
-    panel.extra_config = {"threads": 1}
+    panel.session.overrides = {"threads": 1}
     assert panel.start()
     with qtbot.waitSignal(panel.runEnded, timeout=RUN_TIMEOUT_MS) as ended:
         pass

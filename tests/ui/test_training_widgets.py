@@ -20,7 +20,6 @@ from medview.ui.browser_model import (
 )
 from medview.ui.job_bridge import JobBridge
 from medview.ui.main_window import MainWindow
-from medview.ui.predictions import format_eta
 from medview.ui.settings import Settings
 from medview.ui.training_panel import TrainingPanel
 
@@ -146,23 +145,6 @@ def test_stubborn_worker_is_terminated_off_the_gui_thread(qtbot) -> None:
     with qtbot.waitSignal(bridge.ended, timeout=30_000) as ended:
         bridge.cancel()
     assert ended.args == ["cancelled"] and not bridge.job.is_alive()
-
-
-def test_failures_are_explained() -> None:
-    from medview.ui.job_bridge import explain_failure
-
-    assert "memory" in explain_failure("stopped unexpectedly (exit code -9)")
-    assert "SIGSEGV" in explain_failure("stopped unexpectedly (exit code -11)")
-    assert "log.txt" in explain_failure("stopped unexpectedly (exit code 3)")
-    assert "batch size" in explain_failure("the GPU ran out of memory: lower --batch-size")
-    assert explain_failure("ValueError: bad") == ""
-
-
-def test_format_eta() -> None:
-    assert format_eta(None) == "estimating…"
-    assert format_eta(42.4) == "42 s"
-    assert format_eta(125) == "2 min 05 s"
-    assert format_eta(3 * 3600 + 60) == "3 h 01 min"
 
 
 def test_the_window_process_never_imports_torch(tmp_path: Path) -> None:

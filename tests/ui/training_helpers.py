@@ -44,6 +44,15 @@ def stubborn_worker(config: dict[str, Any], queue: Any, cancel_event: Any) -> No
         time.sleep(0.1)
 
 
+def failure_box(window: Any) -> Any:
+    """The "Training failed" message box the window shows (the latest one)."""
+    from PySide6.QtWidgets import QMessageBox
+
+    boxes = [b for b in window.findChildren(QMessageBox) if b.windowTitle() == "Training failed"]
+    assert boxes, "no 'Training failed' box is shown"
+    return boxes[-1]
+
+
 def write_fake_run(
     project: Project, run_id: str, auc: float, status: str = "finished", test: bool = False
 ) -> None:

@@ -1,0 +1,55 @@
+"""What the Training dock says about a run, in words: the ETA, what a failure means to a
+user, and what a side job's result was. Plain functions of messages (no Qt), used by
+:mod:`medview.jobs.training_session` and its view."""
+
+from __future__ import annotations
+
+import re
+import signal
+
+from medview.core import messages as msg
+
+
+def predicted_text(message: msg.Finished) -> tuple[int, str]:
+    """ "Predict unlabelled" ended: how many items, and what the status line says."""
+    count = int(message.summary.get("predicted", 0))
+    return count, f"Predicted {count} unlabelled item(s) with run {message.run_id}."
+
+
+def gradcam_text(item_name: str, message: msg.Finished) -> str:
+    p = message.summary.get("probabilities") or []
+    return f"Grad-CAM of {item_name}: predicted {message.summary.get('predicted')}" + (
+        f" (P {max(p):.2f})" if p else ""
+    )
+
+
+def format_eta(seconds: float | None) -> str:
+    if seconds is None:
+        return "estimating…"
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, s = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {s:02d} s"
+    hours, m = divmod(minutes, 60)
+    return f"{hours} h {m:02d} min"
+
+
+def explain_failure(error: str) -> str:
+    """A sentence for what a bare exit code means to a user."""
+    match = re.search(r"exit code (-?\d+)", error)
+    if not match:
+        if "out of memory" in error.lower():
+            return "Lower the batch size or the input size (Advanced) and train again."
+        return ""
+    code = int(match.group(1))
+    if code in (-9, 137):
+        return (
+            "The system stopped the training process (SIGKILL), most often because memory ran "
+            "out: lower the batch size or the input size (Advanced), or close other programs."
+        )
+    if code < 0:
+        name = signal.Signals(-code).name if -code in signal.valid_signals() else str(-code)
+        return f"The training process was stopped by signal {name}."
+    return "The training process ended without a report; its log.txt in the run folder may say why."
