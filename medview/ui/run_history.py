@@ -66,6 +66,7 @@ class RunHistory(QWidget):
         self.project: Project | None = None
         self.runs: list[Run] = []
         self._build()
+        self._selection_changed()  # the buttons' enabled state for no selection
 
     def _build(self) -> None:
         self.table = QTableWidget(0, len(COLUMNS))
@@ -78,6 +79,34 @@ class RunHistory(QWidget):
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.doubleClicked.connect(lambda *_: self.open_selected())
         self.table.itemSelectionChanged.connect(self._selection_changed)
+        buttons = self._build_buttons()
+        top = QWidget()
+        ll = QVBoxLayout(top)
+        ll.setContentsMargins(0, 0, 0, 0)
+        ll.addLayout(buttons)
+        ll.addWidget(self.table, 1)
+        self.compare_table = MetricsTable("Run", show_mean=False)
+        self.compare_table.setToolTip("Mean over folds of each compared run")
+        left = QSplitter(Qt.Orientation.Vertical)
+        left.addWidget(top)
+        left.addWidget(self.compare_table)
+        left.setSizes([220, 120])
+        self.compare_roc = _plot(
+            "Mean ROC per run (select runs, Compare)", "false positive rate", "true positive rate"
+        )
+        legend = self.compare_roc.getPlotItem().addLegend(offset=(-5, -5), labelTextColor="#222")
+        legend.setBrush(pg.mkBrush(255, 255, 255, 200))
+        fix_unit_square(self.compare_roc)
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(left)
+        splitter.addWidget(self.compare_roc)
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addWidget(splitter)
+
+    def _build_buttons(self) -> QHBoxLayout:
         buttons = QHBoxLayout()
         self.open_button = QPushButton("Open plots")
         self.open_button.clicked.connect(self.open_selected)
@@ -105,32 +134,7 @@ class RunHistory(QWidget):
         ):
             buttons.addWidget(button)
         buttons.addStretch(1)
-        top = QWidget()
-        ll = QVBoxLayout(top)
-        ll.setContentsMargins(0, 0, 0, 0)
-        ll.addLayout(buttons)
-        ll.addWidget(self.table, 1)
-        self.compare_table = MetricsTable("Run", show_mean=False)
-        self.compare_table.setToolTip("Mean over folds of each compared run")
-        left = QSplitter(Qt.Orientation.Vertical)
-        left.addWidget(top)
-        left.addWidget(self.compare_table)
-        left.setSizes([220, 120])
-        self.compare_roc = _plot(
-            "Mean ROC per run (select runs, Compare)", "false positive rate", "true positive rate"
-        )
-        legend = self.compare_roc.getPlotItem().addLegend(offset=(-5, -5), labelTextColor="#222")
-        legend.setBrush(pg.mkBrush(255, 255, 255, 200))
-        fix_unit_square(self.compare_roc)
-        splitter = QSplitter(Qt.Orientation.Horizontal)
-        splitter.addWidget(left)
-        splitter.addWidget(self.compare_roc)
-        splitter.setStretchFactor(0, 3)
-        splitter.setStretchFactor(1, 1)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(2, 2, 2, 2)
-        layout.addWidget(splitter)
-        self._selection_changed()
+        return buttons
 
     # ------------------------------------------------------------------ data
     def set_project(self, project: Project | None) -> None:

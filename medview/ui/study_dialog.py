@@ -103,6 +103,11 @@ class CompareDialog(QDialog):
             or model_costs.DEFAULT_MACS_PER_SECOND["gpu" if device not in ("cpu", "CPU") else "cpu"]
         )
         self.measured = rate is not None
+        self._build(models, cfg)
+        self.resize(600, self.sizeHint().height())
+        self._update_total()
+
+    def _build(self, models: tuple[str, ...] | list[str], cfg: TrainConfig) -> None:
         layout = QVBoxLayout(self)
         intro = QLabel(
             "Every ticked model is trained as its own run on <b>the same folds, seed, input "
@@ -111,40 +116,12 @@ class CompareDialog(QDialog):
         )
         intro.setWordWrap(True)
         layout.addWidget(intro)
-        self.table = QTableWidget(len(models), 4)
-        self.table.setHorizontalHeaderLabels(["Model", "Parameters", "MACs / image", "Time"])
-        self.table.verticalHeader().setVisible(False)
-        self.table.setSelectionMode(QTableWidget.SelectionMode.NoSelection)
-        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        ticked = DEFAULT_TICKED[kind]
-        for row, name in enumerate(models):
-            item = QTableWidgetItem(name)
-            item.setFlags(Qt.ItemFlag.ItemIsUserCheckable | Qt.ItemFlag.ItemIsEnabled)
-            item.setCheckState(Qt.CheckState.Checked if name in ticked else Qt.CheckState.Unchecked)
-            item.setData(Qt.ItemDataRole.UserRole, name)
-            self.table.setItem(row, 0, item)
-            macs = model_costs.macs(name, self.size)
-            cells = [
-                format_count(model_costs.parameters(name)),
-                format_macs(macs),
-                format_duration(self._estimate(name)),
-            ]
-            for col, text in enumerate(cells, start=1):
-                cell = QTableWidgetItem(text)
-                cell.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-                self.table.setItem(row, col, cell)
-        header = self.table.horizontalHeader()
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for col in (1, 2, 3):
-            header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
-        self.table.itemChanged.connect(self._update_total)
-        height = self.table.verticalHeader().length() + self.table.horizontalHeader().height()
-        self.table.setFixedHeight(height + 4)  # every model visible, no empty band below
+        self._build_table(models)
         layout.addWidget(self.table)
         folds = "hold-out" if cfg.holdout else f"{cfg.folds}-fold CV"
         shared = QLabel(
-            f"Shared: {n_items} labelled {kind.upper()} items, {folds}, seed {cfg.seed}, "
-            f"{self.size} px input, {cfg.epochs} epochs, batch {cfg.batch_size}, "
+            f"Shared: {self.n_items} labelled {self.kind.upper()} items, {folds}, seed "
+            f"{cfg.seed}, {self.size} px input, {cfg.epochs} epochs, batch {cfg.batch_size}, "
             f"learning rate {cfg.lr:g}, augmentation {cfg.augment}."
         )
         shared.setWordWrap(True)
@@ -160,8 +137,38 @@ class CompareDialog(QDialog):
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)
-        self.resize(600, self.sizeHint().height())
-        self._update_total()
+
+    def _build_table(self, models: tuple[str, ...] | list[str]) -> None:
+        """One row per model: ticked by default for the usual candidates, with parameters,
+        MACs at the study's input size and the estimated time."""
+        self.table = QTableWidget(len(models), 4)
+        self.table.setHorizontalHeaderLabels(["Model", "Parameters", "MACs / image", "Time"])
+        self.table.verticalHeader().setVisible(False)
+        self.table.setSelectionMode(QTableWidget.SelectionMode.NoSelection)
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        ticked = DEFAULT_TICKED[self.kind]
+        for row, name in enumerate(models):
+            item = QTableWidgetItem(name)
+            item.setFlags(Qt.ItemFlag.ItemIsUserCheckable | Qt.ItemFlag.ItemIsEnabled)
+            item.setCheckState(Qt.CheckState.Checked if name in ticked else Qt.CheckState.Unchecked)
+            item.setData(Qt.ItemDataRole.UserRole, name)
+            self.table.setItem(row, 0, item)
+            cells = [
+                format_count(model_costs.parameters(name)),
+                format_macs(model_costs.macs(name, self.size)),
+                format_duration(self._estimate(name)),
+            ]
+            for col, text in enumerate(cells, start=1):
+                cell = QTableWidgetItem(text)
+                cell.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                self.table.setItem(row, col, cell)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for col in (1, 2, 3):
+            header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        self.table.itemChanged.connect(self._update_total)
+        height = self.table.verticalHeader().length() + self.table.horizontalHeader().height()
+        self.table.setFixedHeight(height + 4)  # every model visible, no empty band below
 
     def _estimate(self, name: str) -> float | None:
         cfg = self.settings

@@ -18,8 +18,6 @@ import html
 import math
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pyqtgraph as pg
 from PySide6.QtCore import QSortFilterProxyModel, Qt, QUrl
 from PySide6.QtGui import QDesktopServices, QFont, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
@@ -36,7 +34,8 @@ from PySide6.QtWidgets import (
 
 from medview.core import messages as msg
 from medview.core.errors import MedviewError
-from medview.ui.plots import FOLD_COLORS, _plot, fix_unit_square
+from medview.ui import study_plots
+from medview.ui.plots import _plot, fix_unit_square
 
 if TYPE_CHECKING:
     from medview.ui.job_bridge import JobBridge
@@ -49,7 +48,6 @@ SETTING_NAMES = {
     "weight_decay": "weight decay",
     "augment": "augmentation",
 }
-MARKERS = ("o", "s", "t", "d", "t1", "p", "h", "star")
 
 
 def _mean_sd(mean: float | None, sd: float | None) -> str:
@@ -145,6 +143,19 @@ class StudyView(QWidget):
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         split.addWidget(self.table)
 
+        split.addWidget(self._build_plots())
+
+        self.stats = QLabel()
+        self.stats.setWordWrap(True)
+        self.stats.setTextFormat(Qt.TextFormat.RichText)
+        self.stats.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.stats.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        split.addWidget(self.stats)
+        split.setSizes([260, 380, 140])
+        layout.addWidget(split, 1)
+
+    def _build_plots(self) -> QWidget:
+        """The mean ROC and the AUC-against-cost plots, side by side."""
         plots = QWidget()
         pl = QHBoxLayout(plots)
         pl.setContentsMargins(0, 0, 0, 0)
@@ -157,16 +168,7 @@ class StudyView(QWidget):
         self.cost_plot.setLogMode(x=True, y=False)
         pl.addWidget(self.roc_plot, 1)
         pl.addWidget(self.cost_plot, 1)
-        split.addWidget(plots)
-
-        self.stats = QLabel()
-        self.stats.setWordWrap(True)
-        self.stats.setTextFormat(Qt.TextFormat.RichText)
-        self.stats.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.stats.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
-        split.addWidget(self.stats)
-        split.setSizes([260, 380, 140])
-        layout.addWidget(split, 1)
+        return plots
 
     # ------------------------------------------------------------------ job messages
     def _started(self, run_id: str, plan: msg.RunPlan) -> None:
@@ -343,85 +345,8 @@ class StudyView(QWidget):
             if r.get("status") == "finished" and r.get("cv_auc_mean") is not None
         ]
         done.sort(key=lambda r: -r["cv_auc_mean"])
-        self.roc_plot.clear()
-        legend = self.roc_plot.getPlotItem().legend
-        if legend is not None:
-            legend.clear()
-        self.roc_plot.plot([0, 1], [0, 1], pen=pg.mkPen("#999", width=1, style=Qt.PenStyle.DotLine))
-        styles = (
-            Qt.PenStyle.SolidLine,
-            Qt.PenStyle.DashLine,
-            Qt.PenStyle.DashDotLine,
-            Qt.PenStyle.DotLine,
-        )
-        for k, r in enumerate(done[:8]):
-            roc = r.get("roc_mean")
-            if not roc:
-                continue
-            pen = pg.mkPen(
-                FOLD_COLORS[k % len(FOLD_COLORS)], width=2.5 if k == 0 else 1.6, style=styles[k % 4]
-            )
-            self.roc_plot.plot(
-                roc["fpr"],
-                roc["tpr_mean"],
-                pen=pen,
-                name=f"{self._label(r)}  {r['cv_auc_mean']:.3f} ± {r['cv_auc_std'] or 0:.3f}",
-            )
-        fix_unit_square(self.roc_plot)
-
-        from training.stats import pareto_front
-
-        self.cost_plot.clear()
-        pts = [r for r in done if r.get("macs")]
-        scale, unit = self._mac_unit()
-        self.cost_plot.getPlotItem().setLabel("bottom", f"{unit} per image (log scale)")
-        front = pareto_front([r["macs"] for r in pts], [r["cv_auc_mean"] for r in pts])
-        for k, r in enumerate(pts):
-            color = FOLD_COLORS[k % len(FOLD_COLORS)]
-            x = r["macs"] / scale
-            sd = r.get("cv_auc_std") or 0
-            if sd:
-                # ErrorBarItem does not follow log mode: give it log10(x)
-                self.cost_plot.addItem(
-                    pg.ErrorBarItem(
-                        x=np.array([math.log10(x)]),
-                        y=np.array([r["cv_auc_mean"]]),
-                        height=np.array([2 * sd]),
-                        beam=0,
-                        pen=pg.mkPen(color, width=1.2),
-                    )
-                )
-            on_front = k in front
-            self.cost_plot.plot(
-                [x],
-                [r["cv_auc_mean"]],
-                pen=None,
-                symbol=MARKERS[k % len(MARKERS)],
-                symbolSize=11 if on_front else 9,
-                symbolBrush=color,
-                symbolPen=pg.mkPen("#111", width=1.6 if on_front else 0.6),
-            )
-            label = pg.TextItem(self._label(r), color="#222", anchor=(0, 1))
-            label.setPos(math.log10(x), r["cv_auc_mean"])
-            self.cost_plot.addItem(label)
-        if len(front) > 1:
-            xs = [pts[i]["macs"] / scale for i in front]
-            ys = [pts[i]["cv_auc_mean"] for i in front]
-            step_x, step_y = [xs[0]], [ys[0]]
-            for x, y in zip(xs[1:], ys[1:], strict=True):
-                step_x += [x, x]
-                step_y += [step_y[-1], y]
-            self.cost_plot.plot(
-                step_x, step_y, pen=pg.mkPen("#555", width=1.2, style=Qt.PenStyle.DashLine)
-            )
-        if pts:
-            lo = math.log10(min(r["macs"] for r in pts) / scale)
-            hi = math.log10(max(r["macs"] for r in pts) / scale)
-            pad = max(0.15, 0.1 * (hi - lo))
-            self.cost_plot.setXRange(lo - pad, hi + 2 * pad, padding=0)
-        self.cost_plot.getPlotItem().setTitle(
-            "CV AUC against cost (black outline: Pareto-optimal)", color="#222", size="10pt"
-        )
+        study_plots.fill_roc(self.roc_plot, done, self._label)
+        study_plots.fill_cost(self.cost_plot, done, self._label, *self._mac_unit())
 
     def _mac_unit(self) -> tuple[float, str]:
         macs = [r["macs"] for r in self.rows if r.get("macs")]
