@@ -40,11 +40,11 @@ def oom_killed_worker(config: dict[str, Any], queue: Any, cancel_event: Any) -> 
 
 def memory_error_worker(config: dict[str, Any], queue: Any, cancel_event: Any) -> None:
     """Python's own out-of-memory: an allocation in the engine raises MemoryError."""
-    import training.api
+    import training.run_data
     from training.worker import run
 
     def no_memory(*args: Any, **kwargs: Any) -> Any:
         raise MemoryError()
 
-    training.api.load_items = no_memory  # decoding every item is the big allocation
+    training.run_data.load_items = no_memory  # decoding every item is the big allocation
     run(config, queue, cancel_event)

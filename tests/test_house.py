@@ -1,0 +1,113 @@
+"""The house rules of docs/CONTRIBUTING.md, enforced from the source (AST only, no imports):
+no function over 40 lines in ``training/`` and ``medview/core``, none over 60 elsewhere in
+``medview/`` (``_build*`` methods in ``medview/ui`` are layout code and exempt).
+
+``KNOWN_LONG`` lists the functions still over their limit while the splitting goes on. It may
+only shrink: a function not in it fails the test when over its limit, and one in it fails the
+test once it is within its limit (take its name out, so that it stays within).
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load_house():
+    """bench/house.py, the scan the figures come from (bench/ is not a package)."""
+    spec = importlib.util.spec_from_file_location("house", ROOT / "bench" / "house.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["house"] = module  # dataclasses look their module up while being built
+    spec.loader.exec_module(module)
+    return module
+
+
+house = _load_house()
+scan, LIMIT_STRICT, LIMIT_OTHER = house.scan, house.LIMIT_STRICT, house.LIMIT_OTHER
+_scan = functools.cache(lambda: scan(ROOT))
+
+KNOWN_LONG = {
+    "medview.cli.build_parser",
+    "medview.core.clean_copy.clean_copy",
+    "medview.core.project.Project.add_items",
+    "medview.io.dicom_header._header_from_dataset",
+    "medview.io.importer.import_sources",
+    "medview.io.raster._tiff_plan",
+    "medview.io.readers.timeboxed_read",
+    "medview.ui.study_dialog.CompareDialog.__init__",
+    "medview.ui.study_view.StudyView._fill_plots",
+    "training.apply.apply_run",
+    "training.auto.auto_settings",
+    "training.batch_size.choose_batch_size",
+    "training.cli_commands.ProgressPrinter.__call__",
+    "training.cli_commands.add_train_arguments",
+    "training.cli_commands.cmd_train",
+    "training.cli_commands.config_from_args",
+    "training.config.TrainConfig.validate",
+    "training.cross_validation.audit_leakage",
+    "training.cross_validation.plan_splits",
+    "training.data.load_items",
+    "training.export.export_run",
+    "training.gradcam.compute_gradcam",
+    "training.loop.fit",
+    "training.merge.merge_runs",
+    "training.metrics.classification_metrics",
+    "training.model_export.export_model",
+    "training.plan.check_plan",
+    "training.predict.predict_run",
+    "training.report.compute_metrics",
+    "training.report.write_plots",
+    "training.study.run_study",
+    "training.study_plots.write_study_plots",
+    "training.study_report.paired_statistics",
+    "training.tune.run_tune",
+    "training.tune.run_tune.<locals>.objective",
+    "training.weights.apply_state",
+}
+
+
+def test_no_new_function_over_its_limit() -> None:
+    new = [f for f in _scan().long_functions() if f.name not in KNOWN_LONG]
+    assert not new, "over the house limit (split them along their jobs):\n" + "\n".join(
+        f"  {f.name}: {f.lines} lines (limit {f.limit})" for f in new
+    )
+
+
+def test_known_long_list_is_exact() -> None:
+    fixed = sorted(KNOWN_LONG - {f.name for f in _scan().long_functions()})
+    assert not fixed, (
+        "now within the house limit (or renamed): take them out of KNOWN_LONG in "
+        "tests/test_house.py:\n" + "\n".join(f"  {name}" for name in fixed)
+    )
+
+
+def _function(name: str, lines: int, indent: str = "") -> str:
+    body = "".join(f"{indent}    x = {i}\n" for i in range(lines - 1))
+    return f"{indent}def {name}():\n{body}"
+
+
+def test_the_scan_applies_each_limit(tmp_path: Path) -> None:
+    """The limits by place: 40 in training/ and medview/core, 60 elsewhere, layout exempt."""
+    files = {
+        "training/a.py": _function("long", LIMIT_STRICT + 1) + _function("ok", LIMIT_STRICT),
+        "medview/core/b.py": _function("long", LIMIT_STRICT + 1),
+        "medview/io/c.py": _function("ok", LIMIT_OTHER) + _function("long", LIMIT_OTHER + 1),
+        "medview/ui/d.py": "class W:\n"
+        + _function("_build_form", 200, "    ")
+        + _function("_on_click", LIMIT_OTHER + 1, "    "),
+    }
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    long = {f.name for f in scan(tmp_path).long_functions()}
+    assert long == {
+        "training.a.long",
+        "medview.core.b.long",
+        "medview.io.c.long",
+        "medview.ui.d.W._on_click",
+    }

@@ -1,0 +1,86 @@
+"""What Auto can only choose with the device at hand, before the run is created: the batch size
+(a probe on warm-up batches at the input shape), the epochs, then the run's time estimate
+(and fewer epochs when it exceeds Auto's time budget)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from training.batch_size import BatchChoice
+from training.config import TrainConfig
+from training.run_context import RunInputs
+
+Sizes = tuple[int, int, int, int]  # (folds, training, validation, test items) per fold
+
+
+def split_sizes(inputs: RunInputs) -> Sizes:
+    """(folds, training, validation, test items) per fold as the fold planner will make
+    them (from the item counts; the exact folds come after loading)."""
+    cfg = inputs.cfg
+    test = sum(1 for it in inputs.items if it.split == "test")
+    pool = len(inputs.items) - test
+    if cfg.holdout:
+        if not test:
+            test = round(pool * cfg.holdout_fractions[0])
+            pool -= test
+        val = max(1, round(pool * cfg.holdout_fractions[1]))
+        return 1, pool - val, val, test
+    val = max(1, round(pool / cfg.folds))
+    return (1 if cfg.fold else cfg.folds), pool - val, val, test
+
+
+def finish_auto(inputs: RunInputs) -> tuple[TrainConfig, dict[str, Any], dict[str, Any]]:
+    """The config with every setting decided, the time estimate, and what config.json
+    records of the probe and the estimate."""
+    from training.run_setup import warmup_data
+    from training.timing import estimate_run
+
+    sizes = split_sizes(inputs)
+    data = warmup_data(inputs.prep.shape, len(inputs.classes))
+    cfg, choice = _batch_size(inputs, data, sizes[1])
+    cfg = _epochs(cfg, inputs, sizes[1]).with_defaults()
+    inputs.cfg = cfg  # the probe and the estimate train at the chosen settings
+    estimate = estimate_run(inputs, data, sizes, choice)
+    plan = inputs.auto_plan
+    if cfg.auto and plan is not None and "epochs" in plan.values:
+        from training.auto import fit_time_budget
+
+        if fit_time_budget(cfg, plan, estimate):
+            epochs, warmup = plan.values["epochs"], plan.values["warmup_epochs"]
+            cfg = inputs.cfg = dataclasses.replace(cfg, epochs=epochs, warmup_epochs=warmup)
+            estimate = estimate_run(inputs, data, sizes, choice)
+    extra = {"batch_probe": choice.to_json() if choice else None, "estimate": estimate}
+    return cfg, estimate, extra
+
+
+def _batch_size(
+    inputs: RunInputs, data: Any, n_train: int
+) -> tuple[TrainConfig, BatchChoice | None]:
+    cfg, plan = inputs.cfg, inputs.auto_plan
+    if cfg.batch_size is not None or plan is None:
+        return cfg, None
+    if cfg.fold is not None:
+        # Separate --fold runs (cluster jobs) must agree to be merged: no timing probe.
+        from training.batch_size import data_cap
+
+        size = min(32, data_cap(n_train, inputs.kind))
+        reason = "a --fold run: the data-set cap up to 32, no probe (fold runs must agree)"
+        plan.choose("batch_size", size, reason)
+        return dataclasses.replace(cfg, batch_size=size), None
+    from training.timing import probe_batch
+
+    choice = probe_batch(inputs, data, n_train)
+    plan.choose("batch_size", choice.batch_size, choice.reason)
+    return dataclasses.replace(cfg, batch_size=choice.batch_size), choice
+
+
+def _epochs(cfg: TrainConfig, inputs: RunInputs, n_train: int) -> TrainConfig:
+    plan = inputs.auto_plan
+    if not cfg.auto or plan is None:
+        return cfg
+    from training.auto import auto_epochs
+
+    auto_epochs(cfg, n_train, cfg.batch_size or 8, plan, cfg.warmup_epochs is not None)
+    chosen = {k: plan.values[k] for k in ("epochs", "warmup_epochs") if k in plan.values}
+    return dataclasses.replace(cfg, **chosen)
