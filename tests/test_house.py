@@ -33,12 +33,6 @@ _scan = functools.cache(lambda: scan(ROOT))
 
 KNOWN_LONG = {
     "medview.cli.build_parser",
-    "medview.core.clean_copy.clean_copy",
-    "medview.core.project.Project.add_items",
-    "medview.io.dicom_header._header_from_dataset",
-    "medview.io.importer.import_sources",
-    "medview.io.raster._tiff_plan",
-    "medview.io.readers.timeboxed_read",
     "medview.ui.study_dialog.CompareDialog.__init__",
     "medview.ui.study_view.StudyView._fill_plots",
     "training.apply.apply_run",

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from medview.core import messages as msg
-from medview.core.project import Item, Project
+from medview.core.item import Item
+from medview.core.project import Project
 from medview.core.run_folder import RunFolder
 from training.config import TrainConfig
 from training.cross_validation import Fold, SplitPlan
