@@ -32,9 +32,6 @@ scan, LIMIT_STRICT, LIMIT_OTHER = house.scan, house.LIMIT_STRICT, house.LIMIT_OT
 _scan = functools.cache(lambda: scan(ROOT))
 
 KNOWN_LONG = {
-    "medview.cli.build_parser",
-    "medview.ui.study_dialog.CompareDialog.__init__",
-    "medview.ui.study_view.StudyView._fill_plots",
     "training.apply.apply_run",
     "training.auto.auto_settings",
     "training.batch_size.choose_batch_size",
@@ -52,7 +49,6 @@ KNOWN_LONG = {
     "training.merge.merge_runs",
     "training.metrics.classification_metrics",
     "training.model_export.export_model",
-    "training.plan.check_plan",
     "training.predict.predict_run",
     "training.report.compute_metrics",
     "training.report.write_plots",
