@@ -50,8 +50,6 @@ KNOWN_LONG = {
     "training.metrics.classification_metrics",
     "training.model_export.export_model",
     "training.predict.predict_run",
-    "training.report.compute_metrics",
-    "training.report.write_plots",
     "training.study.run_study",
     "training.study_plots.write_study_plots",
     "training.study_report.paired_statistics",

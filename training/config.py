@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from medview.core.errors import MedviewError
@@ -64,6 +65,7 @@ MANUAL_DEFAULTS: dict[str, Any] = {
     "tta": False,
 }
 DEVICES = ("auto", "cpu", "cuda", "mps")
+DOWNLOAD = "download"  # --pretrained download: the library's own weights (training.weights)
 
 
 class ConfigError(MedviewError):
@@ -118,6 +120,12 @@ class TrainConfig:
     predict_unlabelled: bool = True  # the ensemble predicts unlabelled items at the end
     near_duplicate_groups: bool = False  # near-duplicate clusters (pHash) share one fold
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # A relative weights path means "from the folder the user typed it in": stored absolute,
+        # config.json then works from any folder (Run again, --config). "download" is a word.
+        if isinstance(self.pretrained, str) and self.pretrained not in ("", DOWNLOAD):
+            self.pretrained = str(Path(self.pretrained).expanduser().resolve())
 
     # ------------------------------------------------------------------ (de)serialisation
     def to_dict(self) -> dict[str, Any]:

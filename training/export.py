@@ -36,6 +36,10 @@ COPIED = (
     "confusion.svg",
     "loss.png",
     "loss.svg",
+    "roc_test.png",  # the test split's own plots (runs with test items)
+    "roc_test.svg",
+    "confusion_test.png",
+    "confusion_test.svg",
     # Slice mode (docs/slices.md); patients.csv is left out: group names are patient ids.
     "slices.csv",
     "levels.png",

@@ -166,6 +166,19 @@ def summarise(fold_metrics: Sequence[dict[str, Any]]) -> dict[str, dict[str, flo
     return summary
 
 
+def summarise_per_class(
+    fold_metrics: Sequence[dict[str, Any]],
+) -> dict[str, dict[str, dict[str, float | None]]]:
+    """Each class's metrics (multiclass ``per_class``), mean and std over the folds."""
+    classes: list[str] = []
+    for fm in fold_metrics:
+        classes += [c for c in fm.get("per_class") or {} if c not in classes]
+    return {
+        c: summarise([(fm.get("per_class") or {}).get(c, {}) for fm in fold_metrics])
+        for c in classes
+    }
+
+
 def roc_curve_points(y_true: Sequence[int], probs: np.ndarray) -> dict[str, list[float]] | None:
     """One fold's ROC (binary) or macro-averaged one-vs-rest ROC (multiclass) on ROC_GRID."""
     y = np.asarray(y_true, dtype=int)

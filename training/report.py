@@ -23,9 +23,10 @@ from typing import Any
 
 import numpy as np
 
-from medview.core.run_folder import RunFolder, read_history_csv, write_history_csv
+from medview.core.run_folder import read_history_csv, write_history_csv
 from medview.core.run_folder import write_json as write_json  # re-exported for older callers
 from training import metrics as M
+from training.report_plots import write_plots as write_plots  # re-exported for older callers
 
 
 @dataclass
@@ -144,74 +145,98 @@ def compute_metrics(
     probabilities. With a ``calibration`` (fitted on the pooled OOF predictions, which the
     fold-0 rows then carry calibrated), the test metrics are at its threshold, with the 0.5
     ones beside them under ``at_0.5``, and ``calibration`` reports ECE before/after.
+    Multiclass runs add ``per_class_summary``: each class's metrics, mean and std over folds.
     """
-    folds = []
-    curves = []
-    warnings: list[str] = []
-    for info in fold_info:
-        val = [r for r in rows if r.fold == info["fold"] and r.split == "val"]
-        y = _truths(val)
-        probs = np.asarray([r.probs for r in val])
-        fm = {"fold": info["fold"], "n_train": info.get("n_train"), "n_val": len(val)}
-        fm.update(M.classification_metrics(y, probs, classes))
-        for key in ("best_epoch", "epochs_run", "stopped_early"):
-            fm[key] = info.get(key)
-        roc = M.roc_curve_points(y, probs)
-        fm["roc"] = roc
-        curves.append(roc)
-        if fm.get("roc_auc") == 1.0:
-            warnings.append(
-                f"fold {info['fold']}: validation AUC is 1.0 - perfect separation is rare in "
-                "real data; check for leakage (duplicates, one patient in several items, "
-                "class-specific file formats or sizes)"
-            )
-        folds.append(fm)
+    folds = [_fold_metrics(info, rows, classes) for info in fold_info]
     oof = [r for r in rows if r.fold > 0 and r.split == "val"]
     out: dict[str, Any] = {
         "folds": folds,
         "summary": M.summarise(folds),
-        "pooled_confusion": M.pooled_confusion(
-            _truths(oof),
-            np.asarray([r.probs for r in oof]).reshape(-1, len(classes)),
-            len(classes),
-        )
-        if oof
-        else None,
-        "roc_mean": M.mean_roc(curves),
-        "warnings": warnings,
+        "pooled_confusion": _pooled_confusion(oof, classes) if oof else None,
+        "roc_mean": M.mean_roc([fm["roc"] for fm in folds]),
+        "warnings": [w for fm in folds if (w := _perfect_auc_warning(fm))],
     }
-    test = [r for r in rows if r.fold == 0 and r.split == "test" and r.true is not None]
+    if len(classes) > 2:
+        out["per_class_summary"] = M.summarise_per_class(folds)
     threshold = calibration.threshold if calibration is not None else 0.5
     if calibration is not None:
-        cal = calibration.to_json()
-        pooled = [r for r in rows if r.fold == 0 and r.split == "val" and r.true is not None]
-        if pooled:
-            y = [int(r.true) for r in pooled if r.true is not None]
-            probs = np.asarray([r.probs for r in pooled])
-            # In-sample for the threshold (it was chosen on these rows): for reference only.
-            cal["oof_at_threshold"] = _headline(
-                M.classification_metrics(y, probs, classes, threshold)
-            )
-            cal["oof_at_0.5"] = _headline(M.classification_metrics(y, probs, classes))
-        out["calibration"] = cal
+        out["calibration"] = _calibration_report(calibration, rows, classes)
+    test = [r for r in rows if r.fold == 0 and r.split == "test" and r.true is not None]
     if test:
-        y = _truths(test)
-        probs = np.asarray([r.probs for r in test])
-        test_metrics = M.classification_metrics(y, probs, classes, threshold)
-        test_metrics["roc"] = M.roc_curve_points(y, probs)
-        test_metrics["n_models"] = len(fold_info)
-        if calibration is not None:
-            from training.calibration import expected_calibration_error
+        out["test"] = _test_metrics(test, rows, classes, threshold, calibration)
+        out["test"]["n_models"] = len(fold_info)
+    return out
 
-            test_metrics["threshold_method"] = calibration.method
-            test_metrics["at_0.5"] = _headline(M.classification_metrics(y, probs, classes))
-            raw = np.asarray([r.probs for r in ensemble_rows(rows, "test") if r.true is not None])
-            raw_y = [r.true for r in ensemble_rows(rows, "test") if r.true is not None]
-            test_metrics["ece_before"] = (
-                expected_calibration_error(raw, raw_y) if len(raw) else None
-            )
-            test_metrics["ece"] = expected_calibration_error(probs, y)
-        out["test"] = test_metrics
+
+def _fold_metrics(
+    info: dict[str, Any], rows: Sequence[PredRow], classes: Sequence[str]
+) -> dict[str, Any]:
+    """One fold model on its validation items (at 0.5), with its ROC and training facts."""
+    val = [r for r in rows if r.fold == info["fold"] and r.split == "val"]
+    y = _truths(val)
+    probs = np.asarray([r.probs for r in val])
+    fm: dict[str, Any] = {"fold": info["fold"], "n_train": info.get("n_train"), "n_val": len(val)}
+    fm.update(M.classification_metrics(y, probs, classes))
+    for key in ("best_epoch", "epochs_run", "stopped_early"):
+        fm[key] = info.get(key)
+    fm["roc"] = M.roc_curve_points(y, probs)
+    return fm
+
+
+def _perfect_auc_warning(fm: dict[str, Any]) -> str | None:
+    if fm.get("roc_auc") != 1.0:
+        return None
+    return (
+        f"fold {fm['fold']}: validation AUC is 1.0 - perfect separation is rare in "
+        "real data; check for leakage (duplicates, one patient in several items, "
+        "class-specific file formats or sizes)"
+    )
+
+
+def _pooled_confusion(oof: Sequence[PredRow], classes: Sequence[str]) -> list[list[int]]:
+    probs = np.asarray([r.probs for r in oof]).reshape(-1, len(classes))
+    return M.pooled_confusion(_truths(oof), probs, len(classes))
+
+
+def _calibration_report(
+    calibration: Any, rows: Sequence[PredRow], classes: Sequence[str]
+) -> dict[str, Any]:
+    cal: dict[str, Any] = calibration.to_json()
+    pooled = [r for r in rows if r.fold == 0 and r.split == "val" and r.true is not None]
+    if pooled:
+        y = [int(r.true) for r in pooled if r.true is not None]
+        probs = np.asarray([r.probs for r in pooled])
+        # In-sample for the threshold (it was chosen on these rows): for reference only.
+        at_threshold = M.classification_metrics(y, probs, classes, calibration.threshold)
+        cal["oof_at_threshold"] = _headline(at_threshold)
+        cal["oof_at_0.5"] = _headline(M.classification_metrics(y, probs, classes))
+    return cal
+
+
+def _test_metrics(
+    test: Sequence[PredRow],
+    rows: Sequence[PredRow],
+    classes: Sequence[str],
+    threshold: float,
+    calibration: Any,
+) -> dict[str, Any]:
+    """The fold models' ensemble on the test split: metrics, confusion, its own ROC."""
+    y = _truths(test)
+    probs = np.asarray([r.probs for r in test])
+    out = M.classification_metrics(y, probs, classes, threshold)
+    out["roc"] = M.roc_curve_points(y, probs)
+    if calibration is None:
+        return out
+    from training.calibration import expected_calibration_error
+
+    out["threshold_method"] = calibration.method
+    out["at_0.5"] = _headline(M.classification_metrics(y, probs, classes))
+    raw_rows = [r for r in ensemble_rows(rows, "test") if r.true is not None]
+    raw = np.asarray([r.probs for r in raw_rows])
+    out["ece_before"] = (
+        expected_calibration_error(raw, _truths(raw_rows)) if len(raw) else None
+    )
+    out["ece"] = expected_calibration_error(probs, y)
     return out
 
 
@@ -220,117 +245,6 @@ HEADLINE = ("n", "accuracy", "precision", "recall", "specificity", "f1", "roc_au
 
 def _headline(metrics: dict[str, Any]) -> dict[str, Any]:
     return {k: metrics[k] for k in HEADLINE if k in metrics}
-
-
-# ---------------------------------------------------------------------- plots
-def write_plots(
-    run_dir: Path,
-    classes: Sequence[str],
-    metrics: dict[str, Any],
-    history: Sequence[dict[str, Any]],
-) -> None:
-    import matplotlib
-
-    folder = RunFolder(run_dir)
-    matplotlib.use("Agg")  # no display, no Qt: the worker and headless servers
-    import matplotlib.pyplot as plt
-
-    # ROC: every fold, the mean and the ±1 std band.
-    fig, ax = plt.subplots(figsize=(5.5, 5))
-    for fm in metrics.get("folds", []):
-        if fm.get("roc"):
-            auc = fm.get("roc_auc")
-            label = (
-                f"fold {fm['fold']} (AUC {auc:.3f})" if auc is not None else f"fold {fm['fold']}"
-            )
-            ax.plot(fm["roc"]["fpr"], fm["roc"]["tpr"], lw=1, alpha=0.5, label=label)
-    mean = metrics.get("roc_mean")
-    if mean:
-        fpr = np.asarray(mean["fpr"])
-        tpr = np.asarray(mean["tpr_mean"])
-        std = np.asarray(mean["tpr_std"])
-        s = metrics.get("summary", {}).get("roc_auc", {})
-        label = "mean"
-        if s.get("mean") is not None:
-            label = f"mean (AUC {s['mean']:.3f} ± {s['std']:.3f})"
-        ax.plot(fpr, tpr, color="black", lw=2, label=label)
-        ax.fill_between(
-            fpr,
-            np.clip(tpr - std, 0, 1),
-            np.clip(tpr + std, 0, 1),
-            color="grey",
-            alpha=0.25,
-            label="± 1 std",
-        )
-    if metrics.get("test", {}).get("roc"):
-        t = metrics["test"]
-        ax.plot(
-            t["roc"]["fpr"],
-            t["roc"]["tpr"],
-            "--",
-            color="#D55E00",
-            lw=2,
-            label=f"test ensemble (AUC {t.get('roc_auc') or 0:.3f})",
-        )
-    ax.plot([0, 1], [0, 1], ":", color="grey")
-    ax.set(xlabel="False positive rate", ylabel="True positive rate", xlim=(0, 1), ylim=(0, 1.01))
-    ax.set_title("ROC (one-vs-rest macro)" if len(classes) > 2 else f"ROC ({classes[1]} positive)")
-    ax.legend(loc="lower right", fontsize=7)
-    _save(fig, folder.plot("roc"))
-    plt.close(fig)
-
-    # Confusion: pooled out-of-fold, counts and row-normalised.
-    cm = np.asarray(metrics.get("pooled_confusion") or np.zeros((len(classes), len(classes))))
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4.5))
-    rows = cm.sum(axis=1, keepdims=True)
-    norm = np.divide(cm, rows, out=np.zeros_like(cm, dtype=float), where=rows > 0)
-    for ax, data, title, fmt in (
-        (axes[0], cm, "counts", "d"),
-        (axes[1], norm, "row-normalised", ".2f"),
-    ):
-        ax.imshow(data, cmap="Blues", vmin=0)
-        for (i, j), v in np.ndenumerate(data):
-            color = "white" if data.max() and v > data.max() / 2 else "black"
-            ax.text(
-                j,
-                i,
-                format(int(v) if fmt == "d" else v, fmt),
-                ha="center",
-                va="center",
-                color=color,
-            )
-        ax.set_xticks(range(len(classes)), classes, rotation=30, ha="right")
-        ax.set_yticks(range(len(classes)), classes)
-        ax.set(xlabel="predicted", ylabel="true", title=f"out-of-fold confusion ({title})")
-    fig.tight_layout()
-    _save(fig, folder.plot("confusion"))
-    plt.close(fig)
-
-    # Loss: train (solid) and validation (dashed) per fold.
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for fold in sorted({int(r["fold"]) for r in history}):
-        rs = [r for r in history if int(r["fold"]) == fold]
-        (line,) = ax.plot(
-            [r["epoch"] for r in rs], [r["train_loss"] for r in rs], label=f"fold {fold} train"
-        )
-        ax.plot(
-            [r["epoch"] for r in rs],
-            [r["val_loss"] for r in rs],
-            "--",
-            color=line.get_color(),
-            label=f"fold {fold} val",
-        )
-    ax.set(xlabel="epoch", ylabel="loss", title="training and validation loss")
-    if history:
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    _save(fig, folder.plot("loss"))
-    plt.close(fig)
-
-
-def _save(fig: Any, stem: Path) -> None:
-    fig.savefig(stem.with_suffix(".png"), dpi=120)
-    fig.savefig(stem.with_suffix(".svg"))
 
 
 def db_metrics(metrics: dict[str, Any]) -> dict[str, Any]:

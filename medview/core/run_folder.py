@@ -35,6 +35,8 @@ SLICES = "slices.csv"
 PATIENTS = "patients.csv"
 LEVELS_PLOT = "levels"
 PLOTS = ("roc", "confusion", "loss")  # each as .png and .svg
+# The test split's own plots (the fold models' ensemble), written when a run has test items.
+TEST_PLOTS = ("roc_test", "confusion_test")
 PLOT_SUFFIXES = (".png", ".svg")
 HISTORY_COLUMNS = (
     "fold",
@@ -99,12 +101,14 @@ class RunFolder:
         return self.path / f"fold{fold}.safetensors"
 
     def plot(self, name: str) -> Path:
-        """The stem of a plot (``roc``, ``confusion``, ``loss``); PNG and SVG go beside it."""
+        """The stem of a plot (PLOTS, TEST_PLOTS, LEVELS_PLOT); PNG and SVG go beside it."""
         return self.path / name
 
     def report_files(self) -> list[str]:
         """The names of the tables and plots a report consists of (what an export copies)."""
         plots = [f"{name}{suffix}" for name in PLOTS for suffix in PLOT_SUFFIXES]
+        tested = [n for n in TEST_PLOTS if (self.path / f"{n}.png").exists()]
+        plots += [f"{name}{suffix}" for name in tested for suffix in PLOT_SUFFIXES]
         sliced = (
             [f"{LEVELS_PLOT}{suffix}" for suffix in PLOT_SUFFIXES] if self.slices.exists() else []
         )

@@ -7,7 +7,9 @@ while a run is going and after it has ended.
 The "Threshold" column says at which decision threshold each row's binary metrics are: fold
 rows at 0.5 (each fold model's own probabilities), the test row at the threshold chosen on the
 pooled out-of-fold predictions, with a second "@ 0.5" test row beside it (engine metrics.json
-``test.at_0.5``). Multiclass rows show "–" (arg-max, no threshold).
+``test.at_0.5``). Multiclass rows show "–" (arg-max, no threshold); precision, recall and F1
+are macro averages there, with the support-weighted F1 beside them (each class's values are
+in the "Per class" tab, medview/ui/per_class_table.py).
 """
 
 from __future__ import annotations
@@ -31,10 +33,12 @@ METRIC_COLUMNS: tuple[tuple[str, str, int | None], ...] = (
     ("recall", "Recall", 3),
     ("specificity", "Specificity", 3),
     ("f1", "F1", 3),
+    ("f1_weighted", "F1 weighted", 3),  # multiclass only: the column hides without values
     ("roc_auc", "ROC AUC", 3),
     ("threshold", "Threshold", 3),
     ("best_epoch", "Best epoch", None),
 )
+MULTICLASS_ONLY = ("f1_weighted",)
 THRESHOLD_TIP = (
     "Decision threshold on P(positive) of each row's metrics: folds at 0.5; the test row at the "
     "threshold chosen on the pooled out-of-fold predictions (Youden or --target-recall), and "
@@ -118,6 +122,11 @@ class MetricsTable(QTableWidget):
         return out
 
     def _rebuild(self) -> None:
+        # Multiclass-only columns (weighted F1) stay out of a binary run's table.
+        for c, (key, _, _) in enumerate(METRIC_COLUMNS, start=1):
+            if key in MULTICLASS_ONLY:
+                shown = any(m.get(key) is not None for _, m in self.rows + self.extra)
+                self.setColumnHidden(c, not shown)
         show_mean = self.show_mean and len(self.rows) > 1
         first_extra = len(self.rows) + (1 if show_mean else 0)
         self.setRowCount(first_extra + len(self.extra))

@@ -1,6 +1,7 @@
 """Live plots of a run (pyqtgraph): loss and validation AUC per fold, ROC per fold and mean,
 the confusion matrix (current fold while running, pooled out-of-fold at the end), and the
-metrics table. Every plot saves as PNG or SVG, the table as CSV.
+metrics tables (folds; per class for multiclass runs). Every plot saves as PNG or SVG, the
+tables as CSV.
 
 Plots are fed message by message (``add_epoch``, ``add_fold``) and can be rebuilt from a run
 folder (``load_run``: history.csv + metrics.json), so a past run looks like a live one.
@@ -21,6 +22,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QSplitter,
+    QTabWidget,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -28,7 +30,9 @@ from PySide6.QtWidgets import (
 
 from medview.core import messages as msg
 from medview.core.run_folder import RunFolder
+from medview.ui.confusion_plot import ConfusionPlot as ConfusionPlot  # its old home
 from medview.ui.metrics_table import MetricsTable
+from medview.ui.per_class_table import PerClassTable
 from medview.ui.plot_export import save_plot
 
 # Okabe-Ito: distinguishable for colour-blind readers, on light and dark backgrounds.
@@ -63,84 +67,6 @@ def fix_unit_square(widget: pg.PlotWidget) -> None:
     widget.setRange(xRange=(0, 1), yRange=(0, 1), padding=0.02)
     widget.setMouseEnabled(x=False, y=False)
     widget.getPlotItem().hideButtons()
-
-
-class ConfusionPlot(pg.PlotWidget):
-    """Counts as text on a colour scale (white to blue), classes on both axes. ``source``
-    says what it shows (for medview.ui.result_clicks): ("epoch" | "fold", fold number),
-    ("pooled", 0) or ("test", 0)."""
-
-    def __init__(self) -> None:
-        super().__init__(background="w")
-        self.source: tuple[str, int] = ("pooled", 0)
-        item = self.getPlotItem()
-        item.setLabel("bottom", "predicted", color="#333")
-        item.setLabel("left", "true", color="#333")
-        item.setMouseEnabled(False, False)
-        item.hideButtons()
-        item.getViewBox().invertY(True)
-        item.getViewBox().setAspectLocked(True)
-        for name in ("bottom", "left"):
-            item.getAxis(name).setPen("#666")
-            item.getAxis(name).setTextPen("#333")
-        self.image = pg.ImageItem(axisOrder="row-major")
-        lut = np.stack(
-            [
-                np.linspace(c0, c1, 256)
-                for c0, c1 in zip((247, 251, 255), (8, 48, 107), strict=True)
-            ],
-            axis=1,
-        )
-        self.image.setLookupTable(lut.astype(np.uint8))
-        item.addItem(self.image)
-        self.texts: list[pg.TextItem] = []
-        self.matrix: np.ndarray | None = None
-        self.setMinimumSize(200, 180)
-        self.setMenuEnabled(False)
-        self.set_title("Confusion matrix")
-
-    def set_title(self, text: str) -> None:
-        self.getPlotItem().setTitle(text, color="#222", size="10pt")
-
-    def set_matrix(
-        self, matrix: Sequence[Sequence[int]], classes: Sequence[str], title: str
-    ) -> None:
-        cm = np.asarray(matrix, dtype=float)
-        n = cm.shape[0] if cm.ndim == 2 else 0
-        self.set_title(title)
-        if len(self.texts) != n * n:  # new class count: new labels (else they are reused)
-            for text in self.texts:
-                self.getPlotItem().removeItem(text)
-            self.texts = [self._cell_text() for _ in range(n * n)]
-        if n == 0:  # no classes yet (before the run has said which)
-            self.matrix = None
-            self.image.clear()
-            return
-        self.matrix = cm
-        # Row-normalised colour: a small class reads as clearly as a large one.
-        rows = cm.sum(axis=1, keepdims=True)
-        norm = np.divide(cm, rows, out=np.zeros_like(cm), where=rows > 0)
-        # Each cell as a block of pixels: SVG viewers smooth a scaled-up image, and a 2×2
-        # image would become a blur; blocks keep the cells' edges sharp.
-        block = max(1, 256 // n)
-        self.image.setImage(np.kron(norm, np.ones((block, block))), levels=(0.0, 1.0))
-        self.image.setRect(0, 0, n, n)
-        for text, ((i, j), value) in zip(self.texts, np.ndenumerate(cm), strict=True):
-            text.setText(f"{int(value)}", color="w" if norm[i, j] > 0.5 else "#111")
-            text.setPos(j + 0.5, i + 0.5)
-        ticks = [[(k + 0.5, name) for k, name in enumerate(classes)]]
-        self.getPlotItem().getAxis("bottom").setTicks(ticks)
-        self.getPlotItem().getAxis("left").setTicks(ticks)
-        self.getPlotItem().getViewBox().setRange(xRange=(0, n), yRange=(0, n), padding=0.02)
-
-    def _cell_text(self) -> pg.TextItem:
-        text = pg.TextItem("", anchor=(0.5, 0.5))
-        font = text.textItem.font()
-        font.setPointSize(11)
-        font.setBold(True)
-        text.setFont(font)
-        self.getPlotItem().addItem(text)
-        return text
 
 
 class LivePlots(QWidget):
@@ -200,7 +126,15 @@ class LivePlots(QWidget):
         csv_button.clicked.connect(self._save_table_dialog)
         bar.addWidget(csv_button)
         tl.addLayout(bar)
-        tl.addWidget(self.table, 1)
+        # Folds (one row each, mean ± std, test) and, for multiclass runs, each class's metrics.
+        self.tables = QTabWidget()
+        self.tables.setDocumentMode(True)
+        self.per_class = PerClassTable()
+        self.tables.addTab(self.table, "Folds")
+        self.tables.addTab(self.per_class, "Per class")
+        self.tables.setTabToolTip(1, "Precision, recall, F1 of each class (multiclass runs)")
+        self.tables.setTabVisible(1, False)
+        tl.addWidget(self.tables, 1)
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(grid_host)
         splitter.addWidget(table_host)
@@ -245,6 +179,8 @@ class LivePlots(QWidget):
             np.zeros((len(classes), len(classes))), classes, "Confusion matrix"
         )
         self.table.clear_rows()
+        self.per_class.clear_rows()
+        self.tables.setTabVisible(1, len(classes) > 2)
         planned = f"{len(folds)} fold(s)" + (f" × {epochs} epochs" if epochs else "")
         self.summary_label.setText(f"{planned} planned" if folds else "")
         # Every planned fold's curves (and legend rows) exist before the first epoch, so an
@@ -319,6 +255,7 @@ class LivePlots(QWidget):
             )
             self.confusion.source = ("fold", done.fold)
         self.table.set_row(str(done.fold), metrics)
+        self.per_class.add_fold(done.fold, metrics)
         self._fit_table()
         self._update_mean_roc()
 
@@ -375,6 +312,8 @@ class LivePlots(QWidget):
             stats = (auc["mean"], auc["std"]) if auc.get("mean") is not None else None
             self._update_mean_roc(metrics["roc_mean"], stats)
         test = metrics.get("test") or {}
+        self.per_class.set_test(test)
+        self.tables.setTabVisible(1, self.per_class.has_data)
         if test:  # the fold models' ensemble on the held-out test items
             n = test.get("n_models")
             self.table.set_extra_row(
@@ -440,11 +379,11 @@ class LivePlots(QWidget):
             self.save_plot(name, path)
 
     def _save_table_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(
-            self, "Save the metrics", "metrics.csv", "CSV (*.csv)"
-        )
+        per_class = self.tables.currentWidget() is self.per_class
+        name = "metrics_per_class.csv" if per_class else "metrics.csv"
+        path, _ = QFileDialog.getSaveFileName(self, "Save the metrics", name, "CSV (*.csv)")
         if path:
-            self.table.save_csv(path)
+            (self.per_class if per_class else self.table).save_csv(path)
 
 
 def read_history(folder: RunFolder) -> list[msg.Epoch]:

@@ -79,6 +79,7 @@ def test_run_folder_and_metrics_contract(full_run):
     for key in ("accuracy", "precision", "recall", "specificity", "f1", "roc_auc"):
         assert set(m["summary"][key]) >= {"mean", "std"}
     assert {"accuracy", "roc_auc", "f1"} <= set(m["test"])
+    assert {"roc_test.png", "confusion_test.png"} <= {p.name for p in run_dir.iterdir()}
     assert set(m["leakage"]) >= {"duplicate_items_across_folds", "groups_across_folds"}
     assert m["timing"]["total_seconds"] > 0 and m["timing"]["train_samples_per_second"] > 0
     assert m["model_info"]["parameters"] > 0 and m["model_info"]["macs"] > 0
