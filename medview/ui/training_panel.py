@@ -45,7 +45,7 @@ from medview.ui.predictions import show_prediction_columns
 from medview.ui.run_history import RunHistory
 from medview.ui.saliency import OverlayControls, SaliencyOverlay
 from medview.ui.training_form import TrainingForm
-from medview.ui.training_side_jobs import TrainingSideJobs
+from medview.ui.training_side_jobs import SideJobs
 from training.plan import PlanCheck, check_plan
 
 if TYPE_CHECKING:
@@ -63,7 +63,7 @@ class PanelHost:
     show_status: Callable[[str, int], None]  # the window's status bar: text, milliseconds
 
 
-class TrainingPanel(TrainingSideJobs):
+class TrainingPanel(QWidget):
     runStarted = Signal(str)  # run id
     runEnded = Signal(str, str)  # status, run id
     gradcamReady = Signal(int)  # item id
@@ -74,12 +74,14 @@ class TrainingPanel(TrainingSideJobs):
         self.host = host
         self.session = session or TrainingSession()
         self.bridge: JobBridge | None = None  # the run's job
-        self.side_job: JobBridge | None = None  # Grad-CAM or prediction
         self.study_views: list[QWidget] = []  # open study windows (medview.ui.study_view)
         self.plots = LivePlots()
         self.history = RunHistory()
         self.history.runSelected.connect(self.use_run)
         self.overlay = SaliencyOverlay(host.slice_view)
+        self.side = SideJobs(host, self.session, self.overlay, self.refresh_predictions, self)
+        self.side.gradcamReady.connect(self.gradcamReady)
+        self.side.predictionsReady.connect(self.predictionsReady)
         self._check_timer = QTimer(self, singleShot=True, interval=300)
         self._check_timer.timeout.connect(self._check_in_background)
         self._build()
@@ -210,6 +212,16 @@ class TrainingPanel(TrainingSideJobs):
         events.run_ended.connect(self._run_ended)
         events.run_selected.connect(self._run_selected)
         events.run_label.connect(self.run_label.setText)
+
+    # What a run gives back (buttons, Training menu): medview.ui.training_side_jobs
+    def label_next(self) -> int | None:
+        return self.side.label_next()
+
+    def predict_unlabelled(self) -> JobBridge | None:
+        return self.side.predict_unlabelled()
+
+    def gradcam(self) -> JobBridge | None:
+        return self.side.gradcam()
 
     def compare_models(self) -> None:
         from medview.ui.study_dialog import open_compare_dialog
@@ -406,6 +418,6 @@ class TrainingPanel(TrainingSideJobs):
         self.overlay.render(item_id)
 
     def shutdown(self) -> None:
-        for job in (self.bridge, self.side_job):
-            if job is not None and job.running:
-                job.kill()
+        if self.bridge is not None and self.bridge.running:
+            self.bridge.kill()
+        self.side.shutdown()

@@ -2,9 +2,7 @@
 unlabelled item), "Predict unlabelled" and a Grad-CAM map of the shown item. Each of the two
 jobs is a spawned process driven by a JobBridge, one at a time; the session
 (:class:`medview.jobs.training_session.TrainingSession`) says whether one may start and what
-its end means. A mixin of :class:`medview.ui.training_panel.TrainingPanel` (which owns
-``host``, ``session``, ``overlay``, ``side_job`` and the ``gradcamReady``/``predictionsReady``
-signals).
+its end means. :class:`medview.ui.training_panel.TrainingPanel` owns one :class:`SideJobs`.
 """
 
 from __future__ import annotations
@@ -13,7 +11,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from PySide6.QtWidgets import QWidget
+from PySide6.QtCore import QObject, Signal
 
 from medview.core import messages as msg
 from medview.jobs.run_texts import gradcam_text, predicted_text
@@ -29,13 +27,26 @@ GRADCAM_TARGET = "training.gradcam:gradcam_job"
 PREDICT_TARGET = "training.gui_jobs:predict_job"
 
 
-class TrainingSideJobs(QWidget):
-    """Label next, Predict unlabelled and Grad-CAM for the panel's selected run."""
+class SideJobs(QObject):
+    """Label next, Predict unlabelled and Grad-CAM for the session's used run."""
 
-    host: PanelHost
-    session: TrainingSession
-    side_job: JobBridge | None
-    overlay: SaliencyOverlay
+    gradcamReady = Signal(int)  # item id
+    predictionsReady = Signal(int)  # how many items were predicted
+
+    def __init__(
+        self,
+        host: PanelHost,
+        session: TrainingSession,
+        overlay: SaliencyOverlay,
+        refresh_predictions: Callable[[Callable[[], None]], None],
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.host = host
+        self.session = session
+        self.overlay = overlay
+        self.refresh_predictions = refresh_predictions  # then show them, then call back
+        self.job: JobBridge | None = None  # the running (or last) side job
 
     def label_next(self) -> int | None:
         browser = self.host.browser
@@ -54,7 +65,7 @@ class TrainingSideJobs(QWidget):
             )
         return target
 
-    def _side(
+    def _start(
         self, settings: dict[str, Any], target: str, done: Callable[[msg.Finished], None], what: str
     ) -> JobBridge | None:
         config = self.session.side_config(what, settings)
@@ -63,7 +74,7 @@ class TrainingSideJobs(QWidget):
         job = JobBridge(config, target, self)
         job.finished.connect(done)
         job.ended.connect(lambda _status: self.session.side_ended(job.job.final))
-        self.side_job = job
+        self.job = job
         job.start()
         self.session.side_started()
         return job
@@ -74,7 +85,7 @@ class TrainingSideJobs(QWidget):
             self.session.status(text)
             self.refresh_predictions(lambda: self.predictionsReady.emit(count))
 
-        return self._side({"items": "unlabelled"}, PREDICT_TARGET, done, "Predicting")
+        return self._start({"items": "unlabelled"}, PREDICT_TARGET, done, "Predicting")
 
     def gradcam(self) -> JobBridge | None:
         item = self.host.current_item()
@@ -92,4 +103,8 @@ class TrainingSideJobs(QWidget):
             self.session.status(gradcam_text(item.name, m))
             self.gradcamReady.emit(item_id)
 
-        return self._side({"item_id": item_id}, GRADCAM_TARGET, done, "Computing Grad-CAM")
+        return self._start({"item_id": item_id}, GRADCAM_TARGET, done, "Computing Grad-CAM")
+
+    def shutdown(self) -> None:
+        if self.job is not None and self.job.running:
+            self.job.kill()

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 from projects import make_volume_project as make_project
-from training_helpers import write_fake_run
+from training_helpers import failure_box, write_fake_run
 
+from medview.core import messages as msg
 from medview.ui.browser_model import (
     COL_LABEL,
     COL_PRED,
@@ -145,6 +146,32 @@ def test_stubborn_worker_is_terminated_off_the_gui_thread(qtbot) -> None:
     with qtbot.waitSignal(bridge.ended, timeout=30_000) as ended:
         bridge.cancel()
     assert ended.args == ["cancelled"] and not bridge.job.is_alive()
+
+
+def test_the_panel_shows_what_its_session_says(qtbot, window: MainWindow) -> None:
+    """The view without a worker: a fake run's messages go to the session, the widgets follow."""
+    panel: TrainingPanel = window.training_panel
+    panel.form.set_values({"model": "cnn3d_small", "folds": 2, "epochs": 2})
+    assert panel.check() is not None and panel.train_button.isEnabled()
+    assert not panel.cancel_button.isEnabled()
+    assert panel.session.begin(panel.config()) is not None  # what Train does before the process
+    assert not panel.train_button.isEnabled() and panel.cancel_button.isEnabled()
+    assert not panel.compare_button.isEnabled() and not panel.tune_button.isEnabled()
+    assert panel.progress.format() == "starting the training process…"
+    plan = msg.RunPlan("cnn3d_small", "3d", ["WT", "MUT"], [1, 2], 2, 12, device="cpu")
+    panel.session.handle(msg.Started("r9", plan))
+    panel.session.handle(msg.Epoch("r9", 1, 1, 2, 0.5, 0.6, 0.9, 0.7, 1e-3, 1.0, 30.0, 0.25))
+    assert panel.progress.value() == 250 and "fold 1/2 · epoch 1/2" in panel.progress.format()
+    assert panel.status.text() == "loss 0.500 (val 0.600), val AUC 0.900"
+    assert len(panel.plots.history[1]) == 1
+    with qtbot.waitSignal(panel.runEnded, timeout=5000) as ended:
+        panel.session.handle(msg.Failed("the training process stopped (exit code -9)", "r9"))
+    assert ended.args == ["failed", "r9"]
+    box = failure_box(window)
+    assert box.isVisible() and "SIGKILL" in box.informativeText()
+    assert panel.progress.format() == "failed" and "#c62828" in panel.progress.styleSheet()
+    assert panel.train_button.isEnabled() and not panel.cancel_button.isEnabled()
+    box.close()
 
 
 def test_the_window_process_never_imports_torch(tmp_path: Path) -> None:
