@@ -6,8 +6,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
+import medview.cli.commands as commands  # not via the package: its __init__ imports this
 from medview import __version__
-from medview.cli import commands
 from medview.core.errors import MedviewError
 from medview.demo import DEFAULT_DEMO_PATH
 

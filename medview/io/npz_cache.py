@@ -12,9 +12,12 @@ from typing import Any
 
 import numpy as np
 
+# Siblings by their full names, not ``from medview.io import ...``: this module then does
+# not depend on the package's __init__, which imports it (no cycle in the module graph).
+import medview.io.hashing as hashing
+import medview.io.npz as npz
 from medview.core.errors import DiskFullError, ReadError, is_disk_full
 from medview.core.image import Image
-from medview.io import hashing, npz
 
 
 def npz_cache_path(project: Any, content_hash: str) -> Path:

@@ -15,9 +15,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+# Siblings by their full names, not ``from medview.io import ...``: this module then does
+# not depend on the package's __init__, which imports it (no cycle in the module graph).
+import medview.io.dicom as dicom
+import medview.io.nifti as nifti
+import medview.io.npz as npz
+import medview.io.raster as raster
 from medview.core.errors import MedviewError, ReadError
 from medview.core.image import Image
-from medview.io import dicom, nifti, npz, raster
 from medview.io.common import describe
 from medview.io.item_files import (
     check_item_files,

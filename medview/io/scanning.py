@@ -16,8 +16,14 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+# Siblings by their full names, not ``from medview.io import ...``: this module then does
+# not depend on the package's __init__, which imports it (no cycle in the module graph).
+import medview.io.dicom as dicom
+import medview.io.hashing as hashing
+import medview.io.nifti as nifti
+import medview.io.npz as npz
+import medview.io.raster as raster
 from medview.core.errors import ReadError
-from medview.io import dicom, hashing, nifti, npz, raster
 from medview.io.common import describe
 
 PROJECT_SUFFIX = ".medview"  # medview.core.project.PROJECT_SUFFIX, without importing sqlite3
