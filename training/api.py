@@ -78,6 +78,7 @@ def run_training(
         dist.close()
         raise
     record = RunRecord()
+    data = None
     try:
         data = load(ctx)
         train_folds(ctx, data, plan(ctx, data, record), record)
@@ -87,6 +88,8 @@ def run_training(
     except Exception as exc:
         return _failed(ctx, exc)
     finally:
+        if data is not None:
+            data.close()  # a streamed run's store: unmapped (and deleted when private)
         project.close()
         dist.close()
 

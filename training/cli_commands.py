@@ -31,6 +31,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags of `medview train` (docs/DESIGN.md section 3 plus the engine's options)."""
     from training.config import (
         AUGMENT_PRESETS,
+        DATA_MODES,
         DEVICES,
         EARLY_STOPPING,
         MODELS,
@@ -75,6 +76,14 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         help="reuse preprocessed tensors (default)",
     )
     g.add_argument("--no-cache", dest="cache", action="store_false")
+    g.add_argument(
+        "--data",
+        choices=DATA_MODES,
+        default="auto",
+        help="memory: items as float32 tensors in RAM; stream: a memory-mapped disk cache read "
+        "by a prefetching loader (bounded RAM); auto (default): memory when it fits "
+        "MEDVIEW_TRAIN_MEMORY_MB",
+    )
     s = parser.add_argument_group("splits")
     s.add_argument("--folds", type=int, default=5, help="k of k-fold cross-validation (default 5)")
     s.add_argument(
@@ -241,6 +250,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
         min_epochs=args.min_epochs,
         early_stopping=args.early_stopping,
         cache=args.cache,
+        data=args.data,
         run_id=args.run_id,
         threads=args.threads,
         predict_unlabelled=args.predict_unlabelled,

@@ -66,6 +66,7 @@ MANUAL_DEFAULTS: dict[str, Any] = {
 }
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DOWNLOAD = "download"  # --pretrained download: the library's own weights (training.weights)
+DATA_MODES = ("auto", "memory", "stream")
 
 
 class ConfigError(MedviewError):
@@ -115,6 +116,9 @@ class TrainConfig:
     min_epochs: int = 1
     early_stopping: str = "auc"  # what "better" means for patience and the kept epoch
     cache: bool = True
+    # Where the items live while training: "memory" (float32 tensors in RAM), "stream" (a
+    # memory-mapped disk cache read by a prefetching loader), "auto": memory when it fits.
+    data: str = "auto"
     run_id: str | None = None
     threads: int | None = None  # torch CPU threads; None: torch's own default
     predict_unlabelled: bool = True  # the ensemble predicts unlabelled items at the end
@@ -185,6 +189,7 @@ class TrainConfig:
             ("--device", self.device, DEVICES),
             ("--threshold", self.threshold, THRESHOLDS),
             ("--early-stopping", self.early_stopping, EARLY_STOPPING),
+            ("--data", self.data, DATA_MODES),
         ):
             if value is not None and value not in allowed:
                 raise ConfigError(f"{name} must be one of {', '.join(allowed)} (got {value!r})")

@@ -23,6 +23,8 @@ from medview.core.disk_cache import budget_bytes, cache_folder, prune, touch
 from medview.core.errors import MedviewError
 from medview.core.project import Item, Project
 from training.config import TrainConfig, model_kind
+from training.stream_codec import roundtrip
+from training.stream_shards import StreamStore
 from training.transforms import PrepSettings, preprocess
 
 ProgressFn = Callable[[int, int], None]
@@ -40,6 +42,17 @@ class LoadedData:
     skipped: list[str] = field(default_factory=list)  # "item name: reason"
     cache_hits: int = 0
     notes: list[str] = field(default_factory=list)  # warnings about the run, not an item
+    # Streamed runs: the items live in this disk store and ``x`` is empty (0, C, *spatial).
+    store: StreamStore | None = None
+
+    @property
+    def item_shape(self) -> tuple[int, ...]:
+        return tuple(self.x.shape[1:])
+
+    def close(self) -> None:
+        """Unmap the stream store (and delete it when it was private to the run)."""
+        if self.store is not None:
+            self.store.close()
 
 
 def choose_kind(project: Project, cfg: TrainConfig) -> str:
@@ -139,6 +152,61 @@ def _save_atomic(project_folder: Path, path: Path, array: np.ndarray) -> None:
         # A full disk (or any write error) costs the cache entry, not the run.
 
 
+def decode_item(
+    project: Project, item: Item, prep: PrepSettings
+) -> tuple[np.ndarray | None, str | None]:
+    """(the preprocessed float32 array, None) or (None, why it cannot be read)."""
+    try:
+        return preprocess(_read_item(project, item), prep), None
+    except MedviewError as exc:
+        return None, f"{item.name}: {exc}"
+    except Exception as exc:  # decoders raise many types; any of them skips one item
+        return None, f"{item.name}: cannot read ({type(exc).__name__}: {exc})"
+
+
+def _cached(project: Project, path: Path, prep: PrepSettings) -> np.ndarray | None:
+    if not _is_entry(project.folder, path):
+        return None
+    try:
+        cached = np.load(path, allow_pickle=False)
+    except (OSError, ValueError):
+        return None  # a damaged entry: decode again and overwrite it
+    if cached.shape != prep.shape:
+        return None
+    touch(path)
+    return cached
+
+
+def _load_one(
+    project: Project, item: Item, prep: PrepSettings, use_cache: bool
+) -> tuple[np.ndarray | None, str | None, bool]:
+    """(what training sees of the item, error, from the cache). The values pass through the
+    streaming codec, so the in-memory and the streamed path train on identical inputs."""
+    path = _cache_path(project.cache_dir, prep.key(item.content_hash))
+    use_cache = use_cache and bool(item.content_hash)
+    cached = _cached(project, path, prep) if use_cache else None
+    if cached is not None:
+        return roundtrip(cached), None, True
+    array, error = decode_item(project, item, prep)
+    if array is None:
+        return None, error, False
+    if use_cache:
+        _save_atomic(project.folder, path, array)
+    return roundtrip(array), None, False
+
+
+def _cache_state(project: Project, use_cache: bool) -> tuple[bool, list[str]]:
+    if not use_cache:
+        return False, []
+    tensors, why_not = _tensor_cache(project)
+    return (True, []) if tensors is not None else (False, [str(why_not)])
+
+
+def _labels(items: Sequence[Item], class_names: Sequence[str]) -> torch.Tensor:
+    index = {name: k for k, name in enumerate(class_names)}
+    return torch.tensor([index.get(it.label or "", -1) for it in items], dtype=torch.long)
+
+
 def load_items(
     project: Project,
     items: Sequence[Item],
@@ -155,66 +223,36 @@ def load_items(
     An unreadable item is skipped with its reason, not fatal: one corrupt file must not lose
     a run over a hundred good ones.
     """
-    cache_dir = project.cache_dir
-    notes: list[str] = []
-    if use_cache:
-        tensors, why_not = _tensor_cache(project)
-        if tensors is None:
-            use_cache = False
-            notes.append(str(why_not))
-    index = {name: k for k, name in enumerate(class_names)}
+    use_cache, notes = _cache_state(project, use_cache)
     check_memory(len(items), prep)
     out = np.empty((len(items), *prep.shape), dtype=np.float32)
-    ok = [False] * len(items)
-    skipped: list[str] = []
-    hits = 0
+    ok, skipped, hits = [False] * len(items), [], 0
+    cancelled = should_cancel or (lambda: False)
 
     def one(k: int) -> tuple[int, str | None, bool]:
-        if should_cancel is not None and should_cancel():
+        if cancelled():
             return k, None, False
-        item = items[k]
-        path = _cache_path(cache_dir, prep.key(item.content_hash))
-        if use_cache and item.content_hash and _is_entry(project.folder, path):
-            try:
-                cached = np.load(path, allow_pickle=False)
-                if cached.shape == prep.shape:
-                    out[k] = cached
-                    touch(path)
-                    return k, None, True
-            except (OSError, ValueError):
-                pass  # a damaged entry: decode again and overwrite it
-        try:
-            array = preprocess(_read_item(project, item), prep)
-        except MedviewError as exc:
-            return k, f"{item.name}: {exc}", False
-        except Exception as exc:  # decoders raise many types; any of them skips one item
-            return k, f"{item.name}: cannot read ({type(exc).__name__}: {exc})", False
-        out[k] = array
-        if use_cache and item.content_hash:
-            _save_atomic(project.folder, path, array)
-        return k, None, False
+        array, error, hit = _load_one(project, items[k], prep, use_cache)
+        if array is not None:
+            out[k] = array
+        return k, error, hit
 
-    n_workers = workers or min(4, os.cpu_count() or 1)
-    done = 0
-    with ThreadPoolExecutor(max_workers=n_workers) as pool:
-        for k, error, hit in pool.map(one, range(len(items))):
-            done += 1
+    with ThreadPoolExecutor(max_workers=workers or min(4, os.cpu_count() or 1)) as pool:
+        for done, (k, error, hit) in enumerate(pool.map(one, range(len(items))), start=1):
             if error is not None:
                 skipped.append(error)
-            elif not (should_cancel is not None and should_cancel()):
-                ok[k] = True
-                hits += int(hit)
+            elif not cancelled():
+                ok[k], hits = True, hits + int(hit)
             if progress is not None:
                 progress(done, len(items))
     if use_cache:
-        used = [_cache_path(cache_dir, prep.key(it.content_hash)) for it in items]
+        used = [_cache_path(project.cache_dir, prep.key(it.content_hash)) for it in items]
         budget = budget_bytes("MEDVIEW_TENSOR_CACHE_MB", 8192)
-        prune(cache_dir / "tensors", budget, keep=used, base=project.folder)
+        prune(project.cache_dir / "tensors", budget, keep=used, base=project.folder)
     keep = [k for k in range(len(items)) if ok[k]]
-    kept_items = [items[k] for k in keep]
     x = torch.from_numpy(out[keep]) if len(keep) != len(items) else torch.from_numpy(out)
-    y = torch.tensor([index.get(it.label or "", -1) for it in kept_items], dtype=torch.long)
-    return LoadedData(kept_items, x, y, skipped, hits, notes)
+    kept_items = [items[k] for k in keep]
+    return LoadedData(kept_items, x, _labels(kept_items, class_names), skipped, hits, notes)
 
 
 # ---------------------------------------------------------------------- batching

@@ -92,6 +92,7 @@ def _loop_context(
     folds), this fold's augmentation, the callbacks and the DDP rank."""
     loop_ctx = Context(data.x, data.y, len(ctx.classes), ctx.device, augment, ctx.should_cancel)
     loop_ctx.rank, loop_ctx.world_size = ctx.dist.rank, ctx.dist.world_size
+    loop_ctx.store = data.store  # a streamed run (``x`` is then empty)
     loop_ctx.on_epoch = on_epoch
     if record.staged is None:  # pin or upload the data once, not per fold
         stage_data(loop_ctx)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +27,8 @@ from medview.core.errors import MedviewError
 from training.config import TrainConfig
 from training.data import balanced_weights, class_weight_vector, epoch_batches
 from training.metrics import _roc_auc
+from training.stream_loader import stream_batches, upload_store
+from training.stream_shards import StreamStore
 from training.transforms import augment_batch
 
 PRECISE_BN_SAMPLES = 256  # items per BatchNorm recalibration: bounds its cost on large sets
@@ -194,6 +196,7 @@ class Context:
     world_size: int = 1
     x_device: torch.Tensor | None = None  # the whole set already on the GPU, when it fits
     tta: bool = False  # predictions average the input and its left-right flip
+    store: StreamStore | None = None  # a streamed run's items (``x`` is then empty)
 
     @property
     def binary(self) -> bool:
@@ -206,8 +209,26 @@ def stage_data(ctx: Context) -> None:
     if ctx.device.type != "cuda":
         return
     free, _total = torch.cuda.mem_get_info(ctx.device)
+    if ctx.store is not None:
+        if len(ctx.store) * 4 * int(np.prod(ctx.store.item_shape)) < 0.25 * free:
+            ctx.x_device = upload_store(ctx.store, ctx.device)
+        return
     if ctx.x.numel() * ctx.x.element_size() < 0.25 * free:
         ctx.x_device = ctx.x.to(ctx.device)
+
+
+def batches(
+    ctx: Context, index_batches: Iterable[torch.Tensor], train: bool
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """(indices, model inputs) for each index batch: index selections from memory (or from
+    the GPU copy), or a streamed run's prefetched batches; training batches augmented."""
+    if ctx.store is None or ctx.x_device is not None:
+        for idx in index_batches:
+            yield idx, _batch(ctx, idx, train)
+        return
+    augment = ctx.augment if train else None
+    for idx, batch in stream_batches(ctx.store, index_batches, ctx.device, augment):
+        yield idx, to_fast_layout(batch, ctx.device)
 
 
 def _batch(ctx: Context, idx: torch.Tensor, train: bool) -> torch.Tensor:
@@ -264,11 +285,10 @@ def precise_bn(model: nn.Module, ctx: Context, indices: Sequence[int], batch_siz
         m.momentum = None  # None: a cumulative (exact) average over this pass
         m.train()
     amp = ctx.device.type == "cuda"
+    chunks = (idx[s : s + batch_size] for s in range(0, len(idx), batch_size))
     with torch.no_grad(), torch.autocast("cuda", dtype=torch.float16, enabled=amp):
-        for start in range(0, len(idx), batch_size):
-            batch = idx[start : start + batch_size]
-            if len(batch) > 1:
-                model(_batch(ctx, batch, train=False))
+        for _, inputs in batches(ctx, (c for c in chunks if len(c) > 1), train=False):
+            model(inputs)
     for m, momentum in zip(layers, momenta, strict=True):
         m.momentum = momentum
     model.train(was_training)
@@ -282,9 +302,9 @@ def predict_logits(
     idx = torch.as_tensor(list(indices), dtype=torch.long)
     out = []
     amp = ctx.device.type == "cuda"
+    chunks = (idx[s : s + batch_size] for s in range(0, len(idx), batch_size))
     with torch.no_grad(), torch.autocast("cuda", dtype=torch.float16, enabled=amp):
-        for start in range(0, len(idx), batch_size):
-            inputs = _batch(ctx, idx[start : start + batch_size], train=False)
+        for _, inputs in batches(ctx, chunks, train=False):
             logits = model(inputs).float()
             if ctx.tta:  # the mean logit of the item and its mirror image (last axis)
                 logits = (logits + model(torch.flip(inputs, dims=[-1])).float()) / 2
@@ -339,18 +359,17 @@ def fit(
         set_mode()
         total = torch.zeros((), device=ctx.device)
         seen = 0
-        for local in epoch_batches(
+        locals_ = epoch_batches(
             range(len(train_pos)),
             cfg.batch_size,
             generator,
             sample_weights=sample_weights,
             rank=ctx.rank,
             world_size=ctx.world_size,
-        ):
+        )
+        for idx, inputs in batches(ctx, (train_pos[local] for local in locals_), train=True):
             if _cancelled(ctx):
                 raise Cancelled()
-            idx = train_pos[local]
-            inputs = _batch(ctx, idx, train=True)
             targets = ctx.y[idx].to(ctx.device, non_blocking=True)
             optimizer.zero_grad(set_to_none=True)
             with torch.autocast("cuda", dtype=torch.float16, enabled=amp):

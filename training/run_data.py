@@ -1,4 +1,5 @@
-"""The run's data: every item decoded once into memory, then planned into folds (grouped by
+"""The run's data: every item decoded once (into memory, or into the streaming cache when
+it does not fit: training/stream_data.py), then planned into folds (grouped by
 patient and near-duplicate cluster) and audited for leakage."""
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from training.data import LoadedData, load_items
 from training.loop import Cancelled
 from training.run_context import RunContext, RunRecord, Splits
 from training.run_report import audit_warnings
+from training.stream_data import data_mode, load_stream
 
 
 def load(ctx: RunContext) -> LoadedData:
@@ -22,7 +24,9 @@ def load(ctx: RunContext) -> LoadedData:
             ctx.emit(msg.Progress("loading", done, total))
 
     t0 = time.perf_counter()
-    data = load_items(
+    mode, why = data_mode(ctx.cfg.data, len(ctx.items), ctx.prep)
+    loader = load_stream if mode == "stream" else load_items
+    data = loader(
         ctx.project,
         ctx.items,
         ctx.prep,
@@ -32,13 +36,15 @@ def load(ctx: RunContext) -> LoadedData:
         should_cancel=ctx.should_cancel,
     )
     if ctx.should_cancel():
+        data.close()
         raise Cancelled()
     for line in data.skipped:
         ctx.log(f"skipped {line}", "warning")
     for line in data.notes:
         ctx.log(line, "warning")
+    where = "in memory" if data.store is None else "streamed from the disk cache"
     ctx.log(
-        f"loaded {len(data.items)} items as {tuple(data.x.shape[1:])} tensors in "
+        f"loaded {len(data.items)} items as {data.item_shape} tensors {where} ({why}) in "
         f"{time.perf_counter() - t0:.1f} s ({data.cache_hits} from cache)"
     )
     return data

@@ -50,7 +50,9 @@ def test_training_tensors_over_the_limit_are_refused_before_allocating(
     check_memory(10, PrepSettings(3, 16, 1))  # 160 KiB: fine
     folder = _training_project(tmp_path)
     done = subprocess.run(
-        [sys.executable, "-m", "medview", "train", str(folder), *TINY_TRAIN, "--size", "64"],
+        # --data memory: the default (auto) would stream this set from a disk cache instead
+        [sys.executable, "-m", "medview", "train", str(folder), *TINY_TRAIN, "--size", "64"]
+        + ["--data", "memory"],
         capture_output=True,
         text=True,
         env=cli_env(MEDVIEW_TRAIN_MEMORY_MB="1"),

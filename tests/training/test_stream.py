@@ -1,0 +1,166 @@
+"""The streamed training path (issue 17): a small memory budget set through the environment
+forces it on a generated project; it trains on exactly what the in-memory path trains on; its
+disk cache is reused, rebuilt when cut short, and a full disk ends the run cleanly."""
+
+from __future__ import annotations
+
+import csv
+import errno
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from projects import make_project
+
+from training import stream_cache
+from training.api import run_training
+from training.config import TrainConfig
+from training.stream_codec import decode, encode, roundtrip
+from training.stream_data import data_mode
+from training.transforms import PrepSettings
+
+TINY = dict(model="cnn3d_small", folds=2, epochs=2, batch_size=4, size=16, lr=3e-3, threads=1)
+TINY |= dict(augment="strong", auto=False, device="cpu", predict_unlabelled=False, seed=3)
+
+
+@pytest.fixture()
+def project_folder(tmp_path: Path) -> Path:
+    project = make_project(tmp_path, 12, test=2)
+    folder = project.folder
+    project.close()
+    return folder
+
+
+def _run(folder: Path, run_id: str, **kw):
+    outcome = run_training(TrainConfig(project=str(folder), run_id=run_id, **{**TINY, **kw}))
+    assert outcome.status == "finished", outcome.error
+    return outcome
+
+
+def _predictions(folder: Path, run_id: str) -> list[dict[str, str]]:
+    with (folder / "runs" / run_id / "predictions.csv").open(newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _log(folder: Path, run_id: str) -> str:
+    return (folder / "runs" / run_id / "log.txt").read_text()
+
+
+def _shards(folder: Path) -> list[Path]:
+    return sorted((folder / "cache" / "stream").glob("*/*.bin"))
+
+
+def test_codec_keeps_8_bit_levels_exactly_and_the_rest_at_float16_precision():
+    rng = np.random.default_rng(0)
+    levels = rng.integers(3, 250, (8, 8, 8)).astype(np.float32)
+    zscored = (levels - levels.mean()) / levels.std()
+    enc = encode(zscored)
+    assert enc.codec == "uint8" and enc.raw.dtype == np.uint8
+    assert np.abs(decode(*[enc.raw, enc.codec, enc.scale, enc.shift]) - zscored).max() < 1e-5
+    smooth = rng.normal(size=(8, 8, 8)).astype(np.float32)
+    assert encode(smooth).codec == "float16"
+    assert np.array_equal(roundtrip(smooth), smooth.astype(np.float16).astype(np.float32))
+    assert encode(np.full((4, 4), 2.5, np.float32)).codec == "uint8"  # constant: exact
+    assert np.array_equal(roundtrip(np.full((4, 4), 2.5, np.float32)), np.full((4, 4), 2.5))
+
+
+def test_the_memory_budget_chooses_the_path(monkeypatch: pytest.MonkeyPatch):
+    prep = PrepSettings(3, 64, 1)  # 1 MiB per item as float32
+    monkeypatch.setenv("MEDVIEW_TRAIN_MEMORY_MB", "10")
+    assert data_mode("auto", 8, prep)[0] == "memory"
+    mode, why = data_mode("auto", 20, prep)
+    assert mode == "stream" and "MEDVIEW_TRAIN_MEMORY_MB" in why
+    assert data_mode("memory", 20, prep)[0] == "memory"  # asked for: refused later, not streamed
+    assert data_mode("stream", 1, prep)[0] == "stream"
+
+
+def test_stream_run_equals_the_memory_run_and_reuses_its_cache(
+    project_folder: Path, monkeypatch: pytest.MonkeyPatch
+):
+    memory = _run(project_folder, "memory", data="memory")
+    monkeypatch.setenv("MEDVIEW_TRAIN_MEMORY_MB", "0.01")  # 14 items x 16 KiB do not fit
+    streamed = _run(project_folder, "streamed")
+    assert "streamed from the disk cache" in _log(project_folder, "streamed")
+    assert "MEDVIEW_TRAIN_MEMORY_MB" in _log(project_folder, "streamed")
+    # Same batches, same augmentation draws, same inputs: the same predictions and metrics.
+    assert _predictions(project_folder, "streamed") == _predictions(project_folder, "memory")
+    for a, b in zip(memory.metrics["folds"], streamed.metrics["folds"], strict=True):
+        assert {k: v for k, v in a.items() if k != "seconds"} == {
+            k: v for k, v in b.items() if k != "seconds"
+        }
+    shards = _shards(project_folder)
+    assert shards and len(shards) <= 2  # a few large files, not one per item
+    stamps = {p: p.stat().st_mtime_ns for p in shards}
+    calls = []
+    original = stream_cache.encode
+    monkeypatch.setattr(stream_cache, "encode", lambda a: calls.append(1) or original(a))
+    _run(project_folder, "again")
+    assert not calls and {p: p.stat().st_mtime_ns for p in _shards(project_folder)} == stamps
+    assert "(14 from cache)" in _log(project_folder, "again")
+
+
+def test_a_cache_cut_short_is_detected_and_rebuilt(
+    project_folder: Path, monkeypatch: pytest.MonkeyPatch
+):
+    _run(project_folder, "first", data="stream", epochs=1)
+    (shard,) = _shards(project_folder)
+    with shard.open("r+b") as fh:  # what a killed run, or a crash mid-copy, leaves
+        fh.truncate(shard.stat().st_size // 2)
+    # A run killed while writing leaves only a temp file, which is never read.
+    (shard.parent / ("f" * 24 + ".bin.tmp")).write_bytes(b"\0" * 100)
+    _run(project_folder, "second", data="stream", epochs=1)
+    log = _log(project_folder, "second")
+    assert "damaged; rebuilt" in log and "(0 from cache)" in log
+    (rebuilt,) = _shards(project_folder)
+    assert rebuilt != shard and not shard.exists()
+
+
+def test_a_full_disk_ends_the_run_cleanly_and_leaves_nothing_to_trust(
+    project_folder: Path, monkeypatch: pytest.MonkeyPatch
+):
+    real_add = stream_cache.ShardWriter.add
+    written = []
+
+    def add(self, key, enc):
+        if len(written) == 5:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        written.append(key)
+        return real_add(self, key, enc)
+
+    monkeypatch.setattr(stream_cache.ShardWriter, "add", add)
+    cfg = TrainConfig(project=str(project_folder), run_id="full", data="stream", **TINY)
+    outcome = run_training(cfg)
+    assert outcome.status == "failed" and "ran out of space" in (outcome.error or "")
+    assert "cache" in (outcome.error or "") and "Traceback" not in (outcome.error or "")
+    leftovers = [p.name for p in (project_folder / "cache" / "stream").rglob("*") if p.is_file()]
+    assert all(name == ".medview-cache" for name in leftovers), leftovers
+    metrics = json.loads((project_folder / "runs" / "full" / "config.json").read_text())
+    assert metrics["data"] == "stream"
+    monkeypatch.setattr(stream_cache.ShardWriter, "add", real_add)
+    _run(project_folder, "after", data="stream", epochs=1)  # nothing half-written was reused
+
+
+def test_writing_the_cache_reports_progress_and_can_be_cancelled(tmp_path: Path):
+    rng = np.random.default_rng(0)
+    arrays = [rng.normal(size=(1, 8, 8, 8)).astype(np.float32) for _ in range(20)]
+    seen: list[tuple[int, int]] = []
+
+    def progress(done: int, total: int) -> None:
+        seen.append((done, total))
+
+    result = stream_cache.build_store(
+        tmp_path, "g", (1, 8, 8, 8), [f"k{i}" for i in range(20)], lambda k: (arrays[k], None),
+        progress=progress, should_cancel=lambda: len(seen) >= 6, workers=1,
+    )  # fmt: skip
+    assert result.cancelled and 6 <= len(result.kept) < 20 and seen[0] == (1, 20)
+    again = stream_cache.build_store(
+        tmp_path, "g", (1, 8, 8, 8), [f"k{i}" for i in range(20)], lambda k: (arrays[k], None)
+    )
+    # What was written before the cancel is kept and valid; the rest is written now.
+    assert again.hits == len(result.kept) and len(again.kept) == 20
+    batch = again.store.batch([19, 0])
+    assert torch.equal(batch[0], torch.from_numpy(roundtrip(arrays[19])))
+    again.store.close()
+    result.store.close()
