@@ -26,6 +26,7 @@ from torch import nn
 from medview.core.errors import MedviewError
 from training.config import TrainConfig
 from training.data import balanced_weights, class_weight_vector, epoch_batches
+from training.gpu_stats import EpochGpuStats
 from training.metrics import _roc_auc
 from training.stream_loader import stream_batches, upload_store
 from training.stream_shards import StreamStore
@@ -353,7 +354,9 @@ def fit(
     best_key: tuple[float, float] | None = None
     result = FitResult(0, 0, {})
     since_best = 0
+    gpu = EpochGpuStats(ctx.device)  # history's GPU columns (CUDA only)
     for epoch in range(1, cfg.epochs + 1):
+        gpu.start()
         started = time.perf_counter()
         cpu_started = time.process_time()  # CPU time: what bench/ compares under machine load
         set_mode()
@@ -429,6 +432,7 @@ def fit(
             "train_cpu_seconds": train_cpu_seconds,
             "train_samples": seen,
             "best": improved,
+            **gpu.stop(),
         }
         result.history.append(row)
         if ctx.on_epoch is not None:

@@ -48,6 +48,8 @@ HISTORY_COLUMNS = (
     "lr",
     "seconds",
 )
+# Written only when a row has them (a CUDA run): utilisation in %, peak allocated MiB.
+GPU_COLUMNS = ("gpu_utilization", "gpu_peak_memory_mb")
 _WEIGHTS = re.compile(r"fold(\d+)\.safetensors")
 
 
@@ -151,14 +153,15 @@ class RunFolder:
 
 
 def write_history_csv(path: Path, rows: Sequence[dict[str, Any]]) -> None:
-    """One row per fold and epoch, the columns of ``HISTORY_COLUMNS`` (None as empty)."""
+    """One row per fold and epoch, the columns of ``HISTORY_COLUMNS`` and the GPU columns
+    some row has (None as empty)."""
+    gpu = [c for c in GPU_COLUMNS if any(row.get(c) is not None for row in rows)]
+    columns = (*HISTORY_COLUMNS, *gpu)
     with path.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=HISTORY_COLUMNS, extrasaction="ignore")
+        writer = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore")
         writer.writeheader()
         for row in rows:
-            writer.writerow(
-                {k: ("" if row.get(k) is None else row.get(k)) for k in HISTORY_COLUMNS}
-            )
+            writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in columns})
 
 
 def read_history_csv(path: Path) -> list[dict[str, Any]]:

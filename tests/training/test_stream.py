@@ -164,3 +164,154 @@ def test_writing_the_cache_reports_progress_and_can_be_cancelled(tmp_path: Path)
     assert torch.equal(batch[0], torch.from_numpy(roundtrip(arrays[19])))
     again.store.close()
     result.store.close()
+
+
+# ---------------------------------------------------------------- CUDA branches, mocked
+class _FakeStream:
+    def __init__(self, log: list[str], name: str) -> None:
+        self.log, self.name = log, name
+
+    def wait_stream(self, other: _FakeStream) -> None:
+        self.log.append(f"{self.name} waits for {other.name}")
+
+
+class _FakeCuda:
+    """The few torch.cuda calls DeviceFeeder and EpochGpuStats make, recorded."""
+
+    def __init__(self) -> None:
+        self.log: list[str] = []
+        self.current = _FakeStream(self.log, "main")
+        self.in_side = False
+
+    def Stream(self, device):  # noqa: N802 - torch.cuda's name
+        return _FakeStream(self.log, "side")
+
+    def stream(self, s):
+        fake = self
+
+        class _Ctx:
+            def __enter__(self):
+                fake.in_side = True
+
+            def __exit__(self, *exc):
+                fake.in_side = False
+
+        return _Ctx()
+
+    def current_stream(self, device):
+        return self.current
+
+    def reset_peak_memory_stats(self, device):
+        self.log.append("reset")
+
+    def max_memory_allocated(self, device):
+        return 300 * 2**20
+
+
+class _FakeBatch:
+    def __init__(self, n: int, cuda: _FakeCuda) -> None:
+        self.n, self.cuda = n, cuda
+
+    def to(self, device, non_blocking=False):
+        assert non_blocking and self.cuda.in_side  # an async copy on the side stream
+        self.cuda.log.append(f"copy {self.n}")
+        return self
+
+    def record_stream(self, s):
+        self.cuda.log.append(f"use {self.n}")
+
+
+def test_device_feeder_keeps_one_batch_in_flight_with_async_copies():
+    from training.stream_loader import DeviceFeeder
+
+    cuda = _FakeCuda()
+    feeder = DeviceFeeder(torch.device("cpu"), cuda=cuda)
+    pairs = ((torch.tensor([n]), _FakeBatch(n, cuda)) for n in range(3))
+    for idx, batch in feeder.feed(pairs):
+        cuda.log.append(f"train {int(idx)}")
+        assert batch.n == int(idx)
+    # The copy of batch k+1 is issued before batch k trains; each waits for its copy.
+    assert cuda.log == [
+        "copy 0", "copy 1", "main waits for side", "use 0", "train 0",
+        "copy 2", "main waits for side", "use 1", "train 1",
+        "main waits for side", "use 2", "train 2",
+    ]  # fmt: skip
+
+
+def test_the_stream_pins_batches_on_cuda_and_augments_there(tmp_path: Path, monkeypatch):
+    from training import stream_loader
+
+    arrays = [np.full((1, 4, 4), k, np.float32) for k in range(6)]
+    built = stream_cache.build_store(
+        tmp_path, "g", (1, 4, 4), [f"k{i}" for i in range(6)], lambda k: (arrays[k], None)
+    )
+    pinned, fed, augmented = [], [], []
+    real_batch = type(built.store).batch
+    monkeypatch.setattr(
+        type(built.store), "batch", lambda s, i, pin=False: pinned.append(pin) or real_batch(s, i)
+    )
+
+    class Feeder:
+        def __init__(self, device):
+            pass
+
+        def feed(self, pairs):
+            for pair in pairs:
+                fed.append(pair)
+                yield pair
+
+    monkeypatch.setattr(stream_loader, "DeviceFeeder", Feeder)
+
+    def augment(batch):
+        augmented.append(threading_name())
+        return batch + 1
+
+    out = list(
+        stream_loader.stream_batches(
+            built.store, [torch.tensor([0, 1]), torch.tensor([5])], torch.device("cuda"), augment
+        )
+    )
+    assert pinned == [True, True] and len(fed) == 2
+    assert augmented == ["MainThread", "MainThread"]  # after the upload: on the GPU
+    assert torch.equal(out[1][1], torch.full((1, 1, 4, 4), 6.0))
+    built.store.close()
+
+
+def threading_name() -> str:
+    import threading
+
+    return threading.current_thread().name
+
+
+def test_gpu_columns_on_cuda_only(tmp_path: Path):
+    from medview.core.run_folder import read_history_csv, write_history_csv
+    from training.gpu_stats import EpochGpuStats
+
+    class Rates:
+        gpu = 80.0
+
+    class Nvml:
+        def nvmlInit(self):  # noqa: N802 - NVML's names
+            pass
+
+        def nvmlDeviceGetHandleByIndex(self, index):  # noqa: N802
+            return "handle"
+
+        def nvmlDeviceGetUtilizationRates(self, handle):  # noqa: N802
+            return Rates()
+
+    cuda = _FakeCuda()
+    stats = EpochGpuStats(torch.device("cuda", 0), cuda=cuda, nvml=Nvml())
+    stats.start()
+    stats.samples = [60.0, 80.0]  # what the sampling thread collects every half second
+    assert stats.stop() == {"gpu_peak_memory_mb": 300.0, "gpu_utilization": 70.0}
+    assert cuda.log == ["reset"]
+    no_nvml = EpochGpuStats(torch.device("cuda", 0), cuda=_FakeCuda(), nvml=object())
+    no_nvml.start()
+    assert no_nvml.stop() == {"gpu_peak_memory_mb": 300.0}  # utilisation omitted, not guessed
+    assert EpochGpuStats(torch.device("cpu")).stop() == {}
+    path = tmp_path / "history.csv"
+    write_history_csv(path, [{"fold": 1, "epoch": 1, "train_loss": 0.5}])
+    assert "gpu" not in path.read_text()
+    write_history_csv(path, [{"fold": 1, "epoch": 1, "gpu_peak_memory_mb": 300.0}])
+    assert read_history_csv(path)[0]["gpu_peak_memory_mb"] == 300.0
