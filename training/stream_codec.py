@@ -60,6 +60,8 @@ def encode(array: np.ndarray) -> Encoded:
         return _half(array)  # continuous values: 8 bits would lose far more than float16
     levels, scale, shift = _levels(array, low, high)
     err_u8 = float(np.abs(decode(levels, "uint8", scale, shift) - array).max())
+    if err_u8 <= max(abs(low), abs(high)) * 2.0**-20:
+        return Encoded("uint8", levels, scale, shift)  # exact to float32 rounding: 8 bits win
     half = _half(array)
     err_f16 = float(np.abs(half.raw.astype(np.float32) - array).max())  # inf past its range
     return Encoded("uint8", levels, scale, shift) if err_u8 <= err_f16 else half
