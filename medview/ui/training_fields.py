@@ -146,6 +146,12 @@ FIELDS: tuple[Field, ...] = (
           text="draw classes equally often"),
     Field("cache", "bool", "Cache", "Reuse preprocessed tensors from the project's cache "
           "folder between runs", _D, flag="--no-cache", text="reuse preprocessed items"),
+    Field("data", "choice", "Training data", "Where the items live while training: in "
+          "memory (float32 tensors), or streamed from a memory-mapped disk cache by a "
+          "prefetching loader (bounded memory, any data set size). Auto streams only when "
+          "the tensors would exceed MEDVIEW_TRAIN_MEMORY_MB (default: half the RAM)", _D,
+          choices=(("Auto (memory when it fits)", "auto"), ("in memory", "memory"),
+                   ("streamed from disk", "stream"))),
     # ---------------------------------------------------------------- Optimisation
     Field("auto", "bool", "Auto", "Let Auto choose what is left at Auto (off: the manual "
           "defaults: 30 epochs, batch 8, Adam 1e-3, no schedule, light augmentation)", _O,
