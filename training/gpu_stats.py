@@ -8,6 +8,7 @@ other devices both are absent and history.csv has no GPU columns.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import threading
 from typing import Any
 
@@ -20,7 +21,7 @@ def _nvml_handle(device: torch.device, nvml: Any = None) -> tuple[Any, Any]:
     """(the pynvml module, the device's handle), or (None, None) without NVML."""
     try:
         if nvml is None:
-            import pynvml as nvml  # type: ignore[import-not-found, no-redef]
+            nvml = importlib.import_module("pynvml")  # optional: nvidia-ml-py
         nvml.nvmlInit()
         index = device.index if device.index is not None else torch.cuda.current_device()
         return nvml, nvml.nvmlDeviceGetHandleByIndex(index)
@@ -35,7 +36,8 @@ class EpochGpuStats:
         self.device = device
         self.on = device.type == "cuda"
         self.cuda = cuda if cuda is not None else torch.cuda
-        self.nvml, self.handle = _nvml_handle(device, nvml) if self.on else (None, None)
+        pair: tuple[Any, Any] = _nvml_handle(device, nvml) if self.on else (None, None)
+        self.nvml, self.handle = pair
         self.samples: list[float] = []
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
