@@ -103,6 +103,8 @@ class IntEditor(Editor):
         spin.setSingleStep(int(spec.step))
         if spec.optional or spec.special:
             spin.setSpecialValueText(spec.none_text or spec.special or "")
+        if spec.text:
+            spin.setSuffix(spec.text)
 
     def value(self) -> int | None:
         value = self.widget.value()

@@ -7,10 +7,10 @@ walks ``dataclasses.fields(TrainConfig)`` and fails on a field with no entry (an
 
 Kinds (what the widget holds; "optional" ones show ``none_text`` for None):
 ``choice`` a drop-down of (text, value) pairs; ``bool`` a check box; ``int`` a spin box
-(optional: one step below ``lo`` stands for None); ``float`` a text box (scientific notation,
-empty = None); ``number`` a bounded decimal spin box; ``pair`` two decimal spin boxes (a
-tuple); ``optional_pair`` two text boxes (both empty = None); ``text`` a text box (empty =
-None); ``path`` a text box with a file picker.
+(optional: one step below ``lo`` stands for None; ``text`` is its unit suffix); ``float`` a
+text box (scientific notation, empty = None); ``number`` a bounded decimal spin box; ``pair``
+two decimal spin boxes (a tuple); ``optional_pair`` two text boxes (both empty = None);
+``text`` a text box (empty = None); ``path`` a text box with a file picker.
 This module imports no Qt: the tests read the table without a window.
 """
 
@@ -62,7 +62,7 @@ class Field:
     group: str
     flag: str = ""  # the `medview train` flag (default: --name-with-dashes)
     choices: tuple[tuple[str, Any], ...] = ()  # choice: (shown text, value)
-    text: str = ""  # bool: the check box's text; pair: "first|second" part labels
+    text: str = ""  # bool: the check box's text; pair: "first|second" labels; int: a unit
     lo: float = 0  # int / number / pair: the smallest value
     hi: float = 1000
     step: float = 1
@@ -133,11 +133,11 @@ FIELDS: tuple[Field, ...] = (
     Field("holdout_fractions", "pair", "Hold-out fractions", "TEST is the share of all "
           "labelled items set aside as test (unless items are marked test); VAL is the share "
           "of the rest used for validation. 0.15 / 0.15 gives train 72 %, validation 13 %, "
-          "test 15 %", _D, text="test|val of rest", lo=0.0, hi=0.89, step=0.01,
+          "test 15 %", _D, text="test|val", lo=0.0, hi=0.89, step=0.01,
           depends="holdout", enabled=bool),
     Field("near_duplicate_groups", "bool", "Near duplicates", "Resized / re-encoded copies "
           "(perceptual hash) become split groups, like one patient", _D,
-          text="keep near-duplicate images in one fold"),
+          text="one fold per near-duplicate group"),
     Field("class_weights", "bool", "Class weighting", "Weight the loss by inverse class "
           "frequency (helps a rare class without changing what is drawn)", _D,
           text="weight classes by frequency"),
@@ -155,9 +155,9 @@ FIELDS: tuple[Field, ...] = (
     # ---------------------------------------------------------------- Optimisation
     Field("auto", "bool", "Auto", "Let Auto choose what is left at Auto (off: the manual "
           "defaults: 30 epochs, batch 8, Adam 1e-3, no schedule, light augmentation)", _O,
-          flag="--no-auto", text="choose the settings left at Auto"),
+          flag="--no-auto", text="fill in what is left at Auto"),
     Field("quick", "bool", "Quick check", "Auto with a smaller input and fewer epochs: a "
-          "run of about a minute", _O, text="short Auto run (about a minute)"),
+          "run of about a minute", _O, text="about a minute"),
     Field("epochs", "int", "Epochs", "Most epochs per fold (Auto: from the steps per "
           "epoch)", _O, lo=1, hi=1000, none_text=AUTO_TEXT),
     Field("batch_size", "int", "Batch size", "Auto: a short throughput probe on the CPU, "
@@ -175,7 +175,7 @@ FIELDS: tuple[Field, ...] = (
           "gamma every step size epochs), cosine (with warm-up) or one-cycle", _S,
           choices=_auto_or(SCHEDULERS)),
     Field("step_size", "int", "Step size", "StepLR: multiply the learning rate by gamma "
-          "every this many epochs", _S, lo=1, hi=1000, depends="scheduler",
+          "every this many epochs", _S, lo=1, hi=1000, text=" epochs", depends="scheduler",
           enabled=lambda s: s == "step"),
     Field("gamma", "number", "Gamma", "StepLR: the factor applied every step size epochs",
           _S, lo=0.001, hi=1.0, step=0.05, depends="scheduler", enabled=lambda s: s == "step"),
@@ -183,7 +183,8 @@ FIELDS: tuple[Field, ...] = (
           "schedule", _S, lo=0, hi=100, none_text=AUTO_TEXT, depends="scheduler",
           enabled=lambda s: s in (None, "cosine")),
     Field("patience", "int", "Early stopping", "Stop a fold after this many epochs without "
-          "improvement of the early-stopping metric", _S, lo=0, hi=200, special="off"),
+          "improvement of the early-stopping metric", _S, lo=0, hi=200, special="off",
+          text=" epochs, no gain"),
     Field("min_epochs", "int", "Minimum epochs", "Never stop early before this epoch", _S,
           lo=1, hi=1000, depends="patience", enabled=lambda p: p > 0),
     Field("early_stopping", "choice", "Stop on", "What 'improvement' means for early "

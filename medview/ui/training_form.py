@@ -69,8 +69,13 @@ class TrainingForm(QWidget):
         groups = QVBoxLayout(self.advanced)
         groups.setContentsMargins(8, 0, 0, 0)
         groups.setSpacing(2)
+        self._labels: list[QLabel] = []
         for group in GROUPS:
             self._add_group(groups, group)
+        # One label column for every group: the fields line up from group to group.
+        width = max(label.sizeHint().width() for label in self._labels)
+        for label in self._labels:
+            label.setMinimumWidth(width)
         layout.addWidget(self.advanced)
         self.advanced.hide()
         for name, editor in self.editors.items():
@@ -92,9 +97,12 @@ class TrainingForm(QWidget):
         body = QWidget()
         form = QFormLayout(body)
         form.setContentsMargins(14, 0, 0, 6)
+        # A narrow dock puts the field under its label instead of cutting it off.
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
         for spec in specs:
             label = QLabel(spec.label)
             label.setToolTip(spec.tooltip)
+            self._labels.append(label)
             form.addRow(label, self.editors[spec.name].widget)
         button.toggled.connect(lambda on, b=button, w=body: _expand(b, w, on))
         button.setChecked(group in OPEN_GROUPS)
@@ -200,14 +208,16 @@ class TrainingForm(QWidget):
 
 
 def _header(text: str, bold: bool) -> QToolButton:
-    button = QToolButton(text=text, checkable=True)
+    """A section header: an arrow and the name, flat (a checked tool button looks pressed)."""
+    button = QToolButton(text=text.replace("&", "&&"), checkable=True)  # "&" is a mnemonic
     button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
     button.setArrowType(Qt.ArrowType.RightArrow)
     button.setAutoRaise(True)
-    if bold:
-        font = button.font()
-        font.setBold(True)
-        button.setFont(font)
+    weight = "bold" if bold else "normal"
+    button.setStyleSheet(
+        f"QToolButton {{ border: none; font-weight: {weight}; padding: 3px 0; }}"
+        "QToolButton:hover { text-decoration: underline; }"
+    )
     return button
 
 

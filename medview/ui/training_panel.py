@@ -298,7 +298,10 @@ class TrainingPanel(QWidget):
         return self._show_plan(check_plan(self.project, config, forced), forced)
 
     def _show_plan(self, plan: PlanCheck, forced: str | None) -> PlanCheck:
-        auto = self.form.model_box.currentData() is None
+        # A number field holding a typo reads as Auto: the run must not start on it.
+        plan.errors[:0] = [p for p in self.form.problems() if p not in plan.errors]
+        # The form's own "Train on" (or a model) already says which kind.
+        auto = self.form.model_box.currentData() is None and self.form.config()["kind"] is None
         show_kind = plan.mixed and auto
         self.kind_label.setVisible(show_kind)
         self.kind_box.setVisible(show_kind)

@@ -153,3 +153,24 @@ def test_the_cli_reads_the_new_flags(tmp_path) -> None:
     assert cfg.holdout_fractions == (0.2, 0.1) and cfg.gamma == 0.5 and cfg.momentum == 0.8
     assert cfg.early_stopping == "loss" and cfg.kind == "2d"
     cfg.validate()
+
+
+def test_a_typo_stops_the_run_in_the_plan_check(qtbot, tmp_path) -> None:
+    from projects import make_project
+
+    from medview.ui.main_window import MainWindow
+    from medview.ui.settings import Settings
+
+    win = MainWindow(Settings())
+    qtbot.addWidget(win)
+    win.set_project(make_project(tmp_path, n=12))
+    panel = win.training_panel
+    panel.form.set_values({"model": "cnn3d_small", "folds": 2})
+    assert panel.check().ok
+    edit = panel.form.editors["lr"].widget
+    edit.setValidator(None)
+    edit.setText("1e-3x")
+    plan = panel.check()
+    assert not plan.ok and plan.errors[0] == "Learning rate: not a number"
+    assert not panel.start()
+    win.close_project()
