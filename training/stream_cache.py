@@ -203,6 +203,14 @@ class _Builder:
         for record, key in enumerate(shard.keys):
             self.index[key] = (len(self.shards) - 1, record)
 
+    def todo(self) -> tuple[list[int], int]:
+        """(the samples to produce: the first of each key not cached, the cache hits)."""
+        first: dict[str, int] = {}
+        for n, key in enumerate(self.keys):
+            if key not in self.index:
+                first.setdefault(key, n)
+        return list(first.values()), sum(1 for key in self.keys if key in self.index)
+
     def check_space(self, n_items: int) -> None:
         """Refuse before writing when even the smaller codec cannot fit on the disk."""
         need = n_items * int(np.prod(self.item_shape))  # uint8: the least it can take
@@ -305,12 +313,7 @@ def build_store(
     started = time.perf_counter()
     cancelled = should_cancel or (lambda: False)
     builder = _Builder(root, group, item_shape, keys, budget)
-    first: dict[str, int] = {}
-    for n, key in enumerate(builder.keys):
-        if key not in builder.index:
-            first.setdefault(key, n)
-    todo = list(first.values())
-    hits = sum(1 for key in builder.keys if key in builder.index)
+    todo, hits = builder.todo()
     try:
         builder.check_space(len(todo))
         errors = builder.write(
@@ -321,16 +324,9 @@ def build_store(
             shutil.rmtree(builder.private, ignore_errors=True)
         raise
     store, kept, skipped = builder.assemble(errors)
-    result = BuildResult(
-        store,
-        kept,
-        skipped,
-        hits,
-        builder.written,
-        time.perf_counter() - started,
-        cancelled(),
-        builder.notes,
-    )
+    seconds = time.perf_counter() - started
+    result = BuildResult(store, kept, skipped, hits, builder.written, seconds, cancelled())
+    result.notes = builder.notes
     if root is not None and builder.private is None and budget:
         prune_stream(root, budget, {s.manifest for s in store.shards})
     return result
