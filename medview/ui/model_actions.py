@@ -29,8 +29,6 @@ class ModelActions(QObject):
         super().__init__(panel)
         self.panel = panel
         self.job: JobBridge | None = None
-        self.last: msg.Finished | msg.Failed | None = None  # tests read the outcome
-        self.confirm = True  # tests: no message boxes
 
     def _start(self, config: dict[str, Any], target: str, done: Any, what: str) -> JobBridge | None:
         project = self.panel.project
@@ -40,17 +38,8 @@ class ModelActions(QObject):
             self.panel.set_status("An export or apply is already running.", True)
             return None
         job = JobBridge({"project": str(project.folder), "threads": 1, **config}, target, self)
-
-        def finished(m: msg.Finished) -> None:
-            self.last = m
-            done(m)
-
-        def failed(m: msg.Failed) -> None:
-            self.last = m
-            self.panel.set_status(f"{what} failed: {m.error}", True)
-
-        job.finished.connect(finished)
-        job.failed.connect(failed)
+        job.finished.connect(done)
+        job.failed.connect(lambda m: self.panel.set_status(f"{what} failed: {m.error}", True))
         job.progress.connect(lambda stage, d, t: self.panel.set_status(f"{what}: {d}/{t} {stage}"))
         self.job = job
         job.start()
@@ -108,7 +97,7 @@ class ModelActions(QObject):
             if skipped:
                 text += f"; {len(skipped)} file(s) could not be read"
             self.panel.set_status(text, bool(skipped))
-            if skipped and self.confirm:
+            if skipped:
                 box = QMessageBox(self.panel)
                 box.setWindowTitle("Apply to folder")
                 box.setText(text)

@@ -35,7 +35,7 @@ def trained(tmp_path: Path) -> Path:
 
 def test_export_button_and_apply_to_folder(qtbot, tmp_path: Path, trained: Path, monkeypatch):
     from PIL import Image as PILImage
-    from PySide6.QtWidgets import QFileDialog, QInputDialog
+    from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox
 
     win = MainWindow(Settings())
     qtbot.addWidget(win)
@@ -43,7 +43,6 @@ def test_export_button_and_apply_to_folder(qtbot, tmp_path: Path, trained: Path,
     panel = win.training_panel
     actions = win.training.model_actions
     assert actions is not None
-    actions.confirm = False
     history = panel.history
     history.refresh()
     history.select_runs(["r"])
@@ -55,7 +54,7 @@ def test_export_button_and_apply_to_folder(qtbot, tmp_path: Path, trained: Path,
     assert actions.job is not None
     with qtbot.waitSignal(actions.job.ended, timeout=120_000) as ended:
         pass
-    assert ended.args[0] == "finished", getattr(actions.last, "error", "")
+    assert ended.args[0] == "finished", panel.status.text()
     assert (out / "model.onnx").is_file() and (out / "model.json").is_file()
     assert "Exported run r as onnx" in panel.status.text()
 
@@ -69,8 +68,11 @@ def test_export_button_and_apply_to_folder(qtbot, tmp_path: Path, trained: Path,
     assert job is not None
     with qtbot.waitSignal(job.ended, timeout=120_000) as ended:
         pass
-    assert ended.args[0] == "finished", getattr(actions.last, "error", "")
+    assert ended.args[0] == "finished", panel.status.text()
     assert [r["name"] for r in csv.DictReader(csv_path.open())] == ["x"]
     assert "1 file(s) could not be read" in panel.status.text()
+    (box,) = [b for b in panel.findChildren(QMessageBox) if b.windowTitle() == "Apply to folder"]
+    assert box.isVisible() and "bad.png" in box.detailedText()  # which files, and why
+    box.close()
     panel.shutdown()
     win.close_project()
