@@ -36,7 +36,7 @@ class JobBridge(QObject):
     failed = Signal(object)  # messages.Failed
     cancelled = Signal(object)  # messages.Cancelled
     ended = Signal(str)  # "finished" | "failed" | "cancelled": always last, exactly once
-    message = Signal(object)  # every message, for logs and tests
+    message = Signal(object)  # every message, in order (a TrainingSession is driven by it)
 
     def __init__(
         self,
