@@ -41,14 +41,14 @@ def averages(metrics: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
 
 
 class PerClassTable(QTableWidget):
-    """A block of rows per part of the run: "validation folds", then "test split"."""
+    """A row per class; a group of columns per part of the run: the validation folds (mean ±
+    std), then the test split."""
 
     def __init__(self, parent: Any = None) -> None:
         super().__init__(0, len(CLASS_COLUMNS) + 1, parent)
         self.folds: dict[int, dict[str, Any]] = {}
         self.test: dict[str, Any] | None = None
         self.setHorizontalHeaderLabels(["Class", *[title for _, title, _ in CLASS_COLUMNS]])
-        self.horizontalHeaderItem(len(CLASS_COLUMNS)).setToolTip(AUC_TIP)
         self.verticalHeader().hide()
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -89,21 +89,28 @@ class PerClassTable(QTableWidget):
         return out
 
     def _rebuild(self) -> None:
+        """One row per class (then the averages); the folds' columns, then the test's beside
+        them: five rows fit the results dock where two stacked blocks would scroll."""
         blocks = self.blocks()
-        self.setRowCount(sum(1 + len(rows) for _, rows in blocks))
-        r = 0
+        names = list(dict.fromkeys(name for _, rows in blocks for name, _ in rows))
+        columns = [(t, key, title) for t, _ in blocks for key, title, _ in CLASS_COLUMNS]
+        self.setColumnCount(1 + len(columns))
+        self.setRowCount(len(names))
+        self.setHorizontalHeaderItem(0, QTableWidgetItem("Class"))
+        for c, (part, _key, title) in enumerate(columns, start=1):
+            header = QTableWidgetItem(f"{title}\n{_short(part)}")
+            header.setToolTip(part + (f"\n{AUC_TIP}" if _key == "roc_auc" else ""))
+            self.setHorizontalHeaderItem(c, header)
         bold = QFont(self.font())
         bold.setBold(True)
-        for title, rows in blocks:
-            self.setSpan(r, 0, 1, self.columnCount())
-            self._set(r, 0, title, bold, QColor(127, 127, 127, 50))
-            r += 1
-            for name, texts in rows:
-                average = name.endswith("average")
-                self._set(r, 0, name, bold if average else None)
-                for c, (key, _, _) in enumerate(CLASS_COLUMNS, start=1):
-                    self._set(r, c, texts.get(key, "–"), bold if average else None)
-                r += 1
+        shade = QColor(213, 94, 0, 28)  # the test columns: the ROC's test colour, faint
+        texts = {part: dict(rows) for part, rows in blocks}
+        for r, name in enumerate(names):
+            font = bold if name.endswith("average") else None
+            self._set(r, 0, name, font)
+            for c, (part, key, _) in enumerate(columns, start=1):
+                text = texts[part].get(name, {}).get(key, "–")
+                self._set(r, c, text, font, shade if part.startswith("Test") else None)
 
     def _set(
         self, row: int, column: int, text: str, font: QFont | None = None, fill: Any = None
@@ -128,6 +135,13 @@ class PerClassTable(QTableWidget):
                 for name, texts in rows:
                     writer.writerow([title, name, *[texts.get(k, "") for k, _, _ in CLASS_COLUMNS]])
         return path
+
+
+def _short(part: str) -> str:
+    """A header's second line: which part of the run the column is about."""
+    if part.startswith("Test"):
+        return "test"
+    return "folds" if "folds" in part else "validation"
 
 
 def _texts(metrics: dict[str, Any]) -> dict[str, str]:

@@ -63,7 +63,11 @@ def test_a_multiclass_run_shows_each_class_for_folds_and_test(qtbot, tmp_path) -
     f1 = metrics["test"]["per_class"]["normal"]["f1"]
     assert test_rows["normal"]["f1"] == f"{f1:.3f}"
     assert test_rows["weighted average"]["f1"] == f"{metrics['test']['f1_weighted']:.3f}"
-    assert _cell(plots.per_class, "benign", "Precision") == folds_rows["benign"]["precision"]
+    # Shown side by side: a row per class, the folds' columns then the test's.
+    table = plots.per_class
+    assert _cell(table, "benign", "Precision\nfolds") == folds_rows["benign"]["precision"]
+    assert _cell(table, "normal", "F1\ntest") == test_rows["normal"]["f1"]
+    assert table.rowCount() == 5  # 3 classes, macro, weighted
     # The folds table: weighted F1 beside the macro F1.
     column = [plots.table.horizontalHeaderItem(c).text() for c in range(plots.table.columnCount())]
     weighted = column.index("F1 weighted")
