@@ -13,6 +13,7 @@ import numpy as np
 from medview.core.run_folder import RunFolder
 from training import near_dup_audit
 from training.cross_validation import audit_warnings as split_audit_warnings
+from training.imbalance import imbalance_note
 from training.report import PredRow, calibrated_rows, compute_metrics, final_rows
 from training.run_context import RunContext, RunRecord
 
@@ -65,9 +66,13 @@ def write_report(
     metrics = {**record.header, **compute_metrics(ctx.classes, record.fold_info, rows, fitted)}
     metrics["leakage"] = record.audit
     metrics["warnings"] += audit_warnings(ctx, record)
+    note = imbalance_note(class_counts(rows, ctx.classes), ctx.cfg)
+    if note:
+        metrics["imbalance"] = note
+        metrics["warnings"].append(note)
     if final:
         for warning in metrics["warnings"]:
-            if warning.startswith("fold "):
+            if warning.startswith(("fold ", "Imbalanced")):
                 ctx.log(warning, "warning")
     metrics["status"] = status
     metrics["timing"] = _timing(ctx, record)
@@ -79,6 +84,12 @@ def write_report(
     if final:
         write_plots(ctx.run_dir, ctx.classes, metrics, record.history)
     return metrics
+
+
+def class_counts(rows: list[PredRow], classes: list[str]) -> dict[str, int]:
+    """Labelled items of the run per class (each item once, whichever rows it has)."""
+    truth = {r.item_id: r.true for r in rows if r.true is not None}
+    return {c: sum(1 for t in truth.values() if t == k) for k, c in enumerate(classes)}
 
 
 def _timing(ctx: RunContext, record: RunRecord) -> dict[str, Any]:
