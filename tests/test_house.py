@@ -45,7 +45,6 @@ KNOWN_LONG = {
     "training.data.load_items",
     "training.export.export_run",
     "training.gradcam.compute_gradcam",
-    "training.loop.fit",
     "training.merge.merge_runs",
     "training.metrics.classification_metrics",
     "training.model_export.export_model",

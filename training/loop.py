@@ -1,9 +1,12 @@
 """Training one model: epochs, evaluation, early stopping, devices, AMP.
 
+``fit`` is the epoch loop, in the jobs of torchvision's classification reference:
+``make_trainer`` (loss, optimizer, schedule, EMA, AMP), ``train_one_epoch``, ``evaluate``, and
+``training.early_stopping.EarlyStopping`` for the best epoch and when to stop (its weights are
+what the fold keeps).
+
 Binary tasks train one logit with BCEWithLogits (``pos_weight`` = negatives/positives when
-class weighting is on); multiclass tasks use cross-entropy (optionally class-weighted). The best
-epoch is the one with the highest validation AUC, lower validation loss breaking ties (and
-deciding alone when AUC is undefined); its weights are what the fold keeps.
+class weighting is on); multiclass tasks use cross-entropy (optionally class-weighted).
 
 Speed notes: batches are index selections from one in-memory tensor; the loss is accumulated on
 the device and read once per epoch (a per-batch ``.item()`` would stall a GPU pipeline); on
@@ -26,6 +29,7 @@ from torch import nn
 from medview.core.errors import MedviewError
 from training.config import TrainConfig
 from training.data import balanced_weights, class_weight_vector, epoch_batches
+from training.early_stopping import EarlyStopping
 from training.gpu_stats import EpochGpuStats
 from training.metrics import _roc_auc
 from training.stream_loader import stream_batches, upload_store
@@ -321,6 +325,139 @@ def predict(model: nn.Module, ctx: Context, indices: Sequence[int], batch_size: 
     return probabilities(logits, ctx.binary).numpy().astype(np.float64)
 
 
+@dataclass
+class Trainer:
+    """One fold's training pieces: the model (and its DDP wrapper), loss, optimizer, schedule,
+    weight average, AMP scaler and the sampling of training batches."""
+
+    model: nn.Module
+    train_model: nn.Module  # ``model`` or its DDP wrapper
+    cfg: TrainConfig  # with_defaults applied
+    ctx: Context
+    set_mode: Callable[[], None]  # train mode (a frozen encoder stays in eval mode)
+    train_pos: torch.Tensor  # positions of the training items
+    criterion: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    ema: EmaWeights | None
+    amp: bool
+    scaler: torch.amp.GradScaler
+    generator: torch.Generator
+    sample_weights: torch.Tensor | None
+    gpu: EpochGpuStats  # history's GPU columns (CUDA only)
+
+    @property
+    def batch_size(self) -> int:
+        assert self.cfg.batch_size is not None  # with_defaults set it
+        return self.cfg.batch_size
+
+    @property
+    def per_step(self) -> bool:
+        """The schedule steps once per optimizer step (else once per epoch)."""
+        return bool(getattr(self.scheduler, "per_step", False))
+
+
+def make_trainer(
+    model: nn.Module,
+    train_model: nn.Module,
+    cfg: TrainConfig,
+    ctx: Context,
+    train_idx: Sequence[int],
+    set_mode: Callable[[], None],
+    fold: int,
+) -> Trainer:
+    assert cfg.batch_size is not None  # with_defaults set it
+    y_train = ctx.y[list(train_idx)]
+    smoothing = cfg.label_smoothing or 0.0
+    criterion = make_criterion(ctx.n_classes, y_train, cfg.class_weights, ctx.device, smoothing)
+    optimizer = make_optimizer(cfg, list(model.parameters()))
+    per_rank = -(-len(train_idx) // max(1, ctx.world_size))
+    steps_per_epoch = max(1, sum(1 for _ in _batch_starts(per_rank, cfg.batch_size)))
+    amp = cfg.amp and ctx.device.type == "cuda"
+    return Trainer(
+        model, train_model, cfg, ctx, set_mode,
+        train_pos=torch.as_tensor(list(train_idx), dtype=torch.long),
+        criterion=criterion,
+        optimizer=optimizer,
+        scheduler=make_scheduler(cfg, optimizer, steps_per_epoch),
+        ema=EmaWeights(model) if cfg.ema else None,
+        amp=amp,
+        scaler=torch.amp.GradScaler("cuda", enabled=amp),
+        generator=torch.Generator().manual_seed(cfg.seed * 1000 + fold),
+        sample_weights=balanced_weights(y_train) if cfg.balanced_sampler else None,
+        gpu=EpochGpuStats(ctx.device),
+    )  # fmt: skip
+
+
+def train_one_epoch(t: Trainer) -> tuple[float, int, float]:
+    """One pass over the training items: (mean training loss, samples seen, the epoch's lr)."""
+    t.set_mode()
+    ctx = t.ctx
+    total = torch.zeros((), device=ctx.device)
+    seen = 0
+    locals_ = epoch_batches(
+        range(len(t.train_pos)),
+        t.batch_size,
+        t.generator,
+        sample_weights=t.sample_weights,
+        rank=ctx.rank,
+        world_size=ctx.world_size,
+    )
+    for idx, inputs in batches(ctx, (t.train_pos[local] for local in locals_), train=True):
+        if _cancelled(ctx):
+            raise Cancelled()
+        total += _train_step(t, idx, inputs) * len(idx)
+        seen += len(idx)
+    lr = t.optimizer.param_groups[0]["lr"]
+    if t.scheduler is not None and not t.per_step:
+        t.scheduler.step()
+    return _reduce_mean(total, seen, ctx), seen, lr
+
+
+def _train_step(t: Trainer, idx: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
+    """One optimizer step on the items ``idx``; the batch's mean loss, still on the device."""
+    targets = t.ctx.y[idx].to(t.ctx.device, non_blocking=True)
+    t.optimizer.zero_grad(set_to_none=True)
+    with torch.autocast("cuda", dtype=torch.float16, enabled=t.amp):
+        loss = loss_of(t.criterion, t.train_model(inputs), targets, t.ctx.binary)
+    t.scaler.scale(loss).backward()
+    t.scaler.step(t.optimizer)
+    t.scaler.update()
+    if t.ema is not None:
+        t.ema.update(t.model)
+    if t.per_step:
+        t.scheduler.step()
+    return loss.detach()
+
+
+@dataclass
+class Validation:
+    """A fold's validation items, their classes and the loss computed on them (on the CPU)."""
+
+    indices: list[int]
+    y: torch.Tensor
+    criterion: nn.Module
+
+
+def evaluate(model: nn.Module, ctx: Context, val: Validation, batch_size: int) -> dict[str, Any]:
+    """Validation loss, AUC (None when undefined), accuracy at argmax and the confusion
+    counts, in history.csv's order; under DDP every rank gets rank 0's loss and AUC."""
+    logits = predict_logits(model, ctx, val.indices, batch_size)
+    probs = probabilities(logits, ctx.binary).numpy().astype(np.float64)
+    with torch.no_grad():
+        val_loss = float(loss_of(val.criterion, logits, val.y, ctx.binary))
+    y = val.y.numpy()
+    auc = _roc_auc(y, probs)
+    acc = float((probs.argmax(1) == y).mean()) if len(probs) else float("nan")
+    val_loss, auc = _agree(val_loss, auc, ctx)
+    return {
+        "val_loss": val_loss,
+        "val_auc": auc,
+        "val_accuracy": acc,
+        "confusion": _confusion(y, probs),  # the GUI's live confusion plot
+    }
+
+
 def fit(
     model: nn.Module,
     train_model: nn.Module,
@@ -335,112 +472,61 @@ def fit(
     cfg = cfg.with_defaults()
     # with_defaults set every setting Auto left at None
     assert cfg.epochs is not None and cfg.batch_size is not None and cfg.min_epochs is not None
+    t = make_trainer(model, train_model, cfg, ctx, train_idx, set_mode, fold)
     y_train = ctx.y[list(train_idx)]
-    smoothing = cfg.label_smoothing or 0.0
-    criterion = make_criterion(ctx.n_classes, y_train, cfg.class_weights, ctx.device, smoothing)
     val_criterion = make_criterion(ctx.n_classes, y_train, cfg.class_weights, torch.device("cpu"))
-    optimizer = make_optimizer(cfg, list(model.parameters()))
-    per_rank = -(-len(train_idx) // max(1, ctx.world_size))
-    steps_per_epoch = max(1, sum(1 for _ in _batch_starts(per_rank, cfg.batch_size)))
-    scheduler = make_scheduler(cfg, optimizer, steps_per_epoch)
-    per_step = getattr(scheduler, "per_step", False)
-    ema = EmaWeights(model) if cfg.ema else None
-    amp = cfg.amp and ctx.device.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda", enabled=amp)
-    generator = torch.Generator().manual_seed(cfg.seed * 1000 + fold)
-    sample_weights = balanced_weights(y_train) if cfg.balanced_sampler else None
-    train_pos = torch.as_tensor(list(train_idx), dtype=torch.long)
-    y_val = ctx.y[list(val_idx)]
-    best_key: tuple[float, float] | None = None
+    val = Validation(list(val_idx), ctx.y[list(val_idx)], val_criterion)
+    stopping = EarlyStopping(cfg.patience, cfg.min_epochs)
     result = FitResult(0, 0, {})
-    since_best = 0
-    gpu = EpochGpuStats(ctx.device)  # history's GPU columns (CUDA only)
     for epoch in range(1, cfg.epochs + 1):
-        gpu.start()
-        started = time.perf_counter()
-        cpu_started = time.process_time()  # CPU time: what bench/ compares under machine load
-        set_mode()
-        total = torch.zeros((), device=ctx.device)
-        seen = 0
-        locals_ = epoch_batches(
-            range(len(train_pos)),
-            cfg.batch_size,
-            generator,
-            sample_weights=sample_weights,
-            rank=ctx.rank,
-            world_size=ctx.world_size,
-        )
-        for idx, inputs in batches(ctx, (train_pos[local] for local in locals_), train=True):
-            if _cancelled(ctx):
-                raise Cancelled()
-            targets = ctx.y[idx].to(ctx.device, non_blocking=True)
-            optimizer.zero_grad(set_to_none=True)
-            with torch.autocast("cuda", dtype=torch.float16, enabled=amp):
-                loss = loss_of(criterion, train_model(inputs), targets, ctx.binary)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            if ema is not None:
-                ema.update(model)
-            if per_step:
-                scheduler.step()
-            total += loss.detach() * len(idx)
-            seen += len(idx)
-        train_loss = _reduce_mean(total, seen, ctx)
-        lr = optimizer.param_groups[0]["lr"]
-        if scheduler is not None and not per_step:
-            scheduler.step()
-        train_seconds = time.perf_counter() - started
-        train_cpu_seconds = time.process_time() - cpu_started
-        if ema is not None:
-            ema.swap(model)  # evaluate (and keep, if best) the averaged weights
-        if cfg.precise_bn:
-            order = torch.randperm(len(train_pos), generator=torch.Generator().manual_seed(epoch))
-            precise_bn(model, ctx, train_pos[order[:PRECISE_BN_SAMPLES]], cfg.batch_size)
-        logits = predict_logits(model, ctx, val_idx, cfg.batch_size * 2)
-        probs = probabilities(logits, ctx.binary).numpy().astype(np.float64)
-        with torch.no_grad():
-            val_loss = float(loss_of(val_criterion, logits, y_val, ctx.binary))
-        auc = _roc_auc(y_val.numpy(), probs)
-        acc = float((probs.argmax(1) == y_val.numpy()).mean()) if len(probs) else float("nan")
-        val_loss, auc = _agree(val_loss, auc, ctx)
-        key = (auc if auc is not None else -math.inf, -val_loss)
-        improved = best_key is None or key > best_key
-        if improved:
-            best_key = key
-            result.best_epoch = epoch
-            result.best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-            since_best = 0
-        else:
-            since_best += 1
-        if ema is not None:
-            ema.swap(model)  # back to the live weights for the next epoch
-        result.epochs_run = epoch
-        result.train_samples += seen
-        result.train_seconds += train_seconds
-        row = {
-            "fold": fold,
-            "epoch": epoch,
-            "train_loss": train_loss,
-            "val_loss": val_loss,
-            "val_auc": auc,
-            "val_accuracy": acc,
-            "confusion": _confusion(y_val.numpy(), probs),  # the GUI's live confusion plot
-            "lr": lr,
-            "seconds": round(time.perf_counter() - started, 4),
-            "train_seconds": train_seconds,
-            "train_cpu_seconds": train_cpu_seconds,
-            "train_samples": seen,
-            "best": improved,
-            **gpu.stop(),
-        }
+        row = _epoch(t, val, stopping, result, epoch, fold)
         result.history.append(row)
         if ctx.on_epoch is not None:
             ctx.on_epoch(row)
-        if cfg.patience and epoch >= cfg.min_epochs and since_best >= cfg.patience:
+        if stopping.should_stop(epoch):
             result.stopped_early = epoch < cfg.epochs
             break
     return result
+
+
+def _epoch(
+    t: Trainer,
+    val: Validation,
+    stopping: EarlyStopping,
+    result: FitResult,
+    epoch: int,
+    fold: int,
+) -> dict[str, Any]:
+    """Train one epoch, evaluate (the weight average, BatchNorm statistics recomputed), keep
+    the weights when best; the epoch's history row."""
+    t.gpu.start()
+    started = time.perf_counter()
+    cpu_started = time.process_time()  # CPU time: what bench/ compares under machine load
+    train_loss, seen, lr = train_one_epoch(t)
+    train_seconds = time.perf_counter() - started
+    train_cpu_seconds = time.process_time() - cpu_started
+    model = t.model
+    if t.ema is not None:
+        t.ema.swap(model)  # evaluate (and keep, if best) the averaged weights
+    if t.cfg.precise_bn:
+        order = torch.randperm(len(t.train_pos), generator=torch.Generator().manual_seed(epoch))
+        precise_bn(model, t.ctx, t.train_pos[order[:PRECISE_BN_SAMPLES]], t.batch_size)
+    scores = evaluate(model, t.ctx, val, t.batch_size * 2)
+    improved = stopping.update(epoch, scores["val_auc"], scores["val_loss"])
+    if improved:
+        result.best_epoch = epoch
+        result.best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    if t.ema is not None:
+        t.ema.swap(model)  # back to the live weights for the next epoch
+    result.epochs_run = epoch
+    result.train_samples += seen
+    result.train_seconds += train_seconds
+    return {
+        "fold": fold, "epoch": epoch, "train_loss": train_loss, **scores, "lr": lr,
+        "seconds": round(time.perf_counter() - started, 4),
+        "train_seconds": train_seconds, "train_cpu_seconds": train_cpu_seconds,
+        "train_samples": seen, "best": improved, **t.gpu.stop(),
+    }  # fmt: skip
 
 
 def _batch_starts(n: int, batch_size: int):
