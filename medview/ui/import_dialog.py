@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Qt, QThreadPool, QTimer, Signal
 from PySide6.QtWidgets import (
@@ -32,6 +32,9 @@ from PySide6.QtWidgets import (
 
 from medview.core.project import Project
 from medview.ui.workers import Task, keep_alive
+
+if TYPE_CHECKING:  # the importer's modules load with the first import, not at start-up
+    from medview.io.import_report import ImportReport
 
 # The "Class folder" choices; index N >= 1 is --label-from folder:N.
 FOLDER_LEVELS = (
@@ -127,7 +130,7 @@ def _folders_match(sources: Sequence[str], class_names: list[str]) -> bool:
 class ImportRunner(QObject):
     """Runs one import; ``finished(report)`` or ``failed(message)`` on the GUI thread."""
 
-    finished = Signal(object)
+    finished = Signal(object)  # the ImportReport
     failed = Signal(str)
 
     def __init__(
@@ -143,7 +146,7 @@ class ImportRunner(QObject):
         self.sources = [str(s) for s in sources]
         self.options = options
         self.cancelled = threading.Event()
-        self.report: Any = None
+        self.report: ImportReport | None = None
         self.progress: QProgressDialog | None = None
         if show_progress:
             self.progress = QProgressDialog("Importing…", "Cancel", 0, 0, parent)
@@ -172,7 +175,7 @@ class ImportRunner(QObject):
         self.running = True
         QThreadPool.globalInstance().start(task)
 
-    def _work(self) -> Any:
+    def _work(self) -> ImportReport:
         from medview.io.importer import import_sources
 
         signals = self._task_signals
@@ -219,7 +222,7 @@ class ImportRunner(QObject):
             self.progress.deleteLater()
             self.progress = None
 
-    def _on_finished(self, report: Any) -> None:
+    def _on_finished(self, report: ImportReport) -> None:
         self._close_progress()
         self.report = report
         self.finished.emit(report)
@@ -229,29 +232,24 @@ class ImportRunner(QObject):
         self.failed.emit(str(exc) or type(exc).__name__)
 
 
-def _rows(report: Any) -> list[tuple[str, str]]:
+def _rows(report: ImportReport) -> list[tuple[str, str]]:
     """(file, reason) for every skipped file and every duplicate left out."""
-    rows = []
-    for entry in getattr(report, "skipped", []):
-        path = getattr(entry, "path", None)
-        reason = getattr(entry, "reason", None)
-        if path is None:  # a plain (path, reason) pair
-            path, reason = entry
-        rows.append((str(path), str(reason)))
-    for entry in getattr(report, "duplicates", []):
-        path = getattr(entry, "path", entry)
-        existing = getattr(entry, "existing", None)
+    rows = [(str(entry.path), str(entry.reason)) for entry in report.skipped]
+    for dup in report.duplicates:
+        existing = dup.existing
         why = f"already in the project (same content as {existing})" if existing else "duplicate"
-        rows.append((str(path), why))
+        rows.append((str(dup.path), why))
     return rows
 
 
 class ImportSummaryDialog(QDialog):
     """What was imported, and every skipped file with its reason (copyable)."""
 
-    def __init__(self, report: Any, cancelled: bool = False, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, report: ImportReport, cancelled: bool = False, parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
-        cancelled = cancelled or bool(getattr(report, "cancelled", False))
+        cancelled = cancelled or report.cancelled
         self.setWindowTitle("Import cancelled" if cancelled else "Import finished")
         self.resize(680, 400)
         layout = QVBoxLayout(self)

@@ -61,7 +61,7 @@ class KeySliceControl(QObject):
         image, item = w.slice_view.image, w.current_item
         if w.project is None or item is None or image is None or image.kind != "3d":
             return None
-        return None if getattr(w.project, "read_only", False) else item.id
+        return None if w.project.read_only else item.id
 
     def key(self) -> KeySlice | None:
         item_id = self._volume_id()

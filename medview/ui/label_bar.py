@@ -53,16 +53,10 @@ class LabelBar(QWidget):
         self.clear_button.clicked.connect(lambda: self.labelRequested.emit(None))
         self._layout.addWidget(self.clear_button)
         self._layout.addSpacing(12)
-        for name, tip, signal in (
-            ("undo", "Undo the last label (Ctrl+Z)", self.undoRequested),
-            ("redo", "Redo (Ctrl+Shift+Z)", self.redoRequested),
-        ):
-            button = QToolButton(icon=icon(name), autoRaise=True)
-            button.setToolTip(tip)
-            button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-            button.clicked.connect(signal)
-            self._layout.addWidget(button)
-            setattr(self, f"{name}_button", button)
+        self.undo_button = self._tool_button("undo", "Undo the last label (Ctrl+Z)")
+        self.undo_button.clicked.connect(self.undoRequested)
+        self.redo_button = self._tool_button("redo", "Redo (Ctrl+Shift+Z)")
+        self.redo_button.clicked.connect(self.redoRequested)
         undo_stack.canUndoChanged.connect(self.undo_button.setEnabled)
         undo_stack.canRedoChanged.connect(self.redo_button.setEnabled)
         self.undo_button.setEnabled(False)
@@ -80,6 +74,13 @@ class LabelBar(QWidget):
     @property
     def advance(self) -> bool:
         return self.advance_box.isChecked()
+
+    def _tool_button(self, name: str, tip: str) -> QToolButton:
+        button = QToolButton(icon=icon(name), autoRaise=True)
+        button.setToolTip(tip)
+        button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self._layout.addWidget(button)
+        return button
 
     def _add_shortcut(self, key: str, name: str | None) -> QShortcut:
         # Window-wide, but a text field with focus still gets its digits: QLineEdit claims

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QThreadPool, QTimer, Signal
 
@@ -23,6 +24,9 @@ from medview.core.image import Image
 from medview.core.project import Item, Project
 from medview.ui import workers
 from medview.ui.image_cache import ImageCache
+
+if TYPE_CHECKING:  # imported with the first series (warm_imports), not at start-up
+    from medview.io.dicom_progressive import ProgressiveSeries
 
 
 def load(project: Project, item: Item) -> Image:
@@ -72,7 +76,7 @@ class ItemLoader(QObject):
         self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(2)
         # Progressive series decoding now (the item on screen, the read-ahead), by item id.
-        self._series: dict[int, object] = {}
+        self._series: dict[int, ProgressiveSeries] = {}
         self._series_items: dict[int, Item] = {}
         self._finishing: set[int] = set()
         self._series_lock = threading.Lock()
@@ -106,9 +110,8 @@ class ItemLoader(QObject):
             self.loaded.emit(item, cached)
             return True
         series = self._series.get(item.id)
-        if series is not None and getattr(series, "image", None) is not None:
-            image = series.final or series.image  # type: ignore[attr-defined]
-            self.loaded.emit(item, image)
+        if series is not None and series.image is not None:
+            self.loaded.emit(item, series.final or series.image)
             return True
         if item.id in self._prefetching:
             self._waiting = (token, item)
@@ -228,7 +231,7 @@ class ItemLoader(QObject):
         return prefetch_token >= self._generation
 
     # ------------------------------------------------------------------ progressive series
-    def series_for(self, item_id: int):
+    def series_for(self, item_id: int) -> ProgressiveSeries | None:
         """The progressive decode of ``item_id`` running now, if any (tests, benches)."""
         return self._series.get(item_id)
 
@@ -236,7 +239,7 @@ class ItemLoader(QObject):
         with self._series_lock:
             stale = [i for i in self._series if i != keep]
             for item_id in stale:
-                self._series.pop(item_id).cancel()  # type: ignore[attr-defined]
+                self._series.pop(item_id).cancel()
                 self._series_items.pop(item_id, None)
 
     def _forget(self, item_id: int) -> None:
@@ -249,12 +252,12 @@ class ItemLoader(QObject):
         with self._series_lock:
             running = list(self._series.items())
         for item_id, series in running:
-            if item_id in self._finishing or not series.complete:  # type: ignore[attr-defined]
+            if item_id in self._finishing or not series.complete:
                 continue
             self._finishing.add(item_id)
             item = self._series_items[item_id]
             workers.start(
-                series.finish,  # type: ignore[attr-defined]
+                series.finish,
                 on_done=lambda image, i=item, s=series: self._finished(i, s, image),
                 on_error=lambda exc, i=item, s=series: self._finish_failed(i, s, exc),
                 pool=self._pool,
@@ -262,7 +265,7 @@ class ItemLoader(QObject):
         if not running:
             self._poll.stop()
 
-    def _finished(self, item: Item, series: object, image: Image) -> None:
+    def _finished(self, item: Item, series: ProgressiveSeries, image: Image) -> None:
         self._finishing.discard(item.id)
         if self._series.get(item.id) is not series:
             return  # cancelled or reset while finishing
@@ -272,7 +275,7 @@ class ItemLoader(QObject):
         self.completed.emit(item, image)
         self._start_deferred()
 
-    def _finish_failed(self, item: Item, series: object, exc: Exception) -> None:
+    def _finish_failed(self, item: Item, series: ProgressiveSeries, exc: Exception) -> None:
         self._finishing.discard(item.id)
         if self._series.get(item.id) is series:
             self._forget(item.id)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import html
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QUndoStack
@@ -44,6 +44,9 @@ from medview.ui.welcome import NewProjectDialog, WelcomeWidget, example_path, op
 from medview.ui.window_import import WindowImporting
 from medview.ui.window_labels import WindowLabelling
 
+if TYPE_CHECKING:
+    from medview.io.import_report import ImportReport
+
 
 class MainWindow(WindowImporting, WindowLabelling):
     projectOpened = Signal(object)  # the Project
@@ -74,7 +77,7 @@ class MainWindow(WindowImporting, WindowLabelling):
         self.loader.completed.connect(self._show_load_warnings)  # a progressive series' end
         self.loader.failed.connect(self._load_failed)
         self.current_item: Item | None = None
-        self.last_import_report: Any = None
+        self.last_import_report: ImportReport | None = None
         self.summary_dialog: ImportSummaryDialog | None = None
         self.import_runner: ImportRunner | None = None
         self.setAcceptDrops(True)
@@ -210,7 +213,7 @@ class MainWindow(WindowImporting, WindowLabelling):
         self.project = project
         self.writer.set_project(project)
         self.settings.add_recent_project(project.folder)
-        read_only = bool(getattr(project, "read_only", False))
+        read_only = project.read_only
         suffix = " [read-only]" if read_only else ""
         self.setWindowTitle(f"{project.name}{suffix} — medview")
         if read_only:

@@ -308,7 +308,7 @@ def build(window: MainWindow) -> Menus:
 
 def update_enabled(window: MainWindow) -> None:
     has_project = window.project is not None
-    writable = has_project and not getattr(window.project, "read_only", False)
+    writable = window.project is not None and not window.project.read_only
     for action in window.menus.project_actions:
         action.setEnabled(has_project)
     for action in window.menus.write_actions:

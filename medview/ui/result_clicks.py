@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QObject, QPointF, Qt, Signal
+from PySide6.QtCore import QEvent, QObject, QPointF, Qt, Signal
 from PySide6.QtWidgets import QComboBox
 
 from medview.core import decision
@@ -79,6 +79,9 @@ class ResultClicks(QObject):
         self.classes: list[str] = []
         self.rows: list[Row] = []
         self.threshold = 0.5
+        # The summary line as the run wrote it (set_threshold appends to it, never twice).
+        self.summary_text = ""
+        self.pooled_curve: pg.PlotDataItem | None = None  # the clickable pooled ROC
         self.marker = pg.ScatterPlotItem(
             size=11, brush=pg.mkBrush("#D55E00"), pen=pg.mkPen("w", width=1.5)
         )
@@ -100,12 +103,8 @@ class ResultClicks(QObject):
         ):
             self.browser.add_id_filter(key, title, provider)
 
-    def eventFilter(self, watched: QObject, event: object) -> bool:  # noqa: N802 (Qt API)
-        from PySide6.QtCore import QEvent
-
-        if watched is self.plots.confusion and getattr(event, "type", lambda: None)() == (
-            QEvent.Type.Resize
-        ):
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt API)
+        if watched is self.plots.confusion and event.type() == QEvent.Type.Resize:
             self._place_view_box()
         return False
 
@@ -142,7 +141,7 @@ class ResultClicks(QObject):
         """The pooled out-of-fold ROC, whose points a click picks (the per-fold curves and
         their mean are each fold's own ranking; the threshold applies to all items)."""
         plot = self.plots.roc_plot.getPlotItem()
-        old = getattr(self, "pooled_curve", None)
+        old = self.pooled_curve
         if old is not None and old in plot.items:
             plot.removeItem(old)
             if plot.legend is not None:
@@ -268,7 +267,7 @@ class ResultClicks(QObject):
                 table.set_extra_row(name, {**metrics, **updated, "n_val": len(rows)})
         self.show_matrix()
         # The summary line is the run's (at its own threshold); say that the table is not.
-        base = getattr(self, "summary_text", "") or self.plots.summary_label.text()
+        base = self.summary_text or self.plots.summary_label.text()
         self.plots.summary_label.setText(
             f"{base} — <i>table and matrix at threshold {self.threshold:.3f}</i>"
         )

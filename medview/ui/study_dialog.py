@@ -88,6 +88,7 @@ class CompareDialog(QDialog):
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Compare models")
+        self.view: StudyView | None = None  # the study's view, once "Start study" started it
         self.kind = kind
         self.settings = settings
         self.n_items = n_items
@@ -209,6 +210,7 @@ class TuneDialog(QDialog):
     def __init__(self, kind: str, model: str | None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Tune hyper-parameters")
+        self.view: StudyView | None = None  # the search's view, once started
         layout = QVBoxLayout(self)
         intro = QLabel(
             "An Optuna search (TPE sampler; trials whose first fold falls below the median "
@@ -299,8 +301,11 @@ def open_compare_dialog(panel: TrainingPanel, modal: bool = True) -> CompareDial
     if settings.get("device") == "cpu":
         device = "cpu"
     dialog = CompareDialog(kind, settings, n_items, rate, device, panel.window())
-    dialog.view = None
-    dialog.accepted.connect(lambda: setattr(dialog, "view", start_study(panel, dialog.models())))
+
+    def accepted() -> None:
+        dialog.view = start_study(panel, dialog.models())
+
+    dialog.accepted.connect(accepted)
     if modal:
         dialog.exec()
     else:
@@ -321,8 +326,11 @@ def open_tune_dialog(panel: TrainingPanel, modal: bool = True) -> TuneDialog | N
         return None
     kind, _settings = _train_settings(panel)
     dialog = TuneDialog(kind, panel.form.model_box.currentData(), panel.window())
-    dialog.view = None
-    dialog.accepted.connect(lambda: setattr(dialog, "view", start_tune(panel, dialog.request())))
+
+    def accepted() -> None:
+        dialog.view = start_tune(panel, dialog.request())
+
+    dialog.accepted.connect(accepted)
     if modal:
         dialog.exec()
     else:

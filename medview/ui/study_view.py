@@ -196,8 +196,9 @@ class StudyView(QWidget):
         self.cancel_button.setEnabled(False)
         self.progress.setValue(1000 if status == "finished" else self.progress.value())
         if status == "failed" and self.bridge is not None:
-            failed = self.bridge.job.final
-            self.status.setText(f"the study failed: {getattr(failed, 'error', '')}")
+            final = self.bridge.job.final
+            error = final.error if isinstance(final, msg.Failed) else ""
+            self.status.setText(f"the study failed: {error}")
             self.progress.setFormat("failed")
         else:
             self.progress.setFormat(status)

@@ -6,7 +6,7 @@ A mixin of :class:`medview.ui.main_window.MainWindow` (which owns ``project``, `
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtGui import QDragEnterEvent, QDragLeaveEvent, QDropEvent
 from PySide6.QtWidgets import QFileDialog, QMainWindow
@@ -16,6 +16,9 @@ from medview.ui.browser import BrowserWidget
 from medview.ui.import_dialog import ImportOptionsDialog, ImportRunner, ImportSummaryDialog
 from medview.ui.settings import Settings
 
+if TYPE_CHECKING:
+    from medview.io.import_report import ImportReport
+
 
 class WindowImporting(QMainWindow):
     """The importing part of the main window (its widgets are made by MainWindow._build)."""
@@ -24,7 +27,7 @@ class WindowImporting(QMainWindow):
     browser: BrowserWidget
     settings: Settings
     import_runner: ImportRunner | None
-    last_import_report: Any
+    last_import_report: ImportReport | None
     summary_dialog: ImportSummaryDialog | None
 
     def import_paths(
@@ -50,10 +53,10 @@ class WindowImporting(QMainWindow):
         runner.start()
         return runner
 
-    def _import_done(self, runner: ImportRunner, report: Any, show_summary: bool) -> None:
+    def _import_done(self, runner: ImportRunner, report: ImportReport, show_summary: bool) -> None:
         self.last_import_report = report
         had_current = self.browser.current_id()
-        if getattr(report, "added_classes", None):
+        if report.added_classes:
             self.refresh_classes()  # "label from folder" met a new class name
         self.browser.model.reload()
         self.browser.update_counts()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import html
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtGui import QUndoStack
 from PySide6.QtWidgets import QMainWindow, QStackedWidget, QWidget
@@ -19,6 +19,9 @@ from medview.ui.label_bar import LabelBar
 from medview.ui.label_writes import LabelWriter, describe_write_error
 from medview.ui.message_bar import MessageBar
 from medview.ui.project_watch import ProjectWatcher
+
+if TYPE_CHECKING:
+    from medview.ui.training_panel import TrainingPanel
 
 
 class WindowLabelling(QMainWindow):
@@ -34,7 +37,7 @@ class WindowLabelling(QMainWindow):
     readonly_banner: MessageBar
     stack: QStackedWidget
     workspace: QWidget
-    training_panel: Any
+    training_panel: TrainingPanel  # made by MainWindow.__init__ (training_dock.install)
     _run_signature: list[tuple[str, str]]
     _item_tokens: dict[int, tuple[object, ...]]
     _item_census: tuple[int, int]
@@ -171,9 +174,7 @@ class WindowLabelling(QMainWindow):
             self._item_census = census
             if runs_changed:  # a run started, ended or wrote predictions
                 self.browser.model.refresh_predictions()
-                history = getattr(self.training_panel, "history", None)
-                if history is not None:
-                    history.refresh()
+                self.training_panel.history.refresh()
             self.browser.update_counts()
             if self.current_item is not None:
                 self.current_item = project.get_item(self.current_item.id)
@@ -207,7 +208,7 @@ class WindowLabelling(QMainWindow):
 
     # ------------------------------------------------------------------ read-only projects
     def _show_read_only_banner(self, project: Project) -> None:
-        reason = getattr(project, "read_only_reason", "") or "you cannot write to its folder"
+        reason = project.read_only_reason or "you cannot write to its folder"
         self.readonly_banner.show_message(
             "info",
             f"<b>Read-only project</b> — {html.escape(reason)}. You can browse and view "
@@ -215,14 +216,14 @@ class WindowLabelling(QMainWindow):
             "project folder somewhere you can write and open the copy."
             + (
                 " Changes others make while it is open are not followed."
-                if getattr(project, "read_only_mode", "") == "immutable"
+                if project.read_only_mode == "immutable"
                 else ""
             ),
         )
 
     def refused_read_only(self, what: str) -> bool:
         """True (after saying so in the bar) when the open project is read-only."""
-        if not getattr(self.project, "read_only", False):
+        if self.project is None or not self.project.read_only:
             return False
         self.error_bar.show_message(
             "warning",
@@ -239,9 +240,7 @@ class WindowLabelling(QMainWindow):
         self.label_bar.setToolTip(
             "This project is read-only: labels cannot be changed" if read_only else ""
         )
-        panel = getattr(self, "training_panel", None)
-        if panel is not None:
-            panel.setEnabled(not read_only)
+        self.training_panel.setEnabled(not read_only)
 
     def _write_other(self, what: str, write: Any) -> bool:
         """Group and split changes: a failure is shown in the error bar, never swallowed."""

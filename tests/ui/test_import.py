@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 import time
 import types
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -17,39 +16,31 @@ from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QDialog
 
 from medview.core.project import Project
+from medview.io.import_report import ImportedItem, ImportReport
+from medview.io.scanning import Skipped
 from medview.ui.main_window import MainWindow
 
 
-@dataclass
-class FakeReport:
-    imported: list[int] = field(default_factory=list)
-    skipped: list[tuple[str, str]] = field(default_factory=list)
-    duplicates: list[str] = field(default_factory=list)
-    counts: dict[str, int] = field(default_factory=dict)
-
-    def summary_lines(self) -> list[str]:
-        return [f"imported {len(self.imported)}", f"skipped {len(self.skipped)}"]
-
-
 def fake_import_sources(project, sources, *, progress=None, cancel=None, **_options):  # noqa: ANN001, ANN201
-    """The importer's contract, reading only what the fixture writes."""
+    """The importer's contract (an ImportReport), reading only what the fixture writes."""
     files = sorted(
         p
         for s in sources
         for p in ([Path(s)] if Path(s).is_file() else Path(s).rglob("*"))
         if p.is_file()
     )
-    report = FakeReport()
+    report = ImportReport()
     for done, path in enumerate(files):
         if cancel and cancel():
             break
         try:
             image = _fallback_read(str(path))
         except Exception as exc:  # noqa: BLE001 - the fake skips anything unreadable
-            report.skipped.append((str(path), f"cannot read: {exc}"))
+            report.skipped.append(Skipped(str(path), f"cannot read: {exc}"))
         else:
             reader = "nifti" if path.name.endswith(".nii.gz") else "raster"
-            report.imported.append(add_file(project, path, image, reader))
+            item_id = add_file(project, path, image, reader)
+            report.imported.append(ImportedItem(item_id, path.name, None, str(path)))
         if progress:
             progress(done + 1, len(files), path.name)
     return report
