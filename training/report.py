@@ -233,9 +233,7 @@ def _test_metrics(
     out["at_0.5"] = _headline(M.classification_metrics(y, probs, classes))
     raw_rows = [r for r in ensemble_rows(rows, "test") if r.true is not None]
     raw = np.asarray([r.probs for r in raw_rows])
-    out["ece_before"] = (
-        expected_calibration_error(raw, _truths(raw_rows)) if len(raw) else None
-    )
+    out["ece_before"] = expected_calibration_error(raw, _truths(raw_rows)) if len(raw) else None
     out["ece"] = expected_calibration_error(probs, y)
     return out
 
