@@ -28,7 +28,6 @@ class DuplicateActions(QObject):
     def __init__(self, window: MainWindow) -> None:
         super().__init__(window)
         self.window = window
-        self.confirm = True  # tests: no message boxes
         browser = window.browser
         browser.add_id_filter("conflicts", "Label conflicts", self.conflict_ids)
         browser.add_id_filter("near", "Near duplicates", self.near_ids)
@@ -72,15 +71,14 @@ class DuplicateActions(QObject):
         others = [i for i in self.group_of(item_id) if i != item_id]
         if project is None or not others:
             return []
-        if self.confirm:
-            answer = QMessageBox.question(
-                self.window,
-                "Keep one",
-                f"Remove {len(others)} other copy/copies from the project? "
-                "(The files stay where they are.)",
-            )
-            if answer != QMessageBox.StandardButton.Yes:
-                return []
+        answer = QMessageBox.question(
+            self.window,
+            "Keep one",
+            f"Remove {len(others)} other copy/copies from the project? "
+            "(The files stay where they are.)",
+        )
+        if answer != QMessageBox.StandardButton.Yes:
+            return []
         project.remove_items(others)
         self.window.browser.model.reload()
         self.window.browser.update_counts()

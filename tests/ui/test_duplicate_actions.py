@@ -4,6 +4,7 @@ same-group actions."""
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -45,9 +46,30 @@ def window(qtbot, tmp_path: Path):
     win = MainWindow(Settings())
     qtbot.addWidget(win)
     win.set_project(project)
-    win.duplicate_actions.confirm = False
     yield win
     win.close_project()
+
+
+@dataclass
+class Questions:
+    """The QMessageBox questions the window asked (title, text), answered from ``replies``."""
+
+    replies: list[object] = field(default_factory=list)  # QMessageBox.StandardButton values
+    asked: list[tuple[str, str]] = field(default_factory=list)
+
+
+@pytest.fixture
+def questions(monkeypatch) -> Questions:  # noqa: ANN001
+    from PySide6.QtWidgets import QMessageBox
+
+    record = Questions()
+
+    def question(_parent, title: str, text: str, *_args, **_kwargs):  # noqa: ANN001, ANN202
+        record.asked.append((title, text))
+        return record.replies.pop(0)
+
+    monkeypatch.setattr(QMessageBox, "question", question)
+    return record
 
 
 def _shown(win) -> list[str]:
@@ -58,13 +80,19 @@ def _shown(win) -> list[str]:
     ]  # noqa: E501
 
 
-def test_conflict_filter_shows_both_and_keep_one_removes_the_other(window):
+def test_conflict_filter_shows_both_and_keep_one_removes_the_other(window, questions):
+    from PySide6.QtWidgets import QMessageBox
+
     window.browser.set_quick_filter("conflicts")
     assert sorted(_shown(window)) == ["w0", "w0 copy"]
     window.browser.select_first()
     kept = window.browser.current_id()
+    questions.replies = [QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes]
+    assert window.duplicate_actions.keep_one() == []  # asked first: "No" removes nothing
+    assert questions.asked[0][0] == "Keep one" and "Remove 1 other" in questions.asked[0][1]
+    assert window.project.item_count() == 10 and sorted(_shown(window)) == ["w0", "w0 copy"]
     removed = window.duplicate_actions.keep_one()
-    assert len(removed) == 1 and kept not in removed
+    assert len(removed) == 1 and kept not in removed and len(questions.asked) == 2
     assert _shown(window) == []  # no conflict left
     assert window.project.item_count() == 9
 
