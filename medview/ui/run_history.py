@@ -124,7 +124,7 @@ class RunHistory(QWidget):
         )
         self.export_button.clicked.connect(self.export_selected)
         self.delete_button = QPushButton("Delete…")
-        self.delete_button.clicked.connect(lambda: self.delete_selected(confirm=True))
+        self.delete_button.clicked.connect(lambda: self.delete_selected())
         for button in (
             self.open_button,
             self.compare_button,
@@ -248,13 +248,14 @@ class RunHistory(QWidget):
             shown += 1
         return shown
 
-    def delete_selected(self, confirm: bool = True) -> list[str]:
+    def delete_selected(self) -> list[str]:
+        """Delete the selected runs that are not running, once the user said yes."""
         ids = self.selected_ids()
         if not ids or self.project is None:
             return []
         running = [i for i in ids if self.project.get_run(i).status == "running"]
         ids = [i for i in ids if i not in running]
-        if confirm and ids:
+        if ids:
             answer = QMessageBox.question(
                 self,
                 "Delete runs",

@@ -191,12 +191,16 @@ def test_the_window_delete_button_shows_why_a_folder_was_left(
     _add_run_row(folder, "thesis")
     shown: list[str] = []
     monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: shown.append(a[2]))
+    yes = QMessageBox.StandardButton.Yes
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: yes)  # "Delete 1 run(s)…?"
     with Project.open(folder) as p:
         history = RunHistory()
         qtbot.addWidget(history)
         history.set_project(p)
         history.select_runs(["thesis"])
-        assert history.delete_selected(confirm=False) == ["thesis"]
+        with qtbot.waitSignal(history.deleted) as deleted:
+            history.delete_button.click()
+        assert deleted.args == [["thesis"]]
         assert history.table.rowCount() == 0
     assert len(shown) == 1 and "link" in shown[0]
     assert (victim / "thesis" / "chapter1.tex").read_text() == "years of work"

@@ -72,7 +72,11 @@ def test_label_next_and_prediction_filters(qtbot, window: MainWindow) -> None:
     assert window.browser.model.is_uncertain(unlabelled[1]) and len(shown) == 1
 
 
-def test_run_history_open_compare_delete(qtbot, window: MainWindow, tmp_path: Path) -> None:
+def test_run_history_open_compare_delete(
+    qtbot, window: MainWindow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from PySide6.QtWidgets import QMessageBox
+
     project = window.project
     assert project is not None
     write_fake_run(project, "20260101-000000-a", 0.9, test=True)
@@ -104,8 +108,20 @@ def test_run_history_open_compare_delete(qtbot, window: MainWindow, tmp_path: Pa
     assert not panel.plots.load_run(project.runs_dir / "20260102-000000-b")  # no exception
     assert "no metrics" in panel.plots.summary_label.text()
 
+    asked: list[str] = []
+
+    def answer(_parent, _title: str, text: str, *_a, **_k):  # noqa: ANN001, ANN202
+        asked.append(text)
+        return reply
+
+    monkeypatch.setattr(QMessageBox, "question", answer)
     history.select_runs(["20260101-000000-a"])
-    assert history.delete_selected(confirm=False) == ["20260101-000000-a"]
+    reply = QMessageBox.StandardButton.No
+    history.delete_button.click()
+    assert len(project.runs()) == 2  # "No": nothing deleted
+    reply = QMessageBox.StandardButton.Yes
+    history.delete_button.click()
+    assert "20260101-000000-a" in asked[-1] and len(asked) == 2  # the runs named, asked first
     assert [r.id for r in project.runs()] == ["20260102-000000-b"]
     assert not (project.runs_dir / "20260101-000000-a").exists()
     assert panel.run_id is None  # the deleted run is no longer used for Grad-CAM
