@@ -22,6 +22,7 @@ from training.data import load_items
 from training.loop import Context, predict, resolve_device
 from training.models import build_model
 from training.run_models import load_run_models
+from training.stream_data import data_mode, load_stream
 from training.transforms import PrepSettings
 from training.weights import load_weights
 
@@ -45,20 +46,31 @@ def ensemble_predict(
     tta: bool = False,
 ) -> tuple[np.ndarray, list[Item]]:
     """Mean probabilities of the fold models for ``items`` (unreadable items are left out)."""
-    data = load_items(project, items, prep, [], use_cache=use_cache)
-    if not data.items:
-        return np.zeros((0, n_classes)), []
-    ctx = Context(data.x, data.y, n_classes, device, tta=tta)
-    total = np.zeros((len(data.items), n_classes))
-    for fold in folds:
-        path = run_dir / f"fold{fold}.safetensors"
-        if not path.is_file():
-            raise PredictError(f"{path}: fold weights missing")
-        model = build_model(model_name, n_classes, channels)
-        load_weights(model, path)
-        model.to(device)
-        total += predict(model, ctx, range(len(data.items)), batch_size * 2)
-    return total / len(folds), data.items
+    # Many unlabelled items may not fit in memory: they stream like a training set would.
+    streamed = data_mode("auto", len(items), prep)[0] == "stream"
+    data = (load_stream if streamed else load_items)(project, items, prep, [], use_cache=use_cache)
+    try:
+        if not data.items:
+            return np.zeros((0, n_classes)), []
+        ctx = Context(data.x, data.y, n_classes, device, tta=tta, store=data.store)
+        models = (_fold_model(run_dir, fold, model_name, n_classes, channels) for fold in folds)
+        total = sum(
+            predict(m.to(device), ctx, range(len(data.items)), batch_size * 2) for m in models
+        )
+        return np.asarray(total) / len(folds), data.items
+    finally:
+        data.close()
+
+
+def _fold_model(
+    run_dir: Path, fold: int, model_name: str, n_classes: int, channels: int
+) -> torch.nn.Module:
+    path = run_dir / f"fold{fold}.safetensors"
+    if not path.is_file():
+        raise PredictError(f"{path}: fold weights missing")
+    model = build_model(model_name, n_classes, channels)
+    load_weights(model, path)
+    return model
 
 
 def predict_run(

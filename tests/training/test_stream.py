@@ -315,3 +315,41 @@ def test_gpu_columns_on_cuda_only(tmp_path: Path):
     assert "gpu" not in path.read_text()
     write_history_csv(path, [{"fold": 1, "epoch": 1, "gpu_peak_memory_mb": 300.0}])
     assert read_history_csv(path)[0]["gpu_peak_memory_mb"] == 300.0
+
+
+def test_the_cache_is_held_to_its_budget(tmp_path: Path):
+    rng = np.random.default_rng(1)
+    arrays = [rng.normal(size=(1, 16, 16, 16)).astype(np.float32) for _ in range(8)]
+    keys = [f"k{i}" for i in range(8)]
+    one_group = 8 * 16**3 * 2  # float16 bytes of the 8 items
+    old = stream_cache.build_store(
+        tmp_path, "old", (1, 16, 16, 16), keys, lambda k: (arrays[k], None)
+    )
+    old.store.close()
+    new = stream_cache.build_store(
+        tmp_path, "new", (1, 16, 16, 16), keys, lambda k: (arrays[k], None), budget=one_group
+    )
+    # The least recently used group went; the run's own shards stay.
+    assert not list((tmp_path / "old").glob("*.bin")) and list((tmp_path / "new").glob("*.bin"))
+    assert torch.equal(new.store.batch([3])[0], torch.from_numpy(roundtrip(arrays[3])))
+    new.store.close()
+    # A run whose own items exceed the budget gets a private store, gone when it ends.
+    big = stream_cache.build_store(
+        tmp_path, "big", (1, 16, 16, 16), keys, lambda k: (arrays[k], None), budget=one_group // 2
+    )
+    assert big.store.private_dir is not None and any("only" in n for n in big.notes)
+    private = big.store.private_dir
+    assert len(big.kept) == 8 and private.is_dir()
+    big.store.close()
+    assert not private.exists() and not list((tmp_path / "big").iterdir())
+
+
+def test_unlabelled_items_stream_to_the_ensemble_too(tmp_path: Path, monkeypatch):
+    project = make_project(tmp_path, 8, unlabelled=3)
+    folder = project.folder
+    project.close()
+    monkeypatch.setenv("MEDVIEW_TRAIN_MEMORY_MB", "0.01")
+    _run(folder, "unl", predict_unlabelled=True, epochs=1)
+    rows = _predictions(folder, "unl")
+    assert sum(1 for r in rows if r["fold"] == "0" and not r["true"]) == 3
+    assert not list((folder / "cache" / "stream").glob("run-*"))  # private stores removed
