@@ -4,6 +4,8 @@ Every item is decoded and preprocessed once per run and kept in one (N, C, ...) 
 training batches are index selections from it, so no epoch touches a file and there is no
 per-sample collate overhead. The disk cache (``PROJECT/cache/tensors``) is keyed by content
 hash + preprocessing settings, so a second run with the same settings skips decoding entirely.
+The values pass through the streaming codec (``training.stream_codec``), so a run that does
+not fit and streams instead (``training.stream_data``) trains on exactly the same inputs.
 """
 
 from __future__ import annotations

@@ -8,7 +8,8 @@ what the fold keeps).
 Binary tasks train one logit with BCEWithLogits (``pos_weight`` = negatives/positives when
 class weighting is on); multiclass tasks use cross-entropy (optionally class-weighted).
 
-Speed notes: batches are index selections from one in-memory tensor; the loss is accumulated on
+Speed notes: batches are index selections from one in-memory tensor (a streamed run's come
+from ``training.stream_loader``, prepared a batch or two ahead); the loss is accumulated on
 the device and read once per epoch (a per-batch ``.item()`` would stall a GPU pipeline); on
 CUDA the data is moved to the GPU once when it fits, else pinned batches are copied with
 ``non_blocking``; AMP, channels-last (2D) and ``cudnn.benchmark`` are CUDA-only.
