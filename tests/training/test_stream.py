@@ -353,3 +353,6 @@ def test_unlabelled_items_stream_to_the_ensemble_too(tmp_path: Path, monkeypatch
     rows = _predictions(folder, "unl")
     assert sum(1 for r in rows if r["fold"] == "0" and not r["true"]) == 3
     assert not list((folder / "cache" / "stream").glob("run-*"))  # private stores removed
+    _run(folder, "no-cache", data="stream", cache=False, epochs=1)  # --no-cache: private too
+    assert "(0 from cache)" in _log(folder, "no-cache")
+    assert not list((folder / "cache" / "stream").glob("run-*"))
