@@ -286,9 +286,8 @@ def _train_settings(panel: TrainingPanel) -> tuple[str, dict[str, Any]]:
     return kind, settings
 
 
-def open_compare_dialog(panel: TrainingPanel, modal: bool = True) -> CompareDialog | None:
-    """The dialog; "Start study" starts the job and opens its view (``dialog.view``). Modal
-    unless ``modal`` is False (tests click it)."""
+def open_compare_dialog(panel: TrainingPanel) -> CompareDialog | None:
+    """The (modal) dialog; "Start study" starts the job and opens its view (``dialog.view``)."""
     if _busy(panel):
         return None
     from medview.core import study_store  # noqa: F401  (the project has the studies table)
@@ -306,10 +305,7 @@ def open_compare_dialog(panel: TrainingPanel, modal: bool = True) -> CompareDial
         dialog.view = start_study(panel, dialog.models())
 
     dialog.accepted.connect(accepted)
-    if modal:
-        dialog.exec()
-    else:
-        dialog.show()
+    dialog.exec()
     return dialog
 
 
@@ -321,7 +317,7 @@ def start_study(panel: TrainingPanel, models: list[str], resume: str | None = No
     return _start(panel, config, STUDY_TARGET)
 
 
-def open_tune_dialog(panel: TrainingPanel, modal: bool = True) -> TuneDialog | None:
+def open_tune_dialog(panel: TrainingPanel) -> TuneDialog | None:
     if _busy(panel):
         return None
     kind, _settings = _train_settings(panel)
@@ -331,10 +327,7 @@ def open_tune_dialog(panel: TrainingPanel, modal: bool = True) -> TuneDialog | N
         dialog.view = start_tune(panel, dialog.request())
 
     dialog.accepted.connect(accepted)
-    if modal:
-        dialog.exec()
-    else:
-        dialog.show()
+    dialog.exec()
     return dialog
 
 

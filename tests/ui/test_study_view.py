@@ -3,11 +3,13 @@ study view fills in; a search's best settings go into the form in one click."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from projects import make_image_project as make_project_2d
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QDialog
 
 from medview.ui.main_window import MainWindow  # noqa: E402
 from medview.ui.settings import Settings  # noqa: E402
@@ -36,11 +38,51 @@ def window(qtbot, tmp_path: Path):
     win.close_project()
 
 
+def when_shown(window: MainWindow, act: Callable[[CompareDialog], None]) -> list[CompareDialog]:
+    """Run ``act`` on the Compare dialog once its exec() shows it (the dialog is modal, as
+    the user sees it); it is closed afterwards whatever ``act`` did, so exec() returns."""
+    seen: list[CompareDialog] = []
+
+    def poll(tries: int = 250) -> None:
+        shown = [d for d in window.findChildren(CompareDialog) if d.isVisible()]
+        if not shown:
+            if tries:
+                QTimer.singleShot(20, lambda: poll(tries - 1))
+            return
+        seen.append(shown[0])
+        try:
+            act(shown[0])
+        finally:
+            if shown[0].isVisible():
+                shown[0].reject()
+
+    QTimer.singleShot(0, poll)
+    return seen
+
+
 def test_compare_dialog_lists_models_with_costs(qtbot, window: MainWindow) -> None:
     panel = window.training_panel
-    dialog = open_compare_dialog(panel, modal=False)
+    checked: list[bool] = []
+
+    def check(dialog: CompareDialog) -> None:
+        assert dialog.isModal()
+        check_costs(dialog)
+        checked.append(True)
+
+    seen = when_shown(window, check)
+    dialog = open_compare_dialog(panel)
+    assert seen == [dialog] and checked == [True]
+    assert dialog.result() == QDialog.DialogCode.Rejected and dialog.view is None
+    tune = TuneDialog("2d", "cnn_small")
+    qtbot.addWidget(tune)
+    assert tune.request() == {"budget": 20, "models": ["cnn_small"]}
+    tune3 = TuneDialog("3d", None)
+    qtbot.addWidget(tune3)
+    assert tune3.request()["space"] == "3d"
+
+
+def check_costs(dialog: CompareDialog) -> None:
     assert isinstance(dialog, CompareDialog)
-    qtbot.addWidget(dialog)
     assert dialog.kind == "2d" and dialog.size == 16
     names = [dialog.table.item(r, 0).text() for r in range(dialog.table.rowCount())]
     assert "resnet18" in names and "cnn3d_small" not in names
@@ -51,24 +93,21 @@ def test_compare_dialog_lists_models_with_costs(qtbot, window: MainWindow) -> No
     assert not dialog.start_button.isEnabled()  # a study compares at least two
     dialog.set_models(["cnn_small", "resnet18"])
     assert dialog.start_button.isEnabled() and "2 models" in dialog.total.text()
-    dialog.reject()
-    tune = TuneDialog("2d", "cnn_small")
-    qtbot.addWidget(tune)
-    assert tune.request() == {"budget": 20, "models": ["cnn_small"]}
-    tune3 = TuneDialog("3d", None)
-    qtbot.addWidget(tune3)
-    assert tune3.request()["space"] == "3d"
 
 
 @pytest.mark.slow
 def test_compare_dialog_starts_a_study_and_the_view_fills_in(qtbot, window: MainWindow) -> None:
     panel = window.training_panel
-    dialog = open_compare_dialog(panel, modal=False)
-    qtbot.addWidget(dialog)
-    dialog.set_models(["cnn_small", "resnet18"])
-    dialog.start_button.click()
-    view: StudyView = dialog.view
-    assert view is not None and view.isVisible()
+
+    def start(dialog: CompareDialog) -> None:
+        dialog.set_models(["cnn_small", "resnet18"])
+        dialog.start_button.click()
+
+    seen = when_shown(window, start)
+    window.training.actions["training.compare"].trigger()  # Training ▸ Compare models…
+    (dialog,) = seen
+    view = dialog.view
+    assert isinstance(view, StudyView) and view.isVisible()
     assert not panel.train_button.isEnabled() and not panel.compare_button.isEnabled()
     with qtbot.waitSignal(view.bridge.ended, timeout=600_000) as ended:
         pass
