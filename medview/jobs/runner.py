@@ -10,6 +10,7 @@ marks the run failed in the project, so the window never waits forever.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import multiprocessing as mp
 import queue as queue_mod
@@ -102,6 +103,21 @@ class TrainingJob:
             if self._process.is_alive():
                 self._process.kill()
                 self._process.join(5)
+
+    def reap(self, timeout: float = 10.0) -> None:
+        """Join the ended (or ending) worker process; blocking, so the GUI calls it off its
+        thread. Never raises."""
+        if self._process is not None:
+            with contextlib.suppress(Exception):
+                self._process.join(timeout)
+
+    def abandon(self, error: str, run_id: str | None) -> msg.Failed:
+        """End the job as failed from the driver's side (it lost contact with the worker:
+        a message it could not read) and stop the process."""
+        failed = msg.Failed(error, run_id)
+        self.final = failed
+        self.terminate()
+        return failed
 
     # ------------------------------------------------------------------ messages
     def poll(self, cancel_timeout: float | None = None) -> list[msg.Message]:

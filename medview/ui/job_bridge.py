@@ -93,9 +93,7 @@ class JobBridge(QObject):
             # inf: the runner must not terminate (and join) on the GUI thread; see module doc.
             messages = self.job.poll(cancel_timeout=float("inf"))
         except Exception as exc:  # a corrupt message must not kill the window's timer loop
-            messages = [msg.Failed(f"lost contact with the worker: {exc}", self.run_id)]
-            self.job.final = messages[0]
-            self.job.terminate()
+            messages = [self.job.abandon(f"lost contact with the worker: {exc}", self.run_id)]
         for message in messages:
             self._dispatch(message)
             if self.status is not None:
@@ -137,9 +135,8 @@ class JobBridge(QObject):
             self.cancelled.emit(message)
         self.ended.emit(message.type)
         # Reap the process off the GUI thread (it has ended or is about to).
-        process = self.job._process
-        if process is not None:
-            workers.start(_join, process)
+        if self.job.pid is not None:
+            workers.start(self.job.reap)
 
 
 def _lower_priority(pid: int | None, niceness: int = 10) -> None:
@@ -152,8 +149,3 @@ def _lower_priority(pid: int | None, niceness: int = 10) -> None:
     with contextlib.suppress(OSError):
         current = os.getpriority(os.PRIO_PROCESS, pid)
         os.setpriority(os.PRIO_PROCESS, pid, min(19, current + niceness))
-
-
-def _join(process: Any) -> None:
-    with contextlib.suppress(Exception):
-        process.join(10)

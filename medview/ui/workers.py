@@ -7,7 +7,6 @@ Results come back through Qt signals, which Qt queues onto the GUI thread becaus
 from __future__ import annotations
 
 import contextlib
-import traceback
 from collections.abc import Callable
 from typing import Any
 
@@ -36,7 +35,6 @@ class Task(QRunnable):
         try:
             result = self.fn(*self.args)
         except Exception as exc:  # reported to the GUI, which decides what to show
-            exc.traceback_text = traceback.format_exc()  # type: ignore[attr-defined]
             # RuntimeError: the receiver was deleted while we ran (window closed).
             with contextlib.suppress(RuntimeError):
                 self.signals.failed.emit(exc)

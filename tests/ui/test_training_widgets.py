@@ -164,6 +164,25 @@ def test_stubborn_worker_is_terminated_off_the_gui_thread(qtbot) -> None:
     assert ended.args == ["cancelled"] and not bridge.job.is_alive()
 
 
+def test_a_message_the_window_cannot_read_fails_the_job(qtbot, monkeypatch) -> None:  # noqa: ANN001
+    bridge = JobBridge({}, "training_helpers:stubborn_worker", interval_ms=20)
+    with qtbot.waitSignal(bridge.started, timeout=30_000):
+        bridge.start()
+
+    def corrupt(**_kwargs: object) -> list[msg.Message]:
+        raise ValueError("unknown message type 'x'")
+
+    monkeypatch.setattr(bridge.job, "poll", corrupt)
+    with (
+        qtbot.waitSignal(bridge.failed, timeout=10_000) as failed,
+        qtbot.waitSignal(bridge.ended, timeout=10_000) as ended,
+    ):
+        pass
+    assert ended.args == ["failed"] and bridge.job.done
+    assert "lost contact with the worker: unknown message type 'x'" in failed.args[0].error
+    assert not bridge.job.is_alive()  # the worker (which ignores cancel) was stopped
+
+
 def test_the_panel_shows_what_its_session_says(qtbot, window: MainWindow) -> None:
     """The view without a worker: a fake run's messages go to the session, the widgets follow."""
     panel: TrainingPanel = window.training_panel
