@@ -5,16 +5,19 @@ folds, calibration and the report are all included in the wall time):
 * the bundled example (``medview demo``), its 3D half and its 2D half:
   ``auto`` (the window's new default), ``quick`` (the new Quick check) and ``old_quick`` (the
   old window default: small CNN, 3 folds, 3 epochs, batch 8, Adam 1e-3, no augmentation);
-* the shared PneumoniaMNIST subset imported as PNGs (its test split marked ``test``):
-  ``auto``, ``old_quick`` and ``plain_resnet18``, a plain PyTorch loop (ResNet-18 at 28 px,
-  batch 128, Adam 1e-3) trained on the same training items and scored on the same test items;
-* ``batch_sweep``: samples/s of the Auto-chosen batch size against the best of a sweep, for
-  the PneumoniaMNIST model and input (the "within 0.8x of the best batch size" goal).
+* the shared PneumoniaMNIST subset imported as PNGs with the npz's own split (2428 train, 270
+  val, 468 test): ``pneumonia_auto`` (Auto), ``pneumonia_old`` (``--no-auto``: the old
+  defaults), both one hold-out run validated on the val items and scored on the test items,
+  and ``pneumonia_resnet``, a plain PyTorch loop (ResNet-18 at 28 px, batch 128, Adam 1e-3,
+  30 epochs) trained on the same training items and scored on the same test items; each over
+  ``--seeds`` seeds;
+* ``sweep2d`` / ``sweep3d``: samples/s of the Auto-chosen batch size against the best of a sweep
+  in the same process (the "within 0.8x of the best batch size" goal).
 
 Fields: accuracy (fold mean at 0.5, and test at 0.5 / at the chosen threshold where there is a
 test split), AUC, ECE before/after temperature scaling, wall and CPU seconds, chosen settings.
 
-    OMP_NUM_THREADS=2 .venv/bin/python bench/defaults.py [--seeds 3] [--only demo3d,demo2d]
+    OMP_NUM_THREADS=2 .venv/bin/python bench/defaults.py [--seeds 3] [--only demo3d,sweep2d,...]
 """
 
 from __future__ import annotations
@@ -98,7 +101,9 @@ def demo_project(root: Path) -> Path:
     return folder
 
 
-def pneumonia_project(root: Path, n_pool: int, n_test: int) -> tuple[Path, dict]:
+def pneumonia_project(root: Path, n_train: int | None) -> tuple[Path, dict]:
+    """The npz's own split as a project: train PNGs unmarked, val marked ``val`` (the hold-out's
+    validation part), test marked ``test``. ``n_train``: a class-balanced subset of train."""
     from PIL import Image
 
     from medview.core.project import Project
@@ -108,20 +113,20 @@ def pneumonia_project(root: Path, n_pool: int, n_test: int) -> tuple[Path, dict]
     rng = np.random.default_rng(0)
     project = Project.create(root / "pneumonia.medview", ["normal", "pneumonia"])
     arrays = {}
-    for split, n in (("train", n_pool), ("test", n_test)):
+    for split in ("train", "val", "test"):
         y = data[f"{split}_labels"].ravel().astype(int)
-        keep = np.sort(
-            np.concatenate(
-                [rng.choice(np.flatnonzero(y == c), n // 2, replace=False) for c in (0, 1)]
-            )
-        )
+        keep = np.arange(len(y))
+        if split == "train" and n_train:
+            keep = np.sort(np.concatenate([
+                rng.choice(np.flatnonzero(y == c), n_train // 2, replace=False) for c in (0, 1)
+            ]))  # fmt: skip
         arrays[split] = (data[f"{split}_images"][keep], y[keep])
         for k, (img, label) in enumerate(zip(*arrays[split], strict=True)):
             path = root / "png" / split / ("normal", "pneumonia")[label] / f"{split}{k:05d}.png"
             path.parent.mkdir(parents=True, exist_ok=True)
             Image.fromarray(img).save(path)
-    import_sources(project, [root / "png" / "train"], label_from="folder")
-    import_sources(project, [root / "png" / "test"], label_from="folder", split="test")
+        marked = None if split == "train" else split
+        import_sources(project, [root / "png" / split], label_from="folder", split=marked)
     folder = project.folder
     project.close()
     return folder, arrays
@@ -175,36 +180,71 @@ def plain_resnet18(arrays: dict, epochs: int, seed: int) -> dict:
     }
 
 
-def batch_sweep(n_train: int) -> dict:
-    """Samples/s of cnn_small at 64 px (PneumoniaMNIST's Auto input) per batch size, and the
-    Auto probe's choice, measured the same way (a few steps each after a warm-up)."""
-    from training.batch_size import choose_batch_size
-    from training.models import build_model
+SWEEP_CASES = {
+    # kind: (model, input shape, training items, augmentation) -- Auto's input for
+    # PneumoniaMNIST (2D) and a 3D set big enough for the probe to have a choice.
+    "2d": ("cnn_small", (1, 64, 64), 2428, "light"),
+    "3d": ("cnn3d_small", (1, 32, 32, 32), 400, "strong"),
+}
 
-    model = build_model("cnn_small", 2, 1)
+
+def _sweep_step(kind: str):
+    """One training step of the run's model with its augmentation (as training/timing.py)."""
+    from training.loop import to_fast_layout
+    from training.models import build_model
+    from training.transforms import build_augmentation
+
+    name, shape, _n, augment = SWEEP_CASES[kind]
+    model = build_model(name, 2, 1)
+    if kind == "3d":
+        model = model.to(memory_format=torch.channels_last_3d)
     opt = torch.optim.AdamW(model.parameters(), 3e-3)
-    x = torch.randn(256, 1, 64, 64)
+    aug = build_augmentation(augment, len(shape) - 1, 1, 0)
+    x = torch.randn(max(MAX_SWEEP[kind]), *shape)
+    device = torch.device("cpu")
 
     def step(bs: int) -> float:
         started = time.perf_counter()
+        batch = to_fast_layout(aug(x[:bs]), device)
         opt.zero_grad()
-        model(x[:bs]).sum().backward()
+        model(batch).sum().backward()
         opt.step()
         return time.perf_counter() - started
 
-    rates = {}
-    for bs in (8, 16, 32, 64, 128, 256):
-        step(bs)
-        rates[bs] = round(3 * bs / sum(step(bs) for _ in range(3)), 1)
-    choice = choose_batch_size(step, device_type="cpu", n_train=n_train, kind="2d")
-    best = max(rates, key=rates.get)
-    chosen_rate = rates.get(choice.batch_size)
+    return step
+
+
+MAX_SWEEP = {"2d": (4, 8, 16, 32, 64, 128, 256), "3d": (4, 8, 16, 32, 64)}
+
+
+def batch_sweep(kind: str, rounds: int = 3) -> dict:
+    """Samples/s per batch size (round-robin over the sizes, ``rounds`` times, so machine-load
+    drift hits every size alike; the best round counts), and the Auto probe's choice made with
+    the same step in the same process, before and after the sweep."""
+    from training.batch_size import choose_batch_size
+
+    step = _sweep_step(kind)
+    sizes = MAX_SWEEP[kind]
+    n_train = SWEEP_CASES[kind][2]
+    before = choose_batch_size(step, device_type="cpu", n_train=n_train, kind=kind)
+    seconds: dict[int, list[float]] = {bs: [] for bs in sizes}
+    for bs in sizes:
+        step(bs)  # warm-up
+    for _ in range(rounds):
+        for bs in sizes:
+            reps = max(2, 256 // bs)
+            seconds[bs].append(sum(step(bs) for _ in range(reps)) / (reps * bs))
+    after = choose_batch_size(step, device_type="cpu", n_train=n_train, kind=kind)
+    rates = {bs: round(1 / min(s), 1) for bs, s in seconds.items()}
+    best = max(rates, key=rates.__getitem__)
     return {
+        "case": dict(zip(("model", "input", "n_train", "augment"), SWEEP_CASES[kind], strict=True)),
         "samples_per_second": rates,
         "best_batch_size": best,
-        "auto_batch_size": choice.batch_size,
-        "auto_over_best": round(chosen_rate / rates[best], 3) if chosen_rate else None,
+        "auto_batch_size": [before.batch_size, after.batch_size],
+        "auto_over_best": [round(rates[c.batch_size] / rates[best], 3) for c in (before, after)],
         "old_default_8_over_best": round(rates[8] / rates[best], 3),
+        "probe_samples_per_second": [c.to_json()["samples_per_second"] for c in (before, after)],
     }
 
 
@@ -216,17 +256,72 @@ def _mean(rows: list[dict], key: str) -> dict | None:
     return {"mean": round(statistics.fmean(values), 4), "std": round(std, 4), "n": len(values)}
 
 
+def _seeded(runs: list[dict], keys: tuple[str, ...]) -> dict:
+    return {"runs": runs, **{k: _mean(runs, k) for k in keys}}
+
+
+RUN_KEYS = ("test_auc", "test_accuracy", "test_ece_after", "test_ece_before", "wall_seconds")
+
+
+def example_cases(root: Path, only: set[str], report: dict, save) -> None:
+    folder = demo_project(root)
+    for kind in ("3d", "2d"):
+        if f"demo{kind}" not in only:
+            continue
+        case = report.setdefault(f"example_{kind}", {})
+        case["auto"] = train(folder, kind=kind)
+        save()
+        case["quick"] = train(folder, kind=kind, quick=True, folds=3)
+        save()
+        model = "cnn3d_small" if kind == "3d" else "cnn_small"
+        case["old_quick"] = train(folder, model=model, **OLD_QUICK)
+        save()
+
+
+def pneumonia_cases(root: Path, only: set[str], args, report: dict, save) -> None:
+    """Auto and the old defaults (--no-auto) as one hold-out run on the npz's split (its val
+    part validates, its test part scores), and the plain ResNet-18 loop on the same train and
+    test items; ``--old-epochs`` shortens the old defaults where their 30 epochs do not fit."""
+    folder, arrays = pneumonia_project(root, args.n_train)
+    seeds = range(args.seeds)
+    case = report.setdefault("pneumonia", {})
+    case["protocol"] = (
+        f"npz split: {len(arrays['train'][1])} train / {len(arrays['val'][1])} val / "
+        f"{len(arrays['test'][1])} test at 28 px; Auto and the old defaults: --holdout with the "
+        f"npz's val items as validation, scored on its test items; plain_resnet18 trains on the "
+        f"train items for {args.resnet_epochs} epochs (last epoch) and is scored on the same test"
+    )
+    if "pneumonia_auto" in only:
+        case["auto"] = _seeded([train(folder, seed=s, holdout=True) for s in seeds], RUN_KEYS)
+        save()
+    if "pneumonia_old" in only:
+        old = {"auto": False, "holdout": True}
+        if args.old_epochs:
+            old["epochs"] = args.old_epochs
+        case["old_defaults"] = _seeded([train(folder, seed=s, **old) for s in seeds], RUN_KEYS)
+        case["old_defaults"]["epochs_override"] = args.old_epochs
+        save()
+    if "pneumonia_resnet" in only:
+        runs = [plain_resnet18(arrays, args.resnet_epochs, s) for s in seeds]
+        case["plain_resnet18"] = _seeded(runs, ("test_auc", "test_accuracy", "test_ece",
+                                                "wall_seconds"))  # fmt: skip
+        save()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", type=int, default=3, help="PneumoniaMNIST seeds")
-    ap.add_argument("--only", default="demo3d,demo2d,pneumonia,sweep")
-    ap.add_argument("--n-pool", type=int, default=400, help="PneumoniaMNIST training pool")
-    ap.add_argument("--n-test", type=int, default=300)
-    ap.add_argument("--folds", type=int, default=3, help="PneumoniaMNIST folds (Auto)")
+    ap.add_argument(
+        "--only",
+        default="demo3d,demo2d,pneumonia_auto,pneumonia_old,pneumonia_resnet,sweep2d,sweep3d",
+    )
+    ap.add_argument("--n-train", type=int, default=None, help="PneumoniaMNIST: train subset")
     ap.add_argument("--resnet-epochs", type=int, default=30)
+    ap.add_argument("--old-epochs", type=int, default=None, help="shorten the old defaults")
+    ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", help="also write the JSON here, after each case")
     args = ap.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     only = set(args.only.split(","))
     report: dict = {"protocol": vars(args)}
 
@@ -237,47 +332,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         if only & {"demo3d", "demo2d"}:
-            folder = demo_project(root)
-            for kind in ("3d", "2d"):
-                if f"demo{kind}" not in only:
-                    continue
-                case = report.setdefault(f"example_{kind}", {})
-                case["auto"] = train(folder, kind=kind)
+            example_cases(root, only, report, save)
+        if any(c.startswith("pneumonia") for c in only) and NPZ.is_file():
+            pneumonia_cases(root, only, args, report, save)
+        for kind in ("2d", "3d"):
+            if f"sweep{kind}" in only:
+                report[f"batch_sweep_{kind}"] = batch_sweep(kind)
                 save()
-                case["quick"] = train(folder, kind=kind, quick=True, folds=3)
-                save()
-                model = "cnn3d_small" if kind == "3d" else "cnn_small"
-                case["old_quick"] = train(folder, model=model, **OLD_QUICK)
-                save()
-        if "pneumonia" in only and NPZ.is_file():
-            folder, arrays = pneumonia_project(root, args.n_pool, args.n_test)
-            case = report.setdefault("pneumonia", {"protocol": (
-                f"balanced subsets: {args.n_pool} training-pool PNGs from the npz train split, "
-                f"{args.n_test} test PNGs (split=test) from its test split; Auto and old_quick "
-                f"use {args.folds}-fold CV on the pool, test = fold ensemble; plain_resnet18 "
-                f"trains on the whole pool for {args.resnet_epochs} epochs"
-            )})  # fmt: skip
-            for name, kw in (
-                ("auto", {"folds": args.folds}),
-                ("old_quick", {**OLD_QUICK, "model": "cnn_small", "folds": args.folds}),
-            ):
-                runs = [train(folder, seed=s, **kw) for s in range(args.seeds)]
-                case[name] = {
-                    "runs": runs,
-                    **{k: _mean(runs, k) for k in ("test_auc", "test_accuracy", "test_ece_after",
-                                                   "test_ece_before", "wall_seconds")},
-                }  # fmt: skip
-                save()
-            runs = [plain_resnet18(arrays, args.resnet_epochs, s) for s in range(args.seeds)]
-            case["plain_resnet18"] = {
-                "runs": runs,
-                **{k: _mean(runs, k) for k in ("test_auc", "test_accuracy", "test_ece",
-                                               "wall_seconds")},
-            }  # fmt: skip
-            save()
-        if "sweep" in only:
-            report["batch_sweep"] = batch_sweep(args.n_pool)
-            save()
     print(json.dumps(report, indent=2))
 
 

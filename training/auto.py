@@ -136,76 +136,91 @@ SIZE_RULES: dict[str, Callable[[DataProfile, str, bool], tuple[int, str]]] = {
 MODEL_RULES = {"2d": "cnn_small", "3d": "cnn3d_small"}
 
 
+AUTO_SETTINGS = (
+    "model",
+    "size",
+    "epochs",
+    "batch_size",
+    "lr",
+    "weight_decay",
+    "optimizer",
+    "scheduler",
+    "warmup_epochs",
+    "augment",
+    "label_smoothing",
+    "ema",
+    "tta",
+)  # the settings Auto may choose (a value the user gave is kept and listed as given)
+
+
 def auto_settings(cfg: Any, profile: DataProfile, device: str) -> AutoPlan:
     """Values for the settings ``cfg`` leaves at None (batch size excepted)."""
-    plan = AutoPlan()
-    kind = profile.kind
-    for name in (
-        "model",
-        "size",
-        "epochs",
-        "batch_size",
-        "lr",
-        "weight_decay",
-        "optimizer",
-        "scheduler",
-        "warmup_epochs",
-        "augment",
-        "label_smoothing",
-        "ema",
-        "tta",
-    ):
-        if getattr(cfg, name) is not None:
-            plan.given.append(name)
-    model = cfg.model
+    plan = AutoPlan(given=[name for name in AUTO_SETTINGS if getattr(cfg, name) is not None])
+    _choose_model_and_size(plan, cfg, profile, device)
+    _choose_recipe(plan, cfg)
+    _choose_augment(plan, cfg, profile)
+    _choose_loss(plan, cfg, profile)
+    return plan
+
+
+def _choose_model_and_size(plan: AutoPlan, cfg: Any, profile: DataProfile, device: str) -> None:
+    kind, model = profile.kind, cfg.model
     if model is None:
         model = MODEL_RULES.get(kind, "cnn_small")
-        plan.choose(
-            "model",
-            model,
-            f"{kind.upper()} items trained from scratch: a small CNN learns small sets fastest",
-        )
-    if cfg.size is None:
-        if model in ("cnn_small", "cnn3d_small"):
-            size, why = SIZE_RULES.get(kind, _size_2d)(profile, device, cfg.quick)
-        else:
-            from training.config import DEFAULT_SIZE, DEFAULT_SIZE_2D_IMAGENET
+        why = f"{kind.upper()} items trained from scratch: a small CNN learns small sets fastest"
+        plan.choose("model", model, why)
+    if cfg.size is not None:
+        return
+    if model in ("cnn_small", "cnn3d_small"):
+        size, why = SIZE_RULES.get(kind, _size_2d)(profile, device, cfg.quick)
+    else:
+        from training.config import DEFAULT_SIZE, DEFAULT_SIZE_2D_IMAGENET
 
-            size = DEFAULT_SIZE.get(model, DEFAULT_SIZE_2D_IMAGENET)
-            why = f"the default input size of {model}"
-        plan.choose("size", size, why)
-    if cfg.optimizer is None:
-        plan.choose("optimizer", "adamw", "recipe: AdamW (decoupled weight decay)")
-    if cfg.lr is None:
-        plan.choose("lr", 3e-3, "recipe: small CNNs with BatchNorm, peak of the schedule")
-    if cfg.weight_decay is None:
-        plan.choose("weight_decay", 0.05, "recipe: AdamW weight decay")
-    if cfg.scheduler is None:
-        plan.choose("scheduler", "cosine", "recipe: warm-up then cosine decay, per step")
-    if cfg.augment is None:
-        if kind == "3d":
-            aug, why = "strong", "3D: flips on every axis, rotation, zoom, intensity, noise"
-        elif profile.rgb:
-            aug, why = "strong", "2D colour (microscopy): orientation-free, flips on both axes"
-        else:
-            aug, why = "light", "2D grey (radiographs): left-right flips, small rotations"
-        plan.choose("augment", aug, why)
+        size = DEFAULT_SIZE.get(model, DEFAULT_SIZE_2D_IMAGENET)
+        why = f"the default input size of {model}"
+    plan.choose("size", size, why)
+
+
+def _choose_recipe(plan: AutoPlan, cfg: Any) -> None:
+    """Optimizer, learning rate and schedule, EMA and TTA (docs/auto.md, the recipe)."""
+    recipe = (
+        ("optimizer", "adamw", "recipe: AdamW (decoupled weight decay)"),
+        ("lr", 3e-3, "recipe: small CNNs with BatchNorm, peak of the schedule"),
+        ("weight_decay", 0.05, "recipe: AdamW weight decay"),
+        ("scheduler", "cosine", "recipe: warm-up then cosine decay, per step"),
+        ("ema", True, "recipe: evaluate an exponential moving average of the weights"),
+        ("tta", True, "recipe: average each prediction with its left-right flip"),
+    )
+    for name, value, why in recipe:
+        if getattr(cfg, name) is None:
+            plan.choose(name, value, why)
+
+
+def _choose_augment(plan: AutoPlan, cfg: Any, profile: DataProfile) -> None:
+    if cfg.augment is not None:
+        return
+    if profile.kind == "3d":
+        aug, why = "strong", "3D: flips on every axis, rotation, zoom, intensity, noise"
+    elif profile.rgb:
+        aug, why = "strong", "2D colour (microscopy): orientation-free, flips on both axes"
+    else:
+        aug, why = "light", "2D grey (radiographs): left-right flips, small rotations"
+    plan.choose("augment", aug, why)
+
+
+def _choose_loss(plan: AutoPlan, cfg: Any, profile: DataProfile) -> None:
+    """Label smoothing (multiclass only) and class weights (imbalanced sets only)."""
     if cfg.label_smoothing is None:
         if profile.n_classes > 2:
             plan.choose("label_smoothing", 0.1, "multiclass: cross-entropy with smoothing 0.1")
         else:
             plan.choose("label_smoothing", 0.0, "binary: no smoothing (keeps the logits honest)")
-    if cfg.ema is None:
-        plan.choose("ema", True, "recipe: evaluate an exponential moving average of the weights")
-    if cfg.tta is None:
-        plan.choose("tta", True, "recipe: average each prediction with its left-right flip")
     if not cfg.class_weights and profile.imbalance >= IMBALANCE_WEIGHTING:
         plan.choose(
             "class_weights",
             True,
             f"classes imbalanced {profile.imbalance:.1f}:1 (>= {IMBALANCE_WEIGHTING:.0f}:1)",
         )
-    return plan
 
 
 def auto_epochs(

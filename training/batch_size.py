@@ -88,36 +88,62 @@ def choose_batch_size(
     is_oom: Callable[[BaseException], bool] | None = None,
 ) -> BatchChoice:
     """Probe ``step`` (one training step at a batch size, returns its seconds)."""
+    cap, why_cap = batch_cap(n_train, kind, per_sample_bytes, budget_bytes)
+    candidates = _powers(min(4, cap), cap)
+    if device_type == "cuda":
+        choice = _probe_cuda(step, candidates, is_oom, f"cap {cap}, {why_cap}")
+    else:
+        choice = _probe_cpu(step, candidates, f"cap {cap} ({why_cap})")
+    choice.per_sample_bytes, choice.budget_bytes = per_sample_bytes, budget_bytes
+    return choice
+
+
+def batch_cap(
+    n_train: int, kind: str, per_sample_bytes: int | None, budget_bytes: int | None
+) -> tuple[int, str]:
+    """The largest batch size worth probing, and why: the data set, or the memory budget."""
     cap = data_cap(n_train, kind)
-    why_cap = f"data set: >= {MIN_STEPS} steps per epoch on {n_train} training items"
+    why = f"data set: >= {MIN_STEPS} steps per epoch on {n_train} training items"
     if per_sample_bytes and budget_bytes:
         by_memory = max(1, budget_bytes // per_sample_bytes)
         if by_memory < cap:
             cap = max(1, 2 ** (by_memory.bit_length() - 1))
-            why_cap = (
+            why = (
                 f"memory: {per_sample_bytes / 2**20:.1f} MiB per sample, "
                 f"{budget_bytes / 2**20:.0f} MiB budget"
             )
-    low = min(4, cap)
-    candidates = _powers(low, cap)
+    return cap, why
+
+
+def _probe_cuda(
+    step: Callable[[int], float],
+    candidates: list[int],
+    is_oom: Callable[[BaseException], bool] | None,
+    why_cap: str,
+) -> BatchChoice:
+    """The largest candidate whose step does not run out of GPU memory."""
     rates: dict[int, float] = {}
-    if device_type == "cuda":
-        fitted = None
-        for size in candidates:
-            try:
-                step(size)  # warm-up (cuDNN picks kernels), then the measured step
-                rates[size] = size / max(step(size), 1e-9)
-                fitted = size
-            except BaseException as exc:
-                if is_oom is None or not is_oom(exc):
-                    raise
-                break
-        if fitted is None:
-            return BatchChoice(1, "even the smallest probe ran out of GPU memory", rates)
-        reason = f"CUDA: the largest size that fits (cap {cap}, {why_cap})"
-        if fitted < candidates[-1]:
-            reason = f"CUDA: the largest size that fits in GPU memory ({fitted * 2} did not)"
-        return BatchChoice(fitted, reason, rates, per_sample_bytes, budget_bytes)
+    fitted = None
+    for size in candidates:
+        try:
+            step(size)  # warm-up (cuDNN picks kernels), then the measured step
+            rates[size] = size / max(step(size), 1e-9)
+            fitted = size
+        except BaseException as exc:
+            if is_oom is None or not is_oom(exc):
+                raise
+            break
+    if fitted is None:
+        return BatchChoice(1, "even the smallest probe ran out of GPU memory", rates)
+    reason = f"CUDA: the largest size that fits ({why_cap})"
+    if fitted < candidates[-1]:
+        reason = f"CUDA: the largest size that fits in GPU memory ({fitted * 2} did not)"
+    return BatchChoice(fitted, reason, rates)
+
+
+def _probe_cpu(step: Callable[[int], float], candidates: list[int], why_cap: str) -> BatchChoice:
+    """Throughput per candidate; the smallest within CPU_TOLERANCE of the best wins."""
+    rates: dict[int, float] = {}
     best = 0.0
     for size in candidates:
         step(size)  # warm-up: allocator and oneDNN kernel caches
@@ -129,9 +155,9 @@ def choose_batch_size(
     chosen = min(s for s, r in rates.items() if r >= CPU_TOLERANCE * best)
     reason = (
         f"CPU throughput probe over {', '.join(map(str, rates))}: {chosen} is the smallest "
-        f"within {1 - CPU_TOLERANCE:.0%} of the best ({best:.1f} samples/s); cap {cap} ({why_cap})"
+        f"within {1 - CPU_TOLERANCE:.0%} of the best ({best:.1f} samples/s); {why_cap}"
     )
-    return BatchChoice(chosen, reason, rates, per_sample_bytes, budget_bytes)
+    return BatchChoice(chosen, reason, rates)
 
 
 def activation_bytes_per_sample(model: Any, sample: Any) -> int:
