@@ -58,9 +58,9 @@ class KeySliceStore(Store):
         return self.key_slices().get(int(item_id))
 
     def _refuse_read_only(self) -> None:
-        if getattr(self, "read_only", False):
-            why = getattr(self, "read_only_reason", "")
-            raise ProjectError(f"{self.folder}: the project is read-only ({why or 'opened so'})")
+        if self.read_only:
+            why = self.read_only_reason or "opened so"
+            raise ProjectError(f"{self.folder}: the project is read-only ({why})")
 
 
 def _shape(text: str) -> tuple[int, ...]:

@@ -27,10 +27,6 @@ class LabelConflict(ProjectError):
 
 
 class LabelStore(Store):
-    # Set by Project.open for a project opened read-only (a colleague's share).
-    read_only: bool = False
-    read_only_reason: str = ""
-    read_only_mode: str = ""  # "ro", or "immutable" (changes by others are then not seen)
     # (st_dev, st_ino) of project.db when first written: a folder deleted or replaced while
     # open is noticed before a label is acknowledged (on Linux the open file still takes
     # writes after an ``rm -r``, and they vanish with it).

@@ -33,6 +33,12 @@ def default_user() -> str:
 
 
 class Store:
+    # Set by Project.open for a project opened read-only (a colleague's share); every store
+    # mixin that writes refuses then.
+    read_only: bool = False
+    read_only_reason: str = ""
+    read_only_mode: str = ""  # "ro", or "immutable" (changes by others are then not seen)
+
     def __init__(self, folder: Path, connection: sqlite3.Connection, journal_mode: str) -> None:
         self.folder = folder
         self._db: sqlite3.Connection | None = connection

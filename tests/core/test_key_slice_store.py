@@ -67,3 +67,17 @@ def test_a_key_slice_outside_the_volume_or_on_an_image_is_refused(tmp_path: Path
         with pytest.raises(ProjectError, match="i.png: a key slice needs a volume"):
             p.set_key_slice(image, 0, 0)
         p.set_key_slice(vol, 1, 19)  # the last coronal slice is fine
+
+
+def test_a_read_only_project_refuses_key_slices_and_says_why(tmp_path: Path) -> None:
+    with Project.create(tmp_path / "p.medview", ["a", "b"]) as p:
+        volume = _add(p, "v", "3d", (4, 8, 8))
+        p.set_key_slice(volume, 0, 2)
+        folder = p.folder
+    with Project.open(folder, read_only=True) as p:
+        assert p.read_only and p.key_slice(volume) == KeySlice(0, 2)  # still shown
+        with pytest.raises(ProjectError, match="read-only"):
+            p.set_key_slice(volume, 0, 3)
+        with pytest.raises(ProjectError, match="read-only"):
+            p.clear_key_slice(volume)
+        assert p.key_slice(volume) == KeySlice(0, 2)
