@@ -31,9 +31,10 @@ import torch.nn.functional as F  # noqa: E402
 
 from training.calibration import expected_calibration_error  # noqa: E402
 from training.config import TrainConfig  # noqa: E402
+from training.freeze import set_train_mode  # noqa: E402
 from training.loop import Context, fit, predict, seed_everything  # noqa: E402
 from training.metrics import _roc_auc  # noqa: E402
-from training.models import build_model, set_train_mode  # noqa: E402
+from training.models import build_model  # noqa: E402
 from training.transforms import build_augmentation  # noqa: E402
 
 NPZ = Path("/work/shared/data/pneumoniamnist_balanced.npz")
@@ -169,7 +170,7 @@ def run_one(parts, model_name, cfg, ndim, upsample, seed):
         ctx,
         train_idx,
         val_idx,
-        lambda: set_train_mode(model, model_name, False),
+        lambda: set_train_mode(model, model_name, "all"),
         1,
     )
     model.load_state_dict(result.best_state)

@@ -27,8 +27,9 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 from training.config import TrainConfig, model_kind  # noqa: E402
+from training.freeze import set_train_mode  # noqa: E402
 from training.loop import Context, fit, resolve_device  # noqa: E402
-from training.models import build_model, set_train_mode  # noqa: E402
+from training.models import build_model  # noqa: E402
 
 
 def make_data(n: int, size: int, ndim: int, channels: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -106,7 +107,7 @@ def time_engine(model_name, x, y, args, device) -> tuple[float, float]:
         ctx,
         list(range(len(x))),
         [len(x), len(x) + 1],
-        lambda: set_train_mode(model, model_name, False),
+        lambda: set_train_mode(model, model_name, "all"),
         1,
     )
     # The history has each epoch's training-phase seconds and samples; skip the warm-up epoch.

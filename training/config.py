@@ -13,42 +13,31 @@ from pathlib import Path
 from typing import Any
 
 from medview.core.errors import MedviewError
+from training import model_specs
 
-MODELS_3D = (
-    "medicalnet_resnet10",
-    "medicalnet_resnet18",
-    "medicalnet_resnet34",
-    "medicalnet_resnet50",
-    "cnn3d_small",
-)
-MODELS_2D = (
-    "resnet18",
-    "resnet50",
-    "resnet101",
-    "mobilenet_v2",
-    "densenet121",
-    "vgg16",
-    "efficientnet_b0",
-    "cnn_small",
-)
+# Model facts live in one table, training/model_specs.py; these names are derived from it.
+MODELS_3D = model_specs.names("3d")
+MODELS_2D = model_specs.names("2d")
 MODELS = MODELS_3D + MODELS_2D
 DEFAULT_MODEL = {"3d": "medicalnet_resnet10", "2d": "resnet18"}
-# Input sizes when --size is not given: ImageNet models expect ~224 px; the 3D ResNets are
-# trained at modest cubes because a 3D batch grows with the cube of the size.
-DEFAULT_SIZE = {
-    "medicalnet_resnet10": 96,
-    "medicalnet_resnet18": 96,
-    "medicalnet_resnet34": 96,
-    "medicalnet_resnet50": 96,
-    "cnn3d_small": 64,
-    "cnn_small": 64,
-}
+# Input sizes when --size is not given: ImageNet models expect ~224 px (Inception v3 299);
+# the 3D ResNets are trained at modest cubes because a 3D batch grows with the cube of the size.
+DEFAULT_SIZE = {name: s.default_size for name, s in model_specs.SPECS.items()}
 DEFAULT_SIZE_2D_IMAGENET = 224
 AUGMENT_PRESETS = ("none", "light", "strong")
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULERS = ("none", "step", "cosine", "onecycle")
 THRESHOLDS = ("youden", "0.5")
 EARLY_STOPPING = ("auc", "loss")  # validation AUC (ties: lower loss) or validation loss
+# none: each item once per epoch; oversample: classes drawn equally often, with replacement,
+# epoch of the training set's size; undersample: every class cut to the smallest one's count,
+# a different subset of the larger classes each epoch.
+SAMPLERS = ("none", "oversample", "undersample")
+# Keys of older config.json files, and what they became (read by from_dict).
+LEGACY_KEYS = {
+    "freeze_encoder": ("train_layers", "head"),  # when true; false was the default
+    "balanced_sampler": ("sampler", "oversample"),
+}
 # What a setting left at None becomes when Auto does not choose it either (the manual
 # defaults before Auto existed; bench/defaults.py runs them as "old defaults").
 MANUAL_DEFAULTS: dict[str, Any] = {
@@ -106,11 +95,12 @@ class TrainConfig:
     device: str = "auto"
     amp: bool = True  # used only on CUDA
     pretrained: str | None = None  # a file, or "download" for the library's own weights
-    freeze_encoder: bool = False
+    # head | last:N | all: what trains (docs/fine_tuning.md); --freeze-encoder is "head"
+    train_layers: str = "all"
     seed: int = 42
     augment: str | None = None
     class_weights: bool = False
-    balanced_sampler: bool = False
+    sampler: str = "none"  # none | oversample | undersample: how an epoch draws the classes
     patience: int = 0  # 0: no early stopping
     precise_bn: bool = True  # recompute BatchNorm statistics before each evaluation
     min_epochs: int = 1
@@ -141,6 +131,7 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         known = {f.name for f in dataclasses.fields(cls)}
+        data = upgrade_legacy(data)
         unknown = sorted(set(data) - known)
         if unknown:
             raise ConfigError(f"unknown training option(s): {', '.join(unknown)}")
@@ -197,6 +188,7 @@ class TrainConfig:
         if self.patience < 0 or self.min_epochs < 1:
             raise ConfigError("--patience must be >= 0 and --min-epochs >= 1")
         self._validate_fractions()
+        self._validate_model_options()
 
     def _validate_schedule(self) -> None:
         if not 0 <= self.momentum < 1:
@@ -213,6 +205,17 @@ class TrainConfig:
             raise ConfigError(
                 f"--holdout-fractions TEST VAL: TEST must be in [0, 0.9) and VAL in (0, 0.9) "
                 f"(got {test} {val})"
+            )
+
+    def _validate_model_options(self) -> None:
+        try:
+            model_specs.parse_train_layers(self.train_layers)
+        except model_specs.TrainLayersError as exc:
+            raise ConfigError(str(exc)) from None
+        found = model_specs.SPECS.get(self.model or "")
+        if found and self.size is not None and self.size < found.min_size:
+            raise ConfigError(
+                f"{found.name} needs --size of at least {found.min_size} (got {self.size})"
             )
 
     def with_defaults(self) -> TrainConfig:
@@ -239,11 +242,20 @@ def parse_slices(text: str) -> tuple[str, int]:
     if mode == "middle" and count.isdigit() and int(count) >= 1:
         return "middle", int(count)
     raise ConfigError(f"--slices must be all, middle:N (N >= 1) or key (got {text!r})")
+def upgrade_legacy(data: dict[str, Any]) -> dict[str, Any]:
+    """An older config's ``freeze_encoder`` / ``balanced_sampler`` as today's fields (a value
+    given in today's field wins)."""
+    out = dict(data)
+    for old, (new, value) in LEGACY_KEYS.items():
+        if bool(out.pop(old, False)) and new not in data:
+            out[new] = value
+    return out
 
 
 def model_kind(model: str) -> str:
     """``"3d"`` or ``"2d"``: the item kind a model consumes."""
-    return "3d" if model in MODELS_3D else "2d"
+    found = model_specs.SPECS.get(model)
+    return found.kind if found else "2d"
 
 
 def shared_settings(cfg: TrainConfig) -> TrainConfig:

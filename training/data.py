@@ -27,6 +27,7 @@ from medview.core.project import Item, Project
 from training.config import TrainConfig, model_kind
 from training.stream_codec import roundtrip
 from training.stream_shards import StreamStore
+from training.model_specs import spec
 from training.transforms import PrepSettings, preprocess
 
 ProgressFn = Callable[[int, int], None]
@@ -71,12 +72,13 @@ def choose_kind(project: Project, cfg: TrainConfig) -> str:
 
 
 def input_channels(model: str, items: Sequence[Item]) -> int:
-    if model_kind(model) == "3d":
-        return 1
-    if model == "cnn_small":
-        rgb = any(len(it.shape) == 4 and it.shape[-1] >= 3 for it in items)
-        return 3 if rgb else 1
-    return 3  # torchvision ImageNet models take RGB
+    """The model's fixed channels (ModelSpec.channels: 1 for the 3D models, 3 for ImageNet
+    RGB), else the data's: 3 when any item is colour."""
+    fixed = spec(model).channels
+    if fixed is not None:
+        return fixed
+    rgb = any(len(it.shape) == 4 and it.shape[-1] >= 3 for it in items)
+    return 3 if rgb else 1
 
 
 def memory_limit() -> int | None:
@@ -264,21 +266,19 @@ def epoch_batches(
     generator: torch.Generator,
     *,
     sample_weights: torch.Tensor | None = None,
+    sampler: str = "none",
+    labels: torch.Tensor | None = None,
     rank: int = 0,
     world_size: int = 1,
 ) -> Iterator[torch.Tensor]:
-    """Index batches for one epoch: a shuffled pass, or a class-balanced draw with replacement.
+    """Index batches for one epoch, drawn by ``sampler`` (``epoch_order``) from ``indices``.
 
     Under DDP every rank draws the same permutation (same generator state) and takes its
     own stride of it, which is what DistributedSampler does without the Dataset machinery.
     """
     idx = torch.as_tensor(list(indices), dtype=torch.long)
-    n = len(idx)
-    if sample_weights is not None:
-        order = torch.multinomial(sample_weights, n, replacement=True, generator=generator)
-    else:
-        order = torch.randperm(n, generator=generator)
-    chosen = idx[order]
+    chosen = idx[epoch_order(len(idx), generator, sampler, labels, sample_weights)]
+    n = len(chosen)
     if world_size > 1:
         per_rank = -(-n // world_size)
         padded = torch.cat([chosen, chosen[: per_rank * world_size - n]])  # equal shares
@@ -288,6 +288,50 @@ def epoch_batches(
         if len(batch) == 1 and len(chosen) > 1:
             continue  # a lone sample breaks BatchNorm in train mode; it is seen next epoch
         yield batch
+
+
+def epoch_order(
+    n: int,
+    generator: torch.Generator,
+    sampler: str = "none",
+    labels: torch.Tensor | None = None,
+    sample_weights: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Positions 0..n-1 in the order one epoch visits them: a shuffled pass (``none``), a
+    class-balanced draw of n with replacement (``oversample``, or given ``sample_weights``),
+    or every class cut to the smallest class's count (``undersample``)."""
+    if sampler == "undersample":
+        if labels is None:
+            raise ValueError("undersampling needs the items' labels")
+        return undersample_order(labels, generator)
+    if sampler == "oversample" and sample_weights is None:
+        if labels is None:
+            raise ValueError("oversampling needs the items' labels")
+        sample_weights = balanced_weights(labels)
+    if sample_weights is not None:
+        return torch.multinomial(sample_weights, n, replacement=True, generator=generator)
+    return torch.randperm(n, generator=generator)
+
+
+def undersample_order(labels: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """A balanced epoch without repeats: from each class as many items as the smallest class
+    has, a fresh random subset of the larger classes each epoch (so over the epochs every
+    majority item is still seen), shuffled together."""
+    present = torch.unique(labels)
+    members = [torch.nonzero(labels == c).flatten() for c in present]
+    n = min(len(m) for m in members)
+    picks = [m[torch.randperm(len(m), generator=generator)[:n]] for m in members]
+    chosen = torch.cat(picks)
+    return chosen[torch.randperm(len(chosen), generator=generator)]
+
+
+def epoch_size(labels: torch.Tensor, sampler: str) -> int:
+    """Items one epoch draws (per-step schedules need it before the first epoch)."""
+    if sampler != "undersample" or not len(labels):
+        return len(labels)
+    counts = torch.bincount(labels)
+    present = counts[counts > 0]
+    return int(present.min()) * len(present)
 
 
 def balanced_weights(labels: torch.Tensor) -> torch.Tensor:

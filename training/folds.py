@@ -17,8 +17,9 @@ import torch
 from medview.core import messages as msg
 from training.cross_validation import Fold
 from training.data import LoadedData
+from training.freeze import apply_train_layers, set_train_mode
 from training.loop import Context, FitResult, fit, predict, seed_everything, stage_data
-from training.models import build_model, freeze_encoder, model_info, set_train_mode
+from training.models import build_model, model_info
 from training.report import PredRow
 from training.run_context import RunContext, RunRecord, Splits
 from training.run_report import write_report
@@ -27,17 +28,17 @@ from training.weights import load_pretrained, save_weights, unwrap
 
 
 def build_fold_model(ctx: RunContext, record: RunRecord) -> torch.nn.Module:
-    """A fresh model for one fold: pretrained weights, frozen encoder, on the device."""
+    """A fresh model for one fold: pretrained weights, frozen blocks, on the device."""
     model = build_model(ctx.model_name, len(ctx.classes), ctx.channels)
     if ctx.cfg.pretrained:
         report = load_pretrained(model, ctx.model_name, ctx.cfg.pretrained)
         ctx.log(report.summary())
         record.header["pretrained"] = report.to_json()
-    if ctx.cfg.freeze_encoder:
-        freeze_encoder(model, ctx.model_name)
+    trained = apply_train_layers(model, ctx.model_name, ctx.cfg.train_layers)
     if "model_info" not in record.header:
         info = model_info(model, ctx.model_name, ctx.channels, ctx.size)
-        record.header["model_info"] = info
+        record.header["model_info"] = {**info, **trained.to_json()}
+        ctx.log(trained.summary())
     model.to(ctx.device)
     if ctx.device.type == "cuda" and ctx.prep.ndim == 2:
         model = model.to(memory_format=torch.channels_last)  # faster convs with AMP
@@ -61,8 +62,8 @@ def train_folds(ctx: RunContext, data: LoadedData, splits: Splits, record: RunRe
         loop_ctx = _loop_context(ctx, data, record, augment, on_epoch)
         fold_started = time.perf_counter()
 
-        def set_mode(m: torch.nn.Module = model, frozen: bool = ctx.cfg.freeze_encoder) -> None:
-            set_train_mode(m, ctx.model_name, frozen)
+        def set_mode(m: torch.nn.Module = model, layers: str = ctx.cfg.train_layers) -> None:
+            set_train_mode(m, ctx.model_name, layers)
 
         result = fit(
             model,

@@ -31,25 +31,10 @@ from medview.core.errors import MedviewError
 from medview.core.project import Item, Project
 from medview.core.run_folder import RunFolder
 from training.data import load_items
+from training.model_specs import SPECS
 from training.models import build_model
 from training.transforms import PrepSettings
 from training.weights import load_weights
-
-TARGET_LAYER = {  # the last spatial feature map per model (None: the last Conv module)
-    "cnn_small": "features.12",
-    "cnn3d_small": "features.12",
-    "medicalnet_resnet10": "layer4",
-    "medicalnet_resnet18": "layer4",
-    "medicalnet_resnet34": "layer4",
-    "medicalnet_resnet50": "layer4",
-    "resnet18": "layer4",
-    "resnet50": "layer4",
-    "resnet101": "layer4",
-    "densenet121": "features",
-    "mobilenet_v2": "features",
-    "efficientnet_b0": "features",
-    "vgg16": "features",
-}
 
 
 class GradCamError(MedviewError):
@@ -57,7 +42,10 @@ class GradCamError(MedviewError):
 
 
 def target_layer(model: nn.Module, model_name: str) -> nn.Module:
-    name = TARGET_LAYER.get(model_name)
+    """The model's Grad-CAM layer (ModelSpec.gradcam_layer: its last spatial feature map),
+    else its last convolution."""
+    found = SPECS.get(model_name)
+    name = found.gradcam_layer if found else None
     modules = dict(model.named_modules())
     if name and name in modules:
         return modules[name]
@@ -116,51 +104,19 @@ def compute_gradcam(
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Saliency (z, y, x) float32 in [0, 1] for ``item`` and facts about it."""
     folder = RunFolder(project.run_dir(run_id))  # a link at runs/ or runs/<id> is refused
-    if not folder.config.is_file():
-        raise GradCamError(f"{folder.config}: run configuration missing")
-    config = json.loads(folder.config.read_text(encoding="utf-8"))
-    resolved = config.get("resolved", {})
-    classes: list[str] = resolved.get("classes") or []
-    kind = resolved.get("kind", "3d")
-    if item.kind != kind:
-        raise GradCamError(
-            f"{item.name} is {item.kind.upper()}; run {run_id} was trained on {kind.upper()} items"
-        )
+    config = _run_config(folder, run_id, item)
+    classes: list[str] = config.get("resolved", {}).get("classes") or []
     available = folder.weight_folds()
     folds = [f for f in (folds or available) if f in available]
     if not folds:
         raise GradCamError(f"run {run_id} has no trained fold weights")
-    model_name = config["model"]
-    channels = int(resolved.get("channels", 1))
-    prep = PrepSettings(
-        3 if kind == "3d" else 2,
-        int(config["size"]),
-        channels,
-        tuple(config["ct_window"]) if config.get("ct_window") else None,
-    )
-    data = load_items(project, [item], prep, [], use_cache=bool(config.get("cache", True)))
-    if not data.items:
-        reason = data.skipped[0] if data.skipped else "unreadable"
-        raise GradCamError(f"cannot read {item.name}: {reason}")
-    x = data.x[:1].float()
-    total = np.zeros(x.shape[2:], dtype=np.float64)
-    probs = np.zeros(len(classes))
-    for fold in folds:
-        model = build_model(model_name, len(classes), channels)
-        load_weights(model, folder.weights(fold))
-        cam, p = grad_cam(model, target_layer(model, model_name), x)
-        peak = float(cam.max())
-        total += cam / peak if peak > 0 else cam  # each fold counts the same
-        probs += p
-    cam = total / len(folds)
-    peak = float(cam.max())
-    cam = cam / peak if peak > 0 else cam
+    x = _model_input(project, item, config)
+    cam, probs = _ensemble_cam(folder, config, folds, len(classes), x)
     out = np.clip(_resample(cam, tuple(item.shape[:3])), 0.0, 1.0).astype(np.float32)
-    probs /= len(folds)
     facts = {
         "item_id": item.id,
         "run_id": run_id,
-        "model": model_name,
+        "model": config["model"],
         "folds": folds,
         "classes": classes,
         "probabilities": probs.tolist(),
@@ -168,6 +124,57 @@ def compute_gradcam(
         "shape": list(out.shape),
     }
     return out, facts
+
+
+def _run_config(folder: RunFolder, run_id: str, item: Item) -> dict[str, Any]:
+    """The run's config.json, checked against the item's kind."""
+    if not folder.config.is_file():
+        raise GradCamError(f"{folder.config}: run configuration missing")
+    config: dict[str, Any] = json.loads(folder.config.read_text(encoding="utf-8"))
+    kind = config.get("resolved", {}).get("kind", "3d")
+    if item.kind != kind:
+        raise GradCamError(
+            f"{item.name} is {item.kind.upper()}; run {run_id} was trained on {kind.upper()} items"
+        )
+    return config
+
+
+def _model_input(project: Project, item: Item, config: dict[str, Any]) -> torch.Tensor:
+    """The item preprocessed exactly as the run's training preprocessed it: (1, C, ...)."""
+    resolved = config.get("resolved", {})
+    kind = resolved.get("kind", "3d")
+    prep = PrepSettings(
+        3 if kind == "3d" else 2,
+        int(config["size"]),
+        int(resolved.get("channels", 1)),
+        tuple(config["ct_window"]) if config.get("ct_window") else None,
+    )
+    data = load_items(project, [item], prep, [], use_cache=bool(config.get("cache", True)))
+    if not data.items:
+        reason = data.skipped[0] if data.skipped else "unreadable"
+        raise GradCamError(f"cannot read {item.name}: {reason}")
+    return data.x[:1].float()
+
+
+def _ensemble_cam(
+    folder: RunFolder, config: dict[str, Any], folds: list[int], n_classes: int, x: torch.Tensor
+) -> tuple[np.ndarray, np.ndarray]:
+    """The folds' maps (each scaled to peak 1, so each fold counts the same) averaged and
+    scaled to peak 1, and the folds' mean class probabilities."""
+    model_name = config["model"]
+    channels = int(config.get("resolved", {}).get("channels", 1))
+    total = np.zeros(x.shape[2:], dtype=np.float64)
+    probs = np.zeros(n_classes)
+    for fold in folds:
+        model = build_model(model_name, n_classes, channels)
+        load_weights(model, folder.weights(fold))
+        cam, p = grad_cam(model, target_layer(model, model_name), x)
+        peak = float(cam.max())
+        total += cam / peak if peak > 0 else cam
+        probs += p
+    cam = total / len(folds)
+    peak = float(cam.max())
+    return (cam / peak if peak > 0 else cam), probs / len(folds)
 
 
 def gradcam_job(config: dict[str, Any], queue: Any, cancel_event: Any) -> None:

@@ -29,7 +29,7 @@ from torch import nn
 
 from medview.core.errors import MedviewError
 from training.config import TrainConfig
-from training.data import balanced_weights, class_weight_vector, epoch_batches
+from training.data import class_weight_vector, epoch_batches, epoch_size
 from training.early_stopping import EarlyStopping
 from training.gpu_stats import EpochGpuStats
 from training.metrics import _roc_auc
@@ -344,7 +344,7 @@ class Trainer:
     amp: bool
     scaler: torch.amp.GradScaler
     generator: torch.Generator
-    sample_weights: torch.Tensor | None
+    y_train: torch.Tensor  # the training items' labels: what --sampler draws by
     gpu: EpochGpuStats  # history's GPU columns (CUDA only)
 
     @property
@@ -372,7 +372,7 @@ def make_trainer(
     smoothing = cfg.label_smoothing or 0.0
     criterion = make_criterion(ctx.n_classes, y_train, cfg.class_weights, ctx.device, smoothing)
     optimizer = make_optimizer(cfg, list(model.parameters()))
-    per_rank = -(-len(train_idx) // max(1, ctx.world_size))
+    per_rank = -(-epoch_size(y_train, cfg.sampler) // max(1, ctx.world_size))
     steps_per_epoch = max(1, sum(1 for _ in _batch_starts(per_rank, cfg.batch_size)))
     amp = cfg.amp and ctx.device.type == "cuda"
     return Trainer(
@@ -385,7 +385,7 @@ def make_trainer(
         amp=amp,
         scaler=torch.amp.GradScaler("cuda", enabled=amp),
         generator=torch.Generator().manual_seed(cfg.seed * 1000 + fold),
-        sample_weights=balanced_weights(y_train) if cfg.balanced_sampler else None,
+        y_train=y_train,
         gpu=EpochGpuStats(ctx.device),
     )  # fmt: skip
 
@@ -400,7 +400,8 @@ def train_one_epoch(t: Trainer) -> tuple[float, int, float]:
         range(len(t.train_pos)),
         t.batch_size,
         t.generator,
-        sample_weights=t.sample_weights,
+        sampler=t.cfg.sampler,
+        labels=t.y_train,
         rank=ctx.rank,
         world_size=ctx.world_size,
     )

@@ -14,23 +14,10 @@ from collections.abc import Iterable
 from typing import Any
 
 from training.config import model_kind
+from training.model_specs import SPECS
 
-# name: (parameters, MACs at the reference size, reference size)
-COSTS: dict[str, tuple[int, int, int]] = {
-    "medicalnet_resnet10": (14356033, 2227175936, 64),
-    "medicalnet_resnet18": (32986689, 3918529024, 64),
-    "medicalnet_resnet34": (63296321, 6749684224, 64),
-    "medicalnet_resnet50": (46157121, 5066721280, 64),
-    "cnn3d_small": (291345, 905969792, 64),
-    "resnet18": (11177025, 1813561856, 224),
-    "resnet50": (23510081, 4087138304, 224),
-    "resnet101": (42502209, 7799359488, 224),
-    "mobilenet_v2": (2225153, 299495552, 224),
-    "densenet121": (6954881, 2833138688, 224),
-    "vgg16": (134264641, 15466172416, 224),
-    "efficientnet_b0": (4008829, 384536032, 224),
-    "cnn_small": (97521, 180633728, 224),
-}
+# name: (parameters, MACs at the reference size, reference size): ModelSpec.cost
+COSTS: dict[str, tuple[int, int, int]] = {n: s.cost for n, s in SPECS.items() if s.cost}
 DEFAULT_MACS_PER_SECOND = {"cpu": 2.0e10, "gpu": 1.0e12}  # effective, training (rough)
 
 

@@ -1,43 +1,24 @@
-"""The model zoo (docs/DESIGN.md section 6): build_model(), freezing, parameter/MAC counts.
+"""The model zoo (docs/DESIGN.md section 6): build_model(), heads, parameter/MAC counts.
+
+What each model is (kind, size, head, Grad-CAM layer, blocks, weights) is written once, in
+``training.model_specs.SPECS``; this module holds the thin factories that build the nets from
+a spec's parameters (one per source library, as MONAI builds a family from its parameter
+table). Freezing for partial fine-tuning lives in ``training.freeze``.
 
 Every model keeps the parameter names of its source library (MONAI's ResNet, torchvision's
-models), so pretrained files map onto it directly and exported weights load elsewhere. Each
-built model records in ``HEAD`` which top-level attribute path is the new classification head;
-``--freeze-encoder`` trains only that.
-
-MedicalNet settings (checked against MONAI's ``resnet_params`` / MedicalNet's ``resnet.py``):
-resnet10 and resnet50 use shortcut 'B' (1x1 conv downsample, no bias); resnet18 and resnet34
-use shortcut 'A' (zero-padded identity); the stem is a 7^3 conv with stride 2, one input channel.
+models), so pretrained files map onto it directly and exported weights load elsewhere.
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch import nn
 
-from training.config import MODELS, model_kind
-
-MEDICALNET = {  # name: (monai factory, shortcut_type, bias_downsample)
-    "medicalnet_resnet10": ("resnet10", "B", False),
-    "medicalnet_resnet18": ("resnet18", "A", True),
-    "medicalnet_resnet34": ("resnet34", "A", True),
-    "medicalnet_resnet50": ("resnet50", "B", False),
-}
-HEAD = {  # the attribute path of the classification head, per model
-    **{name: "fc" for name in MEDICALNET},
-    "cnn3d_small": "head",
-    "cnn_small": "head",
-    "resnet18": "fc",
-    "resnet50": "fc",
-    "resnet101": "fc",
-    "mobilenet_v2": "classifier.1",
-    "densenet121": "classifier",
-    "vgg16": "classifier.6",
-    "efficientnet_b0": "classifier.1",
-}
+from training.model_specs import ModelSpec, spec
 
 
 class SmallCNN(nn.Module):
@@ -71,33 +52,45 @@ def num_outputs(n_classes: int) -> int:
 
 def build_model(name: str, n_classes: int, in_channels: int = 1) -> nn.Module:
     """A freshly initialised model with a new head of the right width."""
-    if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}")
-    outputs = num_outputs(n_classes)
-    if name in MEDICALNET:
-        from monai.networks.nets import resnet
+    model_spec = spec(name)
+    return FACTORIES[model_spec.factory](model_spec, in_channels, num_outputs(n_classes))
 
-        factory, shortcut, bias_downsample = MEDICALNET[name]
-        return getattr(resnet, factory)(
-            spatial_dims=3,
-            n_input_channels=in_channels,
-            conv1_t_size=7,
-            conv1_t_stride=2,
-            shortcut_type=shortcut,
-            bias_downsample=bias_downsample,
-            num_classes=outputs,
-        )
-    if name == "cnn3d_small":
-        return SmallCNN(3, in_channels, outputs)
-    if name == "cnn_small":
-        return SmallCNN(2, in_channels, outputs)
+
+def _medicalnet(model_spec: ModelSpec, in_channels: int, outputs: int) -> nn.Module:
+    """MedicalNet's 3D ResNets as MONAI builds them: a 7^3 stem conv with stride 2."""
+    from monai.networks.nets import resnet
+
+    p = model_spec.params
+    return getattr(resnet, f"resnet{p['depth']}")(
+        spatial_dims=3,
+        n_input_channels=in_channels,
+        conv1_t_size=7,
+        conv1_t_stride=2,
+        shortcut_type=p["shortcut"],
+        bias_downsample=p["bias_downsample"],
+        num_classes=outputs,
+    )
+
+
+def _small_cnn(model_spec: ModelSpec, in_channels: int, outputs: int) -> nn.Module:
+    return SmallCNN(int(model_spec.params["ndim"]), in_channels, outputs)
+
+
+def _torchvision(model_spec: ModelSpec, in_channels: int, outputs: int) -> nn.Module:
     import torchvision
 
-    model = torchvision.models.get_model(name, weights=None)
-    replace_head(model, name, outputs)
     if in_channels != 3:
-        raise ValueError(f"{name} takes 3-channel input (got {in_channels})")
+        raise ValueError(f"{model_spec.name} takes 3-channel input (got {in_channels})")
+    model = torchvision.models.get_model(model_spec.name, weights=None, **model_spec.params)
+    replace_head(model, model_spec.head, outputs)
     return model
+
+
+FACTORIES: dict[str, Callable[[ModelSpec, int, int], nn.Module]] = {
+    "medicalnet": _medicalnet,
+    "small_cnn": _small_cnn,
+    "torchvision": _torchvision,
+}
 
 
 def get_module(model: nn.Module, path: str) -> nn.Module:
@@ -107,8 +100,7 @@ def get_module(model: nn.Module, path: str) -> nn.Module:
     return module
 
 
-def replace_head(model: nn.Module, name: str, outputs: int) -> None:
-    path = HEAD[name]
+def replace_head(model: nn.Module, path: str, outputs: int) -> None:
     old = get_module(model, path)
     new = nn.Linear(old.in_features, outputs)
     parent_path, _, attr = path.rpartition(".")
@@ -120,36 +112,14 @@ def replace_head(model: nn.Module, name: str, outputs: int) -> None:
 
 
 def head_prefix(name: str) -> str:
-    return HEAD[name] + "."
-
-
-def freeze_encoder(model: nn.Module, name: str) -> int:
-    """Stop gradients everywhere but the head. Returns the number of trainable parameters."""
-    prefix = head_prefix(name)
-    trainable = 0
-    for pname, param in model.named_parameters():
-        param.requires_grad = pname.startswith(prefix)
-        trainable += param.numel() if param.requires_grad else 0
-    return trainable
-
-
-def set_train_mode(model: nn.Module, name: str, frozen: bool) -> None:
-    """train() for fine-tuning; with a frozen encoder its BatchNorm statistics stay fixed too
-    (eval mode), otherwise "frozen" layers would still drift with each batch."""
-    model.train()
-    if frozen:
-        head = get_module(model, HEAD[name])
-        for module in model.modules():
-            if module is not head:
-                module.eval()
-        head.train()
+    return spec(name).head + "."
 
 
 def model_info(model: nn.Module, name: str, in_channels: int, size: int) -> dict[str, Any]:
     """Parameter counts and multiply-accumulates of one forward pass at batch size 1."""
     total = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    ndim = 3 if model_kind(name) == "3d" else 2
+    ndim = 3 if spec(name).kind == "3d" else 2
     shape = (1, in_channels) + (size,) * ndim
     macs: int | None
     try:

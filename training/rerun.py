@@ -23,7 +23,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from training.config import ConfigError, TrainConfig
+from training.config import ConfigError, TrainConfig, upgrade_legacy
 
 # Keys the engine adds to config.json that are not settings.
 _INFORMATIONAL = ("resolved", "project", "run_id")
@@ -46,6 +46,7 @@ def read_run_config(path: str | Path, *, ignore_unknown: bool = False) -> dict[s
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: not a run configuration (expected a JSON object)")
     known = {f.name for f in dataclasses.fields(TrainConfig)}
+    data = upgrade_legacy(data)  # freeze_encoder / balanced_sampler of older runs
     settings = {k: v for k, v in data.items() if k in known and k not in _INFORMATIONAL}
     unknown = sorted(set(data) - known - set(_INFORMATIONAL))
     if unknown and not ignore_unknown:

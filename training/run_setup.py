@@ -19,6 +19,7 @@ from medview.core.run_folder import RunFolder
 from training.config import ConfigError, TrainConfig
 from training.data import DataError, LoadedData, choose_kind, input_channels
 from training.ddp import Dist
+from training.freeze import count_train_layers
 from training.loop import resolve_device
 from training.run_context import Reporter, RunContext, RunInputs
 from training.transforms import PrepSettings
@@ -162,6 +163,9 @@ def config_json(ctx: RunContext, auto_extra: dict[str, Any]) -> dict[str, Any]:
         "device": str(ctx.device),
         "world_size": ctx.dist.world_size,
         "torch": torch.__version__,
+        "train_layers": count_train_layers(
+            ctx.model_name, len(ctx.classes), ctx.channels, ctx.cfg.train_layers
+        ).to_json(),
     }
     if ctx.auto_plan is not None and ctx.profile is not None:
         config["resolved"]["auto"] = {

@@ -20,6 +20,7 @@ from training.config import (
     EARLY_STOPPING,
     MODELS,
     OPTIMIZERS,
+    SAMPLERS,
     SCHEDULERS,
     TrainConfig,
 )
@@ -82,8 +83,40 @@ def _model_arguments(g: argparse._ArgumentGroup) -> None:
     g.add_argument(
         "--pretrained", metavar="PATH", help="weight file (.pth/.pt/.safetensors), or 'download'"
     )
-    g.add_argument("--freeze-encoder", action="store_true", help="train only the new head")
+    _fine_tuning_arguments(g)
     g.add_argument("--augment", choices=AUGMENT_PRESETS, help="default: Auto (by modality)")
+
+
+def _train_layers(text: str) -> str:
+    from training.model_specs import TrainLayersError, parse_train_layers
+
+    try:
+        parse_train_layers(text)
+    except TrainLayersError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text.strip()
+
+
+def _fine_tuning_arguments(g: argparse._ArgumentGroup) -> None:
+    """--train-layers and its older spelling --freeze-encoder (docs/fine_tuning.md)."""
+    g.add_argument(
+        "--train-layers",
+        type=_train_layers,
+        default="all",
+        metavar="head|last:N|all",
+        help="what trains: the new head only, the head and the last N blocks of the model "
+        "(a block per family: residual block, dense block, conv layer, inverted residual, "
+        "Inception module...; docs/fine_tuning.md), or everything (default); frozen blocks "
+        "keep their BatchNorm statistics",
+    )
+    g.add_argument(
+        "--freeze-encoder",
+        dest="train_layers",
+        action="store_const",
+        const="head",
+        default="all",
+        help="train only the new head (the same as --train-layers head)",
+    )
 
 
 def _data_arguments(g: argparse._ArgumentGroup) -> None:
@@ -180,7 +213,22 @@ def _optimiser_arguments(g: argparse._ArgumentGroup) -> None:
 def _balance_and_stopping_arguments(g: argparse._ArgumentGroup) -> None:
     """Class balance, early stopping and the evaluation before it."""
     g.add_argument("--class-weights", action="store_true", help="weight the loss by class balance")
-    g.add_argument("--balanced-sampler", action="store_true", help="draw classes equally often")
+    g.add_argument(
+        "--sampler",
+        choices=SAMPLERS,
+        default="none",
+        help="how each epoch draws the classes: none (every item once), oversample (classes "
+        "equally often, with replacement), undersample (every class cut to the smallest "
+        "one's size, another subset each epoch); separate from --class-weights",
+    )
+    g.add_argument(
+        "--balanced-sampler",
+        dest="sampler",
+        action="store_const",
+        const="oversample",
+        default="none",
+        help="the same as --sampler oversample",
+    )
     g.add_argument("--patience", type=int, default=0, help="early stopping patience (0: off)")
     g.add_argument(
         "--min-epochs", type=_positive_int, default=1, help="no early stop before this epoch"

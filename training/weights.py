@@ -6,7 +6,9 @@ Accepted files: ``.safetensors``; or a torch file that ``torch.load(weights_only
 whose pickle would run code or build arbitrary objects is refused, never unpickled.
 
 Only tensors whose name and shape match the encoder are loaded; the new head is always left
-freshly initialised. A file that matches too little of the encoder is refused with a message
+freshly initialised, and heads the published files carry that our models lack (ModelSpec's
+``file_extras``: MedicalNet's ``conv_seg``, Inception v3's ``AuxLogits``) are skipped.
+A file that matches too little of the encoder is refused with a message
 that says what did not match, because a silently ignored pretrained file is worse than none.
 """
 
@@ -21,7 +23,7 @@ import torch
 from torch import nn
 
 from medview.core.errors import MedviewError
-from training.models import HEAD, MEDICALNET, head_prefix
+from training.model_specs import ModelSpec, spec
 
 MIN_ENCODER_FRACTION = 0.5  # refuse files that cover less than this share of encoder tensors
 MAX_FOREIGN_FRACTION = 0.05  # ...or whose tensors largely do not exist in the model
@@ -111,13 +113,29 @@ def load_pretrained(model: nn.Module, model_name: str, path: str | Path) -> Load
 def apply_state(
     model: nn.Module, model_name: str, state: dict[str, torch.Tensor], source: str
 ) -> LoadReport:
-    report = LoadReport(source)
-    head = head_prefix(model_name)
+    """Copy the tensors of ``state`` that fit the encoder; refuse a file that does not fit."""
     own = model.state_dict()
-    encoder_keys = [k for k in own if not k.startswith(head)]
-    usable: dict[str, torch.Tensor] = {}
+    report = sort_tensors(spec(model_name), own, state, source)
+    _check_fit(report, own, model_name, len(state))
+    with torch.no_grad():
+        for key in report.loaded:
+            own[key].copy_(state[key].to(own[key].dtype))
+    return report
+
+
+def sort_tensors(
+    model_spec: ModelSpec,
+    own: dict[str, torch.Tensor],
+    state: dict[str, torch.Tensor],
+    source: str,
+) -> LoadReport:
+    """Which file tensors load, which belong to a head (ours, or one the published files
+    carry and our model lacks: MedicalNet's segmentation head, Inception's AuxLogits), which
+    have no place, and which encoder tensors the file lacks."""
+    report = LoadReport(source)
+    heads = (model_spec.head, *model_spec.file_extras)
     for key, tensor in state.items():
-        if key.startswith(head) or key.startswith("conv_seg"):  # MedicalNet's seg head
+        if any(key == h or key.startswith(h + ".") for h in heads):
             report.skipped_head.append(key)
         elif key not in own:
             report.unexpected.append(key)
@@ -126,47 +144,60 @@ def apply_state(
                 f"{key}: file {tuple(tensor.shape)}, model {tuple(own[key].shape)}"
             )
         else:
-            usable[key] = tensor
-    report.loaded = sorted(usable)
+            report.loaded.append(key)
+    report.loaded.sort()
+    loaded = set(report.loaded)
     report.missing = [
-        k for k in encoder_keys if k not in usable and not k.endswith("num_batches_tracked")
+        k for k in _encoder_keys(own, model_spec.head) if k not in loaded and not _counter(k)
     ]
-    counted = [k for k in encoder_keys if not k.endswith("num_batches_tracked")]
-    fraction = len([k for k in usable if not k.endswith("num_batches_tracked")]) / max(
-        1, len(counted)
-    )
-    foreign = len(report.unexpected) / max(1, len(state) - len(report.skipped_head))
-    if report.mismatched or fraction < MIN_ENCODER_FRACTION or foreign > MAX_FOREIGN_FRACTION:
-        if report.mismatched:
-            detail = "; ".join(report.mismatched[:3])
-        elif fraction < MIN_ENCODER_FRACTION:
-            detail = (
-                f"only {fraction:.0%} of the encoder's tensors are in the file "
-                f"(e.g. missing {', '.join(report.missing[:3])})"
-            )
-        else:
-            detail = (
-                f"{len(report.unexpected)} tensors in the file have no place in the model "
-                f"(e.g. {', '.join(report.unexpected[:3])}): made for another architecture?"
-            )
-        raise WeightsError(f"{source}: does not fit {model_name}: {detail}")
-    with torch.no_grad():
-        for key, tensor in usable.items():
-            own[key].copy_(tensor.to(own[key].dtype))
     return report
+
+
+def _encoder_keys(own: dict[str, torch.Tensor], head: str) -> list[str]:
+    return [k for k in own if not k.startswith(head + ".")]
+
+
+def _counter(key: str) -> bool:
+    return key.endswith("num_batches_tracked")
+
+
+def _check_fit(
+    report: LoadReport, own: dict[str, torch.Tensor], model_name: str, n_file: int
+) -> None:
+    """Refuse a file whose shapes differ, that covers too little of the encoder, or whose
+    tensors largely do not exist in the model: a silently ignored file is worse than none."""
+    counted = [k for k in _encoder_keys(own, spec(model_name).head) if not _counter(k)]
+    fraction = len([k for k in report.loaded if not _counter(k)]) / max(1, len(counted))
+    foreign = len(report.unexpected) / max(1, n_file - len(report.skipped_head))
+    if report.mismatched:
+        detail = "; ".join(report.mismatched[:3])
+    elif fraction < MIN_ENCODER_FRACTION:
+        detail = (
+            f"only {fraction:.0%} of the encoder's tensors are in the file "
+            f"(e.g. missing {', '.join(report.missing[:3])})"
+        )
+    elif foreign > MAX_FOREIGN_FRACTION:
+        detail = (
+            f"{len(report.unexpected)} tensors in the file have no place in the model "
+            f"(e.g. {', '.join(report.unexpected[:3])}): made for another architecture?"
+        )
+    else:
+        return
+    raise WeightsError(f"{report.source}: does not fit {model_name}: {detail}")
 
 
 def _download(model: nn.Module, model_name: str) -> LoadReport:
     """The libraries' own pretrained weights (needs network): torchvision's weights API for 2D
     models, MONAI's MedicalNet download (Hugging Face) for the 3D ResNets."""
+    model_spec = spec(model_name)
     try:
-        if model_name in MEDICALNET:
+        if model_spec.weights == "medicalnet":
             from monai.networks.nets.resnet import get_pretrained_resnet_medicalnet
 
-            depth = int(MEDICALNET[model_name][0].removeprefix("resnet"))
+            depth = int(model_spec.params["depth"])
             state = get_pretrained_resnet_medicalnet(depth, device="cpu", datasets23=True)
             state = {k.removeprefix("module."): v for k, v in state.items()}
-        elif model_name in HEAD and model_name not in ("cnn_small", "cnn3d_small"):
+        elif model_spec.weights == "torchvision":
             import torchvision
 
             weights = torchvision.models.get_model_weights(model_name).DEFAULT

@@ -17,6 +17,7 @@ from projects import make_project
 
 from medview.core.project import Project
 from training import cli_commands as cc
+from training.config import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 ENTRY = Path(__file__).resolve().parent / "mv_entry.py"
@@ -54,12 +55,12 @@ def test_train_flags_parse_to_a_valid_config():
     )  # fmt: skip
     cfg = cc.config_from_args(args)
     cfg.validate()
-    assert (cfg.model, cfg.folds, cfg.fold, cfg.epochs, cfg.freeze_encoder) == (
+    assert (cfg.model, cfg.folds, cfg.fold, cfg.epochs, cfg.train_layers) == (
         "resnet18",
         3,
         2,
         7,
-        True,
+        "head",  # --freeze-encoder is --train-layers head
     )
     assert (cfg.cache, cfg.optimizer, cfg.scheduler, cfg.run_id, cfg.seed) == (
         False,
@@ -71,6 +72,22 @@ def test_train_flags_parse_to_a_valid_config():
     with pytest.raises(SystemExit) as exc:
         _parse(cc.add_train_arguments, ["p", "--model", "nope"])
     assert exc.value.code == 2
+
+
+def test_fine_tuning_and_sampler_flags_and_their_old_spellings():
+    def parse(*flags: str):
+        return cc.config_from_args(_parse(cc.add_train_arguments, ["p", *flags]))
+
+    cfg = parse("--train-layers", "last:10", "--sampler", "undersample", "--class-weights")
+    assert (cfg.train_layers, cfg.sampler, cfg.class_weights) == ("last:10", "undersample", True)
+    old = parse("--freeze-encoder", "--balanced-sampler")
+    assert (old.train_layers, old.sampler) == ("head", "oversample")
+    assert (parse().train_layers, parse().sampler) == ("all", "none")
+    with pytest.raises(SystemExit):  # argparse refuses it with the reason
+        parse("--train-layers", "last:ten")
+    # an older run's config.json still runs again, with the same meaning
+    legacy = TrainConfig.from_dict({"freeze_encoder": True, "balanced_sampler": True})
+    assert (legacy.train_layers, legacy.sampler) == ("head", "oversample")
 
 
 def test_train_json_progress_runs_predict_export(tmp_path):

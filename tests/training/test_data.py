@@ -87,6 +87,60 @@ def test_epoch_batches_shuffle_balance_and_ddp_shards():
     assert cw[1] / cw[0] == pytest.approx(9.0)
 
 
+def test_undersample_draws_balanced_epochs_of_the_minority_size():
+    # 30 / 6 / 3 items of three classes, at shuffled positions
+    labels = torch.tensor([0] * 30 + [1] * 6 + [2] * 3)[
+        torch.randperm(39, generator=torch.Generator().manual_seed(3))
+    ]
+    g = torch.Generator().manual_seed(0)
+    epochs = []
+    for _ in range(4):
+        drawn = torch.cat(
+            list(D.epoch_batches(range(39), 3, g, sampler="undersample", labels=labels))
+        )
+        epochs.append(drawn)
+        assert len(drawn) == 9 == D.epoch_size(labels, "undersample")
+        assert torch.bincount(labels[drawn], minlength=3).tolist() == [3, 3, 3]
+        assert len(set(drawn.tolist())) == 9  # without replacement: no item twice in an epoch
+        minority = set(torch.nonzero(labels == 2).flatten().tolist())
+        assert minority <= set(drawn.tolist())  # the smallest class is always all in
+    majority = [frozenset(e[labels[e] == 0].tolist()) for e in epochs]
+    assert len(set(majority)) > 1  # another subset of the majority class each epoch
+    again = torch.Generator().manual_seed(0)
+    first = torch.cat(
+        list(D.epoch_batches(range(39), 3, again, sampler="undersample", labels=labels))
+    )
+    assert torch.equal(first, epochs[0])  # seeded: the same run draws the same epochs
+    over = torch.cat(list(D.epoch_batches(range(39), 39, g, sampler="oversample", labels=labels)))
+    assert len(over) == 39 and D.epoch_size(labels, "none") == 39
+
+
+def test_fit_with_undersampling_trains_on_minority_sized_epochs():
+    from training.config import TrainConfig
+    from training.freeze import set_train_mode
+    from training.loop import fit
+
+    torch.manual_seed(0)
+    y = torch.tensor([0] * 14 + [1] * 4)
+    x = torch.randn(18, 1, 8, 8, 8) + y.view(-1, 1, 1, 1, 1).float()
+    ctx = Context(x, y, 2, torch.device("cpu"))
+    model = build_model("cnn3d_small", 2)
+    cfg = TrainConfig(epochs=3, batch_size=4, lr=1e-3, sampler="undersample", auto=False,
+                      scheduler="onecycle", precise_bn=False)  # fmt: skip
+    train = [k for k in range(18) if k not in (0, 1, 14)]  # 12 of class 0, 3 of class 1
+    result = fit(
+        model,
+        model,
+        cfg,
+        ctx,
+        train,
+        [0, 1, 14],
+        lambda: set_train_mode(model, "cnn3d_small", "all"),
+        1,
+    )
+    assert [row["train_samples"] for row in result.history] == [6, 6, 6]
+
+
 def test_augmentation_changes_training_batches_only():
     aug = build_augmentation("strong", 3, 1, seed=0)
     batch = torch.randn(4, 1, 16, 16, 16)
@@ -119,15 +173,15 @@ def test_batch_augmentation_is_seeded_and_flips_exactly():
 
 
 def test_precise_bn_recomputes_only_trained_layers():
+    from training.freeze import freeze_encoder, set_train_mode
     from training.loop import precise_bn
-    from training.models import freeze_encoder, set_train_mode
 
     torch.manual_seed(0)
     x = torch.randn(12, 1, 16, 16, 16) * 3 + 5
     ctx = Context(x, torch.zeros(12, dtype=torch.long), 2, torch.device("cpu"))
     model = build_model("cnn3d_small", 2)
     bn = model.features[1]
-    set_train_mode(model, "cnn3d_small", frozen=False)
+    set_train_mode(model, "cnn3d_small", "all")
     precise_bn(model, ctx, range(12), 4)
     with torch.no_grad():
         acts = model.features[0](x)
@@ -136,7 +190,7 @@ def test_precise_bn_recomputes_only_trained_layers():
     assert model.training and bn.momentum == 0.1  # modes and momentum restored
     frozen = build_model("cnn3d_small", 2)
     freeze_encoder(frozen, "cnn3d_small")
-    set_train_mode(frozen, "cnn3d_small", frozen=True)
+    set_train_mode(frozen, "cnn3d_small", "head")
     before = frozen.features[1].running_var.clone()
     precise_bn(frozen, ctx, range(12), 4)
     assert torch.equal(frozen.features[1].running_var, before)  # a frozen encoder keeps its stats

@@ -174,7 +174,7 @@ def test_early_stopping_stops(tmp_path):
     project.close()
     # frozen encoder (BN statistics fixed) and lr ~ 0: validation never improves, so
     # patience 2 stops at epoch 3 of 20
-    cfg = _cfg(project, epochs=20, lr=1e-12, patience=2, min_epochs=1, freeze_encoder=True)
+    cfg = _cfg(project, epochs=20, lr=1e-12, patience=2, min_epochs=1, train_layers="head")
     out = run_training(cfg)
     assert out.status == "finished", out.error
     for fold in out.metrics["folds"]:
@@ -272,7 +272,7 @@ def test_pretrained_frozen_encoder_run_keeps_the_encoder(tmp_path):
     weights = tmp_path / "resnet_10.pth"
     torch.save({"state_dict": state}, weights)
     cfg = _cfg(
-        project, model="medicalnet_resnet10", epochs=1, pretrained=str(weights), freeze_encoder=True
+        project, model="medicalnet_resnet10", epochs=1, pretrained=str(weights), train_layers="head"
     )
     out = run_training(cfg)
     assert out.status == "finished", out.error

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from training.models import build_model, freeze_encoder, model_info, set_train_mode
+from training.freeze import freeze_encoder, set_train_mode
+from training.models import build_model, model_info
 from training.weights import WeightsError, load_pretrained, save_weights
 
 
@@ -71,7 +72,7 @@ def test_freeze_encoder_trains_only_the_head():
     names = [n for n, p in model.named_parameters() if p.requires_grad]
     assert names == ["head.weight", "head.bias"]
     assert trainable == model.head.weight.numel() + model.head.bias.numel()
-    set_train_mode(model, "cnn3d_small", frozen=True)
+    set_train_mode(model, "cnn3d_small", "head")
     assert not model.features[1].training and model.head.training  # BN stats frozen
 
 
