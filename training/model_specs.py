@@ -312,3 +312,19 @@ def parse_train_layers(text: str) -> int | None:
             f"--train-layers must be head, all or last:N with N >= 0 (got {text!r})"
         )
     return int(match.group(1))
+
+
+def fine_tuning_warnings(model: str | None, train_layers: str, pretrained: str | None) -> list[str]:
+    """The plan check's warnings about what trains (training/plan.py calls this)."""
+    try:
+        n = parse_train_layers(train_layers)
+    except TrainLayersError:
+        return []  # TrainConfig.validate reports it as an error
+    found = SPECS.get(model or "")
+    if n is None or (found is not None and n >= len(found.blocks)) or pretrained:
+        return []
+    what = "only the head trains" if n == 0 else f"only the head and the last {n} blocks train"
+    return [
+        f"Layers frozen without pretrained weights ({what}): a frozen random encoder learns "
+        "little. Choose a weights file, or train all layers."
+    ]

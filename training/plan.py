@@ -16,6 +16,7 @@ from medview.core.errors import MedviewError
 from medview.core.project import Project
 from training.config import TrainConfig, model_kind
 from training.imbalance import imbalance_note
+from training.model_specs import fine_tuning_warnings
 from training.split_check import Pool, holdout_problems, kfold_problems
 
 
@@ -80,6 +81,7 @@ def check_plan(project: Project, config: dict[str, Any], kind: str | None = None
     for step in (_missing_classes, _test_only_classes, _split_feasible, _run_name_free):
         step(inputs, check)
     check.warnings.extend(duplicate_warnings(project, items, cfg.near_duplicate_groups))
+    check.warnings.extend(fine_tuning_warnings(cfg.model, cfg.train_layers, cfg.pretrained))
     _small_and_imbalanced(inputs, check)
     return check
 

@@ -198,3 +198,18 @@ def test_local_weights_load_for_the_new_models(tmp_path, name, probe, skipped):
     assert torch.equal(dict(model.named_modules())[head].weight, head_before)
     assert any(k.startswith(skipped) for k in report.skipped_head)
     assert not report.missing and not report.unexpected
+
+
+def test_plan_check_warns_about_a_frozen_random_encoder(tmp_path):
+    from training.plan import check_plan
+
+    project = make_project(tmp_path, 12, kind="2d", size=16)
+
+    def warned(**config) -> bool:
+        check = check_plan(project, {"model": "resnet18", "folds": 2, **config})
+        return any("a frozen random encoder learns little" in w for w in check.warnings)
+
+    assert warned(train_layers="head") and warned(train_layers="last:3")
+    assert not warned(train_layers="head", pretrained=str(tmp_path / "w.pth"))
+    assert not warned() and not warned(train_layers="last:9")  # 9 of 9 blocks: nothing frozen
+    project.close()
