@@ -42,8 +42,10 @@ def _remedies(cfg: Any) -> tuple[list[str], list[str]]:
         doing.append("weights the loss by inverse class frequency (Auto)")
     else:
         can.append("Class weighting (--class-weights)")
-    if cfg.balanced_sampler:
-        doing.append("draws the classes equally often per epoch")
+    if cfg.sampler == "oversample":
+        doing.append("draws the classes equally often per epoch (oversampling)")
+    elif cfg.sampler == "undersample":
+        doing.append("draws balanced epochs of the smallest class's size (undersampling)")
     else:
-        can.append("the balanced sampler (--balanced-sampler)")
+        can.append("a balanced sampler (--sampler oversample or undersample)")
     return doing, can

@@ -79,8 +79,13 @@ VGG_CFG = {
 EFFICIENTNET_STAGES = {"efficientnet_b0": (1, 2, 2, 3, 3, 4, 1)}
 CONVNEXT_DEPTHS = {"convnext_tiny": (3, 3, 9, 3)}
 MOBILENET_V2_BLOCKS = 17  # inverted residuals features.1 .. features.17
-INCEPTION_STEM = ("Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "Conv2d_3b_1x1")
-INCEPTION_STEM += ("Conv2d_4a_3x3",)
+INCEPTION_STEM = (
+    "Conv2d_1a_3x3",
+    "Conv2d_2a_3x3",
+    "Conv2d_2b_3x3",
+    "Conv2d_3b_1x1",
+    "Conv2d_4a_3x3",
+)
 INCEPTION_MODULES = ("5b", "5c", "5d", "6a", "6b", "6c", "6d", "6e", "7a", "7b", "7c")
 
 # name: (parameters, MACs at the reference size, reference size), binary head; measured with

@@ -291,6 +291,49 @@ class PathEditor(TextEditor):
             self.edit.setText(path)
 
 
+class TrainLayersEditor(Editor):
+    """``--train-layers``: all / head / last:N as a drop-down and a block count (enabled for
+    "last N blocks" only)."""
+
+    CHOICES = (("all layers", "all"), ("only the new head", "head"), ("the head + last", "last"))
+
+    def __init__(self, spec: Field) -> None:
+        super().__init__(spec)
+        self.widget = QWidget()
+        row = QHBoxLayout(self.widget)
+        row.setContentsMargins(0, 0, 0, 0)
+        self.box = QComboBox()
+        for text, data in self.CHOICES:
+            self.box.addItem(text, data)
+        self.count = QSpinBox(minimum=max(1, int(spec.lo)), maximum=int(spec.hi))
+        self.count.setSuffix(" blocks")
+        self.count.setValue(2)
+        self.box.currentIndexChanged.connect(lambda *_: self._enable())
+        row.addWidget(self.box, 1)
+        row.addWidget(self.count)
+        self._enable()
+
+    def _enable(self) -> None:
+        self.count.setEnabled(self.box.currentData() == "last")
+
+    def value(self) -> str:
+        mode = self.box.currentData()
+        return f"last:{self.count.value()}" if mode == "last" else str(mode)
+
+    def set_value(self, value: Any) -> None:
+        text = str(value or "all")
+        mode, _, count = text.partition(":")
+        if mode == "last" and count.isdigit() and int(count) == 0:
+            mode = "head"  # last:0 trains the head only
+        elif mode == "last" and count.isdigit():
+            self.count.setValue(int(count))
+        self.box.setCurrentIndex(max(0, self.box.findData(mode)))
+
+    def on_change(self, callback: Callable[[], None]) -> None:
+        self.box.currentIndexChanged.connect(lambda *_: callback())
+        self.count.valueChanged.connect(lambda *_: callback())
+
+
 EDITORS: dict[str, type[Editor]] = {
     "choice": ChoiceEditor,
     "bool": BoolEditor,
@@ -301,6 +344,7 @@ EDITORS: dict[str, type[Editor]] = {
     "optional_pair": OptionalPairEditor,
     "text": TextEditor,
     "path": PathEditor,
+    "layers": TrainLayersEditor,
 }
 
 

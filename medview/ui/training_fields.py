@@ -10,7 +10,9 @@ Kinds (what the widget holds; "optional" ones show ``none_text`` for None):
 (optional: one step below ``lo`` stands for None; ``text`` is its unit suffix); ``float`` a
 text box (scientific notation, empty = None); ``number`` a bounded decimal spin box; ``pair``
 two decimal spin boxes (a tuple); ``optional_pair`` two text boxes (both empty = None);
-``text`` a text box (empty = None); ``path`` a text box with a file picker.
+``text`` a text box (empty = None); ``path`` a text box with a file picker; ``layers`` the
+--train-layers choice (all layers / the new head only / the head and the last N blocks, N
+from ``lo`` to ``hi``).
 This module imports no Qt: the tests read the table without a window.
 """
 
@@ -116,8 +118,13 @@ FIELDS: tuple[Field, ...] = (
     Field("kind", "choice", "Train on", "Which labelled items of a project with both 2D "
           "images and 3D volumes (Auto: the kind most items are; a model implies it)", _M,
           choices=(("Auto (majority kind)", None), ("3D volumes", "3d"), ("2D images", "2d"))),
-    Field("freeze_encoder", "bool", "Frozen encoder", "Train only the new classification "
-          "head; the pretrained encoder stays as it is", _M, text="train only the new head"),
+    Field("train_layers", "layers", "Train layers", "What trains: every layer; only the new "
+          "classification head (the encoder frozen, also --freeze-encoder); or the head and "
+          "the last N blocks of the model (a block: a ResNet residual block, a DenseNet dense "
+          "block, a VGG conv layer, a MobileNet inverted residual, an EfficientNet MBConv, a "
+          "ConvNeXt block, an Inception module; docs/fine_tuning.md). Frozen blocks keep their "
+          "BatchNorm statistics; without pretrained weights they stay random", _M,
+          lo=1, hi=200),
     Field("size", "int", "Size", "Input size in pixels/voxels per side (Auto: from the "
           "data and the model)", _M, lo=8, hi=1024, step=16, none_text=AUTO_TEXT),
     Field("ct_window", "optional_pair", "CT window", "Clip CT intensities to a window "
@@ -141,9 +148,12 @@ FIELDS: tuple[Field, ...] = (
     Field("class_weights", "bool", "Class weighting", "Weight the loss by inverse class "
           "frequency (helps a rare class without changing what is drawn)", _D,
           text="weight classes by frequency"),
-    Field("balanced_sampler", "bool", "Balanced sampler", "Draw training items so that "
-          "each class appears about equally often per epoch (oversamples the rare class)", _D,
-          text="draw classes equally often"),
+    Field("sampler", "choice", "Sampler", "How each epoch draws the training items: every "
+          "item once; oversample (each class equally often, drawn with replacement); or "
+          "undersample (every class cut to the smallest class's count, another subset of the "
+          "larger classes each epoch). Separate from class weighting", _D,
+          choices=(("every item once", "none"), ("oversample rare classes", "oversample"),
+                   ("undersample large classes", "undersample"))),
     Field("cache", "bool", "Cache", "Reuse preprocessed tensors from the project's cache "
           "folder between runs", _D, flag="--no-cache", text="reuse preprocessed items"),
     Field("data", "choice", "Training data", "Where the items live while training: in "

@@ -21,7 +21,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "folds": 5,
         "batch_size": None,
         "lr": None,
-        "freeze_encoder": False,
+        "train_layers": "all",
         "augment": None,
         "quick": False,
     },
@@ -31,7 +31,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "folds": 3,
         "batch_size": None,
         "lr": None,
-        "freeze_encoder": False,
+        "train_layers": "all",
         "augment": None,
         "quick": True,
     },
@@ -41,7 +41,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "folds": 5,
         "batch_size": 4,
         "lr": 1e-4,
-        "freeze_encoder": False,
+        "train_layers": "all",
         "augment": "light",
     },
     "3D — frozen encoder": {
@@ -50,7 +50,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "folds": 5,
         "batch_size": 4,
         "lr": 1e-3,
-        "freeze_encoder": True,
+        "train_layers": "head",
         "augment": "light",
     },
     "2D — ResNet18": {
@@ -59,7 +59,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "folds": 5,
         "batch_size": 16,
         "lr": 1e-4,
-        "freeze_encoder": False,
+        "train_layers": "all",
         "augment": "light",
     },
     "2D — MobileNetV2": {
@@ -68,7 +68,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "folds": 5,
         "batch_size": 16,
         "lr": 1e-4,
-        "freeze_encoder": False,
+        "train_layers": "all",
         "augment": "light",
     },
 }

@@ -78,7 +78,7 @@ def test_run_again_loads_the_settings_and_starts_a_new_run(qtbot, window: MainWi
         assert form[key] == SETTINGS[key], key
     assert form["lr"] == pytest.approx(0.002)
     assert form["class_weights"] and form["patience"] == 3 and form["device"] == "cpu"
-    assert form["pretrained"] is None and not form["freeze_encoder"]  # the form's defaults
+    assert form["pretrained"] is None and form["train_layers"] == "all"  # the form's defaults
     assert "seed" not in panel.session.overrides  # only for that start
 
     with qtbot.waitSignal(panel.runEnded, timeout=90_000) as ended:
