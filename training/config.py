@@ -208,6 +208,10 @@ class TrainConfig:
             )
 
     def _validate_model_options(self) -> None:
+        if self.sampler not in SAMPLERS:
+            raise ConfigError(
+                f"--sampler must be one of {', '.join(SAMPLERS)} (got {self.sampler!r})"
+            )
         try:
             model_specs.parse_train_layers(self.train_layers)
         except model_specs.TrainLayersError as exc:
@@ -242,6 +246,8 @@ def parse_slices(text: str) -> tuple[str, int]:
     if mode == "middle" and count.isdigit() and int(count) >= 1:
         return "middle", int(count)
     raise ConfigError(f"--slices must be all, middle:N (N >= 1) or key (got {text!r})")
+
+
 def upgrade_legacy(data: dict[str, Any]) -> dict[str, Any]:
     """An older config's ``freeze_encoder`` / ``balanced_sampler`` as today's fields (a value
     given in today's field wins)."""

@@ -78,7 +78,7 @@ VGG_CFG = {
 }
 EFFICIENTNET_STAGES = {"efficientnet_b0": (1, 2, 2, 3, 3, 4, 1)}
 CONVNEXT_DEPTHS = {"convnext_tiny": (3, 3, 9, 3)}
-MOBILENET_V2_BLOCKS = 17  # inverted residuals features.1 .. features.17
+MOBILENET_V2 = {"mobilenet_v2": 17}  # inverted residuals: features.1 .. features.17
 INCEPTION_STEM = (
     "Conv2d_1a_3x3",
     "Conv2d_2a_3x3",
@@ -87,6 +87,7 @@ INCEPTION_STEM = (
     "Conv2d_4a_3x3",
 )
 INCEPTION_MODULES = ("5b", "5c", "5d", "6a", "6b", "6c", "6d", "6e", "7a", "7b", "7c")
+INCEPTION = {"inception_v3": (INCEPTION_STEM, INCEPTION_MODULES)}
 
 # name: (parameters, MACs at the reference size, reference size), binary head; measured with
 # training.models.model_info and checked by tests/training/test_model_costs.py.
@@ -157,125 +158,89 @@ def small_cnn_blocks() -> tuple[Block, ...]:
 
 
 # ---------------------------------------------------------------- the table
-def _torchvision(
-    name: str, family: str, head: str, layer: str, blocks: tuple[Block, ...], **extra: Any
-) -> ModelSpec:
-    size = extra.pop("default_size", 224)
+def _torchvision(name: str, family: str, head: str, layer: str, **extra: Any) -> ModelSpec:
+    """A torchvision ImageNet model: RGB input, torchvision's published weights."""
+    extra.setdefault("default_size", 224)
     return ModelSpec(
-        name,
-        "2d",
-        family,
-        "torchvision",
-        size,
-        head,
-        layer,
-        blocks,
-        weights="torchvision",
+        name=name, kind="2d", family=family, factory="torchvision", head=head,
+        gradcam_layer=layer, weights="torchvision", cost=COSTS[name], **extra,
+    )  # fmt: skip
+
+
+def _small_cnn(name: str, ndim: int) -> ModelSpec:
+    return ModelSpec(
+        name=name, kind=f"{ndim}d", family="small_cnn", factory="small_cnn", default_size=64,
+        head="head", gradcam_layer="features.12", blocks=small_cnn_blocks(),
+        params=MappingProxyType({"ndim": ndim}), channels=1 if ndim == 3 else None,
         cost=COSTS[name],
-        **extra,
-    )
+    )  # fmt: skip
 
 
-def _specs() -> dict[str, ModelSpec]:
-    specs = [
+def _specs_3d() -> list[ModelSpec]:
+    """MedicalNet's 3D ResNets (MONAI), then the small 3D CNN."""
+    medicalnet = [
         ModelSpec(
-            f"medicalnet_resnet{depth}",
-            "3d",
-            "medicalnet",
-            "medicalnet",
-            96,
-            "fc",
-            "layer4",
-            resnet_blocks(layers),
-            MappingProxyType({"depth": depth, "shortcut": shortcut, "bias_downsample": bias}),
+            name=f"medicalnet_resnet{depth}",
+            kind="3d",
+            family="medicalnet",
+            factory="medicalnet",
+            default_size=96,
+            head="fc",
+            gradcam_layer="layer4",
+            blocks=resnet_blocks(layers),
+            params=MappingProxyType(
+                {"depth": depth, "shortcut": shortcut, "bias_downsample": bias}
+            ),
             channels=1,
             weights="medicalnet",
             file_extras=("conv_seg",),
             cost=COSTS[f"medicalnet_resnet{depth}"],
-        )
+        )  # fmt: skip
         for depth, (shortcut, bias, layers) in MEDICALNET.items()
     ]
-    specs.append(
-        ModelSpec(
-            "cnn3d_small",
-            "3d",
-            "small_cnn",
-            "small_cnn",
-            64,
-            "head",
-            "features.12",
-            small_cnn_blocks(),
-            MappingProxyType({"ndim": 3}),
-            channels=1,
-            cost=COSTS["cnn3d_small"],
-        )
-    )
-    specs += [
-        _torchvision(n, "resnet", "fc", "layer4", resnet_blocks(layers))
-        for n, layers in RESNET_LAYERS.items()
-    ]
-    specs.append(
-        _torchvision(
-            "mobilenet_v2",
-            "mobilenet",
-            "classifier.1",
-            "features",
-            tuple((f"features.{k}",) for k in range(MOBILENET_V2_BLOCKS + 2)),
-        )
-    )
-    specs += [
-        _torchvision(n, "densenet", "classifier", "features", densenet_blocks(c))
-        for n, c in DENSENET_BLOCKS.items()
-    ]
-    specs += [
-        _torchvision(n, "vgg", "classifier.6", "features", vgg_blocks(c))
-        for n, c in VGG_CFG.items()
-    ]
-    specs += [
-        _torchvision(n, "efficientnet", "classifier.1", "features", efficientnet_blocks(s))
-        for n, s in EFFICIENTNET_STAGES.items()
-    ]
-    # Inception v3 without its auxiliary classifier (docs/fine_tuning.md says why): published
-    # files carry AuxLogits.*, skipped on loading like the ImageNet head.
-    inception = tuple((p,) for p in INCEPTION_STEM) + tuple(
-        (f"Mixed_{m}",) for m in INCEPTION_MODULES
-    )
-    specs.append(
-        _torchvision(
-            "inception_v3",
-            "inception",
-            "fc",
-            "Mixed_7c",
-            inception,
-            default_size=299,
-            min_size=75,
-            file_extras=("AuxLogits",),
-            params=MappingProxyType({"aux_logits": False, "init_weights": True}),
-        )
-    )
-    specs += [
-        _torchvision(n, "convnext", "classifier.2", "features", convnext_blocks(d), min_size=32)
-        for n, d in CONVNEXT_DEPTHS.items()
-    ]
-    specs.append(
-        ModelSpec(
-            "cnn_small",
-            "2d",
-            "small_cnn",
-            "small_cnn",
-            64,
-            "head",
-            "features.12",
-            small_cnn_blocks(),
-            MappingProxyType({"ndim": 2}),
-            channels=None,
-            cost=COSTS["cnn_small"],
-        )
-    )
-    return {s.name: s for s in specs}
+    return [*medicalnet, _small_cnn("cnn3d_small", 3)]
 
 
-SPECS: Mapping[str, ModelSpec] = MappingProxyType(_specs())
+def mobilenet_v2_blocks(inverted_residuals: int) -> tuple[Block, ...]:
+    return tuple((f"features.{k}",) for k in range(inverted_residuals + 2))
+
+
+def inception_blocks(row: tuple[tuple[str, ...], tuple[str, ...]]) -> tuple[Block, ...]:
+    stem, modules = row
+    return tuple((p,) for p in stem) + tuple((f"Mixed_{m}",) for m in modules)
+
+
+# Inception v3 without its auxiliary classifier (docs/fine_tuning.md says why): published
+# files carry AuxLogits.*, skipped on loading like the ImageNet head.
+_INCEPTION_EXTRA = {
+    "default_size": 299,
+    "min_size": 75,
+    "file_extras": ("AuxLogits",),
+    "params": MappingProxyType({"aux_logits": False, "init_weights": True}),
+}
+# (parameter table, family, head, Grad-CAM layer, blocks from a table row, other spec fields)
+_TORCHVISION_FAMILIES: tuple[tuple[Mapping[str, Any], str, str, str, Any, dict[str, Any]], ...] = (
+    (RESNET_LAYERS, "resnet", "fc", "layer4", resnet_blocks, {}),
+    (MOBILENET_V2, "mobilenet", "classifier.1", "features", mobilenet_v2_blocks, {}),
+    (DENSENET_BLOCKS, "densenet", "classifier", "features", densenet_blocks, {}),
+    (VGG_CFG, "vgg", "classifier.6", "features", vgg_blocks, {}),
+    (EFFICIENTNET_STAGES, "efficientnet", "classifier.1", "features", efficientnet_blocks, {}),
+    (INCEPTION, "inception", "fc", "Mixed_7c", inception_blocks, _INCEPTION_EXTRA),
+    (CONVNEXT_DEPTHS, "convnext", "classifier.2", "features", convnext_blocks, {"min_size": 32}),
+)
+
+
+def _specs_2d() -> list[ModelSpec]:
+    """The torchvision families, each from its parameter table, then the small 2D CNN."""
+    specs = [
+        _torchvision(name, family, head, layer, blocks=blocks_of(row), **extra)
+        for table, family, head, layer, blocks_of, extra in _TORCHVISION_FAMILIES
+        for name, row in table.items()
+    ]
+    return [*specs, _small_cnn("cnn_small", 2)]
+
+
+SPECS: Mapping[str, ModelSpec] = MappingProxyType({s.name: s for s in _specs_3d() + _specs_2d()})
 
 
 class UnknownModel(ValueError):

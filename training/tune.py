@@ -8,7 +8,9 @@ A search is a study of kind ``tune``: every trial is an ordinary run of the stud
 * the model too when several are given (``--models a,b`` or ``--space 3d`` for the small 3D
   CNN and the MedicalNet depths). The search then has two objectives, CV AUC (maximised) and
   MACs per image (minimised), and its Pareto front answers "the smallest model that is as
-  good". ``--train-layers`` (issue 13) does not exist yet, so it is not searched.
+  good";
+* ``--train-layers`` (head, two last:N depths, all) when the search starts from
+  ``--pretrained`` weights (training/tune_space.py says why not otherwise).
 
 Sampler: TPE. Pruner: the median rule on the first fold's validation AUC per epoch (a trial
 whose first fold is below the median of earlier trials at the same epoch is stopped; Optuna
@@ -38,35 +40,13 @@ from training.study import (
     run_config,
     shared_size,
 )
+from training.tune_report import write_tune_files
+from training.tune_space import NOT_SEARCHED_WITHOUT_WEIGHTS, not_searched, search_space, suggest
 
 Emit = Callable[[msg.Message], None]
 STORAGE_NAME = "optuna.db"
 SPACE_3D = tuple(MODELS_3D)
-NOT_SEARCHED = "--train-layers does not exist yet (issue 13), so it is not part of the search"
-
-
-def search_space(models: Sequence[str]) -> dict[str, Any]:
-    """The space as data (stored in the study spec and shown in the window)."""
-    three_d = model_kind(models[0]) == "3d"
-    space: dict[str, Any] = {
-        "lr": {"type": "float", "low": 1e-5, "high": 1e-2, "log": True},
-        "batch_size": {"type": "categorical", "choices": [2, 4, 8] if three_d else [8, 16, 32]},
-        "weight_decay": {"type": "float", "low": 1e-6, "high": 1e-2, "log": True},
-        "augment": {"type": "categorical", "choices": ["none", "light", "strong"]},
-    }
-    if len(models) > 1:
-        space["model"] = {"type": "categorical", "choices": list(models)}
-    return space
-
-
-def suggest(trial: Any, space: dict[str, Any]) -> dict[str, Any]:
-    params = {}
-    for name, spec in space.items():
-        if spec["type"] == "float":
-            params[name] = trial.suggest_float(name, spec["low"], spec["high"], log=spec["log"])
-        else:
-            params[name] = trial.suggest_categorical(name, spec["choices"])
-    return params
+NOT_SEARCHED = NOT_SEARCHED_WITHOUT_WEIGHTS  # what a search without --pretrained leaves out
 
 
 def storage_url(project_folder: Path) -> str:
@@ -118,134 +98,179 @@ def run_tune(
     study_id: str | None = None,
     resume: str | None = None,
 ) -> TuneOutcome:
+    """Run (or resume) a search; finished trials are kept when it is cancelled or killed."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with Project.open(cfg.project) as project:
-        project_folder = project.folder
         if resume:
-            study_row = project.get_study(resume)
-            if study_row.kind != "tune":
-                raise ConfigError(f"{resume} is a model comparison: resume it with 'study'")
-            study_id = study_row.id
-            spec = dict(study_row.spec)
-            spec["owner"] = owner()
-            if budget and budget != spec["budget"]:
-                spec["budget"] = budget  # a resumed search may be given more trials
-            project.update_study_spec(study_id, spec)
-            project.set_study_status(study_id, "running")
+            study_id, spec = _resumed_spec(project, resume, budget)
         else:
-            if budget < 1:
-                raise ConfigError("--budget must be at least 1 trial")
-            names = _models_for(cfg, models, space_name)
-            cfg.validate()
-            size = shared_size(cfg, names)
-            space = search_space(names)
-            study_id = study_id or new_study_id(project, "tune")
-            spec = {
-                "kind": "tune",
-                "models": names,
-                "base": base_config(cfg, size),
-                "budget": budget,
-                "space": space,
-                "objectives": ["cv_auc"] + (["macs"] if len(names) > 1 else []),
-                "sampler": "TPE",
-                "pruner": "median (first fold's validation AUC per epoch)"
-                if len(names) == 1
-                else "none (Optuna cannot prune a multi-objective search)",
-                "storage": STORAGE_NAME,
-                "not_searched": NOT_SEARCHED,
-                "owner": owner(),
-            }
-            project.create_study(study_id, "tune", spec)
+            study_id, spec = _new_spec(project, cfg, models, budget, space_name, study_id)
         folder = project.study_dir(study_id)
-    base, space, names = dict(spec["base"]), spec["space"], list(spec["models"])
+        storage = storage_url(project.folder)
+    search = _Search(cfg, study_id, spec, folder, emit, should_cancel)
+    return search.run(_optuna_study(study_id, storage, spec), minutes)
+
+
+def _resumed_spec(project: Project, resume: str, budget: int) -> tuple[str, dict[str, Any]]:
+    study_row = project.get_study(resume)
+    if study_row.kind != "tune":
+        raise ConfigError(f"{resume} is a model comparison: resume it with 'study'")
+    spec = dict(study_row.spec)
+    spec["owner"] = owner()
+    if budget and budget != spec["budget"]:
+        spec["budget"] = budget  # a resumed search may be given more trials
+    project.update_study_spec(study_row.id, spec)
+    project.set_study_status(study_row.id, "running")
+    return study_row.id, spec
+
+
+def _new_spec(
+    project: Project,
+    cfg: TrainConfig,
+    models: Sequence[str] | None,
+    budget: int,
+    space_name: str | None,
+    study_id: str | None,
+) -> tuple[str, dict[str, Any]]:
+    if budget < 1:
+        raise ConfigError("--budget must be at least 1 trial")
+    names = _models_for(cfg, models, space_name)
+    cfg.validate()
+    single = len(names) == 1
+    spec = {
+        "kind": "tune",
+        "models": names,
+        "base": base_config(cfg, shared_size(cfg, names)),
+        "budget": budget,
+        "space": search_space(names, cfg.pretrained),
+        "objectives": ["cv_auc"] + ([] if single else ["macs"]),
+        "sampler": "TPE",
+        "pruner": "median (first fold's validation AUC per epoch)"
+        if single
+        else "none (Optuna cannot prune a multi-objective search)",
+        "storage": STORAGE_NAME,
+        "not_searched": not_searched(cfg.pretrained),
+        "owner": owner(),
+    }
+    study_id = study_id or new_study_id(project, "tune")
+    project.create_study(study_id, "tune", spec)
+    return study_id, spec
+
+
+def _optuna_study(study_id: str, storage: str, spec: dict[str, Any]) -> Any:
+    """The Optuna study in the project's storage (created, or loaded to resume)."""
+    import optuna
+
     multi = len(spec["objectives"]) > 1
     study = optuna.create_study(
         study_name=study_id,
-        storage=storage_url(project_folder),
+        storage=storage,
         load_if_exists=True,
         directions=["maximize", "minimize"] if multi else ["maximize"],
-        sampler=optuna.samplers.TPESampler(seed=int(base.get("seed", 42))),
-        pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0)
-        if not multi
-        else optuna.pruners.NopPruner(),
+        sampler=optuna.samplers.TPESampler(seed=int(spec["base"].get("seed", 42))),
+        pruner=optuna.pruners.NopPruner()
+        if multi
+        else optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0),
     )
     _fail_stale_trials(study)
-    done_states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
-    done = len(study.get_trials(deepcopy=False, states=done_states))
-    remaining = max(0, int(spec["budget"]) - done)
-    emit(
-        msg.Started(
-            study_id,
-            msg.RunPlan(
-                study_id=study_id,
-                kind="tune",
-                models=list(names),
-                budget=int(spec["budget"]),
-                done=done,
-                study_dir=str(folder),
-            ),
-        )
-    )
-    emit(
-        msg.Log(
-            f"search {study_id}: {remaining} of {spec['budget']} trial(s) to run"
-            + (f" ({done} kept from before)" if done else "")
-            + f"; {NOT_SEARCHED}"
-        )
-    )
-    inner = StudyEmitter(emit)
-    outcome = TuneOutcome(study_id, "running", folder)
-    user_stop = {"stop": False}
+    return study
 
-    def objective(trial: Any) -> Any:
-        params = suggest(trial, space)
-        model = params.pop("model", names[0])
-        run_id = f"{study_id}-t{trial.number:03d}"
+
+class _Search:
+    """One search session: trials as runs of the study, progress, cancel, the study files."""
+
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        study_id: str,
+        spec: dict[str, Any],
+        folder: Path,
+        emit: Emit,
+        should_cancel: Callable[[], bool],
+    ) -> None:
+        self.cfg, self.study_id, self.spec = cfg, study_id, spec
+        self.emit, self.should_cancel = emit, should_cancel
+        self.names = list(spec["models"])
+        self.multi = len(spec["objectives"]) > 1
+        self.budget = int(spec["budget"])
+        self.inner = StudyEmitter(emit)
+        self.outcome = TuneOutcome(study_id, "running", folder)
+        self.user_stop = False
+        self.study: Any = None
+
+    def run(self, study: Any, minutes: float | None) -> TuneOutcome:
+        self.study = study
+        done = self._finished_count(study)
+        remaining = max(0, self.budget - done)
+        self._announce(done, remaining)
+        if remaining and not self.should_cancel():
+            study.optimize(
+                self.objective,
+                n_trials=remaining,
+                timeout=minutes * 60 if minutes else None,
+                catch=(_TrialFailed, _Stopped),
+                callbacks=[self.after_trial],
+            )
+        return self._finish()
+
+    @staticmethod
+    def _finished_count(study: Any) -> int:
+        from optuna.trial import TrialState
+
+        done_states = (TrialState.COMPLETE, TrialState.PRUNED)
+        return len(study.get_trials(deepcopy=False, states=done_states))
+
+    def _announce(self, done: int, remaining: int) -> None:
+        plan = msg.RunPlan(
+            study_id=self.study_id,
+            kind="tune",
+            models=list(self.names),
+            budget=self.budget,
+            done=done,
+            study_dir=str(self.outcome.folder),
+        )
+        self.emit(msg.Started(self.study_id, plan))
+        kept = f" ({done} kept from before)" if done else ""
+        left_out = f"; {self.spec['not_searched']}" if self.spec.get("not_searched") else ""
+        self.emit(
+            msg.Log(
+                f"search {self.study_id}: {remaining} of {self.budget} trial(s) to run{kept}"
+                + left_out
+            )
+        )
+        self.emit(msg.Progress("tune", done, self.budget))
+
+    def objective(self, trial: Any) -> Any:
+        """Train one trial's run; its CV AUC (and MACs when models are compared)."""
+        import optuna
+
+        params = suggest(trial, self.spec["space"])
+        model = params.pop("model", self.names[0])
+        run_id = f"{self.study_id}-t{trial.number:03d}"
         trial.set_user_attr("run_id", run_id)
         trial.set_user_attr("model", model)
-        pruned = {"flag": False}
-        first_fold: dict[str, int | None] = {"n": None}
-
-        def trial_emit(message: msg.Message) -> None:
-            if isinstance(message, msg.Epoch) and not multi:
-                if first_fold["n"] is None:
-                    first_fold["n"] = message.fold
-                if message.fold == first_fold["n"] and message.val_auc is not None:
-                    trial.report(float(message.val_auc), message.epoch)
-                    if trial.should_prune():
-                        pruned["flag"] = True
-            stopping = isinstance(message, msg.Cancelled) or (
-                isinstance(message, msg.Log) and message.text.startswith("cancelled")
-            )
-            if pruned["flag"] and stopping:
-                # the run stops like a cancelled one; say why in its own words
-                message = msg.Log(
-                    f"trial {trial.number} pruned: its first fold's validation AUC is "
-                    "below the median of earlier trials at this epoch"
-                )
-            inner(message)
-
-        def cancel() -> bool:
-            if should_cancel():
-                user_stop["stop"] = True
-            return user_stop["stop"] or pruned["flag"]
-
-        inner.model = f"trial {trial.number} ({model})"
-        values = {**base, **params}
-        emit(msg.Log(f"trial {trial.number}: {model} " + _describe(params)))
+        watch = _TrialWatch(trial, self, prunable=not self.multi)
+        self.inner.model = f"trial {trial.number} ({model})"
+        self.emit(msg.Log(f"trial {trial.number}: {model} " + _describe(params)))
+        values = {**self.spec["base"], **params}
         try:
-            result = _train(cfg.project, values, model, run_id, study_id, trial_emit, cancel)
+            result = _train(
+                self.cfg.project, values, model, run_id, self.study_id, watch.emit, watch.cancel
+            )
         except MedviewError as exc:
             raise _TrialFailed(str(exc)) from exc
-        outcome.trials_run += 1
-        if result.status == "cancelled" and pruned["flag"] and not user_stop["stop"]:
-            with Project.open(cfg.project) as project:
+        self.outcome.trials_run += 1
+        if result.status == "cancelled" and watch.pruned and not self.user_stop:
+            with Project.open(self.cfg.project) as project:
                 project.finish_run(run_id, "cancelled", None, "pruned by the median rule")
             raise optuna.TrialPruned()
+        return self._score(trial, result)
+
+    def _score(self, trial: Any, result: Any) -> Any:
         if result.status == "cancelled":
-            study.stop()
+            self.study.stop()
             raise _Stopped()
         if result.status != "finished":
             raise _TrialFailed(result.error or result.status)
@@ -254,41 +279,68 @@ def run_tune(
         if auc is None:
             raise _TrialFailed("the run has no AUC (one class in a validation fold)")
         trial.set_user_attr("macs", macs)
-        return (auc, float(macs or 0)) if multi else auc
+        return (auc, float(macs or 0)) if self.multi else auc
 
-    def after_trial(study_: Any, trial: Any) -> None:
-        n = len(study_.get_trials(deepcopy=False, states=done_states))
-        emit(msg.Progress("tune", n, int(spec["budget"])))
-        _write(cfg.project, study_, outcome, spec, final=False)
-        if should_cancel():
-            user_stop["stop"] = True
-            study_.stop()
+    def after_trial(self, study: Any, trial: Any) -> None:
+        self.emit(msg.Progress("tune", self._finished_count(study), self.budget))
+        write_tune_files(self.cfg.project, study, self.outcome, self.spec, final=False)
+        if self.should_cancel():
+            self.user_stop = True
+            study.stop()
 
-    emit(msg.Progress("tune", done, int(spec["budget"])))
-    if remaining and not should_cancel():
-        study.optimize(
-            objective,
-            n_trials=remaining,
-            timeout=minutes * 60 if minutes else None,
-            catch=(_TrialFailed, _Stopped),
-            callbacks=[after_trial],
+    def _finish(self) -> TuneOutcome:
+        outcome = self.outcome
+        cancelled = self.user_stop or self.should_cancel()
+        outcome.status = "cancelled" if cancelled else "finished"
+        with Project.open(self.cfg.project) as project:
+            project.set_study_status(self.study_id, outcome.status)
+        write_tune_files(
+            self.cfg.project, self.study, outcome, self.spec, final=True
+        )  # the end state
+        if cancelled:
+            text = "search cancelled; finished trials kept (resume with --resume)"
+            self.emit(msg.Log(text, "warning"))
+            self.emit(msg.Cancelled(self.study_id))
+        else:
+            best = {"best": outcome.best_run, "best_settings": outcome.best_settings}
+            self.emit(msg.Finished(self.study_id, str(outcome.folder), best))
+        return outcome
+
+
+class _TrialWatch:
+    """A trial's messages: the first fold's validation AUC reported to the pruner per epoch;
+    a pruned trial stops like a cancelled run, said in its own words."""
+
+    def __init__(self, trial: Any, search: _Search, prunable: bool) -> None:
+        self.trial, self.search, self.prunable = trial, search, prunable
+        self.pruned = False
+        self.first_fold: int | None = None
+
+    def emit(self, message: msg.Message) -> None:
+        if isinstance(message, msg.Epoch) and self.prunable:
+            self._report(message)
+        stopping = isinstance(message, msg.Cancelled) or (
+            isinstance(message, msg.Log) and message.text.startswith("cancelled")
         )
-    outcome.status = "cancelled" if user_stop["stop"] or should_cancel() else "finished"
-    with Project.open(cfg.project) as project:
-        project.set_study_status(study_id, outcome.status)
-    _write(cfg.project, study, outcome, spec, final=True)  # study.json with the end state
-    if outcome.status == "cancelled":
-        emit(msg.Log("search cancelled; finished trials kept (resume with --resume)", "warning"))
-        emit(msg.Cancelled(study_id))
-    else:
-        emit(
-            msg.Finished(
-                study_id,
-                str(folder),
-                {"best": outcome.best_run, "best_settings": outcome.best_settings},
+        if self.pruned and stopping:
+            message = msg.Log(
+                f"trial {self.trial.number} pruned: its first fold's validation AUC is "
+                "below the median of earlier trials at this epoch"
             )
-        )
-    return outcome
+        self.search.inner(message)
+
+    def _report(self, message: msg.Epoch) -> None:
+        if self.first_fold is None:
+            self.first_fold = message.fold
+        if message.fold == self.first_fold and message.val_auc is not None:
+            self.trial.report(float(message.val_auc), message.epoch)
+            if self.trial.should_prune():
+                self.pruned = True
+
+    def cancel(self) -> bool:
+        if self.search.should_cancel():
+            self.search.user_stop = True
+        return self.search.user_stop or self.pruned
 
 
 def _train(project, values, model, run_id, study_id, emit, cancel):
@@ -314,62 +366,3 @@ def _fail_stale_trials(study: Any) -> None:
 
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
-
-
-def best_of(study: Any) -> tuple[Any | None, list[Any]]:
-    """(the best trial, the Pareto trials). With two objectives the best is the Pareto trial
-    with the highest AUC; the Pareto list is what the AUC-vs-MACs view draws."""
-    from optuna.trial import TrialState
-
-    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    if not complete:
-        return None, []
-    if len(study.directions) == 1:
-        return study.best_trial, [study.best_trial]
-    pareto = study.best_trials
-    return max(pareto, key=lambda t: t.values[0]), pareto
-
-
-def settings_of(trial: Any) -> dict[str, Any]:
-    """The TrainConfig settings a trial used (what "Apply best settings" puts in the form)."""
-    out = dict(trial.params)
-    out["model"] = trial.user_attrs.get("model", out.get("model"))
-    return out
-
-
-def _write(project, study: Any, outcome: TuneOutcome, spec: dict[str, Any], final: bool) -> None:
-    from training.study_report import update_tune_section, write_study_report
-
-    best, pareto = best_of(study)
-    outcome.best_run = best.user_attrs.get("run_id") if best else None
-    outcome.best_settings = settings_of(best) if best else {}
-    outcome.pareto_runs = [t.user_attrs.get("run_id") for t in pareto]
-    trials = [
-        {
-            "number": t.number,
-            "state": t.state.name.lower(),
-            "run_id": t.user_attrs.get("run_id"),
-            "model": t.user_attrs.get("model"),
-            "params": t.params,
-            "values": t.values,
-            "macs": t.user_attrs.get("macs"),
-        }
-        for t in study.get_trials(deepcopy=False)
-    ]
-    write_study_report(project, outcome.study_id, final=final)
-    update_tune_section(
-        project,
-        outcome.study_id,
-        {
-            "best_run": outcome.best_run,
-            "best_settings": outcome.best_settings,
-            "pareto_runs": outcome.pareto_runs,
-            "trials": trials,
-            "budget": spec["budget"],
-            "objectives": spec["objectives"],
-            "sampler": spec["sampler"],
-            "pruner": spec["pruner"],
-            "storage": spec["storage"],
-            "not_searched": spec["not_searched"],
-        },
-    )

@@ -34,7 +34,48 @@ def test_search_space():
     assert three["model"]["choices"] == list(MODELS_3D)
     assert "medicalnet_resnet50" in three["model"]["choices"]
     assert "cnn3d_small" in three["model"]["choices"]
-    assert "train-layers" in NOT_SEARCHED
+    assert "train-layers" in NOT_SEARCHED and "train_layers" not in space
+
+
+def test_search_space_includes_train_layers_from_pretrained_weights():
+    space = search_space(["resnet50"], pretrained="/w/resnet50.pth")
+    # resnet50 has 17 blocks: a quarter (4) and a half (8), head and all
+    assert space["train_layers"] == {
+        "type": "categorical",
+        "choices": ["head", "last:4", "last:8", "all"],
+    }
+    both = search_space(["cnn3d_small", "medicalnet_resnet10"], pretrained="/w/x.pth")
+    assert both["train_layers"]["choices"] == ["head", "last:1", "last:2", "all"]  # 4 blocks
+
+
+def test_a_trial_trains_the_layers_it_drew(tmp_path):
+    """Two trials from a local weights file: each run's config and model_info say which
+    layers it trained, and the study records train_layers as a searched setting."""
+    import torch
+
+    from training.models import build_model
+
+    install_fallback_reader()
+    project = make_project(tmp_path, 12, kind="3d", size=16)
+    folder = project.folder
+    project.close()
+    weights = tmp_path / "cnn3d.pth"
+    torch.save(build_model("cnn3d_small", 2).state_dict(), weights)
+    cfg = TrainConfig(
+        project=str(folder), model="cnn3d_small", folds=2, epochs=1, size=16, threads=1,
+        augment="none", predict_unlabelled=False, precise_bn=False, pretrained=str(weights),
+    )  # fmt: skip
+    outcome = run_tune(cfg, budget=2, study_id="TL")
+    assert outcome.status == "finished" and outcome.trials_run == 2
+    report = json.loads((folder / "runs" / "TL" / "study.json").read_text())
+    assert "train_layers" in report["spec"]["space"] and not report["spec"]["not_searched"]
+    for trial in report["tune"]["trials"]:
+        drawn = trial["params"]["train_layers"]
+        run = folder / "runs" / trial["run_id"]
+        config = json.loads((run / "config.json").read_text())
+        info = json.loads((run / "metrics.json").read_text())["model_info"]
+        assert config["train_layers"] == drawn == info["train_layers"]
+    assert "train_layers" in outcome.best_settings
 
 
 def _done_trials(folder: Path, study_id: str) -> list[int]:

@@ -27,7 +27,7 @@ SETTINGS = {
     "size": 16,
     "augment": "none",
     "class_weights": True,
-    "freeze_encoder": False,
+    "train_layers": "all",
     "patience": 3,
     "device": "cpu",
     "seed": 7,  # not in the form: still used by the new run
