@@ -40,7 +40,6 @@ KNOWN_LONG = {
     "training.cross_validation.plan_splits",
     "training.data.load_items",
     "training.export.export_run",
-    "training.gradcam.compute_gradcam",
     "training.merge.merge_runs",
     "training.metrics.classification_metrics",
     "training.model_export.export_model",
@@ -48,9 +47,6 @@ KNOWN_LONG = {
     "training.study.run_study",
     "training.study_plots.write_study_plots",
     "training.study_report.paired_statistics",
-    "training.tune.run_tune",
-    "training.tune.run_tune.<locals>.objective",
-    "training.weights.apply_state",
 }
 
 

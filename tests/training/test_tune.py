@@ -48,6 +48,7 @@ def test_search_space_includes_train_layers_from_pretrained_weights():
     assert both["train_layers"]["choices"] == ["head", "last:1", "last:2", "all"]  # 4 blocks
 
 
+@pytest.mark.slow
 def test_a_trial_trains_the_layers_it_drew(tmp_path):
     """Two trials from a local weights file: each run's config and model_info say which
     layers it trained, and the study records train_layers as a searched setting."""
