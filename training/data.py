@@ -25,9 +25,9 @@ from medview.core.disk_cache import budget_bytes, cache_folder, prune, touch
 from medview.core.errors import MedviewError
 from medview.core.project import Item, Project
 from training.config import TrainConfig, model_kind
+from training.model_specs import spec
 from training.stream_codec import roundtrip
 from training.stream_shards import StreamStore
-from training.model_specs import spec
 from training.transforms import PrepSettings, preprocess
 
 ProgressFn = Callable[[int, int], None]
