@@ -186,7 +186,8 @@ class TrainingJob:
         from medview.core.project import Project
 
         status = "cancelled" if isinstance(self.final, msg.Cancelled) else "failed"
-        reason = getattr(self.final, "error", None) or "cancelled; the process was stopped"
+        error = self.final.error if isinstance(self.final, msg.Failed) else ""
+        reason = error or "cancelled; the process was stopped"
         try:
             with Project.open(project_path) as project:
                 if project.get_run(self.run_id).status in ("running", "interrupted"):
