@@ -139,7 +139,6 @@ class ImportRunner(QObject):
         sources: Sequence[str],
         options: dict[str, Any],
         parent: QWidget | None = None,
-        show_progress: bool = True,
     ) -> None:
         super().__init__(parent)
         self.project = project
@@ -147,15 +146,14 @@ class ImportRunner(QObject):
         self.options = options
         self.cancelled = threading.Event()
         self.report: ImportReport | None = None
-        self.progress: QProgressDialog | None = None
-        if show_progress:
-            self.progress = QProgressDialog("Importing…", "Cancel", 0, 0, parent)
-            self.progress.setWindowTitle("Import")
-            self.progress.setWindowModality(Qt.WindowModality.WindowModal)
-            self.progress.setMinimumDuration(300)  # no flash for a handful of files
-            self.progress.setAutoClose(False)
-            self.progress.setAutoReset(False)
-            self.progress.canceled.connect(self.cancel)
+        progress = QProgressDialog("Importing…", "Cancel", 0, 0, parent)
+        progress.setWindowTitle("Import")
+        progress.setWindowModality(Qt.WindowModality.WindowModal)
+        progress.setMinimumDuration(300)  # no flash for a handful of files
+        progress.setAutoClose(False)
+        progress.setAutoReset(False)
+        progress.canceled.connect(self.cancel)
+        self.progress: QProgressDialog | None = progress  # None once closed
         self.running = False
         self._updating = False
         self._pending: tuple[int, int, str] | None = None

@@ -6,7 +6,7 @@ A mixin of :class:`medview.ui.main_window.MainWindow` (which owns ``project``, `
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtGui import QDragEnterEvent, QDragLeaveEvent, QDropEvent
 from PySide6.QtWidgets import QFileDialog, QMainWindow
@@ -30,9 +30,8 @@ class WindowImporting(QMainWindow):
     last_import_report: ImportReport | None
     summary_dialog: ImportSummaryDialog | None
 
-    def import_paths(
-        self, paths: list[str], options: dict[str, Any] | None = None, show_summary: bool = True
-    ) -> ImportRunner | None:
+    def import_paths(self, paths: list[str]) -> ImportRunner | None:
+        """Ask how to label and split ``paths``, then import them in the background."""
         if self.project is None and self.new_project() is None:
             return None
         assert self.project is not None
@@ -41,19 +40,17 @@ class WindowImporting(QMainWindow):
         if self.import_runner is not None and self.import_runner.running:
             self.statusBar().showMessage("An import is already running.", 5000)
             return None
-        if options is None:
-            dialog = ImportOptionsDialog(paths, self.project.class_names(), self)
-            if dialog.exec() != ImportOptionsDialog.DialogCode.Accepted:
-                return None
-            options = dialog.options()
-        runner = ImportRunner(self.project, paths, options, self)
-        runner.finished.connect(lambda report: self._import_done(runner, report, show_summary))
+        dialog = ImportOptionsDialog(paths, self.project.class_names(), self)
+        if dialog.exec() != ImportOptionsDialog.DialogCode.Accepted:
+            return None
+        runner = ImportRunner(self.project, paths, dialog.options(), self)
+        runner.finished.connect(lambda report: self._import_done(runner, report))
         runner.failed.connect(lambda message: self.error("Import failed", message))
         self.import_runner = runner
         runner.start()
         return runner
 
-    def _import_done(self, runner: ImportRunner, report: ImportReport, show_summary: bool) -> None:
+    def _import_done(self, runner: ImportRunner, report: ImportReport) -> None:
         self.last_import_report = report
         had_current = self.browser.current_id()
         if report.added_classes:
@@ -64,9 +61,8 @@ class WindowImporting(QMainWindow):
             self.browser.select_item(had_current)
         else:
             self.browser.select_first()
-        if show_summary:
-            self.summary_dialog = ImportSummaryDialog(report, runner.cancelled.is_set(), self)
-            self.summary_dialog.open()  # not exec(): the window keeps working behind it
+        self.summary_dialog = ImportSummaryDialog(report, runner.cancelled.is_set(), self)
+        self.summary_dialog.open()  # not exec(): the window keeps working behind it
         self.importFinished.emit(report)
 
     def import_dialog(self, folders: bool) -> None:

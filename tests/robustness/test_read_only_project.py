@@ -157,7 +157,11 @@ def test_window_shows_a_banner_and_disables_labelling(
     window.label_selected("WT")  # e.g. from the menu: refused with a message
     assert "read-only" in window.error_bar.text
     assert window.undo_stack.count() == 0
-    assert window.import_paths([str(tmp_path)], options={}) is None
+    asked: list[object] = []  # refused before the import options are even asked for
+    monkeypatch.setattr(
+        "medview.ui.window_import.ImportOptionsDialog.exec", lambda dialog: asked.append(dialog)
+    )
+    assert window.import_paths([str(tmp_path)]) is None and asked == []
     monkeypatch.undo()
     with Project.open(folder) as project:
         assert project.get_item(1).label is None

@@ -138,7 +138,11 @@ def test_cancel_keeps_what_was_imported(qtbot, tmp_path: Path, monkeypatch) -> N
     monkeypatch.setitem(sys.modules, "medview.io.importer", module)
     window = open_empty(qtbot, tmp_path)
     folder = make_drop_folder(tmp_path, corrupt=False)
-    runner = window.import_paths([str(folder)], options={}, show_summary=True)
+    monkeypatch.setattr(
+        "medview.ui.window_import.ImportOptionsDialog.exec",
+        lambda self: QDialog.DialogCode.Accepted,
+    )
+    runner = window.import_paths([str(folder)])
     with qtbot.waitSignal(window.importFinished, timeout=30000):
         runner.cancel()
     assert window.summary_dialog.windowTitle() == "Import cancelled"
