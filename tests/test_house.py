@@ -36,7 +36,6 @@ KNOWN_LONG = {
     "training.auto.auto_settings",
     "training.batch_size.choose_batch_size",
     "training.config.TrainConfig.validate",
-    "training.cross_validation.audit_leakage",
     "training.cross_validation.plan_splits",
     "training.data.load_items",
     "training.export.export_run",

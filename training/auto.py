@@ -129,11 +129,22 @@ def _size_3d(profile: DataProfile, device: str, quick: bool) -> tuple[int, str]:
     )
 
 
+def _size_slices(profile: DataProfile, device: str, quick: bool) -> tuple[int, str]:
+    """Slice mode (a 2D model on the slices of volumes): the 2D rule on the in-plane side."""
+    side = max(profile.median_shape[1:]) if len(profile.median_shape) > 1 else 0
+    flat = DataProfile(
+        "2d", profile.n_items, profile.classes, profile.counts, (1, side, side), profile.rgb
+    )
+    size, why = _size_2d(flat, device, quick)
+    return size, f"slices of volumes: {why}"
+
+
 SIZE_RULES: dict[str, Callable[[DataProfile, str, bool], tuple[int, str]]] = {
     "2d": _size_2d,
     "3d": _size_3d,
+    "slices": _size_slices,
 }
-MODEL_RULES = {"2d": "cnn_small", "3d": "cnn3d_small"}
+MODEL_RULES = {"2d": "cnn_small", "3d": "cnn3d_small", "slices": "cnn_small"}
 
 
 AUTO_SETTINGS = (

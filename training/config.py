@@ -56,6 +56,7 @@ MANUAL_DEFAULTS: dict[str, Any] = {
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DOWNLOAD = "download"  # --pretrained download: the library's own weights (training.weights)
 DATA_MODES = ("auto", "memory", "stream")
+SLICE_AGGREGATES = ("mean", "max")
 
 
 class ConfigError(MedviewError):
@@ -113,6 +114,10 @@ class TrainConfig:
     threads: int | None = None  # torch CPU threads; None: torch's own default
     predict_unlabelled: bool = True  # the ensemble predicts unlabelled items at the end
     near_duplicate_groups: bool = False  # near-duplicate clusters (pHash) share one fold
+    # Slice mode (training/slices.py, docs/slices.md): a 2D model on the slices of volumes.
+    slices: str | None = None  # None (off) | "all" | "middle:N" | "key"
+    slice_aggregate: str = "mean"  # slice -> volume -> patient probabilities: mean | max
+    slice_min_content: float = 0.05  # "all": drop slices with less foreground than this
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -148,7 +153,7 @@ class TrainConfig:
             raise ConfigError(f"unknown model {self.model!r} (choose from {', '.join(MODELS)})")
         if self.kind not in (None, "2d", "3d"):
             raise ConfigError(f"kind must be 2d or 3d (got {self.kind!r})")
-        if self.kind and self.model and model_kind(self.model) != self.kind:
+        if self.kind and self.model and self.slices is None and model_kind(self.model) != self.kind:
             raise ConfigError(
                 f"{self.model} trains on {model_kind(self.model)} items, not {self.kind}"
             )
@@ -189,6 +194,7 @@ class TrainConfig:
             raise ConfigError("--patience must be >= 0 and --min-epochs >= 1")
         self._validate_fractions()
         self._validate_model_options()
+        self._validate_slices()
 
     def _validate_schedule(self) -> None:
         if not 0 <= self.momentum < 1:
@@ -222,6 +228,30 @@ class TrainConfig:
                 f"{found.name} needs --size of at least {found.min_size} (got {self.size})"
             )
 
+    def _validate_slices(self) -> None:
+        if self.slices is not None:
+            parse_slices(self.slices)
+            if self.model is not None and model_kind(self.model) != "2d":
+                raise ConfigError(f"--slices trains a 2D model; {self.model} is a 3D model")
+            if self.kind == "2d":
+                raise ConfigError("--slices trains on the slices of 3D items, not on --kind 2d")
+        if self.slice_aggregate not in SLICE_AGGREGATES:
+            raise ConfigError(
+                f"--slice-aggregate must be one of {', '.join(SLICE_AGGREGATES)} "
+                f"(got {self.slice_aggregate!r})"
+            )
+        if not 0 <= self.slice_min_content < 1:
+            raise ConfigError(
+                f"--slice-min-content must be in [0, 1) (got {self.slice_min_content})"
+            )
+
+    @property
+    def item_kind(self) -> str | None:
+        """The kind of item the run reads: 3D in slice mode, else the model's (or --kind)."""
+        if self.slices is not None:
+            return "3d"
+        return model_kind(self.model) if self.model else self.kind
+
     def with_defaults(self) -> TrainConfig:
         """A copy with every setting still at None set to MANUAL_DEFAULTS (Auto, when on,
         has already filled what it chooses; this covers the rest and auto=False)."""
@@ -229,7 +259,8 @@ class TrainConfig:
         return dataclasses.replace(self, **values)
 
     def resolved_model(self, kind: str) -> str:
-        return self.model or DEFAULT_MODEL[kind]
+        """``kind`` is the item kind; slice mode trains a 2D model on 3D items."""
+        return self.model or DEFAULT_MODEL["2d" if self.slices is not None else kind]
 
     def resolved_size(self, model: str) -> int:
         if self.size is not None:

@@ -214,24 +214,8 @@ def audit_leakage(
     ``duplicates_train_test``: test items whose hash also occurs among the training items.
     ``groups_across_folds``: groups with members on both sides of a fold (or of train/test).
     """
-    dup_val: set[int] = set()
-    split_groups: set[str] = set()
-    examples: list[list[int]] = []
-    trained: set[int] = set()
-    for fold in plan.folds:
-        trained.update(fold.train)
-        train_hashes: dict[str, list[int]] = defaultdict(list)
-        for i in fold.train:
-            train_hashes[hashes[i]].append(i)
-        train_groups = {groups[i] for i in fold.train if groups[i] not in (None, "")}
-        for i in fold.val:
-            twins = train_hashes.get(hashes[i])
-            if twins:
-                dup_val.add(i)
-                if len(examples) < 10:
-                    examples.append([int(item_ids[i])] + [int(item_ids[j]) for j in twins])
-            if groups[i] in train_groups:
-                split_groups.add(str(groups[i]))
+    dup_val, split_groups, examples = _fold_leaks(plan, hashes, groups, item_ids)
+    trained = {i for f in plan.folds for i in f.train}
     pool = trained | {i for f in plan.folds for i in f.val}
     pool_hashes = {hashes[i] for i in pool}
     pool_groups = {groups[i] for i in pool if groups[i] not in (None, "")}
@@ -247,6 +231,33 @@ def audit_leakage(
     if sources is not None:
         out["volumes_across_folds"] = len(sources_across_folds(plan, sources))
     return out
+
+
+def _fold_leaks(
+    plan: SplitPlan,
+    hashes: Sequence[str],
+    groups: Sequence[str | None],
+    item_ids: Sequence[int],
+) -> tuple[set[int], set[str], list[list[int]]]:
+    """Within each fold: validation items with a copy in training, groups on both sides,
+    and up to 10 examples of copies (item ids)."""
+    dup_val: set[int] = set()
+    split_groups: set[str] = set()
+    examples: list[list[int]] = []
+    for fold in plan.folds:
+        train_hashes: dict[str, list[int]] = defaultdict(list)
+        for i in fold.train:
+            train_hashes[hashes[i]].append(i)
+        train_groups = {groups[i] for i in fold.train if groups[i] not in (None, "")}
+        for i in fold.val:
+            twins = train_hashes.get(hashes[i])
+            if twins:
+                dup_val.add(i)
+                if len(examples) < 10:
+                    examples.append([int(item_ids[i])] + [int(item_ids[j]) for j in twins])
+            if groups[i] in train_groups:
+                split_groups.add(str(groups[i]))
+    return dup_val, split_groups, examples
 
 
 def sources_across_folds(plan: SplitPlan, sources: Sequence[int]) -> set[int]:

@@ -59,7 +59,10 @@ class LoadedData:
 
 
 def choose_kind(project: Project, cfg: TrainConfig) -> str:
-    """The item kind to train on: the model's, else the majority of labelled items."""
+    """The item kind to train on: the model's, else the majority of labelled items; slice
+    mode (``--slices``) trains a 2D model on 3D items."""
+    if cfg.slices:
+        return "3d"
     if cfg.model:
         return model_kind(cfg.model)
     if cfg.kind:

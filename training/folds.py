@@ -153,6 +153,11 @@ def _keep_fold(
     batch = ctx.batch_size * 2
     for split, indices in (("val", fold.val), ("test", splits.plan.test)):
         probs = predict(model, loop_ctx, indices, batch)
+        if ctx.cfg.slices:  # slice rows, and the volume rows they aggregate to
+            from training import slice_run
+
+            slice_run.keep_rows(ctx, data, record, fold.number, split, indices, probs)  # type: ignore[arg-type]
+            continue
         for k, p in zip(indices, probs, strict=True):
             item_id = data.items[k].id
             record.rows.append(PredRow(item_id, fold.number, split, int(data.y[k]), p.tolist()))

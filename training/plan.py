@@ -82,6 +82,10 @@ def check_plan(project: Project, config: dict[str, Any], kind: str | None = None
         step(inputs, check)
     check.warnings.extend(duplicate_warnings(project, items, cfg.near_duplicate_groups))
     check.warnings.extend(fine_tuning_warnings(cfg.model, cfg.train_layers, cfg.pretrained))
+    if cfg.slices:
+        from training.slices import slice_warnings
+
+        check.warnings.extend(slice_warnings(project.key_slices(), items, cfg.slices))
     _small_and_imbalanced(inputs, check)
     return check
 
@@ -94,6 +98,8 @@ def _config(project: Project, config: dict[str, Any]) -> TrainConfig:
 
 
 def _run_kind(cfg: TrainConfig, kinds: Counter[str], forced: str | None, n: int) -> str | None:
+    if cfg.slices:
+        return "3d"  # slice mode: a 2D model on the slices of the volumes
     if cfg.model:
         return model_kind(cfg.model)
     if cfg.kind:

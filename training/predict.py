@@ -21,7 +21,7 @@ from medview.core.project import Item, Project
 from training.data import load_items
 from training.loop import Context, predict, resolve_device
 from training.models import build_model
-from training.run_models import load_run_models
+from training.run_models import RunModels, load_run_models
 from training.stream_data import data_mode, load_stream
 from training.transforms import PrepSettings
 from training.weights import load_weights
@@ -73,6 +73,27 @@ def _fold_model(
     return model
 
 
+def _ensemble(
+    project: Project, models: RunModels, items: Sequence[Item], device: torch.device
+) -> tuple[np.ndarray, list[Item]]:
+    """The run's fold ensemble on ``items``: per item, or per volume from its slices (a
+    slice-mode run, docs/slices.md)."""
+    config, prep = models.config, models.prep
+    batch, tta = int(config.get("batch_size") or 8), bool(config.get("tta"))
+    if config.get("slices"):
+        from training.slice_predict import SliceSettings, ensemble_slices
+
+        settings = SliceSettings.of(config)
+        return ensemble_slices(
+            project, models.run_dir, models.model_name, models.classes, prep, settings,
+            items, device, models.folds, batch, tta,
+        )  # fmt: skip
+    return ensemble_predict(
+        project, models.run_dir, models.model_name, len(models.classes), prep.channels, prep,
+        items, device, batch, bool(config.get("cache", True)), models.folds, tta,
+    )  # fmt: skip
+
+
 def predict_run(
     project: Project, run_id: str, which: str = "unlabelled", device: str = "auto"
 ) -> tuple[Path, int, list[str]]:
@@ -80,28 +101,14 @@ def predict_run(
     project (never replacing the run's own out-of-fold rows) and write a CSV in the run folder.
     Returns (csv path, items predicted, notes)."""
     models = load_run_models(project, run_id)  # the same checks as export and apply
-    run_dir, config, classes, kind = models.run_dir, models.config, models.classes, models.kind
-    prep, folds = models.prep, models.folds
+    run_dir, classes, kind = models.run_dir, models.classes, models.kind
     if which not in ("unlabelled", "all"):
         raise PredictError(f"--items must be 'unlabelled' or 'all', not {which!r}")
     items = project.items(labelled=False if which == "unlabelled" else None, kind=kind)
     notes: list[str] = []
     if not items:
         notes.append(f"no {which} {kind} items to predict")
-    probs, kept = ensemble_predict(
-        project,
-        run_dir,
-        models.model_name,
-        len(classes),
-        prep.channels,
-        prep,
-        items,
-        resolve_device(device),
-        int(config.get("batch_size") or 8),
-        bool(config.get("cache", True)),
-        folds,
-        bool(config.get("tta")),
-    )
+    probs, kept = _ensemble(project, models, items, resolve_device(device))
     # The run's temperature and decision threshold (fitted on its out-of-fold predictions).
     from training.calibration import Calibration
 

@@ -10,6 +10,7 @@ from typing import Any
 from training.batch_size import BatchChoice
 from training.config import TrainConfig
 from training.run_context import RunInputs
+from training.slices import per_slice_sizes
 
 Sizes = tuple[int, int, int, int]  # (folds, training, validation, test items) per fold
 
@@ -36,7 +37,8 @@ def finish_auto(inputs: RunInputs) -> tuple[TrainConfig, dict[str, Any], dict[st
     from training.run_setup import warmup_data
     from training.timing import estimate_run
 
-    sizes = split_sizes(inputs)
+    shapes = [it.shape for it in inputs.items]  # slice mode counts slices, not volumes
+    sizes = per_slice_sizes(split_sizes(inputs), shapes, inputs.cfg.slices)
     data = warmup_data(inputs.prep.shape, len(inputs.classes))
     cfg, choice = _batch_size(inputs, data, sizes[1])
     cfg = _epochs(cfg, inputs, sizes[1]).with_defaults()

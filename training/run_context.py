@@ -145,6 +145,7 @@ class RunRecord:
     train_seconds: float = 0.0
     epochs_done: int = 0
     staged: tuple[torch.Tensor, torch.Tensor | None] | None = None  # data pinned/uploaded once
+    slices: Any = None  # slice mode: the slices' rows beside the volume rows (slice_run)
 
     @property
     def folds_done(self) -> list[int]:

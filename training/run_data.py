@@ -17,6 +17,10 @@ from training.stream_data import data_mode, load_stream
 
 
 def load(ctx: RunContext) -> LoadedData:
+    if ctx.cfg.slices:
+        from training import slice_run
+
+        return slice_run.load(ctx)  # type: ignore[return-value]  # x, y like LoadedData
     step = max(1, len(ctx.items) // 20)
 
     def progress(done: int, total: int) -> None:
@@ -53,6 +57,10 @@ def load(ctx: RunContext) -> LoadedData:
 def plan(ctx: RunContext, data: LoadedData, record: RunRecord) -> Splits:
     """The folds this process trains; the plan and the audit also go into ``record``'s header
     (metrics.json)."""
+    if ctx.cfg.slices:  # folds on volumes and patients, then every slice follows its volume
+        from training import slice_run
+
+        return slice_run.plan(ctx, data, record)  # type: ignore[arg-type]
     ids = [it.id for it in data.items]
     groups = [it.group for it in data.items]
     near = near_dup_audit.clusters(ctx.project, data.items)

@@ -67,7 +67,7 @@ def load_run_models(project: Project, run_id: str) -> RunModels:
         raise RunModelError(f"run {run_id} ({run.status}) has no trained fold weights")
     kind = resolved.get("kind", "3d")
     prep = PrepSettings(
-        3 if kind == "3d" else 2,
+        3 if kind == "3d" and not config.get("slices") else 2,  # slice mode: a 2D model
         int(config["size"]),
         int(resolved.get("channels", 1)),
         tuple(config["ct_window"]) if config.get("ct_window") else None,

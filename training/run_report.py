@@ -76,6 +76,10 @@ def write_report(
                 ctx.log(warning, "warning")
     metrics["status"] = status
     metrics["timing"] = _timing(ctx, record)
+    if ctx.cfg.slices:  # slice, volume and patient levels; slices.csv, patients.csv
+        from training import slice_run
+
+        slice_run.add_to_report(ctx, record, metrics, final)
     folder = RunFolder(ctx.run_dir)
     folder.write_metrics(metrics)
     folder.write_history(record.history)
@@ -103,6 +107,10 @@ def _timing(ctx: RunContext, record: RunRecord) -> dict[str, Any]:
 
 def predict_unlabelled(ctx: RunContext, record: RunRecord) -> list[PredRow]:
     """The fold ensemble on unlabelled items of the same kind (shown beside each image)."""
+    if ctx.cfg.slices:
+        from training import slice_run
+
+        return slice_run.predict_unlabelled(ctx, record)
     items = [it for it in ctx.project.items(labelled=False) if it.kind == ctx.kind]
     if not items or not ctx.cfg.predict_unlabelled or ctx.cfg.fold is not None:
         return []

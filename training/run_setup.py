@@ -82,13 +82,13 @@ def choose_inputs(
     if cfg.auto:
         from training.auto import auto_settings, profile_items
 
-        profile = profile_items(items, classes, kind)
+        profile = profile_items(items, classes, "slices" if cfg.slices else kind)
         auto_plan = auto_settings(cfg, profile, device.type)
         cfg = dataclasses.replace(cfg, **auto_plan.values)
     model_name = cfg.resolved_model(kind)
     size = cfg.resolved_size(model_name)
     channels = input_channels(model_name, items)
-    prep = PrepSettings(3 if kind == "3d" else 2, size, channels, cfg.ct_window)
+    prep = PrepSettings(2 if cfg.slices or kind == "2d" else 3, size, channels, cfg.ct_window)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed input size: let cuDNN pick kernels
     other = len(labelled) - len(items)

@@ -145,3 +145,15 @@ def slice_warnings(keys: Mapping[int, object], items: Sequence[object], slices: 
         f"{len(missing)} of {len(items)} volumes have no key slice and will use their middle "
         f"slice: {names}{more}. Mark one with K in the viewer ('Use this slice for training')."
     ]
+
+
+def per_slice_sizes(
+    sizes: tuple[int, int, int, int], shapes: Sequence[Sequence[int]], slices: str | None
+) -> tuple[int, int, int, int]:
+    """(folds, training, validation, test) counts in slices instead of volumes, from the
+    volumes' planned slices (Auto's epochs and the time estimate count what trains)."""
+    if not slices or not shapes:
+        return sizes
+    per = sum(planned_slices(s, 0, slices) for s in shapes) / len(shapes)
+    folds, train, val, test = sizes
+    return folds, max(1, round(train * per)), max(1, round(val * per)), round(test * per)

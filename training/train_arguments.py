@@ -22,6 +22,7 @@ from training.config import (
     OPTIMIZERS,
     SAMPLERS,
     SCHEDULERS,
+    SLICE_AGGREGATES,
     TrainConfig,
 )
 
@@ -39,6 +40,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     _model_arguments(group)
     _data_arguments(group)
     _split_arguments(parser.add_argument_group("splits"))
+    _slice_arguments(parser.add_argument_group("slice mode: a 2D model on the slices of volumes"))
     group = parser.add_argument_group("optimisation")
     _optimiser_arguments(group)
     _balance_and_stopping_arguments(group)
@@ -170,6 +172,32 @@ def _split_arguments(g: argparse._ArgumentGroup) -> None:
         "--near-duplicate-groups",
         action="store_true",
         help="keep near-duplicate images (perceptual hash) in one fold, like one patient",
+    )
+
+
+def _slice_arguments(g: argparse._ArgumentGroup) -> None:
+    """Slice mode (docs/slices.md): a 2D model on the slices of the 3D volumes."""
+    g.add_argument(
+        "--slices",
+        metavar="all|middle:N|key",
+        help="train a 2D model on slices of the 3D items: every slice with content, the N "
+        "central slices, or each volume's key slice (marked with K in the viewer); results per "
+        "slice, volume and patient",
+    )
+    g.add_argument(
+        "--slice-aggregate",
+        choices=SLICE_AGGREGATES,
+        default="mean",
+        help="a volume's (and a patient's) probability from its slices': mean (default) or "
+        "max (any slice shows it)",
+    )
+    g.add_argument(
+        "--slice-min-content",
+        type=float,
+        default=0.05,
+        metavar="F",
+        help="--slices all: keep slices with at least this fraction of foreground pixels "
+        "(default 0.05; 0 keeps every slice)",
     )
 
 

@@ -175,4 +175,12 @@ def _summary_line(run_id: str | None, metrics: dict[str, Any]) -> str:
     text = f"{run_id}: AUC {_fmt(s.get('roc_auc'))}, accuracy {_fmt(s.get('accuracy'))}"
     if metrics.get("test"):
         text += f"; test (ensemble) AUC {_fmt(metrics['test'].get('roc_auc'))}"
+    levels = metrics.get("levels") or {}
+    if levels:  # slice mode: the headline is per volume; every level's AUC beside it
+        parts = [
+            f"{name} {_fmt((levels[name].get('summary') or {}).get('roc_auc'))}"
+            for name in ("slice", "volume", "patient")
+            if levels.get(name)
+        ]
+        text += f"\n  AUC by level (mean ± std over folds): {', '.join(parts)}"
     return text

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 from medview.core.project import Project
 from medview.ui.browser_model import (  # noqa: F401 (re-exported for the window and tests)
     COL_GROUP,
+    COL_KEY,
     COL_KIND,
     COL_LABEL,
     COL_NAME,
@@ -98,8 +99,15 @@ class BrowserWidget(QWidget):
         header.setStretchLastSection(False)
         # What a labeller looks at (label, prediction, probability) comes right after the
         # name, so it stays visible when the items panel is narrow; geometry follows.
-        for position, column in enumerate((COL_LABEL, COL_PRED, COL_PROB), start=COL_NAME + 1):
+        # The Key slice column (slice mode) follows them, shown once a volume has one.
+        moved = (COL_LABEL, COL_PRED, COL_PROB, COL_KEY)
+        for position, column in enumerate(moved, start=COL_NAME + 1):
             header.moveSection(header.visualIndex(column), position)
+        self.table.setColumnHidden(COL_KEY, True)
+        for signal in (self.model.modelReset, self.model.dataChanged):
+            signal.connect(
+                lambda *_: self.table.setColumnHidden(COL_KEY, not self.model.has_keys())
+            )
         self.chip_delegate = LabelChipDelegate(self.table)
         self.table.setItemDelegateForColumn(COL_LABEL, self.chip_delegate)
         self.table.setItemDelegateForColumn(COL_PRED, self.chip_delegate)

@@ -193,6 +193,10 @@ class ItemTableModel(QAbstractTableModel):
             if row is not None:
                 self.dataChanged.emit(self.index(row, COL_NAME), self.index(row, COL_LABEL))
 
+    def has_keys(self) -> bool:
+        """Whether any volume has a key slice (the browser then shows the column)."""
+        return bool(self._keys)
+
     def is_unsaved(self, item_id: int) -> bool:
         return item_id in self._unsaved
 

@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 from medview.core import messages as msg
 from medview.core.run_folder import RunFolder
 from medview.ui.confusion_plot import ConfusionPlot as ConfusionPlot  # its old home
+from medview.ui.level_rows import level_rows, level_summary
 from medview.ui.metrics_table import MetricsTable
 from medview.ui.per_class_table import PerClassTable
 from medview.ui.plot_export import save_plot
@@ -330,6 +331,10 @@ class LivePlots(QWidget):
                     name=f"test ensemble{auc_text}",
                 )
             self._fit_table()
+        volume = metrics.get("unit") == "volume"  # slice mode: the fold rows are per volume
+        self.table.horizontalHeaderItem(0).setText("Fold (volumes)" if volume else self.table.first)
+        for name, row in level_rows(metrics):  # slice mode: slice, volume, patient levels
+            self.table.set_extra_row(name, row)
         summary = metrics.get("summary") or {}
         parts = []
         for key, title in (("accuracy", "accuracy"), ("roc_auc", "AUC"), ("f1", "F1")):
@@ -337,8 +342,11 @@ class LivePlots(QWidget):
             if s.get("mean") is not None:
                 parts.append(f"{title} {s['mean']:.3f} ± {s.get('std') or 0:.3f}")
         status = metrics.get("status", "finished")
+        unit = " (per volume)" if metrics.get("unit") == "volume" else ""
         self.summary_label.setText(
-            f"<b>{metrics.get('model', '')}</b> — {status}; mean over folds: " + ", ".join(parts)
+            f"<b>{metrics.get('model', '')}</b> — {status}; mean over folds{unit}: "
+            + ", ".join(parts)
+            + level_summary(metrics)
             if parts
             else f"{metrics.get('model', '')} — {status}"
         )

@@ -116,8 +116,25 @@ FIELDS: tuple[Field, ...] = (
     Field("model", "choice", "Model", "The network; Auto picks one from the data and the "
           "device", _M, choices=_models()),
     Field("kind", "choice", "Train on", "Which labelled items of a project with both 2D "
-          "images and 3D volumes (Auto: the kind most items are; a model implies it)", _M,
-          choices=(("Auto (majority kind)", None), ("3D volumes", "3d"), ("2D images", "2d"))),
+          "images and 3D volumes (Auto: the kind most items are; a model implies it); '2D "
+          "model on slices' trains an image model on the slices of each volume, with results "
+          "per slice, volume and patient (docs/slices.md)", _M,
+          choices=(("Auto (majority kind)", None), ("3D volumes", "3d"),
+                   ("2D model on slices of the 3D volumes", "slices"), ("2D images", "2d"))),
+    Field("slices", "text", "Slices", "Which slices of each volume: 'all' (those with "
+          "content: air and padding left out), 'middle:N' (the N central ones) or 'key' (the "
+          "slice marked with K in the viewer; a volume without one uses its middle slice)",
+          _M, none_text="all  (or middle:N, key)", depends="kind",
+          enabled=lambda kind: kind == "slices"),
+    Field("slice_aggregate", "choice", "Volume result", "A volume's probability from its "
+          "slices' (and a patient's from its volumes'): the mean, or the max for 'any slice "
+          "shows it' tasks", _M, choices=(("mean of its slices", "mean"),
+                                           ("max of its slices", "max")),
+          depends="kind", enabled=lambda kind: kind == "slices"),
+    Field("slice_min_content", "number", "Slice content", "Slices: all keeps a slice when "
+          "at least this fraction of its pixels is brighter than the volume's background "
+          "(0 keeps every slice)", _M, lo=0.0, hi=0.95, step=0.05, decimals=2,
+          depends="kind", enabled=lambda kind: kind == "slices"),
     Field("train_layers", "layers", "Train layers", "What trains: every layer; only the new "
           "classification head (the encoder frozen, also --freeze-encoder); or the head and "
           "the last N blocks of the model (a block: a ResNet residual block, a DenseNet dense "

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from medview.ui.form_widgets import Editor, make_editor
+from medview.ui.train_on import config_from_form, values_for_form
 from medview.ui.training_fields import AUTO_MODEL, AUTO_TEXT, FIELDS, GROUPS, TOP
 from medview.ui.training_presets import AUTO, PRESETS, QUICK, detect_gpu
 
@@ -181,7 +182,7 @@ class TrainingForm(QWidget):
         config = {name: editor.value() for name, editor in self.editors.items()}
         if config["kind"] is None and config["model"] is None:
             config["kind"] = kind
-        return config
+        return config_from_form(config)  # Train on "slices": 3D items, slices set
 
     def problems(self) -> list[str]:
         """Fields holding text that is not a valid value (they read as None meanwhile)."""
@@ -190,7 +191,7 @@ class TrainingForm(QWidget):
     def set_values(self, values: dict[str, Any]) -> None:
         """Set fields from a TrainConfig dict (Run again, presets, tests); other keys are
         ignored."""
-        for name, value in values.items():
+        for name, value in values_for_form(values).items():
             editor = self.editors.get(name)
             if editor is not None:
                 editor.set_value(value)

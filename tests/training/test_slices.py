@@ -12,7 +12,7 @@ from projects import make_slice_project
 from sklearn.metrics import roc_auc_score
 
 from training import aggregate as A
-from training.config import ConfigError, parse_slices
+from training.config import ConfigError, TrainConfig, parse_slices
 from training.cross_validation import audit_leakage, expand_plan, plan_splits
 from training.slice_data import check_slice_memory, load_slices
 from training.slices import (
@@ -35,6 +35,15 @@ def test_slices_option_parses_and_bad_values_are_refused() -> None:
     for bad in ("middle", "middle:0", "some", "middle:x"):
         with pytest.raises(ConfigError, match="--slices must be"):
             parse_slices(bad)
+    with pytest.raises(ConfigError, match="3D model"):
+        TrainConfig(project="p", slices="all", model="medicalnet_resnet10").validate()
+    with pytest.raises(ConfigError, match="--slice-aggregate"):
+        TrainConfig(project="p", slices="all", slice_aggregate="median").validate()
+    cfg = TrainConfig(project="p", slices="key", model="vgg16", kind="3d")
+    cfg.validate()  # a 2D model on 3D items
+    assert cfg.item_kind == "3d" and TrainConfig(project="p").resolved_model("3d") != "resnet18"
+    assert cfg.resolved_model("3d") == "vgg16"
+    assert TrainConfig(project="p", slices="all").resolved_model("3d") == "resnet18"
 
 
 def test_all_drops_air_slices_middle_takes_the_centre_key_falls_back() -> None:
