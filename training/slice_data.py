@@ -53,10 +53,18 @@ class SliceData:
     skipped: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     cache_hits: int = 0  # the slice store is rebuilt each run (no disk cache yet)
+    store: None = None  # in memory (LoadedData's streamed store is not used in slice mode)
 
     @property
     def n_slices(self) -> int:
         return int(self.x.shape[0])
+
+    @property
+    def item_shape(self) -> tuple[int, ...]:
+        return tuple(self.x.shape[1:])
+
+    def close(self) -> None:
+        """Nothing to release: the slices live in memory (the run's end drops them)."""
 
 
 def check_slice_memory(items: Sequence[Item], slices: str, size: int) -> int:

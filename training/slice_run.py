@@ -50,6 +50,8 @@ def load(ctx: RunContext) -> SliceData:
         if done % step == 0 or done == total:
             ctx.emit(msg.Progress("loading", done, total))
 
+    if getattr(ctx.cfg, "data", "auto") == "stream":
+        ctx.log("slice mode keeps its slices in memory (float16): --data stream not used")
     t0 = time.perf_counter()
     data = _load_volumes(ctx, ctx.items, progress)
     if ctx.should_cancel():
