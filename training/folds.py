@@ -191,4 +191,5 @@ def _save_fold(
     ctx.log(
         f"fold {fold.number}: best epoch {result.best_epoch}/{result.epochs_run}, "
         f"val AUC {fm.get('roc_auc')}, accuracy {fm.get('accuracy'):.3f}"
+        + (" (per volume; the epochs' AUC is per slice)" if ctx.cfg.slices else "")
     )
