@@ -31,9 +31,9 @@ class TrainingDocks:
     plots_dock: QDockWidget
     tabs: QTabWidget  # "Current run" (live plots) and "Run history"
     menu: QMenu  # the Training menu
+    model_actions: ModelActions  # Export model… / Apply to folder…
+    result_clicks: ResultClicks  # clicks on the plots open what they show
     actions: dict[str, QAction] = field(default_factory=dict)  # by MenuEntry.id
-    model_actions: ModelActions | None = None  # Export model… / Apply to folder…
-    result_clicks: ResultClicks | None = None  # clicks on the plots open what they show
 
     @property
     def docks(self) -> tuple[QDockWidget, QDockWidget]:
@@ -89,7 +89,7 @@ def install(window: MainWindow) -> TrainingDocks:
     window.imageShown.connect(panel.item_shown)
     menu = QMenu("&Training", window.menuBar())
     window.menuBar().insertMenu(window.menus.help.menuAction(), menu)  # keep Help last
-    docks = TrainingDocks(panel, training_dock, plots_dock, tabs, menu, {}, model_actions, clicks)
+    docks = TrainingDocks(panel, training_dock, plots_dock, tabs, menu, model_actions, clicks)
     for entry in menu_entries(panel, model_actions):
         if entry is None:
             menu.addSeparator()
