@@ -32,11 +32,16 @@ def write_plots(
     _loss_plot(folder.plot("loss"), history)
     test = metrics.get("test") or {}
     if test.get("confusion"):
-        n = test.get("n_models")
-        title = f"test split confusion ({n} models)" if n else "test split confusion"
+        title = f"{_test_name(test)} confusion"
         _confusion_plot(folder.plot("confusion_test"), classes, test["confusion"], title)
     if test.get("roc"):
         _test_roc_plot(folder.plot("roc_test"), classes, test)
+
+
+def _test_name(test: dict[str, Any]) -> str:
+    """ "test split", or "test ensemble of k" when several fold models averaged it."""
+    n = test.get("n_models") or 1
+    return f"test ensemble of {n}" if n > 1 else "test split"
 
 
 def _roc_title(classes: Sequence[str]) -> str:
@@ -80,7 +85,8 @@ def _test_roc_plot(stem: Path, classes: Sequence[str], test: dict[str, Any]) -> 
 
     fig, ax = plt.subplots(figsize=(5.5, 5))
     auc = test.get("roc_auc")
-    label = f"test ensemble, n={test.get('n')}" + (f" (AUC {auc:.3f})" if auc is not None else "")
+    label = f"{_test_name(test)}, n={test.get('n')}"
+    label += f" (AUC {auc:.3f})" if auc is not None else ""
     ax.plot(test["roc"]["fpr"], test["roc"]["tpr"], color=TEST_COLOR, lw=2, label=label)
     _finish_roc(ax, f"Test split: {_roc_title(classes)}")
     _save(fig, stem)
