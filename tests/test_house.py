@@ -33,8 +33,6 @@ _scan = functools.cache(lambda: scan(ROOT))
 
 KNOWN_LONG = {
     "training.apply.apply_run",
-    "training.auto.auto_settings",
-    "training.batch_size.choose_batch_size",
     "training.config.TrainConfig.validate",
     "training.cross_validation.plan_splits",
     "training.data.load_items",

@@ -15,10 +15,11 @@ from typing import Any
 import torch
 
 from medview.core import messages as msg
+from training.batches import Context, predict, stage_data
 from training.cross_validation import Fold
 from training.data import LoadedData
 from training.freeze import apply_train_layers, set_train_mode
-from training.loop import Context, FitResult, fit, predict, seed_everything, stage_data
+from training.loop import FitResult, fit, seed_everything
 from training.models import build_model, model_info
 from training.report import PredRow
 from training.run_context import RunContext, RunRecord, Splits

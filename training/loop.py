@@ -1,25 +1,24 @@
 """Training one model: epochs, evaluation, early stopping, devices, AMP.
 
+Its pieces: training/optimisation.py (loss, optimizer, schedule, EMA), training/batches.py
+(the Context, batches on the device, prediction, BatchNorm recalibration) and
+training/early_stopping.py (the best epoch, when to stop); callers may import them from here.
+
 ``fit`` is the epoch loop, in the jobs of torchvision's classification reference:
 ``make_trainer`` (loss, optimizer, schedule, EMA, AMP), ``train_one_epoch``, ``evaluate``, and
 ``training.early_stopping.EarlyStopping`` for the best epoch and when to stop (its weights are
 what the fold keeps).
 
-Binary tasks train one logit with BCEWithLogits (``pos_weight`` = negatives/positives when
-class weighting is on); multiclass tasks use cross-entropy (optionally class-weighted).
-
-Speed notes: batches are index selections from one in-memory tensor (a streamed run's come
-from ``training.stream_loader``, prepared a batch or two ahead); the loss is accumulated on
-the device and read once per epoch (a per-batch ``.item()`` would stall a GPU pipeline); on
-CUDA the data is moved to the GPU once when it fits, else pinned batches are copied with
-``non_blocking``; AMP, channels-last (2D) and ``cudnn.benchmark`` are CUDA-only.
+Speed notes: the loss is accumulated on the device and read once per epoch (a per-batch
+``.item()`` would stall a GPU pipeline); AMP is CUDA-only. Batches come from
+training/batches.py (a streamed run's from ``training.stream_loader``, a batch or two ahead).
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,16 +27,23 @@ import torch
 from torch import nn
 
 from medview.core.errors import MedviewError
+from training.batches import PRECISE_BN_SAMPLES, batches, precise_bn, predict_logits
+from training.batches import Context as Context  # (re-exported: callers import it from here)
+from training.batches import _batch as _batch
+from training.batches import predict as predict
+from training.batches import stage_data as stage_data
+from training.batches import to_fast_layout as to_fast_layout
 from training.config import TrainConfig
-from training.data import class_weight_vector, epoch_batches, epoch_size
+from training.data import epoch_batches, epoch_size
 from training.early_stopping import EarlyStopping
 from training.gpu_stats import EpochGpuStats
 from training.metrics import _roc_auc
-from training.stream_loader import stream_batches, upload_store
-from training.stream_shards import StreamStore
-from training.transforms import augment_batch
-
-PRECISE_BN_SAMPLES = 256  # items per BatchNorm recalibration: bounds its cost on large sets
+from training.optimisation import EmaWeights as EmaWeights
+from training.optimisation import loss_of as loss_of
+from training.optimisation import make_criterion as make_criterion
+from training.optimisation import make_optimizer as make_optimizer
+from training.optimisation import make_scheduler as make_scheduler
+from training.optimisation import probabilities as probabilities
 
 
 class Cancelled(Exception):
@@ -71,111 +77,6 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def make_criterion(
-    n_classes: int,
-    y_train: torch.Tensor,
-    weighted: bool,
-    device: torch.device,
-    label_smoothing: float = 0.0,
-) -> nn.Module:
-    if n_classes == 2:
-        pos_weight = None
-        if weighted:
-            positives = float((y_train == 1).sum())
-            negatives = float((y_train == 0).sum())
-            pos_weight = torch.tensor([negatives / max(positives, 1.0)], device=device)
-        return nn.BCEWithLogitsLoss(pos_weight=pos_weight)
-    weight = class_weight_vector(y_train, n_classes).to(device) if weighted else None
-    return nn.CrossEntropyLoss(weight=weight, label_smoothing=label_smoothing)
-
-
-def loss_of(criterion: nn.Module, logits: torch.Tensor, y: torch.Tensor, binary: bool):
-    if binary:
-        return criterion(logits.reshape(-1), y.float())
-    return criterion(logits, y)
-
-
-def probabilities(logits: torch.Tensor, binary: bool) -> torch.Tensor:
-    # float64: a float32 sigmoid rounds every logit above ~17 to exactly 1.0, and such ties
-    # would hide a model's ranking from the ROC AUC.
-    logits = logits.double()
-    if binary:
-        p = torch.sigmoid(logits.reshape(-1))
-        return torch.stack([1 - p, p], dim=1)
-    return torch.softmax(logits, dim=1)
-
-
-def make_optimizer(cfg: TrainConfig, params: Sequence[nn.Parameter]) -> torch.optim.Optimizer:
-    params = [p for p in params if p.requires_grad]
-    if cfg.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay or 1e-2)
-    if cfg.optimizer == "sgd":
-        decay = cfg.weight_decay
-        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=decay)
-    return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-
-
-def make_scheduler(cfg: TrainConfig, optimizer: torch.optim.Optimizer, steps_per_epoch: int = 1):
-    """The learning-rate schedule. ``step`` is stepped once per epoch; ``cosine`` (with a
-    linear warm-up of ``warmup_epochs``) and ``onecycle`` once per optimizer step, which is what
-    makes a warm-up work on small sets with a handful of steps per epoch."""
-    cfg = cfg.with_defaults()
-    assert cfg.epochs is not None and cfg.warmup_epochs is not None  # with_defaults set them
-    if cfg.scheduler == "step":
-        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.step_size, gamma=cfg.gamma)
-    total = max(1, cfg.epochs * steps_per_epoch)
-    if cfg.scheduler == "cosine":
-        warm = min(total - 1, cfg.warmup_epochs * steps_per_epoch)
-
-        def factor(step: int) -> float:
-            if step < warm:
-                return (step + 1) / (warm + 1)
-            progress = (step - warm) / max(1, total - warm)
-            return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-        scheduler.per_step = True
-        return scheduler
-    if cfg.scheduler == "onecycle":
-        scheduler = torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=cfg.lr, total_steps=total, pct_start=0.25
-        )
-        scheduler.per_step = True
-        return scheduler
-    return None
-
-
-class EmaWeights:
-    """An exponential moving average of the floating-point parameters. Evaluation swaps it in
-    (BatchNorm statistics are then recomputed for it by ``precise_bn``); training continues on
-    the live weights. The decay warms up as ``(1 + t) / (10 + t)`` so that a run of a few
-    dozen steps (a small medical set) averages recent weights instead of its random start."""
-
-    def __init__(self, model: nn.Module, decay: float = 0.99) -> None:
-        self.decay = decay
-        self.steps = 0
-        self.shadow = {
-            name: p.detach().clone() for name, p in model.named_parameters() if p.requires_grad
-        }
-
-    @torch.no_grad()
-    def update(self, model: nn.Module) -> None:
-        self.steps += 1
-        d = min(self.decay, (1 + self.steps) / (10 + self.steps))
-        for name, p in model.named_parameters():
-            if name in self.shadow:
-                self.shadow[name].mul_(d).add_(p.detach(), alpha=1 - d)
-
-    @torch.no_grad()
-    def swap(self, model: nn.Module) -> None:
-        """Exchange the live and the averaged weights (call again to swap back)."""
-        for name, p in model.named_parameters():
-            if name in self.shadow:
-                live = p.detach().clone()
-                p.copy_(self.shadow[name])
-                self.shadow[name] = live
-
-
 @dataclass
 class FitResult:
     best_epoch: int
@@ -185,145 +86,6 @@ class FitResult:
     stopped_early: bool = False
     train_samples: int = 0
     train_seconds: float = 0.0
-
-
-@dataclass
-class Context:
-    """What the loop needs besides the model: data, device, callbacks, DDP rank."""
-
-    x: torch.Tensor
-    y: torch.Tensor
-    n_classes: int
-    device: torch.device
-    augment: Callable[[torch.Tensor], torch.Tensor] | None = None
-    should_cancel: Callable[[], bool] = lambda: False
-    on_epoch: Callable[[dict[str, Any]], None] | None = None
-    rank: int = 0
-    world_size: int = 1
-    x_device: torch.Tensor | None = None  # the whole set already on the GPU, when it fits
-    tta: bool = False  # predictions average the input and its left-right flip
-    store: StreamStore | None = None  # a streamed run's items (``x`` is then empty)
-
-    @property
-    def binary(self) -> bool:
-        return self.n_classes == 2
-
-
-def stage_data(ctx: Context) -> None:
-    """On CUDA, upload the whole data set once when it fits comfortably: no per-batch copies,
-    and augmentation then runs on the GPU too (MONAI's transforms accept CUDA tensors)."""
-    if ctx.device.type != "cuda":
-        return
-    free, _total = torch.cuda.mem_get_info(ctx.device)
-    if ctx.store is not None:
-        if len(ctx.store) * 4 * int(np.prod(ctx.store.item_shape)) < 0.25 * free:
-            ctx.x_device = upload_store(ctx.store, ctx.device)
-        return
-    if ctx.x.numel() * ctx.x.element_size() < 0.25 * free:
-        ctx.x_device = ctx.x.to(ctx.device)
-
-
-def batches(
-    ctx: Context, index_batches: Iterable[torch.Tensor], train: bool
-) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """(indices, model inputs) for each index batch: index selections from memory (or from
-    the GPU copy), or a streamed run's prefetched batches; training batches augmented."""
-    if ctx.store is None or ctx.x_device is not None:
-        for idx in index_batches:
-            yield idx, _batch(ctx, idx, train)
-        return
-    augment = ctx.augment if train else None
-    for idx, batch in stream_batches(ctx.store, index_batches, ctx.device, augment):
-        yield idx, to_fast_layout(batch, ctx.device)
-
-
-def _batch(ctx: Context, idx: torch.Tensor, train: bool) -> torch.Tensor:
-    cuda = ctx.device.type == "cuda"
-    if ctx.x_device is not None:
-        batch = ctx.x_device[idx.to(ctx.device)]
-        if train:
-            batch = augment_batch(batch, ctx.augment)
-    else:
-        batch = ctx.x[idx]
-        if train:
-            batch = augment_batch(batch, ctx.augment)
-        if cuda:
-            batch = batch.pin_memory()  # lets the copy below overlap with compute
-        batch = batch.to(ctx.device, non_blocking=True)
-    # Half-precision stores (slice mode, training/slice_data.py) become float32 per batch.
-    return to_fast_layout(batch.float(), ctx.device)
-
-
-def to_fast_layout(batch: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """Channels-last where it is faster: 2D on CUDA (with AMP), 3D on the CPU (oneDNN's 3D
-    convolutions run ~3x faster channels-last than PyTorch's default CPU kernels)."""
-    if device.type == "cuda" and batch.dim() == 4:
-        return batch.contiguous(memory_format=torch.channels_last)
-    if device.type == "cpu" and batch.dim() == 5:
-        return batch.contiguous(memory_format=torch.channels_last_3d)
-    return batch
-
-
-def precise_bn(model: nn.Module, ctx: Context, indices: Sequence[int], batch_size: int) -> None:
-    """Recompute the BatchNorm running statistics of the layers being trained with one
-    no-grad pass over (a sample of) the training items, as an exact average.
-
-    Why: with few batches per epoch (small medical data sets) the running averages that eval
-    mode uses lag far behind the weights; a fresh 3D ResNet then predicts one class for every
-    validation item (accuracy 0.5, validation loss rising) although it separates them in
-    train mode. Layers of a frozen encoder (in eval mode) keep their pretrained statistics.
-    """
-    layers = [
-        m
-        for m in model.modules()
-        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats and m.training
-    ]
-    if not layers:
-        return
-    idx = torch.as_tensor(list(indices), dtype=torch.long)
-    if len(idx) < 2:
-        return
-    momenta = [m.momentum for m in layers]
-    was_training = model.training
-    model.eval()  # dropout off; only the chosen BatchNorm layers collect statistics
-    for m in layers:
-        m.reset_running_stats()
-        m.momentum = None  # None: a cumulative (exact) average over this pass
-        m.train()
-    amp = ctx.device.type == "cuda"
-    chunks = (idx[s : s + batch_size] for s in range(0, len(idx), batch_size))
-    with torch.no_grad(), torch.autocast("cuda", dtype=torch.float16, enabled=amp):
-        for _, inputs in batches(ctx, (c for c in chunks if len(c) > 1), train=False):
-            model(inputs)
-    for m, momentum in zip(layers, momenta, strict=True):
-        m.momentum = momentum
-    model.train(was_training)
-
-
-def predict_logits(
-    model: nn.Module, ctx: Context, indices: Sequence[int], batch_size: int
-) -> torch.Tensor:
-    """Raw outputs on the CPU (float32), model in eval mode, no augmentation."""
-    model.eval()
-    idx = torch.as_tensor(list(indices), dtype=torch.long)
-    out = []
-    amp = ctx.device.type == "cuda"
-    chunks = (idx[s : s + batch_size] for s in range(0, len(idx), batch_size))
-    with torch.no_grad(), torch.autocast("cuda", dtype=torch.float16, enabled=amp):
-        for _, inputs in batches(ctx, chunks, train=False):
-            logits = model(inputs).float()
-            if ctx.tta:  # the mean logit of the item and its mirror image (last axis)
-                logits = (logits + model(torch.flip(inputs, dims=[-1])).float()) / 2
-            out.append(logits.cpu())
-    if not out:
-        return torch.zeros((0, 1 if ctx.binary else ctx.n_classes))
-    return torch.cat(out)
-
-
-def predict(model: nn.Module, ctx: Context, indices: Sequence[int], batch_size: int) -> np.ndarray:
-    """(n, n_classes) probabilities (binary: [1 - p, p])."""
-    logits = predict_logits(model, ctx, indices, batch_size)
-    return probabilities(logits, ctx.binary).numpy().astype(np.float64)
 
 
 @dataclass
