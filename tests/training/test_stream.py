@@ -356,3 +356,23 @@ def test_unlabelled_items_stream_to_the_ensemble_too(tmp_path: Path, monkeypatch
     _run(folder, "no-cache", data="stream", cache=False, epochs=1)  # --no-cache: private too
     assert "(0 from cache)" in _log(folder, "no-cache")
     assert not list((folder / "cache" / "stream").glob("run-*"))
+
+
+def test_on_cuda_a_store_that_fits_is_uploaded_whole(tmp_path: Path, monkeypatch):
+    from training import loop
+
+    arrays = [np.full((1, 4, 4), k, np.float32) for k in range(6)]
+    built = stream_cache.build_store(
+        tmp_path, "g", (1, 4, 4), [f"k{i}" for i in range(6)], lambda k: (arrays[k], None)
+    )
+    uploads = []
+    monkeypatch.setattr(loop, "upload_store", lambda s, d: uploads.append(d) or "on the GPU")
+    ctx = loop.Context(torch.empty(0, 1, 4, 4), torch.zeros(6), 2, torch.device("cuda"))
+    ctx.store = built.store
+    for free, uploaded in ((10**9, True), (6 * 64 * 3, False)):  # 6 items x 64 B float32
+        monkeypatch.setattr(torch.cuda, "mem_get_info", lambda d, f=free: (f, f))
+        ctx.x_device = None
+        loop.stage_data(ctx)
+        assert (ctx.x_device == "on the GPU") is uploaded
+    assert len(uploads) == 1  # too little free memory: streamed with pinned copies instead
+    built.store.close()
