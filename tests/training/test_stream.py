@@ -376,3 +376,20 @@ def test_on_cuda_a_store_that_fits_is_uploaded_whole(tmp_path: Path, monkeypatch
         assert (ctx.x_device == "on the GPU") is uploaded
     assert len(uploads) == 1  # too little free memory: streamed with pinned copies instead
     built.store.close()
+
+
+def test_cancel_during_a_streamed_epoch_stops_the_loader(project_folder: Path):
+    import threading
+
+    from medview.core import messages as msg
+
+    epochs: list[msg.Epoch] = []
+    cfg = TrainConfig(project=str(project_folder), run_id="cancel", data="stream", **TINY)
+    outcome = run_training(
+        cfg, lambda m: epochs.append(m) if isinstance(m, msg.Epoch) else None, lambda: bool(epochs)
+    )
+    assert outcome.status == "cancelled" and len(epochs) == 1
+    alive = [t for t in threading.enumerate() if t.name == "medview-stream"]
+    for thread in alive:
+        thread.join(timeout=5)
+    assert not any(t.is_alive() for t in alive)
