@@ -333,6 +333,8 @@ class LivePlots(QWidget):
             self._fit_table()
         volume = metrics.get("unit") == "volume"  # slice mode: the fold rows are per volume
         self.table.horizontalHeaderItem(0).setText("Fold (volumes)" if volume else self.table.first)
+        self.roc_plot.setTitle("ROC (validation, per volume)" if volume else "ROC (validation)")
+        self.auc_plot.setTitle("Validation AUC (per slice)" if volume else "Validation AUC")
         for name, row in level_rows(metrics):  # slice mode: slice, volume, patient levels
             self.table.set_extra_row(name, row)
         summary = metrics.get("summary") or {}

@@ -1,0 +1,39 @@
+"""A slice-mode run in the window's metrics table: fold rows say they are per volume, and
+one row per level (slice, volume, patient) follows, named by level."""
+
+from __future__ import annotations
+
+from medview.ui.plots import LivePlots
+
+
+def _level(auc: float, n: int) -> dict:
+    summary = {"roc_auc": {"mean": auc, "std": 0.0, "n": 2}, "accuracy": {"mean": 0.5}}
+    return {"summary": summary, "n": n, "test": None, "pooled": {"roc_auc": auc}}
+
+
+def test_the_table_shows_the_three_levels_side_by_side(qtbot) -> None:  # noqa: ANN001
+    plots = LivePlots()
+    qtbot.addWidget(plots)
+    plots.reset(["WT", "MUT"], [1, 2], 2)
+    metrics = {
+        "classes": ["WT", "MUT"], "model": "vgg16", "unit": "volume", "folds": [],
+        "summary": {"roc_auc": {"mean": 0.8, "std": 0.1}},
+        "levels": {"slice": _level(0.65, 408), "volume": _level(0.86, 24),
+                   "patient": _level(0.89, 12)},
+    }  # fmt: skip
+    plots.set_final(metrics)
+    table = plots.table
+    names = [table.item(r, 0).text() for r in range(table.rowCount())]
+    assert names == [
+        "slice level, mean of folds (408 slices)",
+        "volume level, mean of folds (24 volumes)",
+        "patient level, mean of folds (12 patients)",
+    ]
+    auc_column = 1 + [t.text() for t in map(table.horizontalHeaderItem, range(1, 10))].index(
+        "ROC AUC"
+    )
+    assert [table.item(r, auc_column).text() for r in range(3)] == ["0.650", "0.860", "0.890"]
+    assert table.horizontalHeaderItem(0).text() == "Fold (volumes)"
+    assert "slice 0.650, volume 0.860, patient 0.890" in plots.summary_label.text()
+    plots.set_final({"classes": ["WT", "MUT"], "model": "x", "folds": []})  # a plain run
+    assert table.horizontalHeaderItem(0).text() == "Fold"
