@@ -197,3 +197,21 @@ def test_a_nifti_header_naming_its_slice_dimension_sets_the_axis(tmp_path: Path)
     assert acquisition_axis(read.direction, read.metadata) == 2
     nib.save(nib.Nifti1Image(np.zeros((6, 5, 4), dtype=np.float32), np.eye(4)), tmp_path / "a.nii")
     assert "slice_axis" not in read_nifti(tmp_path / "a.nii").metadata
+
+
+def test_auto_has_a_slice_mode_entry_and_counts_slices() -> None:
+    from training.auto import MODEL_RULES, SIZE_RULES, profile_items
+    from training.slices import per_slice_sizes
+
+    class Vol:
+        def __init__(self, label: str) -> None:
+            self.shape, self.label = (24, 96, 80), label
+
+    profile = profile_items([Vol("WT"), Vol("MUT")], ["WT", "MUT"], "slices")
+    size, why = SIZE_RULES["slices"](profile, "cpu", False)
+    assert size == 96 and "slices of volumes" in why  # the in-plane side, not the depth
+    assert MODEL_RULES["slices"] == "cnn_small"
+    # Auto's epochs and the time estimate count slices: 24 a volume with "all", 3 "middle:3".
+    assert per_slice_sizes((3, 10, 5, 0), [(24, 96, 80)] * 2, "all") == (3, 240, 120, 0)
+    assert per_slice_sizes((3, 10, 5, 2), [(24, 96, 80)] * 2, "middle:3") == (3, 30, 15, 6)
+    assert per_slice_sizes((3, 10, 5, 0), [(24, 96, 80)], None) == (3, 10, 5, 0)
