@@ -22,20 +22,21 @@ from typing import Any
 
 AUTO_VERSION = 1
 # Epochs are chosen to give about this many optimizer steps per fold, within the bounds.
-TARGET_STEPS = {"full": 300, "quick": 120}
-EPOCH_BOUNDS = {"full": (15, 60), "quick": (10, 25)}
+TARGET_STEPS = {"full": 300, "quick": 180}
+EPOCH_BOUNDS = {"full": (15, 60), "quick": (10, 30)}
 SIZE_CAP = {("2d", "cpu"): 128, ("2d", "cuda"): 224, ("3d", "cpu"): 32, ("3d", "cuda"): 96}
 QUICK_SIZE_CAP = {"2d": 64, "3d": 32}
 TINY_2D = 32  # images at or below this many pixels a side are upsampled to UPSAMPLE_TO
 UPSAMPLE_TO = 64
-IMBALANCE_WEIGHTING = 3.0
+IMBALANCE_WEIGHTING = 3.0  # largest / smallest class at which the loss is class-weighted
 # Wall-time budget of Auto's epochs (the estimate from warm-up batches): a slow device gets
 # fewer epochs rather than an hours-long first run; never fewer than the floor.
 TIME_BUDGET_S = {"full": 600.0, "quick": 60.0}
-EPOCH_FLOOR = {
-    "full": 8,
-    "quick": 5,
-}  # largest / smallest class at which the loss is class-weighted
+EPOCH_FLOOR = {"full": 8, "quick": 5}
+# ... nor below this many optimizer steps per fold: fewer do not leave the initial plateau (on
+# the example's 3D half the loss stays at ln 2 for the first ~70-110 steps), and a run that
+# cannot learn is no quicker check for being short. A busy machine then runs over the budget.
+STEP_FLOOR = {"full": 200, "quick": 120}
 
 
 @dataclass
@@ -90,6 +91,7 @@ class AutoPlan:
     values: dict[str, Any] = field(default_factory=dict)  # setting -> value Auto chose
     reasons: dict[str, str] = field(default_factory=dict)  # setting -> why
     given: list[str] = field(default_factory=list)  # settings the user set (Auto kept them)
+    steps_per_epoch: int = 0  # optimizer steps per epoch, once the batch size is known
 
     def choose(self, name: str, value: Any, reason: str) -> None:
         self.values[name] = value
@@ -161,6 +163,7 @@ AUTO_SETTINGS = (
     "label_smoothing",
     "ema",
     "tta",
+    "early_stopping",
 )  # the settings Auto may choose (a value the user gave is kept and listed as given)
 
 
@@ -201,6 +204,12 @@ def _choose_recipe(plan: AutoPlan, cfg: Any) -> None:
         ("scheduler", "cosine", "recipe: warm-up then cosine decay, per step"),
         ("ema", True, "recipe: evaluate an exponential moving average of the weights"),
         ("tta", True, "recipe: average each prediction with its left-right flip"),
+        (
+            "early_stopping",
+            "loss",
+            "the kept epoch has the lowest validation loss: a fold's small validation part "
+            "moves its AUC in coarse steps that an early, unconfident epoch can win",
+        ),
     )
     for name, value, why in recipe:
         if getattr(cfg, name) is None:
@@ -211,7 +220,7 @@ def _choose_augment(plan: AutoPlan, cfg: Any, profile: DataProfile) -> None:
     if cfg.augment is not None:
         return
     if profile.kind == "3d":
-        aug, why = "strong", "3D: flips on every axis, rotation, zoom, intensity, noise"
+        aug, why = "none", "3D: no preset has shown a gain; on the example they stop the fit"
     elif profile.rgb:
         aug, why = "strong", "2D colour (microscopy): orientation-free, flips on both axes"
     else:
@@ -240,6 +249,7 @@ def auto_epochs(
     """Epochs from the number of optimizer steps per epoch (after the batch size is known)."""
     mode = "quick" if cfg.quick else "full"
     steps = max(1, math.ceil(n_train / batch_size))
+    plan.steps_per_epoch = steps
     low, high = EPOCH_BOUNDS[mode]
     if cfg.epochs is None:
         epochs = min(high, max(low, math.ceil(TARGET_STEPS[mode] / steps)))
@@ -260,6 +270,8 @@ def fit_time_budget(cfg: Any, plan: AutoPlan, estimate: dict[str, Any]) -> bool:
     """Lower Auto's epochs when the estimated run exceeds the budget (True if changed)."""
     mode = "quick" if cfg.quick else "full"
     budget, floor = TIME_BUDGET_S[mode], EPOCH_FLOOR[mode]
+    if plan.steps_per_epoch:
+        floor = max(floor, math.ceil(STEP_FLOOR[mode] / plan.steps_per_epoch))
     seconds, epochs = estimate.get("seconds") or 0.0, plan.values["epochs"]
     if seconds <= budget or epochs <= floor:
         return False
@@ -268,7 +280,8 @@ def fit_time_budget(cfg: Any, plan: AutoPlan, estimate: dict[str, Any]) -> bool:
         "epochs",
         fitted,
         f"{plan.reasons['epochs']}; lowered from {epochs} to fit the {budget:.0f} s budget "
-        f"(estimated {seconds:.0f} s on this device)",
+        f"(estimated {seconds:.0f} s on this device; never below {floor} epochs, "
+        f"{STEP_FLOOR[mode]} steps)",
     )
     warm = max(1, round(0.1 * fitted))
     plan.choose("warmup_epochs", warm, "recipe: linear warm-up over the first 10 % of epochs")

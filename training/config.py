@@ -52,6 +52,7 @@ MANUAL_DEFAULTS: dict[str, Any] = {
     "label_smoothing": 0.0,
     "ema": False,
     "tta": False,
+    "early_stopping": "auc",
 }
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DOWNLOAD = "download"  # --pretrained download: the library's own weights (training.weights)
@@ -105,7 +106,7 @@ class TrainConfig:
     patience: int = 0  # 0: no early stopping
     precise_bn: bool = True  # recompute BatchNorm statistics before each evaluation
     min_epochs: int = 1
-    early_stopping: str = "auc"  # what "better" means for patience and the kept epoch
+    early_stopping: str | None = None  # "better" for patience and the kept epoch (None: Auto)
     cache: bool = True
     # Where the items live while training: "memory" (float32 tensors in RAM), "stream" (a
     # memory-mapped disk cache read by a prefetching loader), "auto": memory when it fits.

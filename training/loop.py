@@ -240,7 +240,7 @@ def fit(
     y_train = ctx.y[list(train_idx)]
     val_criterion = make_criterion(ctx.n_classes, y_train, cfg.class_weights, torch.device("cpu"))
     val = Validation(list(val_idx), ctx.y[list(val_idx)], val_criterion)
-    stopping = EarlyStopping(cfg.patience, cfg.min_epochs, cfg.early_stopping)
+    stopping = EarlyStopping(cfg.patience, cfg.min_epochs, cfg.early_stopping or "auc")
     result = FitResult(0, 0, {})
     for epoch in range(1, cfg.epochs + 1):
         row = _epoch(t, val, stopping, result, epoch, fold)

@@ -264,9 +264,9 @@ def _balance_and_stopping_arguments(g: argparse._ArgumentGroup) -> None:
     g.add_argument(
         "--early-stopping",
         choices=EARLY_STOPPING,
-        default="auc",
+        default=None,
         help="what improves for --patience and the kept epoch: validation AUC (ties: lower "
-        "loss; default) or validation loss (ties: higher AUC)",
+        "loss) or validation loss (ties: higher AUC); default Auto: loss (--no-auto: auc)",
     )
     g.add_argument(
         "--no-precise-bn",

@@ -216,8 +216,8 @@ FIELDS: tuple[Field, ...] = (
           lo=1, hi=1000, depends="patience", enabled=lambda p: p > 0),
     Field("early_stopping", "choice", "Stop on", "What 'improvement' means for early "
           "stopping and for the best epoch kept: validation AUC (ties: lower loss) or "
-          "validation loss (ties: higher AUC)", _S,
-          choices=(("validation AUC", "auc"), ("validation loss", "loss"))),
+          "validation loss (ties: higher AUC); Auto: validation loss", _S,
+          choices=((AUTO_TEXT, None), ("validation AUC", "auc"), ("validation loss", "loss"))),
     # ---------------------------------------------------------------- Regularisation
     Field("augment", "choice", "Augmentation", "Random flips, rotations, intensity changes "
           "of training batches (Auto: by modality)", _R, choices=_auto_or(AUGMENT_PRESETS)),

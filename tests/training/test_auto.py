@@ -57,13 +57,29 @@ def test_auto_plan_for_a_3d_set_matches_the_docs():
     v = plan.values
     assert v["model"] == "cnn3d_small"
     assert v["size"] == 32  # 48 rounded to 16 = 48, capped at 32 on the CPU
-    assert v["augment"] == "strong"
+    assert v["augment"] == "none"  # no 3D preset has earned its place (docs/auto.md)
     assert v["class_weights"] is True  # 3:1 reaches the weighting rule
     cuda = auto_settings(TrainConfig(), profile, "cuda").values
     assert cuda["size"] == 48  # the CUDA cap (96) leaves the median extent
+    assert v["early_stopping"] == "loss"  # the kept epoch: lowest validation loss
     quick = TrainConfig(quick=True)
     auto_epochs(quick, n_train=27, batch_size=4, plan=plan, warmup_given=False)
-    assert plan.values["epochs"] == 18  # ceil(120 / 7 steps), within 10-25
+    assert plan.values["epochs"] == 26  # ceil(180 / 7 steps), within 10-30
+    quick_plan = auto_settings(quick, profile, "cpu").values
+    assert quick_plan["size"] == 32 and quick_plan["early_stopping"] == "loss"
+
+
+def test_auto_plan_for_a_slice_mode_set_matches_the_docs():
+    # --slices: a 2D model on the slices of volumes; the profile keeps the volumes' shape
+    items = _items(30, (24, 48, 48))
+    profile = profile_items(items, ["WT", "MUT"], "slices")
+    v = auto_settings(TrainConfig(), profile, "cpu").values
+    assert v["model"] == "cnn_small"  # a 2D model, not cnn3d_small
+    assert v["size"] == 48  # the 2D rule on the in-plane side (48 px: no upsampling)
+    assert v["augment"] == "light"  # grey 2D slices: left-right flips, small rotations
+    assert v["early_stopping"] == "loss"
+    tiny = profile_items(_items(30, (40, 28, 28)), ["WT", "MUT"], "slices")
+    assert auto_settings(TrainConfig(), tiny, "cpu").values["size"] == 64  # 28 px -> 64
 
 
 def test_auto_plan_multiclass_rgb_and_given_settings_win():
@@ -198,6 +214,10 @@ def test_auto_epochs_shrink_to_the_time_budget_measured_on_the_device():
     quick.choose("epochs", 20, "about 120 steps")
     assert fit_time_budget(TrainConfig(quick=True), quick, {"seconds": 6000.0})
     assert quick.values["epochs"] == 5  # never below the quick floor
+    busy = AutoPlan(steps_per_epoch=7)  # the example's 3D quick check on a busy machine
+    busy.choose("epochs", 26, "about 180 steps")
+    assert fit_time_budget(TrainConfig(quick=True), busy, {"seconds": 721.0})
+    assert busy.values["epochs"] == 18  # never below 120 steps: ceil(120 / 7)
     fast = AutoPlan()
     fast.choose("epochs", 20, "x")
     assert not fit_time_budget(TrainConfig(), fast, {"seconds": 100.0})
