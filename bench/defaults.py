@@ -215,6 +215,7 @@ def _sweep_step(kind: str):
 
 
 MAX_SWEEP = {"2d": (4, 8, 16, 32, 64, 128, 256), "3d": (4, 8, 16, 32, 64)}
+SWEEP_SAMPLES = {"2d": 256, "3d": 64}  # samples timed per size and round (at least 2 steps)
 
 
 def batch_sweep(kind: str, rounds: int = 3) -> dict:
@@ -232,7 +233,7 @@ def batch_sweep(kind: str, rounds: int = 3) -> dict:
         step(bs)  # warm-up
     for _ in range(rounds):
         for bs in sizes:
-            reps = max(2, 256 // bs)
+            reps = max(2, SWEEP_SAMPLES[kind] // bs)
             seconds[bs].append(sum(step(bs) for _ in range(reps)) / (reps * bs))
     after = choose_batch_size(step, device_type="cpu", n_train=n_train, kind=kind)
     rates = {bs: round(1 / min(s), 1) for bs, s in seconds.items()}

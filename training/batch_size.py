@@ -152,6 +152,11 @@ def _probe_cpu(step: Callable[[int], float], candidates: list[int], why_cap: str
         best = max(best, rate)
         if rate < CPU_STOP * best:
             break
+    # A second pass in reverse order, each size keeping its better rate: on a shared machine
+    # a burst of load during one size's steps would otherwise decide the choice.
+    for size in reversed(list(rates)):
+        rates[size] = max(rates[size], size / max(step(size), 1e-9))
+    best = max(rates.values())
     chosen = min(s for s, r in rates.items() if r >= CPU_TOLERANCE * best)
     reason = (
         f"CPU throughput probe over {', '.join(map(str, rates))}: {chosen} is the smallest "
