@@ -219,6 +219,11 @@ def _train_epochs(data: Any, args: argparse.Namespace) -> list[dict[str, Any]]:
     augment = build_augmentation(args.augment, 3, 1, seed=0)
     ctx = Context(data.x, data.y, 2, torch.device("cpu"), augment)
     ctx.store = data.store
+    ctx.on_epoch = lambda row: print(  # progress for a long run, on stderr
+        json.dumps({k: row[k] for k in ("epoch", "train_seconds", "train_samples")}),
+        file=sys.stderr,
+        flush=True,
+    )
     n = len(data.items)
     result = fit(model, model, cfg, ctx, range(n - 16), range(n - 16, n), model.train, 1)
     return [
