@@ -359,7 +359,7 @@ def test_unlabelled_items_stream_to_the_ensemble_too(tmp_path: Path, monkeypatch
 
 
 def test_on_cuda_a_store_that_fits_is_uploaded_whole(tmp_path: Path, monkeypatch):
-    from training import loop
+    from training import batches as loop
 
     arrays = [np.full((1, 4, 4), k, np.float32) for k in range(6)]
     built = stream_cache.build_store(
