@@ -40,8 +40,6 @@ KNOWN_LONG = {
     "training.metrics.classification_metrics",
     "training.model_export.export_model",
     "training.predict.predict_run",
-    "training.study.run_study",
-    "training.study_plots.write_study_plots",
     "training.study_report.paired_statistics",
 }
 

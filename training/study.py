@@ -120,6 +120,27 @@ class StudyEmitter:
             self.emit(message)
 
 
+@dataclass
+class _StudyRun:
+    """A study being trained: its id, spec (models, shared settings, run ids), the runs it
+    already has, and where it reports."""
+
+    cfg: TrainConfig
+    study_id: str
+    spec: dict[str, Any]
+    models: list[str]
+    base: dict[str, Any]
+    folder: Path
+    existing: dict[str, Any]
+    emit: Emit
+    should_cancel: Callable[[], bool]
+    outcome: StudyOutcome = field(init=False)
+
+    def __post_init__(self) -> None:
+        runs = dict(self.spec["runs"])
+        self.outcome = StudyOutcome(self.study_id, "running", self.folder, runs=runs)
+
+
 def run_study(
     cfg: TrainConfig,
     models: Sequence[str] | None = None,
@@ -133,9 +154,29 @@ def run_study(
 
     ``cfg`` holds the shared settings (its ``model`` and ``run_id`` are ignored). Raises
     ``MedviewError`` for a bad request before anything is trained."""
-    from training.api import run_training
     from training.study_report import write_study_report
 
+    study = _open_study(cfg, models, study_id, resume, emit, should_cancel)
+    _announce(study)
+    inner = StudyEmitter(emit)
+    write_study_report(cfg.project, study.study_id, final=False)
+    for k, model in enumerate(study.models):
+        emit(msg.Progress("study", k, len(study.models)))
+        if _train_model(study, model, inner) == "cancelled":
+            return _stop(cfg.project, study.outcome, emit, "cancelled")
+    emit(msg.Progress("study", len(study.models), len(study.models)))
+    return _stop(cfg.project, study.outcome, emit, "finished")
+
+
+def _open_study(
+    cfg: TrainConfig,
+    models: Sequence[str] | None,
+    study_id: str | None,
+    resume: str | None,
+    emit: Emit,
+    should_cancel: Callable[[], bool],
+) -> _StudyRun:
+    """The study resumed (its own spec) or created (spec from ``cfg`` and ``models``)."""
     with Project.open(cfg.project) as project:
         if resume:
             study = project.get_study(resume)
@@ -143,78 +184,82 @@ def run_study(
                 raise ConfigError(f"{resume} is a {study.kind} study: resume it with 'tune'")
             study_id = study.id
             spec = dict(study.spec)
-            models = list(spec["models"])
-            base = dict(spec["base"])
             spec["owner"] = owner()
             project.update_study_spec(study_id, spec)
             project.set_study_status(study_id, "running")
         else:
             models = parse_models(models or [])
             cfg.validate()
-            size = shared_size(cfg, models)
-            base = base_config(cfg, size)
+            base = base_config(cfg, shared_size(cfg, models))
             study_id = study_id or new_study_id(project)
-            spec = {
-                "kind": "compare",
-                "models": list(models),
-                "base": base,
-                "runs": {m: f"{study_id}-{m}" for m in models},
-                "owner": owner(),
-            }
+            runs = {m: f"{study_id}-{m}" for m in models}
+            spec = {"kind": "compare", "models": list(models), "base": base, "runs": runs}
+            spec["owner"] = owner()
             project.create_study(study_id, "compare", spec)
         folder = project.study_dir(study_id)
         existing = {r.id: r for r in project.study_runs(study_id)}
-    outcome = StudyOutcome(study_id, "running", folder, runs=dict(spec["runs"]))
-    emit(
-        msg.Started(
-            study_id,
-            msg.RunPlan(
-                study_id=study_id,
-                kind="compare",
-                models=list(models),
-                folds=list(range(1, int(base.get("folds") or 0) + 1)),
-                epochs=base.get("epochs"),
-                size=base.get("size"),
-                study_dir=str(folder),
-            ),
-        )
+    return _StudyRun(
+        cfg, study_id, spec, list(spec["models"]), dict(spec["base"]), folder, existing,
+        emit, should_cancel,
+    )  # fmt: skip
+
+
+def _announce(study: _StudyRun) -> None:
+    base = study.base
+    plan = msg.RunPlan(
+        study_id=study.study_id,
+        kind="compare",
+        models=list(study.models),
+        folds=list(range(1, int(base.get("folds") or 0) + 1)),
+        epochs=base.get("epochs"),
+        size=base.get("size"),
+        study_dir=str(study.folder),
     )
-    emit(msg.Log(f"study {study_id}: {', '.join(models)}; input {base['size']} px for all"))
-    inner = StudyEmitter(emit)
-    write_study_report(cfg.project, study_id, final=False)
-    for k, model in enumerate(models):
-        emit(msg.Progress("study", k, len(models)))
-        run_id = spec["runs"][model]
-        old = existing.get(run_id)
-        if old is not None and old.status == "finished":
-            emit(msg.Log(f"{model}: finished run {run_id} kept"))
-            continue
-        with Project.open(cfg.project) as project:
-            if old is not None:
-                project.delete_run(run_id)
-                emit(msg.Log(f"{model}: unfinished run {run_id} ({old.status}) trained again"))
-            else:
-                # Killed between the folder and the database row: nothing of value in it
-                # (never through a link: see RunStore.remove_run_folder).
-                project.remove_run_folder(run_id)
-        if should_cancel():
-            return _stop(cfg.project, outcome, emit, "cancelled")
-        inner.model = model
-        try:
-            result = run_training(
-                run_config(cfg.project, base, model, run_id, study_id), inner, should_cancel
-            )
-        except MedviewError as exc:  # refused before the run existed (e.g. wrong channels)
-            outcome.failed[model] = str(exc)
-            emit(msg.Log(f"{model}: not trained: {exc}", "error"))
-            continue
-        if result.status == "cancelled":
-            return _stop(cfg.project, outcome, emit, "cancelled")
-        if result.status == "failed":
-            outcome.failed[model] = result.error or "failed"
-        write_study_report(cfg.project, study_id, final=False, failed=outcome.failed)
-    emit(msg.Progress("study", len(models), len(models)))
-    return _stop(cfg.project, outcome, emit, "finished")
+    study.emit(msg.Started(study.study_id, plan))
+    names = ", ".join(study.models)
+    study.emit(msg.Log(f"study {study.study_id}: {names}; input {base['size']} px for all"))
+
+
+def _train_model(study: _StudyRun, model: str, inner: StudyEmitter) -> str | None:
+    """One model's run (a finished one is kept, an unfinished one trained again); "cancelled"
+    when the user stopped the study."""
+    from training.api import run_training
+    from training.study_report import write_study_report
+
+    emit, cfg, outcome = study.emit, study.cfg, study.outcome
+    run_id = study.spec["runs"][model]
+    old = study.existing.get(run_id)
+    if old is not None and old.status == "finished":
+        emit(msg.Log(f"{model}: finished run {run_id} kept"))
+        return None
+    _clear_unfinished(cfg.project, run_id, old, model, emit)
+    if study.should_cancel():
+        return "cancelled"
+    inner.model = model
+    config = run_config(cfg.project, study.base, model, run_id, study.study_id)
+    try:
+        result = run_training(config, inner, study.should_cancel)
+    except MedviewError as exc:  # refused before the run existed (e.g. wrong channels)
+        outcome.failed[model] = str(exc)
+        emit(msg.Log(f"{model}: not trained: {exc}", "error"))
+        return None
+    if result.status == "cancelled":
+        return "cancelled"
+    if result.status == "failed":
+        outcome.failed[model] = result.error or "failed"
+    write_study_report(cfg.project, study.study_id, final=False, failed=outcome.failed)
+    return None
+
+
+def _clear_unfinished(project_path: str, run_id: str, old: Any, model: str, emit: Emit) -> None:
+    with Project.open(project_path) as project:
+        if old is not None:
+            project.delete_run(run_id)
+            emit(msg.Log(f"{model}: unfinished run {run_id} ({old.status}) trained again"))
+        else:
+            # Killed between the folder and the database row: nothing of value in it
+            # (never through a link: see RunStore.remove_run_folder).
+            project.remove_run_folder(run_id)
 
 
 def _stop(project_path: str, outcome: StudyOutcome, emit: Emit, status: str) -> StudyOutcome:

@@ -39,6 +39,8 @@ def _label(row: dict[str, Any], rows: list[dict[str, Any]]) -> str:
 
 
 def write_study_plots(folder: Path, rows: list[dict[str, Any]], best: str | None) -> None:
+    """roc.png/.svg (every finished model's mean ROC curve) and auc_vs_macs.png/.svg (AUC
+    against compute, Pareto front marked)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -47,8 +49,14 @@ def write_study_plots(folder: Path, rows: list[dict[str, Any]], best: str | None
     _style(plt)
     done = [r for r in rows if r.get("status") == "finished" and r.get("cv_auc_mean") is not None]
     done.sort(key=lambda r: -(r["cv_auc_mean"] or 0))
-    folds = max((len(r.get("fold_aucs") or {}) for r in done), default=0)
+    _roc_figure(plt, folder, done, rows, best)
+    _cost_figure(plt, folder, done, rows)
 
+
+def _roc_figure(
+    plt: Any, folder: Path, done: list[dict[str, Any]], rows: list[dict[str, Any]], best: str | None
+) -> None:
+    folds = max((len(r.get("fold_aucs") or {}) for r in done), default=0)
     fig, ax = plt.subplots(figsize=(3.5, 3.4))  # one column of a two-column paper
     for k, r in enumerate(done):
         roc = r.get("roc_mean")
@@ -72,9 +80,13 @@ def write_study_plots(folder: Path, rows: list[dict[str, Any]], best: str | None
     _save(fig, folder / "roc")
     plt.close(fig)
 
+
+def _cost_figure(
+    plt: Any, folder: Path, done: list[dict[str, Any]], rows: list[dict[str, Any]]
+) -> None:
+    """AUC against MACs per image, one marker per model, the Pareto front circled."""
     fig, ax = plt.subplots(figsize=(3.5, 3.0))
     pts = [r for r in done if r.get("macs")]
-    front = stats.pareto_front([r["macs"] for r in pts], [r["cv_auc_mean"] for r in pts])
     # MACs in the unit that keeps the numbers readable (MMACs for small inputs, else GMACs)
     scale, unit = (1e6, "MMACs") if pts and max(r["macs"] for r in pts) < 1e9 else (1e9, "GMACs")
     for k, r in enumerate(pts):
@@ -102,6 +114,15 @@ def write_study_plots(folder: Path, rows: list[dict[str, Any]], best: str | None
             textcoords="offset points",
             fontsize=7,
         )
+    _cost_axes(ax, pts, scale, unit)
+    fig.tight_layout()
+    _save(fig, folder / "auc_vs_macs")
+    plt.close(fig)
+
+
+def _cost_axes(ax: Any, pts: list[dict[str, Any]], scale: float, unit: str) -> None:
+    """The Pareto front, the log-scale axis with readable ticks, the legend and labels."""
+    front = stats.pareto_front([r["macs"] for r in pts], [r["cv_auc_mean"] for r in pts])
     if front:
         xs = [pts[i]["macs"] / scale for i in front]
         ys = [pts[i]["cv_auc_mean"] for i in front]
@@ -129,9 +150,6 @@ def write_study_plots(folder: Path, rows: list[dict[str, Any]], best: str | None
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:g}"))
         ax.legend(fontsize=7, loc="best")
     ax.set(xlabel=f"{unit} per image (log scale)", ylabel="CV ROC AUC (mean ± s.d.)")
-    fig.tight_layout()
-    _save(fig, folder / "auc_vs_macs")
-    plt.close(fig)
 
 
 def _save(fig: Any, stem: Path) -> None:
