@@ -37,7 +37,6 @@ KNOWN_LONG = {
     "training.cross_validation.plan_splits",
     "training.data.load_items",
     "training.export.export_run",
-    "training.metrics.classification_metrics",
     "training.model_export.export_model",
     "training.predict.predict_run",
     "training.study_report.paired_statistics",

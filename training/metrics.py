@@ -95,55 +95,84 @@ def classification_metrics(
     binary predictions threshold P(second class) at ``threshold``."""
     y = np.asarray(y_true, dtype=int)
     probs = np.asarray(probs, dtype=float)
-    n_classes = len(classes)
-    labels = list(range(n_classes))
+    labels = list(range(len(classes)))
     pred = predicted_classes(probs, threshold)
     cm = skm.confusion_matrix(y, pred, labels=labels)
     out: dict[str, Any] = {"n": int(len(y)), "accuracy": _clean(skm.accuracy_score(y, pred))}
-    if n_classes == 2:
-        out["precision"] = _clean(skm.precision_score(y, pred, zero_division=0))
-        out["recall"] = _clean(skm.recall_score(y, pred, zero_division=0))
-        out["specificity"] = _specificity(cm, 1)
-        out["f1"] = _clean(skm.f1_score(y, pred, zero_division=0))
-        out["roc_auc"] = _roc_auc(y, probs)
-        out["threshold"] = float(threshold)
-        thr, sens, spec = youden_threshold(y, probs[:, 1])
-        out["youden_threshold"] = thr
-        out["youden_sensitivity"] = _clean(sens)
-        out["youden_specificity"] = _clean(spec)
+    if len(classes) == 2:
+        out.update(_binary_metrics(y, probs, pred, cm, threshold))
     else:
-        for avg in ("macro", "weighted"):
-            suffix = "" if avg == "macro" else "_weighted"
-            kwargs = {"labels": labels, "average": avg, "zero_division": 0}
-            out[f"precision{suffix}"] = _clean(skm.precision_score(y, pred, **kwargs))
-            out[f"recall{suffix}"] = _clean(skm.recall_score(y, pred, **kwargs))
-            out[f"f1{suffix}"] = _clean(skm.f1_score(y, pred, **kwargs))
-        specs = [_specificity(cm, k) for k in labels]
-        valid = [s for s in specs if s is not None]
-        out["specificity"] = _clean(float(np.mean(valid))) if valid else None
-        out["roc_auc"] = _roc_auc(y, probs)
-        prec, rec, f1, support = skm.precision_recall_fscore_support(
-            y, pred, labels=labels, zero_division=0
-        )
-        per_class: dict[str, Any] = {}
-        for k, name in enumerate(classes):
-            binary_true = (y == k).astype(int)
-            auc = (
-                _clean(skm.roc_auc_score(binary_true, probs[:, k]))
-                if 0 < binary_true.sum() < len(y)
-                else None
-            )
-            per_class[name] = {
-                "precision": _clean(prec[k]),
-                "recall": _clean(rec[k]),
-                "f1": _clean(f1[k]),
-                "specificity": specs[k],
-                "roc_auc": auc,
-                "support": int(support[k]),
-            }
-        out["per_class"] = per_class
+        out.update(_multiclass_metrics(y, probs, pred, cm, classes))
     out["confusion"] = cm.astype(int).tolist()
     return out
+
+
+def _binary_metrics(
+    y: np.ndarray, probs: np.ndarray, pred: np.ndarray, cm: np.ndarray, threshold: float
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    out["precision"] = _clean(skm.precision_score(y, pred, zero_division=0))
+    out["recall"] = _clean(skm.recall_score(y, pred, zero_division=0))
+    out["specificity"] = _specificity(cm, 1)
+    out["f1"] = _clean(skm.f1_score(y, pred, zero_division=0))
+    out["roc_auc"] = _roc_auc(y, probs)
+    out["threshold"] = float(threshold)
+    thr, sens, spec = youden_threshold(y, probs[:, 1])
+    out["youden_threshold"] = thr
+    out["youden_sensitivity"] = _clean(sens)
+    out["youden_specificity"] = _clean(spec)
+    return out
+
+
+def _multiclass_metrics(
+    y: np.ndarray, probs: np.ndarray, pred: np.ndarray, cm: np.ndarray, classes: Sequence[str]
+) -> dict[str, Any]:
+    """Macro and weighted averages, mean specificity, AUC, and every class's own numbers."""
+    labels = list(range(len(classes)))
+    out: dict[str, Any] = {}
+    for avg in ("macro", "weighted"):
+        suffix = "" if avg == "macro" else "_weighted"
+        kwargs = {"labels": labels, "average": avg, "zero_division": 0}
+        out[f"precision{suffix}"] = _clean(skm.precision_score(y, pred, **kwargs))
+        out[f"recall{suffix}"] = _clean(skm.recall_score(y, pred, **kwargs))
+        out[f"f1{suffix}"] = _clean(skm.f1_score(y, pred, **kwargs))
+    specs = [_specificity(cm, k) for k in labels]
+    valid = [s for s in specs if s is not None]
+    out["specificity"] = _clean(float(np.mean(valid))) if valid else None
+    out["roc_auc"] = _roc_auc(y, probs)
+    out["per_class"] = _per_class(y, probs, pred, classes, specs)
+    return out
+
+
+def _per_class(
+    y: np.ndarray,
+    probs: np.ndarray,
+    pred: np.ndarray,
+    classes: Sequence[str],
+    specs: list[float | None],
+) -> dict[str, Any]:
+    """One class against the rest: precision, recall, F1, specificity, AUC, support."""
+    labels = list(range(len(classes)))
+    prec, rec, f1, support = skm.precision_recall_fscore_support(
+        y, pred, labels=labels, zero_division=0
+    )
+    per_class: dict[str, Any] = {}
+    for k, name in enumerate(classes):
+        binary_true = (y == k).astype(int)
+        auc = (
+            _clean(skm.roc_auc_score(binary_true, probs[:, k]))
+            if 0 < binary_true.sum() < len(y)
+            else None
+        )
+        per_class[name] = {
+            "precision": _clean(prec[k]),
+            "recall": _clean(rec[k]),
+            "f1": _clean(f1[k]),
+            "specificity": specs[k],
+            "roc_auc": auc,
+            "support": int(support[k]),
+        }
+    return per_class
 
 
 def summarise(fold_metrics: Sequence[dict[str, Any]]) -> dict[str, dict[str, float | None]]:
