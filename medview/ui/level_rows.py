@@ -25,7 +25,12 @@ def level_rows(metrics: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
         summary = found.get("summary") or {}
         means = {k: v.get("mean") for k, v in summary.items() if isinstance(v, dict)}
         n = found.get("n")
-        rows.append((f"{level} level, mean of folds ({n} {plural})", {**means, "threshold": 0.5}))
+        rows.append(
+            (
+                f"{level} level, mean of folds ({n} {plural})",
+                {**means, "threshold": 0.5, "n_val": n},
+            )
+        )
         test = found.get("test")
         if isinstance(test, dict):
             rows.append((f"{level} level, test", {**test, "n_val": test.get("n")}))

@@ -135,6 +135,11 @@ class LivePlots(QWidget):
         self.tables.addTab(self.per_class, "Per class")
         self.tables.setTabToolTip(1, "Precision, recall, F1 of each class (multiclass runs)")
         self.tables.setTabVisible(1, False)
+        # Slice-mode runs: slice, volume and patient metrics side by side (medview.ui.level_rows).
+        self.levels = MetricsTable("Level", show_mean=False)
+        self.tables.addTab(self.levels, "Slice / volume / patient")
+        self.tables.setTabToolTip(2, "Slice-mode runs: each level's mean over folds and test")
+        self.tables.setTabVisible(2, False)
         tl.addWidget(self.tables, 1)
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(grid_host)
@@ -181,6 +186,8 @@ class LivePlots(QWidget):
         )
         self.table.clear_rows()
         self.per_class.clear_rows()
+        self.levels.clear_rows()
+        self.tables.setTabVisible(2, False)
         self.tables.setTabVisible(1, len(classes) > 2)
         planned = f"{len(folds)} fold(s)" + (f" × {epochs} epochs" if epochs else "")
         self.summary_label.setText(f"{planned} planned" if folds else "")
@@ -335,8 +342,12 @@ class LivePlots(QWidget):
         self.table.horizontalHeaderItem(0).setText("Fold (volumes)" if volume else self.table.first)
         self.roc_plot.setTitle("ROC (validation, per volume)" if volume else "ROC (validation)")
         self.auc_plot.setTitle("Validation AUC (per slice)" if volume else "Validation AUC")
+        self.levels.clear_rows()
         for name, row in level_rows(metrics):  # slice mode: slice, volume, patient levels
-            self.table.set_extra_row(name, row)
+            self.levels.set_row(name, row)
+        self.tables.setTabVisible(2, bool(self.levels.rows))
+        if self.levels.rows:
+            self.tables.setCurrentWidget(self.levels)
         summary = metrics.get("summary") or {}
         parts = []
         for key, title in (("accuracy", "accuracy"), ("roc_auc", "AUC"), ("f1", "F1")):
@@ -389,11 +400,12 @@ class LivePlots(QWidget):
             self.save_plot(name, path)
 
     def _save_table_dialog(self) -> None:
-        per_class = self.tables.currentWidget() is self.per_class
-        name = "metrics_per_class.csv" if per_class else "metrics.csv"
+        shown = self.tables.currentWidget()
+        names = {id(self.per_class): "metrics_per_class.csv", id(self.levels): "metrics_levels.csv"}
+        name = names.get(id(shown), "metrics.csv")
         path, _ = QFileDialog.getSaveFileName(self, "Save the metrics", name, "CSV (*.csv)")
         if path:
-            (self.per_class if per_class else self.table).save_csv(path)
+            (shown if shown in (self.per_class, self.levels) else self.table).save_csv(path)
 
 
 def read_history(folder: RunFolder) -> list[msg.Epoch]:

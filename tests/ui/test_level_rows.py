@@ -1,5 +1,5 @@
-"""A slice-mode run in the window's metrics table: fold rows say they are per volume, and
-one row per level (slice, volume, patient) follows, named by level."""
+"""A slice-mode run in the window's metrics tables: fold rows say they are per volume, and the
+"Slice / volume / patient" tab holds one row per level, named by level."""
 
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ def test_the_table_shows_the_three_levels_side_by_side(qtbot) -> None:  # noqa: 
                    "patient": _level(0.89, 12)},
     }  # fmt: skip
     plots.set_final(metrics)
-    table = plots.table
+    table = plots.levels  # its own tab, shown (and brought up) for a slice-mode run
+    assert plots.tables.isTabVisible(2) and plots.tables.currentWidget() is table
     names = [table.item(r, 0).text() for r in range(table.rowCount())]
     assert names == [
         "slice level, mean of folds (408 slices)",
@@ -33,7 +34,8 @@ def test_the_table_shows_the_three_levels_side_by_side(qtbot) -> None:  # noqa: 
         "ROC AUC"
     )
     assert [table.item(r, auc_column).text() for r in range(3)] == ["0.650", "0.860", "0.890"]
-    assert table.horizontalHeaderItem(0).text() == "Fold (volumes)"
+    assert plots.table.horizontalHeaderItem(0).text() == "Fold (volumes)"
     assert "slice 0.650, volume 0.860, patient 0.890" in plots.summary_label.text()
     plots.set_final({"classes": ["WT", "MUT"], "model": "x", "folds": []})  # a plain run
-    assert table.horizontalHeaderItem(0).text() == "Fold"
+    assert plots.table.horizontalHeaderItem(0).text() == "Fold"
+    assert not plots.tables.isTabVisible(2) and not table.rows
