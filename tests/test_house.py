@@ -39,7 +39,6 @@ KNOWN_LONG = {
     "training.export.export_run",
     "training.model_export.export_model",
     "training.predict.predict_run",
-    "training.study_report.paired_statistics",
 }
 
 

@@ -150,41 +150,55 @@ def paired_statistics(project: Project, rows: list[dict[str, Any]]) -> dict[str,
     for other in done:
         if other is best:
             continue
-        folds = sorted(set(best["fold_aucs"]) & set(other["fold_aucs"]))
-        a = [best["fold_aucs"][f] for f in folds]
-        b = [other["fold_aucs"][f] for f in folds]
-        a_f = [math.nan if v is None else v for v in a]
-        b_f = [math.nan if v is None else v for v in b]
-        fold_test = stats.paired_fold_test(a_f, b_f)
-        pair: dict[str, Any] = {
-            "best": best["run_id"],
-            "other": other["run_id"],
-            "best_label": _label(best, rows),
-            "other_label": _label(other, rows),
-            "folds": folds,
-            "fold_test": fold_test.test,
-            "fold_mean_difference": fold_test.mean_difference,
-            "fold_t": fold_test.statistic,
-            "fold_p": fold_test.p_value,
-        }
-        other_oof = oof_scores(project, other)
-        common = sorted(set(best_oof) & set(other_oof))
-        pair["delong_n"] = len(common)
-        pair["delong_p"] = pair["delong_auc_best"] = pair["delong_auc_other"] = None
-        if common and len({best_oof[i][0] for i in common}) == 2:
-            y = [best_oof[i][0] for i in common]
-            d = stats.delong_test(
-                y, [best_oof[i][1] for i in common], [other_oof[i][1] for i in common]
-            )
-            pair.update(
-                delong_auc_best=d.auc_a,
-                delong_auc_other=d.auc_b,
-                delong_z=d.z,
-                delong_p=d.p_value,
-            )
+        pair = _fold_comparison(best, other, rows)
+        pair.update(_delong_comparison(best_oof, oof_scores(project, other)))
         pair["sentence"] = _sentence(pair)
         pairs.append(pair)
     return {"best": best["run_id"], "pairs": pairs}
+
+
+def _fold_comparison(
+    best: dict[str, Any], other: dict[str, Any], rows: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """The paired test on the AUCs of the folds both runs have."""
+    folds = sorted(set(best["fold_aucs"]) & set(other["fold_aucs"]))
+    a = [best["fold_aucs"][f] for f in folds]
+    b = [other["fold_aucs"][f] for f in folds]
+    a_f = [math.nan if v is None else v for v in a]
+    b_f = [math.nan if v is None else v for v in b]
+    fold_test = stats.paired_fold_test(a_f, b_f)
+    return {
+        "best": best["run_id"],
+        "other": other["run_id"],
+        "best_label": _label(best, rows),
+        "other_label": _label(other, rows),
+        "folds": folds,
+        "fold_test": fold_test.test,
+        "fold_mean_difference": fold_test.mean_difference,
+        "fold_t": fold_test.statistic,
+        "fold_p": fold_test.p_value,
+    }
+
+
+def _delong_comparison(
+    best_oof: dict[int, tuple[int, float]], other_oof: dict[int, tuple[int, float]]
+) -> dict[str, Any]:
+    """DeLong's test on the out-of-fold predictions of the items both runs scored (binary)."""
+    common = sorted(set(best_oof) & set(other_oof))
+    out: dict[str, Any] = {"delong_n": len(common)}
+    out["delong_p"] = out["delong_auc_best"] = out["delong_auc_other"] = None
+    if common and len({best_oof[i][0] for i in common}) == 2:
+        y = [best_oof[i][0] for i in common]
+        d = stats.delong_test(
+            y, [best_oof[i][1] for i in common], [other_oof[i][1] for i in common]
+        )
+        out.update(
+            delong_auc_best=d.auc_a,
+            delong_auc_other=d.auc_b,
+            delong_z=d.z,
+            delong_p=d.p_value,
+        )
+    return out
 
 
 def _label(row: dict[str, Any], rows: list[dict[str, Any]]) -> str:
