@@ -38,7 +38,6 @@ KNOWN_LONG = {
     "training.data.load_items",
     "training.export.export_run",
     "training.model_export.export_model",
-    "training.predict.predict_run",
 }
 
 

@@ -109,17 +109,7 @@ def predict_run(
     if not items:
         notes.append(f"no {which} {kind} items to predict")
     probs, kept = _ensemble(project, models, items, resolve_device(device))
-    # The run's temperature and decision threshold (fitted on its out-of-fold predictions).
-    from training.calibration import Calibration
-
-    metrics_path = run_dir / "metrics.json"
-    calibration = Calibration()
-    if metrics_path.is_file():
-        try:
-            saved = json.loads(metrics_path.read_text(encoding="utf-8"))
-            calibration = Calibration.from_json(saved.get("calibration"))
-        except (OSError, ValueError, TypeError):
-            notes.append(f"{metrics_path}: unreadable; probabilities left uncalibrated at 0.5")
+    calibration = _saved_calibration(run_dir, notes)
     probs = calibration.apply(probs)
     if len(kept) < len(items):
         notes.append(f"{len(items) - len(kept)} item(s) could not be read and were skipped")
@@ -141,6 +131,26 @@ def predict_run(
         notes.append(f"{kept_own} item(s) keep the run's out-of-fold prediction in the project")
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     out = run_dir / f"predict-{which}-{stamp}.csv"
+    _write_csv(out, rows, classes)
+    return out, len(rows), notes
+
+
+def _saved_calibration(run_dir: Path, notes: list[str]):  # -> Calibration
+    """The run's temperature and decision threshold (fitted on its out-of-fold predictions);
+    none (0.5, uncalibrated) when metrics.json is missing or unreadable."""
+    from training.calibration import Calibration
+
+    metrics_path = run_dir / "metrics.json"
+    if metrics_path.is_file():
+        try:
+            saved = json.loads(metrics_path.read_text(encoding="utf-8"))
+            return Calibration.from_json(saved.get("calibration"))
+        except (OSError, ValueError, TypeError):
+            notes.append(f"{metrics_path}: unreadable; probabilities left uncalibrated at 0.5")
+    return Calibration()
+
+
+def _write_csv(out: Path, rows: list[tuple[Item, np.ndarray, str]], classes: list[str]) -> None:
     with out.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(
@@ -149,4 +159,3 @@ def predict_run(
         for item, p, pred in rows:
             values = [f"{v:.6f}" for v in p]
             writer.writerow([item.id, item.name, item.label or "", *values, pred])
-    return out, len(rows), notes
