@@ -27,11 +27,13 @@ from medview.core.image import Image
 from medview.core.project import Project
 from medview.io.readers import Candidate, Skipped
 from training.metrics import predicted_classes
-from training.run_models import ensemble_module, load_run_models
+from training.run_models import RunModels, ensemble_module, load_run_models
 from training.transforms import preprocess
 
 Progress = Callable[[int, int, str], None]
 BATCH = 16
+# a candidate waiting for its batch: the candidate, its model input, its CSV note
+_Pending = tuple[Candidate, np.ndarray, str]
 
 
 class ApplyError(MedviewError):
@@ -112,57 +114,83 @@ def apply_run(
     todo = found.found
     if not todo and not report.skipped:
         raise ApplyError(f"no images found in {', '.join(map(str, sources))}")
-    pending: list[tuple[Candidate, np.ndarray, str]] = []
+    _score_candidates(todo, models, module, report, progress, cancel)
+    if progress is not None:
+        progress(len(todo), len(todo), "done")
+    write_apply_csv(report)
+    return report
 
-    def flush() -> None:
-        if not pending:
-            return
-        batch = torch.from_numpy(np.stack([x for _, x, _ in pending]))
-        with torch.no_grad():
-            probs = module(batch).double().numpy()
-        for (cand, _, note), p in zip(pending, probs, strict=True):
-            report.rows.append(
-                ApplyRow(
-                    _where(cand),
-                    len(cand.paths) if cand.reader != "npz" else 1,
-                    cand.name,
-                    cand.kind,
-                    p.tolist(),
-                    _predicted(p, models.classes),
-                    note,
-                )
-            )
-        pending.clear()
 
+def _score_candidates(
+    todo: Sequence[Candidate],
+    models: RunModels,
+    module: torch.nn.Module,
+    report: ApplyReport,
+    progress: Progress | None,
+    cancel: Callable[[], bool] | None,
+) -> None:
+    """Preprocess each candidate and score them in batches of ``BATCH`` into ``report.rows``."""
+    pending: list[_Pending] = []
     for index, candidate in enumerate(todo):
         if cancel is not None and cancel():
             report.cancelled = True
             break
         if progress is not None:
             progress(index, len(todo), f"predicting {candidate.name}")
-        where = _where(candidate)
-        if models.kind == "3d" and candidate.kind == "2d":
-            report.skipped.append(Skipped(where, "a 2D image; this run's model takes 3D volumes"))
+        prepared = _prepare(candidate, models, report.skipped)
+        if prepared is None:
             continue
-        note = ""
-        if models.kind == "2d" and candidate.kind == "3d":
-            note = "volume: the 2D model saw its middle slice"
-        try:
-            x = preprocess(read_candidate(candidate), models.prep)
-        except ReadError as exc:
-            report.skipped.append(Skipped(where, exc.reason))
-            continue
-        except Exception as exc:  # one odd file never stops the others
-            report.skipped.append(Skipped(where, f"cannot read ({type(exc).__name__}: {exc})"))
-            continue
-        pending.append((candidate, x, note))
+        pending.append(prepared)
         if len(pending) >= BATCH:
-            flush()
-    flush()
-    if progress is not None:
-        progress(len(todo), len(todo), "done")
-    write_apply_csv(report)
-    return report
+            _score_batch(pending, module, models.classes, report.rows)
+    _score_batch(pending, module, models.classes, report.rows)
+
+
+def _prepare(candidate: Candidate, models: RunModels, skipped: list[Skipped]) -> _Pending | None:
+    """The candidate's model input and note; None (and the reason in ``skipped``) if unusable."""
+    where = _where(candidate)
+    if models.kind == "3d" and candidate.kind == "2d":
+        skipped.append(Skipped(where, "a 2D image; this run's model takes 3D volumes"))
+        return None
+    note = ""
+    if models.kind == "2d" and candidate.kind == "3d":
+        note = "volume: the 2D model saw its middle slice"
+    try:
+        x = preprocess(read_candidate(candidate), models.prep)
+    except ReadError as exc:
+        skipped.append(Skipped(where, exc.reason))
+        return None
+    except Exception as exc:  # one odd file never stops the others
+        skipped.append(Skipped(where, f"cannot read ({type(exc).__name__}: {exc})"))
+        return None
+    return candidate, x, note
+
+
+def _score_batch(
+    pending: list[_Pending],
+    module: torch.nn.Module,
+    classes: Sequence[str],
+    rows: list[ApplyRow],
+) -> None:
+    """Run the ensemble on the pending inputs, append their rows, and empty ``pending``."""
+    if not pending:
+        return
+    batch = torch.from_numpy(np.stack([x for _, x, _ in pending]))
+    with torch.no_grad():
+        probs = module(batch).double().numpy()
+    for (cand, _, note), p in zip(pending, probs, strict=True):
+        rows.append(
+            ApplyRow(
+                _where(cand),
+                len(cand.paths) if cand.reader != "npz" else 1,
+                cand.name,
+                cand.kind,
+                p.tolist(),
+                _predicted(p, classes),
+                note,
+            )
+        )
+    pending.clear()
 
 
 def _predicted(p: np.ndarray, classes: Sequence[str]) -> str:
