@@ -27,6 +27,7 @@ class PlanCheck:
     errors: list[str] = field(default_factory=list)  # the run cannot start
     warnings: list[str] = field(default_factory=list)  # it can, but the user should know
     kinds: dict[str, int] = field(default_factory=dict)  # labelled items per kind
+    slices: str | None = None  # slice mode: a 2D model on these slices of the 3D volumes
 
     @property
     def ok(self) -> bool:
@@ -40,8 +41,11 @@ class PlanCheck:
         lines = [f"✗ {e}" for e in self.errors] + [f"⚠ {w}" for w in self.warnings]
         if self.ok:
             counts = ", ".join(f"{c} {n}" for c, n in self.counts.items())
+            what = f"{self.kind} volumes, 2D on slices: {self.slices}" if self.slices else None
             lines.insert(
-                0, f"✓ ready: {sum(self.counts.values())} labelled {self.kind} items ({counts})"
+                0,
+                f"✓ ready: {sum(self.counts.values())} labelled {what or f'{self.kind} items'}"
+                f" ({counts})",
             )
         return "\n".join(lines)
 
@@ -70,6 +74,7 @@ def check_plan(project: Project, config: dict[str, Any], kind: str | None = None
     labelled = project.items(labelled=True)
     kinds = Counter(it.kind for it in labelled)
     check = PlanCheck(_run_kind(cfg, kinds, kind, len(labelled)), kinds=dict(kinds))
+    check.slices = cfg.slices
     items = [it for it in labelled if it.kind == check.kind]
     counts = Counter(str(it.label) for it in items)
     inputs = _Inputs(project, cfg, items, project.class_names(), counts)

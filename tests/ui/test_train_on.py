@@ -45,6 +45,7 @@ def test_the_plan_check_names_volumes_without_a_key_slice(tmp_path: Path) -> Non
     assert plan.ok and plan.kind == "3d"
     assert any("5 of 6 volumes have no key slice" in w for w in plan.warnings)
     assert first.name not in " ".join(plan.warnings)
+    assert plan.text().startswith("✓ ready: 6 labelled 3d volumes, 2D on slices: key")
     plan = check_plan(project, {"model": "vgg16", "folds": 2})  # no slice mode: refused
     assert not plan.ok
     project.close()
