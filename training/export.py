@@ -105,6 +105,24 @@ def export_run(
     Only the files a run writes (fixed names), only plain files (a link is left out, so is a
     run folder behind a link), and only into plain files of ``out_dir`` (a link planted
     there is refused, never written through)."""
+    run_dir = _run_folder(project, run_id)
+    out = _export_folder(out_dir)
+    names = _copied_names(run_dir, include_weights)
+    _refuse_linked_targets(out, ["config.json", "metrics.json", "README.txt", *names], run_id)
+    try:
+        written = _write_json_files(run_dir, out)
+        written += _write_copies(run_dir, out, names)
+        write_new_file(out / "README.txt", _README.format(run_id=run_id).encode("utf-8"))
+    except UnsafePathError as exc:
+        raise ExportError(f"export of run {run_id} stopped: {exc}") from exc
+    except OSError as exc:
+        raise ExportError(f"{out}: cannot write the export ({exc.strerror or exc})") from exc
+    written.append(out / "README.txt")
+    return written
+
+
+def _run_folder(project: Project, run_id: str) -> Path:
+    """The run's folder, a real directory inside the project (ExportError otherwise)."""
     project.get_run(run_id)  # a clear error for an unknown run
     try:
         run_dir = project.run_dir(run_id)
@@ -112,59 +130,75 @@ def export_run(
         raise ExportError(f"run {run_id} not exported: {exc}") from exc
     if not is_real_dir(project.folder, run_dir):
         raise ExportError(f"{run_dir}: run folder missing")
+    return run_dir
+
+
+def _export_folder(out_dir: str | Path) -> Path:
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ExportError(f"{out}: cannot create the export folder ({exc.strerror})") from exc
+    return out
+
+
+def _copied_names(run_dir: Path, include_weights: bool) -> list[str]:
+    """The run files copied besides the JSON ones: the fixed names, and the folds' weights."""
     names = list(COPIED)
     if include_weights:
         names += sorted(
             p.name for p in run_dir.glob("fold*.safetensors") if _WEIGHTS.fullmatch(p.name)
         )
+    return names
+
+
+def _refuse_linked_targets(out: Path, names: list[str], run_id: str) -> None:
     # Check every target first: a link planted in the output folder stops the export before
     # anything is written, rather than half-way.
-    for name in ["config.json", "metrics.json", "README.txt", *names]:
+    for name in names:
         if (out / name).is_symlink():
             raise ExportError(
                 f"export of run {run_id} refused: {out / name} is a symbolic link "
                 "(medview does not write through links; remove it or pick another folder)"
             )
+
+
+def _write_json_files(run_dir: Path, out: Path) -> list[Path]:
+    """config.json and metrics.json, sanitised; one that is not medview's JSON is left out."""
     written: list[Path] = []
-    try:
-        for name, clean in (
-            ("config.json", _sanitise_config),
-            ("metrics.json", _sanitise_metrics),
-        ):
+    for name, clean in (
+        ("config.json", _sanitise_config),
+        ("metrics.json", _sanitise_metrics),
+    ):
+        data = _read_run_file(run_dir / name)
+        if data is None:
+            continue
+        try:
+            parsed = json.loads(data.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            continue  # not the JSON medview wrote: left out rather than copied as it is
+        if isinstance(parsed, dict):
+            text = json.dumps(clean(parsed), indent=2, default=json_default) + "\n"
+            write_new_file(out / name, text.encode("utf-8"))
+            written.append(out / name)
+    return written
+
+
+def _write_copies(run_dir: Path, out: Path, names: list[str]) -> list[Path]:
+    """The other run files: the CSVs that name items without their names, the rest as is."""
+    written: list[Path] = []
+    for name in names:
+        if name in ("predictions.csv", "slices.csv"):
             data = _read_run_file(run_dir / name)
             if data is None:
                 continue
             try:
-                parsed = json.loads(data.decode("utf-8"))
-            except (UnicodeDecodeError, ValueError):
-                continue  # not the JSON medview wrote: left out rather than copied as it is
-            if isinstance(parsed, dict):
-                text = json.dumps(clean(parsed), indent=2, default=json_default) + "\n"
-                write_new_file(out / name, text.encode("utf-8"))
-                written.append(out / name)
-        for name in names:
-            if name in ("predictions.csv", "slices.csv"):
-                data = _read_run_file(run_dir / name)
-                if data is None:
-                    continue
-                try:
-                    write_new_file(out / name, _without_names(data))
-                except (UnicodeDecodeError, csv.Error):
-                    continue  # not the CSV medview wrote: left out rather than copied
-                written.append(out / name)
-            elif copy_regular_file(run_dir / name, out / name):
-                written.append(out / name)
-        write_new_file(out / "README.txt", _README.format(run_id=run_id).encode("utf-8"))
-    except UnsafePathError as exc:
-        raise ExportError(f"export of run {run_id} stopped: {exc}") from exc
-    except OSError as exc:
-        raise ExportError(f"{out}: cannot write the export ({exc.strerror or exc})") from exc
-    written.append(out / "README.txt")
+                write_new_file(out / name, _without_names(data))
+            except (UnicodeDecodeError, csv.Error):
+                continue  # not the CSV medview wrote: left out rather than copied
+            written.append(out / name)
+        elif copy_regular_file(run_dir / name, out / name):
+            written.append(out / name)
     return written
 
 
