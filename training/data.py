@@ -102,14 +102,19 @@ def memory_limit() -> int | None:
 def check_memory(n_items: int, prep: PrepSettings) -> None:
     """Every item is kept in memory as float32 at the input size; refuse a run that cannot
     fit before allocating it, with what to change, rather than swapping or being killed."""
-    limit = memory_limit()
     need = n_items * int(np.prod(prep.shape)) * 4
+    refuse_over_limit(need, f"{n_items} items at input size {prep.size}", "lower --size, or")
+
+
+def refuse_over_limit(need: int, what: str, advice: str) -> None:
+    """A ``DataError`` saying that ``what`` needs more memory than allowed, and what to change
+    (``advice`` is followed by the way to raise the limit)."""
+    limit = memory_limit()
     if limit is not None and need > limit:
         gib = 1024**3
         raise DataError(
-            f"{n_items} items at input size {prep.size} need {need / gib:.1f} GiB of memory, "
-            f"more than the {limit / gib:.1f} GiB allowed: lower --size, or raise the limit "
-            "with MEDVIEW_TRAIN_MEMORY_MB"
+            f"{what} need {need / gib:.1f} GiB of memory, more than the "
+            f"{limit / gib:.1f} GiB allowed: {advice} raise the limit with MEDVIEW_TRAIN_MEMORY_MB"
         )
 
 

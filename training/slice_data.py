@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from medview.core.errors import MedviewError
 from medview.core.project import Item, Project
-from training.data import DataError, memory_limit
+from training.data import refuse_over_limit
 from training.slices import (
     KeySlice,
     Selection,
@@ -70,15 +70,11 @@ class SliceData:
 def check_slice_memory(items: Sequence[Item], slices: str, size: int) -> int:
     """Refuse, before decoding, a slice store that cannot fit; returns the planned slices."""
     planned = sum(planned_slices(it.shape, _meta_axis(it), slices) for it in items)
-    need = slice_memory_bytes(planned, size)
-    limit = memory_limit()
-    if limit is not None and need > limit:
-        gib = 1024**3
-        raise DataError(
-            f"{planned} slices of {len(items)} volumes at input size {size} need "
-            f"{need / gib:.1f} GiB of memory, more than the {limit / gib:.1f} GiB allowed: "
-            "lower --size, use --slices middle:N, or raise MEDVIEW_TRAIN_MEMORY_MB"
-        )
+    refuse_over_limit(
+        slice_memory_bytes(planned, size),
+        f"{planned} slices of {len(items)} volumes at input size {size}",
+        "lower --size, use --slices middle:N, or",
+    )
     return planned
 
 

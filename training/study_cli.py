@@ -15,13 +15,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
-import sys
-import threading
-from collections.abc import Callable
 from typing import Any
 
 from medview.core.errors import MedviewError
+from training.train_command import with_sigint_cancel
 
 
 def _study_options(parser: argparse.ArgumentParser) -> None:
@@ -57,25 +54,6 @@ def add_tune_arguments(parser: argparse.ArgumentParser) -> None:
     )
     _study_options(g)  # type: ignore[arg-type]
     add_train_arguments(parser)
-
-
-def _with_sigint(body: Callable[[Callable[[], bool]], Any]) -> Any:
-    cancel = threading.Event()
-    previous = None
-
-    def on_sigint(signum: int, frame: Any) -> None:
-        if cancel.is_set():
-            raise KeyboardInterrupt
-        cancel.set()
-        sys.stderr.write("\ncancelling after this batch (Ctrl-C again to stop at once)\n")
-
-    if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGINT, on_sigint)
-    try:
-        return body(cancel.is_set)
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
 
 
 def _list_studies(project_path: str) -> int:
@@ -160,7 +138,7 @@ def cmd_study(args: argparse.Namespace) -> int:
         raise MedviewError("study needs --models a,b,... (or --resume STUDY)")
     cfg = config_from_args(args)
     models = parse_models(args.models) if args.models else None
-    outcome = _with_sigint(
+    outcome = with_sigint_cancel(
         lambda cancelled: run_study(
             cfg,
             models,
@@ -186,7 +164,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
         raise MedviewError("--fold cannot be used in a search (every trial trains all folds)")
     models = [m for m in (args.models or "").split(",") if m] or None
     cfg = config_from_args(args)
-    outcome = _with_sigint(
+    outcome = with_sigint_cancel(
         lambda cancelled: run_tune(
             cfg,
             models,

@@ -12,6 +12,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from medview.core.errors import MedviewError
@@ -138,6 +139,13 @@ def _run_cancellable(cfg: Any, printer: ProgressPrinter) -> Any:
     """The run, with Ctrl-C as a cancel after the current batch (twice: stop at once)."""
     from training.api import run_training
 
+    return with_sigint_cancel(lambda cancelled: run_training(cfg, printer, cancelled))
+
+
+def with_sigint_cancel(body: Callable[[Callable[[], bool]], Any]) -> Any:
+    """Run ``body(cancelled)`` with Ctrl-C setting ``cancelled`` (the engine stops after the
+    current batch and still writes its report); a second Ctrl-C stops at once. Train, study and
+    tune all go through here."""
     cancel = threading.Event()
     previous = None
 
@@ -150,7 +158,7 @@ def _run_cancellable(cfg: Any, printer: ProgressPrinter) -> Any:
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGINT, on_sigint)
     try:
-        return run_training(cfg, printer, cancel.is_set)
+        return body(cancel.is_set)
     finally:
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
