@@ -35,7 +35,6 @@ KNOWN_LONG = {
     "training.config.TrainConfig.validate",
     "training.cross_validation.plan_splits",
     "training.data.load_items",
-    "training.model_export.export_model",
 }
 
 

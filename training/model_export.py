@@ -146,12 +146,29 @@ def export_model(
         raise ModelExportError(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
     models = load_run_models(project, run_id)
     module = ensemble_module(models, fold)
+    out = _export_folder(out_dir)
+    path = out / FILE_NAMES[fmt]
+    check, got = _write_and_reload(fmt, module, models, path)
+    difference = _verified_difference(module, check, got, path)
+    spec = _model_spec(fmt, path, run_id, models, fold, difference)
+    spec_path = out / "model.json"
+    spec_path.write_text(json.dumps(spec, indent=2) + "\n", encoding="utf-8")
+    return [path, spec_path]
+
+
+def _export_folder(out_dir: str | Path) -> Path:
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ModelExportError(f"{out}: cannot create the export folder ({exc.strerror})") from exc
-    path = out / FILE_NAMES[fmt]
+    return out
+
+
+def _write_and_reload(
+    fmt: str, module: torch.nn.Module, models: RunModels, path: Path
+) -> tuple[np.ndarray, np.ndarray]:
+    """Write the file, reload it and run it: (the check inputs, the file's outputs)."""
     x = _reference_input(models)
     try:
         if fmt == "onnx":
@@ -165,6 +182,13 @@ def export_model(
             got = _run_torchscript(path, check)
     except OSError as exc:
         raise ModelExportError(f"{path}: cannot write the model ({exc.strerror})") from exc
+    return check, got
+
+
+def _verified_difference(
+    module: torch.nn.Module, check: np.ndarray, got: np.ndarray, path: Path
+) -> float:
+    """The largest difference from the engine; over ``TOLERANCE`` the file is removed."""
     want = _engine_outputs(module, torch.from_numpy(check))
     difference = float(np.max(np.abs(got - want))) if got.shape == want.shape else float("inf")
     if not difference <= TOLERANCE:
@@ -173,7 +197,19 @@ def export_model(
             f"{path.name}: the exported model's outputs differ from medview's by "
             f"{difference:.2e} (allowed {TOLERANCE:.0e}); not exported"
         )
-    spec = {
+    return difference
+
+
+def _model_spec(
+    fmt: str,
+    path: Path,
+    run_id: str,
+    models: RunModels,
+    fold: int | None,
+    difference: float,
+) -> dict[str, Any]:
+    """model.json: what a consumer needs to feed the file, and how it was verified."""
+    return {
         "format": fmt,
         "file": path.name,
         "run_id": run_id,
@@ -198,6 +234,3 @@ def export_model(
             "runtime": "onnxruntime" if fmt == "onnx" else "torch.jit.load",
         },
     }
-    spec_path = out / "model.json"
-    spec_path.write_text(json.dumps(spec, indent=2) + "\n", encoding="utf-8")
-    return [path, spec_path]
