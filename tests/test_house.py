@@ -33,7 +33,6 @@ _scan = functools.cache(lambda: scan(ROOT))
 
 KNOWN_LONG = {
     "training.config.TrainConfig.validate",
-    "training.cross_validation.plan_splits",
     "training.data.load_items",
 }
 

@@ -96,6 +96,20 @@ def plan_splits(
             f"{n_folds}-fold cross-validation needs at least {n_folds} labelled items per class "
             f"(the smallest class has {smallest}); label more items or lower --folds"
         )
+    folds = _kfold_folds(y, group_arr, pool, n_folds, seed, grouped)
+    _require_two_val_classes(y, folds)
+    return SplitPlan(folds, test, grouped, "kfold")
+
+
+def _kfold_folds(
+    y: np.ndarray,
+    group_arr: np.ndarray,
+    pool: list[int],
+    n_folds: int,
+    seed: int,
+    grouped: bool,
+) -> list[Fold]:
+    """The pool's stratified k folds; with groups, each group inside one fold."""
     pool_arr = np.asarray(pool)
     if grouped:
         n_groups = len(set(group_arr[pool_arr].tolist()))
@@ -106,17 +120,20 @@ def plan_splits(
     else:
         splitter = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
         parts = splitter.split(np.zeros(len(pool)), y[pool_arr])
-    folds = [
+    return [
         Fold(k + 1, sorted(pool_arr[tr].tolist()), sorted(pool_arr[va].tolist()))
         for k, (tr, va) in enumerate(parts)
     ]
+
+
+def _require_two_val_classes(y: np.ndarray, folds: list[Fold]) -> None:
+    # A fold validated on one class has no AUC, threshold or early stopping.
     for fold in folds:
         if len(set(y[fold.val].tolist())) < 2:
             raise SplitError(
                 f"fold {fold.number} has validation items of one class only; "
                 "use fewer folds or more items"
             )
-    return SplitPlan(folds, test, grouped, "kfold")
 
 
 def _plan_holdout(
