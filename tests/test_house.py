@@ -32,7 +32,6 @@ scan, LIMIT_STRICT, LIMIT_OTHER = house.scan, house.LIMIT_STRICT, house.LIMIT_OT
 _scan = functools.cache(lambda: scan(ROOT))
 
 KNOWN_LONG = {
-    "training.config.TrainConfig.validate",
     "training.data.load_items",
 }
 

@@ -150,6 +150,19 @@ class TrainConfig:
 
     # ------------------------------------------------------------------ checks
     def validate(self) -> None:
+        # The checks by topic, in this order: the first problem found is the one reported.
+        self._validate_model_kind()
+        self._validate_folds()
+        self._validate_numbers()
+        self._validate_choices()
+        self._validate_schedule()
+        if self.patience < 0 or self.min_epochs < 1:
+            raise ConfigError("--patience must be >= 0 and --min-epochs >= 1")
+        self._validate_fractions()
+        self._validate_model_options()
+        self._validate_slices()
+
+    def _validate_model_kind(self) -> None:
         if self.model is not None and self.model not in MODELS:
             raise ConfigError(f"unknown model {self.model!r} (choose from {', '.join(MODELS)})")
         if self.kind not in (None, "2d", "3d"):
@@ -158,6 +171,8 @@ class TrainConfig:
             raise ConfigError(
                 f"{self.model} trains on {model_kind(self.model)} items, not {self.kind}"
             )
+
+    def _validate_folds(self) -> None:
         if not self.holdout and self.folds < 2:
             raise ConfigError(f"--folds must be at least 2 (got {self.folds}); use --holdout")
         if self.fold is not None:
@@ -165,6 +180,8 @@ class TrainConfig:
                 raise ConfigError("--fold selects one fold of a k-fold run, not of --holdout")
             if not 1 <= self.fold <= self.folds:
                 raise ConfigError(f"--fold must be between 1 and {self.folds}, got {self.fold}")
+
+    def _validate_numbers(self) -> None:
         if self.epochs is not None and self.epochs < 1:
             raise ConfigError(f"--epochs must be at least 1 (got {self.epochs})")
         if self.batch_size is not None and self.batch_size < 1:
@@ -179,6 +196,8 @@ class TrainConfig:
             raise ConfigError(f"--warmup-epochs must be >= 0 (got {self.warmup_epochs})")
         if self.size is not None and not 8 <= self.size <= 1024:
             raise ConfigError(f"--size must be between 8 and 1024 (got {self.size})")
+
+    def _validate_choices(self) -> None:
         for name, value, allowed in (
             ("--augment", self.augment, AUGMENT_PRESETS),
             ("--optimizer", self.optimizer, OPTIMIZERS),
@@ -190,12 +209,6 @@ class TrainConfig:
         ):
             if value is not None and value not in allowed:
                 raise ConfigError(f"{name} must be one of {', '.join(allowed)} (got {value!r})")
-        self._validate_schedule()
-        if self.patience < 0 or self.min_epochs < 1:
-            raise ConfigError("--patience must be >= 0 and --min-epochs >= 1")
-        self._validate_fractions()
-        self._validate_model_options()
-        self._validate_slices()
 
     def _validate_schedule(self) -> None:
         if not 0 <= self.momentum < 1:
