@@ -2,9 +2,8 @@
 no function over 40 lines in ``training/`` and ``medview/core``, none over 60 elsewhere in
 ``medview/`` (``_build*`` methods in ``medview/ui`` are layout code and exempt).
 
-``KNOWN_LONG`` lists the functions still over their limit while the splitting goes on. It may
-only shrink: a function not in it fails the test when over its limit, and one in it fails the
-test once it is within its limit (take its name out, so that it stays within).
+Every function is within its limit since issue 11's splitting; a new one over it fails here with
+its name and length: split it along its jobs.
 """
 
 from __future__ import annotations
@@ -31,23 +30,11 @@ house = _load_house()
 scan, LIMIT_STRICT, LIMIT_OTHER = house.scan, house.LIMIT_STRICT, house.LIMIT_OTHER
 _scan = functools.cache(lambda: scan(ROOT))
 
-KNOWN_LONG = {
-    "training.data.load_items",
-}
 
-
-def test_no_new_function_over_its_limit() -> None:
-    new = [f for f in _scan().long_functions() if f.name not in KNOWN_LONG]
-    assert not new, "over the house limit (split them along their jobs):\n" + "\n".join(
-        f"  {f.name}: {f.lines} lines (limit {f.limit})" for f in new
-    )
-
-
-def test_known_long_list_is_exact() -> None:
-    fixed = sorted(KNOWN_LONG - {f.name for f in _scan().long_functions()})
-    assert not fixed, (
-        "now within the house limit (or renamed): take them out of KNOWN_LONG in "
-        "tests/test_house.py:\n" + "\n".join(f"  {name}" for name in fixed)
+def test_no_function_over_its_limit() -> None:
+    long = _scan().long_functions()
+    assert not long, "over the house limit (split them along their jobs):\n" + "\n".join(
+        f"  {f.name}: {f.lines} lines (limit {f.limit})" for f in long
     )
 
 

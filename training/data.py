@@ -238,8 +238,32 @@ def load_items(
     use_cache, notes = _cache_state(project, use_cache)
     check_memory(len(items), prep)
     out = np.empty((len(items), *prep.shape), dtype=np.float32)
-    ok, skipped, hits = [False] * len(items), [], 0
     cancelled = should_cancel or (lambda: False)
+    pool_size = workers or min(4, os.cpu_count() or 1)
+    ok, skipped, hits = _decode_into(
+        out, project, items, prep, use_cache, progress, cancelled, pool_size
+    )
+    if use_cache:
+        _prune_tensor_cache(project, items, prep)
+    keep = [k for k in range(len(items)) if ok[k]]
+    x = torch.from_numpy(out[keep]) if len(keep) != len(items) else torch.from_numpy(out)
+    kept_items = [items[k] for k in keep]
+    return LoadedData(kept_items, x, _labels(kept_items, class_names), skipped, hits, notes)
+
+
+def _decode_into(
+    out: np.ndarray,
+    project: Project,
+    items: Sequence[Item],
+    prep: PrepSettings,
+    use_cache: bool,
+    progress: ProgressFn | None,
+    cancelled: Callable[[], bool],
+    workers: int,
+) -> tuple[list[bool], list[str], int]:
+    """Fill ``out[k]`` with item k in a few threads: which rows are good, the skip reasons,
+    and how many came from the tensor cache."""
+    ok, skipped, hits = [False] * len(items), [], 0
 
     def one(k: int) -> tuple[int, str | None, bool]:
         if cancelled():
@@ -249,7 +273,7 @@ def load_items(
             out[k] = array
         return k, error, hit
 
-    with ThreadPoolExecutor(max_workers=workers or min(4, os.cpu_count() or 1)) as pool:
+    with ThreadPoolExecutor(max_workers=workers) as pool:
         for done, (k, error, hit) in enumerate(pool.map(one, range(len(items))), start=1):
             if error is not None:
                 skipped.append(error)
@@ -257,14 +281,14 @@ def load_items(
                 ok[k], hits = True, hits + int(hit)
             if progress is not None:
                 progress(done, len(items))
-    if use_cache:
-        used = [_cache_path(project.cache_dir, prep.key(it.content_hash)) for it in items]
-        budget = budget_bytes("MEDVIEW_TENSOR_CACHE_MB", 8192)
-        prune(project.cache_dir / "tensors", budget, keep=used, base=project.folder)
-    keep = [k for k in range(len(items)) if ok[k]]
-    x = torch.from_numpy(out[keep]) if len(keep) != len(items) else torch.from_numpy(out)
-    kept_items = [items[k] for k in keep]
-    return LoadedData(kept_items, x, _labels(kept_items, class_names), skipped, hits, notes)
+    return ok, skipped, hits
+
+
+def _prune_tensor_cache(project: Project, items: Sequence[Item], prep: PrepSettings) -> None:
+    """Keep the tensor cache within MEDVIEW_TENSOR_CACHE_MB, never dropping this run's items."""
+    used = [_cache_path(project.cache_dir, prep.key(it.content_hash)) for it in items]
+    budget = budget_bytes("MEDVIEW_TENSOR_CACHE_MB", 8192)
+    prune(project.cache_dir / "tensors", budget, keep=used, base=project.folder)
 
 
 # ---------------------------------------------------------------------- batching
