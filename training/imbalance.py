@@ -41,7 +41,7 @@ def _remedies(cfg: Any) -> tuple[list[str], list[str]]:
     elif cfg.auto:
         doing.append("weights the loss by inverse class frequency (Auto)")
     else:
-        can.append("Class weighting (--class-weights)")
+        can.append("class weighting (--class-weights)")
     if cfg.sampler == "oversample":
         doing.append("draws the classes equally often per epoch (oversampling)")
     elif cfg.sampler == "undersample":

@@ -19,13 +19,17 @@ def test_the_note_says_what_is_done_and_what_can_be_switched_on() -> None:
     auto = imbalance_note(counts, TrainConfig())
     assert auto is not None and "MUT has 10 items, WT 40 (4.0:1)" in auto
     assert "weights the loss by inverse class frequency (Auto)" in auto
-    assert "balanced sampler (--balanced-sampler)" in auto and "--class-weights" not in auto
+    assert "balanced sampler (--sampler oversample or undersample)" in auto
+    assert "--class-weights" not in auto
     manual = imbalance_note(counts, TrainConfig(auto=False))
     assert manual is not None and "These settings do nothing about it" in manual
-    assert "Class weighting (--class-weights) or the balanced sampler" in manual
-    both = imbalance_note(counts, TrainConfig(class_weights=True, balanced_sampler=True))
+    assert "switch on class weighting (--class-weights) or a balanced sampler" in manual
+    both = imbalance_note(counts, TrainConfig(class_weights=True, sampler="oversample"))
     assert both is not None and "You can switch on" not in both
     assert "draws the classes equally often" in both
+    under = imbalance_note(counts, TrainConfig(sampler="undersample"))
+    assert under is not None and "balanced epochs of the smallest class's size" in under
+    assert "--sampler" not in under
     assert imbalance_note({"WT": 40, "MUT": 0}, TrainConfig()) is None  # one class: no note
 
 
