@@ -185,13 +185,13 @@ def _choose_model_and_size(plan: AutoPlan, cfg: Any, profile: DataProfile, devic
         plan.choose("model", model, why)
     if cfg.size is not None:
         return
-    if model in ("cnn_small", "cnn3d_small"):
+    from training.model_specs import spec
+
+    model_spec = spec(model)
+    if model_spec.family == "small_cnn":  # Auto's own models: the size follows the data
         size, why = SIZE_RULES.get(kind, _size_2d)(profile, device, cfg.quick)
     else:
-        from training.config import DEFAULT_SIZE, DEFAULT_SIZE_2D_IMAGENET
-
-        size = DEFAULT_SIZE.get(model, DEFAULT_SIZE_2D_IMAGENET)
-        why = f"the default input size of {model}"
+        size, why = model_spec.default_size, f"the default input size of {model}"
     plan.choose("size", size, why)
 
 
