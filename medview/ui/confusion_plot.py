@@ -7,12 +7,15 @@ from collections.abc import Sequence
 
 import numpy as np
 import pyqtgraph as pg
+from pyqtgraph.Qt import QtGui
 
 
 class ConfusionPlot(pg.PlotWidget):
     """Counts as text on a colour scale (white to blue), classes on both axes. ``source``
     says what it shows (for medview.ui.result_clicks): ("epoch" | "fold", fold number),
     ("pooled", 0) or ("test", 0)."""
+
+    classes: Sequence[str] = ()  # set by set_matrix; a class default, as Qt may resize first
 
     def __init__(self) -> None:
         super().__init__(background="w")
@@ -37,6 +40,7 @@ class ConfusionPlot(pg.PlotWidget):
         )
         self.image.setLookupTable(lut.astype(np.uint8))
         item.addItem(self.image)
+        item.getViewBox().sigResized.connect(self._fit_column_names)
         self.texts: list[pg.TextItem] = []
         self.matrix: np.ndarray | None = None
         self.setMinimumSize(200, 180)
@@ -72,10 +76,22 @@ class ConfusionPlot(pg.PlotWidget):
         for text, ((i, j), value) in zip(self.texts, np.ndenumerate(cm), strict=True):
             text.setText(f"{int(value)}", color="w" if norm[i, j] > 0.5 else "#111")
             text.setPos(j + 0.5, i + 0.5)
-        ticks = [[(k + 0.5, name) for k, name in enumerate(classes)]]
-        self.getPlotItem().getAxis("bottom").setTicks(ticks)
-        self.getPlotItem().getAxis("left").setTicks(ticks)
+        self.classes = list(classes)
+        self.getPlotItem().getAxis("left").setTicks([list(enumerate_ticks(self.classes))])
         self.getPlotItem().getViewBox().setRange(xRange=(0, n), yRange=(0, n), padding=0.02)
+        self._fit_column_names()
+
+    def _fit_column_names(self) -> None:
+        """The columns' names shortened to what fits under a cell (the rows keep the full
+        names, in the same order), so that three or more long names do not run together."""
+        if not self.classes:
+            return
+        axis = self.getPlotItem().getAxis("bottom")
+        unit_width, _ = self.getPlotItem().getViewBox().viewPixelSize()  # view units per pixel
+        cell = 1 / max(unit_width, 1e-9)  # one cell is one view unit (the aspect is locked)
+        chars = int(cell / max(1, QtGui.QFontMetrics(axis.font()).averageCharWidth()))
+        names = [fit_name(name, chars) for name in self.classes]
+        axis.setTicks([list(enumerate_ticks(names))])
 
     def _cell_text(self) -> pg.TextItem:
         text = pg.TextItem("", anchor=(0.5, 0.5))
@@ -85,3 +101,14 @@ class ConfusionPlot(pg.PlotWidget):
         text.setFont(font)
         self.getPlotItem().addItem(text)
         return text
+
+
+def enumerate_ticks(names: Sequence[str]) -> list[tuple[float, str]]:
+    return [(k + 0.5, name) for k, name in enumerate(names)]
+
+
+def fit_name(name: str, chars: int) -> str:
+    """``name`` within ``chars`` characters (at least 3 and a dot: 'malignant' -> 'mal.')."""
+    if len(name) <= chars:
+        return name
+    return name[: max(3, chars - 1)] + "."
