@@ -45,6 +45,14 @@ def fold_color(fold: int) -> str:
     return FOLD_COLORS[(max(fold, 1) - 1) % len(FOLD_COLORS)]
 
 
+def _set_points(curve: pg.PlotDataItem, x: list, y: list) -> None:
+    """A line, and a dot while there is one point only: a one-epoch run (or the first epoch)
+    would otherwise show an empty plot."""
+    pen = curve.opts["pen"]
+    dot = {"symbol": "o", "symbolSize": 7, "symbolPen": pen, "symbolBrush": pen.color()}
+    curve.setData(x, y, **(dot if len(x) == 1 else {"symbol": None}))
+
+
 def _plot(title: str, x: str, y: str) -> pg.PlotWidget:
     widget = pg.PlotWidget(background="w")
     item = widget.getPlotItem()
@@ -230,19 +238,18 @@ class LivePlots(QWidget):
         rows.sort(key=lambda r: r.epoch)
         x = [r.epoch for r in rows]
         f = epoch.fold
-        self._curve(self.loss_plot, "train", f, False, f"fold {f}").setData(
-            x, [r.train_loss for r in rows]
-        )
-        self._curve(self.loss_plot, "val", f, True, None).setData(x, [r.val_loss for r in rows])
+        _set_points(self._curve(self.loss_plot, "train", f, False, f"fold {f}"), x,
+                    [r.train_loss for r in rows])  # fmt: skip
+        _set_points(self._curve(self.loss_plot, "val", f, True, None), x,
+                    [r.val_loss for r in rows])  # fmt: skip
         if epoch.confusion and self.classes:  # engines that report it: live at each epoch
             title = f"Confusion, fold {f} (epoch {epoch.epoch})"
             self.confusion.set_matrix(epoch.confusion, self.classes, title)
             self.confusion.source = ("epoch", f)
         aucs = [(r.epoch, r.val_auc) for r in rows if r.val_auc is not None]
         if aucs:
-            self._curve(self.auc_plot, "auc", f, False, f"fold {f}").setData(
-                [a for a, _ in aucs], [b for _, b in aucs]
-            )
+            _set_points(self._curve(self.auc_plot, "auc", f, False, f"fold {f}"),
+                        [a for a, _ in aucs], [b for _, b in aucs])  # fmt: skip
 
     def add_fold(self, done: msg.FoldDone) -> None:
         metrics = dict(done.metrics)

@@ -1,5 +1,5 @@
-"""The confusion matrix stays readable in a narrow dock: column names shorten to fit their cells
-(the rows keep the full names, in the same order) and come back when there is room."""
+"""The live plots stay readable: the confusion matrix's column names shorten to fit their cells in
+a narrow dock (the rows keep the full names, in the same order), and a one-epoch curve shows."""
 
 from __future__ import annotations
 
@@ -34,3 +34,17 @@ def test_fit_name_keeps_at_least_three_letters() -> None:
     assert fit_name("normal", 10) == "normal"
     assert fit_name("malignant", 6) == "malig."
     assert fit_name("malignant", 1) == "mal."
+
+
+def test_a_one_epoch_curve_shows_a_dot_and_a_longer_one_a_line(qtbot) -> None:
+    from medview.core import messages as msg
+    from medview.ui.plots import LivePlots
+
+    plots = LivePlots()
+    qtbot.addWidget(plots)
+    plots.reset(["WT", "MUT"], [1])
+    plots.add_epoch(msg.Epoch("r", 1, 1, 1, 0.7, 0.69, 0.6))
+    curves = [plots.curves[key] for key in (("train", 1), ("val", 1), ("auc", 1))]
+    assert all(c.opts["symbol"] == "o" for c in curves)  # one point: visible as a dot
+    plots.add_epoch(msg.Epoch("r", 1, 2, 2, 0.6, 0.65, 0.7))
+    assert all(c.opts["symbol"] is None for c in curves)  # a line from the second epoch
