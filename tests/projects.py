@@ -125,7 +125,6 @@ SHAPE = (10, 20, 24)  # z, y, x: not a cube, so resampling back to the item is t
 
 def make_volume_project(tmp: Path, n: int = 12, unlabelled: int = 3, seed: int = 0) -> Project:
     """``n`` labelled volumes (WT / MUT alternate; MUT has a bright block) + unlabelled ones."""
-    import nibabel as nib
 
     rng = np.random.default_rng(seed)
     project = Project.create(tmp / "train.medview", ["WT", "MUT"])
@@ -136,18 +135,8 @@ def make_volume_project(tmp: Path, n: int = 12, unlabelled: int = 3, seed: int =
         positive = k % 2 == 1
         if positive:
             volume[3:7, 6:14, 8:16] += 4.0
-        path = data / f"v{k:02d}.nii.gz"
-        nib.save(nib.Nifti1Image(np.transpose(volume, (2, 1, 0)), np.eye(4)), str(path))
-        project.add_item(
-            name=path.name,
-            kind="3d",
-            reader="nifti",
-            paths=[path],
-            shape=SHAPE,
-            spacing=(1.0, 1.0, 1.0),
-            content_hash=hashlib.sha256(path.read_bytes()).hexdigest(),
-            label=("MUT" if positive else "WT") if k < n else None,
-        )
+        label = ("MUT" if positive else "WT") if k < n else None
+        _add_nifti(project, data / f"v{k:02d}.nii.gz", volume, label)
     return project
 
 
@@ -193,7 +182,6 @@ def make_slice_project(
     slices at each end (air), ``size`` px square. Patient ``k // per_patient`` owns volume k
     (its group, when ``per_patient`` > 1) and gives it its class: WT and MUT alternate by
     patient; MUT volumes carry a bright square through their central slices."""
-    import nibabel as nib
 
     rng = np.random.default_rng(seed)
     project = Project.create(tmp / "slices.medview", ["WT", "MUT"])
@@ -210,20 +198,30 @@ def make_slice_project(
             volume[middle - depth // 3 : middle + depth // 3 + 1, c - r : c + r, c - r : c + r] += (
                 120
             )
-        path = data / f"s{k:02d}.nii.gz"
-        nib.save(nib.Nifti1Image(np.transpose(volume, (2, 1, 0)), np.eye(4)), str(path))
-        project.add_item(
-            name=path.name,
-            kind="3d",
-            reader="nifti",
-            paths=[path],
-            shape=volume.shape,
-            spacing=(1.0, 1.0, 1.0),
-            content_hash=hashlib.sha256(path.read_bytes()).hexdigest(),
-            label=("MUT" if positive else "WT") if k < n else None,
-            group=f"patient{patient:02d}" if per_patient > 1 else None,
-        )
+        label = ("MUT" if positive else "WT") if k < n else None
+        group = f"patient{patient:02d}" if per_patient > 1 else None
+        _add_nifti(project, data / f"s{k:02d}.nii.gz", volume, label, group)
     return project
+
+
+def _add_nifti(
+    project: Project, path: Path, volume: np.ndarray, label: str | None, group: str | None = None
+) -> None:
+    """Write a (z, y, x) volume as NIfTI (x, y, z on disk) and add it as a 3D item."""
+    import nibabel as nib
+
+    nib.save(nib.Nifti1Image(np.transpose(volume, (2, 1, 0)), np.eye(4)), str(path))
+    project.add_item(
+        name=path.name,
+        kind="3d",
+        reader="nifti",
+        paths=[path],
+        shape=volume.shape,
+        spacing=(1.0, 1.0, 1.0),
+        content_hash=hashlib.sha256(path.read_bytes()).hexdigest(),
+        label=label,
+        group=group,
+    )
 
 
 # ---------------------------------------------------------------- the window tests' fixture
