@@ -37,7 +37,8 @@ from training.metrics import _roc_auc  # noqa: E402
 from training.models import build_model  # noqa: E402
 from training.transforms import build_augmentation  # noqa: E402
 
-NPZ = Path("/work/shared/data/pneumoniamnist_balanced.npz")
+# ../shared/data beside the checkout (the brief's layout); absent: those cases are skipped
+NPZ = Path(__file__).resolve().parents[2] / "shared" / "data" / "pneumoniamnist_balanced.npz"
 RECIPE = dict(
     optimizer="adamw",
     lr=3e-3,

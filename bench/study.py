@@ -24,8 +24,6 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "pneumoniamnist_balanced.npz"
-if not DATA.exists():
-    DATA = Path("/work/shared/data/pneumoniamnist_balanced.npz")
 
 
 def subset(src: Path, dst: Path, n: int | None, seed: int = 0) -> dict[str, int]:
