@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from typing import Any
 
 from training.batch_size import BatchChoice
@@ -25,10 +26,22 @@ def split_sizes(inputs: RunInputs) -> Sizes:
         if not test:
             test = round(pool * cfg.holdout_fractions[0])
             pool -= test
-        val = max(1, round(pool * cfg.holdout_fractions[1]))
+        # items marked val are the hold-out's validation part (training.cross_validation)
+        marked_val = sum(1 for it in inputs.items if it.split == "val")
+        val = marked_val or max(1, round(pool * cfg.holdout_fractions[1]))
         return 1, pool - val, val, test
     val = max(1, round(pool / cfg.folds))
     return (1 if cfg.fold else cfg.folds), pool - val, val, test
+
+
+def epoch_share(inputs: RunInputs) -> float:
+    """The share of the training items one epoch draws: 1, or with ``--sampler undersample``
+    the smallest class's count times the number of classes over all items (estimated from the
+    labels of the items outside the test split, as the folds are not made yet)."""
+    if inputs.cfg.sampler != "undersample":
+        return 1.0
+    counts = list(Counter(it.label for it in inputs.items if it.split != "test").values())
+    return min(counts) * len(counts) / sum(counts) if counts else 1.0
 
 
 def finish_auto(inputs: RunInputs) -> tuple[TrainConfig, dict[str, Any], dict[str, Any]]:
@@ -38,10 +51,14 @@ def finish_auto(inputs: RunInputs) -> tuple[TrainConfig, dict[str, Any], dict[st
     from training.timing import estimate_run
 
     shapes = [it.shape for it in inputs.items]  # slice mode counts slices, not volumes
-    sizes = per_slice_sizes(split_sizes(inputs), shapes, inputs.cfg.slices)
+    folds, n_train, n_val, n_test = per_slice_sizes(split_sizes(inputs), shapes, inputs.cfg.slices)
+    # An undersampled epoch is shorter: the batch cap, the epochs and the estimate count the
+    # items an epoch draws, not the training items.
+    drawn = max(1, round(n_train * epoch_share(inputs)))
+    sizes = (folds, drawn, n_val, n_test)
     data = warmup_data(inputs.prep.shape, len(inputs.classes))
-    cfg, choice = _batch_size(inputs, data, sizes[1])
-    cfg = _epochs(cfg, inputs, sizes[1]).with_defaults()
+    cfg, choice = _batch_size(inputs, data, drawn)
+    cfg = _epochs(cfg, inputs, drawn).with_defaults()
     inputs.cfg = cfg  # the probe and the estimate train at the chosen settings
     estimate = estimate_run(inputs, data, sizes, choice)
     plan = inputs.auto_plan

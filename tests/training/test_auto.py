@@ -221,3 +221,46 @@ def test_auto_epochs_shrink_to_the_time_budget_measured_on_the_device():
     fast = AutoPlan()
     fast.choose("epochs", 20, "x")
     assert not fit_time_budget(TrainConfig(), fast, {"seconds": 100.0})
+
+
+@dataclass
+class _Inputs:  # what split_sizes / epoch_share read of training.run_context.RunInputs
+    cfg: TrainConfig
+    items: list
+
+
+@dataclass
+class SplitItem:
+    label: str
+    split: str | None = None
+
+
+def test_the_size_estimate_counts_marked_val_items_as_the_holdouts_validation():
+    from training.run_auto import split_sizes
+
+    items = [SplitItem("a")] * 80 + [SplitItem("a", "val")] * 10 + [SplitItem("a", "test")] * 30
+    assert split_sizes(_Inputs(TrainConfig(holdout=True), items)) == (1, 80, 10, 30)
+    unmarked = [SplitItem("a")] * 90 + [SplitItem("a", "test")] * 30
+    folds, train, val, test = split_sizes(_Inputs(TrainConfig(holdout=True), unmarked))
+    assert test == 30 and val == round(90 * TrainConfig().holdout_fractions[1])
+    assert train == 90 - val
+    assert split_sizes(_Inputs(TrainConfig(folds=5), [SplitItem("a")] * 50)) == (5, 40, 10, 0)
+
+
+def test_an_undersampled_epoch_counts_only_the_items_it_draws():
+    from training.run_auto import epoch_share
+
+    items = [SplitItem("WT")] * 90 + [SplitItem("MUT")] * 30 + [SplitItem("MUT", "test")] * 50
+    # 30 MUT outside the test split: an epoch draws 30 + 30 of the 120 training items
+    assert epoch_share(_Inputs(TrainConfig(sampler="undersample"), items)) == 0.5
+    assert epoch_share(_Inputs(TrainConfig(), items)) == 1.0
+    plan = _plan_epochs(n_train=round(120 * 0.5))
+    assert plan.values["epochs"] == 38  # 300 steps at 8 steps/epoch (120 items: 15, 20 epochs)
+
+
+def _plan_epochs(n_train: int):
+    from training.auto import AutoPlan
+
+    plan = AutoPlan()
+    auto_epochs(TrainConfig(), n_train, 8, plan, warmup_given=False)
+    return plan
