@@ -11,6 +11,8 @@ folds, calibration and the report are all included in the wall time):
   and ``pneumonia_resnet``, a plain PyTorch loop (ResNet-18 at 28 px, batch 128, Adam 1e-3,
   30 epochs) trained on the same training items and scored on the same test items; each over
   ``--seeds`` seeds;
+* ``pneumonia_old_rate``: the old defaults' samples/s and the hours their 30 epochs take, for
+  machines where ``pneumonia_old`` does not fit;
 * ``sweep2d`` / ``sweep3d``: samples/s of the Auto-chosen batch size against the best of a sweep
   in the same process (the "within 0.8x of the best batch size" goal).
 
@@ -181,6 +183,37 @@ def plain_resnet18(arrays: dict, epochs: int, seed: int) -> dict:
     }
 
 
+def old_defaults_rate(n_train: int, epochs: int = 30, steps: int = 6) -> dict:
+    """The old defaults' training speed on PneumoniaMNIST (ResNet-18 at its default 224 px,
+    batch 8, Adam 1e-3, light augmentation): samples/s of ``steps`` timed steps after a
+    warm-up, and the hours their ``epochs`` epochs on ``n_train`` items would take. For when
+    the full old-defaults run does not fit on the machine (on 2 CPU cores it takes hours)."""
+    from training.batches import to_fast_layout
+    from training.models import build_model
+    from training.transforms import build_augmentation
+
+    model = build_model("resnet18", 2, 3)
+    opt = torch.optim.Adam(model.parameters(), 1e-3)
+    aug = build_augmentation("light", 2, 3, 0)
+    x, y = torch.randn(8, 3, 224, 224), torch.randint(0, 2, (8,)).float()
+    seconds = []
+    for _ in range(steps + 1):
+        started = time.perf_counter()
+        opt.zero_grad()
+        logits = model(to_fast_layout(aug(x), torch.device("cpu")))
+        # binary: one logit, as the engine trains it (training.models.num_outputs)
+        torch.nn.functional.binary_cross_entropy_with_logits(logits[:, 0], y).backward()
+        opt.step()
+        seconds.append(time.perf_counter() - started)
+    rate = 8 / statistics.median(seconds[1:])
+    return {
+        "settings": {"model": "resnet18", "size": 224, "batch_size": 8, "optimizer": "adam",
+                     "lr": 1e-3, "augment": "light", "epochs": epochs},
+        "train_samples_per_second": round(rate, 1),
+        "hours_for_the_epochs": round(n_train * epochs / rate / 3600, 2),
+    }  # fmt: skip
+
+
 SWEEP_CASES = {
     # kind: (model, input shape, training items, augmentation) -- Auto's input for
     # PneumoniaMNIST (2D) and a 3D set big enough for the probe to have a choice.
@@ -302,6 +335,9 @@ def pneumonia_cases(root: Path, only: set[str], args, report: dict, save) -> Non
             old["epochs"] = args.old_epochs
         case["old_defaults"] = _seeded([train(folder, seed=s, **old) for s in seeds], RUN_KEYS)
         case["old_defaults"]["epochs_override"] = args.old_epochs
+        save()
+    if "pneumonia_old_rate" in only:
+        case["old_defaults_rate"] = old_defaults_rate(len(arrays["train"][1]))
         save()
     if "pneumonia_resnet" in only:
         runs = [plain_resnet18(arrays, args.resnet_epochs, s) for s in seeds]
