@@ -62,10 +62,10 @@ def _write_volume(path: Path, mutant: bool, rng: np.random.Generator) -> None:
     # Overlapping ranges: most MUT inclusions are larger and brighter, but not all of them,
     # so a classifier has something to learn and no reason to be perfect. An item is ambiguous
     # only when both its radius and its contrast lie where the classes overlap (4.5-6 mm,
-    # 90-100): 8.6 % of MUT and 10 % of WT items, so the best possible accuracy is about 0.96.
-    # (With contrasts 80-140 / 50-110 it was 0.89: below the 0.90 the quick check must show.)
+    # 100-110): 8.6 % of MUT and 8.3 % of WT items, so the best possible accuracy is about 0.96.
+    # (With MUT contrasts 80-140 it was 0.89: below the 0.90 the quick check must show.)
     radius = rng.uniform(4.5, 8.0) if mutant else rng.uniform(3.0, 6.0)
-    contrast = rng.uniform(90, 140) if mutant else rng.uniform(50, 100)
+    contrast = rng.uniform(100, 150) if mutant else rng.uniform(50, 110)
     inclusion = (zc - offset[0]) ** 2 + (yc - offset[1]) ** 2 + (xc - offset[2]) ** 2 <= radius**2
     volume += np.where(inclusion, contrast, 0.0)
     path.parent.mkdir(parents=True, exist_ok=True)
