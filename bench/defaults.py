@@ -188,24 +188,8 @@ def old_defaults_rate(n_train: int, epochs: int = 30, steps: int = 6) -> dict:
     batch 8, Adam 1e-3, light augmentation): samples/s of ``steps`` timed steps after a
     warm-up, and the hours their ``epochs`` epochs on ``n_train`` items would take. For when
     the full old-defaults run does not fit on the machine (on 2 CPU cores it takes hours)."""
-    from training.batches import to_fast_layout
-    from training.models import build_model
-    from training.transforms import build_augmentation
-
-    model = build_model("resnet18", 2, 3)
-    opt = torch.optim.Adam(model.parameters(), 1e-3)
-    aug = build_augmentation("light", 2, 3, 0)
-    x, y = torch.randn(8, 3, 224, 224), torch.randint(0, 2, (8,)).float()
-    seconds = []
-    for _ in range(steps + 1):
-        started = time.perf_counter()
-        opt.zero_grad()
-        logits = model(to_fast_layout(aug(x), torch.device("cpu")))
-        # binary: one logit, as the engine trains it (training.models.num_outputs)
-        torch.nn.functional.binary_cross_entropy_with_logits(logits[:, 0], y).backward()
-        opt.step()
-        seconds.append(time.perf_counter() - started)
-    rate = 8 / statistics.median(seconds[1:])
+    step = _timed_step("resnet18", (3, 224, 224), "light", 8, lambda p: torch.optim.Adam(p, 1e-3))
+    rate = 8 / statistics.median([step(8) for _ in range(steps + 1)][1:])
     return {
         "settings": {"model": "resnet18", "size": 224, "batch_size": 8, "optimizer": "adam",
                      "lr": 1e-3, "augment": "light", "epochs": epochs},
@@ -224,24 +208,31 @@ SWEEP_CASES = {
 
 def _sweep_step(kind: str):
     """One training step of the run's model with its augmentation (as training/timing.py)."""
+    name, shape, _n, augment = SWEEP_CASES[kind]
+    optimizer = lambda params: torch.optim.AdamW(params, 3e-3)  # noqa: E731
+    return _timed_step(name, shape, augment, max(MAX_SWEEP[kind]), optimizer)
+
+
+def _timed_step(name: str, shape: tuple[int, ...], augment: str, max_batch: int, optimizer):
+    """``step(bs)``: the seconds of one training step of a fresh ``name`` on ``bs`` random
+    inputs of ``shape`` (C, *spatial), augmented, in the engine's memory layout."""
     from training.loop import to_fast_layout
     from training.models import build_model
     from training.transforms import build_augmentation
 
-    name, shape, _n, augment = SWEEP_CASES[kind]
-    model = build_model(name, 2, 1)
-    if kind == "3d":
+    model = build_model(name, 2, shape[0])
+    if len(shape) == 4:
         model = model.to(memory_format=torch.channels_last_3d)
-    opt = torch.optim.AdamW(model.parameters(), 3e-3)
-    aug = build_augmentation(augment, len(shape) - 1, 1, 0)
-    x = torch.randn(max(MAX_SWEEP[kind]), *shape)
+    opt = optimizer(model.parameters())
+    aug = build_augmentation(augment, len(shape) - 1, shape[0], 0)
+    x = torch.randn(max_batch, *shape)
     device = torch.device("cpu")
 
     def step(bs: int) -> float:
         started = time.perf_counter()
         batch = to_fast_layout(aug(x[:bs]), device)
         opt.zero_grad()
-        model(batch).sum().backward()
+        model(batch).sum().backward()  # the cost of a loss's backward, without targets
         opt.step()
         return time.perf_counter() - started
 

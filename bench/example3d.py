@@ -33,32 +33,31 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 
-def load_example(root: Path) -> tuple[list[torch.Tensor], torch.Tensor, list[np.ndarray]]:
-    """(volumes resized to 32^3 as the engine does, labels, raw volumes) of the 3D half."""
+def load_example(root: Path) -> tuple[torch.Tensor, torch.Tensor, list[np.ndarray]]:
+    """(the volumes as the engine preprocesses them: 32^3, whole-volume z-score; labels; raw
+    volumes) of the example's 3D half."""
     from medview.core.project import Project
     from medview.demo import create_demo_project
-    from training.data import _read_item
-    from training.transforms import _resize
+    from medview.io.readers import load_item
+    from training.transforms import PrepSettings, preprocess
 
     create_demo_project(root / "example.medview").close()
     project = Project.open(root / "example.medview")
     volumes = [it for it in project.items() if it.shape[0] > 1]
-    raw = [np.asarray(_read_item(project, it).array, dtype=np.float32) for it in volumes]
-    resized = [_resize(torch.from_numpy(v)[None], 3, 32) for v in raw]
+    images = [load_item(project, it) for it in volumes]
+    raw = [np.asarray(image.array, dtype=np.float32) for image in images]
+    x = np.stack([preprocess(image, PrepSettings(3, 32, 1)) for image in images])
     y = [1.0 if it.label == "MUT" else 0.0 for it in volumes]
     project.close()
-    return resized, torch.tensor(y), raw
-
-
-def whole_volume_zscore(volume: torch.Tensor) -> torch.Tensor:
-    """What the engine does (training/transforms.py): the mean and std of every voxel."""
-    return (volume - volume.mean()) / volume.std()
+    return torch.from_numpy(x), torch.tensor(y), raw
 
 
 def foreground_zscore(volume: torch.Tensor) -> torch.Tensor:
     """The candidate: the mean and std of the voxels above an Otsu threshold (the best
     two-class split of a 128-bin histogram), the background raised to the foreground's 0.5th
-    percentile first (as nnU-Net normalises MRI over its non-zero mask)."""
+    percentile first (as nnU-Net normalises MRI over its non-zero mask). Every step is
+    unchanged by an affine change of intensities, so it can start from the engine's
+    whole-volume z-score."""
     flat = volume.flatten().double()
     hist = torch.histc(flat, 128, float(flat.min()), float(flat.max()))
     edges = torch.linspace(float(flat.min()), float(flat.max()), 129, dtype=torch.float64)
@@ -180,7 +179,7 @@ def main() -> None:
         "hand_features_logistic": hand_features(raw, y, args.splits),
     }
     inputs_by_name = {
-        "whole_volume_zscore": torch.stack([whole_volume_zscore(v) for v in x]),
+        "whole_volume_zscore": x,
         "foreground_zscore": torch.stack([foreground_zscore(v) for v in x]),
     }
     for name, inputs in inputs_by_name.items():

@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import dataclasses
-from collections import Counter
 from typing import Any
 
 from training.batch_size import BatchChoice
@@ -35,13 +34,21 @@ def split_sizes(inputs: RunInputs) -> Sizes:
 
 
 def epoch_share(inputs: RunInputs) -> float:
-    """The share of the training items one epoch draws: 1, or with ``--sampler undersample``
-    the smallest class's count times the number of classes over all items (estimated from the
-    labels of the items outside the test split, as the folds are not made yet)."""
-    if inputs.cfg.sampler != "undersample":
+    """The share of the training items one epoch draws (``training.data.epoch_size``: all of
+    them, or with ``--sampler undersample`` the smallest class times the number of classes),
+    from the labels of the items outside the test split, as the folds are not made yet."""
+    import torch
+
+    from training.data import epoch_size
+
+    labels = [
+        inputs.classes.index(it.label)
+        for it in inputs.items
+        if it.split != "test" and it.label is not None
+    ]
+    if not labels:
         return 1.0
-    counts = list(Counter(it.label for it in inputs.items if it.split != "test").values())
-    return min(counts) * len(counts) / sum(counts) if counts else 1.0
+    return epoch_size(torch.tensor(labels), inputs.cfg.sampler) / len(labels)
 
 
 def finish_auto(inputs: RunInputs) -> tuple[TrainConfig, dict[str, Any], dict[str, Any]]:

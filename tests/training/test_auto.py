@@ -227,6 +227,7 @@ def test_auto_epochs_shrink_to_the_time_budget_measured_on_the_device():
 class _Inputs:  # what split_sizes / epoch_share read of training.run_context.RunInputs
     cfg: TrainConfig
     items: list
+    classes: tuple[str, ...] = ("a", "WT", "MUT")
 
 
 @dataclass
