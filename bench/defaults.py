@@ -4,7 +4,8 @@ Cases (each a real ``run_training`` on a real project, so loading, the Auto plan
 folds, calibration and the report are all included in the wall time):
 * the bundled example (``medview demo``), its 3D half and its 2D half:
   ``auto`` (the window's new default), ``quick`` (the new Quick check) and ``old_quick`` (the
-  old window default: small CNN, 3 folds, 3 epochs, batch 8, Adam 1e-3, no augmentation);
+  old window default: small CNN, 3 folds, 3 epochs, batch 8, Adam 1e-3, no augmentation),
+  each over ``--example-seeds`` fold splits;
 * the shared PneumoniaMNIST subset imported as PNGs with the npz's own split (2428 train, 270
   val, 468 test): ``pneumonia_auto`` (Auto), ``pneumonia_old`` (``--no-auto``: the old
   defaults), both one hold-out run validated on the val items and scored on the test items,
@@ -25,6 +26,7 @@ test split), AUC, ECE before/after temperature scaling, wall and CPU seconds, ch
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import statistics
 import sys
@@ -64,6 +66,7 @@ def _summary(outcome, wall: float, cpu: float) -> dict:
         out["ece_oof_after"] = cal.get("ece_after")
         out["temperature"] = cal.get("temperature")
         out["threshold"] = cal.get("threshold")
+        out["oof_accuracy_at_threshold"] = (cal.get("oof_at_threshold") or {}).get("accuracy")
     test = m.get("test")
     if test:
         out["test_auc"] = test.get("roc_auc")
@@ -216,21 +219,19 @@ def _sweep_step(kind: str):
 def _timed_step(name: str, shape: tuple[int, ...], augment: str, max_batch: int, optimizer):
     """``step(bs)``: the seconds of one training step of a fresh ``name`` on ``bs`` random
     inputs of ``shape`` (C, *spatial), augmented, in the engine's memory layout."""
-    from training.loop import to_fast_layout
+    from training.batches import model_to_fast_layout
     from training.models import build_model
     from training.transforms import build_augmentation
 
-    model = build_model(name, 2, shape[0])
-    if len(shape) == 4:
-        model = model.to(memory_format=torch.channels_last_3d)
+    device = torch.device("cpu")
+    model = model_to_fast_layout(build_model(name, 2, shape[0]), name, len(shape) - 1, device)
     opt = optimizer(model.parameters())
     aug = build_augmentation(augment, len(shape) - 1, shape[0], 0)
     x = torch.randn(max_batch, *shape)
-    device = torch.device("cpu")
 
     def step(bs: int) -> float:
         started = time.perf_counter()
-        batch = to_fast_layout(aug(x[:bs]), device)
+        batch = aug(x[:bs])
         opt.zero_grad()
         model(batch).sum().backward()  # the cost of a loss's backward, without targets
         opt.step()
@@ -247,12 +248,18 @@ def batch_sweep(kind: str, rounds: int = 3) -> dict:
     """Samples/s per batch size (round-robin over the sizes, ``rounds`` times, so machine-load
     drift hits every size alike; the best round counts), and the Auto probe's choice made with
     the same step in the same process, before and after the sweep."""
+    from training.auto import planned_epochs
     from training.batch_size import choose_batch_size
 
     step = _sweep_step(kind)
     sizes = MAX_SWEEP[kind]
     n_train = SWEEP_CASES[kind][2]
-    before = choose_batch_size(step, device_type="cpu", n_train=n_train, kind=kind)
+    # as the engine probes for Auto: sizes weighed by the epochs Auto would give them
+    probe = functools.partial(
+        choose_batch_size, step, device_type="cpu", n_train=n_train, kind=kind,
+        epochs_for=functools.partial(planned_epochs, False, n_train),
+    )  # fmt: skip
+    before = probe()
     seconds: dict[int, list[float]] = {bs: [] for bs in sizes}
     for bs in sizes:
         step(bs)  # warm-up
@@ -260,7 +267,7 @@ def batch_sweep(kind: str, rounds: int = 3) -> dict:
         for bs in sizes:
             reps = max(2, SWEEP_SAMPLES[kind] // bs)
             seconds[bs].append(sum(step(bs) for _ in range(reps)) / (reps * bs))
-    after = choose_batch_size(step, device_type="cpu", n_train=n_train, kind=kind)
+    after = probe()
     rates = {bs: round(1 / min(s), 1) for bs, s in seconds.items()}
     best = max(rates, key=rates.__getitem__)
     return {
@@ -289,19 +296,27 @@ def _seeded(runs: list[dict], keys: tuple[str, ...]) -> dict:
 RUN_KEYS = ("test_auc", "test_accuracy", "test_ece_after", "test_ece_before", "wall_seconds")
 
 
-def example_cases(root: Path, only: set[str], report: dict, save) -> None:
+EXAMPLE_KEYS = ("accuracy_folds", "auc_folds", "oof_accuracy_at_threshold", "wall_seconds")
+
+
+def example_cases(root: Path, only: set[str], seeds: int, report: dict, save) -> None:
+    """Auto, the quick check and the old window default on each half, over ``seeds`` fold
+    splits (``--seed``), each case's runs with their mean and std."""
     folder = demo_project(root)
     for kind in ("3d", "2d"):
         if f"demo{kind}" not in only:
             continue
         case = report.setdefault(f"example_{kind}", {})
-        case["auto"] = train(folder, kind=kind)
-        save()
-        case["quick"] = train(folder, kind=kind, quick=True, folds=3)
-        save()
         model = "cnn3d_small" if kind == "3d" else "cnn_small"
-        case["old_quick"] = train(folder, model=model, **OLD_QUICK)
-        save()
+        presets = {
+            "auto": dict(kind=kind),
+            "quick": dict(kind=kind, quick=True, folds=3),
+            "old_quick": dict(model=model, **OLD_QUICK),
+        }
+        for name, kw in presets.items():
+            runs = [train(folder, seed=seed, **kw) for seed in range(seeds)]
+            case[name] = _seeded(runs, EXAMPLE_KEYS)
+            save()
 
 
 def pneumonia_cases(root: Path, only: set[str], args, report: dict, save) -> None:
@@ -340,6 +355,7 @@ def pneumonia_cases(root: Path, only: set[str], args, report: dict, save) -> Non
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", type=int, default=3, help="PneumoniaMNIST seeds")
+    ap.add_argument("--example-seeds", type=int, default=3, help="fold splits of the example")
     ap.add_argument(
         "--only",
         default="demo3d,demo2d,pneumonia_auto,pneumonia_old,pneumonia_resnet,sweep2d,sweep3d",
@@ -361,7 +377,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         if only & {"demo3d", "demo2d"}:
-            example_cases(root, only, report, save)
+            example_cases(root, only, args.example_seeds, report, save)
         if any(c.startswith("pneumonia") for c in only) and NPZ.is_file():
             pneumonia_cases(root, only, args, report, save)
         for kind in ("2d", "3d"):

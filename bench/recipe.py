@@ -29,6 +29,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
+from training.batches import model_to_fast_layout  # noqa: E402
 from training.calibration import expected_calibration_error  # noqa: E402
 from training.config import TrainConfig  # noqa: E402
 from training.freeze import set_train_mode  # noqa: E402
@@ -158,9 +159,8 @@ def run_one(parts, model_name, cfg, ndim, upsample, seed):
     test_idx = list(range(n_tr + n_va, len(y)))
     seed_everything(seed)
     cfg = TrainConfig(**{**cfg, "seed": seed}).with_defaults()
-    model = build_model(model_name, 2, 1)
-    if ndim == 3:
-        model = model.to(memory_format=torch.channels_last_3d)
+    cpu = torch.device("cpu")
+    model = model_to_fast_layout(build_model(model_name, 2, 1), model_name, ndim, cpu)
     augment = build_augmentation(cfg.augment, ndim, 1, seed)
     ctx = Context(x, y, 2, torch.device("cpu"), augment)
     started = time.perf_counter()

@@ -3,8 +3,11 @@ Auto's time estimate comes from.
 
 * CPU: a short throughput probe over powers of two, each bounded by a memory budget and by the
   data set (at least ``MIN_STEPS`` optimizer steps per epoch, so a tiny set is not trained
-  with two steps an epoch). The smallest size within 10 % of the best throughput wins: on
-  small sets more steps per epoch learn more, and 10 % slower costs little.
+  with two steps an epoch). The smallest size within 10 % of the best wins: on small sets more
+  steps per epoch learn more, and 10 % slower costs little. "Best" is the throughput, or, when
+  Auto sets the epochs from the steps per epoch (``epochs_for``), the training time: on a tiny
+  set twice the batch means twice the epochs for the same steps, so a size only wins by more
+  than doubling the throughput.
 * CUDA: the largest size that fits, found by doubling until the GPU runs out of memory (one
   short step each), under the same data-set cap.
 
@@ -86,14 +89,17 @@ def choose_batch_size(
     per_sample_bytes: int | None = None,
     budget_bytes: int | None = None,
     is_oom: Callable[[BaseException], bool] | None = None,
+    epochs_for: Callable[[int], int] | None = None,
 ) -> BatchChoice:
-    """Probe ``step`` (one training step at a batch size, returns its seconds)."""
+    """Probe ``step`` (one training step at a batch size, returns its seconds).
+    ``epochs_for(batch_size)``: the epochs a run would get at that size (Auto's epochs follow
+    the steps per epoch); None: the same at every size."""
     cap, why_cap = batch_cap(n_train, kind, per_sample_bytes, budget_bytes)
     candidates = _powers(min(4, cap), cap)
     if device_type == "cuda":
         choice = _probe_cuda(step, candidates, is_oom, f"cap {cap}, {why_cap}")
     else:
-        choice = _probe_cpu(step, candidates, f"cap {cap} ({why_cap})")
+        choice = _probe_cpu(step, candidates, f"cap {cap} ({why_cap})", epochs_for)
     choice.per_sample_bytes, choice.budget_bytes = per_sample_bytes, budget_bytes
     return choice
 
@@ -141,8 +147,14 @@ def _probe_cuda(
     return BatchChoice(fitted, reason, rates)
 
 
-def _probe_cpu(step: Callable[[int], float], candidates: list[int], why_cap: str) -> BatchChoice:
-    """Throughput per candidate; the smallest within CPU_TOLERANCE of the best wins."""
+def _probe_cpu(
+    step: Callable[[int], float],
+    candidates: list[int],
+    why_cap: str,
+    epochs_for: Callable[[int], int] | None = None,
+) -> BatchChoice:
+    """Throughput per candidate; the smallest within CPU_TOLERANCE of the best wins (of the
+    shortest training, epochs / throughput, when ``epochs_for`` is given)."""
     rates: dict[int, float] = {}
     best = 0.0
     for size in candidates:
@@ -157,11 +169,20 @@ def _probe_cpu(step: Callable[[int], float], candidates: list[int], why_cap: str
     for size in reversed(list(rates)):
         rates[size] = max(rates[size], size / max(step(size), 1e-9))
     best = max(rates.values())
-    chosen = min(s for s, r in rates.items() if r >= CPU_TOLERANCE * best)
-    reason = (
-        f"CPU throughput probe over {', '.join(map(str, rates))}: {chosen} is the smallest "
-        f"within {1 - CPU_TOLERANCE:.0%} of the best ({best:.1f} samples/s); {why_cap}"
-    )
+    if epochs_for is None:
+        chosen = min(s for s, r in rates.items() if r >= CPU_TOLERANCE * best)
+        why = f"within {1 - CPU_TOLERANCE:.0%} of the best ({best:.1f} samples/s)"
+    else:
+        cost = {s: epochs_for(s) / r for s, r in rates.items()}  # training time, per item
+        shortest = min(cost.values())
+        chosen = min(s for s, c in cost.items() if c * CPU_TOLERANCE <= shortest)
+        why = (
+            f"within {1 - CPU_TOLERANCE:.0%} of the shortest training "
+            f"({epochs_for(chosen)} epochs at {rates[chosen]:.1f} samples/s; the epochs follow "
+            f"the steps per epoch)"
+        )
+    probed = ", ".join(map(str, rates))
+    reason = f"CPU throughput probe over {probed}: {chosen} is the smallest {why}; {why_cap}"
     return BatchChoice(chosen, reason, rates)
 
 

@@ -22,6 +22,15 @@ from training.stream_shards import StreamStore
 from training.transforms import augment_batch
 
 PRECISE_BN_SAMPLES = 256  # items per BatchNorm recalibration: bounds its cost on large sets
+PRECISE_BN_MIN = 16  # ... and at least this many (or all) on small ones
+
+
+def precise_bn_count(n_train: int) -> int:
+    """Training items the BatchNorm recalibration before each evaluation passes over: half
+    of them, within PRECISE_BN_MIN..PRECISE_BN_SAMPLES. A forward pass costs about a third of a
+    training step, so over every item the recalibration added a third to each epoch of a small
+    set; over half, a sixth (the example's 3D half: the same fold accuracy, docs/auto.md)."""
+    return min(n_train, PRECISE_BN_SAMPLES, max(PRECISE_BN_MIN, n_train // 2))
 
 
 @dataclass
@@ -71,7 +80,7 @@ def batches(
         return
     augment = ctx.augment if train else None
     for idx, batch in stream_batches(ctx.store, index_batches, ctx.device, augment):
-        yield idx, to_fast_layout(batch, ctx.device)
+        yield idx, batch
 
 
 def _batch(ctx: Context, idx: torch.Tensor, train: bool) -> torch.Tensor:
@@ -88,17 +97,32 @@ def _batch(ctx: Context, idx: torch.Tensor, train: bool) -> torch.Tensor:
             batch = batch.pin_memory()  # lets the copy below overlap with compute
         batch = batch.to(ctx.device, non_blocking=True)
     # Half-precision stores (slice mode, training/slice_data.py) become float32 per batch.
-    return to_fast_layout(batch.float(), ctx.device)
+    # The layout stays: the model's weights choose it (fast_memory_format).
+    return batch.float()
 
 
-def to_fast_layout(batch: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """Channels-last where it is faster: 2D on CUDA (with AMP), 3D on the CPU (oneDNN's 3D
-    convolutions run ~3x faster channels-last than PyTorch's default CPU kernels)."""
-    if device.type == "cuda" and batch.dim() == 4:
-        return batch.contiguous(memory_format=torch.channels_last)
-    if device.type == "cpu" and batch.dim() == 5:
-        return batch.contiguous(memory_format=torch.channels_last_3d)
-    return batch
+def fast_memory_format(model_name: str, ndim: int, device: torch.device) -> Any:
+    """The weight layout a model trains fastest in here (bench/memory_layout.py), or None for
+    PyTorch's default. Convolutions follow a channels-last weight whatever the input's layout,
+    so the model alone decides. Channels-last: 2D on CUDA (with AMP) and on the CPU (1.2-1.6x
+    for cnn_small, mobilenet_v2, efficientnet_b0; no 2D model slower); 3D on the CPU for
+    cnn3d_small (1.4x), not for MedicalNet (0.6-0.7x at 32 voxels: its dilated convolutions).
+    3D on CUDA keeps the default layout (not measured)."""
+    from training.model_specs import spec
+
+    if ndim == 2 and device.type in ("cpu", "cuda"):
+        return torch.channels_last
+    if ndim == 3 and device.type == "cpu" and spec(model_name).family != "medicalnet":
+        return torch.channels_last_3d
+    return None
+
+
+def model_to_fast_layout(
+    model: nn.Module, model_name: str, ndim: int, device: torch.device
+) -> nn.Module:
+    """``model`` (already on ``device``) with its weights in ``fast_memory_format``."""
+    fmt = fast_memory_format(model_name, ndim, device)
+    return model if fmt is None else model.to(memory_format=fmt)
 
 
 def precise_bn(model: nn.Module, ctx: Context, indices: Sequence[int], batch_size: int) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from medview.core import messages as msg
-from training.batches import Context, predict, stage_data
+from training.batches import Context, model_to_fast_layout, predict, stage_data
 from training.cross_validation import Fold
 from training.data import LoadedData
 from training.freeze import apply_train_layers, set_train_mode
@@ -40,12 +40,7 @@ def build_fold_model(ctx: RunContext, record: RunRecord) -> torch.nn.Module:
         info = model_info(model, ctx.model_name, ctx.channels, ctx.size)
         record.header["model_info"] = {**info, **trained.to_json()}
         ctx.log(trained.summary())
-    model.to(ctx.device)
-    if ctx.device.type == "cuda" and ctx.prep.ndim == 2:
-        model = model.to(memory_format=torch.channels_last)  # faster convs with AMP
-    elif ctx.device.type == "cpu" and ctx.prep.ndim == 3:
-        model = model.to(memory_format=torch.channels_last_3d)  # oneDNN's fast 3D convs
-    return model
+    return model_to_fast_layout(model.to(ctx.device), ctx.model_name, ctx.prep.ndim, ctx.device)
 
 
 def train_folds(ctx: RunContext, data: LoadedData, splits: Splits, record: RunRecord) -> None:

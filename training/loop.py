@@ -27,12 +27,11 @@ import torch
 from torch import nn
 
 from medview.core.errors import MedviewError
-from training.batches import PRECISE_BN_SAMPLES, batches, precise_bn, predict_logits
 from training.batches import Context as Context  # (re-exported: callers import it from here)
 from training.batches import _batch as _batch
+from training.batches import batches, precise_bn, precise_bn_count, predict_logits
 from training.batches import predict as predict
 from training.batches import stage_data as stage_data
-from training.batches import to_fast_layout as to_fast_layout
 from training.config import TrainConfig
 from training.data import epoch_batches, epoch_size
 from training.early_stopping import EarlyStopping
@@ -274,7 +273,8 @@ def _epoch(
         t.ema.swap(model)  # evaluate (and keep, if best) the averaged weights
     if t.cfg.precise_bn:
         order = torch.randperm(len(t.train_pos), generator=torch.Generator().manual_seed(epoch))
-        precise_bn(model, t.ctx, t.train_pos[order[:PRECISE_BN_SAMPLES]], t.batch_size)
+        chosen = order[: precise_bn_count(len(order))]
+        precise_bn(model, t.ctx, t.train_pos[chosen], t.batch_size)
     scores = evaluate(model, t.ctx, val, t.batch_size * 2)
     improved = stopping.update(epoch, scores["val_auc"], scores["val_loss"])
     if improved:

@@ -18,6 +18,7 @@ import torch
 
 from medview.core.errors import MedviewError
 from medview.core.project import Item, Project
+from training.batches import model_to_fast_layout
 from training.data import load_items
 from training.loop import Context, predict, resolve_device
 from training.models import build_model
@@ -55,8 +56,12 @@ def ensemble_predict(
         ctx = Context(data.x, data.y, n_classes, device, tta=tta, store=data.store)
         models = (_fold_model(run_dir, fold, model_name, n_classes, channels) for fold in folds)
         total = sum(
-            predict(m.to(device), ctx, range(len(data.items)), batch_size * 2) for m in models
-        )
+            predict(
+                model_to_fast_layout(m.to(device), model_name, prep.ndim, device),
+                ctx, range(len(data.items)), batch_size * 2,
+            )
+            for m in models
+        )  # fmt: skip
         return np.asarray(total) / len(folds), data.items
     finally:
         data.close()

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any
 
 from training.batch_size import BatchChoice
@@ -94,9 +95,13 @@ def _batch_size(
         reason = "a --fold run: the data-set cap up to 32, no probe (fold runs must agree)"
         plan.choose("batch_size", size, reason)
         return dataclasses.replace(cfg, batch_size=size), None
+    from training.auto import planned_epochs
     from training.timing import probe_batch
 
-    choice = probe_batch(inputs, data, n_train)
+    epochs_for = None
+    if cfg.auto and cfg.epochs is None:  # Auto's epochs will follow the steps per epoch
+        epochs_for = functools.partial(planned_epochs, cfg.quick, n_train)
+    choice = probe_batch(inputs, data, n_train, epochs_for)
     plan.choose("batch_size", choice.batch_size, choice.reason)
     return dataclasses.replace(cfg, batch_size=choice.batch_size), choice
 

@@ -14,6 +14,7 @@ import torch
 
 from medview.core.project import Item, Project
 from training.aggregate import SliceRow, volume_rows
+from training.batches import model_to_fast_layout
 from training.loop import Context, predict
 from training.models import build_model
 from training.slice_data import load_slices
@@ -62,7 +63,8 @@ def ensemble_slices(
     for fold in folds:
         model = build_model(model_name, len(classes), prep.channels)
         load_weights(model, run_dir / f"fold{fold}.safetensors")
-        total += predict(model.to(device), ctx, range(data.n_slices), batch_size * 2)
+        model = model_to_fast_layout(model.to(device), model_name, prep.ndim, device)
+        total += predict(model, ctx, range(data.n_slices), batch_size * 2)
     mean = total / max(1, len(folds))
     rows = [
         SliceRow(data.items[int(v)].id, 0, None, None, mean[k].tolist())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -19,29 +20,25 @@ from training.batch_size import (
     available_memory,
     choose_batch_size,
 )
+from training.batches import model_to_fast_layout, precise_bn_count
 from training.loop import (
     Context,
     _batch,
     loss_of,
     make_criterion,
     make_optimizer,
-    to_fast_layout,
 )
 from training.models import build_model
 from training.transforms import build_augmentation
 
 EVAL_COST = 1 / 3  # a forward pass costs about a third of a training step per sample
-PRECISE_BN = 256  # items per BatchNorm recalibration (training.loop.PRECISE_BN_SAMPLES)
 
 
 def _trainer(run: Any, data: Any):
     """A (step(batch_size) -> seconds, model) pair on a throwaway model."""
     cfg = dataclasses.replace(run.cfg, batch_size=run.cfg.batch_size or 8).with_defaults()
     model = build_model(run.model_name, len(run.classes), run.channels).to(run.device)
-    if run.device.type == "cpu" and run.prep.ndim == 3:
-        model = model.to(memory_format=torch.channels_last_3d)
-    elif run.device.type == "cuda" and run.prep.ndim == 2:
-        model = model.to(memory_format=torch.channels_last)
+    model = model_to_fast_layout(model, run.model_name, run.prep.ndim, run.device)
     model.train()
     optimizer = make_optimizer(cfg, list(model.parameters()))
     augment = build_augmentation(cfg.augment, run.prep.ndim, run.channels, cfg.seed)
@@ -69,11 +66,15 @@ def _is_oom(exc: BaseException) -> bool:
     return isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in str(exc).lower()
 
 
-def probe_batch(run: Any, data: Any, n_train: int) -> BatchChoice:
+def probe_batch(
+    run: Any, data: Any, n_train: int, epochs_for: Callable[[int], int] | None = None
+) -> BatchChoice:
+    """The batch size by a probe of real training steps (training.batch_size);
+    ``epochs_for``: the epochs Auto would give each size, when it sets them."""
     step, model = _trainer(run, data)
     per_sample = budget = None
     if run.device.type == "cpu":
-        sample = to_fast_layout(data.x[:1], run.device)[0]
+        sample = data.x[0].to(run.device)
         per_sample = activation_bytes_per_sample(model, sample)
         budget = available_memory()
     choice = choose_batch_size(
@@ -84,6 +85,7 @@ def probe_batch(run: Any, data: Any, n_train: int) -> BatchChoice:
         per_sample_bytes=per_sample,
         budget_bytes=budget,
         is_oom=_is_oom,
+        epochs_for=epochs_for,
     )
     if run.dist.world_size > 1:  # every rank must train with the same batch size
         choice.batch_size = int(run.dist.share(str(choice.batch_size)))
@@ -106,7 +108,7 @@ def estimate_run(
         step(bs)
         rate = bs / max(min(step(bs), step(bs)), 1e-9)
     views = 2 if cfg.tta else 1  # flip TTA on the kept predictions, not every epoch
-    evaluated = (min(n_train, PRECISE_BN) if cfg.precise_bn else 0) + n_val
+    evaluated = (precise_bn_count(n_train) if cfg.precise_bn else 0) + n_val
     per_epoch = n_train / rate + evaluated * EVAL_COST / rate
     test = (n_val + n_test) * views * EVAL_COST / rate
     seconds = folds * (cfg.epochs * per_epoch + test)

@@ -3,6 +3,7 @@ temperature scaling: the rules on fixed inputs, the probe with a fake step, hand
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,8 +46,8 @@ def test_auto_plan_for_a_tiny_grey_2d_set_matches_the_docs():
     assert v["label_smoothing"] == 0.0 and v["ema"] is True and v["tta"] is True
     assert "class_weights" not in v  # balanced classes
     auto_epochs(TrainConfig(), n_train=48, batch_size=8, plan=plan, warmup_given=False)
-    # 6 steps per epoch -> ceil(300 / 6) = 50 epochs (within 15-60); warm-up 10 % = 5
-    assert plan.values["epochs"] == 50 and plan.values["warmup_epochs"] == 5
+    # 6 steps per epoch -> ceil(128 / 6) = 22 epochs (within 15-60); warm-up 10 % = 2
+    assert plan.values["epochs"] == 22 and plan.values["warmup_epochs"] == 2
     assert all(plan.reasons[k] for k in plan.values)
 
 
@@ -58,13 +59,14 @@ def test_auto_plan_for_a_3d_set_matches_the_docs():
     assert v["model"] == "cnn3d_small"
     assert v["size"] == 32  # 48 rounded to 16 = 48, capped at 32 on the CPU
     assert v["augment"] == "none"  # no 3D preset has earned its place (docs/auto.md)
+    assert v["lr"] == 6e-3  # the 3D peak rate: twice the 2D one
     assert v["class_weights"] is True  # 3:1 reaches the weighting rule
     cuda = auto_settings(TrainConfig(), profile, "cuda").values
     assert cuda["size"] == 48  # the CUDA cap (96) leaves the median extent
     assert v["early_stopping"] == "loss"  # the kept epoch: lowest validation loss
     quick = TrainConfig(quick=True)
     auto_epochs(quick, n_train=27, batch_size=4, plan=plan, warmup_given=False)
-    assert plan.values["epochs"] == 26  # ceil(180 / 7 steps), within 10-30
+    assert plan.values["epochs"] == 19  # ceil(128 / 7 steps), within 10-30
     quick_plan = auto_settings(quick, profile, "cpu").values
     assert quick_plan["size"] == 32 and quick_plan["early_stopping"] == "loss"
 
@@ -125,6 +127,31 @@ def test_cpu_probe_picks_the_smallest_size_near_the_best_throughput():
     assert choice.batch_size == 16  # 85 < 0.9 * 101 = 90.9 <= 100
     assert 64 in choice.samples_per_second  # probed, then stopped (60 < 0.7 * 101)
     assert 128 not in choice.samples_per_second
+
+
+def test_cpu_probe_weighs_sizes_by_the_epochs_auto_gives_them():
+    from training.auto import planned_epochs
+
+    # The example's 3D half: 32 training volumes a fold. Batch 8 trains 1.3x faster per
+    # sample, but gets twice the epochs for Auto's ~128 steps: batch 4 finishes first.
+    rates = {4: 70.0, 8: 91.0}
+    epochs_for = functools.partial(planned_epochs, False, 32)
+    assert (epochs_for(4), epochs_for(8)) == (16, 32)
+    step = lambda bs: bs / rates[bs]  # noqa: E731
+    tiny = choose_batch_size(step, device_type="cpu", n_train=32, kind="3d", epochs_for=epochs_for)
+    assert tiny.batch_size == 4  # 16 / 70 = 0.23 s per item against 32 / 91 = 0.35
+    assert "shortest training" in tiny.reason and "16 epochs" in tiny.reason
+    # by throughput alone (the user gave the epochs) batch 8 wins: 70 < 0.9 * 91
+    assert choose_batch_size(step, device_type="cpu", n_train=32, kind="3d").batch_size == 8
+    # a size that more than doubles the throughput (by over 10 %) still wins
+    rates[8] = 200.0
+    fast = choose_batch_size(step, device_type="cpu", n_train=32, kind="3d", epochs_for=epochs_for)
+    assert fast.batch_size == 8  # 32 / 200 = 0.16 < 0.9 * 0.23
+    # a large set sits at the epoch floor at every size: the throughput rule again
+    rates = {4: 50.0, 8: 85.0, 16: 100.0, 32: 101.0, 64: 60.0}
+    big = functools.partial(planned_epochs, False, 100_000)
+    chosen = choose_batch_size(step, device_type="cpu", n_train=100_000, kind="2d", epochs_for=big)
+    assert chosen.batch_size == 16
 
 
 def test_cuda_probe_takes_the_largest_size_that_fits_capped_by_the_data():
@@ -256,7 +283,7 @@ def test_an_undersampled_epoch_counts_only_the_items_it_draws():
     assert epoch_share(_Inputs(TrainConfig(sampler="undersample"), items)) == 0.5
     assert epoch_share(_Inputs(TrainConfig(), items)) == 1.0
     plan = _plan_epochs(n_train=round(120 * 0.5))
-    assert plan.values["epochs"] == 38  # 300 steps at 8 steps/epoch (120 items: 15, 20 epochs)
+    assert plan.values["epochs"] == 16  # 128 steps at 8 steps/epoch (120 items: the 15 floor)
 
 
 def _plan_epochs(n_train: int):
