@@ -45,7 +45,7 @@ class ConfusionPlot(pg.PlotWidget):
         self.matrix: np.ndarray | None = None
         self.setMinimumSize(200, 180)
         self.setMenuEnabled(False)
-        self.set_title("Confusion matrix")
+        self.set_matrix([], (), "Confusion matrix")
 
     def set_title(self, text: str) -> None:
         self.getPlotItem().setTitle(text, color="#222", size="10pt")
@@ -60,9 +60,13 @@ class ConfusionPlot(pg.PlotWidget):
             for text in self.texts:
                 self.getPlotItem().removeItem(text)
             self.texts = [self._cell_text() for _ in range(n * n)]
-        if n == 0:  # no classes yet (before the run has said which)
-            self.matrix = None
+        if n == 0:  # no classes yet (before the run has said which): an empty unit square,
+            self.matrix = None  # not auto-ranged axes with ticks like "-400 (x0.001)"
             self.image.clear()
+            self.classes = []
+            for name in ("bottom", "left"):
+                self.getPlotItem().getAxis(name).setTicks([[]])
+            self.getPlotItem().getViewBox().setRange(xRange=(0, 1), yRange=(0, 1), padding=0)
             return
         self.matrix = cm
         # Row-normalised colour: a small class reads as clearly as a large one.

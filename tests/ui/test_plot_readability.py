@@ -30,6 +30,25 @@ def test_column_names_fit_their_cells_and_rows_keep_the_full_names(qtbot) -> Non
     qtbot.waitUntil(lambda: _column_names(plot) == CLASSES)
 
 
+def test_an_empty_confusion_matrix_shows_no_numbers_on_its_axes(qtbot) -> None:
+    plot = ConfusionPlot()  # before any run: no classes, no counts
+    qtbot.addWidget(plot)
+    plot.resize(330, 220)
+    plot.show()
+    item = plot.getPlotItem()
+    for name in ("bottom", "left"):
+        axis = item.getAxis(name)
+        assert axis._tickLevels == [[]]  # no auto ticks such as "-400 (x0.001)"
+        assert axis.autoSIPrefixScale == 1.0
+    (x0, x1), (y0, y1) = item.getViewBox().viewRange()
+    # the unit square, widened on one axis by the locked aspect
+    assert x0 <= 0 < 1 <= x1 and y0 <= 0 < 1 <= y1 and max(x1 - x0, y1 - y0) < 3
+    plot.set_matrix([[3, 1], [0, 4]], ["WT", "MUT"], "fold 1")  # then a run's matrix
+    assert [n for _, n in item.getAxis("left")._tickLevels[0]] == ["WT", "MUT"]
+    plot.set_matrix([], (), "Confusion matrix")  # and back (a new run clears it)
+    assert item.getAxis("left")._tickLevels == [[]] and plot.matrix is None
+
+
 def test_fit_name_keeps_at_least_three_letters() -> None:
     assert fit_name("normal", 10) == "normal"
     assert fit_name("malignant", 6) == "malig."
