@@ -40,10 +40,11 @@ IMBALANCE_WEIGHTING = 3.0  # largest / smallest class at which the loss is class
 # fewer epochs rather than an hours-long first run; never fewer than the floor.
 TIME_BUDGET_S = {"full": 600.0, "quick": 60.0}
 EPOCH_FLOOR = {"full": 8, "quick": 5}
-# ... nor below this many optimizer steps per fold: fewer do not leave the initial plateau (on
-# the example's 3D half the loss stays at ln 2 for the first ~70-110 steps), and a run that
-# cannot learn is no quicker check for being short. A busy machine then runs over the budget.
-STEP_FLOOR = {"full": 120, "quick": 120}
+# ... nor below this many optimizer steps per fold (both presets): fewer do not leave the
+# initial plateau (on the example's 3D half at lr 3e-3 the loss stayed at ln 2 for the first
+# ~70-110 steps), and a run that cannot learn is no quicker check for being short. A busy
+# machine then runs over the budget; a small set's TARGET_STEPS sit just above the floor.
+STEP_FLOOR = 120
 
 
 @dataclass
@@ -291,7 +292,7 @@ def fit_time_budget(cfg: Any, plan: AutoPlan, estimate: dict[str, Any]) -> bool:
     mode = "quick" if cfg.quick else "full"
     budget, floor = TIME_BUDGET_S[mode], EPOCH_FLOOR[mode]
     if plan.steps_per_epoch:
-        floor = max(floor, math.ceil(STEP_FLOOR[mode] / plan.steps_per_epoch))
+        floor = max(floor, math.ceil(STEP_FLOOR / plan.steps_per_epoch))
     seconds, epochs = estimate.get("seconds") or 0.0, plan.values["epochs"]
     if seconds <= budget or epochs <= floor:
         return False
@@ -301,7 +302,7 @@ def fit_time_budget(cfg: Any, plan: AutoPlan, estimate: dict[str, Any]) -> bool:
         fitted,
         f"{plan.reasons['epochs']}; lowered from {epochs} to fit the {budget:.0f} s budget "
         f"(estimated {seconds:.0f} s on this device; never below {floor} epochs, "
-        f"{STEP_FLOOR[mode]} steps)",
+        f"{STEP_FLOOR} steps)",
     )
     warm = max(1, round(0.1 * fitted))
     plan.choose("warmup_epochs", warm, "recipe: linear warm-up over the first 10 % of epochs")
