@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from training.model_specs import spec
 from training.optimisation import probabilities
 from training.stream_loader import stream_batches, upload_store
 from training.stream_shards import StreamStore
@@ -106,10 +107,8 @@ def fast_memory_format(model_name: str, ndim: int, device: torch.device) -> Any:
     PyTorch's default. Convolutions follow a channels-last weight whatever the input's layout,
     so the model alone decides. Channels-last: 2D on CUDA (with AMP) and on the CPU (1.2-1.6x
     for cnn_small, mobilenet_v2, efficientnet_b0; no 2D model slower); 3D on the CPU for
-    cnn3d_small (1.4x), not for MedicalNet (0.6-0.7x at 32 voxels: its dilated convolutions).
+    cnn3d_small (1.4x), not for MedicalNet (0.6-0.7x at 32 voxels, measured; 1.08x at 64).
     3D on CUDA keeps the default layout (not measured)."""
-    from training.model_specs import spec
-
     if ndim == 2 and device.type in ("cpu", "cuda"):
         return torch.channels_last
     if ndim == 3 and device.type == "cpu" and spec(model_name).family != "medicalnet":
