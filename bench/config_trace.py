@@ -32,9 +32,11 @@ def _run_training():
     if (ROOT / "training" / "engine").is_dir():
         from training.engine.api import run_training
         from training.recipe.config import TrainConfig
-    else:  # a checkout from before the engine's packages
-        from training.api import run_training  # type: ignore[no-redef]
-        from training.config import TrainConfig  # type: ignore[no-redef]
+    else:  # a checkout from before the engine's packages (flat modules, named at run time)
+        import importlib
+
+        run_training = importlib.import_module("training." + "api").run_training
+        TrainConfig = importlib.import_module("training." + "config").TrainConfig
     return run_training, TrainConfig
 
 

@@ -6,6 +6,10 @@ elsewhere in ``medview/``; widget layout code (methods named ``_build*`` in ``me
 exempt. A function's length is its whole span, ``def`` line to last line (docstring included,
 decorators not). tests/test_house.py enforces the limits with the same scan.
 
+Issue 24 adds the engine's architecture: modules per package, torch-free engine modules
+outside ``training/recipe`` (goal 0), ``cfg.slices`` branches outside the slice mode (goal 0)
+and the modules that spell a run file's name (goal 1: ``medview.core.run_folder``).
+
     python bench/house.py [ROOT]     # one JSON line; ROOT defaults to this checkout
 """
 
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -196,9 +201,106 @@ def figures(result: Scan) -> dict[str, object]:
     }
 
 
+# ---------------------------------------------------------------- the engine's architecture
+HEAVY = ("torch", "torchvision", "monai", "sklearn")  # what the window must never load
+RUN_FILES = re.compile(
+    r"^(config\.json|metrics\.json|history\.csv|predictions\.csv|log\.txt|slices\.csv|"
+    r"patients\.csv|fold\{?.*\}?\.safetensors|fold\*\.safetensors)$"
+)
+
+
+def _trees(root: Path) -> dict[str, tuple[Path, ast.Module]]:
+    return {m: (p, ast.parse(p.read_text(encoding="utf-8"))) for m, p in modules(root)}
+
+
+def _all_imports(module: str, path: Path, tree: ast.Module) -> set[str]:
+    """Every module named by an import, lazy ones too (as import-linter counts them)."""
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        found.update(_imported(module, node, path.name == "__init__.py"))
+    return found
+
+
+def torch_free_outside_recipe(trees: dict[str, tuple[Path, ast.Module]]) -> list[str]:
+    """Engine modules outside training.recipe that reach none of HEAVY, even through other
+    modules: they could be imported by the window, so by issue 24 they belong in the recipe."""
+    graph = {m: _all_imports(m, p, t) for m, (p, t) in trees.items()}
+    heavy: dict[str, bool] = {}
+
+    def reaches_heavy(m: str, seen: frozenset[str] = frozenset()) -> bool:
+        if m not in heavy:
+            targets = graph.get(m, set())
+            direct = any(name.split(".")[0] in HEAVY for name in targets)
+            inner = (n if n in graph else n.rpartition(".")[0] for n in targets)
+            heavy[m] = direct or any(
+                reaches_heavy(n, seen | {m}) for n in inner if n in graph and n not in seen | {m}
+            )
+        return heavy[m]
+
+    return sorted(
+        m
+        for m, (path, _) in trees.items()
+        if m.startswith("training.")
+        and not m.startswith("training.recipe")
+        and path.name not in ("__init__.py", "__main__.py")
+        and not reaches_heavy(m)
+    )
+
+
+def slice_branches(trees: dict[str, tuple[Path, ast.Module]]) -> list[str]:
+    """``cfg.slices`` / ``config.get("slices")`` tests outside the slice mode's own modules."""
+    found = []
+    for m, (_, tree) in trees.items():
+        if m.startswith(("training.slice_mode", "training.recipe.slices")):
+            continue
+        for node in ast.walk(tree):
+            text = ast.unparse(node) if isinstance(node, ast.If | ast.IfExp) else ""
+            test = ast.unparse(node.test) if text else ""
+            if "slices" in test and ("cfg" in test or "config" in test):
+                found.append(f"{m}:{node.lineno}")
+    return found
+
+
+def run_file_spellings(trees: dict[str, tuple[Path, ast.Module]]) -> list[str]:
+    """Modules that spell a run file's name (goal: only medview.core.run_folder)."""
+    found = set()
+    for m, (_, tree) in trees.items():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                if RUN_FILES.match(node.value):
+                    found.add(m)
+            elif isinstance(node, ast.JoinedStr):
+                text = "".join(
+                    v.value if isinstance(v, ast.Constant) else "{}" for v in node.values
+                )
+                if RUN_FILES.match(text):
+                    found.add(m)
+    return sorted(found)
+
+
+def architecture(root: Path) -> dict[str, object]:
+    trees = _trees(root)
+    per_package: dict[str, int] = {}
+    for m, (path, _) in trees.items():
+        package = m if path.name == "__init__.py" else m.rpartition(".")[0]
+        per_package[package] = per_package.get(package, 0) + (path.name != "__init__.py")
+    free = torch_free_outside_recipe(trees)
+    branches = slice_branches(trees)
+    spellings = run_file_spellings(trees)
+    return {
+        "modules_per_package": dict(sorted(per_package.items())),
+        "torch_free_outside_recipe": len(free),
+        "torch_free_outside_recipe_list": free,
+        "slice_branches_outside_slice_mode": len(branches),
+        "slice_branches_list": branches,
+        "run_file_name_spellers": len(spellings),
+        "run_file_name_spellers_list": spellings,
+    }
+
+
 def main() -> None:
     root = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parents[1]
-    print(json.dumps(figures(scan(root))))
+    print(json.dumps({**figures(scan(root)), "architecture": architecture(root)}))
 
 
 if __name__ == "__main__":

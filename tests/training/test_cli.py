@@ -39,7 +39,7 @@ def _parse(add, argv: list[str]) -> argparse.Namespace:
 
 
 def test_cli_module_imports_no_torch():
-    code = "import sys, training.cli_commands; print('torch' in sys.modules)"
+    code = "import sys, training.cli.commands; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_env())
     assert out.stdout.strip() == "False", out.stderr
 

@@ -8,7 +8,7 @@ import pytest
 from projects import make_project
 
 from medview.core.run_folder import RunFolder
-from training.engine.early_stopping import EarlyStopping
+from training.recipe.early_stopping import EarlyStopping
 
 # (epoch, val AUC, val loss): AUC keeps rising while the loss turns up after epoch 2.
 EPOCHS = [(1, 0.70, 0.60), (2, 0.80, 0.40), (3, 0.85, 0.55), (4, 0.90, 0.70), (5, 0.91, 0.90)]

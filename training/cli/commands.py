@@ -1,5 +1,5 @@
 """The training sub-commands for medview/cli.py: train, runs, predict, export, apply, merge,
-study, tune (found here by name; train's flags and handler are in training/cli/arguments.py
+study, tune (found here by name; train's flags and handler are in training/recipe/arguments.py
 and training/cli/train.py).
 
 This module imports no torch at module level (``medview --help`` must stay fast); each
@@ -14,13 +14,14 @@ import argparse
 import json
 import sys
 
-# `medview train`'s flags and handler live in their own modules; medview/cli/parser.py finds
-# every sub-command's handler and argument adder here by name.
-from training.cli.arguments import _positive_int
-from training.cli.arguments import add_train_arguments as add_train_arguments
-from training.cli.arguments import config_from_args as config_from_args
 from training.cli.train import ProgressPrinter as ProgressPrinter
 from training.cli.train import cmd_train as cmd_train
+
+# `medview train`'s flags and handler live in their own modules; medview/cli/parser.py finds
+# every sub-command's handler and argument adder here by name.
+from training.recipe.arguments import _positive_int
+from training.recipe.arguments import add_train_arguments as add_train_arguments
+from training.recipe.arguments import config_from_args as config_from_args
 
 
 def add_runs_arguments(parser: argparse.ArgumentParser) -> None:

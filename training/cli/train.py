@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from medview.core.errors import MedviewError
-from training.cli.arguments import config_from_args
+from training.recipe.arguments import config_from_args
 
 
 class ProgressPrinter:

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from medview.core import messages as msg
+from medview.core.run_folder import RunFolder
 from training.engine.batches import Context, model_to_fast_layout, predict, stage_data
 from training.engine.cross_validation import Fold
 from training.engine.data import LoadedData
@@ -175,7 +176,7 @@ def _save_fold(
     """Rank 0: the fold's weights, the report so far, the FoldDone message and log line."""
     save_weights(
         unwrap(model),
-        ctx.run_dir / f"fold{fold.number}.safetensors",
+        RunFolder(ctx.run_dir).weights(fold.number),
         {"model": ctx.model_name, "fold": str(fold.number), "classes": ",".join(ctx.classes)},
     )
     metrics = write_report(ctx, record, final=False)

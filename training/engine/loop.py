@@ -2,11 +2,11 @@
 
 Its pieces: training/engine/optimisation.py (loss, optimizer, schedule, EMA),
 training/engine/batches.py (the Context, batches on the device, prediction, BatchNorm
-recalibration) and training/engine/early_stopping.py (the best epoch, when to stop).
+recalibration) and training/recipe/early_stopping.py (the best epoch, when to stop).
 
 ``fit`` is the epoch loop, in the jobs of torchvision's classification reference:
 ``make_trainer`` (loss, optimizer, schedule, EMA, AMP), ``train_one_epoch``, ``evaluate``, and
-``training.engine.early_stopping.EarlyStopping`` for the best epoch and when to stop (its
+``training.recipe.early_stopping.EarlyStopping`` for the best epoch and when to stop (its
 weights are what the fold keeps).
 
 Speed notes: the loss is accumulated on the device and read once per epoch (a per-batch
@@ -29,7 +29,6 @@ from torch import nn
 from medview.core.errors import MedviewError
 from training.engine.batches import Context, batches, precise_bn, precise_bn_count, predict_logits
 from training.engine.data import epoch_batches, epoch_size
-from training.engine.early_stopping import EarlyStopping
 from training.engine.gpu_stats import EpochGpuStats
 from training.engine.metrics import _roc_auc
 from training.engine.optimisation import (
@@ -41,6 +40,7 @@ from training.engine.optimisation import (
     probabilities,
 )
 from training.recipe.config import TrainConfig
+from training.recipe.early_stopping import EarlyStopping
 
 
 class Cancelled(Exception):

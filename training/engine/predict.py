@@ -21,10 +21,8 @@ from medview.core.project import Item, Project
 from training.engine.batches import Context, model_to_fast_layout, predict
 from training.engine.data import load_items
 from training.engine.loop import resolve_device
-from training.engine.models import build_model
-from training.engine.run_models import RunModels, load_run_models
+from training.engine.run_models import RunModels, fold_model, load_run_models
 from training.engine.transforms import PrepSettings
-from training.engine.weights import load_weights
 from training.stream.data import data_mode, load_stream
 
 
@@ -54,7 +52,7 @@ def ensemble_predict(
         if not data.items:
             return np.zeros((0, n_classes)), []
         ctx = Context(data.x, data.y, n_classes, device, tta=tta, store=data.store)
-        models = (_fold_model(run_dir, fold, model_name, n_classes, channels) for fold in folds)
+        models = (fold_model(run_dir, fold, model_name, n_classes, channels) for fold in folds)
         total = sum(
             predict(
                 model_to_fast_layout(m.to(device), model_name, prep.ndim, device),
@@ -65,17 +63,6 @@ def ensemble_predict(
         return np.asarray(total) / len(folds), data.items
     finally:
         data.close()
-
-
-def _fold_model(
-    run_dir: Path, fold: int, model_name: str, n_classes: int, channels: int
-) -> torch.nn.Module:
-    path = run_dir / f"fold{fold}.safetensors"
-    if not path.is_file():
-        raise PredictError(f"{path}: fold weights missing")
-    model = build_model(model_name, n_classes, channels)
-    load_weights(model, path)
-    return model
 
 
 def _ensemble(

@@ -17,6 +17,7 @@ from torch import nn
 
 from medview.core.errors import MedviewError
 from medview.core.project import Project
+from medview.core.run_folder import RunFolder
 from training.engine.models import build_model
 from training.engine.transforms import PrepSettings
 from training.engine.weights import load_weights
@@ -39,12 +40,23 @@ class RunModels:
 
     def build(self, fold: int) -> nn.Module:
         """Fold ``fold``'s model on the CPU in eval mode."""
-        path = self.run_dir / f"fold{fold}.safetensors"
-        if not path.is_file():
-            raise RunModelError(f"{path}: fold weights missing")
-        model = build_model(self.model_name, len(self.classes), self.prep.channels)
-        load_weights(model, path)
-        return model.eval()
+        return fold_model(
+            self.run_dir, fold, self.model_name, len(self.classes), self.prep.channels
+        )
+
+
+def fold_model(
+    run_dir: Path, fold: int, model_name: str, n_classes: int, channels: int
+) -> nn.Module:
+    """One fold's model rebuilt from a run folder's weights, on the CPU in eval mode: the one
+    place a finished (or finishing) run's model is made again (prediction, slice mode,
+    Grad-CAM, export and apply all come here)."""
+    path = RunFolder(run_dir).weights(fold)
+    if not path.is_file():
+        raise RunModelError(f"{path}: fold weights missing")
+    model = build_model(model_name, n_classes, channels)
+    load_weights(model, path)
+    return model.eval()
 
 
 def load_run_models(project: Project, run_id: str) -> RunModels:
@@ -58,11 +70,7 @@ def load_run_models(project: Project, run_id: str) -> RunModels:
     classes: list[str] = list(resolved.get("classes") or [])
     if len(classes) < 2:
         raise RunModelError(f"{config_path}: the run names no classes")
-    folds = sorted(
-        int(p.stem.removeprefix("fold"))
-        for p in run_dir.glob("fold*.safetensors")
-        if p.stem.removeprefix("fold").isdigit()
-    )
+    folds = RunFolder(run_dir).weight_folds()
     if not folds:
         raise RunModelError(f"run {run_id} ({run.status}) has no trained fold weights")
     kind = resolved.get("kind", "3d")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,7 @@ from medview.core.containment import (
 )
 from medview.core.errors import MedviewError
 from medview.core.project import Project
-from medview.core.run_folder import json_default
+from medview.core.run_folder import RunFolder, json_default
 
 COPIED = (
     "history.csv",
@@ -45,9 +44,6 @@ COPIED = (
     "levels.png",
     "levels.svg",
 )
-
-
-_WEIGHTS = re.compile(r"fold\d+\.safetensors")
 
 
 class ExportError(MedviewError):
@@ -146,9 +142,8 @@ def _copied_names(run_dir: Path, include_weights: bool) -> list[str]:
     """The run files copied besides the JSON ones: the fixed names, and the folds' weights."""
     names = list(COPIED)
     if include_weights:
-        names += sorted(
-            p.name for p in run_dir.glob("fold*.safetensors") if _WEIGHTS.fullmatch(p.name)
-        )
+        folder = RunFolder(run_dir)
+        names += [folder.weights(fold).name for fold in folder.weight_folds()]
     return names
 
 

@@ -30,9 +30,8 @@ from medview.core.errors import MedviewError
 from medview.core.project import Item, Project
 from medview.core.run_folder import RunFolder
 from training.engine.data import load_items
-from training.engine.models import build_model
+from training.engine.run_models import fold_model
 from training.engine.transforms import PrepSettings
-from training.engine.weights import load_weights
 from training.recipe.model_specs import SPECS
 
 
@@ -165,8 +164,7 @@ def _ensemble_cam(
     total = np.zeros(x.shape[2:], dtype=np.float64)
     probs = np.zeros(n_classes)
     for fold in folds:
-        model = build_model(model_name, n_classes, channels)
-        load_weights(model, folder.weights(fold))
+        model = fold_model(folder.path, fold, model_name, n_classes, channels)
         cam, p = grad_cam(model, target_layer(model, model_name), x)
         peak = float(cam.max())
         total += cam / peak if peak > 0 else cam

@@ -20,6 +20,7 @@ import numpy as np
 
 from medview.core.errors import MedviewError
 from medview.core.project import Project
+from medview.core.run_folder import RunFolder
 from training.engine.report import (
     PredRow,
     compute_metrics,
@@ -145,8 +146,9 @@ def _collect(parts: list[_Part], run_dir: Path, classes: list[str]) -> _Collecte
     """Weights copied into the merged folder; everything else read, in fold order."""
     got = _Collected()
     for part in sorted(parts, key=lambda p: p.first_fold):
-        for weights in sorted(part.run_dir.glob("fold*.safetensors")):
-            shutil.copy2(weights, run_dir / weights.name)
+        source, target = RunFolder(part.run_dir), RunFolder(run_dir)
+        for fold in source.weight_folds():
+            shutil.copy2(source.weights(fold), target.weights(fold))
         got.history += read_history(part.run_dir / "history.csv")
         predictions = read_predictions(part.run_dir / "predictions.csv", classes)
         got.rows += [r for r in predictions if r.fold > 0]

@@ -14,9 +14,8 @@ import torch
 
 from medview.core.project import Item, Project
 from training.engine.batches import Context, model_to_fast_layout, predict
-from training.engine.models import build_model
+from training.engine.run_models import fold_model
 from training.engine.transforms import PrepSettings
-from training.engine.weights import load_weights
 from training.slice_mode.aggregate import SliceRow, volume_rows
 from training.slice_mode.data import load_slices
 
@@ -60,8 +59,7 @@ def ensemble_slices(
     ctx = Context(data.x, data.y, len(classes), device, tta=tta)
     total = np.zeros((data.n_slices, len(classes)))
     for fold in folds:
-        model = build_model(model_name, len(classes), prep.channels)
-        load_weights(model, run_dir / f"fold{fold}.safetensors")
+        model = fold_model(run_dir, fold, model_name, len(classes), prep.channels)
         model = model_to_fast_layout(model.to(device), model_name, prep.ndim, device)
         total += predict(model, ctx, range(data.n_slices), batch_size * 2)
     mean = total / max(1, len(folds))
