@@ -247,28 +247,6 @@ def test_two_concurrent_imports_of_one_folder_add_each_file_once(
     assert sorted(len(r.duplicates) for r in reports) == [0, 16]
 
 
-def test_two_import_processes_of_one_folder_add_each_file_once(tmp_path: Path) -> None:
-    import subprocess
-    import sys
-
-    from rb_helpers import REPO, cli_env
-
-    images = write_pngs(tmp_path / "images")
-    with Project.create(tmp_path / "P.medview", ["A", "B"]) as p:
-        folder = p.folder
-    command = [sys.executable, "-m", "medview", "import", str(folder), str(images)]
-    procs = [
-        subprocess.Popen(command, cwd=REPO, env=cli_env(), stdout=subprocess.DEVNULL,
-                         stderr=subprocess.PIPE, text=True)
-        for _ in range(2)
-    ]  # fmt: skip
-    for proc in procs:
-        _, err = proc.communicate(timeout=300)
-        assert proc.returncode == 0, err
-    with Project.open(folder) as p:
-        assert len(p.items()) == 16
-
-
 def test_a_label_conflict_in_the_same_file_is_still_kept(tmp_path: Path) -> None:
     """The in-transaction check drops a file already there under its class; the same file
     under another class stays a label conflict, as designed."""

@@ -5,7 +5,6 @@ file is written to a new temp file of its own and renamed into place
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -32,15 +31,6 @@ def _plant(link: Path, victim: Path) -> None:
 
 
 # ---------------------------------------------------------------------------- the helper
-def test_write_new_file_never_writes_through_a_link(tmp_path: Path) -> None:
-    victim = _victim(tmp_path)
-    _plant(tmp_path / "out" / "a.json", victim)
-    with pytest.raises(UnsafePathError, match="link"):
-        write_new_file(tmp_path / "out" / "a.json", b"{}")
-    assert victim.read_text() == SECRET
-    assert os.listdir(tmp_path / "out") == ["a.json"]  # no temp file left behind
-
-
 def test_write_new_file_replaces_a_file_by_rename_not_in_place(tmp_path: Path) -> None:
     target = tmp_path / "a.csv"
     target.write_text("old")
@@ -48,6 +38,12 @@ def test_write_new_file_replaces_a_file_by_rename_not_in_place(tmp_path: Path) -
     write_new_file(target, b"new")
     assert held.read() == "old" and target.read_text() == "new"
     held.close()
+    victim = _victim(tmp_path)
+    _plant(tmp_path / "b.json", victim)
+    with pytest.raises(UnsafePathError, match="link"):
+        write_new_file(tmp_path / "b.json", b"{}")
+    assert victim.read_text() == SECRET
+    assert sorted(os.listdir(tmp_path)) == ["a.csv", "b.json", "outside"]  # no temp left
 
 
 def test_copying_a_file_onto_itself_keeps_it(tmp_path: Path) -> None:
@@ -146,15 +142,3 @@ def test_tune_never_opens_a_linked_optuna_db(trained, tmp_path: Path) -> None:
     finally:
         (folder / STORAGE_NAME).unlink()
     assert victim.read_text() == SECRET
-
-
-def test_export_report_into_a_new_folder_writes_no_temp_files(trained, tmp_path: Path) -> None:
-    from training.export import export_run
-
-    folder, _ = trained
-    with Project.open(folder) as p:
-        written = export_run(p, "base", tmp_path / "report")
-    assert sorted(f.name for f in (tmp_path / "report").iterdir()) == sorted(
-        f.name for f in written
-    )
-    assert json.loads((tmp_path / "report" / "config.json").read_text())["model"] == "cnn_small"
