@@ -12,9 +12,13 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import os
+import secrets
 import stat
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO, TextIO
 
 from medview.core.errors import ProjectError
 
@@ -112,38 +116,75 @@ def read_regular_file(path: Path, max_bytes: int | None = None) -> bytes:
         os.close(fd)
 
 
-def _open_for_writing(path: Path) -> int:
+def check_replaceable(path: Path) -> None:
+    """``path`` is free, or a plain file that may be replaced: a link there is refused (so is a
+    folder, FIFO or device), never followed."""
     try:
         info = os.lstat(path)
     except FileNotFoundError:
-        info = None
-    if info is not None and stat.S_ISLNK(info.st_mode):
+        return
+    if stat.S_ISLNK(info.st_mode):
         raise _link_error(path, " in the output folder")
-    if info is not None and not stat.S_ISREG(info.st_mode):
+    if not stat.S_ISREG(info.st_mode):
         raise UnsafePathError(f"{path} exists and is not a plain file: not overwritten")
-    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _NOFOLLOW | _BINARY, 0o644)
 
 
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
+def _new_temp(path: Path) -> tuple[int, Path]:
+    """A temp file beside ``path`` that this call created (O_EXCL: never an existing file,
+    O_NOFOLLOW: never through a link planted under the temp name)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _BINARY
+    for _ in range(100):
+        temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            return os.open(temp, flags, 0o666), temp
+        except FileExistsError:
+            continue
+    raise UnsafePathError(f"{path.parent}: cannot create a temp file for {path.name}")
+
+
+@contextlib.contextmanager
+def atomic_file(path: Path) -> Iterator[BinaryIO]:
+    """Write ``path`` all at once: the data goes to a new temp file in the same folder, which
+    is then renamed over ``path``. A reader never sees half a file, a crash leaves the old
+    file whole, a file being read (export into its own run folder) is never truncated, and a
+    link at ``path`` is refused rather than written through (UnsafePathError)."""
+    path = Path(path)
+    check_replaceable(path)
+    fd, temp = _new_temp(path)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        check_replaceable(path)  # a link swapped in meanwhile: refused (rename would replace it)
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_text(path: Path) -> Iterator[TextIO]:
+    """:func:`atomic_file` as UTF-8 text with ``newline=""`` (what the csv module wants)."""
+    with atomic_file(path) as handle:
+        text = io.TextIOWrapper(handle, encoding="utf-8", newline="")
+        yield text
+        text.flush()
+        text.detach()
 
 
 def write_new_file(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` without following a link there: an existing link (or
-    anything but a plain file) at ``path`` is refused, so a planted link in an output folder
-    cannot make medview overwrite its target."""
-    fd = _open_for_writing(path)
-    try:
-        _write_all(fd, data)
-    finally:
-        os.close(fd)
+    """Write ``data`` to ``path`` atomically and never through a link (:func:`atomic_file`):
+    a planted link in an output folder cannot make medview overwrite its target."""
+    with atomic_file(path) as handle:
+        handle.write(data)
 
 
 def copy_regular_file(source: Path, target: Path) -> bool:
     """Copy ``source`` to ``target`` if ``source`` is a plain file (not a link, device or
-    FIFO): False, and nothing written, when it is not. ``target`` as in write_new_file."""
+    FIFO): False, and nothing written, when it is not. ``target`` as in write_new_file (a
+    copy onto its own source replaces it whole, never truncates it)."""
     try:
         src = os.open(source, os.O_RDONLY | _NOFOLLOW | _BINARY)
     except OSError:
@@ -151,12 +192,9 @@ def copy_regular_file(source: Path, target: Path) -> bool:
     try:
         if not stat.S_ISREG(os.fstat(src).st_mode) or not is_regular_file(source):
             return False
-        dst = _open_for_writing(target)
-        try:
+        with atomic_file(target) as handle:
             while chunk := os.read(src, 1 << 20):
-                _write_all(dst, chunk)
-        finally:
-            os.close(dst)
+                handle.write(chunk)
     finally:
         os.close(src)
     return True

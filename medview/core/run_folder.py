@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from medview.core.containment import atomic_text, write_new_file
 
 if TYPE_CHECKING:
     from medview.core.project import Project
@@ -29,6 +30,9 @@ METRICS = "metrics.json"
 HISTORY = "history.csv"
 PREDICTIONS = "predictions.csv"
 LOG = "log.txt"
+# In the folder of a study's run, the study's id: written before the run's database row, so a
+# folder left without a row (the process killed in between) is known to be the study's.
+STUDY_MARKER = ".study"
 # Slice mode (training/recipe/slices.py): one row per slice, one per patient; predictions.csv keeps
 # one row per volume. ``levels`` plots slice, volume and patient metrics side by side.
 SLICES = "slices.csv"
@@ -149,7 +153,7 @@ class RunFolder:
 
     # ------------------------------------------------------------------ log.txt
     def write_log(self, lines: Sequence[str]) -> None:
-        self.log.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        write_new_file(self.log, ("\n".join(lines) + "\n").encode("utf-8"))
 
 
 def write_history_csv(path: Path, rows: Sequence[dict[str, Any]]) -> None:
@@ -157,7 +161,7 @@ def write_history_csv(path: Path, rows: Sequence[dict[str, Any]]) -> None:
     some row has (None as empty)."""
     gpu = [c for c in GPU_COLUMNS if any(row.get(c) is not None for row in rows)]
     columns = (*HISTORY_COLUMNS, *gpu)
-    with path.open("w", newline="", encoding="utf-8") as fh:
+    with atomic_text(path) as fh:
         writer = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore")
         writer.writeheader()
         for row in rows:
@@ -188,10 +192,10 @@ def _number(text: str) -> float | str | None:
 
 
 def write_json(path: Path, data: Any) -> None:
-    """Atomically: readers (the window, ``medview runs``) never see half a file."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=json_default) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    """Atomically: readers (the window, ``medview runs``) never see half a file, and never
+    through a link (containment.atomic_file)."""
+    text = json.dumps(data, indent=2, default=json_default) + "\n"
+    write_new_file(path, text.encode("utf-8"))
 
 
 def json_default(value: Any) -> Any:

@@ -13,9 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from medview.core.containment import check_no_links, ensure_dir
+from medview.core.containment import (
+    check_no_links,
+    ensure_dir,
+    read_regular_file,
+    write_new_file,
+)
 from medview.core.errors import ProjectError
 from medview.core.rows import DamagedRow, json_list, json_value
+from medview.core.run_folder import STUDY_MARKER
 from medview.core.store import Store, now_iso
 
 RUN_STATUSES = ("running", "finished", "failed", "cancelled", "interrupted")
@@ -67,7 +73,12 @@ class RunStore(Store):
         # A run of a study (training/studies/study.py) carries the study's id in its config's extra
         # settings; it is linked at creation, so even a run killed mid-way knows its study.
         study_id = (config.get("extra") or {}).get("study_id")
+        is_new = not os.path.lexists(self.run_dir(run_id))
         ensure_dir(self.folder, self.run_dir(run_id))
+        if study_id and is_new:
+            # Says whose folder this is should the process die before the row below exists:
+            # the study may then remove it, and nobody else's (training/studies/study.py).
+            write_new_file(self.run_dir(run_id) / STUDY_MARKER, str(study_id).encode("utf-8"))
         with self._transaction() as db:
             db.execute(
                 "INSERT INTO runs(id, status, model, config, metrics, started_at, pid, host, "
@@ -183,6 +194,14 @@ class RunStore(Store):
             return f"run {run_id!r} forgotten; its id names no folder of this project"
         note = self.remove_run_folder(run_id)
         return f"run {run_id} forgotten, its folder left in place: {note}" if note else None
+
+    def folder_study(self, run_id: str) -> str | None:
+        """The study whose run made ``runs/<run_id>`` (its marker), None if no study's."""
+        try:
+            data = read_regular_file(self.run_dir(run_id) / STUDY_MARKER, max_bytes=4096)
+            return data.decode("utf-8")
+        except (OSError, UnicodeDecodeError, ProjectError):
+            return None
 
     def remove_run_folder(self, run_id: str) -> str | None:
         """Delete ``runs/<run_id>`` if it is a real folder of this project; None when done

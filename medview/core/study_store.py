@@ -8,11 +8,13 @@ The study's own files (study.json, study.csv, plots) live in ``runs/<study-id>/`
 from __future__ import annotations
 
 import json
+import os
 import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from medview.core.containment import ensure_dir
 from medview.core.errors import ProjectError
 from medview.core.run_store import Run, RunStore, _process_alive, is_safe_run_id
 from medview.core.store import Store, now_iso
@@ -44,7 +46,8 @@ class StudyStore(Store):
         folder = self.study_dir(study_id)
         if self._query("SELECT id FROM studies WHERE id = ?", (study_id,)):
             raise ProjectError(f"a study {study_id!r} already exists")
-        folder.mkdir(parents=True, exist_ok=True)
+        self._refuse_taken_folder(study_id, folder)
+        ensure_dir(self.folder, folder)
         with self._transaction() as db:
             db.execute(
                 "INSERT INTO studies(id, kind, status, spec, created_at) "
@@ -52,6 +55,17 @@ class StudyStore(Store):
                 (study_id, kind, json.dumps(spec), now_iso()),
             )
         return folder
+
+    def _refuse_taken_folder(self, study_id: str, folder: Path) -> None:
+        """A study's files go to ``runs/<study-id>/``: an id that is a run's (or names any
+        folder already holding files) would overwrite that run's roc.png and the rest."""
+        if self._query("SELECT id FROM runs WHERE id = ?", (study_id,)):
+            raise ProjectError(
+                f"a run {study_id!r} already exists: a study of that id would write into its "
+                "folder; choose another study id"
+            )
+        if os.path.lexists(folder) and not (folder.is_dir() and not any(folder.iterdir())):
+            raise ProjectError(f"{folder} already exists: choose another study id")
 
     def set_study_status(self, study_id: str, status: str, message: str | None = None) -> None:
         if status not in STUDY_STATUSES:

@@ -12,7 +12,7 @@ from typing import Any
 
 from medview.core.errors import DiskFullError, MedviewError
 from medview.io.common import describe
-from medview.io.import_report import ImportedItem, ImportReport
+from medview.io.import_report import Duplicate, ImportedItem, ImportReport
 from medview.io.scanning import Skipped
 
 
@@ -55,8 +55,9 @@ class ImportBatch:
         self.started = time.monotonic()
         if not pending:
             return
+        ids: list[int | None]
         try:
-            ids = self.project.add_items([entry for entry, *_ in pending])
+            ids = self.project.add_new_items([entry for entry, *_ in pending])
         except DiskFullError:
             self.remove_created(pending)
             raise
@@ -65,7 +66,7 @@ class ImportBatch:
             ids = []
             for k, (entry, where, _, created) in enumerate(pending):
                 try:
-                    ids.extend(self.project.add_items([entry]))
+                    ids.extend(self.project.add_new_items([entry]))
                 except DiskFullError:
                     self._record(pending[:k], ids)
                     self.remove_created(pending[k:])
@@ -77,8 +78,15 @@ class ImportBatch:
                     ids.append(-1)
         self._record(pending, ids)
 
-    def _record(self, pending: Sequence[tuple[Any, str, str | None, Any]], ids: list[int]) -> None:
+    def _record(
+        self, pending: Sequence[tuple[Any, str, str | None, Any]], ids: Sequence[int | None]
+    ) -> None:
         for item_id, (entry, where, wanted, _) in zip(ids, pending, strict=True):
+            if item_id is None:
+                # Added meanwhile by another import of the same files: a duplicate. Its
+                # cache file (an npz row's, named by content) is that item's too: kept.
+                self.report.duplicates.append(Duplicate(where, entry["name"]))
+                continue
             if item_id < 0:
                 continue
             label = entry.get("label")

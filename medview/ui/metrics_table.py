@@ -25,6 +25,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush, QColor, QFont
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem
 
+from medview.core.containment import atomic_text
+
 # (key in the fold metrics, column title, digits); None digits: an integer.
 METRIC_COLUMNS: tuple[tuple[str, str, int | None], ...] = (
     ("n_val", "n val", None),
@@ -173,7 +175,7 @@ class MetricsTable(QTableWidget):
         """Full-precision values per row, then the mean and std as two rows."""
         path = Path(path)
         keys = [key for key, _, _ in METRIC_COLUMNS]
-        with path.open("w", newline="", encoding="utf-8") as fh:
+        with atomic_text(path) as fh:  # whole, never through a link
             writer = csv.writer(fh)
             writer.writerow([self.first.lower(), *keys])
             for name, metrics in self.rows:

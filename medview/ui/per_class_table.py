@@ -15,6 +15,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush, QColor, QFont
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem
 
+from medview.core.containment import atomic_text
 from medview.ui.metrics_table import format_value
 
 # (key in a class's metrics, column title, digits); None digits: an integer.
@@ -128,7 +129,7 @@ class PerClassTable(QTableWidget):
     def save_csv(self, path: str | Path) -> Path:
         """One line per row: part, class, then the shown values."""
         path = Path(path)
-        with path.open("w", newline="", encoding="utf-8") as fh:
+        with atomic_text(path) as fh:  # whole, never through a link
             writer = csv.writer(fh)
             writer.writerow(["part", "class", *[key for key, _, _ in CLASS_COLUMNS]])
             for title, rows in self.blocks():

@@ -205,3 +205,31 @@ def shipped_files() -> list[Path]:
     for base in (PYDICOM_FILES, NIBABEL_FILES):
         files += [p for p in sorted(base.rglob("*")) if p.is_file() and "__pycache__" not in str(p)]
     return files
+
+
+# ---------------------------------------------------------------------------- issue 23 setup
+# The issue's T="--model cnn_small --folds 2 --epochs 1 --size 32 --device cpu", kept small.
+TRAIN_FAST = {"model": "cnn_small", "folds": 2, "epochs": 1, "size": 32, "device": "cpu"}
+TRAIN_FAST.update(batch_size=4, threads=1, augment="none", predict_unlabelled=False)
+
+
+def write_pngs(folder: Path, n: int = 16) -> Path:
+    """``n`` PNGs in ``folder``/A and ``folder``/B (a bright square in B's)."""
+    from PIL import Image as PILImage
+
+    rng = np.random.default_rng(0)
+    for k in range(n):
+        cls = "AB"[k % 2]
+        img = rng.normal(100, 20, (32, 32))
+        if cls == "B":
+            img[8:20, 8:20] += 100
+        (folder / cls).mkdir(parents=True, exist_ok=True)
+        PILImage.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(folder / cls / f"{k}.png")
+    return folder
+
+
+def train_config(folder: Path, **extra: object):
+    """The issue's tiny training settings for the project at ``folder``."""
+    from training.recipe.config import TrainConfig
+
+    return TrainConfig(project=str(folder), **{**TRAIN_FAST, **extra})

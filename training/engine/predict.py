@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from medview.core.containment import atomic_text
 from medview.core.errors import MedviewError
 from medview.core.project import Item, Project
 from training.engine.batches import Context, model_to_fast_layout, predict
@@ -143,7 +144,7 @@ def _saved_calibration(run_dir: Path, notes: list[str]):  # -> Calibration
 
 
 def _write_csv(out: Path, rows: list[tuple[Item, np.ndarray, str]], classes: list[str]) -> None:
-    with out.open("w", newline="", encoding="utf-8") as fh:
+    with atomic_text(out) as fh:
         writer = csv.writer(fh)
         writer.writerow(
             ["item_id", "item_name", "label", *[f"prob_{c}" for c in classes], "predicted"]

@@ -23,10 +23,11 @@ from typing import Any
 
 import numpy as np
 
+from medview.core.containment import atomic_text
 from medview.core.run_folder import read_history_csv, write_history_csv
 from medview.core.run_folder import write_json as write_json  # re-exported for older callers
 from training.engine import metrics as M
-from training.engine.report_plots import write_plots as write_plots  # re-exported for older callers
+from training.recipe.report_plots import write_plots as write_plots  # re-exported for older callers
 
 
 @dataclass
@@ -61,7 +62,7 @@ def write_predictions(
     """``names`` (item id -> item name) adds an ``item_name`` column after ``item_id``, so the
     file can be read without the project; ``medview export`` drops it again (names can be
     patient identifiers)."""
-    with path.open("w", newline="", encoding="utf-8") as fh:
+    with atomic_text(path) as fh:
         writer = csv.writer(fh)
         head = ["item_id"] + (["item_name"] if names is not None else [])
         writer.writerow(

@@ -22,6 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from medview.core.containment import write_new_file
 from medview.core.errors import MedviewError
 from training.recipe.config import DOWNLOAD
 from training.recipe.model_specs import ModelSpec, spec
@@ -212,10 +213,11 @@ def _download(model: nn.Module, model_name: str) -> LoadReport:
 
 
 def save_weights(model: nn.Module, path: Path, metadata: dict[str, str] | None = None) -> None:
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     state = {k: v.detach().cpu().contiguous() for k, v in unwrap(model).state_dict().items()}
-    save_file(state, str(path), metadata=metadata or {})
+    # In memory, then renamed into place whole (a small model's weights: 1-200 MB).
+    write_new_file(path, save(state, metadata=metadata or {}))
 
 
 def load_weights(model: nn.Module, path: Path) -> None:

@@ -14,7 +14,6 @@ is written. No DICOM header field other than what the importer already puts in a
 from __future__ import annotations
 
 import csv
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,8 +21,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from medview.core.containment import UnsafePathError, atomic_text
 from medview.core.errors import MedviewError, ReadError
 from medview.core.image import Image
+from medview.core.output_paths import OutputPathError, check_output_file, refuse_if_read
 from medview.core.project import Project
 from medview.io.readers import Candidate, Skipped
 from training.engine.metrics import predicted_classes
@@ -105,9 +106,11 @@ def apply_run(
     """Score every image under ``sources`` with the run's ensemble and write ``out`` (CSV)."""
     from medview.io.readers import scan
 
+    _check_out(lambda: check_output_file(project.folder, out))
     models = load_run_models(project, run_id)
     module = ensemble_module(models)
     found = scan(list(sources), progress=progress, cancel=cancel)
+    _check_out(lambda: refuse_if_read(out, (p for c in found.found for p in c.paths)))
     report = ApplyReport(Path(out), models.classes, skipped=list(found.skipped))
     if found.cancelled:
         report.cancelled = True
@@ -119,6 +122,15 @@ def apply_run(
         progress(len(todo), len(todo), "done")
     write_apply_csv(report)
     return report
+
+
+def _check_out(check: Callable[[], object]) -> None:
+    """``apply --out`` may not land in the project (``--out P/project.db`` replaced the
+    database) nor on an image being scored: checked before anything is computed."""
+    try:
+        check()
+    except OutputPathError as exc:
+        raise ApplyError(str(exc)) from exc
 
 
 def _score_candidates(
@@ -202,8 +214,9 @@ def write_apply_csv(report: ApplyReport) -> None:
     try:
         if out.parent != Path(""):
             out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(out.name + ".tmp")
-        with tmp.open("w", newline="", encoding="utf-8") as fh:
+        # A temp file of its own beside ``out``, renamed over it: never written through a
+        # link planted at ``out`` or at a predictable ``out.tmp`` name.
+        with atomic_text(out) as fh:
             writer = csv.writer(fh)
             writer.writerow(
                 [
@@ -228,6 +241,7 @@ def write_apply_csv(report: ApplyReport) -> None:
                         r.note,
                     ]
                 )
-        os.replace(tmp, out)
+    except UnsafePathError as exc:
+        raise ApplyError(f"{out}: not written: {exc}") from exc
     except OSError as exc:
         raise ApplyError(f"{out}: cannot write the predictions ({exc.strerror})") from exc

@@ -23,6 +23,7 @@ from medview.core.containment import (
     write_new_file,
 )
 from medview.core.errors import MedviewError
+from medview.core.output_paths import OutputPathError, check_export_folder
 from medview.core.project import Project
 from medview.core.run_folder import RunFolder, json_default
 
@@ -102,7 +103,7 @@ def export_run(
     run folder behind a link), and only into plain files of ``out_dir`` (a link planted
     there is refused, never written through)."""
     run_dir = _run_folder(project, run_id)
-    out = _export_folder(out_dir)
+    out = _export_folder(project, out_dir)
     names = _copied_names(run_dir, include_weights)
     _refuse_linked_targets(out, ["config.json", "metrics.json", "README.txt", *names], run_id)
     try:
@@ -129,12 +130,16 @@ def _run_folder(project: Project, run_id: str) -> Path:
     return run_dir
 
 
-def _export_folder(out_dir: str | Path) -> Path:
-    out = Path(out_dir)
+def _export_folder(project: Project, out_dir: str | Path) -> Path:
+    """``out_dir``, created: refused inside the project but for export's own new folders
+    (an export into the run's own folder truncated its weights; see output_paths)."""
     try:
+        out = check_export_folder(project.folder, out_dir)
         out.mkdir(parents=True, exist_ok=True)
+    except OutputPathError as exc:
+        raise ExportError(str(exc)) from exc
     except OSError as exc:
-        raise ExportError(f"{out}: cannot create the export folder ({exc.strerror})") from exc
+        raise ExportError(f"{out_dir}: cannot create the export folder ({exc.strerror})") from exc
     return out
 
 

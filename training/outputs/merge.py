@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from medview.core.containment import copy_regular_file, write_new_file
 from medview.core.errors import MedviewError
 from medview.core.project import Project
 from medview.core.run_folder import RunFolder
@@ -148,7 +148,9 @@ def _collect(parts: list[_Part], run_dir: Path, classes: list[str]) -> _Collecte
     for part in sorted(parts, key=lambda p: p.first_fold):
         source, target = RunFolder(part.run_dir), RunFolder(run_dir)
         for fold in source.weight_folds():
-            shutil.copy2(source.weights(fold), target.weights(fold))
+            weights = source.weights(fold)
+            if not copy_regular_file(weights, target.weights(fold)):
+                raise MergeError(f"{weights}: not a plain file (a link?): not merged")
         got.history += read_history(part.run_dir / "history.csv")
         predictions = read_predictions(part.run_dir / "predictions.csv", classes)
         got.rows += [r for r in predictions if r.fold > 0]
@@ -219,4 +221,4 @@ def _write_run(
     names = {it.id: it.name for it in project.items()}
     write_predictions(run_dir / "predictions.csv", got.rows, classes, names)
     write_plots(run_dir, classes, merged, got.history)
-    (run_dir / "log.txt").write_text("\n".join(got.logs), encoding="utf-8")
+    write_new_file(run_dir / "log.txt", "\n".join(got.logs).encode("utf-8"))

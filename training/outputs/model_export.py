@@ -18,6 +18,7 @@ largest difference is written to model.json, and an export that differs by more 
 from __future__ import annotations
 
 import json
+import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from medview.core.containment import UnsafePathError, check_replaceable, write_new_file
 from medview.core.errors import MedviewError
+from medview.core.output_paths import OutputPathError, check_export_folder
 from medview.core.project import Project
 from training.engine.run_models import RunModels, ensemble_module, load_run_models
 
@@ -146,22 +149,46 @@ def export_model(
         raise ModelExportError(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
     models = load_run_models(project, run_id)
     module = ensemble_module(models, fold)
-    out = _export_folder(out_dir)
+    out = _export_folder(project, out_dir)
     path = out / FILE_NAMES[fmt]
-    check, got = _write_and_reload(fmt, module, models, path)
-    difference = _verified_difference(module, check, got, path)
+    # Written and checked in a private scratch folder; only a verified model reaches --out,
+    # each file renamed into place whole and never through a link (containment.atomic_file).
+    with tempfile.TemporaryDirectory(prefix="medview-export-") as scratch:
+        staged = Path(scratch) / path.name
+        check, got = _write_and_reload(fmt, module, models, staged)
+        difference = _verified_difference(module, check, got, path)
+        data = staged.read_bytes()
     spec = _model_spec(fmt, path, run_id, models, fold, difference)
     spec_path = out / "model.json"
-    spec_path.write_text(json.dumps(spec, indent=2) + "\n", encoding="utf-8")
+    _write_outputs({path: data, spec_path: (json.dumps(spec, indent=2) + "\n").encode()})
     return [path, spec_path]
 
 
-def _export_folder(out_dir: str | Path) -> Path:
-    out = Path(out_dir)
+def _write_outputs(files: dict[Path, bytes]) -> None:
+    """Every target checked first (a planted link stops the export before anything is
+    written), then each written atomically."""
     try:
-        out.mkdir(parents=True, exist_ok=True)
+        for path in files:
+            check_replaceable(path)
+        for path, data in files.items():
+            write_new_file(path, data)
+    except UnsafePathError as exc:
+        raise ModelExportError(f"export refused: {exc}") from exc
     except OSError as exc:
-        raise ModelExportError(f"{out}: cannot create the export folder ({exc.strerror})") from exc
+        raise ModelExportError(f"cannot write the export ({exc})") from exc
+
+
+def _export_folder(project: Project, out_dir: str | Path) -> Path:
+    """``out_dir``, created; inside the project only as export's own new folder."""
+    try:
+        out = check_export_folder(project.folder, out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+    except OutputPathError as exc:
+        raise ModelExportError(str(exc)) from exc
+    except OSError as exc:
+        raise ModelExportError(
+            f"{out_dir}: cannot create the export folder ({exc.strerror})"
+        ) from exc
     return out
 
 
@@ -188,11 +215,10 @@ def _write_and_reload(
 def _verified_difference(
     module: torch.nn.Module, check: np.ndarray, got: np.ndarray, path: Path
 ) -> float:
-    """The largest difference from the engine; over ``TOLERANCE`` the file is removed."""
+    """The largest difference from the engine; over ``TOLERANCE`` nothing is exported."""
     want = _engine_outputs(module, torch.from_numpy(check))
     difference = float(np.max(np.abs(got - want))) if got.shape == want.shape else float("inf")
     if not difference <= TOLERANCE:
-        path.unlink(missing_ok=True)
         raise ModelExportError(
             f"{path.name}: the exported model's outputs differ from medview's by "
             f"{difference:.2e} (allowed {TOLERANCE:.0e}); not exported"

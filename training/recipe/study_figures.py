@@ -153,5 +153,6 @@ def _cost_axes(ax: Any, pts: list[dict[str, Any]], scale: float, unit: str) -> N
 
 
 def _save(fig: Any, stem: Path) -> None:
-    fig.savefig(stem.with_suffix(".png"), dpi=300)
-    fig.savefig(stem.with_suffix(".svg"))
+    from training.recipe.report_plots import save_figure
+
+    save_figure(fig, stem, dpi=300)

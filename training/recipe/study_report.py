@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from medview.core.containment import atomic_text, ensure_dir
 from medview.core.project import Project
 from training.recipe import stats
 
@@ -260,8 +261,7 @@ def write_study_report(
     failed: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     with Project.open(project_path) as project:
-        folder = project.study_dir(study_id)
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = ensure_dir(project.folder, project.study_dir(study_id))  # never via a link
         previous = _read_json(folder / "study.json")
         failed = {**(previous.get("failed") or {}), **(failed or {})}
         study, rows = collect(project, study_id, failed)
@@ -316,7 +316,7 @@ def _cell(value: Any) -> Any:
 
 
 def write_table_csv(path: Path, rows: list[dict[str, Any]], settings: list[str]) -> None:
-    with path.open("w", newline="", encoding="utf-8") as fh:
+    with atomic_text(path) as fh:
         writer = csv.writer(fh)
         writer.writerow([*CSV_COLUMNS, *settings, "fold_aucs"])
         for r in rows:
@@ -346,7 +346,7 @@ STATS_COLUMNS = [
 
 
 def write_stats_csv(path: Path, pairs: list[dict[str, Any]]) -> None:
-    with path.open("w", newline="", encoding="utf-8") as fh:
+    with atomic_text(path) as fh:
         writer = csv.writer(fh)
         writer.writerow(STATS_COLUMNS)
         for p in pairs:

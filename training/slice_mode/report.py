@@ -12,8 +12,10 @@ from typing import Any
 
 import numpy as np
 
+from medview.core.containment import atomic_text
 from medview.core.run_folder import LEVELS_PLOT, RunFolder
 from training.engine.report import PredRow, final_rows
+from training.recipe.report_plots import save_figure
 from training.slice_mode import aggregate as A
 
 LEVELS = ("slice", "volume", "patient")
@@ -79,7 +81,7 @@ def write_slices_csv(
     fold 0 rows are the out-of-fold / ensemble predictions, as in predictions.csv."""
     probs = [f"prob_{c}" for c in classes]
     head = ["item_id", "item_name", "plane", "slice", "fold", "split", "true", *probs]
-    with path.open("w", newline="", encoding="utf-8") as fh:
+    with atomic_text(path) as fh:
         writer = csv.writer(fh)
         writer.writerow([*head, "predicted"])
         for r in list(rows) + A.slice_final_rows(rows):
@@ -99,7 +101,7 @@ def write_patients_csv(
     """patient, volumes, fold, split, true, prob_<class>..., predicted (group names can be
     patient ids: ``medview export`` leaves this file out)."""
     rows = A.patient_rows(all_volume_rows(slice_rows, how), groups, how)
-    with path.open("w", newline="", encoding="utf-8") as fh:
+    with atomic_text(path) as fh:
         writer = csv.writer(fh)
         probs = [f"prob_{c}" for c in classes]
         writer.writerow(["patient", "volumes", "fold", "split", "true", *probs, "predicted"])
@@ -135,7 +137,4 @@ def write_levels_plot(run_dir: Path, levels: Mapping[str, Any]) -> None:
     ax.set_title(f"Slice, volume and patient level ({levels.get('aggregate')}, threshold 0.5)")
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
-    stem = RunFolder(run_dir).plot(LEVELS_PLOT)
-    fig.savefig(stem.with_suffix(".png"), dpi=120)
-    fig.savefig(stem.with_suffix(".svg"))
-    plt.close(fig)
+    save_figure(fig, RunFolder(run_dir).plot(LEVELS_PLOT), dpi=120)

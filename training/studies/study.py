@@ -193,6 +193,7 @@ def _open_study(
             base = base_config(cfg, shared_size(cfg, models))
             study_id = study_id or new_study_id(project)
             runs = {m: f"{study_id}-{m}" for m in models}
+            refuse_taken_run_ids(project, study_id, list(runs.values()))
             spec = {"kind": "compare", "models": list(models), "base": base, "runs": runs}
             spec["owner"] = owner()
             project.create_study(study_id, "compare", spec)
@@ -232,14 +233,15 @@ def _train_model(study: _StudyRun, model: str, inner: StudyEmitter) -> str | Non
     if old is not None and old.status == "finished":
         emit(msg.Log(f"{model}: finished run {run_id} kept"))
         return None
-    _clear_unfinished(cfg.project, run_id, old, model, emit)
     if study.should_cancel():
         return "cancelled"
     inner.model = model
     config = run_config(cfg.project, study.base, model, run_id, study.study_id)
     try:
+        _clear_unfinished(cfg.project, run_id, study.study_id, model, emit)
         result = run_training(config, inner, study.should_cancel)
-    except MedviewError as exc:  # refused before the run existed (e.g. wrong channels)
+    except MedviewError as exc:  # refused before the run existed (wrong channels, a run
+        # under this id that is not the study's)
         outcome.failed[model] = str(exc)
         emit(msg.Log(f"{model}: not trained: {exc}", "error"))
         return None
@@ -251,15 +253,51 @@ def _train_model(study: _StudyRun, model: str, inner: StudyEmitter) -> str | Non
     return None
 
 
-def _clear_unfinished(project_path: str, run_id: str, old: Any, model: str, emit: Emit) -> None:
+def _clear_unfinished(
+    project_path: str, run_id: str, study_id: str, model: str, emit: Emit
+) -> None:
+    status = clear_own_leftover(project_path, run_id, study_id)
+    if status is not None:
+        emit(msg.Log(f"{model}: unfinished run {run_id} ({status}) trained again"))
+
+
+def clear_own_leftover(project_path: str, run_id: str, study_id: str) -> str | None:
+    """Remove what an unfinished run of this study left under ``run_id`` (its row and folder,
+    or a folder without a row that carries the study's marker); the old status, if a row.
+
+    Anything else under that id is the user's: a ConfigError naming it, nothing removed."""
     with Project.open(project_path) as project:
-        if old is not None:
+        row = next((r for r in project.runs() if r.id == run_id), None)
+        if row is not None:
+            if row.study_id != study_id:
+                raise ConfigError(
+                    f"a run {run_id!r} already exists and is not part of study {study_id!r}: "
+                    "left as it is (choose another study id)"
+                )
             project.delete_run(run_id)
-            emit(msg.Log(f"{model}: unfinished run {run_id} ({old.status}) trained again"))
-        else:
+            return row.status
+        if os.path.lexists(project.runs_dir / run_id):
+            if project.folder_study(run_id) != study_id:
+                raise ConfigError(
+                    f"{project.runs_dir / run_id} exists and was not made by study "
+                    f"{study_id!r}: left as it is (choose another study id)"
+                )
             # Killed between the folder and the database row: nothing of value in it
             # (never through a link: see RunStore.remove_run_folder).
             project.remove_run_folder(run_id)
+    return None
+
+
+def refuse_taken_run_ids(project: Project, study_id: str, run_ids: Sequence[str]) -> None:
+    """A new study's run ids must be free: a run (or folder) of the user's under one of them
+    would be deleted and replaced by the study's run."""
+    taken = {r.id for r in project.runs()}
+    for run_id in run_ids:
+        if run_id in taken or os.path.lexists(project.runs_dir / run_id):
+            raise ConfigError(
+                f"a run {run_id!r} already exists: study {study_id!r} would name one of its "
+                "runs so; choose another study id"
+            )
 
 
 def _stop(project_path: str, outcome: StudyOutcome, emit: Emit, status: str) -> StudyOutcome:

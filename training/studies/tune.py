@@ -23,12 +23,15 @@ trial that was running when the process died is marked failed and its slot is tr
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from medview.core import messages as msg
+from medview.core.containment import is_regular_file
 from medview.core.errors import MedviewError
 from medview.core.project import Project
 from training.recipe.config import MODELS, MODELS_3D, ConfigError, TrainConfig, model_kind
@@ -41,8 +44,10 @@ from training.recipe.tune_space import (
 from training.studies.study import (
     StudyEmitter,
     base_config,
+    clear_own_leftover,
     new_study_id,
     owner,
+    refuse_taken_run_ids,
     run_config,
     shared_size,
 )
@@ -108,6 +113,7 @@ def run_tune(
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with Project.open(cfg.project) as project:
+        check_storage(project.folder)
         if resume:
             study_id, spec = _resumed_spec(project, resume, budget)
         else:
@@ -160,8 +166,30 @@ def _new_spec(
         "owner": owner(),
     }
     study_id = study_id or new_study_id(project, "tune")
+    _refuse_taken_trial_ids(project, study_id)
     project.create_study(study_id, "tune", spec)
     return study_id, spec
+
+
+def _refuse_taken_trial_ids(project: Project, study_id: str) -> None:
+    """Trials are runs ``<study-id>-t000``, ``-t001``...: a user's run of such a name (or a
+    folder) would be deleted and replaced by a trial, so a new search's id must not match."""
+    trial = re.compile(re.escape(study_id) + r"-t\d{3,}")
+    names = [r.id for r in project.runs()]
+    if project.runs_dir.is_dir():
+        names += os.listdir(project.runs_dir)
+    refuse_taken_run_ids(project, study_id, sorted(n for n in names if trial.fullmatch(n)))
+
+
+def check_storage(project_folder: Path) -> None:
+    """optuna.db is opened only as a plain file of the project: SQLite would follow a link
+    and write its tables into whatever file the link names."""
+    path = Path(project_folder) / STORAGE_NAME
+    if os.path.lexists(path) and not is_regular_file(path):
+        raise ConfigError(
+            f"{path} is a symbolic link or not a plain file: the search was not started "
+            "(medview does not write through links; remove it)"
+        )
 
 
 def _optuna_study(study_id: str, storage: str, spec: dict[str, Any]) -> Any:
@@ -351,10 +379,9 @@ class _TrialWatch:
 def _train(project, values, model, run_id, study_id, emit, cancel):
     from training.engine.api import run_training
 
-    with Project.open(project) as p:
-        # A trial number is never reused by Optuna; a leftover run is a dead trial's.
-        if (p.runs_dir / run_id).exists() and any(r.id == run_id for r in p.runs()):
-            p.delete_run(run_id)
+    # A trial number is never reused by Optuna; a leftover run of this search is a dead
+    # trial's. Anyone else's run under this id is kept, and the trial fails naming it.
+    clear_own_leftover(project, run_id, study_id)
     return run_training(run_config(project, values, model, run_id, study_id), emit, cancel)
 
 

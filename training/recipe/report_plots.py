@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from medview.core.containment import atomic_file
 from medview.core.run_folder import RunFolder
 
 TEST_COLOR = "#D55E00"
@@ -140,8 +141,15 @@ def _loss_plot(stem: Path, history: Sequence[dict[str, Any]]) -> None:
 
 
 def _save(fig: Any, stem: Path) -> None:
+    save_figure(fig, stem, dpi=120)
+
+
+def save_figure(fig: Any, stem: Path, dpi: int) -> None:
+    """``stem``.png and .svg, each written whole and never through a link (a plot named by
+    matplotlib alone is opened in place, following a link planted there), then closed."""
     import matplotlib.pyplot as plt
 
-    fig.savefig(stem.with_suffix(".png"), dpi=120)
-    fig.savefig(stem.with_suffix(".svg"))
+    for suffix, options in ((".png", {"dpi": dpi}), (".svg", {})):
+        with atomic_file(stem.with_suffix(suffix)) as handle:
+            fig.savefig(handle, format=suffix[1:], **options)
     plt.close(fig)
