@@ -13,7 +13,6 @@ is written. No DICOM header field other than what the importer already puts in a
 
 from __future__ import annotations
 
-import csv
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from medview.core import csv_cells
 from medview.core.errors import MedviewError, ReadError
 from medview.core.image import Image
 from medview.core.project import Project
@@ -199,12 +199,14 @@ def _predicted(p: np.ndarray, classes: Sequence[str]) -> str:
 
 def write_apply_csv(report: ApplyReport) -> None:
     out = report.out
+    tmp = out.with_name(out.name + ".tmp")
     try:
         if out.parent != Path(""):
             out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(out.name + ".tmp")
-        with tmp.open("w", newline="", encoding="utf-8") as fh:
-            writer = csv.writer(fh)
+        # A file name that is not UTF-8 (fsdecode's surrogates) is written as its own bytes,
+        # as the file system has it, rather than failing the CSV after every prediction.
+        with tmp.open("w", newline="", encoding="utf-8", errors="surrogateescape") as fh:
+            writer = csv_cells.writer(fh)
             writer.writerow(
                 [
                     "path",
@@ -229,5 +231,8 @@ def write_apply_csv(report: ApplyReport) -> None:
                     ]
                 )
         os.replace(tmp, out)
-    except OSError as exc:
-        raise ApplyError(f"{out}: cannot write the predictions ({exc.strerror})") from exc
+    except BaseException as exc:
+        tmp.unlink(missing_ok=True)  # never leave a half-written .csv.tmp behind
+        if isinstance(exc, OSError):
+            raise ApplyError(f"{out}: cannot write the predictions ({exc.strerror})") from exc
+        raise

@@ -13,13 +13,14 @@ engine's ``PredRow`` and are read and written there, at ``folder.predictions``.
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from medview.core import csv_cells
 
 if TYPE_CHECKING:
     from medview.core.project import Project
@@ -158,7 +159,7 @@ def write_history_csv(path: Path, rows: Sequence[dict[str, Any]]) -> None:
     gpu = [c for c in GPU_COLUMNS if any(row.get(c) is not None for row in rows)]
     columns = (*HISTORY_COLUMNS, *gpu)
     with path.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore")
+        writer = csv_cells.DictWriter(fh, columns, extrasaction="ignore")
         writer.writeheader()
         for row in rows:
             writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in columns})
@@ -169,7 +170,7 @@ def read_history_csv(path: Path) -> list[dict[str, Any]]:
     non-numeric column, e.g. from a newer engine, stays text)."""
     rows = []
     with path.open(newline="", encoding="utf-8") as fh:
-        for raw in csv.DictReader(fh):
+        for raw in csv_cells.DictReader(fh):
             row: dict[str, Any] = {}
             for k, v in raw.items():
                 row[k] = int(v) if k in ("fold", "epoch") else _number(v)

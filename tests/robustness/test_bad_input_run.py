@@ -1,0 +1,148 @@
+"""Issue 23, "Bad input that still breaks a run": each test is named after its item and drives
+the CLI (or the public function) as a user would. Each failed before the fix."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from projects import make_project
+from rb_helpers import run_cli
+
+T = ("--model", "cnn_small", "--folds", "2", "--epochs", "1", "--size", "32", "--device", "cpu")
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The setup project, with a class named ``=1+2`` and an item named like a formula, after
+    ``medview train P $T --run-id base``."""
+    from PIL import Image as PILImage
+
+    tmp = tmp_path_factory.mktemp("trained")
+    project = make_project(tmp, 16, kind="2d", size=32, classes=("WT", "=1+2"))
+    folder = project.folder
+    project.close()
+    extra = tmp / "extra"
+    extra.mkdir()
+    PILImage.fromarray(np.full((32, 32), 200, np.uint8)).save(extra / '=HYPERLINK("x").png')
+    assert run_cli("import", folder, extra).returncode == 0
+    assert run_cli("label", folder, '=HYPERLINK("x")', "=1+2").returncode == 0
+    result = run_cli("train", folder, *T, "--run-id", "base")
+    assert result.returncode == 0, result.stderr
+    return folder
+
+
+def _png_project(tmp_path: Path) -> Path:
+    """16 labelled 32-px PNGs (WT / MUT): the issue's setup project; returns its folder."""
+    project = make_project(tmp_path, 16, kind="2d", size=32)
+    folder = project.folder
+    project.close()
+    return folder
+
+
+# ---------------------------------------------------------------- 1. float TIFF with +Inf
+def test_item1_inf_tiff_is_clipped_and_an_unusable_one_is_named_and_left_out(
+    tmp_path: Path,
+) -> None:
+    import tifffile
+
+    folder = _png_project(tmp_path)
+    source = tmp_path / "tif" / "MUT"
+    source.mkdir(parents=True)
+    half = np.random.default_rng(0).normal(100, 20, (32, 32)).astype(np.float32)
+    half[:16] = np.inf
+    tifffile.imwrite(source / "half_inf.tif", half)
+    tifffile.imwrite(source / "all_inf.tif", np.full((32, 32), np.inf, np.float32))
+    imported = run_cli("import", folder, tmp_path / "tif", "--label-from", "folder")
+    assert imported.returncode == 0, imported.stderr
+
+    result = run_cli("train", folder, *T, "--run-id", "inf")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout + result.stderr
+    assert "Input contains NaN" not in out
+    warning = [line for line in out.splitlines() if "all_inf" in line]
+    assert warning and "no finite pixel values" in warning[0], out
+    assert not any("half_inf" in line for line in out.splitlines())  # clipped, trained on
+    predictions = (folder / "runs" / "inf" / "predictions.csv").read_text()
+    assert "half_inf" in predictions and "all_inf" not in predictions
+
+
+# ---------------------------------------------------------------- 2. non-UTF-8 names in apply
+def test_item2_apply_writes_non_utf8_names_escaped_and_leaves_no_tmp(
+    trained: Path, tmp_path: Path
+) -> None:
+    from PIL import Image as PILImage
+
+    folder = os.fsencode(tmp_path / "batch")
+    os.makedirs(folder)
+    PILImage.fromarray(np.zeros((32, 32), np.uint8)).save(os.path.join(folder, b"bad\xff\xfe.png"))
+    PILImage.fromarray(np.ones((32, 32), np.uint8)).save(os.path.join(folder, b"good.png"))
+    out = tmp_path / "out" / "x.csv"
+    result = run_cli("apply", trained, "--run", "base", tmp_path / "batch", "--out", out)
+    assert result.returncode == 0, result.stderr
+    assert "internal error" not in result.stderr
+    data = out.read_bytes()
+    assert b"bad\xff\xfe.png" in data and b"good.png" in data  # the name as the disk has it
+    assert len(data.splitlines()) == 3
+    assert list(out.parent.iterdir()) == [out]  # no x.csv.tmp
+
+
+# ---------------------------------------------------------------- 3. CSV formula injection
+def _cells(path: Path) -> list[str]:
+    import csv
+
+    with path.open(newline="", encoding="utf-8", errors="surrogateescape") as fh:
+        return [cell for row in csv.reader(fh) for cell in row]
+
+
+def _no_formula(cells: list[str]) -> None:
+    from medview.core.csv_cells import FORMULA_START
+
+    for cell in cells:
+        if cell[:1] in FORMULA_START:  # only numbers may start so
+            float(cell)
+
+
+def test_item3_csv_formula_cells_are_escaped_and_read_back_exactly(
+    trained: Path, tmp_path: Path
+) -> None:
+    from PIL import Image as PILImage
+
+    from medview.core.project import Project
+    from medview.ui.result_clicks import read_rows
+    from training.report import read_predictions
+
+    batch = tmp_path / "batch"
+    batch.mkdir()
+    for name in ("=HYPERLINK(A1).png", "-2+3+cmd|' calc'!A0.png", "@SUM(1).png"):
+        PILImage.fromarray(np.zeros((32, 32), np.uint8)).save(batch / name)
+    out = tmp_path / "x.csv"
+    result = run_cli("apply", trained, "--run", "base", batch, "--out", out)
+    assert result.returncode == 0, result.stderr
+    predictions = trained / "runs" / "base" / "predictions.csv"
+    for path in (out, predictions):
+        cells = _cells(path)
+        _no_formula(cells)
+        assert "'=1+2" in cells, path
+    assert "'=HYPERLINK(A1)" in _cells(out) and "'-2+3+cmd|' calc'!A0" in _cells(out)
+    assert '\'=HYPERLINK("x")' in _cells(predictions)
+    # A negative number stays a number; the writer every medview CSV goes through.
+    from medview.core import csv_cells
+
+    numbers = tmp_path / "numbers.csv"
+    with numbers.open("w", newline="", encoding="utf-8") as fh:
+        csv_cells.writer(fh).writerow(["-0.5", -0.5, "-1e-3", "-x"])
+    assert numbers.read_bytes() == b"-0.5,-0.5,-1e-3,'-x\r\n"
+
+    # medview's own readers undo the escape: the class named =1+2 round-trips.
+    classes = ["WT", "=1+2"]
+    rows = read_predictions(predictions, classes)
+    with Project.open(trained) as project:
+        truth = {it.id: it.label for it in project.items(labelled=True)}
+    assert all(classes[r.true] == truth[r.item_id] for r in rows if r.true is not None)
+    assert sum(1 for r in rows if r.true == 1) >= 8
+    read = read_rows(predictions)
+    assert read is not None and read[0] == classes
+    assert [r.true for r in read[1]] == [r.true for r in rows]
