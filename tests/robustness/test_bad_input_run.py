@@ -146,3 +146,96 @@ def test_item3_csv_formula_cells_are_escaped_and_read_back_exactly(
     read = read_rows(predictions)
     assert read is not None and read[0] == classes
     assert [r.true for r in read[1]] == [r.true for r in rows]
+
+
+# ---------------------------------------------------------------- 4. the project as a source
+def test_item4_import_of_the_project_or_a_folder_inside_it_is_refused(tmp_path: Path) -> None:
+    folder = _png_project(tmp_path)
+    (folder / "runs" / "old").mkdir(parents=True, exist_ok=True)
+    for source in (folder, folder / "runs", folder / "runs" / "old" / ".."):
+        result = run_cli("import", folder, source)
+        assert result.returncode == 1, result.stdout
+        assert "inside it" in result.stderr and "Traceback" not in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+    listed = run_cli("items", folder, "--json")
+    assert listed.stdout.count('"id"') == 16  # nothing added
+
+
+# ---------------------------------------------------------------- 5. /dev/zero and a FIFO
+def test_item5_labels_csv_must_be_a_small_regular_file(tmp_path: Path) -> None:
+    folder = _png_project(tmp_path)
+    fifo = tmp_path / "labels.fifo"
+    os.mkfifo(fifo)
+    big = tmp_path / "big.csv"
+    with big.open("wb") as fh:
+        fh.truncate(65 << 20)  # sparse: 65 MiB of zeros without using the disk
+    for labels, reason in (
+        ("/dev/zero", "not a regular file"),
+        (fifo, "not a regular file"),
+        (big, "larger than 64 MiB"),
+    ):
+        result = run_cli("import", folder, tmp_path / "data", "--labels-csv", labels, timeout=60)
+        assert result.returncode == 1
+        assert str(labels) in result.stderr and reason in result.stderr, result.stderr
+        assert "MemoryError" not in result.stderr and "internal error" not in result.stderr
+
+
+# ---------------------------------------------------------------- 7. catastrophic --group-pattern
+def test_item7_group_pattern_with_nested_quantifiers_is_refused_quickly(tmp_path: Path) -> None:
+    import time
+
+    from medview.core.errors import MedviewError
+    from medview.core.project import Project
+    from medview.io.importer import import_sources
+
+    long_dir = tmp_path / ("a" * 200)
+    long_dir.mkdir()
+    from PIL import Image as PILImage
+
+    PILImage.fromarray(np.zeros((8, 8), np.uint8)).save(long_dir / ("a" * 60 + ".png"))
+    with Project.create(tmp_path / "q", ["WT", "MUT"]) as project:
+        start = time.perf_counter()
+        with pytest.raises(MedviewError, match="nested repetition"):
+            import_sources(project, [long_dir], group_pattern="(a+)+c")
+        assert time.perf_counter() - start < 5
+        assert not project.items()
+        report = import_sources(project, [long_dir], group_pattern=r"(a{3})")  # still usable
+        assert len(report.imported) == 1
+        assert [item.group for item in project.items()] == ["aaa"]
+
+
+# ---------------------------------------------------------------- 9. relink into /proc
+def test_item9_relink_resolves_real_paths_and_refuses_pseudo_filesystems(tmp_path: Path) -> None:
+    import json
+    import shutil
+    import subprocess
+    import sys
+
+    from rb_helpers import cli_env
+
+    data = _png_project(tmp_path).parent / "data"  # the 16 PNGs, imported as a user would
+    folder = tmp_path / "P.medview"
+    assert run_cli("new", folder, "--labels", "WT,MUT").returncode == 0
+    assert run_cli("import", folder, data).returncode == 0
+    moved = tmp_path / "moved"
+    shutil.move(data, moved)
+
+    def relink(target: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "medview", "relink", str(folder), target],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=cli_env(),
+            cwd=moved,  # /proc/self/cwd is where the images are
+        )
+
+    for target in ("/proc/self", "/sys", "/dev"):
+        result = relink(target)
+        assert result.returncode == 1, result.stdout
+        assert "pseudo-filesystem" in result.stderr, result.stderr
+    result = relink("/proc/self/cwd")  # a link to a real folder: stored as the real path
+    assert result.returncode == 0 and "re-linked 16 of 16" in result.stdout, result.stdout
+    items = json.loads(run_cli("items", folder, "--json").stdout)
+    paths = [str(item.get("source") or item.get("path") or item) for item in items]
+    assert all(str(moved.resolve()) in p and "/proc/" not in p for p in paths), paths[:2]
