@@ -205,6 +205,6 @@ def json_default(value: Any) -> Any:
 def _read_json(path: Path) -> dict[str, Any] | None:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # RecursionError: nested 100k deep
         return None
     return data if isinstance(data, dict) else None

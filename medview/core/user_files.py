@@ -9,9 +9,11 @@ most one byte past the cap.
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
 from medview.core.errors import ReadError
 
@@ -39,3 +41,25 @@ def read_user_file(path: str | Path, max_bytes: int, what: str = "file") -> byte
         raise ReadError(path, f"cannot read the {what} ({exc.strerror})") from exc
     finally:
         os.close(fd)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def read_json_object(
+    path: str | Path, max_bytes: int = 16 * MIB, what: str = "file"
+) -> dict[str, Any]:
+    """A JSON object from ``path`` (a run's config.json, ``--config FILE``); ReadError naming
+    the file and what is wrong: not a regular file, too large, not JSON, NaN or Infinity,
+    nested too deep (100k brackets raised RecursionError), or not an object."""
+    data = read_user_file(path, max_bytes, what)
+    try:
+        value = json.loads(data.decode("utf-8"), parse_constant=_no_constant)
+    except RecursionError as exc:
+        raise ReadError(path, f"the {what} is nested too deep to be a medview file") from exc
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ReadError(path, f"the {what} is not valid JSON ({exc})") from exc
+    if not isinstance(value, dict):
+        raise ReadError(path, f"the {what} is not a JSON object")
+    return value

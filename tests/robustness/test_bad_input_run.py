@@ -239,3 +239,96 @@ def test_item9_relink_resolves_real_paths_and_refuses_pseudo_filesystems(tmp_pat
     items = json.loads(run_cli("items", folder, "--json").stdout)
     paths = [str(item.get("source") or item.get("path") or item) for item in items]
     assert all(str(moved.resolve()) in p and "/proc/" not in p for p in paths), paths[:2]
+
+
+# ---------------------------------------------------------------- 6. crafted or damaged files
+def _copy(trained: Path, tmp_path: Path) -> Path:
+    import shutil
+
+    copy = tmp_path / "P.medview"
+    shutil.copytree(trained, copy)
+    return copy
+
+
+def _one_line(result, *fragments: str) -> None:
+    assert result.returncode == 1, result.stdout
+    assert "internal error" not in result.stderr and "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and all(f in lines[0] for f in fragments), result.stderr
+
+
+def test_item6_damaged_run_config_is_one_line_naming_the_file_and_field(
+    trained: Path, tmp_path: Path
+) -> None:
+    import json
+
+    from PIL import Image as PILImage
+
+    folder = _copy(trained, tmp_path)
+    config = folder / "runs" / "base" / "config.json"
+    good = json.loads(config.read_text())
+    batch = tmp_path / "batch"
+    batch.mkdir()
+    PILImage.fromarray(np.zeros((32, 32), np.uint8)).save(batch / "a.png")
+    no_size = {k: v for k, v in good.items() if k != "size"}
+    for text, why in (
+        (json.dumps(no_size), "'size'"),
+        (json.dumps({**good, "size": float("nan")}), "NaN"),
+        ("[" * 100_000 + "]" * 100_000, "nested too deep"),
+    ):
+        config.write_text(text)
+        applied = run_cli("apply", folder, "--run", "base", batch, "--out", tmp_path / "x.csv")
+        _one_line(applied, str(config), why)
+    for text, why in (
+        (json.dumps({**good, "seed": float("nan")}), "NaN"),
+        ("[" * 100_000 + "]" * 100_000, "nested too deep"),
+        (json.dumps({**good, "folds": 1e9}), "--folds must be a whole number"),
+        (json.dumps({**good, "batch_size": 1e9}), "--batch-size must be a whole number"),
+    ):
+        config.write_text(text)
+        _one_line(run_cli("train", folder, "--config", config), str(config), why)
+
+
+def test_item6_pretrained_text_file_and_garbage_optuna_db_are_named(
+    trained: Path, tmp_path: Path
+) -> None:
+    folder = _copy(trained, tmp_path)
+    text = tmp_path / "weights.pt"
+    text.write_text("hello this is text\n" * 10)  # "KeyError: 101" in the unpickler
+    trained_with = run_cli("train", folder, *T, "--pretrained", text)
+    assert "not a readable weight file" in trained_with.stderr, trained_with.stderr
+    assert str(text) in trained_with.stderr and "internal error" not in trained_with.stderr
+
+    (folder / "optuna.db").write_bytes(np.random.default_rng(0).bytes(4096))
+    tuned = run_cli("tune", folder, *T, "--budget", "1")
+    _one_line(tuned, str(folder / "optuna.db"), "not a usable Optuna database")
+
+
+# ---------------------------------------------------------------- 8. run ids
+def test_item8_new_run_ids_are_one_printable_line_and_odd_old_ones_stay_usable(
+    trained: Path, tmp_path: Path
+) -> None:
+    import sqlite3
+
+    from medview.core.project import Project
+
+    folder = _copy(trained, tmp_path)
+    for bad in ("a\nb", "tab\there", "bell\x07", " padded"):
+        result = run_cli("train", folder, *T, "--run-id", bad)
+        _one_line(result, "--run-id", "printable")
+    assert sorted(p.name for p in (folder / "runs").iterdir()) == ["base"]
+
+    # A run an older version let in with a newline: listed on one line, deletable.
+    odd = "old\nrun"
+    (folder / "runs" / "base").rename(folder / "runs" / odd)
+    with sqlite3.connect(folder / "project.db") as db:
+        db.execute("UPDATE runs SET id = ? WHERE id = 'base'", (odd,))
+        db.execute("UPDATE predictions SET run_id = ? WHERE run_id = 'base'", (odd,))
+    listed = run_cli("runs", folder)
+    assert listed.returncode == 0
+    assert len(listed.stdout.strip().splitlines()) == 2 and "old\\nrun" in listed.stdout
+    with Project.open(folder) as project:
+        assert [run.id for run in project.runs()] == [odd]
+        assert project.delete_run(odd) is None
+        assert project.runs() == []
+    assert not (folder / "runs" / odd).exists()
