@@ -165,10 +165,11 @@ def atomic_file(path: Path) -> Iterator[BinaryIO]:
 
 
 @contextlib.contextmanager
-def atomic_text(path: Path) -> Iterator[TextIO]:
-    """:func:`atomic_file` as UTF-8 text with ``newline=""`` (what the csv module wants)."""
+def atomic_text(path: Path, errors: str = "strict") -> Iterator[TextIO]:
+    """:func:`atomic_file` as UTF-8 text with ``newline=""`` (what the csv module wants);
+    ``errors="surrogateescape"`` writes a non-UTF-8 file name as the bytes it has on disk."""
     with atomic_file(path) as handle:
-        text = io.TextIOWrapper(handle, encoding="utf-8", newline="")
+        text = io.TextIOWrapper(handle, encoding="utf-8", newline="", errors=errors)
         yield text
         text.flush()
         text.detach()

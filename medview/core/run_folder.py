@@ -13,13 +13,13 @@ engine's ``PredRow`` and are read and written there, at ``folder.predictions``.
 
 from __future__ import annotations
 
-import csv
 import json
 import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from medview.core import csv_cells
 from medview.core.containment import atomic_text, write_new_file
 
 if TYPE_CHECKING:
@@ -162,7 +162,7 @@ def write_history_csv(path: Path, rows: Sequence[dict[str, Any]]) -> None:
     gpu = [c for c in GPU_COLUMNS if any(row.get(c) is not None for row in rows)]
     columns = (*HISTORY_COLUMNS, *gpu)
     with atomic_text(path) as fh:
-        writer = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore")
+        writer = csv_cells.DictWriter(fh, columns, extrasaction="ignore")
         writer.writeheader()
         for row in rows:
             writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in columns})
@@ -173,7 +173,7 @@ def read_history_csv(path: Path) -> list[dict[str, Any]]:
     non-numeric column, e.g. from a newer engine, stays text)."""
     rows = []
     with path.open(newline="", encoding="utf-8") as fh:
-        for raw in csv.DictReader(fh):
+        for raw in csv_cells.DictReader(fh):
             row: dict[str, Any] = {}
             for k, v in raw.items():
                 row[k] = int(v) if k in ("fold", "epoch") else _number(v)
@@ -208,6 +208,6 @@ def json_default(value: Any) -> Any:
 def _read_json(path: Path) -> dict[str, Any] | None:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # RecursionError: nested 100k deep
         return None
     return data if isinstance(data, dict) else None

@@ -61,6 +61,22 @@ def is_safe_run_id(run_id: object) -> bool:
     return not any(c in run_id for c in "/\\:\0") and Path(run_id).name == run_id
 
 
+def new_run_id_problem(run_id: str) -> str | None:
+    """Why ``run_id`` cannot name a new run, or None. Beyond :func:`is_safe_run_id`, a new id
+    is one line of printable characters: a newline in an id broke ``medview runs``' table.
+    Existing runs with other ids stay listable and deletable (only new ones are checked)."""
+    if not is_safe_run_id(run_id):
+        return "a plain folder name is needed"
+    if not run_id.isprintable() or run_id != run_id.strip():
+        return "use one line of printable characters, without leading or trailing spaces"
+    return None
+
+
+def shown_id(run_id: str) -> str:
+    """An id as one printable line (an older run's newline or tab shown escaped)."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in run_id)
+
+
 class RunStore(Store):
     @property
     def runs_dir(self) -> Path:
@@ -68,8 +84,9 @@ class RunStore(Store):
 
     # ------------------------------------------------------------------ runs
     def create_run(self, run_id: str, config: dict[str, Any], model: str | None = None) -> None:
-        if not is_safe_run_id(run_id):
-            raise ProjectError(f"invalid run id {run_id!r} (a plain folder name is needed)")
+        problem = new_run_id_problem(run_id)
+        if problem is not None:
+            raise ProjectError(f"invalid run id {run_id!r} ({problem})")
         # A run of a study (training/studies/study.py) carries the study's id in its config's extra
         # settings; it is linked at creation, so even a run killed mid-way knows its study.
         study_id = (config.get("extra") or {}).get("study_id")

@@ -26,7 +26,6 @@ file, a cancel or a crash never loses the items already imported.
 from __future__ import annotations
 
 import contextlib
-import re
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -35,6 +34,7 @@ from typing import Any
 from medview.core.errors import DiskFullError, MedviewError, ReadError, is_disk_full
 from medview.io.common import describe
 from medview.io.folder_labels import check_folder_labels, nested_roots, parse_label_from
+from medview.io.group_pattern import compile_group_pattern
 from medview.io.import_batch import ImportBatch
 from medview.io.import_classes import ImportClasses
 from medview.io.import_entry import ArchiveRows, ImportOptions, prepare_entry
@@ -62,6 +62,7 @@ def import_sources(
     ``phash``: decode each new item once for its thumbnail and perceptual hash."""
     if isinstance(sources, str | Path):
         sources = [sources]
+    _refuse_project_sources(project.folder, sources)
     options = _options(label_from, labels_csv, split, group_pattern)
     report = ImportReport()
     found = scan(sources, progress=progress, cancel=cancel)
@@ -85,6 +86,19 @@ def import_sources(
     return report
 
 
+def _refuse_project_sources(folder: Path, sources: Sequence[str | Path]) -> None:
+    """The project itself, or a folder inside it, is not a source: its cache tensors and run
+    plots would become items, which cache pruning may later delete (issue 23)."""
+    project = Path(folder).resolve()
+    for source in sources:
+        real = Path(source).resolve()
+        if real == project or project in real.parents:
+            raise MedviewError(
+                f"{source}: is the project {folder} or inside it; import the image folders "
+                "themselves, not the project"
+            )
+
+
 def _options(
     label_from: str | None,
     labels_csv: str | Path | None,
@@ -97,10 +111,7 @@ def _options(
     folder_level = parse_label_from(label_from)
     if split is not None and split not in SPLITS:
         raise MedviewError(f"split must be one of {', '.join(SPLITS)}, not {split!r}")
-    try:
-        pattern = re.compile(group_pattern) if group_pattern else None
-    except re.error as exc:
-        raise MedviewError(f"invalid --group-pattern {group_pattern!r}: {exc}") from exc
+    pattern = compile_group_pattern(group_pattern) if group_pattern else None
     csv_labels = read_labels_csv(labels_csv) if labels_csv else None
     return ImportOptions(csv_labels, folder_level, split, pattern)
 

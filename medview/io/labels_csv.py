@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from medview.core.errors import ReadError
+from medview.core.user_files import MIB, read_user_file
 from medview.io.common import describe
 from medview.io.scanning import Candidate
 
@@ -70,9 +71,12 @@ def read_labels_csv(path: str | Path) -> CsvLabels:
     """Parse a labels CSV: columns ``path`` or ``name``, ``label``, optional ``group``/``split``.
     Relative paths are relative to the CSV's folder. Raises ReadError naming the file."""
     path = Path(path)
+    # A regular file under 64 MiB (a row per file: 100k files are ~15 MB); never a device or
+    # a FIFO (/dev/zero read without end, a FIFO hung the import).
+    data = read_user_file(path, 64 * MIB, "labels CSV")
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
         raise ReadError(path, f"cannot read the labels CSV ({describe(exc)})") from exc
     try:
         dialect: Any = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")

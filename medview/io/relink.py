@@ -7,12 +7,17 @@ matched: no file of that name there, some slices missing, the content changed.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from medview.core.errors import MedviewError
 from medview.io.scanning import Cancel, Candidate, Progress, Skipped, scan
+
+# Kernel views of processes and devices: their paths are not files that stay put.
+PSEUDO_FILESYSTEMS = (Path("/proc"), Path("/sys"), Path("/dev"))
 
 
 @dataclass
@@ -51,6 +56,7 @@ def relink_report(
     cancel: Cancel = None,
 ) -> RelinkReport:
     """:func:`relink`, also saying for each missing item that was not re-linked why."""
+    folder = real_source(folder)
     report = RelinkReport()
     missing = [item for item in project.missing_items() if item.reader != "npz"]
     if not missing:  # npz rows live in the project's cache, not in the folder
@@ -61,9 +67,12 @@ def relink_report(
         report.names[item.id] = item.name
     result = scan([folder], progress=progress, cancel=cancel)
     for candidate in result.found:
+        paths = [os.path.realpath(path) for path in candidate.paths]
+        if any(_pseudo(Path(path)) for path in paths):
+            continue  # a link in the folder into /proc or /dev: never stored as an item's file
         for item in wanted.pop(candidate.content_hash, []):
-            project.update_item_paths(item.id, candidate.paths)
-            report.relinked[item.id] = list(candidate.paths)
+            project.update_item_paths(item.id, paths)
+            report.relinked[item.id] = paths
     if result.cancelled:
         for items in wanted.values():
             for item in items:
@@ -74,6 +83,22 @@ def relink_report(
         for item in items:
             report.unmatched[item.id] = index.why_not(item, folder)
     return report
+
+
+def real_source(folder: str | Path) -> Path:
+    """``folder`` with its links resolved; MedviewError for a pseudo-filesystem. ``relink P
+    /proc/self`` stored items under /proc/self/cwd/..., paths that change with every process
+    (issue 23): item paths are real paths on a real disk."""
+    real = Path(os.path.realpath(folder))
+    if _pseudo(real):
+        raise MedviewError(
+            f"{folder}: {real} is a system pseudo-filesystem, not a folder of images"
+        )
+    return real
+
+
+def _pseudo(path: Path) -> bool:
+    return any(path == root or root in path.parents for root in PSEUDO_FILESYSTEMS)
 
 
 class _NameIndex:

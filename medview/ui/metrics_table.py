@@ -14,7 +14,6 @@ in the "Per class" tab, medview/ui/per_class_table.py).
 
 from __future__ import annotations
 
-import csv
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,6 +24,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush, QColor, QFont
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem
 
+from medview.core import csv_cells
 from medview.core.containment import atomic_text
 
 # (key in the fold metrics, column title, digits); None digits: an integer.
@@ -176,7 +176,7 @@ class MetricsTable(QTableWidget):
         path = Path(path)
         keys = [key for key, _, _ in METRIC_COLUMNS]
         with atomic_text(path) as fh:  # whole, never through a link
-            writer = csv.writer(fh)
+            writer = csv_cells.writer(fh)
             writer.writerow([self.first.lower(), *keys])
             for name, metrics in self.rows:
                 writer.writerow([name, *[_csv(metrics.get(k)) for k in keys]])

@@ -5,7 +5,6 @@ models' ensemble). Values come from metrics.json's ``per_class`` (training/engin
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush, QColor, QFont
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem
 
+from medview.core import csv_cells
 from medview.core.containment import atomic_text
 from medview.ui.metrics_table import format_value
 
@@ -130,7 +130,7 @@ class PerClassTable(QTableWidget):
         """One line per row: part, class, then the shown values."""
         path = Path(path)
         with atomic_text(path) as fh:  # whole, never through a link
-            writer = csv.writer(fh)
+            writer = csv_cells.writer(fh)
             writer.writerow(["part", "class", *[key for key, _, _ in CLASS_COLUMNS]])
             for title, rows in self.blocks():
                 for name, texts in rows:

@@ -8,14 +8,13 @@
   most confident first (at the current threshold).
 
 Item-level results come from the run folder's predictions.csv (rows per fold and the final
-fold-0 rows), read here with the csv module: the window never imports the engine. Grad-CAM of
+fold-0 rows), read through medview.core.csv_cells: the window never imports the engine. Grad-CAM of
 the selected item is one key away (G: compute when missing, else show/hide; see
 training_dock).
 """
 
 from __future__ import annotations
 
-import csv
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +25,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QObject, QPointF, Qt, Signal
 from PySide6.QtWidgets import QComboBox
 
-from medview.core import decision
+from medview.core import csv_cells, decision
 
 if TYPE_CHECKING:
     from medview.ui.training_panel import TrainingPanel
@@ -45,7 +44,7 @@ def read_rows(path: Path) -> tuple[list[str], list[Row]] | None:
     """(classes, rows) of a run folder's predictions.csv; None when missing or unreadable."""
     try:
         with path.open(newline="", encoding="utf-8") as fh:
-            reader = csv.DictReader(fh)
+            reader = csv_cells.DictReader(fh)
             fields = reader.fieldnames or []
             classes = [f.removeprefix("prob_") for f in fields if f.startswith("prob_")]
             index = {c: k for k, c in enumerate(classes)}

@@ -135,6 +135,7 @@ def test_tune_never_opens_a_linked_optuna_db(trained, tmp_path: Path) -> None:
 
     folder, _ = trained
     victim = _victim(tmp_path, "thesis.db")
+    (folder / STORAGE_NAME).unlink(missing_ok=True)  # an earlier search's own database
     _plant(folder / STORAGE_NAME, victim)
     try:
         with pytest.raises(MedviewError, match="link"):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import Any
 
 from training.cli.train import ProgressPrinter as ProgressPrinter
 from training.cli.train import cmd_train as cmd_train
@@ -57,14 +58,31 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if not rows:
         print("no runs")
         return 0
+    _print_runs_table(rows)
+    return 0
+
+
+def _print_runs_table(rows: list[dict[str, Any]]) -> None:
+    """One line per run (an older run's id with a newline shown escaped)."""
+    from medview.core.run_store import shown_id
+
     layout = "{:40s} {:11s} {:20s} {:>5s} {:>13s} {:>6s} {:>8s}"
     print(layout.format("id", "status", "model", "folds", "AUC", "acc", "test AUC"))
     for r in rows:
         auc = f"{r['roc_auc']:.3f}±{r['roc_auc_std'] or 0:.3f}" if r["roc_auc"] is not None else "-"
         acc = f"{r['accuracy']:.3f}" if r["accuracy"] is not None else "-"
         test = f"{r['test_roc_auc']:.3f}" if r["test_roc_auc"] is not None else "-"
-        print(layout.format(r["id"], r["status"], str(r["model"]), str(r["folds"]), auc, acc, test))
-    return 0
+        print(
+            layout.format(
+                shown_id(str(r["id"])),
+                r["status"],
+                str(r["model"]),
+                str(r["folds"]),
+                auc,
+                acc,
+                test,
+            )
+        )
 
 
 def add_predict_arguments(parser: argparse.ArgumentParser) -> None:

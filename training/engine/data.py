@@ -183,8 +183,8 @@ def _cached(project: Project, path: Path, prep: PrepSettings) -> np.ndarray | No
         cached = np.load(path, allow_pickle=False)
     except (OSError, ValueError):
         return None  # a damaged entry: decode again and overwrite it
-    if cached.shape != prep.shape:
-        return None
+    if cached.shape != prep.shape or not np.isfinite(cached).all():
+        return None  # NaN entries: written before Inf pixels were clipped (issue 23)
     touch(path)
     return cached
 

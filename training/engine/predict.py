@@ -7,7 +7,6 @@ run's own settings (sharing the disk cache), so predictions match what the run v
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -16,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from medview.core import csv_cells
 from medview.core.containment import atomic_text
 from medview.core.errors import MedviewError
 from medview.core.project import Item, Project
@@ -145,7 +145,7 @@ def _saved_calibration(run_dir: Path, notes: list[str]):  # -> Calibration
 
 def _write_csv(out: Path, rows: list[tuple[Item, np.ndarray, str]], classes: list[str]) -> None:
     with atomic_text(out) as fh:
-        writer = csv.writer(fh)
+        writer = csv_cells.writer(fh)
         writer.writerow(
             ["item_id", "item_name", "label", *[f"prob_{c}" for c in classes], "predicted"]
         )

@@ -15,7 +15,6 @@ recomputes exactly what a full run writes.
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from medview.core import csv_cells
 from medview.core.containment import atomic_text
 from medview.core.run_folder import read_history_csv, write_history_csv
 from medview.core.run_folder import write_json as write_json  # re-exported for older callers
@@ -63,7 +63,7 @@ def write_predictions(
     file can be read without the project; ``medview export`` drops it again (names can be
     patient identifiers)."""
     with atomic_text(path) as fh:
-        writer = csv.writer(fh)
+        writer = csv_cells.writer(fh)
         head = ["item_id"] + (["item_name"] if names is not None else [])
         writer.writerow(
             [*head, "fold", "split", "true", *[f"prob_{c}" for c in classes], "predicted"]
@@ -86,7 +86,7 @@ def read_predictions(path: Path, classes: Sequence[str]) -> list[PredRow]:
     index = {c: k for k, c in enumerate(classes)}
     rows = []
     with path.open(newline="", encoding="utf-8") as fh:
-        for raw in csv.DictReader(fh):
+        for raw in csv_cells.DictReader(fh):
             rows.append(
                 PredRow(
                     int(raw["item_id"]),

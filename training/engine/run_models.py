@@ -7,7 +7,7 @@ settings and the same class names as the run validated with.
 
 from __future__ import annotations
 
-import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,12 +15,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from medview.core.errors import MedviewError
+from medview.core.errors import MedviewError, ReadError
 from medview.core.project import Project
 from medview.core.run_folder import RunFolder
+from medview.core.user_files import read_json_object
 from training.engine.models import build_model
 from training.engine.transforms import PrepSettings
 from training.engine.weights import load_weights
+from training.recipe.config import MODELS
 
 
 class RunModelError(MedviewError):
@@ -65,23 +67,51 @@ def load_run_models(project: Project, run_id: str) -> RunModels:
     config_path = run_dir / "config.json"
     if not config_path.is_file():
         raise RunModelError(f"{config_path}: run configuration missing")
-    config: dict[str, Any] = json.loads(config_path.read_text(encoding="utf-8"))
-    resolved = config.get("resolved", {})
-    classes: list[str] = list(resolved.get("classes") or [])
-    if len(classes) < 2:
+    try:
+        config = read_json_object(config_path, what="run configuration")
+    except ReadError as exc:
+        raise RunModelError(str(exc)) from exc
+    resolved: dict[str, Any] = config.get("resolved") or {}
+    if not isinstance(resolved, dict):
+        raise RunModelError(f"{config_path}: 'resolved' is not an object")
+    classes = resolved.get("classes")
+    if not isinstance(classes, list) or len(classes) < 2:
         raise RunModelError(f"{config_path}: the run names no classes")
     folds = RunFolder(run_dir).weight_folds()
     if not folds:
         raise RunModelError(f"run {run_id} ({run.status}) has no trained fold weights")
-    kind = resolved.get("kind", "3d")
-    prep = PrepSettings(
-        3 if kind == "3d" and not config.get("slices") else 2,  # slice mode: a 2D model
-        int(config["size"]),
-        int(resolved.get("channels", 1)),
-        tuple(config["ct_window"]) if config.get("ct_window") else None,
+    kind, prep = _prep(config, resolved, config_path)
+    model_name = resolved.get("model") or config.get("model")
+    if model_name not in MODELS:
+        raise RunModelError(f"{config_path}: 'model' is missing or unknown ({model_name!r})")
+    return RunModels(
+        run_id, run_dir, config, model_name, list(map(str, classes)), kind, prep, folds
     )
-    model_name = str(resolved.get("model") or config["model"])
-    return RunModels(run_id, run_dir, config, model_name, classes, kind, prep, folds)
+
+
+def _prep(config: dict[str, Any], resolved: dict[str, Any], path: Path) -> tuple[str, PrepSettings]:
+    """(item kind, preprocessing) of a run's config.json; RunModelError naming the field that
+    is missing or absurd (a config.json without "size" gave "internal error: KeyError")."""
+    size, channels, kind = (
+        config.get("size"),
+        resolved.get("channels", 1),
+        resolved.get("kind", "3d"),
+    )
+    window = config.get("ct_window")
+    if type(size) is not int or not 8 <= size <= 1024:
+        raise RunModelError(f"{path}: 'size' must be a whole number from 8 to 1024 (got {size!r})")
+    if channels not in (1, 3) or kind not in ("2d", "3d"):
+        raise RunModelError(f"{path}: 'resolved' has an unknown kind or channel count")
+    if window and not (
+        isinstance(window, list) and len(window) == 2 and all(_finite(v) for v in window)
+    ):
+        raise RunModelError(f"{path}: 'ct_window' must be two numbers (got {window!r})")
+    ndim = 3 if kind == "3d" and not config.get("slices") else 2  # slice mode: a 2D model
+    return kind, PrepSettings(ndim, size, channels, tuple(window) if window else None)
+
+
+def _finite(value: Any) -> bool:
+    return type(value) in (int, float) and math.isfinite(value)
 
 
 class ProbabilityEnsemble(nn.Module):

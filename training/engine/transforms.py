@@ -22,6 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from medview.core.errors import MedviewError
 from medview.core.image import Image
 
 PREP_VERSION = 1  # bump when preprocessing changes, so old cache entries are not reused
@@ -58,12 +59,32 @@ def preprocess(image: Image, prep: PrepSettings) -> np.ndarray:
         array = torch.from_numpy(np.ascontiguousarray(data.mean(axis=-1)))[None]  # (1, z, y, x)
     if prep.ndim == 2 and prep.channels == 1 and array.shape[0] == 3:
         array = array.mean(dim=0, keepdim=True)
-    array = torch.nan_to_num(array)
+    array = finite_pixels(array)
     array = _resize(array, prep.ndim, prep.size)
     array = _normalise(array, prep.ct_window)
+    if not bool(torch.isfinite(array).all()):
+        raise UnusablePixels("pixel values too far apart to normalise (float overflow)")
     if array.shape[0] == 1 and prep.channels == 3:
         array = array.expand(3, *array.shape[1:])
     return np.ascontiguousarray(array.numpy(), dtype=np.float32)
+
+
+class UnusablePixels(MedviewError):
+    """An image with no usable pixel values (all NaN/Inf, or a range float32 cannot scale)."""
+
+
+def finite_pixels(array: torch.Tensor) -> torch.Tensor:
+    """NaN -> 0, +-Inf -> the image's largest/smallest finite value. ``nan_to_num`` alone made
+    +Inf 3.4e38, which overflowed the z-score to NaN: one float TIFF with half its pixels +Inf
+    failed the whole run with "Input contains NaN". Images without NaN/Inf are unchanged."""
+    finite = torch.isfinite(array)
+    if bool(finite.all()):
+        return array
+    if not bool(finite.any()):
+        raise UnusablePixels("no finite pixel values (every pixel is NaN or infinite)")
+    values = array[finite]
+    high, low = float(values.max()), float(values.min())
+    return torch.nan_to_num(array, nan=0.0, posinf=high, neginf=low)
 
 
 def _resize(array: torch.Tensor, ndim: int, size: int) -> torch.Tensor:

@@ -75,15 +75,7 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         except (SafetensorError, OSError, ValueError) as exc:
             raise WeightsError(f"{path}: not a valid safetensors file ({exc})") from exc
     else:
-        try:
-            raw = torch.load(path, map_location="cpu", weights_only=True)
-        except pickle.UnpicklingError as exc:
-            raise WeightsError(
-                f"{path}: refused: the file holds Python objects or code, not only weights "
-                "(only plain state dicts or .safetensors are loaded)"
-            ) from exc
-        except (RuntimeError, EOFError, OSError, ValueError) as exc:
-            raise WeightsError(f"{path}: not a readable weight file ({exc})") from exc
+        raw = _torch_load(path)
     for key in ("state_dict", "model_state_dict", "model", "net"):
         if isinstance(raw, dict) and isinstance(raw.get(key), dict):
             raw = raw[key]
@@ -101,6 +93,23 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     if not tensors:
         raise WeightsError(f"{path}: the file holds no tensors")
     return tensors
+
+
+def _torch_load(path: Path) -> Any:
+    """A torch file loaded without unpickling code (weights_only)."""
+    try:
+        raw = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise WeightsError(
+            f"{path}: refused: the file holds Python objects or code, not only weights "
+            "(only plain state dicts or .safetensors are loaded)"
+        ) from exc
+    except Exception as exc:  # a text or damaged file fails deep in the unpickler
+        # (KeyError: 101 for a text file): one line naming the file, never "internal error"
+        raise WeightsError(
+            f"{path}: not a readable weight file ({type(exc).__name__}: {exc})"
+        ) from exc
+    return raw
 
 
 def load_pretrained(model: nn.Module, model_name: str, path: str | Path) -> LoadReport:

@@ -13,7 +13,6 @@ is written. No DICOM header field other than what the importer already puts in a
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from medview.core import csv_cells
 from medview.core.containment import UnsafePathError, atomic_text
 from medview.core.errors import MedviewError, ReadError
 from medview.core.image import Image
@@ -215,9 +215,11 @@ def write_apply_csv(report: ApplyReport) -> None:
         if out.parent != Path(""):
             out.parent.mkdir(parents=True, exist_ok=True)
         # A temp file of its own beside ``out``, renamed over it: never written through a
-        # link planted at ``out`` or at a predictable ``out.tmp`` name.
-        with atomic_text(out) as fh:
-            writer = csv.writer(fh)
+        # link planted at ``out`` or at a predictable ``out.tmp`` name. A file name that is not
+        # UTF-8 (fsdecode's surrogates) is written as its own bytes, as the file system has it,
+        # rather than failing the CSV after every prediction.
+        with atomic_text(out, errors="surrogateescape") as fh:
+            writer = csv_cells.writer(fh)
             writer.writerow(
                 [
                     "path",

@@ -8,11 +8,13 @@ plain dict, so it holds only JSON-friendly values. ``validate()`` turns bad comb
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from medview.core.errors import MedviewError
+from medview.core.run_store import new_run_id_problem
 from training.recipe import model_specs
 
 # Model facts live in one table, training/recipe/model_specs.py; these names are derived from it.
@@ -62,6 +64,10 @@ SLICE_AGGREGATES = ("mean", "max")
 
 class ConfigError(MedviewError):
     """A run configuration that cannot work (unknown model, folds < 2, ...)."""
+
+
+_SCALAR_TYPES: dict[str, type] = {"int": int, "float": float, "bool": bool, "str": str}
+_MAX_INT = 2**31 - 1  # beyond any count, size or seed; larger ones overflowed in torch
 
 
 @dataclass
@@ -151,6 +157,9 @@ class TrainConfig:
     # ------------------------------------------------------------------ checks
     def validate(self) -> None:
         # The checks by topic, in this order: the first problem found is the one reported.
+        self._validate_types()
+        if self.run_id is not None and (problem := new_run_id_problem(self.run_id)):
+            raise ConfigError(f"--run-id {self.run_id!r}: {problem}")
         self._validate_model_kind()
         self._validate_folds()
         self._validate_numbers()
@@ -161,6 +170,23 @@ class TrainConfig:
         self._validate_fractions()
         self._validate_model_options()
         self._validate_slices()
+
+    def _validate_types(self) -> None:
+        # A config.json may be crafted: "folds": 1e9 or "seed": NaN passed every range check
+        # and failed deep in the engine ("internal error: TypeError"). The flags' types, here.
+        for f in dataclasses.fields(self):
+            value, want = getattr(self, f.name), str(f.type).split(" | ")[0]
+            flag = "--" + f.name.replace("_", "-")
+            if value is None or want not in _SCALAR_TYPES:
+                continue
+            if want == "int" and (type(value) is not int or abs(value) > _MAX_INT):
+                raise ConfigError(f"{flag} must be a whole number (got {value!r})")
+            if want == "float" and not (
+                type(value) in (int, float) and math.isfinite(value) and abs(value) <= _MAX_INT
+            ):
+                raise ConfigError(f"{flag} must be a finite number (got {value!r})")
+            if want in ("bool", "str") and type(value) is not _SCALAR_TYPES[want]:
+                raise ConfigError(f"{flag} must be a {want} (got {value!r})")
 
     def _validate_model_kind(self) -> None:
         if self.model is not None and self.model not in MODELS:

@@ -19,10 +19,11 @@ for (the file may be someone else's): it is refused unless the user allows it
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 from typing import Any
 
+from medview.core.errors import ReadError
+from medview.core.user_files import read_json_object
 from training.recipe.config import DOWNLOAD, ConfigError, TrainConfig, upgrade_legacy
 
 # Keys the engine adds to config.json that are not settings.
@@ -37,14 +38,12 @@ def read_run_config(path: str | Path, *, ignore_unknown: bool = False) -> dict[s
     path = Path(path)
     if path.is_dir():
         path = path / "config.json"
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise ConfigError(f"{path}: no such run configuration") from exc
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"{path}: not a readable run configuration ({exc})") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: not a run configuration (expected a JSON object)")
+    if not path.exists():
+        raise ConfigError(f"{path}: no such run configuration")
+    try:  # a regular file under 16 MiB, no NaN, not nested 100k deep: one line if not
+        data = read_json_object(path, what="run configuration")
+    except ReadError as exc:
+        raise ConfigError(str(exc)) from exc
     known = {f.name for f in dataclasses.fields(TrainConfig)}
     data = upgrade_legacy(data)  # freeze_encoder / balanced_sampler of older runs
     settings = {k: v for k, v in data.items() if k in known and k not in _INFORMATIONAL}
@@ -84,6 +83,8 @@ def check_settings(settings: dict[str, Any], project: str | Path, path: str | Pa
     try:
         cfg = TrainConfig.from_dict({**settings, "project": str(project)})
         cfg.validate()
+    except ConfigError as exc:  # the flags' own checks, naming the file that held the value
+        raise ConfigError(f"{path}: {exc}") from exc
     except (TypeError, ValueError) as exc:  # wrong types: "epochs": "ten", "size": [1]
         raise ConfigError(f"{path}: invalid run configuration ({exc})") from exc
     return cfg

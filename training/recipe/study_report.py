@@ -15,7 +15,6 @@ same rows to fill its study view without loading torch.
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from medview.core import csv_cells
 from medview.core.containment import atomic_text, ensure_dir
 from medview.core.project import Project
 from training.recipe import stats
@@ -70,7 +70,7 @@ def _f1_key(metrics: dict[str, Any]) -> str:
 def _seconds_per_epoch(run_dir: Path) -> float | None:
     try:
         with (run_dir / "history.csv").open(newline="", encoding="utf-8") as fh:
-            secs = [float(r["seconds"]) for r in csv.DictReader(fh) if r.get("seconds")]
+            secs = [float(r["seconds"]) for r in csv_cells.DictReader(fh) if r.get("seconds")]
     except (OSError, ValueError, KeyError):
         return None
     return float(np.mean(secs)) if secs else None
@@ -129,7 +129,7 @@ def oof_scores(project: Project, row: dict[str, Any]) -> dict[int, tuple[int, fl
     out: dict[int, tuple[int, float]] = {}
     try:
         with path.open(newline="", encoding="utf-8") as fh:
-            for r in csv.DictReader(fh):
+            for r in csv_cells.DictReader(fh):
                 if r["fold"] == "0" and r["split"] == "val" and r["true"]:
                     out[int(r["item_id"])] = (
                         classes.index(r["true"]),
@@ -317,7 +317,7 @@ def _cell(value: Any) -> Any:
 
 def write_table_csv(path: Path, rows: list[dict[str, Any]], settings: list[str]) -> None:
     with atomic_text(path) as fh:
-        writer = csv.writer(fh)
+        writer = csv_cells.writer(fh)
         writer.writerow([*CSV_COLUMNS, *settings, "fold_aucs"])
         for r in rows:
             folds = r.get("fold_aucs") or {}
@@ -347,7 +347,7 @@ STATS_COLUMNS = [
 
 def write_stats_csv(path: Path, pairs: list[dict[str, Any]]) -> None:
     with atomic_text(path) as fh:
-        writer = csv.writer(fh)
+        writer = csv_cells.writer(fh)
         writer.writerow(STATS_COLUMNS)
         for p in pairs:
             writer.writerow(

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from medview.core.errors import MedviewError
 from medview.core.project import Item, Project
 from training.engine.data import refuse_over_limit
-from training.engine.transforms import PrepSettings
+from training.engine.transforms import PrepSettings, UnusablePixels, finite_pixels
 from training.recipe.slices import (
     KeySlice,
     Selection,
@@ -87,9 +87,10 @@ def slice_planes(volume: np.ndarray, selection: Selection, prep: PrepSettings) -
     """The selected planes, resized to ``prep.size`` and normalised like the volume (one CT
     window or one z-score over the whole volume, so slices keep their relative brightness),
     as float16 (k, 1, S, S)."""
+    # +-Inf to the volume's finite range (unchanged, no copy, when every voxel is finite).
+    volume = finite_pixels(torch.from_numpy(np.ascontiguousarray(volume, np.float32))).numpy()
     planes = np.moveaxis(np.take(volume, selection.indices, axis=selection.axis), selection.axis, 0)
     batch = torch.from_numpy(np.ascontiguousarray(planes, dtype=np.float32))[:, None]
-    batch = torch.nan_to_num(batch)
     if tuple(batch.shape[2:]) != (prep.size, prep.size):
         batch = F.interpolate(batch, size=(prep.size, prep.size), mode="bilinear", antialias=True)
     if prep.ct_window is not None:
@@ -97,10 +98,13 @@ def slice_planes(volume: np.ndarray, selection: Selection, prep: PrepSettings) -
         low = level - width / 2
         batch = ((batch.clamp(low, low + width) - low) / max(width, 1e-6)) * 2 - 1
     else:
-        finite = np.nan_to_num(volume.astype(np.float64, copy=False))
+        finite = volume.astype(np.float64, copy=False)
         mean, std = float(finite.mean()), float(finite.std())
         batch = (batch - mean) / (std if std > 1e-6 else 1.0)
-    return batch.to(torch.float16).numpy()
+    batch = batch.to(torch.float16)
+    if not bool(torch.isfinite(batch).all()):
+        raise UnusablePixels("pixel values too far apart to normalise (float overflow)")
+    return batch.numpy()
 
 
 def _grey_volume(project: Project, item: Item) -> tuple[np.ndarray, int, str]:

@@ -5,13 +5,13 @@ volume (training.engine.report writes it)."""
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from medview.core import csv_cells
 from medview.core.containment import atomic_text
 from medview.core.run_folder import LEVELS_PLOT, RunFolder
 from training.engine.report import PredRow, final_rows
@@ -82,7 +82,7 @@ def write_slices_csv(
     probs = [f"prob_{c}" for c in classes]
     head = ["item_id", "item_name", "plane", "slice", "fold", "split", "true", *probs]
     with atomic_text(path) as fh:
-        writer = csv.writer(fh)
+        writer = csv_cells.writer(fh)
         writer.writerow([*head, "predicted"])
         for r in list(rows) + A.slice_final_rows(rows):
             writer.writerow(
@@ -102,7 +102,7 @@ def write_patients_csv(
     patient ids: ``medview export`` leaves this file out)."""
     rows = A.patient_rows(all_volume_rows(slice_rows, how), groups, how)
     with atomic_text(path) as fh:
-        writer = csv.writer(fh)
+        writer = csv_cells.writer(fh)
         probs = [f"prob_{c}" for c in classes]
         writer.writerow(["patient", "volumes", "fold", "split", "true", *probs, "predicted"])
         for r in sorted(rows, key=lambda r: (r.fold, r.split or "", r.group)):

@@ -114,12 +114,12 @@ def run_tune(
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with Project.open(cfg.project) as project:
         check_storage(project.folder)
+        storage = open_storage(project.folder)  # before the study is recorded in the project
         if resume:
             study_id, spec = _resumed_spec(project, resume, budget)
         else:
             study_id, spec = _new_spec(project, cfg, models, budget, space_name, study_id)
         folder = project.study_dir(study_id)
-        storage = storage_url(project.folder)
     search = _Search(cfg, study_id, spec, folder, emit, should_cancel)
     return search.run(_optuna_study(study_id, storage, spec), minutes)
 
@@ -192,7 +192,22 @@ def check_storage(project_folder: Path) -> None:
         )
 
 
-def _optuna_study(study_id: str, storage: str, spec: dict[str, Any]) -> Any:
+def open_storage(project_folder: Path) -> Any:
+    """The project's Optuna storage; ConfigError naming ``optuna.db`` when it is not a
+    database Optuna can use (a garbage file gave "internal error: DatabaseError")."""
+    import optuna
+
+    try:
+        return optuna.storages.RDBStorage(storage_url(project_folder))
+    except Exception as exc:  # sqlalchemy's DatabaseError, optuna's schema-version errors
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError(
+            f"{Path(project_folder) / STORAGE_NAME}: not a usable Optuna database ({reason}); "
+            "move it away to start a new search"
+        ) from exc
+
+
+def _optuna_study(study_id: str, storage: Any, spec: dict[str, Any]) -> Any:
     """The Optuna study in the project's storage (created, or loaded to resume)."""
     import optuna
 
