@@ -1,6 +1,6 @@
 """The run's report, rewritten after every fold so completed folds survive a cancel or crash:
-metrics.json, history.csv, predictions.csv (and the plots at the end), calibrated on the pooled
-out-of-fold predictions; plus the fold ensemble on unlabelled items and the predictions kept
+metrics.json, history.csv, predictions.csv (and the plots at the end), calibrated cross-fitted
+on the out-of-fold predictions; plus the fold ensemble on unlabelled items and the predictions kept
 in the project database."""
 
 from __future__ import annotations
@@ -23,32 +23,51 @@ def audit_warnings(ctx: RunContext, record: RunRecord) -> list[str]:
     return split_audit_warnings(record.audit) + near_dup_audit.warnings(record.audit, grouped)
 
 
-def calibration(ctx: RunContext, record: RunRecord):  # -> Calibration | None
-    """Temperature and threshold fitted on the pooled out-of-fold predictions so far (a
-    single --fold run has no pool: its rows stay at 0.5, uncalibrated)."""
+def calibration(ctx: RunContext, record: RunRecord):  # -> CrossFit | None
+    """Temperature and threshold fitted on the out-of-fold predictions so far, cross-fitted
+    (training/cross_fit.py): each fold's on the other folds', the test split's and new items'
+    on all of them. A single --fold run has no pool: its rows stay at 0.5, uncalibrated."""
     if ctx.cfg.fold is not None or not record.fold_info:
         return None
     oof = [r for r in record.rows if r.fold > 0 and r.split == "val"]
     if not oof:
         return None
-    from training.calibration import fit_calibration
-
-    return fit_calibration(
-        np.asarray([r.probs for r in oof]),
-        [r.true for r in oof if r.true is not None],  # out-of-fold rows are labelled
-        calibrate=ctx.cfg.calibrate,
-        threshold=ctx.cfg.threshold,
-        target_recall=ctx.cfg.target_recall,
+    return fit_run_calibration(
+        [int(f["fold"]) for f in record.fold_info],
+        oof,
+        {
+            "calibrate": ctx.cfg.calibrate,
+            "threshold": ctx.cfg.threshold,
+            "target_recall": ctx.cfg.target_recall,
+        },
     )
+
+
+def fit_run_calibration(folds: list[int], oof: list[PredRow], settings: dict[str, Any]):
+    """The CrossFit of a run's out-of-fold rows with its config's calibration settings."""
+    from training.calibration import fit_calibration
+    from training.cross_fit import fit_cross
+
+    def fit(probs: np.ndarray, y: Any):  # -> Calibration
+        return fit_calibration(
+            probs,
+            y,
+            calibrate=settings.get("calibrate", True),
+            threshold=settings.get("threshold") or "youden",
+            target_recall=settings.get("target_recall"),
+        )
+
+    return fit_cross(folds, oof, fit)
 
 
 def all_rows(
     ctx: RunContext, record: RunRecord, extra: list[PredRow] | None = None, fitted=None
 ) -> list[PredRow]:
-    """The folds' rows, the ensemble's (all folds of one run) and ``extra`` (unlabelled)."""
-    rows = list(record.rows)
+    """The folds' rows (calibrated), the ensemble's (all folds of one run) and ``extra``."""
+    fitted = fitted or calibration(ctx, record)
+    rows = calibrated_rows(record.rows, fitted)
     if len(record.fold_info) > 0 and ctx.cfg.fold is None:
-        rows += final_rows(record.rows, fitted or calibration(ctx, record))
+        rows += final_rows(record.rows, fitted)
     return rows + (extra or [])
 
 

@@ -99,9 +99,12 @@ def test_run_folder_and_metrics_contract(full_run):
         "fold",
         "split",
         "true",
-        "prob_WT",
-        "prob_MUT",
+        "p_WT",
+        "p_MUT",
+        "p_WT_raw",
+        "p_MUT_raw",
         "predicted",
+        "threshold",
     ]
     with Project.open(folder) as project:
         assert project.get_run("full").status == "finished"
@@ -119,14 +122,23 @@ def test_test_items_never_trained_and_ensembled(full_run):
     for fold in plan["folds"]:
         assert not test_ids & (set(fold["train"]) | set(fold["val"]))
     by = {(p.item_id, p.fold): p.probabilities for p in stored}
-    # fold 0 = mean of the fold models, temperature-scaled with the T fitted on the OOF rows
+    # fold 0 = mean of the fold models' own outputs, temperature-scaled with the T fitted on
+    # all out-of-fold rows (as is every fold model's row of a test item)
     from training.calibration import apply_temperature
+    from training.report import read_predictions
 
     temperature = outcome.metrics["calibration"]["temperature"]
+    rows = read_predictions(folder / "runs" / "full" / "predictions.csv", ["WT", "MUT"])
+    raw = {(r.item_id, r.fold): r.uncalibrated for r in rows}
     for item in test_ids:
-        mean = np.mean([by[(item, 1)], by[(item, 2)]], axis=0)
+        mean = np.mean([raw[(item, 1)], raw[(item, 2)]], axis=0)
         expected = apply_temperature(mean[None], temperature)[0]
         assert np.allclose(by[(item, 0)], expected, atol=1e-5)
+        assert np.allclose(
+            by[(item, 1)],
+            apply_temperature(np.asarray([raw[(item, 1)]]), temperature)[0],
+            atol=1e-5,
+        )
     assert unlabelled and all((i, 0) in by for i in unlabelled)  # unlabelled items predicted
     assert all((i, 0) in by for f in plan["folds"] for i in f["val"])  # out-of-fold rows
 
