@@ -6,9 +6,12 @@ The folders are scanned with the importer's own scanner (medview.io.readers.scan
 preprocessed with the run's settings and scored by the mean of the fold models, in batches.
 
 CSV columns: ``path`` (the file; for a multi-file DICOM series its folder), ``files`` (files
-read), ``name``, ``kind``, ``predicted``, ``prob_<class>`` per class, ``note`` (e.g. that a 2D
-model saw a volume's middle slice). Unreadable files are listed with their reason and the rest
-is written. No DICOM header field other than what the importer already puts in a name is written.
+read), ``name``, ``kind``, ``predicted``, ``p_<class>`` per class (calibrated with the run's
+calibration, fitted on all its out-of-fold predictions, as for its test split), ``p_<class>_raw``
+per class (the ensemble's own output), ``threshold`` (binary: ``predicted`` is
+``p_<positive> >= threshold``), ``note`` (e.g. that a 2D model saw a volume's middle slice).
+Unreadable files are listed with their reason and the rest is written. No DICOM header field
+other than what the importer already puts in a name is written.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -27,6 +31,7 @@ from medview.core.image import Image
 from medview.core.project import Project
 from medview.io.readers import Candidate, Skipped
 from training.metrics import predicted_classes
+from training.report import prob_columns
 from training.run_models import RunModels, ensemble_module, load_run_models
 from training.transforms import preprocess
 
@@ -46,15 +51,17 @@ class ApplyRow:
     files: int
     name: str
     kind: str
-    probabilities: list[float]
+    probabilities: list[float]  # calibrated with the run's calibration
     predicted: str
     note: str = ""
+    raw: list[float] = field(default_factory=list)  # the fold ensemble's own output
 
 
 @dataclass
 class ApplyReport:
     out: Path
     classes: list[str]
+    calibration: Any = None  # training.calibration.Calibration: the run's (T, threshold)
     rows: list[ApplyRow] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     cancelled: bool = False
@@ -108,7 +115,10 @@ def apply_run(
     models = load_run_models(project, run_id)
     module = ensemble_module(models)
     found = scan(list(sources), progress=progress, cancel=cancel)
-    report = ApplyReport(Path(out), models.classes, skipped=list(found.skipped))
+    from training.predict import saved_calibration
+
+    calibration = saved_calibration(models.run_dir, [])
+    report = ApplyReport(Path(out), models.classes, calibration, skipped=list(found.skipped))
     if found.cancelled:
         report.cancelled = True
     todo = found.found
@@ -142,8 +152,8 @@ def _score_candidates(
             continue
         pending.append(prepared)
         if len(pending) >= BATCH:
-            _score_batch(pending, module, models.classes, report.rows)
-    _score_batch(pending, module, models.classes, report.rows)
+            _score_batch(pending, module, report)
+    _score_batch(pending, module, report)
 
 
 def _prepare(candidate: Candidate, models: RunModels, skipped: list[Skipped]) -> _Pending | None:
@@ -166,35 +176,34 @@ def _prepare(candidate: Candidate, models: RunModels, skipped: list[Skipped]) ->
     return candidate, x, note
 
 
-def _score_batch(
-    pending: list[_Pending],
-    module: torch.nn.Module,
-    classes: Sequence[str],
-    rows: list[ApplyRow],
-) -> None:
+def _score_batch(pending: list[_Pending], module: torch.nn.Module, report: ApplyReport) -> None:
     """Run the ensemble on the pending inputs, append their rows, and empty ``pending``."""
     if not pending:
         return
     batch = torch.from_numpy(np.stack([x for _, x, _ in pending]))
     with torch.no_grad():
-        probs = module(batch).double().numpy()
-    for (cand, _, note), p in zip(pending, probs, strict=True):
-        rows.append(
+        raw = module(batch).double().numpy()
+    cal = report.calibration
+    probs = cal.apply(raw) if cal is not None else raw
+    threshold = cal.threshold if cal is not None else 0.5
+    for (cand, _, note), p, r in zip(pending, probs, raw, strict=True):
+        report.rows.append(
             ApplyRow(
                 _where(cand),
                 len(cand.paths) if cand.reader != "npz" else 1,
                 cand.name,
                 cand.kind,
                 p.tolist(),
-                _predicted(p, classes),
+                _predicted(p, report.classes, threshold),
                 note,
+                r.tolist(),
             )
         )
     pending.clear()
 
 
-def _predicted(p: np.ndarray, classes: Sequence[str]) -> str:
-    return classes[int(predicted_classes(p[np.newaxis])[0])]  # the engine's own rule
+def _predicted(p: np.ndarray, classes: Sequence[str], threshold: float) -> str:
+    return classes[int(predicted_classes(p[np.newaxis], threshold)[0])]  # the engine's rule
 
 
 def write_apply_csv(report: ApplyReport) -> None:
@@ -212,10 +221,13 @@ def write_apply_csv(report: ApplyReport) -> None:
                     "name",
                     "kind",
                     "predicted",
-                    *[f"prob_{c}" for c in report.classes],
+                    *prob_columns(report.classes),
+                    "threshold",
                     "note",
                 ]
             )
+            threshold = report.calibration.threshold if report.calibration is not None else 0.5
+            binary = len(report.classes) == 2
             for r in report.rows:
                 writer.writerow(
                     [
@@ -224,7 +236,8 @@ def write_apply_csv(report: ApplyReport) -> None:
                         r.name,
                         r.kind,
                         r.predicted,
-                        *[f"{v:.6f}" for v in r.probabilities],
+                        *[f"{v:.6f}" for v in (*r.probabilities, *(r.raw or r.probabilities))],
+                        f"{threshold:.6f}" if binary else "",
                         r.note,
                     ]
                 )

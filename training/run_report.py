@@ -91,8 +91,10 @@ def write_report(
         metrics["warnings"].append(note)
     if final:
         for warning in metrics["warnings"]:
-            if warning.startswith(("fold ", "Imbalanced")):
+            if warning.startswith(("fold ", "Imbalanced", "possible leakage")):
                 ctx.log(warning, "warning")
+        for line in fold_figure_lines(metrics):
+            ctx.log(line)
     metrics["status"] = status
     metrics["timing"] = _timing(ctx, record)
     if ctx.cfg.slices:  # slice, volume and patient levels; slices.csv, patients.csv
@@ -107,6 +109,25 @@ def write_report(
     if final:
         write_plots(ctx.run_dir, ctx.classes, metrics, record.history)
     return metrics
+
+
+def fold_figure_lines(metrics: dict[str, Any]) -> list[str]:
+    """The figures the metrics table shows per fold, with the threshold each is counted at
+    (the per-fold lines logged as folds end are at 0.5, uncalibrated: the log says which)."""
+    if "calibration" not in metrics:
+        return []
+    lines = []
+    for fm in metrics.get("folds", []):
+        accuracy = fm.get("accuracy")
+        if accuracy is None:
+            continue
+        where = fm.get("threshold_chosen_on")
+        at = f"at threshold {fm.get('threshold'):.3f} chosen on the {where}" if where else ""
+        lines.append(
+            f"fold {fm['fold']} (as in the table): accuracy {accuracy:.3f}"
+            + (f", {at}" if at else ", arg-max of calibrated probabilities")
+        )
+    return lines
 
 
 def class_counts(rows: list[PredRow], classes: list[str]) -> dict[str, int]:
