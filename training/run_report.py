@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from medview.core.run_folder import RunFolder
-from training import near_dup_audit
+from training import label_giveaway, near_dup_audit
 from training.cross_validation import audit_warnings as split_audit_warnings
 from training.imbalance import imbalance_note
 from training.report import PredRow, calibrated_rows, compute_metrics, final_rows
@@ -19,8 +19,14 @@ from training.run_context import RunContext, RunRecord
 
 
 def audit_warnings(ctx: RunContext, record: RunRecord) -> list[str]:
+    """Leakage named by its evidence: copies, near-copies or groups on both sides of a split,
+    a label the file format, size, folder or name gives away (never a high AUC alone)."""
     grouped = ctx.cfg.near_duplicate_groups
-    return split_audit_warnings(record.audit) + near_dup_audit.warnings(record.audit, grouped)
+    return (
+        split_audit_warnings(record.audit)
+        + near_dup_audit.warnings(record.audit, grouped)
+        + label_giveaway.warnings(ctx.items, ctx.classes)
+    )
 
 
 def calibration(ctx: RunContext, record: RunRecord):  # -> CrossFit | None
@@ -91,7 +97,7 @@ def write_report(
         metrics["warnings"].append(note)
     if final:
         for warning in metrics["warnings"]:
-            if warning.startswith(("fold ", "Imbalanced", "possible leakage")):
+            if warning.startswith("Imbalanced"):  # the audit's are logged at the plan
                 ctx.log(warning, "warning")
         for line in fold_figure_lines(metrics):
             ctx.log(line)

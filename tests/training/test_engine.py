@@ -63,6 +63,23 @@ def test_two_fold_run_learns(full_run):
     assert outcome.metrics["test"]["roc_auc"] >= 0.8
 
 
+def test_the_log_and_the_table_agree_or_say_what_they_count(full_run):
+    import re
+
+    folder, outcome, _ = full_run
+    log = (folder / "runs" / "full" / "log.txt").read_text()
+    assert not re.search(r"\d\.\d{7,}", log)  # numbers formatted (no 0.03030303030303031)
+    ended = [line for line in log.splitlines() if re.search(r"fold \d: best epoch", line)]
+    assert len(ended) == 2 and all("at threshold 0.5, uncalibrated" in x for x in ended)
+    for fm in outcome.metrics["folds"]:
+        # each fold's table figure, logged at the end with its threshold and where it was chosen
+        line = f"fold {fm['fold']} (as in the table): accuracy {fm['accuracy']:.3f}"
+        assert line in log
+        other = 2 if fm["fold"] == 1 else 1
+        assert f"out-of-fold predictions of fold {other} " in fm["threshold_chosen_on"]
+        assert fm["at_0.5"]["accuracy"] is not None
+
+
 def test_run_folder_and_metrics_contract(full_run):
     folder, outcome, _ = full_run
     run_dir = folder / "runs" / "full"
