@@ -64,7 +64,9 @@ def warnings(items: Sequence[Item], classes: Sequence[str]) -> list[str]:
             continue
         if sum(len(v) for v in values.values()) * 2 > sum(len(i) for i in by_class.values()):
             continue  # nearly every item its own value (sizes of photos): chance, not a source
-        shown = "; ".join(f"{c}: {', '.join(sorted(v)[:3])}" for c, v in values.items())
+        shown = "; ".join(
+            f"{c}: {', '.join(sorted(str(x) for x in v)[:3])}" for c, v in values.items()
+        )
         out.append(
             f"possible leakage: the {what} gives the label away ({shown}); a model can learn "
             f"the {what} instead of the biology: check that both classes come from the same "
