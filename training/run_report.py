@@ -127,8 +127,10 @@ def fold_figure_lines(metrics: dict[str, Any]) -> list[str]:
         accuracy = fm.get("accuracy")
         if accuracy is None:
             continue
-        where = fm.get("threshold_chosen_on")
+        where = fm.get("threshold_chosen_on") or ""
         at = f"at threshold {fm.get('threshold'):.3f} chosen on the {where}" if where else ""
+        if where.startswith("no other folds"):
+            at = "at threshold 0.5, uncalibrated: no other fold to choose one on"
         lines.append(
             f"fold {fm['fold']} (as in the table): accuracy {accuracy:.3f}"
             + (f", {at}" if at else ", arg-max of calibrated probabilities")

@@ -145,7 +145,7 @@ class MetricsTable(QTableWidget):
         for r, (_name, metrics) in shown:
             where, cell = metrics.get("threshold_chosen_on"), self.item(r, THRESHOLD_COLUMN)
             if where and cell is not None:
-                cell.setToolTip(f"chosen on the {where}")
+                cell.setToolTip(where if where.startswith("no ") else f"chosen on the {where}")
         if show_mean:
             r = len(self.rows)
             bold = QFont(self.font())

@@ -143,3 +143,19 @@ def test_three_class_study_csv_has_its_f1_columns(tmp_path):
             row = next(csv.DictReader(fh))
     assert row["cv_f1_mean"] == "0.61" and row["cv_f1_std"] == "0.05"
     assert row["test_f1"] == "0.66"
+
+
+def test_study_statistics_read_old_and_new_prediction_columns(project):
+    from training.study_stats import oof_scores
+
+    row = {"run_id": "s-a", "classes": ["WT", "MUT"]}
+    new = oof_scores(project, row)
+    assert len(new) == len(Y) and all(y == Y[i] for i, (y, _) in new.items())
+    path = project.runs_dir / "s-a" / "predictions.csv"
+    lines = path.read_text().splitlines()
+    old = ["item_id,fold,split,true,prob_WT,prob_MUT,predicted"]
+    for line in lines[1:]:
+        item, fold, split, true, _p0, _p1, r0, r1, pred, _t = line.split(",")
+        old.append(",".join([item, fold, split, true, r0, r1, pred]))
+    path.write_text("\n".join(old) + "\n")  # a run folder from before issue 26
+    assert oof_scores(project, row) == new
