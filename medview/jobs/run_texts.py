@@ -17,10 +17,25 @@ def predicted_text(message: msg.Finished) -> tuple[int, str]:
 
 
 def gradcam_text(item_name: str, message: msg.Finished) -> str:
-    p = message.summary.get("probabilities") or []
-    return f"Grad-CAM of {item_name}: predicted {message.summary.get('predicted')}" + (
-        f" (P {max(p):.2f})" if p else ""
+    """Names the model it explains and its probability, "fold 2 model: P(MUT) 0.66": the fold
+    models' own output, uncalibrated, which can differ from the list's P (issue 26)."""
+    summary = message.summary
+    p, predicted = summary.get("probabilities") or [], summary.get("predicted")
+    text = f"Grad-CAM of {item_name}: predicted {predicted}"
+    if not p:
+        return text
+    classes = list(summary.get("classes") or [])
+    shown = classes[1] if len(classes) == 2 == len(p) else predicted
+    value = p[classes.index(shown)] if shown in classes else max(p)
+    folds = [str(f) for f in summary.get("folds") or []]
+    model = (
+        f"fold {folds[0]} model"
+        if len(folds) == 1
+        else f"mean of fold {', '.join(folds)} models"
+        if folds
+        else "the model"
     )
+    return f"{text}; {model}: P({shown}) {value:.2f}, uncalibrated"
 
 
 def format_eta(seconds: float | None) -> str:

@@ -93,7 +93,7 @@ class BrowserWidget(QWidget):
         header.resizeSection(COL_THUMB, THUMB_SIZE + 8)
         header.setSectionResizeMode(COL_NAME, QHeaderView.ResizeMode.Interactive)
         header.resizeSection(COL_NAME, 150)
-        widths = {COL_KIND: 38, COL_SHAPE: 96, COL_SPACING: 70, COL_LABEL: 80, COL_PROB: 44}
+        widths = {COL_KIND: 38, COL_SHAPE: 96, COL_SPACING: 70, COL_LABEL: 80, COL_PROB: 64}
         for column, width in widths.items():
             header.resizeSection(column, width)
         header.setStretchLastSection(False)

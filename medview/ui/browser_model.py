@@ -24,12 +24,12 @@ from PySide6.QtWidgets import QApplication, QStyle
 
 from medview.core.key_slice_store import KeySlice
 from medview.core.project import Item, Prediction, Project
-from medview.ui import workers
+from medview.ui import prob_column, workers
 
 COLUMNS = (
     *("", "Name", "Type", "Shape", "Spacing"),
-    *("Label", "Split", "Group", "Prediction", "P", "Key slice"),
-)
+    *("Label", "Split", "Group", "Prediction", "P(class)", "Key slice"),
+)  # COL_PROB's title names the class: P(MUT) (prob_header), never a bare "P" (a p-value)
 COL_THUMB, COL_NAME, COL_KIND, COL_SHAPE, COL_SPACING, COL_LABEL = range(6)
 COL_SPLIT, COL_GROUP, COL_PRED, COL_PROB, COL_KEY = range(6, 11)
 _PLANES = ("axial", "coronal", "sagittal")
@@ -99,6 +99,7 @@ class ItemTableModel(QAbstractTableModel):
         self._items: list[Item] = []
         self._rows: dict[int, int] = {}
         self._predictions: dict[int, Prediction] = {}
+        self._prob_classes: list[str] = []  # the shown predictions' run's classes
         self._uncertain: set[int] = set()
         self._colors: dict[str, QColor] = {}
         self._thumbs: dict[int, QImage | QPixmap] = {}
@@ -179,6 +180,8 @@ class ItemTableModel(QAbstractTableModel):
         """Show predictions read elsewhere (the training dock reads them off the GUI thread)."""
         self._predictions = predictions
         self._uncertain = most_uncertain(self._predictions)
+        self._prob_classes = prob_column.run_classes(self.project, predictions.values())
+        self.headerDataChanged.emit(Qt.Orientation.Horizontal, COL_PROB, COL_PROB)
         if self._items:
             last = len(self._items) - 1
             self.dataChanged.emit(self.index(0, COL_PRED), self.index(last, COL_PROB))
@@ -240,6 +243,12 @@ class ItemTableModel(QAbstractTableModel):
     def is_uncertain(self, item_id: int) -> bool:
         return item_id in self._uncertain
 
+    def prob_header(self) -> str:
+        return prob_column.header(self._prob_classes)
+
+    def _prob(self, pred: Prediction) -> float:
+        return prob_column.value(self._prob_classes, pred.probabilities)
+
     def class_color(self, name: str | None) -> QColor | None:
         return self._colors.get(name) if name else None
 
@@ -252,10 +261,11 @@ class ItemTableModel(QAbstractTableModel):
 
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = 0) -> Any:
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section]
+            return self.prob_header() if section == COL_PROB else COLUMNS[section]
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.ToolTipRole:
             return {
-                COL_PROB: "Probability of the predicted class (latest run)",
+                COL_PROB: f"{self.prob_header()}: the run's probability (calibrated where it "
+                "has a calibration; predictions.csv's p_<class>), not a p-value",
                 COL_SPACING: "Voxel or pixel size in mm (z × y × x)",
                 COL_SHAPE: "Size in voxels or pixels (z × y × x)",
                 COL_GROUP: "Group or patient id: items of one group stay in the same fold",
@@ -323,7 +333,7 @@ class ItemTableModel(QAbstractTableModel):
         if column == COL_PRED:
             return (pred.predicted or "") if pred else ""
         if column == COL_PROB:
-            return f"{max(pred.probabilities):.2f}" if pred and pred.probabilities else ""
+            return f"{self._prob(pred):.2f}" if pred and pred.probabilities else ""
         if column == COL_KEY:
             key = self._keys.get(item.id)
             return f"★ {_PLANES[key.axis]} {key.index + 1}" if key else ""
@@ -350,7 +360,7 @@ class ItemTableModel(QAbstractTableModel):
             return int(np.prod(item.shape[:3]))
         if column == COL_PROB:
             pred = self._predictions.get(item.id)
-            return max(pred.probabilities) if pred and pred.probabilities else -1.0
+            return self._prob(pred) if pred and pred.probabilities else -1.0
         text = self._display(item, column) or ""
         return text.lower()
 

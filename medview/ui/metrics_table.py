@@ -4,12 +4,13 @@ Mean and standard deviation are computed here from the rows shown, with the same
 as the engine's summary (sample std, ddof=1; 0 for a single row), so the table reads the same
 while a run is going and after it has ended.
 
-The "Threshold" column says at which decision threshold each row's binary metrics are: fold
-rows at 0.5 (each fold model's own probabilities), the test row at the threshold chosen on the
-pooled out-of-fold predictions, with a second "@ 0.5" test row beside it (engine metrics.json
-``test.at_0.5``). Multiclass rows show "–" (arg-max, no threshold); precision, recall and F1
-are macro averages there, with the support-weighted F1 beside them (each class's values are
-in the "Per class" tab, medview/ui/per_class_table.py).
+The "Threshold" column says at which decision threshold each row's binary metrics are, and its
+cells' tooltips where it was chosen: fold rows at the threshold chosen on the other folds'
+out-of-fold predictions (cross-fitted, training/recipe/cross_fit.py; 0.5 in runs before issue 26),
+the test row at the threshold chosen on all out-of-fold predictions, with a second "@ 0.5"
+test row beside it (engine metrics.json ``test.at_0.5``). Multiclass rows show "–" (arg-max,
+no threshold); precision, recall and F1 are macro averages there, with the support-weighted
+F1 beside them (each class's values are in the "Per class" tab, medview/ui/per_class_table.py).
 """
 
 from __future__ import annotations
@@ -42,10 +43,13 @@ METRIC_COLUMNS: tuple[tuple[str, str, int | None], ...] = (
 )
 MULTICLASS_ONLY = ("f1_weighted",)
 THRESHOLD_TIP = (
-    "Decision threshold on P(positive) of each row's metrics: folds at 0.5; the test row at the "
-    "threshold chosen on the pooled out-of-fold predictions (Youden or --target-recall), and "
-    "the '@ 0.5' row at 0.5"
+    "Decision threshold on calibrated P(positive) of each row's metrics: each fold at the "
+    "threshold chosen on the other folds' out-of-fold predictions (so no fold is scored at a "
+    "threshold chosen on itself); the test row at the one chosen on all out-of-fold "
+    "predictions (Youden or --target-recall), and the '@ 0.5' row at 0.5 on raw P. "
+    "Hover a cell for where it was chosen."
 )
+THRESHOLD_COLUMN = 1 + [key for key, _, _ in METRIC_COLUMNS].index("threshold")
 
 
 def _number(value: Any) -> float | None:
@@ -72,8 +76,7 @@ class MetricsTable(QTableWidget):
         # Shown below the mean and left out of it (the test-set ensemble of a run).
         self.extra: list[tuple[str, dict[str, Any]]] = []
         self.setHorizontalHeaderLabels([first, *[title for _, title, _ in METRIC_COLUMNS]])
-        column = 1 + [key for key, _, _ in METRIC_COLUMNS].index("threshold")
-        self.horizontalHeaderItem(column).setToolTip(THRESHOLD_TIP)
+        self.horizontalHeaderItem(THRESHOLD_COLUMN).setToolTip(THRESHOLD_TIP)
         self.verticalHeader().hide()
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -140,6 +143,11 @@ class MetricsTable(QTableWidget):
             self._set(r, 0, name)
             for c, (key, _, digits) in enumerate(METRIC_COLUMNS, start=1):
                 self._set(r, c, format_value(metrics.get(key), digits))
+        shown = list(enumerate(self.rows)) + list(enumerate(self.extra, start=first_extra))
+        for r, (_name, metrics) in shown:
+            where, cell = metrics.get("threshold_chosen_on"), self.item(r, THRESHOLD_COLUMN)
+            if where and cell is not None:
+                cell.setToolTip(where if where.startswith("no ") else f"chosen on the {where}")
         if show_mean:
             r = len(self.rows)
             bold = QFont(self.font())

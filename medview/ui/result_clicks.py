@@ -37,7 +37,17 @@ class Row:
     fold: int
     split: str | None
     true: int | None
-    probs: list[float]
+    probs: list[float]  # calibrated where the run has a calibration
+    threshold: float | None = None  # the run's own, per row (None: a file before issue 26)
+
+
+def prob_columns(fields: list[str]) -> tuple[list[str], str]:
+    """(classes, column prefix) of a predictions.csv header: ``p_<class>`` (and
+    ``p_<class>_raw``, not read here) since issue 26, ``prob_<class>`` before."""
+    new = [f.removeprefix("p_") for f in fields if f.startswith("p_") and not f.endswith("_raw")]
+    if new:
+        return new, "p_"
+    return [f.removeprefix("prob_") for f in fields if f.startswith("prob_")], "prob_"
 
 
 def read_rows(path: Path) -> tuple[list[str], list[Row]] | None:
@@ -45,8 +55,7 @@ def read_rows(path: Path) -> tuple[list[str], list[Row]] | None:
     try:
         with path.open(newline="", encoding="utf-8") as fh:
             reader = csv_cells.DictReader(fh)
-            fields = reader.fieldnames or []
-            classes = [f.removeprefix("prob_") for f in fields if f.startswith("prob_")]
+            classes, prefix = prob_columns(list(reader.fieldnames or []))
             index = {c: k for k, c in enumerate(classes)}
             rows = [
                 Row(
@@ -54,7 +63,8 @@ def read_rows(path: Path) -> tuple[list[str], list[Row]] | None:
                     int(raw["fold"]),
                     raw.get("split") or None,
                     index.get(raw.get("true") or ""),
-                    [float(raw[f"prob_{c}"]) for c in classes],
+                    [float(raw[f"{prefix}{c}"]) for c in classes],
+                    float(raw["threshold"]) if raw.get("threshold") else None,
                 )
                 for raw in reader
             ]
@@ -77,7 +87,9 @@ class ResultClicks(QObject):
         self.run_id: str | None = None
         self.classes: list[str] = []
         self.rows: list[Row] = []
-        self.threshold = 0.5
+        # One threshold for every row once the user picks one on the ROC; None: each row at
+        # its run's own (validation rows: chosen on the other folds; test: on all of them).
+        self.threshold: float | None = 0.5
         # The summary line as the run wrote it (set_threshold appends to it, never twice).
         self.summary_text = ""
         self.pooled_curve: pg.PlotDataItem | None = None  # the clickable pooled ROC
@@ -131,8 +143,12 @@ class ResultClicks(QObject):
         self._draw_pooled_roc()
         self.summary_text = self.plots.summary_label.text()
         chosen = self.chosen_threshold()
-        if chosen is not None and self.binary and self.rows and not math.isclose(chosen, 0.5):
-            self.set_threshold(chosen)  # the run's own decision threshold, where it chose one
+        if self.rows and all(r.threshold is not None for r in self.rows):
+            # Each row at the threshold the run scored it at: the table and the log agree.
+            self.threshold = None
+            self.show_matrix()
+        elif chosen is not None and self.binary and self.rows and not math.isclose(chosen, 0.5):
+            self.set_threshold(chosen)  # an earlier run folder: its one chosen threshold
         self.browser.refresh_id_filter()
         return read is not None
 
@@ -177,8 +193,13 @@ class ResultClicks(QObject):
 
     def predicted(self, row: Row) -> int:
         if self.binary:
-            return int(row.probs[1] >= self.threshold)
+            return int(row.probs[1] >= self.threshold_of(row))
         return int(np.argmax(row.probs))
+
+    def threshold_of(self, row: Row) -> float:
+        if self.threshold is not None:
+            return self.threshold
+        return row.threshold if row.threshold is not None else 0.5
 
     def rows_for(self, source: tuple[str, int]) -> list[Row]:
         kind, fold = source
@@ -288,8 +309,11 @@ class ResultClicks(QObject):
         for r in rows:
             cm[r.true or 0, self.predicted(r)] += 1
         title = "Confusion, pooled out-of-fold" if view == "pooled" else "Confusion, test"
-        if self.binary and not math.isclose(self.threshold, 0.5):
-            title += f" @ {self.threshold:.3f}"
+        if self.binary and self.threshold is None and view == "pooled":
+            title += " (each fold at the threshold chosen on the other folds)"
+        elif self.binary:
+            shown = self.threshold_of(rows[0])
+            title += f" @ {shown:.3f}" if not math.isclose(shown, 0.5) else ""
         self.plots.confusion.set_matrix(cm, self.classes, title)
         self.plots.confusion.source = (view, 0)
 

@@ -42,16 +42,25 @@ def fill_roc(plot: pg.PlotWidget, done: list[Row], label: Callable[[Row], str]) 
             roc["fpr"],
             roc["tpr_mean"],
             pen=pen,
-            name=f"{label(r)}  {r['cv_auc_mean']:.3f} ± {r['cv_auc_std'] or 0:.3f}",
+            name=f"{label(r)}  {auc_text(r)}",
         )
     fix_unit_square(plot)
+
+
+def auc_text(r: Row) -> str:
+    """ "0.385 (95% CI 0.000–0.887)": the mean of the folds' AUCs and their t-interval, clipped
+    to [0, 1] (training/recipe/stats.py t_interval); the mean alone with one fold."""
+    mean, ci = r.get("cv_auc_mean"), r.get("cv_auc_ci")
+    if mean is None:
+        return "–"
+    return f"{mean:.3f} (95% CI {ci[0]:.3f}–{ci[1]:.3f})" if ci else f"{mean:.3f}"
 
 
 def fill_cost(
     plot: pg.PlotWidget, done: list[Row], label: Callable[[Row], str], scale: float, unit: str
 ) -> None:
-    """CV AUC (± SD) against MACs per image / ``scale`` (``unit``), log scale, the Pareto
-    front outlined and joined by a staircase."""
+    """CV AUC (bars: 95% t-interval over folds, clipped to [0, 1]) against MACs per image /
+    ``scale`` (``unit``), log scale, the Pareto front outlined and joined by a staircase."""
     from training.recipe.stats import pareto_front
 
     plot.clear()
@@ -75,14 +84,17 @@ def fill_cost(
 
 def _cost_point(plot: pg.PlotWidget, k: int, r: Row, x: float, text: str, on_front: bool) -> None:
     color = FOLD_COLORS[k % len(FOLD_COLORS)]
-    sd = r.get("cv_auc_std") or 0
-    if sd:
+    ci = r.get("cv_auc_ci")
+    if ci:
+        # The t-interval over folds, clipped to [0, 1] (a bar of mean ± s.d. went below 0);
         # ErrorBarItem does not follow log mode: give it log10(x)
+        mean = r["cv_auc_mean"]
         plot.addItem(
             pg.ErrorBarItem(
                 x=np.array([math.log10(x)]),
-                y=np.array([r["cv_auc_mean"]]),
-                height=np.array([2 * sd]),
+                y=np.array([mean]),
+                top=np.array([max(0.0, ci[1] - mean)]),
+                bottom=np.array([max(0.0, mean - ci[0])]),
                 beam=0,
                 pen=pg.mkPen(color, width=1.2),
             )

@@ -79,6 +79,7 @@ class StudyView(QWidget):
         self.panel = panel
         self.study_id = study_id
         self.bridge = bridge
+        self.training_run: str | None = None  # the study's run being trained now
         self.report: dict[str, Any] = {}
         self.rows: list[dict[str, Any]] = []
         self.setWindowTitle("Study")
@@ -177,7 +178,9 @@ class StudyView(QWidget):
             self.setWindowTitle(f"Study {self.study_id}")
             self.refresh()
         elif plan.model:
+            self.training_run = run_id
             self.status.setText(f"training {plan.model} (run {run_id})")
+            self.refresh()
 
     def _progress(self, stage: str, done: int, total: int) -> None:
         if stage in ("study", "tune") and total:
@@ -253,7 +256,7 @@ class StudyView(QWidget):
     def _columns(self) -> list[tuple[str, Any]]:
         cols: list[tuple[str, Any]] = [
             ("Model" if self.report.get("kind") == "compare" else "Trial", None),
-            ("CV AUC", ("cv_auc_mean", "cv_auc_std")),
+            ("CV AUC (95% t-interval over folds, clipped to [0, 1])", "cv_auc"),
             ("CV accuracy", ("cv_accuracy_mean", "cv_accuracy_std")),
             ("CV F1", ("cv_f1_mean", "cv_f1_std")),
             ("Test AUC", "test_auc"),
@@ -318,9 +321,13 @@ class StudyView(QWidget):
         if isinstance(key, tuple):
             mean, sd = r.get(key[0]), r.get(key[1])
             return _mean_sd(mean, sd), mean
+        if key == "cv_auc":
+            return study_plots.auc_text(r), r.get("cv_auc_mean")
         value = r.get(key)
         if key == "status":
-            return str(value), str(value)
+            shown = "training" if r.get("run_id") == self.training_run else value
+            shown = value if value in ("finished", "failed") else shown
+            return str(shown), str(shown)
         if value is None:
             return "–", None
         if key == "parameters":
@@ -371,8 +378,9 @@ class StudyView(QWidget):
             + html.escape(str(self.report.get("paired_test", "")))
             + "; the folds share training data, so it is optimistic. DeLong's test (DeLong "
             "et al. 1988; fast algorithm of Sun &amp; Xu 2014) compares the AUCs of the pooled "
-            "out-of-fold predictions of the same items. Two-sided, α = 0.05, no correction "
-            "for multiple comparisons.</span>"
+            "out-of-fold predictions of the same items. Two-sided, α = 0.05; with several "
+            "pairs, each test's p-values are Holm-adjusted over them. A pair is compared only "
+            "when both models learned (CV AUC 95% t-interval above 0.5).</span>"
         )
         self.stats.setText("<br>".join(lines))
 

@@ -62,7 +62,9 @@ class SideJobs(QObject):
         pred = browser.model.prediction(target)
         if pred is not None:
             self.host.show_status(
-                f"Least certain: predicted {pred.predicted} (P {max(pred.probabilities):.2f})", 8000
+                f"Least certain: predicted {pred.predicted} "
+                f"(P({pred.predicted}) {max(pred.probabilities):.2f})",
+                8000,
             )
         return target
 

@@ -345,7 +345,23 @@ def test_side_job_results_in_words() -> None:
     done = msg.Finished("r0", summary={"predicted": 3})
     assert predicted_text(done) == (3, "Predicted 3 unlabelled item(s) with run r0.")
     cam = msg.Finished("r0", summary={"predicted": "MUT", "probabilities": [0.2, 0.8]})
-    assert gradcam_text("v01.nii.gz", cam) == "Grad-CAM of v01.nii.gz: predicted MUT (P 0.80)"
+    assert gradcam_text("v01.nii.gz", cam) == (
+        "Grad-CAM of v01.nii.gz: predicted MUT; the model: P(MUT) 0.80, uncalibrated"
+    )
+    # The probability of the model it explains, named as such, never a bare "P".
+    one = {"predicted": "WT", "probabilities": [0.66, 0.34], "classes": ["WT", "MUT"]}
+    assert gradcam_text("v", msg.Finished("r0", summary={**one, "folds": [2]})) == (
+        "Grad-CAM of v: predicted WT; fold 2 model: P(MUT) 0.34, uncalibrated"
+    )
+    three = {
+        **one,
+        "folds": [1, 2, 3],
+        "classes": ["a", "b", "c"],
+        "probabilities": [0.1, 0.7, 0.2],
+    }
+    assert gradcam_text("v", msg.Finished("r0", summary={**three, "predicted": "b"})) == (
+        "Grad-CAM of v: predicted b; mean of fold 1, 2, 3 models: P(b) 0.70, uncalibrated"
+    )
     assert gradcam_text("a", msg.Finished("r0", summary={"predicted": "WT"})) == (
         "Grad-CAM of a: predicted WT"
     )

@@ -63,6 +63,23 @@ def test_two_fold_run_learns(full_run):
     assert outcome.metrics["test"]["roc_auc"] >= 0.8
 
 
+def test_the_log_and_the_table_agree_or_say_what_they_count(full_run):
+    import re
+
+    folder, outcome, _ = full_run
+    log = (folder / "runs" / "full" / "log.txt").read_text()
+    assert not re.search(r"\d\.\d{7,}", log)  # numbers formatted (no 0.03030303030303031)
+    ended = [line for line in log.splitlines() if re.search(r"fold \d: best epoch", line)]
+    assert len(ended) == 2 and all("at threshold 0.5, uncalibrated" in x for x in ended)
+    for fm in outcome.metrics["folds"]:
+        # each fold's table figure, logged at the end with its threshold and where it was chosen
+        line = f"fold {fm['fold']} (as in the table): accuracy {fm['accuracy']:.3f}"
+        assert line in log
+        other = 2 if fm["fold"] == 1 else 1
+        assert f"out-of-fold predictions of fold {other} " in fm["threshold_chosen_on"]
+        assert fm["at_0.5"]["accuracy"] is not None
+
+
 def test_run_folder_and_metrics_contract(full_run):
     folder, outcome, _ = full_run
     run_dir = folder / "runs" / "full"
@@ -99,9 +116,12 @@ def test_run_folder_and_metrics_contract(full_run):
         "fold",
         "split",
         "true",
-        "prob_WT",
-        "prob_MUT",
+        "p_WT",
+        "p_MUT",
+        "p_WT_raw",
+        "p_MUT_raw",
         "predicted",
+        "threshold",
     ]
     with Project.open(folder) as project:
         assert project.get_run("full").status == "finished"
@@ -120,13 +140,23 @@ def test_test_items_never_trained_and_ensembled(full_run):
         assert not test_ids & (set(fold["train"]) | set(fold["val"]))
     by = {(p.item_id, p.fold): p.probabilities for p in stored}
     # fold 0 = mean of the fold models, temperature-scaled with the T fitted on the OOF rows
+    # fold 0 = mean of the fold models' own outputs, temperature-scaled with the T fitted on
+    # all out-of-fold rows (as is every fold model's row of a test item)
+    from training.engine.report import read_predictions
     from training.recipe.calibration import apply_temperature
 
     temperature = outcome.metrics["calibration"]["temperature"]
+    rows = read_predictions(folder / "runs" / "full" / "predictions.csv", ["WT", "MUT"])
+    raw = {(r.item_id, r.fold): r.uncalibrated for r in rows}
     for item in test_ids:
-        mean = np.mean([by[(item, 1)], by[(item, 2)]], axis=0)
+        mean = np.mean([raw[(item, 1)], raw[(item, 2)]], axis=0)
         expected = apply_temperature(mean[None], temperature)[0]
         assert np.allclose(by[(item, 0)], expected, atol=1e-5)
+        assert np.allclose(
+            by[(item, 1)],
+            apply_temperature(np.asarray([raw[(item, 1)]]), temperature)[0],
+            atol=1e-5,
+        )
     assert unlabelled and all((i, 0) in by for i in unlabelled)  # unlabelled items predicted
     assert all((i, 0) in by for f in plan["folds"] for i in f["val"])  # out-of-fold rows
 

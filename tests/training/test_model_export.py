@@ -111,7 +111,8 @@ def test_apply_scores_a_folder_and_names_the_bad_file(tmp_path):
     rows = list(csv.DictReader(out.open()))
     assert sorted(r["name"] for r in rows) == ["n0", "n1", "n2"]
     for r in rows:
-        p = float(r["prob_WT"]) + float(r["prob_MUT"])
+        p = float(r["p_WT"]) + float(r["p_MUT"])
+        assert abs(float(r["p_WT_raw"]) + float(r["p_MUT_raw"]) - 1) < 1e-5
         assert abs(p - 1) < 1e-5 and r["predicted"] in ("WT", "MUT")
         assert Path(r["path"]).is_file()
     assert [Path(s.path).name for s in report.skipped] == ["broken.png"]

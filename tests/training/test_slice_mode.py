@@ -111,7 +111,7 @@ def test_patient_metrics_match_patients_csv(sliced_project) -> None:
     oof = [r for r in patients if r["split"] == "val"]
     assert len(oof) == 5 and {r["volumes"] for r in oof} == {"2"}
     y = [1 if r["true"] == "MUT" else 0 for r in oof]
-    p = [float(r["prob_MUT"]) for r in oof]
+    p = [float(r["p_MUT_raw"]) for r in oof]
     pooled = metrics["levels"]["patient"]["pooled"]
     assert pooled["roc_auc"] == pytest.approx(roc_auc_score(y, p))
     assert pooled["accuracy"] == pytest.approx(
@@ -122,20 +122,20 @@ def test_patient_metrics_match_patients_csv(sliced_project) -> None:
     volumes = [r for r in _rows(run_dir / "predictions.csv") if r["fold"] == "1"]
     by_volume = defaultdict(list)
     for r in slices:
-        by_volume[r["item_id"]].append(float(r["prob_MUT"]))
+        by_volume[r["item_id"]].append(float(r["p_MUT_raw"]))
     for r in volumes:
-        assert float(r["prob_MUT"]) == pytest.approx(max(by_volume[r["item_id"]]), abs=1e-6)
+        assert float(r["p_MUT_raw"]) == pytest.approx(max(by_volume[r["item_id"]]), abs=1e-6)
     # `medview predict` of a slice-mode run scores volumes from their slices, like the run.
     from training.engine.predict import predict_run
 
     with Project.open(folder) as project:
         out, n, _notes = predict_run(project, run_dir.name, "unlabelled", device="cpu")
     own = {
-        r["item_id"]: float(r["prob_MUT"])
+        r["item_id"]: float(r["p_MUT"])
         for r in _rows(run_dir / "predictions.csv")
         if r["fold"] == "0" and not r["true"]
     }
-    again = {r["item_id"]: float(r["prob_MUT"]) for r in _rows(out)}
+    again = {r["item_id"]: float(r["p_MUT"]) for r in _rows(out)}
     assert n == 2 and again == pytest.approx(own, abs=1e-5)
 
 

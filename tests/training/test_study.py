@@ -106,7 +106,9 @@ def test_table_and_csv_hold_every_model(study):
         assert pair["best"] == report["best"]
         assert pair["fold_test"] == "paired t-test on per-fold AUCs"
         assert pair["delong_n"] == 16
-        assert "vs" in pair["sentence"] and "DeLong" in pair["sentence"]
+        # 1-epoch models: both tests named, or "not comparable" when one did not learn
+        sentence = pair["sentence"]
+        assert "vs" in sentence and ("DeLong" in sentence or "not comparable" in sentence)
     for name in ("roc", "auc_vs_macs"):
         assert (sdir / f"{name}.png").stat().st_size > 1000
         assert (sdir / f"{name}.svg").exists()

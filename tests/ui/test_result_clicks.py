@@ -141,3 +141,57 @@ def test_a_run_with_a_chosen_threshold_opens_at_it(qtbot, window):
     assert window.training.result_clicks.threshold == pytest.approx(0.15)
     # P(MUT) >= 0.15: MUT all called MUT; WT items with 0.2, 0.45, 0.3, 0.15 called MUT.
     assert panel.plots.confusion.matrix.tolist() == [[2, 4], [0, 6]]
+
+
+def _write_cross_fitted_predictions(project, run_id: str, thresholds: dict[int, float]) -> None:
+    """predictions.csv as runs write it since issue 26: p_/p_raw and each row's threshold."""
+    lines = ["item_id,item_name,fold,split,true,p_WT,p_MUT,p_WT_raw,p_MUT_raw,predicted,threshold"]
+    for k, item in enumerate(project.items()):
+        p, fold = P_MUT[k], 1 + (k // 2) % 2
+        pred = "MUT" if p >= thresholds[fold] else "WT"
+        for f in (fold, 0):
+            lines.append(
+                f"{item.id},{item.name},{f},val,{item.label},{1 - p},{p},{1 - p},{p},{pred},"
+                f"{thresholds[fold]}"
+            )
+    (project.runs_dir / run_id / "predictions.csv").write_text("\n".join(lines) + "\n")
+
+
+def test_each_fold_opens_at_its_own_cross_fitted_threshold_and_the_table_keeps_the_runs_figures(
+    qtbot, window
+):
+    import json
+
+    project = window.project
+    path = project.runs_dir / "r1" / "metrics.json"
+    metrics = json.loads(path.read_text())
+    metrics["calibration"] = {"method": "youden", "threshold": 0.15}
+    path.write_text(json.dumps(metrics))
+    _write_cross_fitted_predictions(project, "r1", {1: 0.4, 2: 0.15})
+    panel = window.training_panel
+    panel.history.open_selected()
+    clicks = window.training.result_clicks
+    assert clicks.threshold is None  # no single threshold imposed on every row
+    # Fold 1's rows at 0.4 (WT 0.45 called MUT), fold 2's at 0.15 (WT 0.2 and 0.15 called MUT):
+    # 3 false positives, where one threshold of 0.15 for all would count 4.
+    assert panel.plots.confusion.matrix.tolist() == [[3, 3], [0, 6]]
+    # The fold rows show the run's own figures (what its log says), not a recount at 0.15.
+    table = panel.plots.table
+    fold_1 = next(m for name, m in table.rows if name == "1")
+    assert fold_1["accuracy"] == pytest.approx(metrics["folds"][0]["accuracy"])
+
+
+def test_the_probability_column_is_named_after_its_class(qtbot, window):
+    from PySide6.QtCore import Qt
+
+    from medview.core.project import Prediction
+    from medview.ui.browser_model import COL_PROB
+
+    project, model = window.project, window.browser.model
+    item = project.items()[0]
+    model.set_predictions({item.id: Prediction("r1", item.id, 0, "val", [0.8, 0.2], "WT", "")})
+    header = model.headerData(COL_PROB, Qt.Orientation.Horizontal, Qt.ItemDataRole.DisplayRole)
+    assert header == "P(MUT)"
+    row = model.row_of(item.id)
+    shown = model.data(model.index(row, COL_PROB), Qt.ItemDataRole.DisplayRole)
+    assert shown == "0.20"  # P(MUT), not the predicted class's 0.80 under a bare "P"

@@ -148,3 +148,51 @@ def test_apply_best_settings_of_a_search(qtbot, window: MainWindow) -> None:
     assert config["lr"] == pytest.approx(0.0042) and config["batch_size"] == 16
     assert config["augment"] == "strong" and config["weight_decay"] == 1e-4
     assert config["model"] == "cnn_small"
+
+
+def _fake_study_run(project, model: str, aucs: list[float]) -> None:
+    import json
+
+    run_id = f"s-{model}"
+    project.create_run(run_id, {"model": model, "extra": {"study_id": "s"}}, model=model)
+    metrics = {
+        "task": "binary",
+        "classes": ["WT", "MUT"],
+        "folds": [{"fold": k, "roc_auc": a} for k, a in enumerate(aucs, start=1)],
+        "summary": {"roc_auc": {"mean": sum(aucs) / len(aucs), "std": 0.1}},
+    }
+    (project.runs_dir / run_id / "metrics.json").write_text(json.dumps(metrics))
+    project.finish_run(run_id, "finished", metrics)
+
+
+def test_the_study_view_shows_the_clipped_interval_and_which_model_is_training(
+    qtbot, window: MainWindow
+) -> None:
+    from medview.core import messages as msg
+
+    project = window.project
+    spec = {"models": ["a", "c", "e"], "runs": {m: f"s-{m}" for m in "ace"}, "base": {}}
+    project.create_study("s", "compare", spec)
+    _fake_study_run(project, "a", [0.9, 0.94, 0.88])
+    _fake_study_run(project, "c", [0.05, 0.9, 0.0])  # mean ± s.d. would go below 0
+    view = StudyView(window.training_panel, "s")
+    qtbot.addWidget(view)
+    view._started("s-e", msg.RunPlan(model="e"))  # the study's next run starts
+
+    headers = [
+        view.model.headerData(c, Qt.Orientation.Horizontal) for c in range(view.model.columnCount())
+    ]
+    auc_col = next(c for c, h in enumerate(headers) if h.startswith("CV AUC"))
+    assert "t-interval" in headers[auc_col] and "clipped to [0, 1]" in headers[auc_col]
+    status_col = headers.index("Status")
+    cells = {
+        view.model.item(r, 0).text(): (
+            view.model.item(r, auc_col).text(),
+            view.model.item(r, status_col).text(),
+        )
+        for r in range(view.model.rowCount())
+    }
+    assert cells["c"][0].startswith("0.317 (95% CI 0.000–")
+    assert cells["a"][0].startswith("0.907 (95% CI ")
+    assert cells["e"][1] == "training"  # not "not run"
+    assert "not comparable: model c did not learn" in view.stats.text()

@@ -53,3 +53,22 @@ def test_the_metrics_table_says_which_threshold_each_row_uses(qtbot) -> None:
     table.set_extra_row("test (2 models)", test)  # set again: still two rows, not four
     assert len(table.table_text()) == 1 + 3 + 2
     assert any(key == "threshold" for key, _, _ in METRIC_COLUMNS)
+
+
+def test_each_threshold_cell_says_where_it_was_chosen(qtbot) -> None:
+    table = MetricsTable("Fold")
+    qtbot.addWidget(table)
+    where = "out-of-fold predictions of folds 2, 3 (40 items)"
+    table.set_row("1", {"accuracy": 0.75, "threshold": 0.575, "threshold_chosen_on": where})
+    table.set_row("2", {"accuracy": 0.8, "threshold": 0.5, "threshold_chosen_on": "no other folds"})
+    test = {
+        "accuracy": 0.9,
+        "threshold": 0.47,
+        "threshold_chosen_on": "all out-of-fold predictions",
+    }
+    table.set_extra_row("test", {**test, "at_0.5": {"accuracy": 0.8}})
+    col = [key for key, _, _ in METRIC_COLUMNS].index("threshold") + 1
+    assert table.item(0, col).toolTip() == f"chosen on the {where}"
+    assert table.item(1, col).toolTip() == "no other folds"
+    assert table.item(3, col).toolTip() == "chosen on the all out-of-fold predictions"
+    assert "other folds" in table.horizontalHeaderItem(col).toolTip()

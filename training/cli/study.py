@@ -100,15 +100,16 @@ def _fmt(v: Any, nd: int = 3) -> str:
 
 def print_report(report: dict[str, Any]) -> None:
     print(f"study {report['id']} ({report['status']})")
-    layout = "{:22s} {:10s} {:>15s} {:>9s} {:>10s} {:>8s} {:>9s}"
-    print(layout.format("model/run", "status", "CV AUC", "test AUC", "params", "GMACs", "s/epoch"))
+    layout = "{:22s} {:10s} {:>19s} {:>9s} {:>10s} {:>8s} {:>9s}"
+    print(
+        layout.format(
+            "model/run", "status", "CV AUC [95% CI]", "test AUC", "params", "GMACs", "s/epoch"
+        )
+    )
     for r in report["rows"]:
         label = r["model"] if report["kind"] == "compare" else r["run_id"]
-        auc = (
-            f"{r['cv_auc_mean']:.3f}±{r.get('cv_auc_std') or 0:.3f}"
-            if r.get("cv_auc_mean") is not None
-            else "-"
-        )
+        ci = r.get("cv_auc_ci")
+        auc = _fmt(r.get("cv_auc_mean")) + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "")
         params = f"{r['parameters'] / 1e6:.2f}M" if r.get("parameters") else "-"
         macs = _fmt(r["macs"] / 1e9, 2) if r.get("macs") else "-"
         print(
@@ -122,6 +123,7 @@ def print_report(report: dict[str, Any]) -> None:
                 _fmt(r.get("seconds_per_epoch"), 1),
             )
         )
+    print(f"CV AUC [95% CI]: {report.get('cv_auc_ci_how', 't-interval over folds')}")
     for pair in report.get("paired", []):
         print(pair["sentence"])
 

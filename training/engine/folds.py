@@ -185,8 +185,11 @@ def _save_fold(
     ctx.emit(
         msg.FoldDone(ctx.run_id, fold.number, {k: v for k, v in fm.items() if k != "roc"}, roc)
     )
+    auc = fm.get("roc_auc")
+    at_half = fm.get("at_0.5") or fm
     ctx.log(
         f"fold {fold.number}: best epoch {result.best_epoch}/{result.epochs_run}, "
-        f"val AUC {fm.get('roc_auc')}, accuracy {fm.get('accuracy'):.3f}"
+        f"val AUC {'n/a' if auc is None else f'{auc:.3f}'}, "
+        f"accuracy {at_half.get('accuracy'):.3f} at threshold 0.5, uncalibrated"
         + (" (per volume; the epochs' AUC is per slice)" if ctx.cfg.slices else "")
     )

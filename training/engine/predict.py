@@ -101,34 +101,34 @@ def predict_run(
     notes: list[str] = []
     if not items:
         notes.append(f"no {which} {kind} items to predict")
-    probs, kept = _ensemble(project, models, items, resolve_device(device))
-    calibration = _saved_calibration(run_dir, notes)
-    probs = calibration.apply(probs)
+    raw, kept = _ensemble(project, models, items, resolve_device(device))
+    calibration = saved_calibration(run_dir, notes)
+    probs = calibration.apply(raw)
     if len(kept) < len(items):
         notes.append(f"{len(items) - len(kept)} item(s) could not be read and were skipped")
     own = {p.item_id for p in project.predictions(run_id) if p.fold == 0}
     rows = []
-    for item, p in zip(kept, probs, strict=True):
+    for item, p, r in zip(kept, probs, raw, strict=True):
         predicted = (
             classes[int(np.argmax(p))]
             if len(classes) > 2
             else classes[int(p[1] >= calibration.threshold)]
         )
-        rows.append((item, p, predicted))
+        rows.append((item, p, r, predicted))
     project.add_predictions(
         run_id,
-        [(it.id, 0, it.split, p.tolist(), pred) for it, p, pred in rows if it.id not in own],
+        [(it.id, 0, it.split, p.tolist(), pred) for it, p, _, pred in rows if it.id not in own],
     )
-    kept_own = sum(1 for it, _, _ in rows if it.id in own)
+    kept_own = sum(1 for it, _, _, _ in rows if it.id in own)
     if kept_own:
         notes.append(f"{kept_own} item(s) keep the run's out-of-fold prediction in the project")
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     out = run_dir / f"predict-{which}-{stamp}.csv"
-    _write_csv(out, rows, classes)
+    _write_csv(out, rows, classes, f"{calibration.threshold:.6f}" if len(classes) == 2 else "")
     return out, len(rows), notes
 
 
-def _saved_calibration(run_dir: Path, notes: list[str]):  # -> Calibration
+def saved_calibration(run_dir: Path, notes: list[str]):  # -> Calibration
     """The run's temperature and decision threshold (fitted on its out-of-fold predictions);
     none (0.5, uncalibrated) when metrics.json is missing or unreadable."""
     from training.recipe.calibration import Calibration
@@ -143,12 +143,21 @@ def _saved_calibration(run_dir: Path, notes: list[str]):  # -> Calibration
     return Calibration()
 
 
-def _write_csv(out: Path, rows: list[tuple[Item, np.ndarray, str]], classes: list[str]) -> None:
+def _write_csv(
+    out: Path,
+    rows: list[tuple[Item, np.ndarray, np.ndarray, str]],
+    classes: list[str],
+    threshold: str,
+) -> None:
+    """p_<class> (calibrated with the run's full calibration) and p_<class>_raw, as in the
+    run's predictions.csv; ``threshold`` the one ``predicted`` used (empty: arg-max)."""
+    from training.engine.report import prob_columns
+
     with atomic_text(out) as fh:
         writer = csv_cells.writer(fh)
         writer.writerow(
-            ["item_id", "item_name", "label", *[f"prob_{c}" for c in classes], "predicted"]
+            ["item_id", "item_name", "label", *prob_columns(classes), "predicted", "threshold"]
         )
-        for item, p, pred in rows:
-            values = [f"{v:.6f}" for v in p]
-            writer.writerow([item.id, item.name, item.label or "", *values, pred])
+        for item, p, raw, pred in rows:
+            values = [f"{v:.6f}" for v in (*p, *raw)]
+            writer.writerow([item.id, item.name, item.label or "", *values, pred, threshold])

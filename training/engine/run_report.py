@@ -1,6 +1,6 @@
 """The run's report, rewritten after every fold so completed folds survive a cancel or crash:
-metrics.json, history.csv, predictions.csv (and the plots at the end), calibrated on the pooled
-out-of-fold predictions; plus the fold ensemble on unlabelled items and the predictions kept
+metrics.json, history.csv, predictions.csv (and the plots at the end), calibrated cross-fitted
+on the out-of-fold predictions; plus the fold ensemble on unlabelled items and the predictions kept
 in the project database."""
 
 from __future__ import annotations
@@ -15,40 +15,66 @@ from training.engine import near_dup_audit
 from training.engine.cross_validation import audit_warnings as split_audit_warnings
 from training.engine.report import PredRow, calibrated_rows, compute_metrics, final_rows
 from training.engine.run_context import RunContext, RunRecord
+from training.recipe import label_giveaway
 from training.recipe.imbalance import imbalance_note
 
 
 def audit_warnings(ctx: RunContext, record: RunRecord) -> list[str]:
+    """Leakage named by its evidence: copies, near-copies or groups on both sides of a split,
+    a label the file format, size, folder or name gives away (never a high AUC alone)."""
     grouped = ctx.cfg.near_duplicate_groups
-    return split_audit_warnings(record.audit) + near_dup_audit.warnings(record.audit, grouped)
+    return (
+        split_audit_warnings(record.audit)
+        + near_dup_audit.warnings(record.audit, grouped)
+        + label_giveaway.warnings(ctx.items, ctx.classes)
+    )
 
 
-def calibration(ctx: RunContext, record: RunRecord):  # -> Calibration | None
-    """Temperature and threshold fitted on the pooled out-of-fold predictions so far (a
-    single --fold run has no pool: its rows stay at 0.5, uncalibrated)."""
+def calibration(ctx: RunContext, record: RunRecord):  # -> CrossFit | None
+    """Temperature and threshold fitted on the out-of-fold predictions so far, cross-fitted
+    (training/recipe/cross_fit.py): each fold's on the other folds', the test split's and new items'
+    on all of them. A single --fold run has no pool: its rows stay at 0.5, uncalibrated."""
     if ctx.cfg.fold is not None or not record.fold_info:
         return None
     oof = [r for r in record.rows if r.fold > 0 and r.split == "val"]
     if not oof:
         return None
-    from training.recipe.calibration import fit_calibration
-
-    return fit_calibration(
-        np.asarray([r.probs for r in oof]),
-        [r.true for r in oof if r.true is not None],  # out-of-fold rows are labelled
-        calibrate=ctx.cfg.calibrate,
-        threshold=ctx.cfg.threshold,
-        target_recall=ctx.cfg.target_recall,
+    return fit_run_calibration(
+        [int(f["fold"]) for f in record.fold_info],
+        oof,
+        {
+            "calibrate": ctx.cfg.calibrate,
+            "threshold": ctx.cfg.threshold,
+            "target_recall": ctx.cfg.target_recall,
+        },
     )
+
+
+def fit_run_calibration(folds: list[int], oof: list[PredRow], settings: dict[str, Any]):
+    """The CrossFit of a run's out-of-fold rows with its config's calibration settings."""
+    from training.recipe.calibration import fit_calibration
+    from training.recipe.cross_fit import fit_cross
+
+    def fit(probs: np.ndarray, y: Any):  # -> Calibration
+        return fit_calibration(
+            probs,
+            y,
+            calibrate=settings.get("calibrate", True),
+            threshold=settings.get("threshold") or "youden",
+            target_recall=settings.get("target_recall"),
+        )
+
+    return fit_cross(folds, oof, fit)
 
 
 def all_rows(
     ctx: RunContext, record: RunRecord, extra: list[PredRow] | None = None, fitted=None
 ) -> list[PredRow]:
-    """The folds' rows, the ensemble's (all folds of one run) and ``extra`` (unlabelled)."""
-    rows = list(record.rows)
+    """The folds' rows (calibrated), the ensemble's (all folds of one run) and ``extra``."""
+    fitted = fitted or calibration(ctx, record)
+    rows = calibrated_rows(record.rows, fitted)
     if len(record.fold_info) > 0 and ctx.cfg.fold is None:
-        rows += final_rows(record.rows, fitted or calibration(ctx, record))
+        rows += final_rows(record.rows, fitted)
     return rows + (extra or [])
 
 
@@ -72,8 +98,10 @@ def write_report(
         metrics["warnings"].append(note)
     if final:
         for warning in metrics["warnings"]:
-            if warning.startswith(("fold ", "Imbalanced")):
+            if warning.startswith("Imbalanced"):  # the audit's are logged at the plan
                 ctx.log(warning, "warning")
+        for line in fold_figure_lines(metrics):
+            ctx.log(line)
     metrics["status"] = status
     metrics["timing"] = _timing(ctx, record)
     if ctx.cfg.slices:  # slice, volume and patient levels; slices.csv, patients.csv
@@ -88,6 +116,27 @@ def write_report(
     if final:
         write_plots(ctx.run_dir, ctx.classes, metrics, record.history)
     return metrics
+
+
+def fold_figure_lines(metrics: dict[str, Any]) -> list[str]:
+    """The figures the metrics table shows per fold, with the threshold each is counted at
+    (the per-fold lines logged as folds end are at 0.5, uncalibrated: the log says which)."""
+    if "calibration" not in metrics:
+        return []
+    lines = []
+    for fm in metrics.get("folds", []):
+        accuracy = fm.get("accuracy")
+        if accuracy is None:
+            continue
+        where = fm.get("threshold_chosen_on") or ""
+        at = f"at threshold {fm.get('threshold'):.3f} chosen on the {where}" if where else ""
+        if where.startswith("no other folds"):
+            at = "at threshold 0.5, uncalibrated: no other fold to choose one on"
+        lines.append(
+            f"fold {fm['fold']} (as in the table): accuracy {accuracy:.3f}"
+            + (f", {at}" if at else ", arg-max of calibrated probabilities")
+        )
+    return lines
 
 
 def class_counts(rows: list[PredRow], classes: list[str]) -> dict[str, int]:

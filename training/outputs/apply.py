@@ -6,9 +6,12 @@ The folders are scanned with the importer's own scanner (medview.io.readers.scan
 preprocessed with the run's settings and scored by the mean of the fold models, in batches.
 
 CSV columns: ``path`` (the file; for a multi-file DICOM series its folder), ``files`` (files
-read), ``name``, ``kind``, ``predicted``, ``prob_<class>`` per class, ``note`` (e.g. that a 2D
-model saw a volume's middle slice). Unreadable files are listed with their reason and the rest
-is written. No DICOM header field other than what the importer already puts in a name is written.
+read), ``name``, ``kind``, ``predicted``, ``p_<class>`` per class (calibrated with the run's
+calibration, fitted on all its out-of-fold predictions, as for its test split), ``p_<class>_raw``
+per class (the ensemble's own output), ``threshold`` (binary: ``predicted`` is
+``p_<positive> >= threshold``), ``note`` (e.g. that a 2D model saw a volume's middle slice).
+Unreadable files are listed with their reason and the rest is written. No DICOM header field
+other than what the importer already puts in a name is written.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -28,6 +32,7 @@ from medview.core.output_paths import OutputPathError, check_output_file, refuse
 from medview.core.project import Project
 from medview.io.readers import Candidate, Skipped
 from training.engine.metrics import predicted_classes
+from training.engine.report import prob_columns
 from training.engine.run_models import RunModels, ensemble_module, load_run_models
 from training.engine.transforms import preprocess
 
@@ -47,15 +52,17 @@ class ApplyRow:
     files: int
     name: str
     kind: str
-    probabilities: list[float]
+    probabilities: list[float]  # calibrated with the run's calibration
     predicted: str
     note: str = ""
+    raw: list[float] = field(default_factory=list)  # the fold ensemble's own output
 
 
 @dataclass
 class ApplyReport:
     out: Path
     classes: list[str]
+    calibration: Any = None  # training.recipe.calibration.Calibration: the run's (T, threshold)
     rows: list[ApplyRow] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     cancelled: bool = False
@@ -111,7 +118,10 @@ def apply_run(
     module = ensemble_module(models)
     found = scan(list(sources), progress=progress, cancel=cancel)
     _check_out(lambda: refuse_if_read(out, (p for c in found.found for p in c.paths)))
-    report = ApplyReport(Path(out), models.classes, skipped=list(found.skipped))
+    from training.engine.predict import saved_calibration
+
+    calibration = saved_calibration(models.run_dir, [])
+    report = ApplyReport(Path(out), models.classes, calibration, skipped=list(found.skipped))
     if found.cancelled:
         report.cancelled = True
     todo = found.found
@@ -154,8 +164,8 @@ def _score_candidates(
             continue
         pending.append(prepared)
         if len(pending) >= BATCH:
-            _score_batch(pending, module, models.classes, report.rows)
-    _score_batch(pending, module, models.classes, report.rows)
+            _score_batch(pending, module, report)
+    _score_batch(pending, module, report)
 
 
 def _prepare(candidate: Candidate, models: RunModels, skipped: list[Skipped]) -> _Pending | None:
@@ -178,35 +188,34 @@ def _prepare(candidate: Candidate, models: RunModels, skipped: list[Skipped]) ->
     return candidate, x, note
 
 
-def _score_batch(
-    pending: list[_Pending],
-    module: torch.nn.Module,
-    classes: Sequence[str],
-    rows: list[ApplyRow],
-) -> None:
+def _score_batch(pending: list[_Pending], module: torch.nn.Module, report: ApplyReport) -> None:
     """Run the ensemble on the pending inputs, append their rows, and empty ``pending``."""
     if not pending:
         return
     batch = torch.from_numpy(np.stack([x for _, x, _ in pending]))
     with torch.no_grad():
-        probs = module(batch).double().numpy()
-    for (cand, _, note), p in zip(pending, probs, strict=True):
-        rows.append(
+        raw = module(batch).double().numpy()
+    cal = report.calibration
+    probs = cal.apply(raw) if cal is not None else raw
+    threshold = cal.threshold if cal is not None else 0.5
+    for (cand, _, note), p, r in zip(pending, probs, raw, strict=True):
+        report.rows.append(
             ApplyRow(
                 _where(cand),
                 len(cand.paths) if cand.reader != "npz" else 1,
                 cand.name,
                 cand.kind,
                 p.tolist(),
-                _predicted(p, classes),
+                _predicted(p, report.classes, threshold),
                 note,
+                r.tolist(),
             )
         )
     pending.clear()
 
 
-def _predicted(p: np.ndarray, classes: Sequence[str]) -> str:
-    return classes[int(predicted_classes(p[np.newaxis])[0])]  # the engine's own rule
+def _predicted(p: np.ndarray, classes: Sequence[str], threshold: float) -> str:
+    return classes[int(predicted_classes(p[np.newaxis], threshold)[0])]  # the engine's rule
 
 
 def write_apply_csv(report: ApplyReport) -> None:
@@ -220,30 +229,30 @@ def write_apply_csv(report: ApplyReport) -> None:
         # rather than failing the CSV after every prediction.
         with atomic_text(out, errors="surrogateescape") as fh:
             writer = csv_cells.writer(fh)
-            writer.writerow(
-                [
-                    "path",
-                    "files",
-                    "name",
-                    "kind",
-                    "predicted",
-                    *[f"prob_{c}" for c in report.classes],
-                    "note",
-                ]
-            )
-            for r in report.rows:
-                writer.writerow(
-                    [
-                        r.path,
-                        r.files,
-                        r.name,
-                        r.kind,
-                        r.predicted,
-                        *[f"{v:.6f}" for v in r.probabilities],
-                        r.note,
-                    ]
-                )
+            header = ["path", "files", "name", "kind", "predicted"]
+            writer.writerow([*header, *prob_columns(report.classes), "threshold", "note"])
+            writer.writerows(_apply_rows(report))
     except UnsafePathError as exc:
         raise ApplyError(f"{out}: not written: {exc}") from exc
     except OSError as exc:
         raise ApplyError(f"{out}: cannot write the predictions ({exc.strerror})") from exc
+
+
+def _apply_rows(report: ApplyReport) -> list[list[str]]:
+    """One CSV row per scored image: calibrated then raw probabilities, and the threshold
+    ``predicted`` used (binary runs)."""
+    threshold = report.calibration.threshold if report.calibration is not None else 0.5
+    binary = len(report.classes) == 2
+    return [
+        [
+            r.path,
+            r.files,
+            r.name,
+            r.kind,
+            r.predicted,
+            *[f"{v:.6f}" for v in (*r.probabilities, *(r.raw or r.probabilities))],
+            f"{threshold:.6f}" if binary else "",
+            r.note,
+        ]
+        for r in report.rows
+    ]

@@ -15,14 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from medview.core.containment import copy_regular_file, write_new_file
 from medview.core.errors import MedviewError
 from medview.core.project import Project
 from medview.core.run_folder import RunFolder
 from training.engine.report import (
     PredRow,
+    calibrated_rows,
     compute_metrics,
     db_metrics,
     final_rows,
@@ -98,7 +97,7 @@ def merge_runs(project: Project, run_ids: Sequence[str], new_id: str | None = No
     classes = first.metrics["classes"]
     got = _collect(parts, run_dir, classes)
     calibration = _calibration(got.rows, first.config)
-    got.rows += final_rows(got.rows, calibration)
+    got.rows = calibrated_rows(got.rows, calibration) + final_rows(got.rows, calibration)
     merged = _merged_metrics(first.metrics, classes, got, calibration, run_ids)
     _write_run(project, run_dir, config, merged, got, classes)
     project.add_predictions(
@@ -166,20 +165,19 @@ def _collect(parts: list[_Part], run_dir: Path, classes: list[str]) -> _Collecte
     return got
 
 
-def _calibration(rows: list[PredRow], config: dict[str, Any]):  # -> Calibration | None
-    """Refitted on the pooled out-of-fold predictions of all merged folds."""
-    oof = [r for r in rows if r.fold > 0 and r.split == "val"]
+def _calibration(rows: list[PredRow], config: dict[str, Any]):  # -> CrossFit | None
+    """Refitted, cross-fitted, on the out-of-fold predictions of all merged folds (from each
+    row's uncalibrated probabilities)."""
+    from training.engine.run_report import fit_run_calibration
+
+    oof = [
+        PredRow(r.item_id, r.fold, r.split, r.true, r.uncalibrated)
+        for r in rows
+        if r.fold > 0 and r.split == "val"
+    ]
     if not oof:
         return None
-    from training.recipe.calibration import fit_calibration
-
-    return fit_calibration(
-        np.asarray([r.probs for r in oof]),
-        np.asarray([r.true for r in oof], dtype=float),
-        calibrate=config.get("calibrate", True),
-        threshold=config.get("threshold") or "youden",
-        target_recall=config.get("target_recall"),
-    )
+    return fit_run_calibration(sorted({r.fold for r in rows if r.fold > 0}), oof, config)
 
 
 def _merged_metrics(

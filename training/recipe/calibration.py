@@ -7,8 +7,10 @@ decision threshold, both fitted on the pooled out-of-fold (OOF) validation predi
   (T < 1 sharpens it). It is fitted by minimising the negative log-likelihood of the OOF
   predictions, which every item of the pool has exactly once, from a model that never saw it.
 * The threshold (binary only) is chosen on the calibrated OOF P: Youden's J = TPR - FPR by
-  default, or the highest threshold that keeps sensitivity >= the target recall. It applies to
-  the test split and to predictions of unlabelled items.
+  default, or the highest threshold that keeps sensitivity >= the target recall. Fitted on all
+  OOF predictions it applies to the test split and to predictions of unlabelled items; each
+  fold's own OOF predictions are scored with both fitted on the other folds only
+  (training/recipe/cross_fit.py), so no figure is scored on what it was fitted on.
 * The expected calibration error (ECE): the mean |accuracy - confidence| over 10 equal-width
   bins of the top-class confidence, weighted by the bin's share of items.
 
@@ -151,6 +153,7 @@ class Calibration:
     ece_after: float | None = None
     oof_sensitivity: float | None = None
     oof_specificity: float | None = None
+    fitted_on: str = ""  # which predictions, in words (training/recipe/cross_fit.py sets it)
 
     def apply(self, probs: np.ndarray) -> np.ndarray:
         return apply_temperature(probs, self.temperature)
@@ -160,7 +163,8 @@ class Calibration:
             return None if v is None or not math.isfinite(v) else round(float(v), 6)
 
         return {
-            "fitted_on": f"pooled out-of-fold validation predictions ({self.n} items)",
+            "fitted_on": self.fitted_on
+            or f"pooled out-of-fold validation predictions ({self.n} items)",
             "temperature": clean(self.temperature),
             "ece_before": clean(self.ece_before),
             "ece_after": clean(self.ece_after),

@@ -29,7 +29,11 @@ def write_plots(
     folder = RunFolder(run_dir)
     _roc_plot(folder.plot("roc"), classes, metrics)
     pooled = metrics.get("pooled_confusion") or np.zeros((len(classes), len(classes)))
-    _confusion_plot(folder.plot("confusion"), classes, pooled, "out-of-fold confusion")
+    crossed = len(classes) == 2 and "calibration" in metrics
+    title = "out-of-fold confusion" + (
+        "\n(each fold at the other folds' threshold)" if crossed else ""
+    )
+    _confusion_plot(folder.plot("confusion"), classes, pooled, title)
     _loss_plot(folder.plot("loss"), history)
     test = metrics.get("test") or {}
     if test.get("confusion"):

@@ -171,6 +171,40 @@ def format_p(p: float | None) -> str:
     return f"p = {p:.3f}" if p < 0.1 else f"p = {p:.2f}"
 
 
+# ---------------------------------------------------------------------- intervals, corrections
+T_INTERVAL_HOW = (
+    "95% t-interval over the folds' AUCs (mean ± t(0.975, k-1)·sd/√k), clipped to [0, 1]"
+)
+
+
+def t_interval(values: Sequence[float | None], level: float = 0.95) -> tuple[float, float] | None:
+    """The t-interval of the mean of ``values`` (None and NaN left out), clipped to [0, 1] (an
+    AUC or accuracy cannot leave it; the unclipped interval of 0.385 ± 0.502 would). None with
+    fewer than two values: one fold gives no spread."""
+    from scipy.stats import t
+
+    x = np.asarray([v for v in values if v is not None and not math.isnan(v)], dtype=float)
+    if len(x) < 2:
+        return None
+    half = float(t.ppf(0.5 + level / 2, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x)))
+    mean = float(x.mean())
+    return max(0.0, mean - half), min(1.0, mean + half)
+
+
+def holm(p_values: Sequence[float | None]) -> list[float | None]:
+    """Holm's step-down adjusted p-values (Holm 1979), in the input order; None stays None and
+    does not count as a test. Controls the family-wise error rate over the pairs tested.
+    Written out (sorted p_(i) times (m - i), running max, capped at 1) rather than adding
+    statsmodels for these lines; it equals statsmodels' multipletests(method="holm")."""
+    present = sorted((p, i) for i, p in enumerate(p_values) if p is not None)
+    out: list[float | None] = [None] * len(p_values)
+    running = 0.0
+    for rank, (p, i) in enumerate(present):
+        running = max(running, min(1.0, (len(present) - rank) * p))
+        out[i] = running
+    return out
+
+
 # ---------------------------------------------------------------------- Pareto front
 def pareto_front(cost: Sequence[float | None], score: Sequence[float | None]) -> list[int]:
     """Indices of the points no other point beats: lower (or equal) cost AND higher (or equal)

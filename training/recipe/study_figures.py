@@ -2,9 +2,9 @@
 colour-blind-safe colours (Okabe & Ito) with distinct markers and line styles too, axes named
 with units, legends that carry the numbers, no chart junk.
 
-* ``roc``          mean cross-validation ROC per model, AUC mean ± s.d. in the legend
-* ``auc_vs_macs``  CV AUC (mean ± s.d.) against multiply-accumulates per image (log x), with
-  the Pareto front (no other model is both cheaper and better) as a dashed step line
+* ``roc``          mean cross-validation ROC per model, AUC mean (95% t-interval) in the legend
+* ``auc_vs_macs``  CV AUC (mean, 95% t-interval) against multiply-accumulates per image (log
+  x), with the Pareto front (no other model is both cheaper and better) as a dashed step line
 """
 
 from __future__ import annotations
@@ -68,17 +68,35 @@ def _roc_figure(
             color=COLOURS[k % len(COLOURS)],
             ls=LINESTYLES[k % len(LINESTYLES)],
             lw=1.6 if r["run_id"] == best else 1.1,
-            label=f"{_label(r, rows)}  {r['cv_auc_mean']:.3f} ± {r['cv_auc_std'] or 0:.3f}",
+            label=f"{_label(r, rows)}  {_auc_text(r)}",
         )
     ax.plot([0, 1], [0, 1], color="0.6", lw=0.8, ls=":")
     ax.set(xlim=(0, 1), ylim=(0, 1.01), xlabel="False positive rate", ylabel="True positive rate")
     ax.set_aspect("equal")
     ax.legend(
-        loc="lower right", fontsize=7, title=f"AUC, mean ± s.d. ({folds} folds)", title_fontsize=7
+        loc="lower right",
+        fontsize=7,
+        title=f"AUC, mean (95% t-interval over {folds} folds, clipped to [0, 1])",
+        title_fontsize=7,
     )
     fig.tight_layout()
     _save(fig, folder / "roc")
     plt.close(fig)
+
+
+def _auc_text(r: dict[str, Any]) -> str:
+    ci = r.get("cv_auc_ci")
+    mean = r["cv_auc_mean"]
+    return f"{mean:.3f} ({ci[0]:.2f}–{ci[1]:.2f})" if ci else f"{mean:.3f}"
+
+
+def _ci_bar(r: dict[str, Any]) -> Any:
+    """The t-interval over folds, clipped to [0, 1], as matplotlib's asymmetric yerr (a bar
+    of ± s.d. went below 0); none with one fold."""
+    ci, mean = r.get("cv_auc_ci"), r["cv_auc_mean"]
+    if not ci:
+        return None
+    return [[max(0.0, mean - ci[0])], [max(0.0, ci[1] - mean)]]
 
 
 def _cost_figure(
@@ -94,7 +112,7 @@ def _cost_figure(
         ax.errorbar(
             x,
             r["cv_auc_mean"],
-            yerr=r["cv_auc_std"] or 0,
+            yerr=_ci_bar(r),
             fmt=MARKERS[k % len(MARKERS)],
             color=COLOURS[k % len(COLOURS)],
             ms=5,
@@ -149,7 +167,7 @@ def _cost_axes(ax: Any, pts: list[dict[str, Any]], scale: float, unit: str) -> N
         ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _p: ""))
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:g}"))
         ax.legend(fontsize=7, loc="best")
-    ax.set(xlabel=f"{unit} per image (log scale)", ylabel="CV ROC AUC (mean ± s.d.)")
+    ax.set(xlabel=f"{unit} per image (log scale)", ylabel="CV ROC AUC (mean, 95% t-interval)")
 
 
 def _save(fig: Any, stem: Path) -> None:

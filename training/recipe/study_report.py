@@ -5,7 +5,8 @@ runs, paired statistics of the best model against each other one, and the files 
 * ``study.json``  the spec (shared settings), the rows, the statistics and their sentences
 * ``study.csv``   the table (one row per model; the differing settings as columns)
 * ``stats.csv``   best vs each other model: paired t-test on per-fold AUCs and DeLong's test
-  on the pooled out-of-fold predictions, with p-values and the plain sentence
+  on the pooled out-of-fold predictions, with p-values, Holm-adjusted ones and the plain
+  sentence (training/recipe/study_stats.py)
 * ``roc.png/svg`` the models' mean cross-validation ROC curves overlaid
 * ``auc_vs_macs.png/svg`` CV AUC (mean ± std) against MACs, log x, Pareto front drawn
 
@@ -16,7 +17,6 @@ same rows to fill its study view without loading torch.
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,8 @@ from medview.core import csv_cells
 from medview.core.containment import atomic_text, ensure_dir
 from medview.core.project import Project
 from training.recipe import stats
+from training.recipe.study_stats import oof_scores as oof_scores  # re-exported for older callers
+from training.recipe.study_stats import paired_statistics
 
 # Config keys never shown as a "differing setting": they name or place a run, or are the
 # model itself (its own column).
@@ -36,6 +38,8 @@ CSV_COLUMNS = [
     "status",
     "cv_auc_mean",
     "cv_auc_std",
+    "cv_auc_ci_low",
+    "cv_auc_ci_high",
     "cv_accuracy_mean",
     "cv_accuracy_std",
     "cv_f1_mean",
@@ -64,7 +68,10 @@ def _stat(summary: dict[str, Any], key: str) -> tuple[float | None, float | None
 
 
 def _f1_key(metrics: dict[str, Any]) -> str:
-    return "f1" if metrics.get("task") == "binary" else "f1_macro"
+    """metrics.json keeps F1 under ``f1`` for every task (macro-averaged for multiclass, as
+    training/engine/metrics.py says); ``f1_macro`` only where an older file has it."""
+    summary = metrics.get("summary") or {}
+    return "f1_macro" if "f1" not in summary and "f1_macro" in summary else "f1"
 
 
 def _seconds_per_epoch(run_dir: Path) -> float | None:
@@ -85,7 +92,9 @@ def run_row(project: Project, run: Any) -> dict[str, Any]:
     test = metrics.get("test") or {}
     info = metrics.get("model_info") or {}
     f1 = _f1_key(metrics)
-    row: dict[str, Any] = {"model": run.model, "run_id": run.id, "status": run.status}
+    # A run still going is "training" (never "not run"); the database says "running".
+    status = "training" if run.status == "running" else run.status
+    row: dict[str, Any] = {"model": run.model, "run_id": run.id, "status": status}
     for name, key in (("cv_auc", "roc_auc"), ("cv_accuracy", "accuracy"), ("cv_f1", f1)):
         row[f"{name}_mean"], row[f"{name}_std"] = _stat(summary, key)
     row["test_auc"] = test.get("roc_auc")
@@ -96,6 +105,8 @@ def run_row(project: Project, run: Any) -> dict[str, Any]:
     row["seconds_per_epoch"] = _seconds_per_epoch(run_dir)
     row["total_seconds"] = (metrics.get("timing") or {}).get("total_seconds")
     row["fold_aucs"] = {int(f["fold"]): f.get("roc_auc") for f in metrics.get("folds", [])}
+    ci = stats.t_interval(list(row["fold_aucs"].values()))
+    row["cv_auc_ci"] = list(ci) if ci is not None else None
     row["roc_mean"] = metrics.get("roc_mean")
     row["split_plan"] = metrics.get("split_plan")
     row["classes"] = metrics.get("classes") or []
@@ -120,115 +131,14 @@ def differing_settings(rows: list[dict[str, Any]]) -> list[str]:
     return out
 
 
-def oof_scores(project: Project, row: dict[str, Any]) -> dict[int, tuple[int, float]]:
-    """Each cross-validated item's out-of-fold probability of the positive class (binary)."""
-    classes = row.get("classes") or []
-    if len(classes) != 2:
-        return {}
-    path = project.runs_dir / row["run_id"] / "predictions.csv"
-    out: dict[int, tuple[int, float]] = {}
-    try:
-        with path.open(newline="", encoding="utf-8") as fh:
-            for r in csv_cells.DictReader(fh):
-                if r["fold"] == "0" and r["split"] == "val" and r["true"]:
-                    out[int(r["item_id"])] = (
-                        classes.index(r["true"]),
-                        float(r[f"prob_{classes[1]}"]),
-                    )
-    except (OSError, ValueError, KeyError):
-        return {}
-    return out
-
-
-def paired_statistics(project: Project, rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """The best model (highest mean CV AUC) against each other finished one."""
-    done = [r for r in rows if r["status"] == "finished" and r.get("cv_auc_mean") is not None]
-    if len(done) < 2:
-        return {"best": done[0]["run_id"] if done else None, "pairs": []}
-    best = max(done, key=lambda r: r["cv_auc_mean"])
-    best_oof = oof_scores(project, best)
-    pairs = []
-    for other in done:
-        if other is best:
-            continue
-        pair = _fold_comparison(best, other, rows)
-        pair.update(_delong_comparison(best_oof, oof_scores(project, other)))
-        pair["sentence"] = _sentence(pair)
-        pairs.append(pair)
-    return {"best": best["run_id"], "pairs": pairs}
-
-
-def _fold_comparison(
-    best: dict[str, Any], other: dict[str, Any], rows: list[dict[str, Any]]
-) -> dict[str, Any]:
-    """The paired test on the AUCs of the folds both runs have."""
-    folds = sorted(set(best["fold_aucs"]) & set(other["fold_aucs"]))
-    a = [best["fold_aucs"][f] for f in folds]
-    b = [other["fold_aucs"][f] for f in folds]
-    a_f = [math.nan if v is None else v for v in a]
-    b_f = [math.nan if v is None else v for v in b]
-    fold_test = stats.paired_fold_test(a_f, b_f)
-    return {
-        "best": best["run_id"],
-        "other": other["run_id"],
-        "best_label": _label(best, rows),
-        "other_label": _label(other, rows),
-        "folds": folds,
-        "fold_test": fold_test.test,
-        "fold_mean_difference": fold_test.mean_difference,
-        "fold_t": fold_test.statistic,
-        "fold_p": fold_test.p_value,
-    }
-
-
-def _delong_comparison(
-    best_oof: dict[int, tuple[int, float]], other_oof: dict[int, tuple[int, float]]
-) -> dict[str, Any]:
-    """DeLong's test on the out-of-fold predictions of the items both runs scored (binary)."""
-    common = sorted(set(best_oof) & set(other_oof))
-    out: dict[str, Any] = {"delong_n": len(common)}
-    out["delong_p"] = out["delong_auc_best"] = out["delong_auc_other"] = None
-    if common and len({best_oof[i][0] for i in common}) == 2:
-        y = [best_oof[i][0] for i in common]
-        d = stats.delong_test(
-            y, [best_oof[i][1] for i in common], [other_oof[i][1] for i in common]
-        )
-        out.update(
-            delong_auc_best=d.auc_a,
-            delong_auc_other=d.auc_b,
-            delong_z=d.z,
-            delong_p=d.p_value,
-        )
-    return out
-
-
-def _label(row: dict[str, Any], rows: list[dict[str, Any]]) -> str:
-    """The model's name, or the run id when several rows share a model (a search's trials)."""
-    same = [r for r in rows if r["model"] == row["model"]]
-    return str(row["model"]) if len(same) == 1 else str(row["run_id"])
-
-
-def _sentence(pair: dict[str, Any]) -> str:
-    """One sentence per pair, naming both tests: significant only when a test says so."""
-    best, other = pair["best_label"], pair["other_label"]
-    fold = stats.verdict(best, other, pair["fold_p"], pair["fold_mean_difference"])
-    parts = [f"paired t-test on {len(pair['folds'])} fold AUCs {stats.format_p(pair['fold_p'])}"]
-    if pair["delong_p"] is not None:
-        parts.append(f"DeLong on pooled out-of-fold predictions {stats.format_p(pair['delong_p'])}")
-    diff_delong = (pair.get("delong_auc_best") or 0) - (pair.get("delong_auc_other") or 0)
-    sig_fold = pair["fold_p"] is not None and pair["fold_p"] < stats.ALPHA
-    sig_delong = pair["delong_p"] is not None and pair["delong_p"] < stats.ALPHA
-    if sig_fold == sig_delong:
-        head = fold.split(" (")[0] if pair["fold_p"] is not None else None
-        if head is None:
-            head = stats.verdict(best, other, pair["delong_p"], diff_delong).split(" (")[0]
-    else:
-        which = "DeLong" if sig_delong else "the paired t-test"
-        head = f"{best} vs {other}: significant by {which} only"
-    return f"{head} ({'; '.join(parts)})"
-
-
-def collect(project: Project, study_id: str, failed: dict[str, str] | None = None):
+def collect(
+    project: Project,
+    study_id: str,
+    failed: dict[str, str] | None = None,
+    training: str | None = None,
+):
+    """The study and its rows; ``training`` names the model being trained now ("training",
+    not "not run", until its run exists)."""
     study = project.get_study(study_id)
     runs = project.study_runs(study_id)
     rows = [run_row(project, r) for r in runs]
@@ -244,7 +154,11 @@ def collect(project: Project, study_id: str, failed: dict[str, str] | None = Non
                     {
                         "model": model,
                         "run_id": study.spec.get("runs", {}).get(model),
-                        "status": "failed" if reason else "not run",
+                        "status": "failed"
+                        if reason
+                        else "training"
+                        if model == training
+                        else "not run",
                         "message": reason,
                         "fold_aucs": {},
                         "settings": {},
@@ -259,12 +173,13 @@ def write_study_report(
     study_id: str,
     final: bool = True,
     failed: dict[str, str] | None = None,
+    training: str | None = None,
 ) -> dict[str, Any]:
     with Project.open(project_path) as project:
         folder = ensure_dir(project.folder, project.study_dir(study_id))  # never via a link
         previous = _read_json(folder / "study.json")
         failed = {**(previous.get("failed") or {}), **(failed or {})}
-        study, rows = collect(project, study_id, failed)
+        study, rows = collect(project, study_id, failed, training)
         statistics = paired_statistics(project, rows)
     settings = differing_settings([r for r in rows if r.get("settings")])
     report = {
@@ -277,6 +192,8 @@ def write_study_report(
         "best": statistics["best"],
         "paired": statistics["pairs"],
         "paired_test": stats.PAIRED_TEST_WHY,
+        "cv_auc_ci_how": stats.T_INTERVAL_HOW,
+        "correction": "Holm over the pairs compared, per test",
         "failed": failed,
     }
     if previous.get("tune"):
@@ -321,8 +238,10 @@ def write_table_csv(path: Path, rows: list[dict[str, Any]], settings: list[str])
         writer.writerow([*CSV_COLUMNS, *settings, "fold_aucs"])
         for r in rows:
             folds = r.get("fold_aucs") or {}
+            ci = r.get("cv_auc_ci") or [None, None]
+            values = {**r, "cv_auc_ci_low": ci[0], "cv_auc_ci_high": ci[1]}
             writer.writerow(
-                [_cell(r.get(c)) for c in CSV_COLUMNS]
+                [_cell(values.get(c)) for c in CSV_COLUMNS]
                 + [_cell(r.get("settings", {}).get(s)) for s in settings]
                 + [";".join(_cell(folds[f]) for f in sorted(folds))]
             )
@@ -336,11 +255,13 @@ STATS_COLUMNS = [
     "fold_mean_difference",
     "fold_t",
     "fold_p",
+    "fold_p_holm",
     "delong_n",
     "delong_auc_best",
     "delong_auc_other",
     "delong_z",
     "delong_p",
+    "delong_p_holm",
     "sentence",
 ]
 

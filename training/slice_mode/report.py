@@ -77,9 +77,10 @@ def write_slices_csv(
     names: Mapping[int, str],
     planes: Mapping[int, str],
 ) -> None:
-    """item_id, item_name, plane, slice, fold, split, true, prob_<class>..., predicted;
-    fold 0 rows are the out-of-fold / ensemble predictions, as in predictions.csv."""
-    probs = [f"prob_{c}" for c in classes]
+    """item_id, item_name, plane, slice, fold, split, true, p_<class>_raw..., predicted;
+    fold 0 rows are the out-of-fold / ensemble predictions, as in predictions.csv. Raw (the
+    models' own output) at 0.5, as every level compares: named ``_raw`` as in predictions.csv."""
+    probs = [f"p_{c}_raw" for c in classes]
     head = ["item_id", "item_name", "plane", "slice", "fold", "split", "true", *probs]
     with atomic_text(path) as fh:
         writer = csv_cells.writer(fh)
@@ -98,12 +99,12 @@ def write_patients_csv(
     how: str,
     classes: Sequence[str],
 ) -> None:
-    """patient, volumes, fold, split, true, prob_<class>..., predicted (group names can be
-    patient ids: ``medview export`` leaves this file out)."""
+    """patient, volumes, fold, split, true, p_<class>_raw..., predicted (raw, at 0.5; group
+    names can be patient ids: ``medview export`` leaves this file out)."""
     rows = A.patient_rows(all_volume_rows(slice_rows, how), groups, how)
     with atomic_text(path) as fh:
         writer = csv_cells.writer(fh)
-        probs = [f"prob_{c}" for c in classes]
+        probs = [f"p_{c}_raw" for c in classes]
         writer.writerow(["patient", "volumes", "fold", "split", "true", *probs, "predicted"])
         for r in sorted(rows, key=lambda r: (r.fold, r.split or "", r.group)):
             writer.writerow([r.group, r.volumes] + _tail(r, classes))

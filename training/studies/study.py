@@ -236,6 +236,10 @@ def _train_model(study: _StudyRun, model: str, inner: StudyEmitter) -> str | Non
     if study.should_cancel():
         return "cancelled"
     inner.model = model
+    # The study's files say "training" for this model (not "not run") while it trains.
+    write_study_report(
+        cfg.project, study.study_id, final=False, failed=outcome.failed, training=model
+    )
     config = run_config(cfg.project, study.base, model, run_id, study.study_id)
     try:
         _clear_unfinished(cfg.project, run_id, study.study_id, model, emit)
