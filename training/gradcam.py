@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from medview.core import messages as msg
+from medview.core.containment import atomic_file
 from medview.core.errors import MedviewError
 from medview.core.project import Item, Project
 from medview.core.run_folder import RunFolder
@@ -191,9 +192,8 @@ def gradcam_job(config: dict[str, Any], queue: Any, cancel_event: Any) -> None:
             cam, facts = compute_gradcam(project, str(config["run_id"]), item, config.get("folds"))
             out = project.cache_file("gradcam", f"{config['run_id']}-{item.id}", ".npy")
             out.parent.mkdir(parents=True, exist_ok=True)
-            tmp = out.with_suffix(".tmp.npy")
-            np.save(tmp, cam)
-            tmp.replace(out)
+            with atomic_file(out) as fh:  # whole, never through a link
+                np.save(fh, cam)
             run_dir = project.runs_dir / str(config["run_id"])
         emit(msg.Finished(str(config["run_id"]), str(run_dir), facts, output=str(out)))
 
