@@ -118,7 +118,8 @@ def read_regular_file(path: Path, max_bytes: int | None = None) -> bytes:
 
 def check_replaceable(path: Path) -> None:
     """``path`` is free, or a plain file that may be replaced: a link there is refused (so is a
-    folder, FIFO or device), never followed."""
+    folder, FIFO or device), never followed; a read-only file stays read-only (a rename
+    would replace it regardless: PermissionError, as writing into it gave)."""
     try:
         info = os.lstat(path)
     except FileNotFoundError:
@@ -127,6 +128,8 @@ def check_replaceable(path: Path) -> None:
         raise _link_error(path, " in the output folder")
     if not stat.S_ISREG(info.st_mode):
         raise UnsafePathError(f"{path} exists and is not a plain file: not overwritten")
+    if not os.access(path, os.W_OK, follow_symlinks=False):
+        raise PermissionError(errno.EACCES, "read-only file, not replaced", str(path))
 
 
 def _new_temp(path: Path) -> tuple[int, Path]:

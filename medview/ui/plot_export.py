@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,10 +12,25 @@ from typing import Any
 import pyqtgraph as pg
 from pyqtgraph import exporters
 
+from medview.core.containment import copy_regular_file
+
 
 def save_plot(widget: pg.PlotWidget, path: str | Path) -> Path:
-    """PNG (at 2x for print) or SVG, by the file's suffix."""
+    """PNG (at 2x for print) or SVG, by the file's suffix. Drawn into a private scratch
+    folder, then renamed into place whole: the exporters open the path they are given and
+    would write through a link planted there (containment.atomic_file refuses it)."""
     path = Path(path)
+    if path.suffix.lower() != ".svg" and not path.suffix:
+        path = path.with_suffix(".png")
+    with tempfile.TemporaryDirectory(prefix="medview-plot-") as scratch:
+        drawn = Path(scratch) / f"plot{path.suffix}"
+        _draw(widget, drawn)
+        if not copy_regular_file(drawn, path):
+            raise OSError(f"{path}: the plot could not be drawn")
+    return path
+
+
+def _draw(widget: pg.PlotWidget, path: Path) -> None:
     item = widget.getPlotItem()
     if path.suffix.lower() == ".svg":
         try:
@@ -27,8 +43,7 @@ def save_plot(widget: pg.PlotWidget, path: str | Path) -> Path:
     else:
         exporter = exporters.ImageExporter(item)
         exporter.parameters()["width"] = max(800, int(item.width() * 2))
-        exporter.export(str(path if path.suffix else path.with_suffix(".png")))
-    return path
+        exporter.export(str(path))
 
 
 @contextlib.contextmanager

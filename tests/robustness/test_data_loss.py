@@ -96,22 +96,33 @@ def test_study_resume_keeps_a_run_folder_the_study_did_not_make(trained) -> None
     assert "res-cnn_small" in outcome.failed["cnn_small"]
 
 
-def test_a_leftover_folder_with_the_studys_marker_is_cleared(tmp_path: Path) -> None:
+def test_a_trial_or_study_run_clears_only_its_own_leftover(tmp_path: Path) -> None:
+    """What tune's ``_train`` and a study's resume may remove under a run id: the same
+    study's run (its row's study_id), or a folder without a row that holds the study's
+    marker (killed between the folder and the row). A user's run is refused, kept."""
     from training.studies.study import clear_own_leftover
 
     with Project.create(tmp_path / "p") as p:
-        p.create_study("s", "compare", {})
-        p.create_study("other", "compare", {})
+        for study in ("s", "other"):
+            p.create_study(study, "compare", {})
         p.create_run("s-cnn_small", {"extra": {"study_id": "s"}})
         run_dir = p.runs_dir / "s-cnn_small"
         with p._transaction() as db:  # killed between the folder and the row
             db.execute("DELETE FROM runs WHERE id = 's-cnn_small'")
+        p.create_run("s-t000", {"model": "cnn_small"})  # the user's own run
+        p.create_run("s-t001", {"extra": {"study_id": "s"}})  # a dead trial of "s"
         folder = p.folder
     with pytest.raises(MedviewError, match="s-cnn_small"):
         clear_own_leftover(str(folder), "s-cnn_small", "other")
     assert run_dir.is_dir()  # not study "other"'s folder: kept
     clear_own_leftover(str(folder), "s-cnn_small", "s")
     assert not run_dir.exists()
+    with pytest.raises(MedviewError, match="s-t000"):
+        clear_own_leftover(str(folder), "s-t000", "s")
+    assert clear_own_leftover(str(folder), "s-t001", "s") == "running"
+    with Project.open(folder) as p:
+        assert [r.id for r in p.runs()] == ["s-t000"]
+    assert (folder / "runs" / "s-t000").is_dir()
 
 
 @pytest.mark.parametrize("command", ["study", "tune"])

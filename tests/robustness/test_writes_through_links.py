@@ -143,3 +143,21 @@ def test_tune_never_opens_a_linked_optuna_db(trained, tmp_path: Path) -> None:
     finally:
         (folder / STORAGE_NAME).unlink()
     assert victim.read_text() == SECRET
+
+
+def test_window_plot_and_metrics_exports_never_write_through_a_link(qtbot, tmp_path: Path) -> None:
+    """The window's Save… buttons: pyqtgraph's exporters open the path they are given."""
+    import pyqtgraph as pg
+
+    from medview.ui.plot_export import save_plot
+
+    victim = _victim(tmp_path)
+    widget = pg.PlotWidget()
+    qtbot.addWidget(widget)
+    widget.plot([0.0, 0.5, 1.0], [0.0, 0.8, 1.0])
+    for name in ("roc.png", "roc.svg"):
+        _plant(tmp_path / "plots" / name, victim)
+        with pytest.raises(UnsafePathError, match="link"):
+            save_plot(widget, tmp_path / "plots" / name)
+    assert victim.read_text() == SECRET
+    assert save_plot(widget, tmp_path / "plots" / "fresh.png").read_bytes()[:4] == b"\x89PNG"

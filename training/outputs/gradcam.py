@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from medview.core.containment import atomic_file
 from medview.core.errors import MedviewError
 from medview.core.project import Item, Project
 from medview.core.run_folder import RunFolder
@@ -182,9 +183,8 @@ def save_gradcam(
     cam, facts = compute_gradcam(project, run_id, item, folds)
     out = project.cache_file("gradcam", f"{run_id}-{item.id}", ".npy")
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp.npy")
-    np.save(tmp, cam)
-    tmp.replace(out)
+    with atomic_file(out) as fh:  # whole, never through a link
+        np.save(fh, cam)
     return project.runs_dir / run_id, out, facts
 
 

@@ -299,8 +299,8 @@ def refuse_taken_run_ids(project: Project, study_id: str, run_ids: Sequence[str]
     for run_id in run_ids:
         if run_id in taken or os.path.lexists(project.runs_dir / run_id):
             raise ConfigError(
-                f"a run {run_id!r} already exists: study {study_id!r} would name one of its "
-                "runs so; choose another study id"
+                f"a run {run_id!r} already exists: study {study_id!r} would replace it with one "
+                "of its own runs; choose another study id"
             )
 
 
