@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,8 +67,7 @@ class ConfigError(MedviewError):
     """A run configuration that cannot work (unknown model, folds < 2, ...)."""
 
 
-_SCALAR_TYPES: dict[str, type] = {"int": int, "float": float, "bool": bool, "str": str}
-_MAX_INT = 2**31 - 1  # beyond any count, size or seed; larger ones overflowed in torch
+_MAX_INT = 2**31 - 1  # beyond any count, size, seed or rate a run can use
 
 
 @dataclass
@@ -173,20 +173,21 @@ class TrainConfig:
 
     def _validate_types(self) -> None:
         # A config.json may be crafted: "folds": 1e9 or "seed": NaN passed every range check
-        # and failed deep in the engine ("internal error: TypeError"). The flags' types, here.
+        # and failed deep in the engine ("internal error: TypeError"). The flags' types, here
+        # (numpy numbers pass: Auto computes some values with numpy).
         for f in dataclasses.fields(self):
-            value, want = getattr(self, f.name), str(f.type).split(" | ")[0]
+            value: Any = getattr(self, f.name)
+            want = str(f.type).split(" | ")[0]
             flag = "--" + f.name.replace("_", "-")
-            if value is None or want not in _SCALAR_TYPES:
+            if value is None or want not in ("int", "float"):
                 continue
-            if want == "int" and (type(value) is not int or abs(value) > _MAX_INT):
-                raise ConfigError(f"{flag} must be a whole number (got {value!r})")
-            if want == "float" and not (
-                type(value) in (int, float) and math.isfinite(value) and abs(value) <= _MAX_INT
+            number = isinstance(value, numbers.Real) and not isinstance(value, bool)
+            if want == "int" and not (
+                number and isinstance(value, numbers.Integral) and abs(int(value)) <= _MAX_INT
             ):
+                raise ConfigError(f"{flag} must be a whole number (got {value!r})")
+            if want == "float" and not (number and math.isfinite(value) and abs(value) <= _MAX_INT):
                 raise ConfigError(f"{flag} must be a finite number (got {value!r})")
-            if want in ("bool", "str") and type(value) is not _SCALAR_TYPES[want]:
-                raise ConfigError(f"{flag} must be a {want} (got {value!r})")
 
     def _validate_model_kind(self) -> None:
         if self.model is not None and self.model not in MODELS:
