@@ -39,6 +39,7 @@ from medview.ui.browser_model import (  # noqa: F401 (re-exported for the window
     shape_text,
 )
 from medview.ui.label_delegate import LabelChipDelegate
+from medview.ui.message_bar import MessageBar
 
 
 class BrowserWidget(QWidget):
@@ -75,6 +76,9 @@ class BrowserWidget(QWidget):
         self.quick_box.currentIndexChanged.connect(self._quick_changed)
         bar.addWidget(self.quick_box)
         layout.addLayout(bar)
+        # "N new items hidden by the filter — Show": an import under a filter looked failed.
+        self.hidden_bar = MessageBar("hiddenItemsBar")
+        layout.addWidget(self.hidden_bar)
 
         self.table = QTableView()
         self.table.setModel(self.proxy)
@@ -124,9 +128,42 @@ class BrowserWidget(QWidget):
 
     # ------------------------------------------------------------------ project
     def set_project(self, project: Project | None) -> None:
+        """Show another project (or none) with no filter: a filter belongs to the project it
+        was made in (the example's "True WT, predicted MUT (1)" hid a CT project's import)."""
         self.model.set_project(project)
+        self.filter_edit.clear()
+        self._shown_ids = None
+        self.hidden_bar.clear()
+        self.quick_box.blockSignals(True)
+        self.quick_box.setCurrentIndex(0)  # "All items"
+        self.quick_box.blockSignals(False)
         self.rebuild_quick_filters()
         self.update_counts()
+
+    def show_all(self) -> None:
+        """Clear the filters (the bar's "Show")."""
+        self.hidden_bar.clear()
+        self.filter_edit.clear()
+        self.set_quick_filter(ItemFilterProxy.ALL)
+
+    def note_new_items(self, ids: list[int]) -> int:
+        """After an import: how many of the new items the filters hide; when some are, a bar
+        says so with a button that shows them."""
+        hidden = [i for i in ids if not self.is_shown(i)]
+        if not hidden:
+            self.hidden_bar.clear()
+            return 0
+        first = hidden[0]
+        self.hidden_bar.show_message(
+            "info",
+            f"{len(hidden)} new item(s) hidden by the filter",
+            [("Show", lambda: (self.show_all(), self.select_item(first)))],
+        )
+        return len(hidden)
+
+    def is_shown(self, item_id: int) -> bool:
+        row = self.model.row_of(item_id)
+        return row is not None and self.proxy.mapFromSource(self.model.index(row, 0)).isValid()
 
     def rebuild_quick_filters(self) -> None:
         current = self.quick_box.currentData()

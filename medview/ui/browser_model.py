@@ -131,7 +131,7 @@ class ItemTableModel(QAbstractTableModel):
     def _load(self) -> None:
         project = self.project
         self._items = project.items() if project else []
-        self._predictions = project.latest_predictions() if project else {}
+        self._predictions = project.predictions_in_view() if project else {}
         self._uncertain = most_uncertain(self._predictions)
         self._colors = {c.name: QColor(c.color) for c in project.classes()} if project else {}
         self._keys = project.key_slices() if project else {}
@@ -173,7 +173,7 @@ class ItemTableModel(QAbstractTableModel):
     def refresh_predictions(self) -> None:
         if self.project is None:
             return
-        self.set_predictions(self.project.latest_predictions())
+        self.set_predictions(self.project.predictions_in_view())
 
     def set_predictions(self, predictions: dict[int, Prediction]) -> None:
         """Show predictions read elsewhere (the training dock reads them off the GUI thread)."""

@@ -246,8 +246,11 @@ class TrainingPanel(QWidget):
         self.check()
 
     def use_run(self, run_id: str, load_plots: bool = True) -> None:
-        """Grad-CAM and "Predict unlabelled" use this run; its plots are shown."""
+        """Put this run in view (Run history): its predictions in the list, its plots, its
+        confusion filters; Grad-CAM and "Predict unlabelled" use it."""
+        self.overlay.clear()  # a Grad-CAM map of the previous run's model
         self.session.use_run(run_id, load_plots)
+        self.refresh_predictions()
 
     def _run_selected(self, run_id: str, load_plots: bool) -> None:
         if load_plots and self.project is not None:
@@ -379,7 +382,7 @@ class TrainingPanel(QWidget):
         box.open()  # not exec(): nothing waits on the user
 
     def refresh_predictions(self, then: Callable[[], None] | None = None) -> None:
-        """Read the latest predictions on a pool thread (~0.1 s for 10 000 items), then show
+        """Read the run in view's predictions on a pool thread (~0.1 s for 10 000 items), then show
         them in the browser with their columns beside the label; ``then`` runs after."""
         project = self.project
         browser = self.host.browser
@@ -395,7 +398,7 @@ class TrainingPanel(QWidget):
         if project is None:
             apply({})
             return
-        workers.start(project.latest_predictions, on_done=apply, on_error=lambda _exc: apply({}))
+        workers.start(project.predictions_in_view, on_done=apply, on_error=lambda _exc: apply({}))
 
     def set_status(self, text: str, error: bool = False) -> None:
         """The dock's status line and the window's status bar."""

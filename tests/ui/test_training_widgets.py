@@ -85,7 +85,7 @@ def test_run_history_open_compare_delete(
     history = panel.history
     history.refresh()
     assert [r.id for r in history.runs] == ["20260102-000000-b", "20260101-000000-a"]
-    assert history.table.item(0, 5).text() == "0.700 ± 0.000"
+    assert history.table.item(0, 6).text() == "0.700 ± 0.000"
 
     history.select_runs(["20260101-000000-a"])
     assert history.open_selected() == "20260101-000000-a"
