@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any, cast
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
-    QComboBox,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -75,6 +74,7 @@ class TrainingPanel(QWidget):
         self.session = session or TrainingSession()
         self.bridge: JobBridge | None = None  # the run's job
         self.study_views: list[QWidget] = []  # open study windows (medview.ui.study_view)
+        self._forms: dict[str, Any] = {}  # project folder: the form's values there
         self.plots = LivePlots()
         self.history = RunHistory()
         self.history.runSelected.connect(self.use_run)
@@ -108,15 +108,6 @@ class TrainingPanel(QWidget):
         self.form = TrainingForm()
         self.form.changed.connect(self.check)
         layout.addWidget(self.form)
-        kind_row = QHBoxLayout()
-        self.kind_label = QLabel("Train on")
-        self.kind_box = QComboBox()
-        self.kind_box.addItem("3D volumes", "3d")
-        self.kind_box.addItem("2D images", "2d")
-        self.kind_box.currentIndexChanged.connect(self.check)
-        kind_row.addWidget(self.kind_label)
-        kind_row.addWidget(self.kind_box, 1)
-        layout.addLayout(kind_row)
         self.plan_label = QLabel()
         self.plan_label.setWordWrap(True)
         self.plan_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -235,6 +226,7 @@ class TrainingPanel(QWidget):
 
     # ------------------------------------------------------------------ project
     def set_project(self, project: Project | None) -> None:
+        self._keep_form(project)
         self.overlay.clear()
         self.history.set_project(project)
         self.session.set_project(project)
@@ -244,6 +236,23 @@ class TrainingPanel(QWidget):
                 show_prediction_columns(self.host.browser)
             self.form.probe_device()
         self.check()
+
+    def _keep_form(self, project: Project | None) -> None:
+        """The form's values (and a study's weight decay) belong to the project they were set
+        in: "Epochs 1" and "Custom (edited)" were carried to the next project."""
+        if self.project is not None:
+            saved = (self.form.values(), dict(self.session.overrides))
+            self._forms[str(self.project.folder)] = saved
+        form, overrides = (
+            self._forms.get(str(project.folder), (None, {})) if project else (None, {})
+        )
+        self.session.overrides = dict(overrides)
+        blocked = self.form.blockSignals(True)  # set_project checks the plan once, after
+        if form is None:
+            self.form.reset()
+        else:
+            self.form.restore(form)
+        self.form.blockSignals(blocked)
 
     def use_run(self, run_id: str, load_plots: bool = True) -> None:
         """Put this run in view (Run history): its predictions in the list, its plots, its
@@ -259,12 +268,8 @@ class TrainingPanel(QWidget):
     # ------------------------------------------------------------------ plan
     def config(self, once: dict[str, Any] | None = None) -> dict[str, Any]:
         """The settings a run would get now: the form's, ``once``'s, the session's overrides."""
-        kind = self.kind_box.currentData() if self.kind_box.isVisible() or self._mixed() else None
         plan_kind = self.plan.kind if self.plan else None
-        return self.session.run_settings(self.form.config(kind or plan_kind), once)
-
-    def _mixed(self) -> bool:
-        return bool(self.plan and self.plan.mixed)
+        return self.session.run_settings(self.form.config(plan_kind), once)
 
     def schedule_check(self) -> None:
         """Re-check the plan once labelling pauses, on a pool thread: a check reads every
@@ -275,18 +280,13 @@ class TrainingPanel(QWidget):
         project = self.project
         if project is None:
             return
-        forced, config = self._plan_inputs()
+        config = self.session.run_settings(self.form.config())
         workers.start(
             check_plan,
             project,
             config,
-            forced,
-            on_done=lambda plan: self._show_plan(plan, forced) if project is self.project else None,
+            on_done=lambda plan: self._show_plan(plan) if project is self.project else None,
         )
-
-    def _plan_inputs(self, once: dict[str, Any] | None = None) -> tuple[str | None, dict[str, Any]]:
-        forced = self.kind_box.currentData() if self._mixed() else None
-        return forced, self.session.run_settings(self.form.config(forced), once)
 
     def check(self) -> PlanCheck | None:
         """The plan check, now (the form changed, or Train was pressed)."""
@@ -297,21 +297,17 @@ class TrainingPanel(QWidget):
             self.plan_label.setText("Open a project to train.")
             self.session.set_plan(None)
             return None
-        forced, config = self._plan_inputs(once)
-        return self._show_plan(check_plan(self.project, config, forced), forced)
+        config = self.session.run_settings(self.form.config(), once)
+        return self._show_plan(check_plan(self.project, config))
 
-    def _show_plan(self, plan: PlanCheck, forced: str | None) -> PlanCheck:
+    def _show_plan(self, plan: PlanCheck) -> PlanCheck:
         # A number field holding a typo reads as Auto: the run must not start on it.
         plan.errors[:0] = [p for p in self.form.problems() if p not in plan.errors]
-        # The form's own "Train on" (or a model) already says which kind.
-        auto = self.form.model_box.currentData() is None and self.form.config()["kind"] is None
-        show_kind = plan.mixed and auto
-        self.kind_label.setVisible(show_kind)
-        self.kind_box.setVisible(show_kind)
-        if show_kind and forced is None and plan.kind:
-            self.kind_box.blockSignals(True)
-            self.kind_box.setCurrentIndex(max(self.kind_box.findData(plan.kind), 0))
-            self.kind_box.blockSignals(False)
+        was_mixed = bool(self.session.plan and self.session.plan.mixed)
+        if plan.mixed and not was_mixed:
+            # Both kinds: the form's one "Train on" says which (a second box in the panel
+            # once said "3D volumes" while the form said "Auto (majority kind)").
+            self.form.show_field("kind")
         color = "#2e7d32" if plan.ok else "#c62828"
         html = plan.text().replace("\n", "<br>")
         self.plan_label.setText(f"<span style='color:{color}'>{html}</span>")
