@@ -45,6 +45,7 @@ from medview.ui.run_history import RunHistory
 from medview.ui.saliency import OverlayControls, SaliencyOverlay
 from medview.ui.training_form import TrainingForm
 from medview.ui.training_side_jobs import SideJobs
+from medview.ui.wheel_guard import guard_wheel
 from training.plan import PlanCheck, check_plan
 
 if TYPE_CHECKING:
@@ -180,6 +181,7 @@ class TrainingPanel(QWidget):
         scroll.setWidget(inner)
         scroll.setFrameShape(QScrollArea.Shape.NoFrame)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.wheel_guard = guard_wheel(inner)
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.setSpacing(4)
