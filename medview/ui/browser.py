@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
+    QStyle,
     QTableView,
     QVBoxLayout,
     QWidget,
@@ -97,7 +98,7 @@ class BrowserWidget(QWidget):
         header.resizeSection(COL_THUMB, THUMB_SIZE + 8)
         header.setSectionResizeMode(COL_NAME, QHeaderView.ResizeMode.Interactive)
         header.resizeSection(COL_NAME, 150)
-        widths = {COL_KIND: 38, COL_SHAPE: 96, COL_SPACING: 70, COL_LABEL: 80, COL_PROB: 44}
+        widths = {COL_KIND: 38, COL_SHAPE: 96, COL_SPACING: 70, COL_LABEL: 80}
         for column, width in widths.items():
             header.resizeSection(column, width)
         header.setStretchLastSection(False)
@@ -108,6 +109,8 @@ class BrowserWidget(QWidget):
         for position, column in enumerate(moved, start=COL_NAME + 1):
             header.moveSection(header.visualIndex(column), position)
         self.table.setColumnHidden(COL_KEY, True)
+        self.fit_probability_column()
+        self.model.headerDataChanged.connect(lambda *_: self.fit_probability_column())
         for signal in (self.model.modelReset, self.model.dataChanged):
             signal.connect(
                 lambda *_: self.table.setColumnHidden(COL_KEY, not self.model.has_keys())
@@ -125,6 +128,23 @@ class BrowserWidget(QWidget):
         self.counts_label.setWordWrap(True)
         self.counts_label.setTextFormat(Qt.TextFormat.RichText)
         layout.addWidget(self.counts_label)
+
+    def fit_probability_column(self) -> None:
+        """Wide enough for "0.96" and for its header with the sort arrow, in the table's own
+        font: a fixed 44 px cut the value to "0.9" with a larger font."""
+        header = self.table.horizontalHeader()
+        title = str(self.model.headerData(COL_PROB, Qt.Orientation.Horizontal, 0) or "")
+        style = self.table.style()
+        cell = self.table.fontMetrics().horizontalAdvance("0.00") + 4 * (
+            style.pixelMetric(QStyle.PixelMetric.PM_FocusFrameHMargin) + 1
+        )
+        head = (
+            header.fontMetrics().horizontalAdvance(title)
+            + 2 * style.pixelMetric(QStyle.PixelMetric.PM_HeaderMargin)
+            + style.pixelMetric(QStyle.PixelMetric.PM_HeaderMarkSize)
+            + 4
+        )
+        header.resizeSection(COL_PROB, max(cell, head))
 
     # ------------------------------------------------------------------ project
     def set_project(self, project: Project | None) -> None:

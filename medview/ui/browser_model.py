@@ -255,7 +255,7 @@ class ItemTableModel(QAbstractTableModel):
             return COLUMNS[section]
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.ToolTipRole:
             return {
-                COL_PROB: "Probability of the predicted class (latest run)",
+                COL_PROB: "Probability of the predicted class (the run in view)",
                 COL_SPACING: "Voxel or pixel size in mm (z × y × x)",
                 COL_SHAPE: "Size in voxels or pixels (z × y × x)",
                 COL_GROUP: "Group or patient id: items of one group stay in the same fold",

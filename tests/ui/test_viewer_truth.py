@@ -92,3 +92,24 @@ def test_a_window_level_belongs_to_its_item(qtbot, tmp_path: Path) -> None:  # n
     qtbot.waitUntil(lambda: window.slice_view.image is not None, timeout=10000)
     assert window.slice_view.width_level != (1500.0, -600.0)  # nor to the next project
     assert default_first != (1500.0, -600.0)
+
+
+def test_the_probability_column_shows_its_whole_value(qtbot, tmp_path: Path) -> None:  # noqa: ANN001
+    """It was cut to "0.9" (a fixed 44 px); here with a user's larger font."""
+    from PySide6.QtGui import QFont
+    from PySide6.QtWidgets import QApplication, QStyle
+
+    from medview.ui.browser import COL_PROB, BrowserWidget
+
+    app = QApplication.instance()
+    old = app.font()
+    app.setFont(QFont(old.family(), 14))
+    try:
+        browser = BrowserWidget()
+        qtbot.addWidget(browser)
+        table = browser.table
+        margin = 2 * (table.style().pixelMetric(QStyle.PixelMetric.PM_FocusFrameHMargin) + 1)
+        need = table.fontMetrics().horizontalAdvance("0.96") + margin
+        assert table.horizontalHeader().sectionSize(COL_PROB) >= need
+    finally:
+        app.setFont(old)
