@@ -56,6 +56,32 @@ def fold_key_text(folds: Sequence[int]) -> str:
     return f"<span style='color:#333'>fold&nbsp; {marks}</span>"
 
 
+def fit_legend(widget: pg.PlotWidget) -> None:
+    """Show a plot's legend only where it covers no curve and fits inside the plot: in a
+    narrow dock the ROC legend lay over the curves' steep start (and, taller than the plot,
+    lost its first rows). What it says is in the summary line and the tables as well."""
+    plot = widget.getPlotItem()
+    legend, box = plot.legend, plot.getViewBox()
+    if legend is None:
+        return
+    legend.updateSize()
+    area = legend.sceneBoundingRect()
+    fits = bool(legend.items) and box.sceneBoundingRect().contains(area)
+    if fits:
+        rect = box.mapSceneToView(area).boundingRect()
+        for curve in plot.listDataItems():
+            xs, ys = curve.getData()
+            if xs is None or ys is None:
+                continue
+            xs, ys = np.asarray(xs, float), np.asarray(ys, float)
+            inside = (xs >= rect.left()) & (xs <= rect.right())
+            inside &= (ys >= rect.top()) & (ys <= rect.bottom())
+            if inside.any():
+                fits = False
+                break
+    legend.setVisible(fits)
+
+
 def _set_points(curve: pg.PlotDataItem, x: list, y: list) -> None:
     """A line, and a dot while there is one point only: a one-epoch run (or the first epoch)
     would otherwise show an empty plot."""
@@ -320,6 +346,7 @@ class LivePlots(QWidget):
             for sample, text in legend.items:
                 if sample.item is curve:
                     text.setText(label)
+            self.fit_roc_legend()  # a new fold's curve may run under it
             return
         curve = self.roc_plot.plot(
             mean["fpr"], mean["tpr_mean"], pen=pg.mkPen(MEAN_COLOR, width=3), name=label
@@ -328,16 +355,7 @@ class LivePlots(QWidget):
         self.fit_roc_legend()
 
     def fit_roc_legend(self, *_: object) -> None:
-        """Hide the ROC legend where it would cover the curves (a narrow dock): wider than
-        70 % of the plot it reached their steep start. Its AUCs are in the summary line and
-        the table as well."""
-        plot = self.roc_plot.getPlotItem()
-        legend = plot.legend
-        if legend is None:
-            return
-        legend.updateSize()
-        room = plot.getViewBox().width()
-        legend.setVisible(bool(legend.items) and legend.boundingRect().width() < 0.7 * room)
+        fit_legend(self.roc_plot)
 
     def set_final(self, metrics: dict[str, Any]) -> None:
         """At the end: pooled confusion, the engine's mean ROC, the summary line."""

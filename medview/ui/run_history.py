@@ -30,7 +30,7 @@ from medview.core.errors import MedviewError
 from medview.core.project import Project, Run
 from medview.core.run_folder import RunFolder
 from medview.ui.metrics_table import MetricsTable, format_value
-from medview.ui.plots import FOLD_COLORS, _plot, fix_unit_square, save_plot
+from medview.ui.plots import FOLD_COLORS, _plot, fit_legend, fix_unit_square, save_plot
 
 COLUMNS = ("In view", "Run", "Status", "Model", "Started", "Accuracy", "ROC AUC", "F1", "Folds")
 VIEW_COLUMN, STATUS_COLUMN = 0, 2
@@ -99,6 +99,9 @@ class RunHistory(QWidget):
         )
         legend = self.compare_roc.getPlotItem().addLegend(offset=(-5, -5), labelTextColor="#222")
         legend.setBrush(pg.mkBrush(255, 255, 255, 200))
+        self.compare_roc.getPlotItem().getViewBox().sigResized.connect(
+            lambda *_: fit_legend(self.compare_roc)
+        )
         fix_unit_square(self.compare_roc)
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(left)
@@ -268,6 +271,7 @@ class RunHistory(QWidget):
                 pen = pg.mkPen(FOLD_COLORS[k % len(FOLD_COLORS)], width=2.5, style=styles[k % 3])
                 plot.plot(roc["fpr"], roc["tpr_mean"], pen=pen, name=label)
             shown += 1
+        fit_legend(self.compare_roc)
         return shown
 
     def delete_selected(self) -> list[str]:

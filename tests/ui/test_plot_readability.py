@@ -133,3 +133,45 @@ def test_legends_cover_no_curve_and_are_not_clipped(qtbot, size) -> None:  # noq
         for x, y in zip(xs, ys, strict=True):
             point = box.mapViewToScene(QPointF(float(x), float(y)))
             assert not area.contains(point), (curve.name(), x, y)
+
+
+def _legend_covers_nothing(widget) -> bool:  # noqa: ANN001
+    """The legend is hidden, or inside the plot with no curve point under it."""
+    from PySide6.QtCore import QPointF
+
+    item = widget.getPlotItem()
+    legend, box = item.legend, item.getViewBox()
+    if not legend.isVisible():
+        return True
+    area = legend.sceneBoundingRect()
+    if not box.sceneBoundingRect().contains(area):
+        return False
+    for curve in item.listDataItems():
+        xs, ys = curve.getData()
+        for x, y in zip(xs, ys, strict=True):
+            if area.contains(box.mapViewToScene(QPointF(float(x), float(y)))):
+                return False
+    return True
+
+
+@pytest.mark.parametrize("width", [1400, 600])
+def test_run_history_comparison_legend_covers_no_curve(qtbot, tmp_path, width: int) -> None:  # noqa: ANN001
+    from training_helpers import write_fake_run
+
+    from medview.core.project import Project
+    from medview.ui.run_history import RunHistory
+
+    with Project.create(tmp_path / "p.medview") as project:
+        for k, auc in enumerate((0.9, 0.8, 0.7)):
+            write_fake_run(project, f"2026010{k + 1}-000000-r{k}", auc)
+        history = RunHistory()
+        qtbot.addWidget(history)
+        history.resize(width, 390)
+        history.show()
+        qtbot.waitExposed(history)
+        history.set_project(project)
+        assert history.compare([r.id for r in project.runs()]) == 3
+        qtbot.wait(50)
+        assert _legend_covers_nothing(history.compare_roc)
+        if width == 1400:
+            assert history.compare_roc.getPlotItem().legend.isVisible()
