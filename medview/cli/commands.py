@@ -61,7 +61,7 @@ def cmd_items(args: argparse.Namespace) -> int:
 
     with Project.open(args.project) as project:
         items = project.items()
-        predictions = project.latest_predictions()
+        predictions = project.predictions_in_view()
         classes = project.class_names()
         damaged = project.damaged_rows()
     for line in damaged:  # skipped, not fatal: the rest of the project is listed

@@ -21,7 +21,7 @@ from medview.core.errors import MedviewError
 # into it again is recognised as writing into export's own folder.
 EXPORT_MARKER = ".medview-export"
 # Folders of a project that only medview writes into (runs, their studies, the cache).
-_MANAGED = ("runs", "cache")
+MANAGED_FOLDERS = ("runs", "cache")  # what medview writes inside a project
 
 
 class OutputPathError(MedviewError):
@@ -71,7 +71,7 @@ def check_export_folder(project_folder: Path, out: str | os.PathLike[str]) -> Pa
     if relative is None:
         return Path(out)
     why = ""
-    if not relative.parts or relative.parts[0] in _MANAGED:
+    if not relative.parts or relative.parts[0] in MANAGED_FOLDERS:
         why = "medview's own folder (it would overwrite the project or a run)"
     elif os.path.lexists(out) and not is_regular_file(Path(out) / EXPORT_MARKER):
         why = "an existing folder that medview export did not create"
@@ -84,3 +84,17 @@ def check_export_folder(project_folder: Path, out: str | os.PathLike[str]) -> Pa
         Path(out).mkdir(parents=True)
         write_new_file(Path(out) / EXPORT_MARKER, b"made by medview export\n")
     return Path(out)
+
+
+def make_export_folder(project_folder: Path, out: str | os.PathLike[str]) -> Path:
+    """``out`` checked (:func:`check_export_folder`) and created: the one way ``medview
+    export`` (run files, ONNX/TorchScript) gets its folder. OutputPathError names the folder
+    and the reason."""
+    folder = check_export_folder(project_folder, out)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputPathError(
+            f"{out}: cannot create the export folder ({exc.strerror or exc})"
+        ) from exc
+    return folder

@@ -21,10 +21,11 @@ from medview.core.containment import (
 )
 from medview.core.errors import ProjectError
 from medview.core.rows import DamagedRow, json_list, json_value
-from medview.core.run_folder import STUDY_MARKER
+from medview.core.run_folder import STUDY_MARKER, RunFolder
 from medview.core.store import Store, now_iso
 
 RUN_STATUSES = ("running", "finished", "failed", "cancelled", "interrupted")
+RUN_IN_VIEW = "run_in_view"  # meta key: the run the user pinned (see RunStore.run_in_view)
 
 
 @dataclass
@@ -78,6 +79,8 @@ def shown_id(run_id: str) -> str:
 
 
 class RunStore(Store):
+    _run_in_view_here: str | None = None  # this session's pin (a read-only project's only one)
+
     @property
     def runs_dir(self) -> Path:
         return self.folder / "runs"
@@ -207,6 +210,12 @@ class RunStore(Store):
         with self._transaction() as db:
             db.execute("DELETE FROM predictions WHERE run_id = ?", (run_id,))
             db.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+            # No run is in view until the user picks one (not the next newest by itself).
+            db.execute(
+                "UPDATE meta SET value = '' WHERE key = ? AND value = ?", (RUN_IN_VIEW, run_id)
+            )
+        if self._run_in_view_here == run_id:
+            self._run_in_view_here = ""
         if not is_safe_run_id(run_id):
             return f"run {run_id!r} forgotten; its id names no folder of this project"
         note = self.remove_run_folder(run_id)
@@ -246,6 +255,48 @@ class RunStore(Store):
             if row["host"] not in (None, host):
                 continue  # a run on another machine (shared project folder): cannot tell
             self.finish_run(row["id"], "interrupted", message="the process running it stopped")
+
+    # ------------------------------------------------------------------ the run in view
+    def run_in_view(self) -> str | None:
+        """The run whose predictions, plots and model the window shows, pinned by the user
+        (a run finished from the Training dock, or a click in Run history) and kept in the
+        project. A study's or a search's runs never become it by themselves: the newest run
+        used to win, and a throwaway 1-epoch study run took over the list (issue 26). A
+        project from before pins shows its newest run (with weights, if any has) that is not
+        a study's; after the run in view was deleted, none is until the user picks one."""
+        pinned = self._run_in_view_here
+        if pinned is None:
+            pinned = self.get_meta(RUN_IN_VIEW)
+        runs = self.runs()
+        if pinned is not None:
+            return pinned if any(r.id == pinned for r in runs) else None
+        own = [r for r in runs if r.study_id is None and r.status in ("finished", "cancelled")]
+        usable = [r for r in own if RunFolder(self.runs_dir / r.id).weight_folds()]
+        return (usable or own)[-1].id if own else None  # a model to apply, where one has
+
+    def set_run_in_view(self, run_id: str | None) -> None:
+        """Pin the run in view. A read-only project keeps the pin for this session only."""
+        if run_id is not None:
+            self.get_run(run_id)  # a ProjectError for an unknown or unsafe id
+        self._run_in_view_here = run_id or ""
+        if not self.read_only:
+            self.set_meta(RUN_IN_VIEW, run_id or "")
+
+    def predictions_in_view(self) -> dict[int, Prediction]:
+        """Per item, the run in view's prediction (its fold ensemble's where it has one;
+        a later "Predict unlabelled" of the same run wins); {} without a run in view."""
+        run_id = self.run_in_view()
+        if run_id is None:
+            return {}
+        rows = self._query(
+            "SELECT * FROM predictions WHERE run_id = ? ORDER BY at, fold = 0", (run_id,)
+        )  # later rows win
+        shown: dict[int, Prediction] = {}
+        for r in rows:
+            prediction = self._prediction_or_none(r)
+            if prediction is not None:
+                shown[r["item_id"]] = prediction
+        return shown
 
     # ------------------------------------------------------------------ predictions
     def add_predictions(

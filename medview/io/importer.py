@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from medview.core.errors import DiskFullError, MedviewError, ReadError, is_disk_full
+from medview.core.output_paths import MANAGED_FOLDERS
 from medview.io.common import describe
 from medview.io.folder_labels import check_folder_labels, nested_roots, parse_label_from
 from medview.io.group_pattern import compile_group_pattern
@@ -87,12 +88,15 @@ def import_sources(
 
 
 def _refuse_project_sources(folder: Path, sources: Sequence[str | Path]) -> None:
-    """The project itself, or a folder inside it, is not a source: its cache tensors and run
-    plots would become items, which cache pruning may later delete (issue 23)."""
+    """The project itself, or a folder medview manages inside it (runs/, cache/), is not a
+    source: its cache tensors and run plots would become items, which cache pruning may later
+    delete. A folder of the user's own images kept inside the project (the bundled example's
+    example-data/) is one."""
     project = Path(folder).resolve()
+    managed = [project / name for name in MANAGED_FOLDERS]
     for source in sources:
         real = Path(source).resolve()
-        if real == project or project in real.parents:
+        if real == project or any(real == m or m in real.parents for m in managed):
             raise MedviewError(
                 f"{source}: is the project {folder} or inside it; import the image folders "
                 "themselves, not the project"

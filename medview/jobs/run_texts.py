@@ -4,10 +4,13 @@ user, and what a side job's result was. Plain functions of messages (no Qt), use
 
 from __future__ import annotations
 
+import contextlib
 import re
 import signal
 
 from medview.core import messages as msg
+from medview.core.errors import MedviewError
+from medview.core.project import Project
 
 
 def predicted_text(message: msg.Finished) -> tuple[int, str]:
@@ -68,3 +71,14 @@ def explain_failure(error: str) -> str:
         name = signal.Signals(-code).name if -code in signal.valid_signals() else str(-code)
         return f"The training process was stopped by signal {name}."
     return "The training process ended without a report; its log.txt in the run folder may say why."
+
+
+def in_view_text(project: Project, run_id: str) -> str:
+    """The Predictions box's line naming the run in view (HTML)."""
+    model = ""
+    with contextlib.suppress(MedviewError):
+        model = project.get_run(run_id).model or ""
+    return (
+        f"In view: run <b>{run_id}</b> ({model}). The list, plots, Grad-CAM and "
+        "“Predict unlabelled” use it; pick another in Run history."
+    )

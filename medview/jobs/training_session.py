@@ -1,17 +1,13 @@
 """The Training dock's state and decisions, without Qt: a :class:`TrainingSession`.
 
-It knows the open project, the plan check's verdict, the run being trained (its id, plan,
-epochs and folds so far, how it ended), the run that Grad-CAM and "Predict unlabelled" use, and
-the side job or study that is running. From these it decides what may be clicked
-(:class:`Buttons`), what the progress bar and the status line say, and what an ended run
-means (:class:`RunEnd`: the metrics to show, the run to select, the error to explain).
+It knows the project, the plan check's verdict, the run being trained, the run in view and
+the side job or study that runs. From these it decides what may be clicked (:class:`Buttons`),
+what the progress and status say, and what an ended run means (:class:`RunEnd`).
 
-It is driven by the job's messages (:meth:`TrainingSession.handle` takes each
-``medview.core.messages`` message in order) and by the user's requests (``begin``,
-``cancel``, ``use_run``, ...), and it reports through plain callbacks (:class:`SessionEvents`),
-the way ndv keeps its state in GUI-free models with events. ``medview.ui.training_panel`` is
-its view: it starts the job process, forwards the messages and draws what the events say.
-Tests drive it with fake message sequences: no Qt, no worker (tests/jobs/test_training_session.py).
+It is driven by the job's messages (:meth:`TrainingSession.handle`, in order) and by the
+user's requests (``begin``, ``cancel``, ``use_run``, ...), and reports through plain callbacks
+(:class:`SessionEvents`), as ndv keeps state in GUI-free models. ``medview.ui.training_panel``
+is its view. Tests drive it with fake messages (tests/jobs/test_training_session.py).
 """
 
 from __future__ import annotations
@@ -27,7 +23,7 @@ from medview.core import messages as msg
 from medview.core.errors import MedviewError
 from medview.core.project import Project
 from medview.core.run_folder import RunFolder
-from medview.jobs.run_texts import explain_failure, format_eta
+from medview.jobs.run_texts import explain_failure, format_eta, in_view_text
 from medview.jobs.runner import DEFAULT_TARGET
 
 RUNNING = ("starting", "running", "cancelling")
@@ -160,7 +156,7 @@ class TrainingSession:
         self.overrides: dict[str, Any] = {}
         self.project: Project | None = None
         self.plan: PlanLike | None = None
-        self.run_id: str | None = None  # the run Grad-CAM and "Predict unlabelled" use
+        self.run_id: str | None = None  # the run in view (Grad-CAM, "Predict unlabelled")
         self.job: RunJob | None = None
         self.side: str | None = None  # "Predicting", "Computing Grad-CAM" while one runs
         self.study_running = False  # a study or search job (medview.ui.study_dialog)
@@ -200,30 +196,36 @@ class TrainingSession:
 
     # ------------------------------------------------------------------ project and runs
     def set_project(self, project: Project | None) -> None:
-        """Another project (or none): its last run with weights is the one used."""
+        """Another project (or none): its pinned run is the one in view (Project.run_in_view)."""
         self.project = project
         self.run_id = None
-        if not self.running:  # a running run keeps its plots
+        if not self.running:  # a running run keeps its plots and progress
             self.events.plots_reset.emit(PlotsLayout())
             self.events.run_label.emit("No finished run yet.")
-        if project is not None:
-            usable = [r.id for r in project.runs() if r.status in ("finished", "cancelled")]
-            usable = [r for r in usable if RunFolder.of(project, r).weight_folds()]
-            if usable:
-                self.use_run(usable[-1], load_plots=True)
+            self._set_progress(0, "idle")  # "finished in…" was the last project's run
+            self.events.detail.emit(" ")  # and "Grad-CAM of mouse01…" its item
+        self._show_run_in_view()
         self._changed()
 
-    def use_run(self, run_id: str, load_plots: bool = True) -> None:
-        """Grad-CAM and "Predict unlabelled" use this run; its plots are shown unless a run
-        is training (its live plots stay)."""
+    def _show_run_in_view(self) -> None:
+        run_id = self.project.run_in_view() if self.project is not None else None
+        if run_id is not None:
+            self.use_run(run_id, load_plots=True, pin=False)
+
+    def use_run(self, run_id: str, load_plots: bool = True, pin: bool = True) -> None:
+        """Put this run in view (predictions, plots, filters, Grad-CAM, "Predict unlabelled");
+        ``pin``: keep it in the project. Its plots wait while a run trains."""
         if self.project is None:
             return
+        if pin:
+            try:
+                self.project.set_run_in_view(run_id)
+            except MedviewError as exc:
+                self.status(f"Cannot show run {run_id}: {exc}", True)
+                return
         self.run_id = run_id
         self.events.run_selected.emit(run_id, load_plots and not self.running)
-        model = ""
-        with contextlib.suppress(MedviewError):
-            model = self.project.get_run(run_id).model or ""
-        self.events.run_label.emit(f"Using run <b>{run_id}</b> ({model})")
+        self.events.run_label.emit(in_view_text(self.project, run_id))
         self._changed()
 
     def runs_deleted(self, run_ids: list[str]) -> bool:
@@ -233,6 +235,7 @@ class TrainingSession:
             self.run_id = None
             self.events.plots_reset.emit(PlotsLayout())
             self.events.run_label.emit("No finished run selected.")
+            self._show_run_in_view()  # the project's next run in view, if any
         self._changed()
         return cleared
 
@@ -372,17 +375,13 @@ class TrainingSession:
 
     # ------------------------------------------------------------------ side jobs
     def side_config(self, what: str, settings: dict[str, Any]) -> dict[str, Any] | None:
-        """Start a side job (``what``: "Predicting", "Computing Grad-CAM") with the used run:
-        its config, or None while there is no run or another side job runs."""
+        """A side job's config (``what``: "Predicting", "Computing Grad-CAM") with the run in
+        view; None while there is none or another side job runs."""
         if self.project is None or self.run_id is None or self.side is not None:
             return None
         self.side = what
-        return {
-            "project": str(self.project.folder),
-            "run_id": self.run_id,
-            **SIDE_SETTINGS,
-            **settings,
-        }
+        config = {"project": str(self.project.folder), "run_id": self.run_id}
+        return {**config, **SIDE_SETTINGS, **settings}
 
     def side_started(self) -> None:
         self.status(f"{self.side}…")

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
+    QStyle,
     QTableView,
     QVBoxLayout,
     QWidget,
@@ -39,6 +40,7 @@ from medview.ui.browser_model import (  # noqa: F401 (re-exported for the window
     shape_text,
 )
 from medview.ui.label_delegate import LabelChipDelegate
+from medview.ui.message_bar import MessageBar
 
 
 class BrowserWidget(QWidget):
@@ -75,6 +77,9 @@ class BrowserWidget(QWidget):
         self.quick_box.currentIndexChanged.connect(self._quick_changed)
         bar.addWidget(self.quick_box)
         layout.addLayout(bar)
+        # "N new items hidden by the filter — Show": an import under a filter looked failed.
+        self.hidden_bar = MessageBar("hiddenItemsBar")
+        layout.addWidget(self.hidden_bar)
 
         self.table = QTableView()
         self.table.setModel(self.proxy)
@@ -93,7 +98,7 @@ class BrowserWidget(QWidget):
         header.resizeSection(COL_THUMB, THUMB_SIZE + 8)
         header.setSectionResizeMode(COL_NAME, QHeaderView.ResizeMode.Interactive)
         header.resizeSection(COL_NAME, 150)
-        widths = {COL_KIND: 38, COL_SHAPE: 96, COL_SPACING: 70, COL_LABEL: 80, COL_PROB: 64}
+        widths = {COL_KIND: 38, COL_SHAPE: 96, COL_SPACING: 70, COL_LABEL: 80}
         for column, width in widths.items():
             header.resizeSection(column, width)
         header.setStretchLastSection(False)
@@ -104,6 +109,8 @@ class BrowserWidget(QWidget):
         for position, column in enumerate(moved, start=COL_NAME + 1):
             header.moveSection(header.visualIndex(column), position)
         self.table.setColumnHidden(COL_KEY, True)
+        self.fit_probability_column()
+        self.model.headerDataChanged.connect(lambda *_: self.fit_probability_column())
         for signal in (self.model.modelReset, self.model.dataChanged):
             signal.connect(
                 lambda *_: self.table.setColumnHidden(COL_KEY, not self.model.has_keys())
@@ -122,11 +129,61 @@ class BrowserWidget(QWidget):
         self.counts_label.setTextFormat(Qt.TextFormat.RichText)
         layout.addWidget(self.counts_label)
 
+    def fit_probability_column(self) -> None:
+        """Wide enough for "0.96" and for its header with the sort arrow, in the table's own
+        font: a fixed 44 px cut the value to "0.9" with a larger font."""
+        header = self.table.horizontalHeader()
+        title = str(self.model.headerData(COL_PROB, Qt.Orientation.Horizontal, 0) or "")
+        style = self.table.style()
+        cell = self.table.fontMetrics().horizontalAdvance("0.00") + 4 * (
+            style.pixelMetric(QStyle.PixelMetric.PM_FocusFrameHMargin) + 1
+        )
+        head = (
+            header.fontMetrics().horizontalAdvance(title)
+            + 2 * style.pixelMetric(QStyle.PixelMetric.PM_HeaderMargin)
+            + style.pixelMetric(QStyle.PixelMetric.PM_HeaderMarkSize)
+            + 4
+        )
+        header.resizeSection(COL_PROB, max(cell, head))
+
     # ------------------------------------------------------------------ project
     def set_project(self, project: Project | None) -> None:
+        """Show another project (or none) with no filter: a filter belongs to the project it
+        was made in (the example's "True WT, predicted MUT (1)" hid a CT project's import)."""
         self.model.set_project(project)
+        self.filter_edit.clear()
+        self._shown_ids = None
+        self.hidden_bar.clear()
+        self.quick_box.blockSignals(True)
+        self.quick_box.setCurrentIndex(0)  # "All items"
+        self.quick_box.blockSignals(False)
         self.rebuild_quick_filters()
         self.update_counts()
+
+    def show_all(self) -> None:
+        """Clear the filters (the bar's "Show")."""
+        self.hidden_bar.clear()
+        self.filter_edit.clear()
+        self.set_quick_filter(ItemFilterProxy.ALL)
+
+    def note_new_items(self, ids: list[int]) -> int:
+        """After an import: how many of the new items the filters hide; when some are, a bar
+        says so with a button that shows them."""
+        hidden = [i for i in ids if not self.is_shown(i)]
+        if not hidden:
+            self.hidden_bar.clear()
+            return 0
+        first = hidden[0]
+        self.hidden_bar.show_message(
+            "info",
+            f"{len(hidden)} new item(s) hidden by the filter",
+            [("Show", lambda: (self.show_all(), self.select_item(first)))],
+        )
+        return len(hidden)
+
+    def is_shown(self, item_id: int) -> bool:
+        row = self.model.row_of(item_id)
+        return row is not None and self.proxy.mapFromSource(self.model.index(row, 0)).isValid()
 
     def rebuild_quick_filters(self) -> None:
         current = self.quick_box.currentData()

@@ -132,7 +132,7 @@ class ItemTableModel(QAbstractTableModel):
     def _load(self) -> None:
         project = self.project
         self._items = project.items() if project else []
-        self._predictions = project.latest_predictions() if project else {}
+        self._predictions = project.predictions_in_view() if project else {}
         self._uncertain = most_uncertain(self._predictions)
         self._colors = {c.name: QColor(c.color) for c in project.classes()} if project else {}
         self._keys = project.key_slices() if project else {}
@@ -174,7 +174,7 @@ class ItemTableModel(QAbstractTableModel):
     def refresh_predictions(self) -> None:
         if self.project is None:
             return
-        self.set_predictions(self.project.latest_predictions())
+        self.set_predictions(self.project.predictions_in_view())
 
     def set_predictions(self, predictions: dict[int, Prediction]) -> None:
         """Show predictions read elsewhere (the training dock reads them off the GUI thread)."""
@@ -264,8 +264,8 @@ class ItemTableModel(QAbstractTableModel):
             return self.prob_header() if section == COL_PROB else COLUMNS[section]
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.ToolTipRole:
             return {
-                COL_PROB: f"{self.prob_header()}: the run's probability (calibrated where it "
-                "has a calibration; predictions.csv's p_<class>), not a p-value",
+                COL_PROB: f"{self.prob_header()}: the run in view's probability (calibrated "
+                "where it has a calibration; predictions.csv's p_<class>), not a p-value",
                 COL_SPACING: "Voxel or pixel size in mm (z × y × x)",
                 COL_SHAPE: "Size in voxels or pixels (z × y × x)",
                 COL_GROUP: "Group or patient id: items of one group stay in the same fold",

@@ -334,6 +334,54 @@ class TrainLayersEditor(Editor):
         self.count.valueChanged.connect(lambda *_: callback())
 
 
+class SlicesEditor(Editor):
+    """Slice mode's ``slices`` in words, with the number as a field: every slice with content
+    (``all``), the N middle slices (``middle:N``), the key slice (``key``). It was a text box
+    with the command line's "all  (or middle:N, key)"."""
+
+    CHOICES = (
+        ("every slice with content", "all"),
+        ("the middle slices:", "middle"),
+        ("the key slice (K), else the middle one", "key"),
+    )
+
+    def __init__(self, spec: Field) -> None:
+        super().__init__(spec)
+        self.widget = QWidget()
+        row = QHBoxLayout(self.widget)
+        row.setContentsMargins(0, 0, 0, 0)
+        self.box = QComboBox()
+        for text, data in self.CHOICES:
+            self.box.addItem(text, data)
+        self.box.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
+        self.box.setMinimumContentsLength(10)
+        self.count = QSpinBox(minimum=max(1, int(spec.lo)), maximum=int(spec.hi))
+        self.count.setValue(8)
+        self.box.currentIndexChanged.connect(lambda *_: self._enable())
+        row.addWidget(self.box, 1)
+        row.addWidget(self.count)
+        self._enable()
+
+    def _enable(self) -> None:
+        self.count.setEnabled(self.box.currentData() == "middle")
+
+    def value(self) -> str:
+        mode = str(self.box.currentData())
+        return f"middle:{self.count.value()}" if mode == "middle" else mode
+
+    def set_value(self, value: Any) -> None:
+        mode, _, count = str(value or "all").partition(":")
+        if mode == "middle" and count.isdigit():
+            self.count.setValue(int(count))
+        self.box.setCurrentIndex(max(0, self.box.findData(mode)))
+
+    def on_change(self, callback: Callable[[], None]) -> None:
+        self.box.currentIndexChanged.connect(lambda *_: callback())
+        self.count.valueChanged.connect(lambda *_: callback())
+
+
 EDITORS: dict[str, type[Editor]] = {
     "choice": ChoiceEditor,
     "bool": BoolEditor,
@@ -345,6 +393,7 @@ EDITORS: dict[str, type[Editor]] = {
     "text": TextEditor,
     "path": PathEditor,
     "layers": TrainLayersEditor,
+    "slices": SlicesEditor,
 }
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from medview.core.display import CT_SOFT_TISSUE, is_ct, looks_like_ct, subsample
@@ -199,3 +201,36 @@ def _format_scalar(v: object) -> str:
     if number.is_integer() and abs(number) < 1e7:
         return str(int(number))
     return f"{number:.4g}"
+
+
+# Right-drag window/level: a drag this long spans the item's whole intensity range (3D Slicer
+# scales its drag by the range the same way).
+DRAG_SPAN_PIXELS = 500.0
+
+
+def window_rounding(image: Image, span: float) -> tuple[float, int]:
+    """(step, decimals) that window/level values are rounded to and shown with: a thousandth
+    of the item's intensity range, whole numbers for integer images ("W 400  L 40" for CT,
+    "W 0.352  L 0.500" for a 0..1 image, never "W 1e-06")."""
+    span = span if span > 0 and np.isfinite(span) else 1.0
+    step = float(10.0 ** np.floor(np.log10(span / 1000.0)))
+    if np.issubdtype(image.array.dtype, np.integer):
+        step = max(step, 1.0)
+    return step, max(0, int(-np.floor(np.log10(step))))
+
+
+def readout_text(
+    image: Image, axis: int, index: int, row: int, col: int, progressive: Any = None
+) -> str:
+    """The pixel readout for (row, col) of the stored plane ``index`` along ``axis``. Voxel
+    indices count from 1, as the slice slider does ("axial 10 / 40" and "z 10")."""
+    # Item coordinates are the stored plane's (col, row), whatever the mirroring.
+    z, y, x = plane_index_to_voxel(image, axis, index, row, col, oriented=False)
+    if progressive is not None and not progressive.is_decoded(z):
+        value = "not decoded yet"
+    else:
+        value = format_value(image.array[z, y, x])
+    mm = ", ".join(f"{v:.1f}" for v in image.index_to_world((z, y, x)))
+    where = f"x {x + 1}  y {y + 1}" + ("" if image.kind == "2d" else f"  z {z + 1}")
+    what = "RGB" if image.is_rgb else "value"
+    return f"{where}   ({mm}) mm   {what} {value}"

@@ -27,7 +27,7 @@ from medview.core.errors import MedviewError
 from medview.core.image import Image
 from medview.core.project import Item, Project
 from medview.core.schema_check import SchemaError
-from medview.ui import imaging, menus, workers
+from medview.ui import menus, workers
 from medview.ui.browser import BrowserWidget
 from medview.ui.clean_copy_offer import offer_clean_copy
 from medview.ui.import_dialog import ImportRunner, ImportSummaryDialog
@@ -70,6 +70,7 @@ class MainWindow(WindowImporting, WindowLabelling):
         self.watcher.changed.connect(self.changed_elsewhere)
         self._run_signature: list[tuple[str, str]] = []
         self._item_tokens: dict[int, tuple[object, ...]] = {}
+        self._item_windows: dict[int, tuple[float, float]] = {}  # item id: width, level
         self._item_census = (0, 0)
         self._label_row = 0
         self.loader = ItemLoader(self)
@@ -269,6 +270,7 @@ class MainWindow(WindowImporting, WindowLabelling):
         self.readonly_banner.clear()
         self.undo_stack.clear()
         self.current_item = None
+        self._item_windows.clear()
         self.browser.set_project(None)
         self.slice_view.set_image(None)
         self.project.close()
@@ -319,9 +321,9 @@ class MainWindow(WindowImporting, WindowLabelling):
             self.slice_view.set_loading(True)
 
     def _display(self, item: Item, image: Image) -> None:
-        key = imaging.modality_key(image)
-        window = self.settings.window_level(key) if key else None
-        self.slice_view.set_image(image, window)
+        # The window/level the user set on this item, else the image's own default: a
+        # "Custom" W/L or "CT lung" carried to the next volume (a mouse's) misled (issue 26).
+        self.slice_view.set_image(image, self._item_windows.get(item.id))
         if "progressive" not in image.metadata:  # else: once the series is complete
             self._show_load_warnings(item, image)
         self.imageShown.emit(item.id)
@@ -350,10 +352,9 @@ class MainWindow(WindowImporting, WindowLabelling):
         self.statusBar().showMessage(status_text(item, image, warnings))
 
     def _remember_window(self, width: float, level: float) -> None:
-        image = self.slice_view.image
-        key = imaging.modality_key(image) if image is not None else None
-        if key:
-            self.settings.set_window_level(key, width, level)
+        """Per item, for this project's session (set_project forgets them)."""
+        if self.current_item is not None and self.slice_view.image is not None:
+            self._item_windows[self.current_item.id] = (width, level)
 
     # ------------------------------------------------------------------ labelling
     # (keys, undo, write failures, other writers: medview/ui/window_labels.py)

@@ -45,6 +45,43 @@ def fold_color(fold: int) -> str:
     return FOLD_COLORS[(max(fold, 1) - 1) % len(FOLD_COLORS)]
 
 
+def fold_key_text(folds: Sequence[int]) -> str:
+    """The folds' colour key (HTML): "fold ■ 1 ■ 2 ■ 3"."""
+    if not folds:
+        return ""
+    marks = " ".join(
+        f"<span style='color:{fold_color(int(f))}; font-size:12pt'>■</span>&nbsp;{int(f)}"
+        for f in folds
+    )
+    return f"<span style='color:#333'>fold&nbsp; {marks}</span>"
+
+
+def fit_legend(widget: pg.PlotWidget) -> None:
+    """Show a plot's legend only where it covers no curve and fits inside the plot: in a
+    narrow dock the ROC legend lay over the curves' steep start (and, taller than the plot,
+    lost its first rows). What it says is in the summary line and the tables as well."""
+    plot = widget.getPlotItem()
+    legend, box = plot.legend, plot.getViewBox()
+    if legend is None:
+        return
+    legend.updateSize()
+    area = legend.sceneBoundingRect()
+    fits = bool(legend.items) and box.sceneBoundingRect().contains(area)
+    if fits:
+        rect = box.mapSceneToView(area).boundingRect()
+        for curve in plot.listDataItems():
+            xs, ys = curve.getData()
+            if xs is None or ys is None:
+                continue
+            xs, ys = np.asarray(xs, float), np.asarray(ys, float)
+            inside = (xs >= rect.left()) & (xs <= rect.right())
+            inside &= (ys >= rect.top()) & (ys <= rect.bottom())
+            if inside.any():
+                fits = False
+                break
+    legend.setVisible(fits)
+
+
 def _set_points(curve: pg.PlotDataItem, x: list, y: list) -> None:
     """A line, and a dot while there is one point only: a one-epoch run (or the first epoch)
     would otherwise show an empty plot."""
@@ -92,23 +129,24 @@ class LivePlots(QWidget):
         self._build()
 
     def _build(self) -> None:
-        self.loss_plot = _plot("Loss (solid: train, dashed: validation)", "epoch", "loss")
+        self.loss_plot = _plot("Loss (dashed: validation)", "epoch", "loss")
         self.auc_plot = _plot("Validation AUC", "epoch", "AUC")
         self.auc_plot.setYRange(0.0, 1.05, padding=0)  # an AUC of 1.0 stays off the frame
         self.roc_plot = _plot("ROC (validation)", "false positive rate", "true positive rate")
         fix_unit_square(self.roc_plot)
         self.confusion = ConfusionPlot()
-        # Legends where the curves are not: loss falls (top right is free), AUC and ROC rise
-        # (bottom right is free).
-        for widget, offset in (
-            (self.loss_plot, (-5, 5)),
-            (self.auc_plot, (-5, -5)),
-            (self.roc_plot, (-5, -5)),
-        ):
-            legend = widget.getPlotItem().addLegend(
-                offset=offset, labelTextColor="#222", labelTextSize="8pt"
-            )
-            legend.setBrush(pg.mkBrush(255, 255, 255, 200))
+        # The folds' colours are one key above the plots, not a legend in each: five fold rows
+        # covered the loss and AUC curves and, clipped, hid the ROC's first folds in a 390-px
+        # dock. The ROC keeps a short legend (mean, test, pooled) in its bottom right, where
+        # curves of an AUC over 0.5 do not go.
+        self.fold_key = QLabel()
+        self.fold_key.setTextFormat(Qt.TextFormat.RichText)
+        self.fold_key.setToolTip("Each fold's colour in the loss, AUC and ROC plots")
+        legend = self.roc_plot.getPlotItem().addLegend(
+            offset=(-5, -5), labelTextColor="#222", labelTextSize="8pt", verSpacing=-6
+        )
+        legend.setBrush(pg.mkBrush(255, 255, 255, 200))
+        self.roc_plot.getPlotItem().getViewBox().sigResized.connect(self.fit_roc_legend)
         self.plots = {
             "loss": self.loss_plot,
             "auc": self.auc_plot,
@@ -119,9 +157,11 @@ class LivePlots(QWidget):
         grid = QGridLayout(grid_host)
         grid.setContentsMargins(0, 0, 0, 0)
         grid.setSpacing(4)
+        grid.addWidget(self.fold_key, 0, 0, 1, len(self.plots))
         for column, (name, widget) in enumerate(self.plots.items()):
-            grid.addWidget(self._with_save(name, widget), 0, column)
+            grid.addWidget(self._with_save(name, widget), 1, column)
             grid.setColumnStretch(column, 1)
+        grid.setRowStretch(1, 1)
         self.table = MetricsTable("Fold")
         table_host = QWidget()
         tl = QVBoxLayout(table_host)
@@ -187,6 +227,7 @@ class LivePlots(QWidget):
             legend = widget.getPlotItem().legend
             if legend is not None:
                 legend.clear()
+        self.fold_key.setText(fold_key_text(folds))
         self.curves = {}
         self.roc_plot.plot([0, 1], [0, 1], pen=pg.mkPen("#999", width=1, style=Qt.PenStyle.DotLine))
         self.confusion.set_matrix(
@@ -209,15 +250,18 @@ class LivePlots(QWidget):
                 widget.setXRange(1, epochs, padding=0.03)
                 step = max(1, -(-epochs // 8))  # whole epochs only, at most ~8 labels
                 axis.setTickSpacing(step, step)
+            elif epochs == 1:  # one tick, "1": auto-ranging read 0.6 to 1.4 epochs
+                widget.setXRange(0.5, 1.5, padding=0)
+                axis.setTickSpacing(1, 1)
             else:
                 widget.enableAutoRange(x=True)
                 axis.setTickSpacing()
 
     def _fold_curves(self, f: int) -> tuple[pg.PlotDataItem, pg.PlotDataItem, pg.PlotDataItem]:
         return (
-            self._curve(self.loss_plot, "train", f, False, f"fold {f}"),
+            self._curve(self.loss_plot, "train", f, False, None),
             self._curve(self.loss_plot, "val", f, True, None),
-            self._curve(self.auc_plot, "auc", f, False, f"fold {f}"),
+            self._curve(self.auc_plot, "auc", f, False, None),
         )
 
     def _curve(
@@ -238,7 +282,7 @@ class LivePlots(QWidget):
         rows.sort(key=lambda r: r.epoch)
         x = [r.epoch for r in rows]
         f = epoch.fold
-        _set_points(self._curve(self.loss_plot, "train", f, False, f"fold {f}"), x,
+        _set_points(self._curve(self.loss_plot, "train", f, False, None), x,
                     [r.train_loss for r in rows])  # fmt: skip
         _set_points(self._curve(self.loss_plot, "val", f, True, None), x,
                     [r.val_loss for r in rows])  # fmt: skip
@@ -248,22 +292,17 @@ class LivePlots(QWidget):
             self.confusion.source = ("epoch", f)
         aucs = [(r.epoch, r.val_auc) for r in rows if r.val_auc is not None]
         if aucs:
-            _set_points(self._curve(self.auc_plot, "auc", f, False, f"fold {f}"),
+            _set_points(self._curve(self.auc_plot, "auc", f, False, None),
                         [a for a, _ in aucs], [b for _, b in aucs])  # fmt: skip
 
     def add_fold(self, done: msg.FoldDone) -> None:
         metrics = dict(done.metrics)
         auc = metrics.get("roc_auc")
         self.fold_aucs[done.fold] = auc
-        if done.roc:
+        if done.roc:  # its AUC is in the table (no legend row: see _build)
             self.fold_rocs[done.fold] = done.roc
-            label = f"fold {done.fold} (AUC {auc:.3f})" if auc is not None else f"fold {done.fold}"
-            self.roc_plot.plot(
-                done.roc["fpr"],
-                done.roc["tpr"],
-                pen=pg.mkPen(fold_color(done.fold), width=1.5),
-                name=label,
-            )
+            pen = pg.mkPen(fold_color(done.fold), width=1.5)
+            self.roc_plot.plot(done.roc["fpr"], done.roc["tpr"], pen=pen)
         if metrics.get("confusion") and self.classes:
             self.confusion.set_matrix(
                 metrics["confusion"], self.classes, f"Confusion, fold {done.fold}"
@@ -299,7 +338,7 @@ class LivePlots(QWidget):
             auc = (
                 (float(np.mean(values)), float(np.std(values, ddof=1))) if len(values) > 1 else None
             )
-        label = "mean" + (f" (AUC {auc[0]:.3f} ± {auc[1]:.3f})" if auc else "")
+        label = "mean" + (f" AUC {auc[0]:.3f}±{auc[1]:.3f}" if auc else "")  # short: see _build
         legend = self.roc_plot.getPlotItem().legend
         if curve is not None and legend is not None:
             # Move the curve and rename its legend row: no remove/re-add, no legend relayout.
@@ -307,11 +346,16 @@ class LivePlots(QWidget):
             for sample, text in legend.items:
                 if sample.item is curve:
                     text.setText(label)
+            self.fit_roc_legend()  # a new fold's curve may run under it
             return
         curve = self.roc_plot.plot(
             mean["fpr"], mean["tpr_mean"], pen=pg.mkPen(MEAN_COLOR, width=3), name=label
         )
         self.curves[("roc_mean", 0)] = curve
+        self.fit_roc_legend()
+
+    def fit_roc_legend(self, *_: object) -> None:
+        fit_legend(self.roc_plot)
 
     def set_final(self, metrics: dict[str, Any]) -> None:
         """At the end: pooled confusion, the engine's mean ROC, the summary line."""
@@ -335,15 +379,14 @@ class LivePlots(QWidget):
                 f"test ({n} models)" if n else "test", {**test, "n_val": test.get("n")}
             )
             if test.get("roc"):
-                auc_text = (
-                    f" (AUC {test['roc_auc']:.3f})" if test.get("roc_auc") is not None else ""
-                )
+                auc_text = f" AUC {test['roc_auc']:.3f}" if test.get("roc_auc") is not None else ""
                 self.roc_plot.plot(
                     test["roc"]["fpr"],
                     test["roc"]["tpr"],
                     pen=pg.mkPen("#D55E00", width=2.5, style=Qt.PenStyle.DashLine),
-                    name=f"test ensemble{auc_text}",
+                    name=f"test{auc_text}",
                 )
+                self.fit_roc_legend()
             self._fit_table()
         volume = metrics.get("unit") == "volume"  # slice mode: the fold rows are per volume
         self.table.horizontalHeaderItem(0).setText("Fold (volumes)" if volume else self.table.first)

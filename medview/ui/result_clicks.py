@@ -167,9 +167,7 @@ class ResultClicks(QObject):
             return
         fpr, tpr, _ = decision.roc_points([r.true or 0 for r in rows], [r.probs[1] for r in rows])
         pen = pg.mkPen("#888", width=1.5, style=Qt.PenStyle.DashDotLine)
-        self.pooled_curve = plot.plot(
-            fpr, tpr, pen=pen, name="pooled out-of-fold (click: threshold)"
-        )
+        self.pooled_curve = plot.plot(fpr, tpr, pen=pen, name="pooled (click: threshold)")
 
     def chosen_threshold(self) -> float | None:
         """The decision threshold the run chose on its out-of-fold predictions (metrics.json

@@ -30,9 +30,11 @@ from medview.core.errors import MedviewError
 from medview.core.project import Project, Run
 from medview.core.run_folder import RunFolder
 from medview.ui.metrics_table import MetricsTable, format_value
-from medview.ui.plots import FOLD_COLORS, _plot, fix_unit_square, save_plot
+from medview.ui.plots import FOLD_COLORS, _plot, fit_legend, fix_unit_square, save_plot
 
-COLUMNS = ("Run", "Status", "Model", "Started", "Accuracy", "ROC AUC", "F1", "Folds")
+COLUMNS = ("In view", "Run", "Status", "Model", "Started", "Accuracy", "ROC AUC", "F1", "Folds")
+VIEW_COLUMN, STATUS_COLUMN = 0, 2
+IN_VIEW, NOT_IN_VIEW = "◉", "○"  # one click on ○ puts that run in view
 STATUS_COLORS = {
     "finished": "#2e7d32",
     "failed": "#c62828",
@@ -55,7 +57,7 @@ def read_metrics(project: Project, run: Run) -> dict[str, Any]:
 
 
 class RunHistory(QWidget):
-    runSelected = Signal(str)  # use this run for Grad-CAM / prediction
+    runSelected = Signal(str)  # put this run in view (predictions, plots, Grad-CAM, ...)
     openRequested = Signal(str)  # show this run's plots
     deleted = Signal(list)  # run ids: their predictions are gone too
     rerunRequested = Signal(str)  # start a new run with this run's settings
@@ -78,6 +80,7 @@ class RunHistory(QWidget):
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.doubleClicked.connect(lambda *_: self.open_selected())
+        self.table.cellClicked.connect(self._cell_clicked)
         self.table.itemSelectionChanged.connect(self._selection_changed)
         buttons = self._build_buttons()
         top = QWidget()
@@ -96,6 +99,9 @@ class RunHistory(QWidget):
         )
         legend = self.compare_roc.getPlotItem().addLegend(offset=(-5, -5), labelTextColor="#222")
         legend.setBrush(pg.mkBrush(255, 255, 255, 200))
+        self.compare_roc.getPlotItem().getViewBox().sigResized.connect(
+            lambda *_: fit_legend(self.compare_roc)
+        )
         fix_unit_square(self.compare_roc)
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(left)
@@ -145,10 +151,12 @@ class RunHistory(QWidget):
 
     def refresh(self) -> None:
         self.runs = list(reversed(self.project.runs())) if self.project else []  # newest first
+        in_view = self.project.run_in_view() if self.project else None
         self.table.setRowCount(len(self.runs))
         for r, run in enumerate(self.runs):
             m = run.metrics or {}
             values = (
+                IN_VIEW if run.id == in_view else NOT_IN_VIEW,
                 run.id,
                 run.status,
                 run.model or "",
@@ -160,7 +168,15 @@ class RunHistory(QWidget):
             )
             for c, text in enumerate(values):
                 item = QTableWidgetItem(text)
-                if c == 1:
+                if c == VIEW_COLUMN:
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
+                    item.setToolTip(
+                        "The run in view: the item list's predictions, the plots, the "
+                        "confusion filters, Grad-CAM and Predict unlabelled use it"
+                        if run.id == in_view
+                        else "Click to put this run in view"
+                    )
+                if c == STATUS_COLUMN:
                     item.setForeground(pg.mkColor(STATUS_COLORS.get(run.status, "#333")))
                     if run.message:
                         item.setToolTip(run.message)
@@ -189,12 +205,21 @@ class RunHistory(QWidget):
         self.delete_button.setEnabled(n >= 1)
 
     # ------------------------------------------------------------------ actions
+    def _cell_clicked(self, row: int, column: int) -> None:
+        if column == VIEW_COLUMN and row < len(self.runs):
+            self.show_run(self.runs[row].id)
+
+    def show_run(self, run_id: str) -> None:
+        """Put this run in view (one click on its ○), and open its plots."""
+        self.runSelected.emit(run_id)
+        self.openRequested.emit(run_id)
+        self.refresh()
+
     def open_selected(self) -> str | None:
         ids = self.selected_ids()
         if not ids:
             return None
-        self.runSelected.emit(ids[0])
-        self.openRequested.emit(ids[0])
+        self.show_run(ids[0])
         return ids[0]
 
     def rerun_selected(self) -> str | None:
@@ -246,6 +271,7 @@ class RunHistory(QWidget):
                 pen = pg.mkPen(FOLD_COLORS[k % len(FOLD_COLORS)], width=2.5, style=styles[k % 3])
                 plot.plot(roc["fpr"], roc["tpr_mean"], pen=pen, name=label)
             shown += 1
+        fit_legend(self.compare_roc)
         return shown
 
     def delete_selected(self) -> list[str]:

@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from pyqtgraph.GraphicsScene.mouseEvents import MouseDragEvent
 from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QResizeEvent, QShortcut
 from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
-    QGraphicsSceneWheelEvent,
     QHBoxLayout,
     QLabel,
     QSlider,
@@ -29,38 +27,8 @@ from medview.core.image import Image
 from medview.ui import imaging
 from medview.ui.imaging import AUTO, AXES, COLORMAPS, FULL, PRESETS
 from medview.ui.slice_progress import DecodedBar, ProgressiveDisplay
+from medview.ui.slice_viewbox import SliceViewBox
 from medview.ui.style import icon
-
-
-class SliceViewBox(pg.ViewBox):
-    """Wheel scrolls slices (Ctrl+wheel zooms); right-drag sets window/level."""
-
-    sigWheelSteps = Signal(int)
-    sigWindowDrag = Signal(float, float)  # dx, dy in screen pixels
-
-    def __init__(self) -> None:
-        super().__init__(lockAspect=True, invertY=True, enableMenu=False)
-        self._wheel_rest = 0.0
-
-    def wheelEvent(self, ev: QGraphicsSceneWheelEvent, axis: int | None = None) -> None:
-        if ev.modifiers() & Qt.KeyboardModifier.ControlModifier:
-            super().wheelEvent(ev, axis)
-            return
-        # Touchpads send small deltas: accumulate to whole notches (120 units each).
-        self._wheel_rest += ev.delta() / 120.0
-        steps = int(self._wheel_rest)
-        self._wheel_rest -= steps
-        if steps:
-            self.sigWheelSteps.emit(steps)
-        ev.accept()
-
-    def mouseDragEvent(self, ev: MouseDragEvent, axis: int | None = None) -> None:
-        if ev.button() == Qt.MouseButton.RightButton:
-            ev.accept()
-            delta = ev.screenPos() - ev.lastScreenPos()
-            self.sigWindowDrag.emit(delta.x(), delta.y())
-            return
-        super().mouseDragEvent(ev, axis)
 
 
 class SliceView(ProgressiveDisplay, QWidget):
@@ -84,7 +52,9 @@ class SliceView(ProgressiveDisplay, QWidget):
         self.width_level = (1.0, 0.5)
         self._indices = [0, 0, 0]  # remembered slice per axis
         self._plane_shape: tuple[int, ...] | None = None
-        self._drag_scale = 1.0
+        self._hover: tuple[int, int] | None = None  # (row, col) of the plane under the mouse
+        self._drag_scale = 1.0  # intensity per pixel of right-drag
+        self._wl_step, self._wl_decimals = 1e-6, 6  # the item's rounding (_set_drag_scale)
         self._auto_windows: dict[str, tuple[float, float]] = {}
         self.progressive = None  # the ProgressiveSeries of a partly decoded image
         self._waiting_text = ""  # the overlay while a plane waits for slices
@@ -184,8 +154,9 @@ class SliceView(ProgressiveDisplay, QWidget):
         self.readout.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.readout.setContentsMargins(6, 0, 6, 2)
         self.readout.setToolTip(
-            "Under the cursor: voxel index (x, y, z), position in mm in patient coordinates "
-            "(x, y, z; DICOM LPS: towards the patient's left, posterior, superior) and value"
+            "Under the cursor: voxel index (x, y, z; from 1, as the slider), position in mm "
+            "in patient coordinates (x, y, z; DICOM LPS: towards the patient's left, "
+            "posterior, superior) and value"
         )
         layout.addWidget(self.readout)
         self._update_controls()
@@ -270,6 +241,7 @@ class SliceView(ProgressiveDisplay, QWidget):
         self.overlay.hide()
         self._waiting_text = ""
         self.image = image
+        self._hover = None
         self.readout.setText(" ")  # the old readout described the previous image
         self.progressive = image.metadata.get("progressive") if image is not None else None
         if self.progressive is not None and self.progressive.final is not None:
@@ -298,7 +270,7 @@ class SliceView(ProgressiveDisplay, QWidget):
             FULL: imaging.full_window(sample),
         }
         self.width_level = window or imaging.default_window(sample, self._auto_windows[AUTO])
-        self._drag_scale = max(self._auto_windows[AUTO][0], 1.0) / 400.0
+        self._set_drag_scale(image)
         self._sync_preset_box()
         self._update_controls()
         if self.progressive is not None:
@@ -316,6 +288,7 @@ class SliceView(ProgressiveDisplay, QWidget):
         if axis == self.axis:
             return
         self._indices[self.axis] = self.index
+        self._hover = None
         self.readout.setText(" ")
         self.axis = axis
         self.index = self._indices[axis]
@@ -339,6 +312,7 @@ class SliceView(ProgressiveDisplay, QWidget):
             self.slider.setValue(index)
             self.slider.blockSignals(False)
         self._update_slice_label()
+        self._update_readout()
         self.sliceChanged.emit(index)
 
     def step(self, delta: int) -> None:
@@ -350,8 +324,20 @@ class SliceView(ProgressiveDisplay, QWidget):
 
     # ------------------------------------------------------------------ window/level, colours
     def set_window(self, width: float, level: float) -> None:
-        self.width_level = (max(float(width), 1e-6), float(level))
+        self.width_level = (max(float(width), self._wl_step), float(level))
         self._apply_levels()
+
+    def _set_drag_scale(self, image: Image) -> None:
+        """Right-drag moves the window by the item's intensity range, as 3D Slicer does (a
+        floor of 1/400 per pixel made an 80-pixel drag on a 0..1 image give "W 1e-06")."""
+        span = self._auto_windows[FULL][0]
+        self._drag_scale = span / imaging.DRAG_SPAN_PIXELS
+        self._wl_step, self._wl_decimals = imaging.window_rounding(image, span)
+
+    def window_text(self) -> str:
+        """ "W 400  L 40": the window rounded to the item's step."""
+        d = self._wl_decimals
+        return f"W {self.width_level[0]:.{d}f}  L {self.width_level[1]:.{d}f}"
 
     def _sync_preset_box(self) -> None:
         """Name the preset the current window matches ("Custom" when none does)."""
@@ -386,8 +372,12 @@ class SliceView(ProgressiveDisplay, QWidget):
             return
         width, level = self.width_level
         # Right = wider (less contrast); up = brighter, which lowers the level (the centre of
-        # the window): screen y grows downwards, so moving up (dy < 0) lowers it.
-        self.set_window(width + dx * self._drag_scale * 2, level + dy * self._drag_scale)
+        # the window): screen y grows downwards, so moving up (dy < 0) lowers it. The values
+        # are rounded to the step shown, so what is shown is what is applied.
+        step = self._wl_step
+        width = round((width + dx * self._drag_scale) / step) * step
+        level = round((level + dy * self._drag_scale) / step) * step
+        self.set_window(width, level)
         self.preset_box.setCurrentIndex(-1)
         self.windowChanged.emit(*self.width_level)
 
@@ -402,7 +392,7 @@ class SliceView(ProgressiveDisplay, QWidget):
     def _apply_levels(self) -> None:
         if self.image is not None and self._plane_shape is not None:
             self.image_item.setLevels(self.levels())
-        self.wl_label.setText(f"W {self.width_level[0]:.4g}  L {self.width_level[1]:.4g}")
+        self.wl_label.setText(self.window_text())
 
     # ------------------------------------------------------------------ drawing
     def _render(self, fit: bool = False) -> None:
@@ -439,7 +429,7 @@ class SliceView(ProgressiveDisplay, QWidget):
                 )
             )
             self.viewbox.autoRange(padding=0.02)
-        self.wl_label.setText(f"W {self.width_level[0]:.4g}  L {self.width_level[1]:.4g}")
+        self.wl_label.setText(self.window_text())
 
     def _update_controls(self) -> None:
         image = self.image
@@ -478,21 +468,17 @@ class SliceView(ProgressiveDisplay, QWidget):
         point = self.image_item.mapFromScene(scene_pos)
         col, row = int(np.floor(point.x())), int(np.floor(point.y()))
         rows, cols = self._plane_shape
-        if not (0 <= row < rows and 0 <= col < cols):
+        inside = 0 <= row < rows and 0 <= col < cols
+        self._hover = (row, col) if inside else None
+        self._update_readout()
+
+    def _update_readout(self) -> None:
+        """The pixel under the mouse, again after each slice change (it went stale: "z 12 …
+        value 169" while slice 10 was shown)."""
+        if self.image is None or self._hover is None or self._plane_shape is None:
             self.readout.setText(" ")
             return
-        # Item coordinates are the stored plane's (col, row), whatever the mirroring.
-        z, y, x = imaging.plane_index_to_voxel(
-            self.image, self.axis, self.index, row, col, oriented=False
-        )
-        if self.progressive is not None and not self.progressive.is_decoded(z):
-            value = "not decoded yet"
-        else:
-            value = imaging.format_value(self.image.array[z, y, x])
-        world = self.image.index_to_world((z, y, x))
-        where = f"x {x}  y {y}" if self.image.kind == "2d" else f"x {x}  y {y}  z {z}"
-        mm = ", ".join(f"{v:.1f}" for v in world)
-        what = "RGB" if self.image.is_rgb else "value"
-        text = f"{where}   ({mm}) mm   {what} {value}"
+        text = imaging.readout_text(self.image, self.axis, self.index, *self._hover,
+                                    self.progressive)  # fmt: skip
         self.readout.setText(text)
         self.cursorText.emit(text)

@@ -71,15 +71,13 @@ def install(window: MainWindow) -> TrainingDocks:
     tabs = QTabWidget()
     tabs.addTab(panel.plots, "Current run")
     tabs.addTab(panel.history, "Run history")
-    panel.history.openRequested.connect(
-        lambda run_id: (panel.use_run(run_id), tabs.setCurrentIndex(0))
-    )
+    # Run history's runSelected has put the run in view (panel.use_run): show its plots.
+    panel.history.openRequested.connect(lambda _run_id: tabs.setCurrentIndex(0))
     panel.history.rerunRequested.connect(
         lambda run_id: tabs.setCurrentIndex(0) if run_again(panel, run_id) else None
     )
     clicks = ResultClicks(panel)
-    panel.history.openRequested.connect(clicks.load)
-    panel.runEnded.connect(lambda _status, run_id: clicks.load(run_id or None))
+    follow_run_in_view(panel, clicks)
     model_actions = ModelActions(panel)
     panel.history.exportRequested.connect(lambda run_id: model_actions.export_model(run_id))
     plots_dock = window.add_dock(tabs, "Training plots", bottom, "trainingPlotsDock")
@@ -121,6 +119,15 @@ def install(window: MainWindow) -> TrainingDocks:
     if window.project is not None:
         panel.set_project(window.project)
     return docks
+
+
+def follow_run_in_view(panel: TrainingPanel, clicks: ResultClicks) -> None:
+    """The confusion-cell and quick filters list the run in view's items: they follow each
+    change of it (a click in Run history, a project opened, a run ended or deleted)."""
+    events = panel.session.events
+    events.run_selected.connect(lambda run_id, load: clicks.load(run_id) if load else None)
+    events.plots_reset.connect(lambda layout: None if layout.classes else clicks.load(None))
+    panel.runEnded.connect(lambda _status, run_id: clicks.load(run_id or None))
 
 
 def panel_host(window: MainWindow) -> PanelHost:

@@ -12,7 +12,8 @@ text box (scientific notation, empty = None); ``number`` a bounded decimal spin 
 two decimal spin boxes (a tuple); ``optional_pair`` two text boxes (both empty = None);
 ``text`` a text box (empty = None); ``path`` a text box with a file picker; ``layers`` the
 --train-layers choice (all layers / the new head only / the head and the last N blocks, N
-from ``lo`` to ``hi``).
+from ``lo`` to ``hi``); ``slices`` slice mode's choice in words (every slice with content /
+the N middle slices / the key slice), N from ``lo`` to ``hi``.
 This module imports no Qt: the tests read the table without a window.
 """
 
@@ -121,11 +122,10 @@ FIELDS: tuple[Field, ...] = (
           "per slice, volume and patient (docs/slices.md)", _M,
           choices=(("Auto (majority kind)", None), ("3D volumes", "3d"),
                    ("2D model on slices of the 3D volumes", "slices"), ("2D images", "2d"))),
-    Field("slices", "text", "Slices", "Which slices of each volume: 'all' (those with "
-          "content: air and padding left out), 'middle:N' (the N central ones) or 'key' (the "
-          "slice marked with K in the viewer; a volume without one uses its middle slice)",
-          _M, none_text="all  (or middle:N, key)", depends="kind",
-          enabled=lambda kind: kind == "slices"),
+    Field("slices", "slices", "Slices", "Which slices of each volume: every slice with "
+          "content (air and padding left out), the N central ones, or the slice marked with K "
+          "in the viewer (a volume without one uses its middle slice)", _M, lo=1, hi=999,
+          depends="kind", enabled=lambda kind: kind == "slices"),
     Field("slice_aggregate", "choice", "Volume result", "A volume's probability from its "
           "slices' (and a patient's from its volumes'): the mean, or the max for 'any slice "
           "shows it' tasks", _M, choices=(("mean of its slices", "mean"),

@@ -116,6 +116,13 @@ class TrainingForm(QWidget):
     def _toggle_advanced(self, on: bool) -> None:
         _expand(self.advanced_button, self.advanced, on)
 
+    def show_field(self, name: str) -> None:
+        """Open Advanced and the group holding field ``name``."""
+        group = next(s.group for s in FIELDS if s.name == name)
+        self.advanced_button.setChecked(True)
+        if group in self.sections:
+            self.sections[group][0].setChecked(True)
+
     def _edited(self, name: str) -> None:
         self._update_enabled()
         self.changed.emit()
@@ -197,6 +204,25 @@ class TrainingForm(QWidget):
             if editor is not None:
                 editor.set_value(value)
         self._update_enabled()
+
+    def values(self) -> tuple[str, dict[str, Any]]:
+        """The preset's name ("" once edited) and every field's value, for :meth:`restore`."""
+        preset = self.preset_box.currentText() if self.preset_box.currentIndex() >= 0 else ""
+        return preset, {name: editor.value() for name, editor in self.editors.items()}
+
+    def restore(self, saved: tuple[str, dict[str, Any]]) -> None:
+        """Put back what :meth:`values` returned (the panel keeps one per project)."""
+        preset, values = saved
+        blocked = self.blockSignals(True)
+        for name, value in values.items():
+            if name in self.editors:
+                self.editors[name].set_value(value)
+        self._update_enabled()
+        self.preset_box.blockSignals(True)
+        self.preset_box.setCurrentIndex(self.preset_box.findText(preset) if preset else -1)
+        self.preset_box.blockSignals(False)
+        self.blockSignals(blocked)
+        self.changed.emit()
 
     def reset(self) -> None:
         """The form's defaults: TrainConfig's own, then the Auto preset."""

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any, cast
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
-    QComboBox,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -46,6 +45,7 @@ from medview.ui.run_history import RunHistory
 from medview.ui.saliency import OverlayControls, SaliencyOverlay
 from medview.ui.training_form import TrainingForm
 from medview.ui.training_side_jobs import SideJobs
+from medview.ui.wheel_guard import guard_wheel
 from training.recipe.plan import PlanCheck, check_plan
 
 if TYPE_CHECKING:
@@ -75,6 +75,7 @@ class TrainingPanel(QWidget):
         self.session = session or TrainingSession()
         self.bridge: JobBridge | None = None  # the run's job
         self.study_views: list[QWidget] = []  # open study windows (medview.ui.study_view)
+        self._forms: dict[str, Any] = {}  # project folder: the form's values there
         self.plots = LivePlots()
         self.history = RunHistory()
         self.history.runSelected.connect(self.use_run)
@@ -108,15 +109,6 @@ class TrainingPanel(QWidget):
         self.form = TrainingForm()
         self.form.changed.connect(self.check)
         layout.addWidget(self.form)
-        kind_row = QHBoxLayout()
-        self.kind_label = QLabel("Train on")
-        self.kind_box = QComboBox()
-        self.kind_box.addItem("3D volumes", "3d")
-        self.kind_box.addItem("2D images", "2d")
-        self.kind_box.currentIndexChanged.connect(self.check)
-        kind_row.addWidget(self.kind_label)
-        kind_row.addWidget(self.kind_box, 1)
-        layout.addLayout(kind_row)
         self.plan_label = QLabel()
         self.plan_label.setWordWrap(True)
         self.plan_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -189,6 +181,7 @@ class TrainingPanel(QWidget):
         scroll.setWidget(inner)
         scroll.setFrameShape(QScrollArea.Shape.NoFrame)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.wheel_guard = guard_wheel(inner)
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.setSpacing(4)
@@ -235,6 +228,7 @@ class TrainingPanel(QWidget):
 
     # ------------------------------------------------------------------ project
     def set_project(self, project: Project | None) -> None:
+        self._keep_form(project)
         self.overlay.clear()
         self.history.set_project(project)
         self.session.set_project(project)
@@ -245,9 +239,29 @@ class TrainingPanel(QWidget):
             self.form.probe_device()
         self.check()
 
+    def _keep_form(self, project: Project | None) -> None:
+        """The form's values (and a study's weight decay) belong to the project they were set
+        in: "Epochs 1" and "Custom (edited)" were carried to the next project."""
+        if self.project is not None:
+            saved = (self.form.values(), dict(self.session.overrides))
+            self._forms[str(self.project.folder)] = saved
+        form, overrides = (
+            self._forms.get(str(project.folder), (None, {})) if project else (None, {})
+        )
+        self.session.overrides = dict(overrides)
+        blocked = self.form.blockSignals(True)  # set_project checks the plan once, after
+        if form is None:
+            self.form.reset()
+        else:
+            self.form.restore(form)
+        self.form.blockSignals(blocked)
+
     def use_run(self, run_id: str, load_plots: bool = True) -> None:
-        """Grad-CAM and "Predict unlabelled" use this run; its plots are shown."""
+        """Put this run in view (Run history): its predictions in the list, its plots, its
+        confusion filters; Grad-CAM and "Predict unlabelled" use it."""
+        self.overlay.clear()  # a Grad-CAM map of the previous run's model
         self.session.use_run(run_id, load_plots)
+        self.refresh_predictions()
 
     def _run_selected(self, run_id: str, load_plots: bool) -> None:
         if load_plots and self.project is not None:
@@ -256,12 +270,8 @@ class TrainingPanel(QWidget):
     # ------------------------------------------------------------------ plan
     def config(self, once: dict[str, Any] | None = None) -> dict[str, Any]:
         """The settings a run would get now: the form's, ``once``'s, the session's overrides."""
-        kind = self.kind_box.currentData() if self.kind_box.isVisible() or self._mixed() else None
         plan_kind = self.plan.kind if self.plan else None
-        return self.session.run_settings(self.form.config(kind or plan_kind), once)
-
-    def _mixed(self) -> bool:
-        return bool(self.plan and self.plan.mixed)
+        return self.session.run_settings(self.form.config(plan_kind), once)
 
     def schedule_check(self) -> None:
         """Re-check the plan once labelling pauses, on a pool thread: a check reads every
@@ -272,18 +282,13 @@ class TrainingPanel(QWidget):
         project = self.project
         if project is None:
             return
-        forced, config = self._plan_inputs()
+        config = self.session.run_settings(self.form.config())
         workers.start(
             check_plan,
             project,
             config,
-            forced,
-            on_done=lambda plan: self._show_plan(plan, forced) if project is self.project else None,
+            on_done=lambda plan: self._show_plan(plan) if project is self.project else None,
         )
-
-    def _plan_inputs(self, once: dict[str, Any] | None = None) -> tuple[str | None, dict[str, Any]]:
-        forced = self.kind_box.currentData() if self._mixed() else None
-        return forced, self.session.run_settings(self.form.config(forced), once)
 
     def check(self) -> PlanCheck | None:
         """The plan check, now (the form changed, or Train was pressed)."""
@@ -294,21 +299,17 @@ class TrainingPanel(QWidget):
             self.plan_label.setText("Open a project to train.")
             self.session.set_plan(None)
             return None
-        forced, config = self._plan_inputs(once)
-        return self._show_plan(check_plan(self.project, config, forced), forced)
+        config = self.session.run_settings(self.form.config(), once)
+        return self._show_plan(check_plan(self.project, config))
 
-    def _show_plan(self, plan: PlanCheck, forced: str | None) -> PlanCheck:
+    def _show_plan(self, plan: PlanCheck) -> PlanCheck:
         # A number field holding a typo reads as Auto: the run must not start on it.
         plan.errors[:0] = [p for p in self.form.problems() if p not in plan.errors]
-        # The form's own "Train on" (or a model) already says which kind.
-        auto = self.form.model_box.currentData() is None and self.form.config()["kind"] is None
-        show_kind = plan.mixed and auto
-        self.kind_label.setVisible(show_kind)
-        self.kind_box.setVisible(show_kind)
-        if show_kind and forced is None and plan.kind:
-            self.kind_box.blockSignals(True)
-            self.kind_box.setCurrentIndex(max(self.kind_box.findData(plan.kind), 0))
-            self.kind_box.blockSignals(False)
+        was_mixed = bool(self.session.plan and self.session.plan.mixed)
+        if plan.mixed and not was_mixed:
+            # Both kinds: the form's one "Train on" says which (a second box in the panel
+            # once said "3D volumes" while the form said "Auto (majority kind)").
+            self.form.show_field("kind")
         color = "#2e7d32" if plan.ok else "#c62828"
         html = plan.text().replace("\n", "<br>")
         self.plan_label.setText(f"<span style='color:{color}'>{html}</span>")
@@ -379,7 +380,7 @@ class TrainingPanel(QWidget):
         box.open()  # not exec(): nothing waits on the user
 
     def refresh_predictions(self, then: Callable[[], None] | None = None) -> None:
-        """Read the latest predictions on a pool thread (~0.1 s for 10 000 items), then show
+        """Read the run in view's predictions on a pool thread (~0.1 s for 10 000 items), then show
         them in the browser with their columns beside the label; ``then`` runs after."""
         project = self.project
         browser = self.host.browser
@@ -395,7 +396,7 @@ class TrainingPanel(QWidget):
         if project is None:
             apply({})
             return
-        workers.start(project.latest_predictions, on_done=apply, on_error=lambda _exc: apply({}))
+        workers.start(project.predictions_in_view, on_done=apply, on_error=lambda _exc: apply({}))
 
     def set_status(self, text: str, error: bool = False) -> None:
         """The dock's status line and the window's status bar."""

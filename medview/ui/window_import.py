@@ -18,6 +18,7 @@ from medview.ui.settings import Settings
 
 if TYPE_CHECKING:
     from medview.io.import_report import ImportReport
+    from medview.ui.slice_view import SliceView
 
 
 class WindowImporting(QMainWindow):
@@ -29,6 +30,7 @@ class WindowImporting(QMainWindow):
     import_runner: ImportRunner | None
     last_import_report: ImportReport | None
     summary_dialog: ImportSummaryDialog | None
+    slice_view: SliceView
 
     def import_paths(self, paths: list[str]) -> ImportRunner | None:
         """Ask how to label and split ``paths``, then import them in the background."""
@@ -53,14 +55,20 @@ class WindowImporting(QMainWindow):
     def _import_done(self, runner: ImportRunner, report: ImportReport) -> None:
         self.last_import_report = report
         had_current = self.browser.current_id()
+        before = {item.id for item in self.browser.model.items()}
         if report.added_classes:
             self.refresh_classes()  # "label from folder" met a new class name
         self.browser.model.reload()
         self.browser.update_counts()
+        new = [item.id for item in self.browser.model.items() if item.id not in before]
+        self.browser.note_new_items(new)
         if had_current is not None:
             self.browser.select_item(had_current)
         else:
             self.browser.select_first()
+        if self.browser.current_id() is None and self.browser.model.items():
+            # Not "This project has no images yet": the import worked, a filter hides it.
+            self.slice_view.show_message("Select an item on the left.")
         self.summary_dialog = ImportSummaryDialog(report, runner.cancelled.is_set(), self)
         self.summary_dialog.open()  # not exec(): the window keeps working behind it
         self.importFinished.emit(report)

@@ -156,6 +156,30 @@ def test_runs_and_predictions(project: Project) -> None:
     assert project.runs() == [] and not (project.runs_dir / "r1").exists()
 
 
+def test_the_run_in_view_is_pinned_kept_and_never_a_study_run_by_itself(tmp_path: Path) -> None:
+    """Issue 26: the newest run's predictions used to show, a throwaway study run's too."""
+    with Project.create(tmp_path / "p") as p:
+        a = add(p, "a")
+        p.create_study("s1", "compare", {})
+        for run_id, study in (("mine", None), ("study-x", "s1")):
+            p.create_run(run_id, {"extra": {"study_id": study}} if study else {})
+            (p.runs_dir / run_id / "fold1.safetensors").write_bytes(b"")
+            p.add_predictions(run_id, [(a, 0, None, [0.5, 0.5], None)])
+            p.finish_run(run_id, "finished")
+        assert p.run_in_view() == "mine"  # no pin yet: the newest run that is not a study's
+        p.add_predictions("mine", [(a, 0, None, [0.9, 0.1], "WT")])
+        p.add_predictions("study-x", [(a, 0, None, [0.2, 0.8], "MUT")])  # newer
+        assert p.predictions_in_view()[a].predicted == "WT"
+        p.set_run_in_view("study-x")
+        assert p.predictions_in_view()[a].predicted == "MUT"
+        with pytest.raises(ProjectError):
+            p.set_run_in_view("no-such-run")
+    with Project.open(tmp_path / "p") as p:
+        assert p.run_in_view() == "study-x"  # reopened: the pin holds
+        p.delete_run("study-x")
+        assert p.run_in_view() is None and p.predictions_in_view() == {}  # the user picks
+
+
 def test_a_run_left_running_by_a_dead_process_is_marked_interrupted(tmp_path: Path) -> None:
     with Project.create(tmp_path / "p") as p:
         p.create_run("r1", {})

@@ -172,7 +172,8 @@ def test_finish_selects_the_run_and_shows_its_metrics(
     assert view.last("progress") == view.last("progress").__class__(1000, "finished in 2 min 05 s")
     assert view.statuses()[-1] == "Run r1 finished; predictions are in the item list."
     assert session.run_id == "r1" and not session.running
-    assert view.last("run_label") == "Using run <b>r1</b> (cnn3d_small)"
+    assert view.last("run_label").startswith("In view: run <b>r1</b> (cnn3d_small).")
+    assert project.run_in_view() == "r1"  # pinned: kept in the project
     assert view.last("run_selected") == ("r1", False)  # the live plots stay
     assert view.last("buttons") == Buttons(True, False, True, True, True)
     assert [n for n, _ in view.seen][-1] == "run_ended"  # last: the view's state is settled
@@ -241,7 +242,7 @@ def test_a_second_project_resets_and_picks_its_last_usable_run(
         assert view.of("plots_reset")[0] == (PlotsLayout(),)  # the old run's plots go
         assert view.of("run_label")[0] == ("No finished run yet.",)
         assert session.run_id == "newer" and view.last("run_selected") == ("newer", True)
-        assert view.last("run_label") == "Using run <b>newer</b> (cnn3d_small)"
+        assert view.last("run_label").startswith("In view: run <b>newer</b> (cnn3d_small).")
         session.set_project(None)
         assert session.run_id is None and session.buttons() == Buttons()
 
@@ -268,6 +269,7 @@ def test_deleting_the_used_run_clears_it(session: TrainingSession, project: Proj
     session.use_run("r0")
     view = Recorder(session)
     assert not session.runs_deleted(["other"]) and session.run_id == "r0"
+    project.delete_run("r0")  # as Run history does before telling the session
     assert session.runs_deleted(["r0", "other"]) and session.run_id is None
     assert view.last("run_label") == "No finished run selected."
     assert view.last("plots_reset") == PlotsLayout() and not session.buttons().predict

@@ -161,6 +161,20 @@ def test_item4_import_of_the_project_or_a_folder_inside_it_is_refused(tmp_path: 
     assert listed.stdout.count('"id"') == 16  # nothing added
 
 
+def test_item4_a_folder_of_own_images_kept_inside_the_project_still_imports(
+    tmp_path: Path,
+) -> None:
+    """Only the project and the folders medview manages in it (runs/, cache/) are refused: a
+    lab that keeps its images in the project folder (as the bundled example does) imports."""
+    import shutil
+
+    folder = _png_project(tmp_path)
+    own = folder / "my-images"
+    shutil.copytree(tmp_path / "data", own / "WT")
+    result = run_cli("import", folder, own, "--label-from", "folder")
+    assert result.returncode == 0, result.stderr
+
+
 # ---------------------------------------------------------------- 5. /dev/zero and a FIFO
 def test_item5_labels_csv_must_be_a_small_regular_file(tmp_path: Path) -> None:
     folder = _png_project(tmp_path)

@@ -166,3 +166,39 @@ def test_relink_moved_files(qtbot, data_dir: Path, tmp_path: Path) -> None:  # n
         menus.relink_missing(window, str(moved))
     assert blocker.args == [imported]
     assert project.missing_items() == []
+
+
+def test_a_filter_stays_in_its_project_and_an_import_it_hides_is_announced(
+    qtbot,  # noqa: ANN001
+    tmp_path: Path,
+    importer,  # noqa: ANN001
+    monkeypatch,  # noqa: ANN001
+) -> None:
+    """Issue 26: the example's confusion-cell filter hid a CT project's import, whose list
+    said "1 items, 0 shown" while the viewer said "This project has no images yet"."""
+    from projects import make_image_project
+
+    from medview.ui.browser_model import ItemFilterProxy
+
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.show()
+    example = make_image_project(tmp_path / "example", 6, shape=(16, 16))
+    window.set_project(example)
+    browser = window.browser
+    browser.show_ids([example.items()[0].id], "True WT, predicted MUT (1)")
+    assert browser.proxy.rowCount() == 1
+    window.set_project(Project.create(tmp_path / "ct.medview", ["WT", "MUT"]))
+    assert browser.quick_box.currentData() == ItemFilterProxy.ALL
+    titles = [browser.quick_box.itemText(i) for i in range(browser.quick_box.count())]
+    assert "True WT, predicted MUT (1)" not in titles
+
+    browser.filter_edit.setText("no name has this")  # a filter made in this project
+    drop_folder(qtbot, window, [make_drop_folder(tmp_path, corrupt=False)], monkeypatch)
+    assert browser.model.rowCount() == 3 and browser.proxy.rowCount() == 0
+    assert browser.hidden_bar.isVisible()
+    assert browser.hidden_bar.text == "3 new item(s) hidden by the filter"
+    assert "no images yet" not in window.slice_view.overlay.text()
+    browser.hidden_bar.buttons["Show"].click()
+    assert browser.proxy.rowCount() == 3 and not browser.hidden_bar.isVisible()
+    assert browser.current_id() is not None  # the first new item is shown

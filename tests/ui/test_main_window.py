@@ -203,7 +203,9 @@ def test_cursor_readout(qtbot, project: Project) -> None:  # noqa: ANN001
     view._mouse_moved(scene_pos)
     text = view.readout.text()
     z, y, x = imaging.plane_index_to_voxel(view.image, 0, view.index, 20, 10, oriented=False)
-    assert f"x {x}" in text and f"y {y}" in text and "z 6" in text
+    # Voxels count from 1, as the slice slider does ("axial 7 / 12" and "z 7").
+    assert f"x {x + 1}" in text and f"y {y + 1}" in text and "z 7" in text
+    assert view.slice_label.text().split()[1] == "7"
     value = view.image.array[z, y, x]
     assert view.image_item.image[20, 10] == value  # the pixel drawn is the voxel named
     assert f"value {int(value)}" in text
@@ -346,6 +348,7 @@ def test_prediction_columns_and_disagreement_filter(qtbot, project: Project) -> 
         "run-1",
         [(items[0].id, 0, None, [0.2, 0.8], "MUT"), (items[1].id, 0, None, [0.9, 0.1], "WT")],
     )
+    project.finish_run("run-1", "finished")  # no pin yet: the newest finished run is in view
     window.refresh_predictions()
     assert model.index(0, COL_PRED).data() == "MUT"
     assert model.index(0, COL_PROB).data() == "0.80"

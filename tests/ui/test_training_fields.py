@@ -40,6 +40,8 @@ def _other_value(spec: Field, default: Any) -> Any:
         return (40.0, 400.0)
     if spec.kind == "layers":
         return "last:3"
+    if spec.kind == "slices":
+        return "middle:5"
     if spec.kind in ("text", "path"):
         return "/data/weights.pth" if spec.kind == "path" else "my-run"
     raise AssertionError(f"{spec.name}: no test value for kind {spec.kind!r}")

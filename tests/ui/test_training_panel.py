@@ -110,7 +110,7 @@ def test_full_run_plots_predictions_label_next_gradcam(qtbot, window: MainWindow
     # Run history lists it; the plots reload from the run folder.
     history = panel.history
     assert history.runs and history.runs[0].id == run_id
-    assert history.table.item(0, 1).text() == "finished"
+    assert history.table.item(0, 2).text() == "finished"
     assert plots.load_run(Path(window.project.runs_dir / run_id))
     assert plots.table.rowCount() == 3
 
@@ -151,7 +151,7 @@ def test_a_dying_worker_leaves_the_window_working(qtbot, window: MainWindow) -> 
     window.label_selected("MUT")
     assert window.project.get_item(first).label == "MUT"
     assert panel.train_button.isEnabled()
-    assert panel.history.table.item(0, 1).text() == "failed"
+    assert panel.history.table.item(0, 2).text() == "failed"
 
 
 def test_plan_check_says_what_is_wrong(qtbot, window: MainWindow) -> None:

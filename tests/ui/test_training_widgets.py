@@ -85,7 +85,7 @@ def test_run_history_open_compare_delete(
     history = panel.history
     history.refresh()
     assert [r.id for r in history.runs] == ["20260102-000000-b", "20260101-000000-a"]
-    assert history.table.item(0, 5).text() == "0.700 ± 0.000"
+    assert history.table.item(0, 6).text() == "0.700 ± 0.000"
 
     history.select_runs(["20260101-000000-a"])
     assert history.open_selected() == "20260101-000000-a"
@@ -141,9 +141,16 @@ def test_plan_check_no_labels_and_mixed_kinds(qtbot, window: MainWindow, data_di
     panel.form.set_values({"model": None, "folds": 3})
     plan = panel.check()
     assert plan is not None and plan.mixed and plan.kind == "3d"
-    assert not panel.kind_box.isHidden()
     assert any("mixes 2D and 3D" in w for w in plan.warnings)
-    panel.kind_box.setCurrentIndex(panel.kind_box.findData("2d"))
+    # One "Train on" (the form's), opened for the user to pick; the panel has none of its own.
+    from PySide6.QtWidgets import QLabel
+
+    train_on = [w for w in panel.findChildren(QLabel) if w.text() == "Train on"]
+    assert len(train_on) == 1 and train_on[0].isVisibleTo(panel)
+    kind = panel.form.editors["kind"]
+    assert kind.widget.isVisibleTo(panel) and kind.value() is None  # Auto (majority kind)
+    panel.form.set_values({"kind": "2d"})
+    panel.check()
     assert panel.plan is not None and panel.plan.kind == "2d" and not panel.plan.ok
     assert "3-fold cross-validation needs at least 3" in panel.plan.errors[0]
     # No labels at all, cleared in the window: the plan follows once labelling pauses.

@@ -238,7 +238,7 @@ def write_apply_csv(report: ApplyReport) -> None:
         raise ApplyError(f"{out}: cannot write the predictions ({exc.strerror})") from exc
 
 
-def _apply_rows(report: ApplyReport) -> list[list[str]]:
+def _apply_rows(report: ApplyReport) -> list[list[Any]]:
     """One CSV row per scored image: calibrated then raw probabilities, and the threshold
     ``predicted`` used (binary runs)."""
     threshold = report.calibration.threshold if report.calibration is not None else 0.5

@@ -23,7 +23,7 @@ from medview.core.containment import (
     write_new_file,
 )
 from medview.core.errors import MedviewError
-from medview.core.output_paths import OutputPathError, check_export_folder
+from medview.core.output_paths import OutputPathError, make_export_folder
 from medview.core.project import Project
 from medview.core.run_folder import RunFolder, json_default
 
@@ -131,16 +131,10 @@ def _run_folder(project: Project, run_id: str) -> Path:
 
 
 def _export_folder(project: Project, out_dir: str | Path) -> Path:
-    """``out_dir``, created: refused inside the project but for export's own new folders
-    (an export into the run's own folder truncated its weights; see output_paths)."""
     try:
-        out = check_export_folder(project.folder, out_dir)
-        out.mkdir(parents=True, exist_ok=True)
+        return make_export_folder(project.folder, out_dir)
     except OutputPathError as exc:
         raise ExportError(str(exc)) from exc
-    except OSError as exc:
-        raise ExportError(f"{out_dir}: cannot create the export folder ({exc.strerror})") from exc
-    return out
 
 
 def _copied_names(run_dir: Path, include_weights: bool) -> list[str]:

@@ -28,7 +28,7 @@ import torch
 
 from medview.core.containment import UnsafePathError, check_replaceable, write_new_file
 from medview.core.errors import MedviewError
-from medview.core.output_paths import OutputPathError, check_export_folder
+from medview.core.output_paths import OutputPathError, make_export_folder
 from medview.core.project import Project
 from training.engine.run_models import RunModels, ensemble_module, load_run_models
 
@@ -179,17 +179,10 @@ def _write_outputs(files: dict[Path, bytes]) -> None:
 
 
 def _export_folder(project: Project, out_dir: str | Path) -> Path:
-    """``out_dir``, created; inside the project only as export's own new folder."""
     try:
-        out = check_export_folder(project.folder, out_dir)
-        out.mkdir(parents=True, exist_ok=True)
+        return make_export_folder(project.folder, out_dir)
     except OutputPathError as exc:
         raise ModelExportError(str(exc)) from exc
-    except OSError as exc:
-        raise ModelExportError(
-            f"{out_dir}: cannot create the export folder ({exc.strerror})"
-        ) from exc
-    return out
 
 
 def _write_and_reload(
