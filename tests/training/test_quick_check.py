@@ -34,5 +34,7 @@ def test_the_quick_check_learns_the_bundled_example(example, kind):
     summary, calibration = outcome.metrics["summary"], outcome.metrics["calibration"]
     assert summary["roc_auc"]["mean"] >= 0.95
     assert calibration["oof_cross_fitted"]["roc_auc"] >= 0.95  # the folds agree on a scale
-    assert calibration["oof_cross_fitted"]["accuracy"] >= 0.90
+    # Cross-fitted (each fold at the threshold chosen on the others): measured 1.0 (2D) and
+    # 0.90 (3D) on 2 CPU cores, where the in-sample pooled threshold gave 1.0 and 0.95.
+    assert calibration["oof_cross_fitted"]["accuracy"] >= 0.85
     assert summary["accuracy"]["mean"] >= 0.8  # per fold at 0.5: outputs do not sit at 0.5
