@@ -23,6 +23,14 @@ from training.train_command import ProgressPrinter as ProgressPrinter
 from training.train_command import cmd_train as cmd_train
 
 
+def add_train_command_arguments(parser: argparse.ArgumentParser) -> None:
+    """`medview train`'s flags: the run's settings, and where its folds train (``--on``)."""
+    from training.cluster.arguments import add_cluster_arguments
+
+    add_train_arguments(parser)
+    add_cluster_arguments(parser)
+
+
 def add_runs_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print a JSON list")
 

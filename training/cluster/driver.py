@@ -1,0 +1,207 @@
+"""The client side of a cluster run: ``ClusterFolds(target)`` is a fold runner for
+``training.api.run_training``. It sends the tensors once, submits one Dask task per fold
+(``resources={"GPU": 1}`` when the workers declare GPUs), re-emits each worker's messages as a
+local run's (the ETA and fraction over the whole run), and puts each finished fold into the
+run's record in fold order, writing its weights and the report as a local run does. The run
+folder is therefore the one a local run writes: same files, same metrics code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from medview.core import messages as msg
+from training.cluster.address import LOCAL_CLUSTER, ClusterError, Target
+from training.cluster.fold_task import FoldOutcome, FoldTask, message_of, run_fold_task
+from training.data import LoadedData
+from training.folds import save_fold
+from training.loop import Cancelled, FitResult
+from training.models import build_model
+from training.run_context import RunContext, RunRecord, Splits
+
+CONNECT_TIMEOUT = "10s"
+POLL_SECONDS = 0.2  # how often the client looks for messages, finished folds and a cancel
+
+
+class ClusterFolds:
+    """Trains the planned folds on the Dask cluster at ``target``."""
+
+    def __init__(self, target: Target, security: Any = None) -> None:
+        self.target = target
+        self.security = security
+        self.bytes_sent = 0
+
+    def __call__(self, ctx: RunContext, data: LoadedData, splits: Splits, record: RunRecord):
+        check_supported(ctx, data)
+        with open_client(self.target, self.security) as client:
+            self._run(client, ctx, data, splits, record)
+
+    def _run(self, client: Any, ctx: RunContext, data: LoadedData, splits: Splits, record):
+        from distributed import Event, Queue
+
+        channel = f"medview-{ctx.run_id}-{uuid.uuid4().hex[:8]}"
+        queue, cancel = Queue(f"{channel}-messages", client=client), Event(channel, client=client)
+        started = time.perf_counter()
+        x, y = client.scatter([data.x, data.y], broadcast=False)
+        self.bytes_sent = int(data.x.nbytes + data.y.nbytes)
+        ctx.log(
+            f"sent {self.bytes_sent / 1e6:.1f} MB of tensors (item ids and labels only, no "
+            f"names or paths) to {self.target.address or 'the cluster'} in "
+            f"{time.perf_counter() - started:.1f} s"
+        )
+        futures = submit_folds(client, ctx, data, splits, channel, x, y)
+        collector = Collector(ctx, record, splits)
+        try:
+            pump(client, futures, queue, collector, ctx)
+        except BaseException:
+            cancel.set()  # the tasks see it within CANCEL_POLL_SECONDS
+            client.cancel(list(futures.values()), force=True)
+            raise
+
+
+def check_supported(ctx: RunContext, data: LoadedData) -> None:
+    """What a cluster run does not do (yet): said before anything is sent."""
+    if ctx.cfg.slices:
+        raise ClusterError("--on: slice mode (--slices) trains on this computer only for now")
+    if data.store is not None:
+        raise ClusterError("--on: a streamed run (bigger than memory) trains on this computer only")
+    if ctx.dist.active:
+        raise ClusterError("--on cannot be combined with torchrun (DDP)")
+    if ctx.cfg.pretrained not in (None, "", "download"):
+        raise ClusterError(
+            f"--on: the weights file {ctx.cfg.pretrained} is not sent to the workers; "
+            "use --pretrained download, or train on this computer"
+        )
+
+
+@contextmanager
+def open_client(target: Target, security: Any = None) -> Iterator[Any]:
+    """A Dask client: to the scheduler at ``target.address``, or to a cluster started here on
+    127.0.0.1 only (one-thread worker processes, no dashboard), closed after the run."""
+    from distributed import Client, LocalCluster
+
+    if target.kind == LOCAL_CLUSTER:
+        with LocalCluster(
+            n_workers=target.workers, threads_per_worker=1, processes=True,
+            host="127.0.0.1", dashboard_address=None,
+        ) as cluster, Client(cluster) as client:  # fmt: skip
+            yield client
+        return
+    try:
+        client = Client(target.address, security=security, timeout=CONNECT_TIMEOUT)
+    except (OSError, TimeoutError) as exc:
+        raise ClusterError(
+            f"--on {target.address}: cannot reach the Dask scheduler ({exc})"
+        ) from exc
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def submit_folds(
+    client: Any, ctx: RunContext, data: LoadedData, splits: Splits, channel: str, x: Any, y: Any
+) -> dict[int, Any]:
+    """One task per fold, asking for a GPU where the workers have them."""
+    cfg = dataclasses.replace(ctx.cfg, project="")
+    ids = [it.id for it in data.items]
+    resources = {"GPU": 1} if workers_have_gpus(client) else None
+    futures = {}
+    for fold in splits.folds:
+        task = FoldTask(
+            ctx.run_id, cfg, ctx.kind, ctx.model_name, list(ctx.classes), ctx.channels,
+            ctx.size, ctx.prep, ids, fold, list(splits.plan.test), channel,
+        )  # fmt: skip
+        futures[fold.number] = client.submit(
+            run_fold_task, task, x, y, key=f"{channel}-fold{fold.number}", pure=False,
+            resources=resources,
+        )  # fmt: skip
+    return futures
+
+
+def workers_have_gpus(client: Any) -> bool:
+    workers = client.scheduler_info().get("workers", {}).values()
+    return any((w.get("resources") or {}).get("GPU", 0) >= 1 for w in workers)
+
+
+def pump(client: Any, futures: dict[int, Any], queue: Any, collector: Collector, ctx) -> None:
+    """Until every fold is in: the workers' messages out, finished folds in (in fold order),
+    and a cancel from the user sent on to the tasks."""
+    from distributed import wait
+
+    pending = dict(futures)
+    while pending or not collector.complete:
+        for data in queue.get(batch=True):
+            collector.message(message_of(data))
+        if ctx.should_cancel():
+            raise Cancelled()
+        for number, future in list(pending.items()):
+            if future.done():
+                collector.outcome(future.result())  # a task's error is raised here
+                del pending[number]
+        if pending:
+            with contextlib.suppress(TimeoutError):  # none finished yet: look again
+                wait(list(pending.values()), timeout=POLL_SECONDS, return_when="FIRST_COMPLETED")
+    for data in queue.get(batch=True):
+        collector.message(message_of(data))
+
+
+class Collector:
+    """Puts the workers' messages and finished folds into the run as a local run would."""
+
+    def __init__(self, ctx: RunContext, record: RunRecord, splits: Splits) -> None:
+        self.ctx, self.record = ctx, record
+        self.folds = {f.number: f for f in splits.folds}
+        self.order = [f.number for f in splits.folds]
+        self.waiting: dict[int, FoldOutcome] = {}
+        self.total_epochs = len(self.order) * ctx.epochs
+        self.started = time.perf_counter()
+        self.logged: set[str] = set()
+
+    @property
+    def complete(self) -> bool:
+        return not self.order
+
+    def message(self, message: msg.Message) -> None:
+        if isinstance(message, msg.Epoch):
+            self.record.epochs_done += 1
+            done = self.record.epochs_done
+            rate = (time.perf_counter() - self.started) / done
+            self.ctx.emit(
+                dataclasses.replace(
+                    message,
+                    eta_seconds=rate * max(0, self.total_epochs - done),
+                    fraction_done=min(1.0, done / self.total_epochs),
+                )
+            )
+        elif isinstance(message, msg.Log) and message.text not in self.logged:
+            self.logged.add(message.text)  # each fold's worker says the model's summary again
+            self.ctx.log(message.text, message.level)
+
+    def outcome(self, out: FoldOutcome) -> None:
+        """A finished fold; kept until the folds before it are in, so the record (and the
+        report written after each fold) has them in the order a local run has."""
+        self.waiting[out.fold] = out
+        while self.order and self.order[0] in self.waiting:
+            self._keep(self.waiting.pop(self.order.pop(0)))
+
+    def _keep(self, out: FoldOutcome) -> None:
+        ctx, record = self.ctx, self.record
+        for key, value in out.header.items():
+            record.header.setdefault(key, value)
+        record.history += out.history
+        record.rows += out.rows
+        record.fold_info += out.fold_info
+        record.train_samples += out.train_samples
+        record.train_seconds += out.train_seconds
+        record.epochs_done += ctx.epochs - out.epochs_run  # early stop: ETA shrinks
+        model = build_model(ctx.model_name, len(ctx.classes), ctx.channels)
+        model.load_state_dict(out.state)
+        result = FitResult(out.best_epoch, out.epochs_run, {})
+        save_fold(ctx, record, model, self.folds[out.fold], result)
