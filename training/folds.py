@@ -79,6 +79,7 @@ def train_fold(
     model = build_fold_model(ctx, record)
     on_epoch = _epoch_reporter(ctx, record, fold.number, clock.total_epochs, clock.started)
     loop_ctx = _loop_context(ctx, data, record, augment, on_epoch)
+    loop_ctx.on_checkpoint, loop_ctx.resume = ctx.on_checkpoint, ctx.resume
     fold_started = time.perf_counter()
 
     def set_mode(m: torch.nn.Module = model, layers: str = ctx.cfg.train_layers) -> None:

@@ -18,7 +18,14 @@ from typing import Any
 
 from medview.core import messages as msg
 from training.cluster.address import LOCAL_CLUSTER, ClusterError, Target
-from training.cluster.fold_task import FoldOutcome, FoldTask, message_of, run_fold_task
+from training.cluster.fold_task import (
+    CHECKPOINT,
+    FoldOutcome,
+    FoldTask,
+    checkpoint_name,
+    message_of,
+    run_fold_task,
+)
 from training.data import LoadedData
 from training.folds import save_fold
 from training.loop import Cancelled, FitResult
@@ -48,15 +55,17 @@ class ClusterFolds:
         channel = f"medview-{ctx.run_id}-{uuid.uuid4().hex[:8]}"
         queue, cancel = Queue(f"{channel}-messages", client=client), Event(channel, client=client)
         started = time.perf_counter()
-        x, y = client.scatter([data.x, data.y], broadcast=False)
-        self.bytes_sent = int(data.x.nbytes + data.y.nbytes)
+        # On every worker: a fold retried after its worker died still finds its data.
+        x, y = client.scatter([data.x, data.y], broadcast=True)
+        workers = len(client.scheduler_info().get("workers", {})) or 1
+        self.bytes_sent = int(data.x.nbytes + data.y.nbytes) * workers
         ctx.log(
             f"sent {self.bytes_sent / 1e6:.1f} MB of tensors (item ids and labels only, no "
             f"names or paths) to {self.target.address or 'the cluster'} in "
             f"{time.perf_counter() - started:.1f} s"
         )
         futures = submit_folds(client, ctx, data, splits, channel, x, y)
-        collector = Collector(ctx, record, splits)
+        collector = Collector(ctx, record, splits, client, channel)
         try:
             pump(client, futures, queue, collector, ctx)
         except BaseException:
@@ -137,8 +146,7 @@ def pump(client: Any, futures: dict[int, Any], queue: Any, collector: Collector,
 
     pending = dict(futures)
     while pending or not collector.complete:
-        for data in queue.get(batch=True):
-            collector.message(message_of(data))
+        _drain(queue, collector)
         if ctx.should_cancel():
             raise Cancelled()
         for number, future in list(pending.items()):
@@ -148,15 +156,26 @@ def pump(client: Any, futures: dict[int, Any], queue: Any, collector: Collector,
         if pending:
             with contextlib.suppress(TimeoutError):  # none finished yet: look again
                 wait(list(pending.values()), timeout=POLL_SECONDS, return_when="FIRST_COMPLETED")
+    _drain(queue, collector)
+
+
+def _drain(queue: Any, collector: Collector) -> None:
     for data in queue.get(batch=True):
-        collector.message(message_of(data))
+        if data.get("type") == CHECKPOINT:
+            collector.checkpoint(data)
+        else:
+            collector.message(message_of(data))
 
 
 class Collector:
     """Puts the workers' messages and finished folds into the run as a local run would."""
 
-    def __init__(self, ctx: RunContext, record: RunRecord, splits: Splits) -> None:
+    def __init__(
+        self, ctx: RunContext, record: RunRecord, splits: Splits, client: Any, channel: str
+    ) -> None:
         self.ctx, self.record = ctx, record
+        self.client, self.channel = client, channel
+        self.checkpoints: dict[int, dict[str, Any]] = {}  # fold -> its last epoch's state
         self.folds = {f.number: f for f in splits.folds}
         self.order = [f.number for f in splits.folds]
         self.waiting: dict[int, FoldOutcome] = {}
@@ -184,6 +203,16 @@ class Collector:
             self.logged.add(message.text)  # each fold's worker says the model's summary again
             self.ctx.log(message.text, message.level)
 
+    def checkpoint(self, data: dict[str, Any]) -> None:
+        """A fold's state after an epoch: kept here, and where a retry of the fold finds it."""
+        from distributed import Variable
+
+        fold = int(data["fold"])
+        self.checkpoints[fold] = {"epoch": data["epoch"], "state": data["state"]}
+        Variable(checkpoint_name(self.channel, fold), client=self.client).set(
+            self.checkpoints[fold]
+        )
+
     def outcome(self, out: FoldOutcome) -> None:
         """A finished fold; kept until the folds before it are in, so the record (and the
         report written after each fold) has them in the order a local run has."""
@@ -193,6 +222,10 @@ class Collector:
 
     def _keep(self, out: FoldOutcome) -> None:
         ctx, record = self.ctx, self.record
+        from distributed import Variable
+
+        Variable(checkpoint_name(self.channel, out.fold), client=self.client).delete()
+        self.checkpoints.pop(out.fold, None)
         for key, value in out.header.items():
             record.header.setdefault(key, value)
         record.history += out.history

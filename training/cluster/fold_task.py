@@ -32,6 +32,7 @@ from training.weights import unwrap
 
 # A cancel is seen within this many seconds (each poll is a round trip to the scheduler).
 CANCEL_POLL_SECONDS = 0.5
+CHECKPOINT = "checkpoint"  # the queue's other item: a fold's state after an epoch
 
 
 @dataclass
@@ -67,28 +68,49 @@ class FoldOutcome:
     train_seconds: float
     state: dict[str, torch.Tensor] = field(default_factory=dict)
     worker: str = ""
+    resumed_after: int = 0  # the epoch a retried fold went on from (0: it did not)
 
 
 def run_fold_task(task: FoldTask, x: torch.Tensor, y: torch.Tensor) -> FoldOutcome:
-    """Train ``task.fold`` here, on this worker, and return its outcome."""
-    from distributed import Event, Queue, get_worker
+    """Train ``task.fold`` here, on this worker, and return its outcome. A retry (its first
+    worker died) goes on from the fold's last epoch, which the client mirrored."""
+    from distributed import Event, Queue, Variable, get_worker
 
     if task.cfg.threads:
         torch.set_num_threads(task.cfg.threads)
-    queue = Queue(f"{task.channel}-messages")
+    queue, number = Queue(f"{task.channel}-messages"), task.fold.number
     ctx = worker_context(task, lambda m: queue.put(m.to_dict()), _cancel_flag(Event(task.channel)))
-    items = [_anonymous_item(i, task.kind) for i in task.item_ids]
-    data = LoadedData(items, x, y)
-    plan = SplitPlan([task.fold], task.test, grouped=False, mode="kfold")
+    ctx.on_checkpoint = lambda epoch, state: queue.put(
+        {"type": CHECKPOINT, "fold": number, "epoch": epoch, "state": state}
+    )
+    mirrored = _mirrored(Variable(checkpoint_name(task.channel, number)))
+    resumed = int(mirrored["epoch"]) if mirrored else 0
+    if mirrored:
+        ctx.resume = mirrored["state"]
+        ctx.log(f"fold {number}: resumed after epoch {resumed} on {get_worker().address}")
+    data = LoadedData([_anonymous_item(i, task.kind) for i in task.item_ids], x, y)
+    splits = Splits(SplitPlan([task.fold], task.test, grouped=False, mode="kfold"), [task.fold])
     record = RunRecord()
     clock = FoldClock(ctx.epochs, time.perf_counter())
-    model, result = train_fold(ctx, data, Splits(plan, [task.fold]), record, task.fold, clock)
+    model, result = train_fold(ctx, data, splits, record, task.fold, clock)
     state = {k: v.detach().cpu().contiguous() for k, v in unwrap(model).state_dict().items()}
     return FoldOutcome(
-        task.fold.number, result.best_epoch, result.epochs_run, record.header, record.history,
+        number, result.best_epoch, result.epochs_run, record.header, record.history,
         record.rows, record.fold_info, record.train_samples, record.train_seconds, state,
-        worker=get_worker().address,
+        worker=get_worker().address, resumed_after=resumed,
     )  # fmt: skip
+
+
+def checkpoint_name(channel: str, fold: int) -> str:
+    """The Dask Variable that holds a fold's last epoch state, as the client mirrored it."""
+    return f"{channel}-fold{fold}-checkpoint"
+
+
+def _mirrored(variable: Any) -> dict[str, Any] | None:
+    try:
+        return dict(variable.get(timeout=0.2))
+    except TimeoutError:
+        return None  # a first try: nothing mirrored yet
 
 
 def worker_context(task: FoldTask, emit: Any, should_cancel: Any) -> RunContext:
