@@ -49,7 +49,7 @@ def parse_target(text: str | None) -> Target:
             f"--on {text}: give local, local-cluster:N, tcp://127.0.0.1:PORT or tls://HOST:PORT"
         )
     if parts.scheme == "tcp" and not is_loopback(parts.hostname):
-        raise ClusterError(_tunnel_advice(parts.hostname, parts.port))
+        raise ClusterError(_tunnel_advice(parts.netloc.rpartition(":")[0], parts.port))
     return Target("address", address=text)
 
 
@@ -69,10 +69,11 @@ def is_loopback(host: str) -> bool:
 
 
 def _tunnel_advice(host: str, port: int) -> str:
+    """``host`` as written in the address ([...] around an IPv6 one)."""
     return (
         f"--on tcp://{host}:{port}: plain tcp:// to another computer is refused (the data and "
         "weights would travel unencrypted). Tunnel it through SSH and use loopback: "
-        f"`ssh -N -L {port}:localhost:{port} you@{host}` in another terminal, then "
+        f"`ssh -N -L {port}:localhost:{port} you@{host.strip('[]')}` in another terminal, then "
         f"`--on tcp://127.0.0.1:{port}`; or use tls://{host}:{port} with --tls-ca, "
         "--tls-cert and --tls-key"
     )
