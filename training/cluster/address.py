@@ -14,6 +14,8 @@ from medview.core.errors import MedviewError
 
 LOCAL = "local"  # today's path: the folds train in this process
 LOCAL_CLUSTER = "local-cluster"  # `local-cluster:N`: N one-thread worker processes on 127.0.0.1
+SLURM = "slurm"  # workers as SLURM jobs (training/cluster/slurm.py)
+SSH = "ssh"  # `ssh://HOST[,HOST...]`: scheduler and workers started over SSH (cluster/ssh.py)
 
 
 class ClusterError(MedviewError):
@@ -22,11 +24,12 @@ class ClusterError(MedviewError):
 
 @dataclass(frozen=True)
 class Target:
-    """A parsed ``--on``: ``kind`` is local | local-cluster | address."""
+    """A parsed ``--on``: ``kind`` is local | local-cluster | address | slurm | ssh."""
 
     kind: str
     address: str = ""
     workers: int = 0
+    hosts: tuple[str, ...] = ()  # ssh: the scheduler's host first
 
     @property
     def is_local(self) -> bool:
@@ -34,7 +37,8 @@ class Target:
 
 
 def parse_target(text: str | None) -> Target:
-    """``local`` (or nothing), ``local-cluster[:N]``, ``tcp://HOST:PORT`` or ``tls://HOST:PORT``."""
+    """``local`` (or nothing), ``local-cluster[:N]``, ``slurm``, ``ssh://HOST[,HOST...]``,
+    ``tcp://HOST:PORT`` or ``tls://HOST:PORT``."""
     text = (text or LOCAL).strip()
     if text == LOCAL:
         return Target(LOCAL)
@@ -43,10 +47,18 @@ def parse_target(text: str | None) -> Target:
         if not count.isdigit() or int(count) < 1:
             raise ClusterError(f"--on {text}: the number of workers must be a whole number >= 1")
         return Target(LOCAL_CLUSTER, workers=int(count))
+    if text == SLURM:
+        return Target(SLURM)
+    if text.startswith("ssh://"):
+        hosts = tuple(h.strip() for h in text.removeprefix("ssh://").split(",") if h.strip())
+        if not hosts:
+            raise ClusterError(f"--on {text}: name the host(s): ssh://HOST[,HOST...]")
+        return Target(SSH, hosts=hosts)
     parts = urlsplit(text)
     if parts.scheme not in ("tcp", "tls") or not parts.hostname or not parts.port:
         raise ClusterError(
-            f"--on {text}: give local, local-cluster:N, tcp://127.0.0.1:PORT or tls://HOST:PORT"
+            f"--on {text}: give local, local-cluster:N, slurm, ssh://HOST, "
+            "tcp://127.0.0.1:PORT or tls://HOST:PORT"
         )
     if parts.scheme == "tcp" and not is_loopback(parts.hostname):
         raise ClusterError(_tunnel_advice(parts.netloc.rpartition(":")[0], parts.port))

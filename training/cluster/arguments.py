@@ -7,7 +7,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from training.cluster.address import ClusterError, parse_target
+from training.cluster.address import SLURM, SSH, ClusterError, Target, parse_target
+from training.cluster.slurm import add_slurm_arguments, slurm_options
 
 
 def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
@@ -18,8 +19,11 @@ def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
         default="local",
         help="local (this computer, the default); local-cluster:N (N worker processes on "
         "127.0.0.1); tcp://127.0.0.1:PORT (a Dask scheduler here, or one reached through an "
-        "SSH tunnel); tls://HOST:PORT (a Dask scheduler elsewhere, with --tls-*)",
+        "SSH tunnel); tls://HOST:PORT (a Dask scheduler elsewhere, with --tls-*); "
+        "ssh://HOST[,HOST...] (started over SSH); slurm (workers as SLURM jobs)",
     )
+    add_slurm_arguments(g)
+    g.add_argument("--ssh-gpus", type=int, default=0, help="SSH: GPUs per host (0: CPU)")
     g.add_argument("--tls-ca", metavar="FILE", help="TLS: the certificate authority's file")
     g.add_argument("--tls-cert", metavar="FILE", help="TLS: this client's certificate")
     g.add_argument("--tls-key", metavar="FILE", help="TLS: this client's private key")
@@ -32,7 +36,28 @@ def fold_runner_from_args(args: argparse.Namespace) -> Any:
         return None
     from training.cluster.driver import ClusterFolds
 
-    return ClusterFolds(target, _security(args, target.address))
+    return ClusterFolds(target, _security(args, target.address), _starter(target, args))
+
+
+def _starter(target: Target, args: argparse.Namespace) -> Any:
+    """What makes the cluster medview starts for the run: SLURM jobs or SSH hosts."""
+    if target.kind == SLURM:
+        options = slurm_options(args)
+
+        def start_slurm() -> Any:
+            from training.cluster.slurm import slurm_cluster
+
+            cluster = slurm_cluster(options)
+            cluster.scale(jobs=options.jobs)  # the jobs at once
+            return cluster
+
+        return start_slurm
+    if target.kind == SSH:
+        from training.cluster.ssh import SshOptions, ssh_cluster
+
+        ssh = SshOptions(list(target.hosts), args.remote_python, args.ssh_gpus)
+        return lambda: ssh_cluster(ssh)
+    return None
 
 
 def _security(args: argparse.Namespace, address: str) -> Any:

@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 from medview.core import messages as msg
@@ -39,14 +40,15 @@ POLL_SECONDS = 0.2  # how often the client looks for messages, finished folds an
 class ClusterFolds:
     """Trains the planned folds on the Dask cluster at ``target``."""
 
-    def __init__(self, target: Target, security: Any = None) -> None:
+    def __init__(self, target: Target, security: Any = None, start: Any = None) -> None:
         self.target = target
         self.security = security
+        self.start = start  # makes the cluster medview starts (local-cluster, SLURM, SSH)
         self.bytes_sent = 0
 
     def __call__(self, ctx: RunContext, data: LoadedData, splits: Splits, record: RunRecord):
         check_supported(ctx, data)
-        with open_client(self.target, self.security) as client:
+        with open_client(self.target, self.security, self.start) as client:
             self._run(client, ctx, data, splits, record)
 
     def _run(self, client: Any, ctx: RunContext, data: LoadedData, splits: Splits, record):
@@ -90,16 +92,15 @@ def check_supported(ctx: RunContext, data: LoadedData) -> None:
 
 
 @contextmanager
-def open_client(target: Target, security: Any = None) -> Iterator[Any]:
-    """A Dask client: to the scheduler at ``target.address``, or to a cluster started here on
-    127.0.0.1 only (one-thread worker processes, no dashboard), closed after the run."""
-    from distributed import Client, LocalCluster
+def open_client(target: Target, security: Any = None, start: Any = None) -> Iterator[Any]:
+    """A Dask client: to the cluster ``start()`` makes (closed after the run), or to the
+    scheduler at ``target.address``."""
+    from distributed import Client
 
-    if target.kind == LOCAL_CLUSTER:
-        with LocalCluster(
-            n_workers=target.workers, threads_per_worker=1, processes=True,
-            host="127.0.0.1", dashboard_address=None,
-        ) as cluster, Client(cluster) as client:  # fmt: skip
+    if target.kind == LOCAL_CLUSTER and start is None:
+        start = partial(local_cluster, target.workers)
+    if start is not None:
+        with start() as cluster, Client(cluster) as client:
             yield client
         return
     try:
@@ -112,6 +113,16 @@ def open_client(target: Target, security: Any = None) -> Iterator[Any]:
         yield client
     finally:
         client.close()
+
+
+def local_cluster(workers: int) -> Any:
+    """``workers`` one-thread worker processes on 127.0.0.1 only, no dashboard."""
+    from distributed import LocalCluster
+
+    return LocalCluster(
+        n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+        dashboard_address=None,
+    )  # fmt: skip
 
 
 def submit_folds(
