@@ -52,14 +52,17 @@ def run(config: dict[str, Any], queue: Any, cancel_event: Any) -> None:
     with msg.final_message_guard(emit):
         # Imported inside: the first message can go out before torch finishes loading.
         from training.api import run_training
+        from training.cluster.arguments import RUN_ON, fold_runner_for
         from training.config import TrainConfig
 
-        cfg = TrainConfig.from_dict(config)
+        runner = fold_runner_for(config.get(RUN_ON))  # the window's "Run on"; None: here
+        cfg = TrainConfig.from_dict({k: v for k, v in config.items() if k != RUN_ON})
         threads = cfg.threads or max(1, (os.cpu_count() or 2) - 1)  # leave a core to the GUI
         import torch
 
         torch.set_num_threads(threads)
-        outcome = run_training(cfg, emit, should_cancel)
+        extra = {"fold_runner": runner} if runner is not None else {}
+        outcome = run_training(cfg, emit, should_cancel, **extra)
         if watch.gone:
             _orphaned(cfg.project, outcome.run_id, queue)
 

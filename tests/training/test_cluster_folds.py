@@ -18,6 +18,8 @@ from training.cluster.driver import ClusterFolds
 from training.config import TrainConfig
 
 pytest.importorskip("distributed")
+# Two runs, one of them on two spawned worker processes that import torch: 25-75 s here.
+pytestmark = pytest.mark.slow
 
 
 def _cfg(folder, run_id: str) -> TrainConfig:
@@ -121,3 +123,25 @@ def test_workers_get_tensors_ids_and_labels_but_no_names_paths_or_groups(two_run
         leaked = [s for s in secrets if s.encode() in payload]
         assert not leaked, leaked
     assert runner.bytes_sent > 12 * 32 * 32 * 4  # the tensors did travel
+
+
+def test_a_window_job_with_run_on_trains_its_folds_on_the_cluster(tmp_path):
+    """The window's training process (training.worker.run) takes "Run on" from the job's
+    config: the folds train on the cluster and the messages are a local run's."""
+    import queue
+    import threading
+
+    from training.worker import run
+
+    project = make_project(tmp_path, 8, kind="2d", size=32)
+    folder = project.folder
+    project.close()
+    config = _cfg(folder, "from-window").to_dict()
+    config.update(epochs=1, run_on="local-cluster:2")
+    messages: queue.Queue = queue.Queue()
+    run(config, messages, threading.Event())
+    got = [msg.from_dict(messages.get_nowait()) for _ in range(messages.qsize())]
+    assert isinstance(got[-1], msg.Finished), got[-1]
+    logs = [m.text for m in got if isinstance(m, msg.Log)]
+    assert any("to the cluster in" in text for text in logs)  # the folds went to Dask
+    assert sorted(m.fold for m in got if isinstance(m, msg.Epoch)) == [1, 2]

@@ -29,6 +29,19 @@ def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--tls-key", metavar="FILE", help="TLS: this client's private key")
 
 
+# The key of a window job's config that says where its folds train (not a TrainConfig field:
+# where a run trains does not change what it trains).
+RUN_ON = "run_on"
+
+
+def fold_runner_for(on: str | None) -> Any:
+    """The fold runner for a ``--on`` value alone (the window's choice; TLS from Dask's
+    configuration, SLURM and SSH with their defaults)."""
+    parser = argparse.ArgumentParser()
+    add_cluster_arguments(parser)
+    return fold_runner_from_args(parser.parse_args(["--on", on or "local"]))
+
+
 def fold_runner_from_args(args: argparse.Namespace) -> Any:
     """None for this computer (today's path), else a ``ClusterFolds``."""
     target = parse_target(getattr(args, "on", None))

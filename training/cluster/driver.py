@@ -133,7 +133,11 @@ def submit_folds(
     ids = [it.id for it in data.items]
     resources = {"GPU": 1} if workers_have_gpus(client) else None
     futures = {}
+    from distributed import Variable
+
     for fold in splits.folds:
+        # Nothing to resume from yet (a task then reads this at once, without waiting).
+        Variable(checkpoint_name(channel, fold.number), client=client).set({"epoch": 0})
         task = FoldTask(
             ctx.run_id, cfg, ctx.kind, ctx.model_name, list(ctx.classes), ctx.channels,
             ctx.size, ctx.prep, ids, fold, list(splits.plan.test), channel,

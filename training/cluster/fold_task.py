@@ -107,10 +107,9 @@ def checkpoint_name(channel: str, fold: int) -> str:
 
 
 def _mirrored(variable: Any) -> dict[str, Any] | None:
-    try:
-        return dict(variable.get(timeout=0.2))
-    except TimeoutError:
-        return None  # a first try: nothing mirrored yet
+    """The fold's last mirrored state; None on a first try (the client set epoch 0)."""
+    value = dict(variable.get())
+    return value if value.get("epoch") else None
 
 
 def worker_context(task: FoldTask, emit: Any, should_cancel: Any) -> RunContext:
