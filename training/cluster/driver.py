@@ -117,7 +117,14 @@ def open_client(target: Target, security: Any = None, start: Any = None) -> Iter
 
 def local_cluster(workers: int) -> Any:
     """``workers`` one-thread worker processes on 127.0.0.1 only, no dashboard."""
+    import multiprocessing
+
     from distributed import LocalCluster
+
+    # The window's training process is daemonic, and multiprocessing refuses children to a
+    # daemon. These children are this run's own and closed with it (and if this process is
+    # killed, they lose their scheduler and exit), so the flag is lifted for them.
+    multiprocessing.current_process()._config["daemon"] = False  # type: ignore[attr-defined]
 
     return LocalCluster(
         n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
