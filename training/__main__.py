@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from medview.core.errors import MedviewError
-from training.cli.commands import add_train_arguments, cmd_train
+from training.cli.commands import add_train_command_arguments, cmd_train
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -14,7 +14,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m training", description="Train or cross-validate a classifier on a project."
     )
     parser.add_argument("project", help="the project folder (NAME.medview)")
-    add_train_arguments(parser)
+    add_train_command_arguments(parser)
     args = parser.parse_args(argv)
     try:
         return cmd_train(args)

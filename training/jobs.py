@@ -105,12 +105,16 @@ def train(config: dict[str, Any], queue: Any, cancel_event: Any) -> None:
     outcome: dict[str, Any] = {}
 
     def body(emit: Emit, should_cancel: Callable[[], bool]) -> None:
+        from training.cluster.arguments import fold_runner_for
         from training.engine.api import run_training
+        from training.recipe.cluster_address import RUN_ON
         from training.recipe.config import TrainConfig
 
-        cfg = TrainConfig.from_dict(config)
+        runner = fold_runner_for(config.get(RUN_ON))  # the window's "Run on"; None: here
+        cfg = TrainConfig.from_dict({k: v for k, v in config.items() if k != RUN_ON})
         outcome["project"], outcome["run_id"] = cfg.project, None
-        outcome["run_id"] = run_training(cfg, emit, should_cancel).run_id
+        extra = {"fold_runner": runner} if runner is not None else {}
+        outcome["run_id"] = run_training(cfg, emit, should_cancel, **extra).run_id
 
     watch = _run_job(queue, cancel_event, body, threads=_long_threads(config), one_shot=False)
     if watch.gone and outcome.get("run_id"):

@@ -135,7 +135,12 @@ def _label_from(value: str) -> str:
 
 # (name, help, handler in training.cli.commands, its argument adder)
 TRAINING_COMMANDS: tuple[tuple[str, str, str, str], ...] = (
-    ("train", "train or cross-validate a classifier", "cmd_train", "add_train_arguments"),
+    (
+        "train",
+        "train or cross-validate a classifier",
+        "cmd_train",
+        "add_train_command_arguments",
+    ),
     ("runs", "list runs with status, model and key metrics", "cmd_runs", "add_runs_arguments"),
     ("predict", "apply a run's models to items", "cmd_predict", "add_predict_arguments"),
     (

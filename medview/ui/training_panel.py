@@ -42,10 +42,12 @@ from medview.ui.job_bridge import JobBridge
 from medview.ui.plots import LivePlots
 from medview.ui.predictions import show_prediction_columns
 from medview.ui.run_history import RunHistory
+from medview.ui.run_on import RunOnBox
 from medview.ui.saliency import OverlayControls, SaliencyOverlay
 from medview.ui.training_form import TrainingForm
 from medview.ui.training_side_jobs import SideJobs
 from medview.ui.wheel_guard import guard_wheel
+from training.recipe.cluster_address import RUN_ON
 from training.recipe.plan import PlanCheck, check_plan
 
 if TYPE_CHECKING:
@@ -109,6 +111,8 @@ class TrainingPanel(QWidget):
         self.form = TrainingForm()
         self.form.changed.connect(self.check)
         layout.addWidget(self.form)
+        self.run_on = RunOnBox()  # where the folds train (docs/cluster.md)
+        layout.addWidget(self.run_on)
         self.plan_label = QLabel()
         self.plan_label.setWordWrap(True)
         self.plan_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -232,6 +236,7 @@ class TrainingPanel(QWidget):
         self.overlay.clear()
         self.history.set_project(project)
         self.session.set_project(project)
+        self.run_on.set_project(project.folder if project is not None else None)
         if project is not None:
             model = self.host.browser.model  # it has just read the project's predictions
             if any(model.prediction(it.id) for it in model.items()):
@@ -323,9 +328,15 @@ class TrainingPanel(QWidget):
         if not self.session.may_start:
             return False
         self._check(once)
+        problem = self.run_on.problem()
+        if problem:
+            self.plan_label.setText(f"<span style='color:#c62828'>Run on: {problem}</span>")
+            return False
         config = self.session.begin(self.config(once))
         if config is None:
             return False
+        if self.run_on.value() != "local":
+            config = {**config, RUN_ON: self.run_on.value()}
         bridge = JobBridge(config, self.session.target, self)
         bridge.message.connect(self.session.handle)
         self.bridge = bridge

@@ -25,6 +25,14 @@ from training.recipe.arguments import add_train_arguments as add_train_arguments
 from training.recipe.arguments import config_from_args as config_from_args
 
 
+def add_train_command_arguments(parser: argparse.ArgumentParser) -> None:
+    """`medview train`'s flags: the run's settings, and where its folds train (``--on``)."""
+    from training.cluster.arguments import add_cluster_arguments
+
+    add_train_arguments(parser)
+    add_cluster_arguments(parser)
+
+
 def add_runs_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print a JSON list")
 

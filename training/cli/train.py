@@ -106,7 +106,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     if getattr(args, "config", None):
         cfg = _with_config_file(cfg, args)
     cfg.validate()
-    outcome = _run_cancellable(cfg, ProgressPrinter(args.json_progress))
+    from training.cluster.arguments import fold_runner_from_args
+
+    runner = fold_runner_from_args(args)  # None: this computer
+    outcome = _run_cancellable(cfg, ProgressPrinter(args.json_progress), runner)
     if outcome.status == "failed":
         raise MedviewError(f"training failed: {outcome.error}")
     if outcome.status == "cancelled":
@@ -135,11 +138,13 @@ def _with_config_file(cfg: Any, args: argparse.Namespace) -> Any:
     )
 
 
-def _run_cancellable(cfg: Any, printer: ProgressPrinter) -> Any:
-    """The run, with Ctrl-C as a cancel after the current batch (twice: stop at once)."""
+def _run_cancellable(cfg: Any, printer: ProgressPrinter, fold_runner: Any = None) -> Any:
+    """The run, with Ctrl-C as a cancel after the current batch (twice: stop at once);
+    ``fold_runner`` trains the folds elsewhere (``--on``)."""
     from training.engine.api import run_training
 
-    return with_sigint_cancel(lambda cancelled: run_training(cfg, printer, cancelled))
+    extra = {"fold_runner": fold_runner} if fold_runner is not None else {}
+    return with_sigint_cancel(lambda cancelled: run_training(cfg, printer, cancelled, **extra))
 
 
 def with_sigint_cancel(body: Callable[[Callable[[], bool]], Any]) -> Any:

@@ -32,16 +32,20 @@ from medview.core import messages as msg
 from medview.core.errors import MedviewError
 from medview.core.project import Project
 from training.engine import ddp
+from training.engine.data import LoadedData
 from training.engine.folds import train_folds
 from training.engine.loop import Cancelled
 from training.engine.report import db_metrics
-from training.engine.run_context import Emit, Reporter, RunContext, RunRecord
+from training.engine.run_context import Emit, Reporter, RunContext, RunRecord, Splits
 from training.engine.run_data import load, plan
 from training.engine.run_report import all_rows, predict_unlabelled, store_predictions, write_report
 from training.engine.run_setup import new_run_id, prepare
 from training.recipe.config import TrainConfig
 
 __all__ = ["Emit", "RunOutcome", "new_run_id", "run_training"]
+
+# Trains the planned folds into the record (and the run folder): ``train_folds`` or a cluster's.
+FoldRunner = Callable[[RunContext, LoadedData, Splits, RunRecord], None]
 
 
 @dataclass
@@ -65,10 +69,12 @@ def run_training(
     cfg: TrainConfig,
     emit: Emit = lambda m: None,
     should_cancel: Callable[[], bool] = lambda: False,
+    fold_runner: FoldRunner = train_folds,
 ) -> RunOutcome:
     """Run (and record) one training run. Never raises for a run that had started: the
     outcome says finished/cancelled/failed; a config or project error before the run exists
-    raises ``MedviewError``."""
+    raises ``MedviewError``. ``fold_runner`` trains the folds: here by default, on a Dask
+    cluster with ``training.cluster.driver.ClusterFolds``."""
     started = time.perf_counter()
     dist = ddp.init_from_env()
     project = Project.open(cfg.project)
@@ -83,7 +89,7 @@ def run_training(
     data = None
     try:
         data = load(ctx)
-        train_folds(ctx, data, plan(ctx, data, record), record)
+        fold_runner(ctx, data, plan(ctx, data, record), record)
         return _finished(ctx, record)
     except (Cancelled, KeyboardInterrupt):
         return _cancelled(ctx, record)

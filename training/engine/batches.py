@@ -50,6 +50,11 @@ class Context:
     x_device: torch.Tensor | None = None  # the whole set already on the GPU, when it fits
     tta: bool = False  # predictions average the input and its left-right flip
     store: StreamStore | None = None  # a streamed run's items (``x`` is then empty)
+    # A cluster fold (training/cluster/): its state after each epoch goes to ``on_checkpoint``;
+    # ``resume``, such bytes, makes ``fit`` go on after that epoch
+    # (training/engine/fold_checkpoint.py).
+    on_checkpoint: Callable[[int, bytes], None] | None = None  # (epoch, state)
+    resume: bytes | None = None
 
     @property
     def binary(self) -> bool:

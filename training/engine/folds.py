@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -47,36 +48,51 @@ def build_fold_model(ctx: RunContext, record: RunRecord) -> torch.nn.Module:
 def train_folds(ctx: RunContext, data: LoadedData, splits: Splits, record: RunRecord) -> None:
     """Train every fold of ``splits`` in turn; each one's results go into ``record`` (and, on
     rank 0, to the run folder) before the next starts."""
-    total_epochs = len(splits.folds) * ctx.epochs
-    train_started = time.perf_counter()
+    clock = FoldClock(len(splits.folds) * ctx.epochs, time.perf_counter())
     for fold in splits.folds:
-        seed = ctx.cfg.seed + fold.number
-        seed_everything(seed)
-        # Augmentation before the model, as always: the model's random start depends on it.
-        augment = build_augmentation(ctx.augment, ctx.prep.ndim, ctx.channels, seed)
-        model = build_fold_model(ctx, record)
-        on_epoch = _epoch_reporter(ctx, record, fold.number, total_epochs, train_started)
-        loop_ctx = _loop_context(ctx, data, record, augment, on_epoch)
-        fold_started = time.perf_counter()
-
-        def set_mode(m: torch.nn.Module = model, layers: str = ctx.cfg.train_layers) -> None:
-            set_train_mode(m, ctx.model_name, layers)
-
-        result = fit(
-            model,
-            ctx.dist.wrap(model),
-            ctx.cfg,
-            loop_ctx,
-            fold.train,
-            fold.val,
-            set_mode,
-            fold.number,
-        )
-        record.epochs_done += ctx.epochs - result.epochs_run  # early stop: ETA shrinks
-        model.load_state_dict(result.best_state)
-        _keep_fold(ctx, data, splits, record, model, loop_ctx, fold, result, fold_started)
+        model, result = train_fold(ctx, data, splits, record, fold, clock)
         if ctx.lead:
-            _save_fold(ctx, record, model, fold, result)
+            save_fold(ctx, record, model, fold, result)
+
+
+@dataclass
+class FoldClock:
+    """The run's epochs in all and when training began: each Epoch message's ETA."""
+
+    total_epochs: int
+    started: float
+
+
+def train_fold(
+    ctx: RunContext,
+    data: LoadedData,
+    splits: Splits,
+    record: RunRecord,
+    fold: Fold,
+    clock: FoldClock,
+) -> tuple[torch.nn.Module, FitResult]:
+    """One fold, from its seed to its kept predictions in ``record``; the model holds the best
+    epoch's weights. A cluster worker runs this too (training/cluster/fold_task.py)."""
+    seed = ctx.cfg.seed + fold.number
+    seed_everything(seed)
+    # Augmentation before the model, as always: the model's random start depends on it.
+    augment = build_augmentation(ctx.augment, ctx.prep.ndim, ctx.channels, seed)
+    model = build_fold_model(ctx, record)
+    on_epoch = _epoch_reporter(ctx, record, fold.number, clock.total_epochs, clock.started)
+    loop_ctx = _loop_context(ctx, data, record, augment, on_epoch)
+    loop_ctx.on_checkpoint, loop_ctx.resume = ctx.on_checkpoint, ctx.resume
+    fold_started = time.perf_counter()
+
+    def set_mode(m: torch.nn.Module = model, layers: str = ctx.cfg.train_layers) -> None:
+        set_train_mode(m, ctx.model_name, layers)
+
+    result = fit(
+        model, ctx.dist.wrap(model), ctx.cfg, loop_ctx, fold.train, fold.val, set_mode, fold.number
+    )
+    record.epochs_done += ctx.epochs - result.epochs_run  # early stop: ETA shrinks
+    model.load_state_dict(result.best_state)
+    _keep_fold(ctx, data, splits, record, model, loop_ctx, fold, result, fold_started)
+    return model, result
 
 
 def _loop_context(
@@ -170,7 +186,7 @@ def _keep_fold(
     )
 
 
-def _save_fold(
+def save_fold(
     ctx: RunContext, record: RunRecord, model: torch.nn.Module, fold: Fold, result: FitResult
 ) -> None:
     """Rank 0: the fold's weights, the report so far, the FoldDone message and log line."""

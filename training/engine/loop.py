@@ -28,7 +28,11 @@ from torch import nn
 
 from medview.core.errors import MedviewError
 from training.engine.batches import Context, batches, precise_bn, precise_bn_count, predict_logits
+from training.engine.batches import _batch as _batch
+from training.engine.batches import predict as predict
+from training.engine.batches import stage_data as stage_data
 from training.engine.data import epoch_batches, epoch_size
+from training.engine.fold_checkpoint import capture, restore
 from training.engine.gpu_stats import EpochGpuStats
 from training.engine.metrics import _roc_auc
 from training.engine.optimisation import (
@@ -239,9 +243,15 @@ def fit(
     val = Validation(list(val_idx), ctx.y[list(val_idx)], val_criterion)
     stopping = EarlyStopping(cfg.patience, cfg.min_epochs, cfg.early_stopping or "auc")
     result = FitResult(0, 0, {})
-    for epoch in range(1, cfg.epochs + 1):
+    done = restore(t, stopping, result, ctx.resume) if ctx.resume else 0
+    if done and stopping.should_stop(done):  # it had stopped early at its checkpoint
+        result.stopped_early = done < cfg.epochs
+        return result
+    for epoch in range(done + 1, cfg.epochs + 1):
         row = _epoch(t, val, stopping, result, epoch, fold)
         result.history.append(row)
+        if ctx.on_checkpoint is not None:  # before the Epoch message: a client that has
+            ctx.on_checkpoint(epoch, capture(t, stopping, result, epoch))  # has the other
         if ctx.on_epoch is not None:
             ctx.on_epoch(row)
         if stopping.should_stop(epoch):

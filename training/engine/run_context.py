@@ -117,6 +117,10 @@ class RunContext(RunInputs):
     run_id: str
     run_dir: Path
     estimate: dict[str, Any] = field(default_factory=dict)
+    # A cluster worker's fold (training/cluster/fold_task.py): where each epoch's state goes,
+    # and the state to go on from (training/engine/fold_checkpoint.py).
+    on_checkpoint: Callable[[int, bytes], None] | None = None  # (epoch, state)
+    resume: bytes | None = None
 
     @classmethod
     def of(cls, inputs: RunInputs, run_id: str, run_dir: Path, estimate: dict[str, Any]):
