@@ -45,6 +45,13 @@ def search_space(models: Sequence[str], pretrained: str | None = None) -> dict[s
     return space
 
 
+def train_layers_note(pretrained: str | None) -> str:
+    """What the Tune dialog says of --train-layers, from the form's weights."""
+    if pretrained:
+        return "Also searched: the trained layers (--train-layers head, last:N or all)."
+    return f"Not searched: {NOT_SEARCHED_WITHOUT_WEIGHTS}."
+
+
 def not_searched(pretrained: str | None) -> str:
     """What the search leaves out and why (stored in the spec; "" when nothing is)."""
     return "" if pretrained else NOT_SEARCHED_WITHOUT_WEIGHTS
