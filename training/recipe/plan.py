@@ -19,6 +19,7 @@ from training.recipe.config import TrainConfig, model_kind
 from training.recipe.imbalance import imbalance_note
 from training.recipe.model_specs import fine_tuning_warnings
 from training.recipe.split_check import Pool, holdout_problems, kfold_problems
+from training.recipe.weights_fit import weights_problem
 
 
 @dataclass
@@ -84,7 +85,8 @@ def check_plan(project: Project, config: dict[str, Any], kind: str | None = None
     for gate in (_no_labels, _wrong_kind, _one_class):
         if gate(inputs, check, len(labelled)):
             return check
-    for step in (_missing_classes, _test_only_classes, _split_feasible, _run_name_free):
+    steps = (_missing_classes, _test_only_classes, _split_feasible, _run_name_free, _weights_fit)
+    for step in steps:
         step(inputs, check)
     check.warnings.extend(duplicate_warnings(project, items, cfg.near_duplicate_groups))
     check.warnings.extend(fine_tuning_warnings(cfg.model, cfg.train_layers, cfg.pretrained))
@@ -199,6 +201,14 @@ def _run_name_free(inputs: _Inputs, check: PlanCheck) -> None:
     run_id = inputs.cfg.run_id
     if run_id and (inputs.project.runs_dir / run_id).exists():
         check.errors.append(f"A run named {run_id!r} exists already: choose another run name.")
+
+
+def _weights_fit(inputs: _Inputs, check: PlanCheck) -> None:
+    """A weights file made for another architecture: the engine would refuse it once the run
+    has started (training/recipe/weights_fit.py reads only the file's tensor names)."""
+    problem = weights_problem(inputs.cfg.model, inputs.cfg.pretrained)
+    if problem:
+        check.errors.append(problem)
 
 
 def _small_and_imbalanced(inputs: _Inputs, check: PlanCheck) -> None:
