@@ -86,6 +86,11 @@ def test_run_folder_and_metrics_contract(full_run):
     assert np.asarray(m["pooled_confusion"]).sum() == 24
     cfg = json.loads((run_dir / "config.json").read_text())
     assert cfg["model"] == "cnn3d_small" and cfg["folds"] == 2 and cfg["seed"] == 42
+    # The log states how classes were balanced, not only config.json.
+    assert cfg["sampler"] == "none" and cfg["class_weights"] is False
+    log = (run_dir / "log.txt").read_text()
+    assert "class balance: sampler none (each epoch draws every training item once)" in log
+    assert "loss class weighting off" in log
     with (run_dir / "history.csv").open() as fh:
         rows = list(csv.DictReader(fh))
     assert list(rows[0])[:4] == ["fold", "epoch", "train_loss", "val_loss"]
