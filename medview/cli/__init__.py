@@ -31,6 +31,7 @@ COMMANDS = (
     "export",
     "apply",
     "merge",
+    "compare",
     "study",
     "tune",
     "self-test",

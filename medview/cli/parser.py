@@ -152,6 +152,12 @@ TRAINING_COMMANDS: tuple[tuple[str, str, str, str], ...] = (
     ),
     ("merge", "combine per-fold runs into one run", "cmd_merge", "add_merge_arguments"),
     (
+        "compare",
+        "finished runs side by side: a table (CSV) and ROC / metric plots",
+        "cmd_compare",
+        "add_compare_arguments",
+    ),
+    (
         "study",
         "compare models on the same folds, with statistics",
         "cmd_study",
