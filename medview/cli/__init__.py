@@ -22,6 +22,7 @@ COMMANDS = (
     "import",
     "items",
     "label",
+    "key-slice",
     "info",
     "relink",
     "demo",
