@@ -47,7 +47,7 @@ MANUAL_DEFAULTS: dict[str, Any] = {
     "weight_decay": 0.0,
     "optimizer": "adam",
     "scheduler": "none",
-    "augment": "light",
+    "augment": "none",  # --no-auto is a protocol: nothing chosen for you, not even flips
     "warmup_epochs": 0,
     "label_smoothing": 0.0,
     "ema": False,
