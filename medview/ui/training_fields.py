@@ -181,7 +181,7 @@ FIELDS: tuple[Field, ...] = (
                    ("streamed from disk", "stream"))),
     # ---------------------------------------------------------------- Optimisation
     Field("auto", "bool", "Auto", "Let Auto choose what is left at Auto (off: the manual "
-          "defaults: 30 epochs, batch 8, Adam 1e-3, no schedule, light augmentation)", _O,
+          "defaults: 30 epochs, batch 8, Adam 1e-3, no schedule, no augmentation)", _O,
           flag="--no-auto", text="fill in what is left at Auto"),
     Field("quick", "bool", "Quick check", "Auto with a smaller input and fewer epochs: a "
           "run of about a minute", _O, text="about a minute"),

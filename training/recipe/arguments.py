@@ -208,7 +208,7 @@ def _optimiser_arguments(g: argparse._ArgumentGroup) -> None:
         dest="auto",
         action="store_false",
         help="no Auto choices: unset settings take the manual defaults (30 epochs, batch 8, "
-        "Adam 1e-3, no schedule, light augmentation)",
+        "Adam 1e-3, no schedule, no augmentation unless set)",
     )
     g.add_argument(
         "--quick", action="store_true", help="Auto's quick check: a short run (about a minute)"
