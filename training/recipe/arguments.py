@@ -86,7 +86,13 @@ def _model_arguments(g: argparse._ArgumentGroup) -> None:
         "--pretrained", metavar="PATH", help="weight file (.pth/.pt/.safetensors), or 'download'"
     )
     _fine_tuning_arguments(g)
-    g.add_argument("--augment", choices=AUGMENT_PRESETS, help="default: Auto (by modality)")
+    g.add_argument(
+        "--augment",
+        metavar="PRESET|NAME=V,..",
+        help=f"a preset ({', '.join(AUGMENT_PRESETS)}) or parameters by name, e.g. "
+        "'flip_x=0.9,rotate=15,brightness=0.2' or 'light,noise=0.05' (docs/augmentation.md); "
+        "default: Auto (by modality)",
+    )
 
 
 def _train_layers(text: str) -> str:
