@@ -19,7 +19,6 @@ from PySide6.QtWidgets import QAbstractButton, QMessageBox, QWidget
 from medview.core.errors import MedviewError
 from medview.core.run_folder import RunFolder
 from medview.ui.training_fields import BY_NAME
-from training.recipe.config import AUGMENT_PRESETS
 from training.recipe.rerun import asks_for_download, check_settings, read_run_config
 
 if TYPE_CHECKING:
@@ -63,8 +62,6 @@ def run_again(panel: TrainingPanel, run_id: str) -> bool:
             settings = {**settings, "pretrained": None}
     apply_to_form(panel, settings)
     others = {k: v for k, v in settings.items() if k not in FORM_KEYS and k not in _NOT_CARRIED}
-    if settings.get("augment") not in (None, *AUGMENT_PRESETS):  # named parameters: the form
-        others["augment"] = settings["augment"]  # shows presets only, so they are carried
     started = panel.start(once=others)  # the session's overrides still win
     if started:
         panel.log.appendPlainText(f"Running again with the settings of run {run_id}.")

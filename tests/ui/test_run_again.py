@@ -25,7 +25,7 @@ SETTINGS = {
     "batch_size": 3,
     "lr": 0.002,
     "size": 16,
-    "augment": "flip_x=0.9,rotate=15",  # named parameters: the form shows presets only
+    "augment": "flip_x=0.9,rotate=15",  # named parameters: typed into the form's box
     "class_weights": True,
     "train_layers": "all",
     "patience": 3,
@@ -74,7 +74,7 @@ def test_run_again_loads_the_settings_and_starts_a_new_run(qtbot, window: MainWi
         panel.history.rerun_button.click()
     new_id = started.args[0]
     form = panel.form.config()
-    for key in ("model", "epochs", "folds", "holdout", "batch_size", "size"):
+    for key in ("model", "epochs", "folds", "holdout", "batch_size", "size", "augment"):
         assert form[key] == SETTINGS[key], key
     assert form["lr"] == pytest.approx(0.002)
     assert form["class_weights"] and form["patience"] == 3 and form["device"] == "cpu"
