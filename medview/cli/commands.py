@@ -37,6 +37,11 @@ def cmd_import(args: argparse.Namespace) -> int:
     missing = [str(s) for s in sources if not s.exists()]
     if missing:
         raise MedviewError(f"{missing[0]}: no such file or folder")
+    key_slices = getattr(args, "key_slices_csv", None)
+    if key_slices:
+        from medview.io.key_slices_csv import check_key_slices_csv
+
+        check_key_slices_csv(key_slices)  # a bad file stops here, before anything is imported
     with Project.open(args.project) as project:
         report = import_sources(
             project,
@@ -49,6 +54,10 @@ def cmd_import(args: argparse.Namespace) -> int:
         )
         for line in report.summary_lines():
             print(line)
+        if key_slices:
+            from medview.io.key_slices_csv import apply_key_slices_csv
+
+            print("\n".join(apply_key_slices_csv(project, key_slices).lines()))
     # Nothing usable at all is a failure; some bad files among good ones are not.
     if not report.imported and report.skipped and not report.duplicates:
         print(f"medview: nothing imported ({len(report.skipped)} file(s) skipped)", file=sys.stderr)
@@ -112,6 +121,29 @@ def cmd_label(args: argparse.Namespace) -> int:
         previous = project.set_label(item.id, None if args.clear else args.label)
     new = "(none)" if args.clear else args.label
     print(f"{item.name}: {previous or '(none)'} -> {new}  [item id {item.id}]")
+    return 0
+
+
+def cmd_key_slice(args: argparse.Namespace) -> int:
+    """Mark (or clear) the key slice of a volume, as the slice view's K does."""
+    from medview.core.project import Project
+    from medview.io.key_slices_csv import PLANES, parse_axis
+
+    if args.clear == (args.slice is not None):
+        raise UsageError("give a SLICE or --clear (not both)")
+    try:
+        axis = parse_axis(args.axis)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    with Project.open(args.project) as project:
+        item = project.get_item(project.resolve_item_ref(args.item, by_id=args.id))
+        if args.clear:
+            project.clear_key_slice(item.id)
+            print(f"{item.name}: key slice cleared  [item id {item.id}]")
+            return 0
+        project.set_key_slice(item.id, axis, args.slice)
+    plane = next(p for p, a in PLANES.items() if a == axis)
+    print(f"{item.name}: key slice {plane} {args.slice}  [item id {item.id}]")
     return 0
 
 

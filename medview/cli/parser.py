@@ -58,6 +58,12 @@ def _add_making_commands(sub: Subparsers) -> None:
     p.add_argument("--labels-csv", metavar="FILE", help="CSV: path or name, label[, group]")
     p.add_argument("--split", choices=["train", "val", "test"], help="split for all imported")
     p.add_argument("--group-pattern", metavar="REGEX", help="group (patient id) from the path")
+    p.add_argument(
+        "--key-slices-csv",
+        metavar="FILE",
+        help="CSV: path or name, slice[, axis or plane]: each volume's key slice "
+        "(train --slices key)",
+    )
     p.set_defaults(handler=commands.cmd_import)
 
     p = sub.add_parser("demo", help="write (once) and open a small labelled example project")
@@ -91,6 +97,21 @@ def _add_changing_commands(sub: Subparsers) -> None:
     p.add_argument("--clear", action="store_true", help="remove the item's label")
     p.add_argument("--id", action="store_true", help="ITEM is an item id, not a name")
     p.set_defaults(handler=commands.cmd_label)
+
+    p = sub.add_parser(
+        "key-slice", help="mark (or clear) the slice of a volume that --slices key trains on"
+    )
+    p.add_argument("project")
+    p.add_argument("item", help="item name, or its id with --id")
+    p.add_argument("slice", nargs="?", type=int, metavar="SLICE", help="0-based index")
+    p.add_argument(
+        "--axis",
+        default="axial",
+        help="0|1|2 or axial|coronal|sagittal: the plane the index counts along (default axial)",
+    )
+    p.add_argument("--clear", action="store_true", help="remove the volume's key slice")
+    p.add_argument("--id", action="store_true", help="ITEM is an item id, not a name")
+    p.set_defaults(handler=commands.cmd_key_slice)
 
     p = sub.add_parser("relink", help="find moved image files again by content hash")
     p.add_argument("project")
@@ -156,6 +177,12 @@ TRAINING_COMMANDS: tuple[tuple[str, str, str, str], ...] = (
         "add_apply_arguments",
     ),
     ("merge", "combine per-fold runs into one run", "cmd_merge", "add_merge_arguments"),
+    (
+        "compare",
+        "finished runs side by side: a table (CSV) and ROC / metric plots",
+        "cmd_compare",
+        "add_compare_arguments",
+    ),
     (
         "study",
         "compare models on the same folds, with statistics",

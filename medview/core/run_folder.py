@@ -30,6 +30,11 @@ METRICS = "metrics.json"
 HISTORY = "history.csv"
 PREDICTIONS = "predictions.csv"
 LOG = "log.txt"
+# The per-fold table the papers show, for a spreadsheet: one row per fold, then the mean and
+# the sample std over folds (and the test split's row, when there is one). Written with
+# metrics.json, whose folds and summary it repeats.
+FOLDS = "folds.csv"
+FOLDS_METRICS = ("accuracy", "precision", "recall", "specificity", "f1", "roc_auc")
 # In the folder of a study's run, the study's id: written before the run's database row, so a
 # folder left without a row (the process killed in between) is known to be the study's.
 STUDY_MARKER = ".study"
@@ -96,6 +101,10 @@ class RunFolder:
         return self.path / LOG
 
     @property
+    def folds(self) -> Path:
+        return self.path / FOLDS
+
+    @property
     def slices(self) -> Path:
         return self.path / SLICES
 
@@ -118,7 +127,8 @@ class RunFolder:
         sliced = (
             [f"{LEVELS_PLOT}{suffix}" for suffix in PLOT_SUFFIXES] if self.slices.exists() else []
         )
-        return [HISTORY, PREDICTIONS, *plots, *([SLICES] if sliced else []), *sliced]
+        tables = [HISTORY, PREDICTIONS, *([FOLDS] if self.folds.exists() else [])]
+        return [*tables, *plots, *([SLICES] if sliced else []), *sliced]
 
     def weight_folds(self) -> list[int]:
         """The folds whose weights are on disk, in order."""
@@ -141,7 +151,9 @@ class RunFolder:
         write_json(self.config, data)
 
     def write_metrics(self, data: dict[str, Any]) -> None:
+        """metrics.json, and folds.csv from its folds and summary (kept in step)."""
         write_json(self.metrics, data)
+        write_folds_csv(self.folds, data)
 
     # ------------------------------------------------------------------ history.csv
     def write_history(self, rows: Sequence[dict[str, Any]]) -> None:
@@ -166,6 +178,33 @@ def write_history_csv(path: Path, rows: Sequence[dict[str, Any]]) -> None:
         writer.writeheader()
         for row in rows:
             writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in columns})
+
+
+def write_folds_csv(path: Path, metrics: dict[str, Any]) -> None:
+    """fold, n_train, n_val and FOLDS_METRICS per fold; then ``mean`` and ``std`` rows from
+    metrics.json's summary (std: sample, ddof 1); then ``test`` (n_val: its n) when present.
+    Binary metrics are for the second class, multiclass ones macro (DESIGN.md section 4)."""
+    columns = ("fold", "n_train", "n_val", *FOLDS_METRICS)
+    folds = [f for f in metrics.get("folds") or [] if isinstance(f, dict)]
+    summary = metrics.get("summary") or {}
+    rows = [dict(f) for f in folds]
+    for stat in ("mean", "std"):
+        rows.append({**{k: (summary.get(k) or {}).get(stat) for k in columns}, "fold": stat})
+    test = metrics.get("test")
+    if isinstance(test, dict):
+        rows.append({**test, "fold": "test", "n_val": test.get("n")})
+    with atomic_text(path) as fh:
+        writer = csv_cells.DictWriter(fh, columns, extrasaction="ignore")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: _cell(row.get(k)) for k in columns})
+
+
+def _cell(value: Any) -> Any:
+    """Numbers as written (repr: exact), missing as empty."""
+    if value is None or isinstance(value, dict | list):
+        return ""
+    return value
 
 
 def read_history_csv(path: Path) -> list[dict[str, Any]]:

@@ -40,6 +40,14 @@ class Run:
     message: str | None
     study_id: str | None = None  # the study the run belongs to (medview.core.study_store)
 
+    @property
+    def label(self) -> str:
+        """How legends and comparison tables name the run: its whole id (ids are unique; a
+        cut of it is not), with the model in front when the id does not already say it."""
+        if not self.model or self.model in self.id:
+            return self.id
+        return f"{self.model} {self.id}"
+
 
 @dataclass
 class Prediction:

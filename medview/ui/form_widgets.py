@@ -64,7 +64,15 @@ class ChoiceEditor(Editor):
         box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         box.setMinimumContentsLength(10)
 
+        if spec.editable:  # a choice, or a value typed in (never added to the list)
+            box.setEditable(True)
+            box.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
+
     def value(self) -> Any:
+        if self.spec.editable:
+            text = self.widget.currentText().strip()
+            shown = [t for t, _ in self.spec.choices]
+            return self.spec.choices[shown.index(text)][1] if text in shown else (text or None)
         index = self.widget.currentIndex()
         return self.spec.choices[index][1] if index >= 0 else None
 
@@ -73,9 +81,13 @@ class ChoiceEditor(Editor):
             if _same(data, value):
                 self.widget.setCurrentIndex(i)
                 return
+        if self.spec.editable and isinstance(value, str):
+            self.widget.setEditText(value)
 
     def on_change(self, callback: Callable[[], None]) -> None:
         self.widget.currentIndexChanged.connect(lambda *_: callback())
+        if self.spec.editable:
+            self.widget.editTextChanged.connect(lambda *_: callback())
 
 
 class BoolEditor(Editor):

@@ -24,12 +24,12 @@ def level_rows(metrics: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
             continue
         summary = found.get("summary") or {}
         means = {k: v.get("mean") for k, v in summary.items() if isinstance(v, dict)}
-        n = found.get("n")
+        # n_val: the units validated out of fold. Runs before it was written had only "n",
+        # validation and test together, which is not what the column says: left blank.
+        n = found.get("n_val")
+        counted = f" ({n} {plural})" if n is not None else ""
         rows.append(
-            (
-                f"{level} level, mean of folds ({n} {plural})",
-                {**means, "threshold": 0.5, "n_val": n},
-            )
+            (f"{level} level, mean of folds{counted}", {**means, "threshold": 0.5, "n_val": n})
         )
         test = found.get("test")
         if isinstance(test, dict):

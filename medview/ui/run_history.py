@@ -259,11 +259,11 @@ class RunHistory(QWidget):
             metrics = read_metrics(self.project, run)
             summary = metrics.get("summary") or {}
             row = {key: (v or {}).get("mean") for key, v in summary.items()}
-            self.compare_table.set_row(f"{run.model or ''} {run_id[:15]}", row)
+            self.compare_table.set_row(run.label, row)
             roc = metrics.get("roc_mean")
             if roc:
                 auc = summary.get("roc_auc") or {}
-                label = f"{run.model} {run_id[9:15]}"
+                label = run.label
                 if auc.get("mean") is not None:
                     label += f" (AUC {auc['mean']:.3f})"
                 # Runs often share a curve (AUC 1.0 on easy data): vary the dash so none hides.

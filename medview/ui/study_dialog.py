@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from medview.jobs.targets import target
-from training.recipe import model_costs
+from training.recipe import model_costs, tune_space
 from training.recipe.config import (
     DEFAULT_SIZE_2D_IMAGENET,
     MODELS_2D,
@@ -208,7 +208,13 @@ class CompareDialog(QDialog):
 class TuneDialog(QDialog):
     """Budget, time limit and the search space of an Optuna search."""
 
-    def __init__(self, kind: str, model: str | None, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        kind: str,
+        model: str | None,
+        parent: QWidget | None = None,
+        pretrained: str | None = None,
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Tune hyper-parameters")
         self.view: StudyView | None = None  # the search's view, once started
@@ -238,7 +244,7 @@ class TuneDialog(QDialog):
         form.addRow(self.limit, self.minutes)
         layout.addLayout(form)
         note = QLabel(
-            "Not searched: the number of trained layers (that option does not exist yet). "
+            f"{tune_space.train_layers_note(pretrained)} "
             "Searching over the 3D models scores each trial by AUC and MACs (no pruning)."
         )
         note.setWordWrap(True)
@@ -321,8 +327,9 @@ def start_study(panel: TrainingPanel, models: list[str], resume: str | None = No
 def open_tune_dialog(panel: TrainingPanel) -> TuneDialog | None:
     if _busy(panel):
         return None
-    kind, _settings = _train_settings(panel)
-    dialog = TuneDialog(kind, panel.form.model_box.currentData(), panel.window())
+    kind, settings = _train_settings(panel)
+    model = panel.form.model_box.currentData()
+    dialog = TuneDialog(kind, model, panel.window(), settings.get("pretrained"))
 
     def accepted() -> None:
         dialog.view = start_tune(panel, dialog.request())

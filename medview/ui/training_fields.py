@@ -65,6 +65,7 @@ class Field:
     group: str
     flag: str = ""  # the `medview train` flag (default: --name-with-dashes)
     choices: tuple[tuple[str, Any], ...] = ()  # choice: (shown text, value)
+    editable: bool = False  # choice: a value typed in is taken too (augment's named parameters)
     text: str = ""  # bool: the check box's text; pair: "first|second" labels; int: a unit
     lo: float = 0  # int / number / pair: the smallest value
     hi: float = 1000
@@ -181,7 +182,7 @@ FIELDS: tuple[Field, ...] = (
                    ("streamed from disk", "stream"))),
     # ---------------------------------------------------------------- Optimisation
     Field("auto", "bool", "Auto", "Let Auto choose what is left at Auto (off: the manual "
-          "defaults: 30 epochs, batch 8, Adam 1e-3, no schedule, light augmentation)", _O,
+          "defaults: 30 epochs, batch 8, Adam 1e-3, no schedule, no augmentation)", _O,
           flag="--no-auto", text="fill in what is left at Auto"),
     Field("quick", "bool", "Quick check", "Auto with a smaller input and fewer epochs: a "
           "run of about a minute", _O, text="about a minute"),
@@ -220,7 +221,9 @@ FIELDS: tuple[Field, ...] = (
           choices=((AUTO_TEXT, None), ("validation AUC", "auc"), ("validation loss", "loss"))),
     # ---------------------------------------------------------------- Regularisation
     Field("augment", "choice", "Augmentation", "Random flips, rotations, intensity changes "
-          "of training batches (Auto: by modality)", _R, choices=_auto_or(AUGMENT_PRESETS)),
+          "of training batches (Auto: by modality). A preset, or type parameters by name, "
+          "as on the command line: flip_x=0.9,rotate=15,brightness=0.2 (docs/augmentation.md)",
+          _R, choices=_auto_or(AUGMENT_PRESETS), editable=True),
     Field("weight_decay", "float", "Weight decay", "L2 penalty, e.g. 1e-4 (Auto: by "
           "optimiser; AdamW uses 1e-2 when 0)", _R, none_text=AUTO_TEXT),
     Field("label_smoothing", "float", "Label smoothing", "Multiclass cross-entropy "

@@ -13,6 +13,7 @@ from typing import Any
 
 AUTO = "Auto — chosen from the data (recommended)"
 QUICK = "Quick check — Auto, about a minute"
+PROTOCOL = "Protocol — nothing chosen for you"  # --no-auto: a published protocol as given
 # None: Auto chooses (training/recipe/auto.py, docs/auto.md); the spin boxes show it as "Auto" (0).
 PRESETS: dict[str, dict[str, Any]] = {
     AUTO: {
@@ -34,6 +35,16 @@ PRESETS: dict[str, dict[str, Any]] = {
         "train_layers": "all",
         "augment": None,
         "quick": True,
+    },
+    PROTOCOL: {  # the manual defaults shown as values; what the form leaves unset stays off
+        "model": None,
+        "epochs": 30,
+        "folds": 5,
+        "batch_size": 8,
+        "lr": 1e-3,
+        "train_layers": "all",
+        "augment": "none",
+        "auto": False,
     },
     "3D volumes — MedicalNet ResNet10, fine-tune": {
         "model": "medicalnet_resnet10",

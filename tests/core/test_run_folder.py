@@ -77,3 +77,30 @@ def test_reading_a_run_needs_neither_torch_nor_qt() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.stdout.strip() == "[]", out.stderr
+
+
+def test_folds_csv_is_written_with_metrics(tmp_path: Path) -> None:
+    """One row per fold, then mean and std (the summary's), then test; absent values empty,
+    so a multiclass run without specificity still reads as a table."""
+    import csv
+
+    folder = RunFolder(tmp_path / "r")
+    folder.path.mkdir()
+    folder.write_metrics(
+        {
+            "folds": [
+                {"fold": 1, "n_train": 8, "n_val": 4, "accuracy": 0.75, "f1": 0.5,
+                 "roc": {"fpr": [0, 1]}},
+                {"fold": 2, "n_train": 8, "n_val": 4, "accuracy": 1.0, "f1": 1.0},
+            ],
+            "summary": {"accuracy": {"mean": 0.875, "std": 0.1767766952966369, "n": 2}},
+            "test": {"n": 3, "accuracy": 2 / 3},
+        }
+    )  # fmt: skip
+    with folder.folds.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["fold"] for r in rows] == ["1", "2", "mean", "std", "test"]
+    assert rows[0]["accuracy"] == "0.75" and rows[0]["specificity"] == ""
+    assert rows[3]["accuracy"] == "0.1767766952966369"
+    assert rows[4]["n_val"] == "3" and float(rows[4]["accuracy"]) == 2 / 3
+    assert "folds.csv" in folder.report_files()  # an export copies it

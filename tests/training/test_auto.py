@@ -88,14 +88,41 @@ def test_auto_plan_for_a_slice_mode_set_matches_the_docs():
 def test_auto_plan_multiclass_rgb_and_given_settings_win():
     items = _items(300, (1, 200, 300, 3), classes=("a", "b", "c"))
     profile = profile_items(items, ["a", "b", "c"], "2d")
-    cfg = TrainConfig(lr=1e-4, augment="none", model="cnn_small")
+    cfg = TrainConfig(augment="none", model="cnn_small", epochs=10)
     plan = auto_settings(cfg, profile, "cpu")
     assert plan.values["label_smoothing"] == 0.1
     assert plan.values["size"] == 128  # 300 px median side, CPU cap
-    for given in ("lr", "augment", "model"):
+    for given in ("epochs", "augment", "model"):
         assert given not in plan.values and given in plan.given
     rgb = auto_settings(TrainConfig(), profile, "cpu").values
     assert rgb["augment"] == "strong"  # colour microscopy: orientation-free
+
+
+@pytest.mark.parametrize("named", [{"optimizer": "adam"}, {"lr": 1e-3}, {"scheduler": "step"}])
+def test_a_named_optimiser_lr_or_schedule_keeps_autos_recipe_parts_off(named):
+    """ "Adam 1e-3, StepLR(7, 0.1)" is that: no weight decay, EMA, TTA, label smoothing or
+    warm-up added unannounced; what the user sets too still wins."""
+    items = _items(300, (1, 64, 64), classes=("a", "b", "c"))
+    profile = profile_items(items, ["a", "b", "c"], "2d")
+    plan = auto_settings(TrainConfig(**named), profile, "cpu")
+    off = {"weight_decay": 0.0, "ema": False, "tta": False, "label_smoothing": 0.0}
+    assert {k: plan.values[k] for k in off} == off
+    assert "you set the" in plan.reasons["ema"]
+    auto_epochs(TrainConfig(**named), 200, 16, plan, warmup_given=False)
+    assert plan.values["warmup_epochs"] == 0
+    chosen = auto_settings(TrainConfig(**named, ema=True, weight_decay=1e-4), profile, "cpu")
+    assert "ema" not in chosen.values and "weight_decay" not in chosen.values
+    recipe = auto_settings(TrainConfig(), profile, "cpu").values  # nothing named: the recipe
+    assert recipe["weight_decay"] == 0.05 and recipe["ema"] and recipe["label_smoothing"] == 0.1
+
+
+def test_a_given_warm_up_survives_the_time_budget():
+    from training.recipe.auto import AutoPlan, fit_time_budget
+
+    plan = AutoPlan()
+    plan.choose("epochs", 60, "about 300 steps")  # warm-up given by the user: not in values
+    assert fit_time_budget(TrainConfig(warmup_epochs=2), plan, {"seconds": 1200.0})
+    assert "warmup_epochs" not in plan.values
 
 
 # ---------------------------------------------------------------------- batch size
@@ -234,6 +261,7 @@ def test_auto_epochs_shrink_to_the_time_budget_measured_on_the_device():
 
     plan = AutoPlan()
     plan.choose("epochs", 60, "about 300 steps")
+    plan.choose("warmup_epochs", 6, "recipe")
     # 1200 s estimated for 60 epochs, budget 600 s -> 30 epochs, warm-up 3
     assert fit_time_budget(TrainConfig(), plan, {"seconds": 1200.0})
     assert plan.values["epochs"] == 30 and plan.values["warmup_epochs"] == 3
@@ -293,3 +321,29 @@ def _plan_epochs(n_train: int):
     plan = AutoPlan()
     auto_epochs(TrainConfig(), n_train, 8, plan, warmup_given=False)
     return plan
+
+
+def test_no_auto_is_a_protocol_without_augmentation_unless_set():
+    plain = TrainConfig(auto=False).with_defaults()
+    assert plain.augment == "none" and plain.weight_decay == 0.0 and not plain.ema
+    assert TrainConfig(auto=False, augment="light").with_defaults().augment == "light"
+
+
+def test_the_plan_check_lists_every_setting_auto_chooses(tmp_path):
+    from projects import make_project
+
+    from training.recipe.plan import check_plan
+
+    project = make_project(tmp_path, n=12, kind="2d")
+    protocol = {"model": "cnn_small", "optimizer": "adam", "lr": 1e-3, "scheduler": "step"}
+    plan = check_plan(project, {**protocol, "folds": 2})
+    chosen = {line.split(" = ")[0]: line for line in plan.auto_chosen}
+    assert {"size", "augment", "weight_decay", "ema", "tta", "label_smoothing"} <= set(chosen)
+    assert not {"model", "optimizer", "lr", "scheduler"} & set(chosen)  # the user's own
+    assert chosen["ema"].startswith("ema = False  (off: you set the optimizer and lr")
+    assert (
+        "Auto chooses (not set by you):" in plan.text() and "batch size and epochs" in plan.text()
+    )
+    manual = check_plan(project, {**protocol, "folds": 2, "auto": False})
+    assert manual.auto_chosen == [] and "Auto chooses" not in manual.text()
+    project.close()

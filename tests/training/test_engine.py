@@ -22,7 +22,7 @@ FOLD_KEYS = {
     "roc_auc", "best_epoch", "epochs_run",
 }  # fmt: skip
 RUN_FILES = {
-    "config.json", "metrics.json", "history.csv", "predictions.csv", "log.txt",
+    "config.json", "metrics.json", "history.csv", "predictions.csv", "log.txt", "folds.csv",
     "roc.png", "roc.svg", "confusion.png", "confusion.svg", "loss.png", "loss.svg",
 }  # fmt: skip
 
@@ -103,6 +103,25 @@ def test_run_folder_and_metrics_contract(full_run):
     assert np.asarray(m["pooled_confusion"]).sum() == 24
     cfg = json.loads((run_dir / "config.json").read_text())
     assert cfg["model"] == "cnn3d_small" and cfg["folds"] == 2 and cfg["seed"] == 42
+    # folds.csv: the per-fold table the papers show, with mean and std, and the test row.
+    with (run_dir / "folds.csv").open() as fh:
+        table = list(csv.DictReader(fh))
+    assert list(table[0]) == [
+        "fold", "n_train", "n_val", "accuracy", "precision", "recall", "specificity", "f1",
+        "roc_auc",
+    ]  # fmt: skip
+    assert [r["fold"] for r in table] == ["1", "2", "mean", "std", "test"]
+    for row, fold in zip(table, m["folds"], strict=False):
+        assert float(row["f1"]) == pytest.approx(fold["f1"])
+        assert int(row["n_val"]) == fold["n_val"]
+    for stat, row in (("mean", table[2]), ("std", table[3])):
+        assert float(row["roc_auc"]) == pytest.approx(m["summary"]["roc_auc"][stat])
+    assert float(table[4]["accuracy"]) == pytest.approx(m["test"]["accuracy"])
+    # The log states how classes were balanced, not only config.json.
+    assert cfg["sampler"] == "none" and cfg["class_weights"] is False
+    log = (run_dir / "log.txt").read_text()
+    assert "class balance: sampler none (each epoch draws every training item once)" in log
+    assert "loss class weighting off" in log
     with (run_dir / "history.csv").open() as fh:
         rows = list(csv.DictReader(fh))
     assert list(rows[0])[:4] == ["fold", "epoch", "train_loss", "val_loss"]

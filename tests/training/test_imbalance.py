@@ -66,3 +66,5 @@ def test_the_report_notes_the_imbalance(tmp_path) -> None:
     assert "MUT has 3 items, WT 12" in metrics["imbalance"]
     assert "weights the loss by inverse class frequency." in metrics["imbalance"]
     assert metrics["imbalance"] in metrics["warnings"]
+    log = (folder / "runs" / "imb" / "log.txt").read_text()
+    assert "loss class weighting inverse class frequency" in log

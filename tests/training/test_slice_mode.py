@@ -99,8 +99,12 @@ def test_each_slice_mode_trains_and_keeps_volumes_and_patients_whole(
     assert sum(1 for r in final if not r["true"]) == 2  # the unlabelled volumes, predicted
     levels = metrics["levels"]
     assert set(levels) >= {"slice", "volume", "patient", "about"}
-    assert levels["volume"]["n"] == len(labelled_volumes)
-    assert levels["patient"]["n"] == 6 and levels["slice"]["n"] == per_volume * 12
+    # "n val" counts what was validated out of fold; the test patient's 2 volumes apart.
+    assert levels["volume"]["n_val"] == len(labelled_volumes) - 2 == 10
+    assert levels["volume"]["n_test"] == levels["volume"]["test"]["n"] == 2
+    assert levels["patient"]["n_val"] == 5 and levels["patient"]["n_test"] == 1
+    assert levels["slice"]["n_val"] == per_volume * 10
+    assert levels["slice"]["test"]["n"] == per_volume * 2
     assert (run_dir / "levels.png").is_file() and (run_dir / "patients.csv").is_file()
 
 

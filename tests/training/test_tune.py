@@ -37,6 +37,51 @@ def test_search_space():
     assert "train-layers" in NOT_SEARCHED and "train_layers" not in space
 
 
+def test_an_explicit_batch_size_is_kept_not_searched():
+    space = search_space(["cnn_small"], batch_size=4)
+    assert "batch_size" not in space and {"lr", "weight_decay", "augment"} <= set(space)
+    from training.recipe.tune_space import not_searched
+
+    assert "batch size is kept at the 4 you gave" in not_searched("/w.pth", 4)
+
+
+def test_a_pruned_trial_is_reported_once_as_pruned():
+    from medview.core import messages as msg
+    from training.studies.tune import _TrialWatch
+
+    class Trial:
+        number = 3
+
+        def report(self, value, step) -> None:
+            pass
+
+        def should_prune(self) -> bool:
+            return True
+
+    said: list = []
+
+    class Search:
+        user_stop = False
+
+        def inner(self, message) -> None:
+            said.append(message)
+
+        def should_cancel(self) -> bool:
+            return False
+
+    watch = _TrialWatch(Trial(), Search(), prunable=True)
+    watch.emit(msg.Epoch("t", 1, 1, 2, 0.5, 0.6, 0.4, 0.5, 1e-3, 1.0))
+    assert watch.cancel()  # the run is asked to stop
+    watch.emit(msg.Log("cancelled; completed folds kept: none", "warning"))
+    watch.emit(msg.Cancelled("t", []))
+    texts = [m.text for m in said if isinstance(m, msg.Log)]
+    assert texts == [
+        "trial 3 pruned: its first fold's validation AUC is below the median of earlier "
+        "trials at this epoch"
+    ]
+    assert not any(isinstance(m, msg.Cancelled) for m in said)
+
+
 def test_search_space_includes_train_layers_from_pretrained_weights():
     space = search_space(["resnet50"], pretrained="/w/resnet50.pth")
     # resnet50 has 17 blocks: a quarter (4) and a half (8), head and all
@@ -152,7 +197,8 @@ def test_killed_search_resumes_without_repeating_finished_trials(tmp_path):
             assert runs_after[run_id].started_at == started  # finished runs kept, not redone
     report = json.loads((folder / "runs" / "T" / "study.json").read_text())
     assert report["kind"] == "tune" and report["tune"]["best_run"] == outcome.best_run
-    assert set(outcome.best_settings) >= {"lr", "batch_size", "weight_decay", "augment", "model"}
+    assert set(outcome.best_settings) >= {"lr", "weight_decay", "augment", "model"}
+    assert "batch_size" not in outcome.best_settings  # --batch-size 4 given: kept, not searched
     assert report["differing_settings"]  # lr etc. differ between trials: the HP table
     assert len(report["tune"]["trials"]) == len(after)
 

@@ -8,7 +8,7 @@ from medview.ui.plots import LivePlots
 
 def _level(auc: float, n: int) -> dict:
     summary = {"roc_auc": {"mean": auc, "std": 0.0, "n": 2}, "accuracy": {"mean": 0.5}}
-    return {"summary": summary, "n": n, "test": None, "pooled": {"roc_auc": auc}}
+    return {"summary": summary, "n_val": n, "test": None, "pooled": {"roc_auc": auc}}
 
 
 def test_the_table_shows_the_three_levels_side_by_side(qtbot) -> None:  # noqa: ANN001
@@ -39,3 +39,20 @@ def test_the_table_shows_the_three_levels_side_by_side(qtbot) -> None:  # noqa: 
     plots.set_final({"classes": ["WT", "MUT"], "model": "x", "folds": []})  # a plain run
     assert plots.table.horizontalHeaderItem(0).text() == "Fold"
     assert not plots.tables.isTabVisible(2) and not table.rows
+
+
+def test_n_val_is_the_validated_count_and_the_test_row_has_its_own() -> None:
+    from medview.ui.level_rows import level_rows
+
+    slices = _level(0.7, 40)
+    slices["n_test"] = 40
+    slices["test"] = {"roc_auc": 0.6, "n": 40}
+    rows = dict(level_rows({"levels": {"slice": slices}}))
+    assert rows["slice level, mean of folds (40 slices)"]["n_val"] == 40  # not 80
+    assert rows["slice level, test"]["n_val"] == 40
+    # A run from before n_val: its "n" was validation and test together, so no count shown.
+    old = {"summary": slices["summary"], "n": 80, "test": None}
+    assert dict(level_rows({"levels": {"slice": old}})) == {
+        "slice level, mean of folds": {"roc_auc": 0.7, "accuracy": 0.5, "threshold": 0.5,
+                                       "n_val": None}
+    }  # fmt: skip

@@ -25,7 +25,7 @@ SETTINGS = {
     "batch_size": 3,
     "lr": 0.002,
     "size": 16,
-    "augment": "none",
+    "augment": "flip_x=0.9,rotate=15",  # named parameters: typed into the form's box
     "class_weights": True,
     "train_layers": "all",
     "patience": 3,

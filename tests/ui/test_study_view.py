@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from projects import make_image_project as make_project_2d
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QDialog
+from PySide6.QtWidgets import QDialog, QLabel
 
 from medview.ui.main_window import MainWindow  # noqa: E402
 from medview.ui.settings import Settings  # noqa: E402
@@ -79,6 +79,13 @@ def test_compare_dialog_lists_models_with_costs(qtbot, window: MainWindow) -> No
     tune3 = TuneDialog("3d", None)
     qtbot.addWidget(tune3)
     assert tune3.request()["space"] == "3d"
+    # --train-layers exists: searched from pretrained weights, and the dialog says which.
+    notes = [w.text() for w in tune.findChildren(QLabel)]
+    assert not any("does not exist" in t for t in notes)
+    assert any("Not searched: --train-layers is searched only from pretrained" in t for t in notes)
+    tuned = TuneDialog("2d", "resnet18", pretrained="/w/resnet18.safetensors")
+    qtbot.addWidget(tuned)
+    assert any("Also searched: the trained layers" in w.text() for w in tuned.findChildren(QLabel))
 
 
 def check_costs(dialog: CompareDialog) -> None:

@@ -72,3 +72,22 @@ def test_each_threshold_cell_says_where_it_was_chosen(qtbot) -> None:
     assert table.item(1, col).toolTip() == "no other folds"
     assert table.item(3, col).toolTip() == "chosen on the all out-of-fold predictions"
     assert "other folds" in table.horizontalHeaderItem(col).toolTip()
+
+
+def test_the_protocol_preset_chooses_nothing_for_the_user(qtbot) -> None:
+    from medview.ui.training_presets import PROTOCOL
+
+    form = TrainingForm()
+    qtbot.addWidget(form)
+    names = [form.preset_box.itemText(i) for i in range(form.preset_box.count())]
+    assert names[:3] == [AUTO, QUICK, PROTOCOL]  # beside Auto and Quick check
+    form.apply_preset(PROTOCOL)
+    config = form.config(kind="2d")
+    assert config["auto"] is False and config["augment"] == "none"  # --no-auto, no flips
+    assert (config["epochs"], config["batch_size"], config["lr"]) == (30, 8, 1e-3)
+    cfg = TrainConfig.from_dict({"project": "p", **config}).with_defaults()
+    assert (cfg.optimizer, cfg.scheduler, cfg.weight_decay, cfg.ema, cfg.tta) == (
+        "adam", "none", 0.0, False, False,
+    )  # fmt: skip
+    form.apply_preset(AUTO)
+    assert form.config()["auto"] is True  # back to Auto

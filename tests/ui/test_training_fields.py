@@ -178,3 +178,15 @@ def test_a_typo_stops_the_run_in_the_plan_check(qtbot, tmp_path) -> None:
     assert not plan.ok and plan.errors[0] == "Learning rate: not a number"
     assert not panel.start()
     win.close_project()
+
+
+def test_augmentation_takes_named_parameters_typed_into_the_form(qtbot) -> None:
+    form = TrainingForm()
+    qtbot.addWidget(form)
+    box = form.editors["augment"].widget
+    box.setEditText("flip_x=0.9,rotate=15,brightness=0.2")  # as a user types it
+    assert form.config()["augment"] == "flip_x=0.9,rotate=15,brightness=0.2"
+    form.set_values({"augment": "light"})
+    assert form.config()["augment"] == "light"  # a preset is still picked from the list
+    form.set_values({"augment": "light,noise=0.05"})  # Run again of such a run
+    assert form.config()["augment"] == "light,noise=0.05"

@@ -127,6 +127,34 @@ def test_run_history_open_compare_delete(
     assert panel.run_id is None  # the deleted run is no longer used for Grad-CAM
 
 
+def test_compare_names_each_run_by_its_whole_id(qtbot, tmp_path: Path) -> None:
+    """Study runs ("study7-cnn3d_small") and runs started in the same second each keep their
+    own row and legend entry; no fixed cut of the id ("3d_sma", one row for both)."""
+    from medview.core.project import Project
+    from medview.ui.run_history import RunHistory
+
+    project = Project.create(tmp_path / "p.medview", ["WT", "MUT"])
+    ids = ["study7-cnn3d_small", "20260101-000000-x1", "20260101-000000-x2"]
+    for run_id, auc in zip(ids, (0.9, 0.8, 0.7), strict=True):
+        write_fake_run(project, run_id, auc)
+    history = RunHistory()
+    qtbot.addWidget(history)
+    history.set_project(project)
+    assert history.compare(ids) == 3
+    assert [name for name, _ in history.compare_table.rows] == [
+        "study7-cnn3d_small",
+        "cnn3d_small 20260101-000000-x1",
+        "cnn3d_small 20260101-000000-x2",
+    ]
+    legend = [label.text for _, label in history.compare_roc.getPlotItem().legend.items]
+    assert legend == [
+        "study7-cnn3d_small (AUC 0.900)",
+        "cnn3d_small 20260101-000000-x1 (AUC 0.800)",
+        "cnn3d_small 20260101-000000-x2 (AUC 0.700)",
+    ]
+    project.close()
+
+
 def test_plan_check_no_labels_and_mixed_kinds(qtbot, window: MainWindow, data_dir) -> None:
     from projects import add_file
     from projects import describe_file as _fallback_read

@@ -195,6 +195,28 @@ def cmd_merge(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("runs", nargs="+", metavar="RUN", help="finished runs to compare")
+    parser.add_argument(
+        "--out", required=True, metavar="DIR", help="folder for compare.csv and the plots"
+    )
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from medview.core.project import Project
+    from training.outputs.compare import compare_runs
+
+    with Project.open(args.project) as project:
+        found = compare_runs(project, args.runs, args.out)
+    for line in found.skipped:
+        print(f"left out {line}", file=sys.stderr)
+    print(f"compared {len(found.runs)} runs -> {', '.join(str(f) for f in found.files)}")
+    for run, metrics in found.runs:
+        auc = ((metrics.get("summary") or {}).get("roc_auc") or {}).get("mean")
+        print(f"  {run.label}: AUC {'-' if auc is None else f'{auc:.3f}'}")
+    return 1 if found.skipped else 0
+
+
 # `medview study` / `medview tune` live in training/cli/study.py (model studies).
 def add_study_arguments(parser: argparse.ArgumentParser) -> None:
     from training.cli.study import add_study_arguments as add

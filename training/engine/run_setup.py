@@ -23,6 +23,7 @@ from training.engine.loop import resolve_device
 from training.engine.run_context import Reporter, RunContext, RunInputs
 from training.engine.transforms import PrepSettings
 from training.recipe.config import ConfigError, TrainConfig
+from training.recipe.imbalance import balance_line
 
 Notes = list[tuple[str, str]]  # (log line, level) to log once the run is announced
 
@@ -182,6 +183,7 @@ def log_plan(ctx: RunContext) -> None:
         ctx.log("Auto plan (docs/auto.md):")
         for line in ctx.auto_plan.lines():
             ctx.log(f"  {line}")
+    ctx.log(balance_line(cfg))
     ctx.log(
         f"estimated time: {estimate['seconds']:.0f} s for {estimate['folds']} fold(s) x "
         f"{cfg.epochs} epochs ({estimate['samples_per_second']:.1f} training samples/s "

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 
 from medview.core.errors import MedviewError
 from medview.core.image import Image
+from training.recipe.augment import Augment, parse_augment
 
 PREP_VERSION = 1  # bump when preprocessing changes, so old cache entries are not reused
 
@@ -116,32 +117,37 @@ def _normalise(array: torch.Tensor, ct_window: tuple[float, float] | None) -> to
 
 # ---------------------------------------------------------------------- augmentation
 class BatchAugment:
-    """Random flips, rotations (±15°), zoom and intensity shift/scale (colour jitter for RGB)
-    applied to a whole (B, C, *spatial) batch at once, on whatever device the batch is on.
+    """The named augmentation parameters (training/recipe/augment.py) applied to a whole
+    (B, C, *spatial) batch at once, on whatever device the batch is on.
 
-    One affine per sample (flip x rotation x zoom) is applied with MONAI's batched
+    One affine per sample (flips x rotation x zoom x shift) is applied with MONAI's batched
     ``AffineTransform`` (a single grid-sample call for the batch), and the intensity changes are
     broadcast arithmetic. Per-sample MONAI array transforms cost ~5 ms per 2D image and ~50 ms
     per 64^3 volume on a CPU core, which made augmentation, not the model, the bottleneck.
-    Random numbers come from a seeded CPU generator, so a run is repeatable on any device.
+    Random numbers come from a seeded CPU generator, so a run is repeatable on any device; a
+    parameter left at 0 draws nothing, so the presets draw what they always drew.
     """
 
-    def __init__(self, preset: str, ndim: int, channels: int, seed: int) -> None:
+    def __init__(self, params: Augment, ndim: int, channels: int, seed: int) -> None:
         from monai.networks.layers import AffineTransform
 
-        self.strong = preset == "strong"
+        self.p = params
         self.ndim = ndim
         self.channels = channels
         self.generator = torch.Generator().manual_seed(seed)
         self.warp = AffineTransform(normalized=True, mode="bilinear", padding_mode="zeros")
-        # Light flips left-right only (the last axis); strong flips every axis.
-        self.flip_axes = list(range(ndim)) if self.strong else [ndim - 1]
-        # Rotations in the in-plane (y, x) plane; strong 3D also tilts the other two planes.
-        planes = [(ndim - 2, ndim - 1)]
-        if ndim == 3 and self.strong:
-            planes += [(0, 1), (0, 2)]
-        self.planes = planes
-        self.intensity = 0.2 if self.strong else 0.1
+        # Array axes are (z,) y, x: flip_x is the last axis, flip_z the first of a volume.
+        by_axis = (
+            [params.flip_y, params.flip_x]
+            if ndim == 2
+            else [params.flip_z, params.flip_y, params.flip_x]
+        )
+        self.flips = [(axis, p) for axis, p in enumerate(by_axis) if p > 0]
+        # Rotations in the in-plane (y, x) plane; a volume's tilt turns the other two planes.
+        planes = [(ndim - 2, ndim - 1, params.rotate)]
+        if ndim == 3 and params.tilt > 0:
+            planes += [(0, 1, params.tilt), (0, 2, params.tilt)]
+        self.planes = [(i, j, math.radians(deg)) for i, j, deg in planes if deg > 0]
 
     def _rand(self, *shape: int) -> torch.Tensor:
         return torch.rand(shape, generator=self.generator)
@@ -149,61 +155,99 @@ class BatchAugment:
     def _chosen(self, n: int, p: float) -> torch.Tensor:
         return self._rand(n) < p
 
+    def _range(self, n: int, size: float) -> torch.Tensor:
+        """Uniform in ±size for the half of the samples drawn to change, 0 for the rest."""
+        return (self._rand(n) * 2 - 1) * size * self._chosen(n, 0.5)
+
     def spatial_theta(self, n: int) -> torch.Tensor | None:
         """(n, ndim, ndim + 1) affines in normalised array-index coordinates, or None when
         every sample drew the identity (the warp is skipped)."""
-        d = self.ndim
+        d, p = self.ndim, self.p
         matrix = torch.eye(d).repeat(n, 1, 1)
-        for axis in self.flip_axes:
-            flip = self._chosen(n, 0.5)
-            matrix[flip, :, axis] *= -1
-        rotate = self._chosen(n, 0.5)
-        for i, j in self.planes:
-            angle = (self._rand(n) * 2 - 1) * math.radians(15) * rotate
+        for axis, chance in self.flips:
+            matrix[self._chosen(n, chance), :, axis] *= -1
+        if self.planes:
+            rotate = self._chosen(n, p.rotate_p)
+        for i, j, limit in self.planes:
+            angle = (self._rand(n) * 2 - 1) * limit * rotate
             rot = torch.eye(d).repeat(n, 1, 1)
-            rot[:, i, i] = torch.cos(angle)
-            rot[:, i, j] = -torch.sin(angle)
-            rot[:, j, i] = torch.sin(angle)
-            rot[:, j, j] = torch.cos(angle)
+            rot[:, i, i], rot[:, i, j] = torch.cos(angle), -torch.sin(angle)
+            rot[:, j, i], rot[:, j, j] = torch.sin(angle), torch.cos(angle)
             matrix = rot @ matrix
-        if self.strong:
-            zoom = torch.where(self._chosen(n, 0.5), 0.85 + 0.3 * self._rand(n), torch.ones(n))
+        if p.scale > 0:
+            zoom = torch.where(self._chosen(n, 0.5), 1 - p.scale + 2 * p.scale * self._rand(n), 1.0)
             matrix = matrix / zoom[:, None, None]  # sampling a smaller field = zooming in
-        if torch.allclose(matrix, torch.eye(d).expand_as(matrix)):
+        shift = torch.zeros(n, d, 1)
+        if p.translate > 0:  # normalised coordinates span 2: a fraction f of the field is 2f
+            shift = (
+                (self._rand(n, d, 1) * 2 - 1)
+                * 2
+                * p.translate
+                * self._chosen(n, 0.5)[:, None, None]
+            )
+        if torch.allclose(matrix, torch.eye(d).expand_as(matrix)) and not shift.any():
             return None
-        return torch.cat([matrix, torch.zeros(n, d, 1)], dim=2)
+        return torch.cat([matrix, shift], dim=2)
 
     def __call__(self, batch: torch.Tensor) -> torch.Tensor:
-        n = batch.shape[0]
+        n, p = batch.shape[0], self.p
         theta = self.spatial_theta(n)
         out = batch.float()
         if theta is not None:
             out = self.warp(out, theta.to(out.device))
         shape = (n,) + (1,) * (out.dim() - 1)
-        f = self.intensity
-        scale = 1 + (self._rand(n) * 2 - 1) * f * self._chosen(n, 0.5)
-        shift = (self._rand(n) * 2 - 1) * f * self._chosen(n, 0.5)
-        out = out * scale.view(shape).to(out.device) + shift.view(shape).to(out.device)
-        if self.channels == 3:  # colour jitter: a small gain and offset per channel
-            cshape = (n, 3) + (1,) * (out.dim() - 2)
-            jitter = self._chosen(n, 0.5)[:, None]
+        if p.contrast > 0:
+            out = out * (1 + self._range(n, p.contrast)).view(shape).to(out.device)
+        if p.brightness > 0:
+            out = out + self._range(n, p.brightness).view(shape).to(out.device)
+        if self.channels == 3:
+            out = self._colour(out, n)
+        if p.noise > 0:
+            noisy = self._chosen(n, p.noise_p).view(shape).to(out.device)
+            noise = torch.randn(out.shape, generator=self.generator).to(out.device)
+            out = out + p.noise * noise * noisy
+        if p.blur > 0:
+            out = self._blur(out, n)
+        return out
+
+    def _colour(self, out: torch.Tensor, n: int) -> torch.Tensor:
+        """Per-channel gain and offset (``colour``), then a blend towards grey (``saturation``)."""
+        cshape = (n, 3) + (1,) * (out.dim() - 2)
+        if self.p.colour > 0:
+            f, jitter = self.p.colour, self._chosen(n, 0.5)[:, None]
             gain = 1 + (self._rand(n, 3) * 2 - 1) * f * jitter
             offset = (self._rand(n, 3) * 2 - 1) * f * jitter
             out = out * gain.view(cshape).to(out.device) + offset.view(cshape).to(out.device)
-        if self.strong:
-            noisy = self._chosen(n, 0.3).view(shape).to(out.device)
-            noise = torch.randn(out.shape, generator=self.generator).to(out.device)
-            out = out + 0.05 * noise * noisy
+        if self.p.saturation > 0:
+            amount = (self._rand(n) * self.p.saturation * self._chosen(n, 0.5)).to(out.device)
+            amount = amount.view((n,) + (1,) * (out.dim() - 1))
+            out = out * (1 - amount) + out.mean(dim=1, keepdim=True) * amount
         return out
+
+    def _blur(self, out: torch.Tensor, n: int) -> torch.Tensor:
+        """A Gaussian blur of sigma up to ``blur`` pixels for half the samples (MONAI's
+        separable filter, one call per blurred sample: sigmas differ)."""
+        from monai.networks.layers import GaussianFilter
+
+        sigmas = self._rand(n) * self.p.blur * self._chosen(n, 0.5)
+        rows = [
+            GaussianFilter(self.ndim, float(s)).to(out.device)(out[k : k + 1])
+            if s > 0.05
+            else out[k : k + 1]
+            for k, s in enumerate(sigmas.tolist())
+        ]
+        return torch.cat(rows)
 
 
 def build_augmentation(
-    preset: str, ndim: int, channels: int, seed: int
+    augment: str | Augment | None, ndim: int, channels: int, seed: int
 ) -> Callable[[torch.Tensor], torch.Tensor] | None:
-    """The batch transform for ``preset`` (None for ``"none"``), seeded for repeatability."""
-    if preset == "none":
+    """The batch transform for ``augment`` (a preset, named parameters, or parsed; None when
+    it changes nothing), seeded for repeatability."""
+    params = augment if isinstance(augment, Augment) else parse_augment(augment)
+    if params.off:
         return None
-    return BatchAugment(preset, ndim, channels, seed)
+    return BatchAugment(params, ndim, channels, seed)
 
 
 def augment_batch(

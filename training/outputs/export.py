@@ -29,6 +29,7 @@ from medview.core.run_folder import RunFolder, json_default
 
 COPIED = (
     "history.csv",
+    "folds.csv",
     "predictions.csv",
     "roc.png",
     "roc.svg",

@@ -214,7 +214,7 @@ def _write_run(
     classes: list[str],
 ) -> None:
     write_json(run_dir / "config.json", config)
-    write_json(run_dir / "metrics.json", merged)
+    RunFolder(run_dir).write_metrics(merged)  # with folds.csv
     write_history(run_dir / "history.csv", got.history)
     names = {it.id: it.name for it in project.items()}
     write_predictions(run_dir / "predictions.csv", got.rows, classes, names)

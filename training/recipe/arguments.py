@@ -86,7 +86,13 @@ def _model_arguments(g: argparse._ArgumentGroup) -> None:
         "--pretrained", metavar="PATH", help="weight file (.pth/.pt/.safetensors), or 'download'"
     )
     _fine_tuning_arguments(g)
-    g.add_argument("--augment", choices=AUGMENT_PRESETS, help="default: Auto (by modality)")
+    g.add_argument(
+        "--augment",
+        metavar="PRESET|NAME=V,..",
+        help=f"a preset ({', '.join(AUGMENT_PRESETS)}) or parameters by name, e.g. "
+        "'flip_x=0.9,rotate=15,brightness=0.2' or 'light,noise=0.05' (docs/augmentation.md); "
+        "default: Auto (by modality)",
+    )
 
 
 def _train_layers(text: str) -> str:
@@ -208,7 +214,7 @@ def _optimiser_arguments(g: argparse._ArgumentGroup) -> None:
         dest="auto",
         action="store_false",
         help="no Auto choices: unset settings take the manual defaults (30 epochs, batch 8, "
-        "Adam 1e-3, no schedule, light augmentation)",
+        "Adam 1e-3, no schedule, no augmentation unless set)",
     )
     g.add_argument(
         "--quick", action="store_true", help="Auto's quick check: a short run (about a minute)"

@@ -99,6 +99,7 @@ class AutoPlan:
     values: dict[str, Any] = field(default_factory=dict)  # setting -> value Auto chose
     reasons: dict[str, str] = field(default_factory=dict)  # setting -> why
     given: list[str] = field(default_factory=list)  # settings the user set (Auto kept them)
+    plain: list[str] = field(default_factory=list)  # PLAIN_TRIGGERS the user set
     steps_per_epoch: int = 0  # optimizer steps per epoch, once the batch size is known
 
     def choose(self, name: str, value: Any, reason: str) -> None:
@@ -175,14 +176,38 @@ AUTO_SETTINGS = (
 )  # the settings Auto may choose (a value the user gave is kept and listed as given)
 
 
+# A protocol that names its optimiser, learning rate or schedule ("Adam 1e-3, StepLR(7, 0.1)")
+# is that and nothing more: Auto's own recipe parts then stay off unless set too.
+PLAIN_TRIGGERS = ("optimizer", "lr", "scheduler")
+RECIPE_OFF: dict[str, Any] = {
+    "weight_decay": 0.0,
+    "ema": False,
+    "tta": False,
+    "label_smoothing": 0.0,
+    "warmup_epochs": 0,
+}
+
+
 def auto_settings(cfg: Any, profile: DataProfile, device: str) -> AutoPlan:
     """Values for the settings ``cfg`` leaves at None (batch size excepted)."""
     plan = AutoPlan(given=[name for name in AUTO_SETTINGS if getattr(cfg, name) is not None])
+    plan.plain = [name for name in PLAIN_TRIGGERS if getattr(cfg, name) is not None]
+    if plan.plain:
+        _keep_plain(plan, cfg)
     _choose_model_and_size(plan, cfg, profile, device)
     _choose_recipe(plan, cfg, profile)
     _choose_augment(plan, cfg, profile)
     _choose_loss(plan, cfg, profile)
     return plan
+
+
+def _keep_plain(plan: AutoPlan, cfg: Any) -> None:
+    """Auto's recipe parts off (RECIPE_OFF) where the user, who set the optimiser, learning
+    rate or schedule, left them unset."""
+    why = f"off: you set the {' and '.join(plan.plain)}, so Auto adds none of its recipe"
+    for name, value in RECIPE_OFF.items():
+        if getattr(cfg, name) is None:
+            plan.choose(name, value, why)
 
 
 def _choose_model_and_size(plan: AutoPlan, cfg: Any, profile: DataProfile, device: str) -> None:
@@ -221,7 +246,7 @@ def _choose_recipe(plan: AutoPlan, cfg: Any, profile: DataProfile) -> None:
         ),
     )
     for name, value, why in recipe:
-        if getattr(cfg, name) is None:
+        if getattr(cfg, name) is None and name not in plan.values:  # not kept off (plain)
             plan.choose(name, value, why)
 
 
@@ -239,7 +264,7 @@ def _choose_augment(plan: AutoPlan, cfg: Any, profile: DataProfile) -> None:
 
 def _choose_loss(plan: AutoPlan, cfg: Any, profile: DataProfile) -> None:
     """Label smoothing (multiclass only) and class weights (imbalanced sets only)."""
-    if cfg.label_smoothing is None:
+    if cfg.label_smoothing is None and "label_smoothing" not in plan.values:
         if profile.n_classes > 2:
             plan.choose("label_smoothing", 0.1, "multiclass: cross-entropy with smoothing 0.1")
         else:
@@ -282,7 +307,7 @@ def auto_epochs(
         )
     else:
         epochs = cfg.epochs
-    if not warmup_given:
+    if not warmup_given and not plan.plain:
         warm = max(1, round(0.1 * epochs))
         plan.choose("warmup_epochs", warm, "recipe: linear warm-up over the first 10 % of epochs")
 
@@ -304,6 +329,7 @@ def fit_time_budget(cfg: Any, plan: AutoPlan, estimate: dict[str, Any]) -> bool:
         f"(estimated {seconds:.0f} s on this device; never below {floor} epochs, "
         f"{STEP_FLOOR} steps)",
     )
-    warm = max(1, round(0.1 * fitted))
-    plan.choose("warmup_epochs", warm, "recipe: linear warm-up over the first 10 % of epochs")
+    if plan.values.get("warmup_epochs"):  # Auto's own warm-up follows; a given one stays
+        warm = max(1, round(0.1 * fitted))
+        plan.choose("warmup_epochs", warm, "recipe: linear warm-up over the first 10 % of epochs")
     return True

@@ -50,7 +50,7 @@ MANUAL_DEFAULTS: dict[str, Any] = {
     "weight_decay": 0.0,
     "optimizer": "adam",
     "scheduler": "none",
-    "augment": "light",
+    "augment": "none",  # --no-auto is a protocol: nothing chosen for you, not even flips
     "warmup_epochs": 0,
     "label_smoothing": 0.0,
     "ema": False,
@@ -226,7 +226,6 @@ class TrainConfig:
 
     def _validate_choices(self) -> None:
         for name, value, allowed in (
-            ("--augment", self.augment, AUGMENT_PRESETS),
             ("--optimizer", self.optimizer, OPTIMIZERS),
             ("--scheduler", self.scheduler, SCHEDULERS),
             ("--device", self.device, DEVICES),
@@ -236,6 +235,13 @@ class TrainConfig:
         ):
             if value is not None and value not in allowed:
                 raise ConfigError(f"{name} must be one of {', '.join(allowed)} (got {value!r})")
+        if self.augment is not None:  # a preset or named parameters (training/recipe/augment.py)
+            from training.recipe.augment import AugmentError, parse_augment
+
+            try:
+                parse_augment(self.augment)
+            except AugmentError as exc:
+                raise ConfigError(str(exc)) from exc
 
     def _validate_schedule(self) -> None:
         if not 0 <= self.momentum < 1:

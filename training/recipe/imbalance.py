@@ -49,3 +49,21 @@ def _remedies(cfg: Any) -> tuple[list[str], list[str]]:
     else:
         can.append("a balanced sampler (--sampler oversample or undersample)")
     return doing, can
+
+
+SAMPLER_WORDS = {
+    "none": "none (each epoch draws every training item once)",
+    "oversample": "oversample (each epoch draws the classes equally often, with replacement)",
+    "undersample": "undersample (balanced epochs of the smallest class's size)",
+}
+
+
+def balance_line(cfg: Any) -> str:
+    """The run log's statement of how classes are balanced (config.json alone had it)."""
+    weighting = (
+        "inverse class frequency (sklearn's 'balanced', from each fold's training items)"
+        if cfg.class_weights
+        else "off"
+    )
+    sampler = SAMPLER_WORDS.get(cfg.sampler, cfg.sampler)
+    return f"class balance: sampler {sampler}; loss class weighting {weighting}"

@@ -19,6 +19,7 @@ from training.recipe.config import TrainConfig, model_kind
 from training.recipe.imbalance import imbalance_note
 from training.recipe.model_specs import fine_tuning_warnings
 from training.recipe.split_check import Pool, holdout_problems, kfold_problems
+from training.recipe.weights_fit import weights_problem
 
 
 @dataclass
@@ -29,6 +30,8 @@ class PlanCheck:
     warnings: list[str] = field(default_factory=list)  # it can, but the user should know
     kinds: dict[str, int] = field(default_factory=dict)  # labelled items per kind
     slices: str | None = None  # slice mode: a 2D model on these slices of the 3D volumes
+    # What Auto would choose that the user did not set: "setting = value  (why)" lines
+    auto_chosen: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -40,6 +43,9 @@ class PlanCheck:
 
     def text(self) -> str:
         lines = [f"✗ {e}" for e in self.errors] + [f"⚠ {w}" for w in self.warnings]
+        if self.auto_chosen:
+            lines.append("Auto chooses (not set by you):")
+            lines += [f"  · {line}" for line in self.auto_chosen]
         if self.ok:
             counts = ", ".join(f"{c} {n}" for c, n in self.counts.items())
             what = f"{self.kind} volumes, 2D on slices: {self.slices}" if self.slices else None
@@ -84,7 +90,8 @@ def check_plan(project: Project, config: dict[str, Any], kind: str | None = None
     for gate in (_no_labels, _wrong_kind, _one_class):
         if gate(inputs, check, len(labelled)):
             return check
-    for step in (_missing_classes, _test_only_classes, _split_feasible, _run_name_free):
+    steps = (_missing_classes, _test_only_classes, _split_feasible, _run_name_free, _weights_fit)
+    for step in steps:
         step(inputs, check)
     check.warnings.extend(duplicate_warnings(project, items, cfg.near_duplicate_groups))
     check.warnings.extend(fine_tuning_warnings(cfg.model, cfg.train_layers, cfg.pretrained))
@@ -93,6 +100,7 @@ def check_plan(project: Project, config: dict[str, Any], kind: str | None = None
 
         check.warnings.extend(slice_warnings(project.key_slices(), items, cfg.slices))
     _small_and_imbalanced(inputs, check)
+    _auto_choices(inputs, check)
     return check
 
 
@@ -201,6 +209,14 @@ def _run_name_free(inputs: _Inputs, check: PlanCheck) -> None:
         check.errors.append(f"A run named {run_id!r} exists already: choose another run name.")
 
 
+def _weights_fit(inputs: _Inputs, check: PlanCheck) -> None:
+    """A weights file made for another architecture: the engine would refuse it once the run
+    has started (training/recipe/weights_fit.py reads only the file's tensor names)."""
+    problem = weights_problem(inputs.cfg.model, inputs.cfg.pretrained)
+    if problem:
+        check.errors.append(problem)
+
+
 def _small_and_imbalanced(inputs: _Inputs, check: PlanCheck) -> None:
     smallest = min(inputs.counts[c] for c in inputs.present)
     if check.ok and smallest < 10:
@@ -210,6 +226,24 @@ def _small_and_imbalanced(inputs: _Inputs, check: PlanCheck) -> None:
     note = imbalance_note({c: inputs.counts[c] for c in inputs.present}, inputs.cfg)
     if note:
         check.warnings.append(note)
+
+
+def _auto_choices(inputs: _Inputs, check: PlanCheck) -> None:
+    """Every setting Auto would choose that the user left unset, with why (the same rules the
+    run applies, training/recipe/auto.py); the batch size and the epochs follow at the start,
+    from the device's measured speed."""
+    cfg = inputs.cfg
+    if not cfg.auto:
+        return
+    from training.recipe.auto import auto_settings, profile_items
+
+    profile = profile_items(
+        inputs.items, inputs.present, "slices" if cfg.slices else check.kind or "2d"
+    )
+    device = cfg.device if cfg.device in ("cuda", "mps") else "cpu"
+    check.auto_chosen = auto_settings(cfg, profile, device).lines()
+    if cfg.batch_size is None or cfg.epochs is None:
+        check.auto_chosen.append("batch size and epochs: measured on the device when it starts")
 
 
 def duplicate_warnings(project: Project, items: list[Any], grouped: bool) -> list[str]:

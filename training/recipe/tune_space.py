@@ -28,9 +28,12 @@ def train_layers_choices(models: Sequence[str]) -> list[str]:
     return ["head", *(f"last:{n}" for n in depths), "all"]
 
 
-def search_space(models: Sequence[str], pretrained: str | None = None) -> dict[str, Any]:
-    """The space: learning rate, batch size, weight decay, augmentation; the model when
-    several are given; the trained layers when starting from pretrained weights."""
+def search_space(
+    models: Sequence[str], pretrained: str | None = None, batch_size: int | None = None
+) -> dict[str, Any]:
+    """The space: learning rate, batch size (unless the user gave one: it is kept, never
+    overridden unsaid), weight decay, augmentation; the model when several are given; the
+    trained layers when starting from pretrained weights."""
     three_d = model_kind(models[0]) == "3d"
     space: dict[str, Any] = {
         "lr": {"type": "float", "low": 1e-5, "high": 1e-2, "log": True},
@@ -38,6 +41,8 @@ def search_space(models: Sequence[str], pretrained: str | None = None) -> dict[s
         "weight_decay": {"type": "float", "low": 1e-6, "high": 1e-2, "log": True},
         "augment": {"type": "categorical", "choices": ["none", "light", "strong"]},
     }
+    if batch_size is not None:
+        del space["batch_size"]
     if len(models) > 1:
         space["model"] = {"type": "categorical", "choices": list(models)}
     if pretrained:
@@ -45,9 +50,19 @@ def search_space(models: Sequence[str], pretrained: str | None = None) -> dict[s
     return space
 
 
-def not_searched(pretrained: str | None) -> str:
+def train_layers_note(pretrained: str | None) -> str:
+    """What the Tune dialog says of --train-layers, from the form's weights."""
+    if pretrained:
+        return "Also searched: the trained layers (--train-layers head, last:N or all)."
+    return f"Not searched: {NOT_SEARCHED_WITHOUT_WEIGHTS}."
+
+
+def not_searched(pretrained: str | None, batch_size: int | None = None) -> str:
     """What the search leaves out and why (stored in the spec; "" when nothing is)."""
-    return "" if pretrained else NOT_SEARCHED_WITHOUT_WEIGHTS
+    parts = [] if pretrained else [NOT_SEARCHED_WITHOUT_WEIGHTS]
+    if batch_size is not None:
+        parts.append(f"the batch size is kept at the {batch_size} you gave (--batch-size)")
+    return "; ".join(parts)
 
 
 def suggest(trial: Any, space: dict[str, Any]) -> dict[str, Any]:
@@ -58,3 +73,10 @@ def suggest(trial: Any, space: dict[str, Any]) -> dict[str, Any]:
         else:
             params[name] = trial.suggest_categorical(name, spec["choices"])
     return params
+
+
+def describe(params: dict[str, Any]) -> str:
+    """A trial's suggestions in the log: "lr 0.00031, augment light"."""
+    return ", ".join(
+        f"{k} {v:.2g}" if isinstance(v, float) else f"{k} {v}" for k, v in params.items()
+    )

@@ -40,8 +40,8 @@ def levels_block(
     slices = list(slice_rows) + A.slice_final_rows(slice_rows)
     volumes = all_volume_rows(slice_rows, how)
     out: dict[str, Any] = {
-        "slice": {**A.level_metrics(classes, folds, slices), "n": _count(slices)},
-        "volume": {**A.level_metrics(classes, folds, volumes), "n": _count(volumes)},
+        "slice": _level(classes, folds, slices),
+        "volume": _level(classes, folds, volumes),
         "patient": None,
         "aggregate": how,
         "about": {
@@ -54,7 +54,7 @@ def levels_block(
     }
     if any(groups.get(r.item_id) for r in volumes):
         patients = A.patient_rows(volumes, groups, how)
-        out["patient"] = {**A.level_metrics(classes, folds, patients), "n": _count(patients)}
+        out["patient"] = _level(classes, folds, patients)
     else:
         out["about"]["patient"] = "no groups set: every volume is its own patient"
     return out
@@ -66,8 +66,21 @@ def all_volume_rows(slice_rows: Sequence[A.SliceRow], how: str) -> list[PredRow]
     return volumes + final_rows(volumes, None)
 
 
-def _count(rows: Sequence[PredRow]) -> int:
-    return len({(r.item_id, getattr(r, "axis", 0), getattr(r, "index", 0)) for r in rows})
+def _level(classes: Sequence[str], folds: Sequence[int], rows: Sequence[PredRow]) -> dict[str, Any]:
+    """One level's metrics with its counts: ``n_val`` the units validated out of fold (what
+    the fold rows are means over), ``n_test`` the test split's units, apart: a table's "n val"
+    once showed both together (80 slices where validation had 40)."""
+    block = A.level_metrics(classes, folds, rows)
+    n_test = _count(rows, "test")
+    if block["test"] is not None:
+        block["test"]["n"] = n_test
+    return {**block, "n_val": _count(rows, "val"), "n_test": n_test}
+
+
+def _count(rows: Sequence[PredRow], split: str) -> int:
+    """Distinct units of one split among the fold-0 rows (out-of-fold / test ensemble)."""
+    chosen = [r for r in rows if r.fold == 0 and r.split == split]
+    return len({(r.item_id, getattr(r, "axis", 0), getattr(r, "index", 0)) for r in chosen})
 
 
 def write_slices_csv(

@@ -37,6 +37,7 @@ from medview.core.project import Project
 from training.recipe.config import MODELS, MODELS_3D, ConfigError, TrainConfig, model_kind
 from training.recipe.tune_space import (
     NOT_SEARCHED_WITHOUT_WEIGHTS,
+    describe,
     not_searched,
     search_space,
     suggest,
@@ -155,14 +156,14 @@ def _new_spec(
         "models": names,
         "base": base_config(cfg, shared_size(cfg, names)),
         "budget": budget,
-        "space": search_space(names, cfg.pretrained),
+        "space": search_space(names, cfg.pretrained, cfg.batch_size),
         "objectives": ["cv_auc"] + ([] if single else ["macs"]),
         "sampler": "TPE",
         "pruner": "median (first fold's validation AUC per epoch)"
         if single
         else "none (Optuna cannot prune a multi-objective search)",
         "storage": STORAGE_NAME,
-        "not_searched": not_searched(cfg.pretrained),
+        "not_searched": not_searched(cfg.pretrained, cfg.batch_size),
         "owner": owner(),
     }
     study_id = study_id or new_study_id(project, "tune")
@@ -301,7 +302,7 @@ class _Search:
         trial.set_user_attr("model", model)
         watch = _TrialWatch(trial, self, prunable=not self.multi)
         self.inner.model = f"trial {trial.number} ({model})"
-        self.emit(msg.Log(f"trial {trial.number}: {model} " + _describe(params)))
+        self.emit(msg.Log(f"trial {trial.number}: {model} " + describe(params)))
         values = {**self.spec["base"], **params}
         try:
             result = _train(
@@ -357,11 +358,12 @@ class _Search:
 
 class _TrialWatch:
     """A trial's messages: the first fold's validation AUC reported to the pruner per epoch;
-    a pruned trial stops like a cancelled run, said in its own words."""
+    a pruned trial stops like a cancelled run, said once, in its own words."""
 
     def __init__(self, trial: Any, search: _Search, prunable: bool) -> None:
         self.trial, self.search, self.prunable = trial, search, prunable
         self.pruned = False
+        self.said_pruned = False
         self.first_fold: int | None = None
 
     def emit(self, message: msg.Message) -> None:
@@ -371,6 +373,9 @@ class _TrialWatch:
             isinstance(message, msg.Log) and message.text.startswith("cancelled")
         )
         if self.pruned and stopping:
+            if self.said_pruned:  # the run's "cancelled" log line, then its final message
+                return
+            self.said_pruned = True
             message = msg.Log(
                 f"trial {self.trial.number} pruned: its first fold's validation AUC is "
                 "below the median of earlier trials at this epoch"
@@ -398,12 +403,6 @@ def _train(project, values, model, run_id, study_id, emit, cancel):
     # trial's. Anyone else's run under this id is kept, and the trial fails naming it.
     clear_own_leftover(project, run_id, study_id)
     return run_training(run_config(project, values, model, run_id, study_id), emit, cancel)
-
-
-def _describe(params: dict[str, Any]) -> str:
-    return ", ".join(
-        f"{k} {v:.2g}" if isinstance(v, float) else f"{k} {v}" for k, v in params.items()
-    )
 
 
 def _fail_stale_trials(study: Any) -> None:
