@@ -126,12 +126,12 @@ def test_workers_get_tensors_ids_and_labels_but_no_names_paths_or_groups(two_run
 
 
 def test_a_window_job_with_run_on_trains_its_folds_on_the_cluster(tmp_path):
-    """The window's training process (training.worker.run) takes "Run on" from the job's
+    """The window's training process (training.jobs.train) takes "Run on" from the job's
     config: the folds train on the cluster and the messages are a local run's."""
     import queue
     import threading
 
-    from training.worker import run
+    from training.jobs import train as run
 
     project = make_project(tmp_path, 8, kind="2d", size=32)
     folder = project.folder
