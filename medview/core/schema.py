@@ -72,7 +72,8 @@ CREATE TABLE predictions (
 CREATE INDEX predictions_item ON predictions (item_id);
 """
 
-# Version 2: model studies (training/study.py, training/tune.py). A study groups runs that
+# Version 2: model studies (training/studies/study.py, training/studies/tune.py). A study groups
+# runs that
 # share folds, seed, preprocessing and budget; each run points at its study (NULL: a plain run).
 _V2 = """
 CREATE TABLE studies (

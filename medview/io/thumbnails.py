@@ -96,6 +96,6 @@ def _write_png(path: Path, array: np.ndarray) -> None:
         os.replace(temp, path)
     except OSError:
         # A read-only project still shows thumbnails, it just cannot cache them; a full disk
-        # must not leave the half-written temporary file behind (issue 10).
+        # must not leave the half-written temporary file behind.
         with contextlib.suppress(OSError):
             os.unlink(temp)

@@ -19,8 +19,9 @@ from collections.abc import Callable
 from typing import Any
 
 from medview.core import messages as msg
+from medview.jobs.targets import target
 
-DEFAULT_TARGET = "training.worker:run"
+DEFAULT_TARGET = target("train")
 
 
 def _entry(target: str, config: dict[str, Any], queue: Any, cancel_event: Any) -> None:

@@ -1,4 +1,5 @@
-"""The weight layout each model trains in (training.batches.fast_memory_format) and the size of
+"""The weight layout each model trains in (training.engine.batches.fast_memory_format) and the size
+of
 the BatchNorm recalibration: a faster layout must not change what the model computes."""
 
 from __future__ import annotations
@@ -6,8 +7,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from training.batches import fast_memory_format, model_to_fast_layout, precise_bn_count
-from training.models import build_model
+from training.engine.batches import fast_memory_format, model_to_fast_layout, precise_bn_count
+from training.engine.models import build_model
 
 CPU, CUDA = torch.device("cpu"), torch.device("cuda")
 

@@ -1,12 +1,13 @@
-"""training.model_costs: the window's table of parameters/MACs matches the models themselves."""
+"""training.recipe.model_costs: the window's table of parameters/MACs matches the models
+themselves."""
 
 from __future__ import annotations
 
 import pytest
 
-from training import model_costs
-from training.config import MODELS
-from training.models import build_model, model_info
+from training.engine.models import build_model, model_info
+from training.recipe import model_costs
+from training.recipe.config import MODELS
 
 
 def test_every_model_has_a_cost_entry():

@@ -1,0 +1,1 @@
+"""The engine's command line: `medview train|study|tune|runs|predict|export|apply|merge`."""

@@ -1,0 +1,1 @@
+"""Training past RAM: the streaming cache's shards, codec and prefetching loader."""

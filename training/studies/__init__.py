@@ -1,0 +1,1 @@
+"""Model studies and hyper-parameter searches over shared folds."""
