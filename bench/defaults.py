@@ -87,8 +87,8 @@ def _summary(outcome, wall: float, cpu: float) -> dict:
 
 
 def train(folder: Path, **kw) -> dict:
-    from training.engine.api import run_training
-    from training.recipe.config import TrainConfig
+    from training.api import run_training
+    from training.config import TrainConfig
 
     cfg = TrainConfig(project=str(folder), predict_unlabelled=False, **kw)
     wall, cpu = time.perf_counter(), time.process_time()
@@ -145,7 +145,7 @@ def plain_resnet18(arrays: dict, epochs: int, seed: int) -> dict:
     import torchvision
     from sklearn.metrics import roc_auc_score
 
-    from training.recipe.calibration import expected_calibration_error
+    from training.calibration import expected_calibration_error
 
     torch.manual_seed(seed)
     x_tr = torch.from_numpy(arrays["train"][0]).float()[:, None].repeat(1, 3, 1, 1) / 255
@@ -210,7 +210,7 @@ SWEEP_CASES = {
 
 
 def _sweep_step(kind: str):
-    """One training step of the run's model with its augmentation (as training/engine/timing.py)."""
+    """One training step of the run's model with its augmentation (as training/timing.py)."""
     name, shape, _n, augment = SWEEP_CASES[kind]
     optimizer = lambda params: torch.optim.AdamW(params, 3e-3)  # noqa: E731
     return _timed_step(name, shape, augment, max(MAX_SWEEP[kind]), optimizer)
@@ -219,9 +219,9 @@ def _sweep_step(kind: str):
 def _timed_step(name: str, shape: tuple[int, ...], augment: str, max_batch: int, optimizer):
     """``step(bs)``: the seconds of one training step of a fresh ``name`` on ``bs`` random
     inputs of ``shape`` (C, *spatial), augmented, in the engine's memory layout."""
-    from training.engine.batches import model_to_fast_layout
-    from training.engine.models import build_model
-    from training.engine.transforms import build_augmentation
+    from training.batches import model_to_fast_layout
+    from training.models import build_model
+    from training.transforms import build_augmentation
 
     device = torch.device("cpu")
     model = model_to_fast_layout(build_model(name, 2, shape[0]), name, len(shape) - 1, device)
@@ -248,8 +248,8 @@ def batch_sweep(kind: str, rounds: int = 3) -> dict:
     """Samples/s per batch size (round-robin over the sizes, ``rounds`` times, so machine-load
     drift hits every size alike; the best round counts), and the Auto probe's choice made with
     the same step in the same process, before and after the sweep."""
-    from training.engine.batch_size import choose_batch_size
-    from training.recipe.auto import planned_epochs
+    from training.auto import planned_epochs
+    from training.batch_size import choose_batch_size
 
     step = _sweep_step(kind)
     sizes = MAX_SWEEP[kind]

@@ -39,7 +39,7 @@ def load_example(root: Path) -> tuple[torch.Tensor, torch.Tensor, list[np.ndarra
     from medview.core.project import Project
     from medview.demo import create_demo_project
     from medview.io.readers import load_item
-    from training.engine.transforms import PrepSettings, preprocess
+    from training.transforms import PrepSettings, preprocess
 
     create_demo_project(root / "example.medview").close()
     project = Project.open(root / "example.medview")
@@ -79,8 +79,8 @@ def folds(y: torch.Tensor, seed: int, k: int = 3) -> list[np.ndarray]:
 
 
 def train_fold(x, y, train, val, steps: int, augment: str, seed: int) -> tuple[np.ndarray, list]:
-    from training.engine.models import build_model
-    from training.engine.transforms import build_augmentation
+    from training.models import build_model
+    from training.transforms import build_augmentation
 
     torch.manual_seed(seed)
     model = build_model("cnn3d_small", 2, 1)

@@ -1,6 +1,6 @@
-"""The seed protocol on one GPU: 125 volumes of 128^3 written as NIfTI, MedicalNet
+"""The seed protocol on one GPU (issue 17): 125 volumes of 128^3 written as NIfTI, MedicalNet
 ResNet-10 fine-tuned from a MedicalNet-format checkpoint, 5-fold x 30 epochs, end to end
-through the engine (``training.engine.api.run_training``: decoding, the tensor cache, Auto's CUDA
+through the engine (``training.api.run_training``: decoding, the tensor cache, Auto's CUDA
 batch-size probe, the folds, the report). Our users' notebook needed 23 hours for it; the goal
 is under 2 minutes on one data-centre GPU, decoding included.
 
@@ -77,7 +77,7 @@ def write_checkpoint(path: Path) -> Path:
     """Random ResNet-10 weights in MedicalNet's published checkpoint layout."""
     import torch
 
-    from training.engine.models import build_model
+    from training.models import build_model
 
     source = build_model("medicalnet_resnet10", 2)
     state = {f"module.{k}": v for k, v in source.state_dict().items() if not k.startswith("fc.")}
@@ -90,8 +90,8 @@ def run(project: Path, checkpoint: Path, spec: dict[str, int], quick: bool) -> d
     import torch
 
     from medview.core import messages as msg
-    from training.engine.api import run_training
-    from training.recipe.config import TrainConfig
+    from training.api import run_training
+    from training.config import TrainConfig
 
     cfg = TrainConfig(
         project=str(project), model="medicalnet_resnet10", folds=spec["folds"],

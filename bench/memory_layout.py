@@ -1,5 +1,5 @@
 """Training samples/s in the default (contiguous) layout vs channels-last, per model, on this
-device: the evidence behind ``training.engine.batches.fast_memory_format``.
+device: the evidence behind ``training.batches.fast_memory_format``.
 
 Each model gets the same weights, batch and optimizer (AdamW) in both layouts; the two layouts
 alternate over ``--rounds`` rounds (a shared machine's load then hits both alike) and each keeps
@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from training.engine.models import build_model  # noqa: E402
+from training.models import build_model  # noqa: E402
 
 # (model, input channels, batch, spatial shape): Auto's models at the sizes Auto gives them,
 # and the torchvision families a user picks, at small sizes that a CPU trains in seconds.

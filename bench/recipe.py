@@ -1,7 +1,7 @@
 """Ablation of the from-scratch recipe (docs/auto.md): which components earn their place.
 
 Each configuration is the full recipe with one component taken out (or swapped), plus the old
-manual defaults; every one is trained with ``training.engine.loop.fit`` (the engine's own loop) on
+manual defaults; every one is trained with ``training.loop.fit`` (the engine's own loop) on
 the same split for several seeds, and scored on a held-out test set: ROC AUC, accuracy at 0.5
 and the expected calibration error, mean ± std over seeds. Prints one JSON object.
 
@@ -29,18 +29,14 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from training.engine.batches import (  # noqa: E402
-    Context,
-    model_to_fast_layout,  # noqa: E402
-    predict,
-)
-from training.engine.freeze import set_train_mode  # noqa: E402
-from training.engine.loop import fit, seed_everything  # noqa: E402
-from training.engine.metrics import _roc_auc  # noqa: E402
-from training.engine.models import build_model  # noqa: E402
-from training.engine.transforms import build_augmentation  # noqa: E402
-from training.recipe.calibration import expected_calibration_error  # noqa: E402
-from training.recipe.config import TrainConfig  # noqa: E402
+from training.batches import model_to_fast_layout  # noqa: E402
+from training.calibration import expected_calibration_error  # noqa: E402
+from training.config import TrainConfig  # noqa: E402
+from training.freeze import set_train_mode  # noqa: E402
+from training.loop import Context, fit, predict, seed_everything  # noqa: E402
+from training.metrics import _roc_auc  # noqa: E402
+from training.models import build_model  # noqa: E402
+from training.transforms import build_augmentation  # noqa: E402
 
 # ../shared/data beside the checkout (the brief's layout); absent: those cases are skipped
 NPZ = Path(__file__).resolve().parents[2] / "shared" / "data" / "pneumoniamnist_balanced.npz"

@@ -1,5 +1,5 @@
 """Scale: a 5,000-item project in the browser and a 512x512x600 volume in the slice view,
-with the memory each takes.
+with the memory each takes (issue 7).
 
 Part 1 builds a project of N items (tiny PNGs on disk, half labelled, a run's predictions for
 all) and times, in the real main window offscreen: opening it (model load, first paint),

@@ -1,4 +1,4 @@
-"""Streaming vs in-memory training data on a generated 3D set bigger than the
+"""Streaming vs in-memory training data (issue 17) on a generated 3D set bigger than the
 memory budget.
 
 Writes N uint8 NIfTI volumes (a bright block marks the positive class; low-entropy noise so
@@ -122,7 +122,7 @@ def pooled_model():
 def build(name: str):
     import torch
 
-    from training.engine.models import build_model
+    from training.models import build_model
 
     model = pooled_model() if name == "pooled" else build_model(name, 2, 1)
     return model.to(memory_format=torch.channels_last_3d)
@@ -131,9 +131,9 @@ def build(name: str):
 # ---------------------------------------------------------------------------- phases
 def _load(mode: str, folder: Path, size: int) -> tuple[Any, Any, float]:
     from medview.core.project import Project
-    from training.engine.data import load_items
-    from training.engine.transforms import PrepSettings
-    from training.stream.data import load_stream
+    from training.data import load_items
+    from training.stream_data import load_stream
+    from training.transforms import PrepSettings
 
     project = Project.open(folder)
     items = project.items(labelled=True)
@@ -147,7 +147,7 @@ def _load(mode: str, folder: Path, size: int) -> tuple[Any, Any, float]:
 def _epoch_batches(n: int, batch: int, seed: int = 0) -> list[Any]:
     import torch
 
-    from training.engine.data import epoch_batches
+    from training.data import epoch_batches
 
     return list(epoch_batches(range(n), batch, torch.Generator().manual_seed(seed)))
 
@@ -156,8 +156,8 @@ def _loader_rate(mode: str, data: Any, batch: int, aug: str) -> float:
     """Samples/s of reading (+ decoding) + light augmentation alone, one shuffled epoch."""
     import torch
 
-    from training.engine.transforms import augment_batch, build_augmentation
-    from training.stream.loader import stream_batches
+    from training.stream_loader import stream_batches
+    from training.transforms import augment_batch, build_augmentation
 
     augment = build_augmentation(aug, 3, 1, seed=0)
     order = _epoch_batches(len(data.items), batch)
@@ -184,7 +184,7 @@ class _Items:
         return len(self.store)
 
     def __getitem__(self, batch: list[int]) -> Any:
-        from training.engine.transforms import build_augmentation
+        from training.transforms import build_augmentation
 
         if not hasattr(self, "augment"):  # one per worker process
             self.augment = build_augmentation(self.aug, 3, 1, seed=0)
@@ -202,20 +202,19 @@ def _dataloader(store: Any, order: list[Any], aug: str) -> Any:
 
 
 def _train_epochs(data: Any, args: argparse.Namespace) -> list[dict[str, Any]]:
-    """``epochs`` epochs of the engine's own loop (training.engine.loop.fit) on all items but 16
+    """``epochs`` epochs of the engine's own loop (training.loop.fit) on all items but 16
     (validation); per epoch its training seconds and samples/s."""
     import torch
 
-    from training.engine.batches import Context
-    from training.engine.loop import fit
-    from training.recipe.config import TrainConfig
+    from training.config import TrainConfig
+    from training.loop import Context, fit
 
     torch.manual_seed(0)
     model = build(args.model)
     cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch, lr=1e-3, augment=args.augment)
     cfg = cfg.with_defaults()
     cfg.precise_bn = False  # the epoch itself, not the BatchNorm recalibration pass
-    from training.engine.transforms import build_augmentation
+    from training.transforms import build_augmentation
 
     augment = build_augmentation(args.augment, 3, 1, seed=0)
     ctx = Context(data.x, data.y, 2, torch.device("cpu"), augment)

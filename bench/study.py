@@ -67,8 +67,8 @@ def main() -> int:
 
     from medview.core.project import Project
     from medview.io.importer import import_sources
-    from training.recipe.config import TrainConfig
-    from training.studies.study import parse_models, run_study
+    from training.config import TrainConfig
+    from training.study import parse_models, run_study
 
     root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="medview-study-"))
     root.mkdir(parents=True, exist_ok=True)

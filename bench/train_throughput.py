@@ -2,8 +2,7 @@
 
 Both sides get the same model (same initial weights), batch size, thread count, optimizer and
 data; only the training phase is timed (validation excluded), after a warm-up epoch. The
-engine side is ``training.engine.loop.fit`` - the exact code ``medview train`` runs per fold - so
-any
+engine side is ``training.loop.fit`` - the exact code ``medview train`` runs per fold - so any
 per-batch overhead it adds (cancel checks, progress, loss bookkeeping) shows in the ratio.
 
 Two baselines: ``plain_dataloader`` (the usual DataLoader(TensorDataset) loop) and
@@ -27,11 +26,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from training.engine.batches import Context  # noqa: E402
-from training.engine.freeze import set_train_mode  # noqa: E402
-from training.engine.loop import fit, resolve_device  # noqa: E402
-from training.engine.models import build_model  # noqa: E402
-from training.recipe.config import TrainConfig, model_kind  # noqa: E402
+from training.config import TrainConfig, model_kind  # noqa: E402
+from training.freeze import set_train_mode  # noqa: E402
+from training.loop import Context, fit, resolve_device  # noqa: E402
+from training.models import build_model  # noqa: E402
 
 
 def make_data(n: int, size: int, ndim: int, channels: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -2,7 +2,7 @@
 no function over 40 lines in ``training/`` and ``medview/core``, none over 60 elsewhere in
 ``medview/`` (``_build*`` methods in ``medview/ui`` are layout code and exempt).
 
-Every function is within its limit since the functions were split; a new one over it fails here with
+Every function is within its limit since issue 11's splitting; a new one over it fails here with
 its name and length: split it along its jobs.
 """
 

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from medview.core.errors import MedviewError
-from training.cli.commands import add_train_arguments, cmd_train
+from training.cli_commands import add_train_arguments, cmd_train
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,7 +1,7 @@
 """The handlers of the project sub-commands (new, import, items, label, info, relink, demo,
 clean-copy, self-test) and the window's start. Each imports what it needs when it runs, so
 ``medview --help`` stays light; the training sub-commands' handlers are in
-``training.cli.commands``."""
+``training.cli_commands``."""
 
 from __future__ import annotations
 

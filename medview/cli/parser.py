@@ -1,5 +1,5 @@
 """The ``medview`` argument parser: one small function per group of sub-commands, and the
-training sub-commands added from ``training.cli.commands`` when the engine is installed."""
+training sub-commands added from ``training.cli_commands`` when the engine is installed."""
 
 from __future__ import annotations
 
@@ -116,7 +116,7 @@ def _add_upkeep_commands(sub: Subparsers) -> None:
 def _training_commands() -> object | None:
     """The training engine's command handlers (no torch import until one runs)."""
     try:
-        from training.cli import commands as cli_commands
+        from training import cli_commands
     except ImportError:
         return None
     return cli_commands
@@ -133,7 +133,7 @@ def _label_from(value: str) -> str:
     return value
 
 
-# (name, help, handler in training.cli.commands, its argument adder)
+# (name, help, handler in training.cli_commands, its argument adder)
 TRAINING_COMMANDS: tuple[tuple[str, str, str, str], ...] = (
     ("train", "train or cross-validate a classifier", "cmd_train", "add_train_arguments"),
     ("runs", "list runs with status, model and key metrics", "cmd_runs", "add_runs_arguments"),

@@ -1,7 +1,7 @@
 """Decision thresholds in the window: confusion counts, metrics and ROC points of a binary
 run's stored probabilities at any threshold (pure numpy; the window must not load the engine).
 
-The conventions are the engine's (training.engine.metrics): the second class is positive and an item
+The conventions are the engine's (training.metrics): the second class is positive and an item
 is called positive when its probability is >= the threshold.
 """
 

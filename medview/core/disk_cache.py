@@ -4,7 +4,7 @@ Preprocessed tensors can reach gigabytes on a large 3D project; without a budget
 project's ``cache/`` would grow with every new size or preprocessing setting tried.
 
 Pruning deletes files, in a folder that may come with someone else's project, so it deletes
-only what medview itself wrote there (a ``cache/tensors`` link to a home folder lost
+only what medview itself wrote there (issue 10: a ``cache/tensors`` link to a home folder lost
 a user's thesis):
 
 * the folder must be a real folder inside the project (no link on the way, see

@@ -62,13 +62,12 @@ class RunPlan:
     size: int | None = None  # input side in pixels
     device: str = ""
     run_dir: str = ""
-    # Auto (training/recipe/auto.py): the batch size it chose, its plan (setting -> value and why)
+    # Auto (training/auto.py): the batch size it chose, its plan (setting -> value and why)
     # and the time estimated from warm-up batches.
     batch_size: int | None = None
     auto: dict[str, Any] | None = None
     estimated_seconds: float | None = None
-    # Studies (training.studies.study, training.studies.tune): the models compared, the trial
-    # budget, the
+    # Studies (training.study, training.tune): the models compared, the trial budget, the
     # trials already done, and the study's folder.
     study_id: str | None = None
     models: list[str] = field(default_factory=list)

@@ -1,7 +1,7 @@
 """Reading one database row's values strictly: a value medview did not write is a
 ``DamagedRow`` naming the column, so the caller can skip that row and name it rather than
 fail the whole project (one row of bad JSON in ``shape`` broke ``items``, ``info`` and the
-window)."""
+window, issue 10)."""
 
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ Torch-free and Qt-free, so the window, the CLI and the engine all read a run the
     metrics = folder.read_metrics()        # None while a run has not written one yet
     folder.weights(2)                      # .../fold2.safetensors
 
-The engine writes through it too (``training.engine.report``); ``predictions.csv`` rows are the
+The engine writes through it too (``training.report``); ``predictions.csv`` rows are the
 engine's ``PredRow`` and are read and written there, at ``folder.predictions``.
 """
 
@@ -29,7 +29,7 @@ METRICS = "metrics.json"
 HISTORY = "history.csv"
 PREDICTIONS = "predictions.csv"
 LOG = "log.txt"
-# Slice mode (training/recipe/slices.py): one row per slice, one per patient; predictions.csv keeps
+# Slice mode (training/slices.py): one row per slice, one per patient; predictions.csv keeps
 # one row per volume. ``levels`` plots slice, volume and patient metrics side by side.
 SLICES = "slices.csv"
 PATIENTS = "patients.csv"

@@ -64,7 +64,7 @@ class RunStore(Store):
     def create_run(self, run_id: str, config: dict[str, Any], model: str | None = None) -> None:
         if not is_safe_run_id(run_id):
             raise ProjectError(f"invalid run id {run_id!r} (a plain folder name is needed)")
-        # A run of a study (training/studies/study.py) carries the study's id in its config's extra
+        # A run of a study (training/study.py) carries the study's id in its config's extra
         # settings; it is linked at creation, so even a run killed mid-way knows its study.
         study_id = (config.get("extra") or {}).get("study_id")
         ensure_dir(self.folder, self.run_dir(run_id))

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from medview.core.display import CT_SOFT_TISSUE, apply_window, is_ct
+from medview.core.display import CT_SOFT_TISSUE, apply_window, channel_composite, is_ct
 from medview.core.image import Image, normalise_for_display
 
 # Bumped when the rendering changes, so old cached thumbnails are not shown any more.
@@ -68,7 +68,9 @@ def make_thumbnail(image: Image, size: int = 128) -> np.ndarray:
     from PIL import Image as PILImage
 
     middle = image.middle_slice()
-    if middle.ndim == 3 and middle.dtype == np.uint8:
+    if image.channel_names and middle.ndim == 3:
+        display = channel_composite(middle)  # microscope channels, each in its colour
+    elif middle.ndim == 3 and middle.dtype == np.uint8:
         display = middle  # an RGB photo: keep its colours as they are
     elif is_ct(image):  # the slice view opens CT in soft tissue: the thumbnail matches it
         display = apply_window(middle, *CT_SOFT_TISSUE)
@@ -96,6 +98,6 @@ def _write_png(path: Path, array: np.ndarray) -> None:
         os.replace(temp, path)
     except OSError:
         # A read-only project still shows thumbnails, it just cannot cache them; a full disk
-        # must not leave the half-written temporary file behind.
+        # must not leave the half-written temporary file behind (issue 10).
         with contextlib.suppress(OSError):
             os.unlink(temp)

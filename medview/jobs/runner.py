@@ -19,9 +19,8 @@ from collections.abc import Callable
 from typing import Any
 
 from medview.core import messages as msg
-from medview.jobs.targets import target
 
-DEFAULT_TARGET = target("train")
+DEFAULT_TARGET = "training.worker:run"
 
 
 def _entry(target: str, config: dict[str, Any], queue: Any, cancel_event: Any) -> None:

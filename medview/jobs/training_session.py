@@ -54,7 +54,7 @@ class Event:
 
 
 class PlanLike(Protocol):
-    """What the session reads of ``training.recipe.plan.PlanCheck`` (the jobs layer does not import
+    """What the session reads of ``training.plan.PlanCheck`` (the jobs layer does not import
     the engine; the view runs the check and hands the verdict over)."""
 
     ok: bool

@@ -1,6 +1,6 @@
 """Slice-mode runs in the metrics table: the slice, volume and patient levels side by side.
 
-metrics.json of a slice-mode run (training/slice_mode/report.py) has ``levels``: each level's mean
+metrics.json of a slice-mode run (training/slice_report.py) has ``levels``: each level's mean
 over folds, pooled out-of-fold and test metrics at threshold 0.5. The fold rows above them are
 volume-level (the run's unit); these rows say which level each number is.
 """

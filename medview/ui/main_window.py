@@ -88,19 +88,19 @@ class MainWindow(WindowImporting, WindowLabelling):
         self._add_browser_dock()
         self._restore_layout()
         self._show_welcome()
-        # Training dock, plots dock and Training menu; after the layout is restored,
+        # Training dock, plots dock and Training menu (issue 5); after the layout is restored,
         # so install() restores their saved place itself.
         from medview.ui.training_dock import TrainingDocks
         from medview.ui.training_dock import install as install_training
 
         self.training: TrainingDocks = install_training(self)
         self.training_panel = self.training.panel
-        # Label-conflict / near-duplicate filters and actions.
+        # Label-conflict / near-duplicate filters and actions (issue 15).
         from medview.ui.duplicate_actions import DuplicateActions
         from medview.ui.duplicate_actions import install as install_duplicates
 
         self.duplicate_actions: DuplicateActions = install_duplicates(self)
-        # Key slices for slice-mode training: button and K under the slice view.
+        # Key slices for slice-mode training (issue 13): button and K under the slice view.
         from medview.ui.key_slice import KeySliceControl
         from medview.ui.key_slice import install as install_key_slice
 
@@ -411,7 +411,7 @@ class MainWindow(WindowImporting, WindowLabelling):
     # ------------------------------------------------------------------ importing
     def _show_damaged_rows(self, project: Project) -> None:
         """Rows of project.db that could not be read were skipped (the rest works): name
-        them, so the user knows why an item is not listed."""
+        them, so the user knows why an item is not listed (issue 10)."""
         damaged = project.damaged_rows()
         if not damaged:
             return

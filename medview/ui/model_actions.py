@@ -1,6 +1,6 @@
 """Run history's "Export model…" and the Training menu's "Apply to folder…".
 
-Both run in a spawned job (training.jobs export_model / apply) so torch never
+Both run in a spawned job (training.gui_jobs export_model_job / apply_job) so torch never
 loads in the window's process; the dialogs only collect a format, a folder and an output file.
 Results and problems go to the panel's status line; skipped files of an apply are listed in a
 message box so the user sees which files were not scored and why.
@@ -14,14 +14,13 @@ from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox
 
 from medview.core import messages as msg
-from medview.jobs.targets import target
 from medview.ui.job_bridge import JobBridge
 
 if TYPE_CHECKING:
     from medview.ui.training_panel import TrainingPanel
 
-EXPORT_TARGET = target("export_model")
-APPLY_TARGET = target("apply")
+EXPORT_TARGET = "training.gui_jobs:export_model_job"
+APPLY_TARGET = "training.gui_jobs:apply_job"
 FORMATS = {"ONNX (model.onnx)": "onnx", "TorchScript (model.pt)": "torchscript"}
 
 

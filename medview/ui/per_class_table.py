@@ -1,7 +1,7 @@
 """The per-class tab of a multiclass run: precision, recall, F1, specificity and one-vs-rest AUC
 of each class, with the macro and support-weighted averages, for the validation folds (mean ±
 std over the folds, as the engine's ``per_class_summary``) and for the test split (the fold
-models' ensemble). Values come from metrics.json's ``per_class`` (training/engine/metrics.py)."""
+models' ensemble). Values come from metrics.json's ``per_class`` (training/metrics.py)."""
 
 from __future__ import annotations
 

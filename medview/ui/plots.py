@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 
 from medview.core import messages as msg
 from medview.core.run_folder import RunFolder
-from medview.ui.confusion_plot import ConfusionPlot
+from medview.ui.confusion_plot import ConfusionPlot as ConfusionPlot  # its old home
 from medview.ui.level_rows import level_rows, level_summary
 from medview.ui.metrics_table import MetricsTable
 from medview.ui.per_class_table import PerClassTable
@@ -416,8 +416,7 @@ class LivePlots(QWidget):
 
 
 def read_history(folder: RunFolder) -> list[msg.Epoch]:
-    """history.csv rows as Epoch messages (through RunFolder: training.engine.report loads
-    sklearn)."""
+    """history.csv rows as Epoch messages (through RunFolder: training.report loads sklearn)."""
     return [
         msg.Epoch(
             "",

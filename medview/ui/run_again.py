@@ -2,7 +2,7 @@
 ``medview train PROJECT --config FILE`` reads) go back into the training form, and a new run
 starts with them. The old run stays in the history; the new one gets a new id.
 
-The file is read by ``training.recipe.rerun`` (no torch), so the CLI and the window agree on which
+The file is read by ``training.rerun`` (no torch), so the CLI and the window agree on which
 keys are settings. A file asking to download pretrained weights (``"pretrained": "download"``,
 perhaps from someone else's project) makes no network call until the user says so in a dialog.
 
@@ -19,7 +19,7 @@ from PySide6.QtWidgets import QAbstractButton, QMessageBox, QWidget
 from medview.core.errors import MedviewError
 from medview.core.run_folder import RunFolder
 from medview.ui.training_fields import BY_NAME
-from training.recipe.rerun import asks_for_download, check_settings, read_run_config
+from training.rerun import asks_for_download, check_settings, read_run_config
 
 if TYPE_CHECKING:
     from medview.ui.training_panel import TrainingPanel

@@ -1,7 +1,7 @@
 """The Grad-CAM overlay of the slice view: a second ImageItem with a heat colour map above
 the image, following the slice, the plane and the mirroring of the image below.
 
-The map is a (z, y, x) array on the item's own grid (training.outputs.gradcam resamples it), so each
+The map is a (z, y, x) array on the item's own grid (training.gradcam resamples it), so each
 plane is the same view into it that the slice view takes of the image, and the overlay
 simply copies the image item's transform: nothing is resampled while scrolling.
 """

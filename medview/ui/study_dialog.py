@@ -2,8 +2,8 @@
 
 Compare: tick the models (each row shows its parameters, MACs at the study's input size and
 an estimated time), and one job trains them one after another on the same folds, seed,
-input size and budget (training/studies/study.py); the study view (study_view.py) fills in as each
-run ends. Tune: an Optuna search (training/studies/tune.py) over the form's model, or over the 3D
+input size and budget (training/study.py); the study view (study_view.py) fills in as each
+run ends. Tune: an Optuna search (training/tune.py) over the form's model, or over the 3D
 models scored by AUC and MACs. Both jobs are spawned processes (medview.jobs.runner, the
 same machinery as a training run), so torch never loads in the window.
 """
@@ -31,9 +31,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from medview.jobs.targets import target
-from training.recipe import model_costs
-from training.recipe.config import (
+from training import model_costs
+from training.config import (
     DEFAULT_SIZE_2D_IMAGENET,
     MODELS_2D,
     MODELS_3D,
@@ -45,8 +44,8 @@ if TYPE_CHECKING:
     from medview.ui.study_view import StudyView
     from medview.ui.training_panel import TrainingPanel
 
-STUDY_TARGET = target("study")
-TUNE_TARGET = target("tune")
+STUDY_TARGET = "training.study_worker:study_job"
+TUNE_TARGET = "training.study_worker:tune_job"
 DEFAULT_TICKED = {
     "2d": ("cnn_small", "mobilenet_v2", "resnet18", "densenet121"),
     "3d": ("cnn3d_small", "medicalnet_resnet10", "medicalnet_resnet18"),

@@ -1,6 +1,6 @@
 """The study view's two plots: the mean cross-validation ROC of the best runs, and CV AUC
 against MACs per image (log scale) with the Pareto front outlined. Filled from the study's
-rows (``training.recipe.study_report.study_rows``); ``label(row)`` names a run as the table does."""
+rows (``training.study_report.study_rows``); ``label(row)`` names a run as the table does."""
 
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ def fill_cost(
 ) -> None:
     """CV AUC (± SD) against MACs per image / ``scale`` (``unit``), log scale, the Pareto
     front outlined and joined by a staircase."""
-    from training.recipe.stats import pareto_front
+    from training.stats import pareto_front
 
     plot.clear()
     pts = [r for r in done if r.get("macs")]

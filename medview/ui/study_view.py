@@ -9,7 +9,7 @@
 * for a search: "Apply best settings" puts the best trial's settings in the training form.
 
 The same table, statistics and print-ready figures (PNG 300 dpi + SVG) are in the study folder
-(training/recipe/study_report.py, training/recipe/study_figures.py); "Open folder" shows them.
+(training/study_report.py, training/study_plots.py); "Open folder" shows them.
 """
 
 from __future__ import annotations
@@ -215,7 +215,7 @@ class StudyView(QWidget):
         project = self.panel.project
         if project is None or not self.study_id:
             return
-        from training.recipe.study_report import load_report, study_rows, write_study_report
+        from training.study_report import load_report, study_rows, write_study_report
 
         try:
             if self.bridge is not None and not self.bridge.running:

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from training.recipe.config import (
+from training.config import (
     AUGMENT_PRESETS,
     DEVICES,
     MODELS_2D,

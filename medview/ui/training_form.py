@@ -2,7 +2,7 @@
 
 The fields come from one table (medview/ui/training_fields.py: TrainConfig field -> widget
 kind, label, tooltip, group); this module lays them out in collapsible groups and turns the
-widgets into a TrainConfig dict and back. It loads no torch (training.recipe.config holds the names
+widgets into a TrainConfig dict and back. It loads no torch (training.config holds the names
 and defaults). The device line shows the GPU found by cheap checks (training_presets).
 """
 
@@ -21,7 +21,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from medview.jobs.targets import target
 from medview.ui.form_widgets import Editor, make_editor
 from medview.ui.train_on import config_from_form, values_for_form
 from medview.ui.training_fields import AUTO_MODEL, AUTO_TEXT, FIELDS, GROUPS, TOP
@@ -134,7 +133,7 @@ class TrainingForm(QWidget):
             return
         from medview.ui.job_bridge import JobBridge
 
-        self._probe = JobBridge({}, target("probe_device"), self, interval_ms=250)
+        self._probe = JobBridge({}, "training.gui_jobs:probe_device", self, interval_ms=250)
         self._probe.finished.connect(
             lambda m: self.set_gpu(None if m.summary["device"] == "CPU" else m.summary["device"])
         )
@@ -200,7 +199,7 @@ class TrainingForm(QWidget):
 
     def reset(self) -> None:
         """The form's defaults: TrainConfig's own, then the Auto preset."""
-        from training.recipe.config import TrainConfig
+        from training.config import TrainConfig
 
         defaults = TrainConfig().to_dict()
         blocked = self.blockSignals(True)

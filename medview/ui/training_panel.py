@@ -46,7 +46,7 @@ from medview.ui.run_history import RunHistory
 from medview.ui.saliency import OverlayControls, SaliencyOverlay
 from medview.ui.training_form import TrainingForm
 from medview.ui.training_side_jobs import SideJobs
-from training.recipe.plan import PlanCheck, check_plan
+from training.plan import PlanCheck, check_plan
 
 if TYPE_CHECKING:
     from medview.ui.browser import BrowserWidget

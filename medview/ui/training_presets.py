@@ -1,7 +1,7 @@
 """The training form's presets (named starting points) and the cheap GPU check of its device line.
 
 A preset sets a few fields; the rest keep their values. None means Auto chooses in the engine
-(training/recipe/auto.py, docs/auto.md). ``detect_gpu`` never imports torch in the window's process.
+(training/auto.py, docs/auto.md). ``detect_gpu`` never imports torch in the window's process.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 
 AUTO = "Auto — chosen from the data (recommended)"
 QUICK = "Quick check — Auto, about a minute"
-# None: Auto chooses (training/recipe/auto.py, docs/auto.md); the spin boxes show it as "Auto" (0).
+# None: Auto chooses (training/auto.py, docs/auto.md); the spin boxes show it as "Auto" (0).
 PRESETS: dict[str, dict[str, Any]] = {
     AUTO: {
         "model": None,

@@ -15,7 +15,6 @@ from PySide6.QtCore import QObject, Signal
 
 from medview.core import messages as msg
 from medview.jobs.run_texts import gradcam_text, predicted_text
-from medview.jobs.targets import target
 from medview.jobs.training_session import TrainingSession
 from medview.ui.job_bridge import JobBridge
 from medview.ui.predictions import least_certain
@@ -24,8 +23,8 @@ from medview.ui.saliency import SaliencyOverlay
 if TYPE_CHECKING:
     from medview.ui.training_panel import PanelHost
 
-GRADCAM_TARGET = target("gradcam")
-PREDICT_TARGET = target("predict")
+GRADCAM_TARGET = "training.gradcam:gradcam_job"
+PREDICT_TARGET = "training.gui_jobs:predict_job"
 
 
 class SideJobs(QObject):

@@ -67,6 +67,12 @@ def test_the_final_message_guard_always_reports():
     assert isinstance(ok, msg.Finished)
 
 
+def test_the_old_import_path_is_the_same_protocol():
+    from medview.jobs import messages as old
+
+    assert old.Started is msg.Started and old.from_dict is msg.from_dict
+
+
 def test_jobs_package_imports_no_torch():
     import subprocess
     import sys

@@ -23,7 +23,7 @@ PLAN = msg.RunPlan(model="cnn3d_small", kind="3d", classes=["WT", "MUT"], folds=
 
 @dataclass
 class FakePlan:
-    """What the view hands over of training.recipe.plan.PlanCheck."""
+    """What the view hands over of training.plan.PlanCheck."""
 
     ok: bool = True
     errors: list[str] = field(default_factory=list)

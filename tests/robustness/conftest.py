@@ -1,4 +1,4 @@
-"""Fixtures for the robustness suite: bad input, crashes, private data, untrusted
+"""Fixtures for the robustness suite (issue 7): bad input, crashes, private data, untrusted
 files, storage. Generated data only, plus the broken files pydicom and nibabel ship."""
 
 from __future__ import annotations

@@ -27,24 +27,24 @@ class _FailAtFirstEpoch:
 
 
 def segfault_worker(config: dict[str, Any], queue: Any, cancel_event: Any) -> None:
-    from training.jobs import train as run
+    from training.worker import run
 
     run(config, _FailAtFirstEpoch(queue, "segfault"), cancel_event)
 
 
 def oom_killed_worker(config: dict[str, Any], queue: Any, cancel_event: Any) -> None:
-    from training.jobs import train as run
+    from training.worker import run
 
     run(config, _FailAtFirstEpoch(queue, "oom"), cancel_event)
 
 
 def memory_error_worker(config: dict[str, Any], queue: Any, cancel_event: Any) -> None:
     """Python's own out-of-memory: an allocation in the engine raises MemoryError."""
-    import training.engine.run_data
-    from training.jobs import train as run
+    import training.run_data
+    from training.worker import run
 
     def no_memory(*args: Any, **kwargs: Any) -> Any:
         raise MemoryError()
 
-    training.engine.run_data.load_items = no_memory  # decoding every item is the big allocation
+    training.run_data.load_items = no_memory  # decoding every item is the big allocation
     run(config, queue, cancel_event)

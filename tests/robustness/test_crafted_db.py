@@ -1,4 +1,4 @@
-"""A crafted project.db: a recursive view in place of a table, a trigger that
+"""A crafted project.db (issue 10): a recursive view in place of a table, a trigger that
 rewrites labels, an item path of /dev/zero (or a FIFO), a read that hangs, one row of bad
 JSON. Each is reproduced as the red team did it; medview must refuse clearly (naming the
 object), offer a cleaned copy, read only regular files within a time limit, and skip and name

@@ -1,5 +1,5 @@
-"""A config.json from someone else with ``"pretrained": "download"`` made a network call.
-``medview train --config`` needs ``--allow-download`` (else a clear refusal,
+"""A config.json from someone else with ``"pretrained": "download"`` made a network call
+(issue 10). ``medview train --config`` needs ``--allow-download`` (else a clear refusal,
 before any run starts) and the window's "Run again" asks first. The download itself is
 replaced by a recorder: any call to it is the network call the user did not ask for."""
 
@@ -30,7 +30,7 @@ TINY = {
 @pytest.fixture
 def downloads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Records every download attempt and fails it (these machines are offline anyway)."""
-    from training.engine import weights
+    from training import weights
 
     calls: list[str] = []
 

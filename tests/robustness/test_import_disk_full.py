@@ -1,4 +1,4 @@
-"""Import onto a full disk: the red team got 2,944 identical lines, exit 0, 2,753
+"""Import onto a full disk (issue 10): the red team got 2,944 identical lines, exit 0, 2,753
 zero-byte .tmp files and 191 orphan .npy in cache/npz. An import must stop at the first
 "disk full" (ENOSPC while writing the pixel cache, or SQLite's "database or disk is full")
 with one message and a non-zero exit, and leave no temporary or orphan file behind.

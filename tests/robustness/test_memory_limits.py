@@ -40,8 +40,8 @@ def test_training_tensors_over_the_limit_are_refused_before_allocating(
     pytest.importorskip("torch")
     from test_crash import TINY_TRAIN, _training_project
 
-    from training.engine.data import DataError, check_memory, memory_limit
-    from training.engine.transforms import PrepSettings
+    from training.data import DataError, check_memory, memory_limit
+    from training.transforms import PrepSettings
 
     assert memory_limit() is None or memory_limit() > 0
     monkeypatch.setenv("MEDVIEW_TRAIN_MEMORY_MB", "1")

@@ -1,4 +1,4 @@
-"""Nothing outside the project, ever: a project from someone else whose ``cache/``
+"""Nothing outside the project, ever (issue 10): a project from someone else whose ``cache/``
 or ``runs/`` holds symbolic links must not make medview delete, overwrite or export files
 elsewhere. Each test sets up the attack as the red team did and checks the victim's files."""
 
@@ -52,8 +52,8 @@ def _png_project(tmp_path: Path, n: int = 3) -> Project:
 
 
 def _load_for_training(project: Project) -> None:
-    from training.engine.data import load_items
-    from training.engine.transforms import PrepSettings
+    from training.data import load_items
+    from training.transforms import PrepSettings
 
     load_items(project, project.items(), PrepSettings(2, 8, 1), ["WT", "MUT"], workers=1)
 
@@ -80,7 +80,7 @@ def test_a_symlinked_cache_shard_folder_is_not_written_through(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pytest.importorskip("torch")
-    from training.engine.transforms import PrepSettings
+    from training.transforms import PrepSettings
 
     victim = _victim(tmp_path / "home")
     before = _files(victim)
@@ -217,7 +217,7 @@ def _run_with_files(project: Project, run_id: str = "r1") -> Path:
 
 
 def test_export_does_not_follow_symlinked_run_files(tmp_path: Path) -> None:
-    from training.outputs.export import export_run
+    from training.export import export_run
 
     shadow = tmp_path / "etc" / "shadow"
     shadow.parent.mkdir()
@@ -241,7 +241,7 @@ def test_export_does_not_follow_symlinked_run_files(tmp_path: Path) -> None:
 
 
 def test_export_refuses_a_symlinked_run_folder(tmp_path: Path) -> None:
-    from training.outputs.export import ExportError, export_run
+    from training.export import ExportError, export_run
 
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
@@ -257,7 +257,7 @@ def test_export_refuses_a_symlinked_run_folder(tmp_path: Path) -> None:
 
 
 def test_export_never_writes_through_a_symlink_in_the_output_folder(tmp_path: Path) -> None:
-    from training.outputs.export import ExportError, export_run
+    from training.export import ExportError, export_run
 
     precious = tmp_path / "precious.txt"
     precious.write_text("keep me")
@@ -319,8 +319,8 @@ def test_leftover_run_folders_are_removed_only_when_real(tmp_path: Path) -> None
 def test_predict_and_merge_refuse_a_linked_run_folder(tmp_path: Path) -> None:
     pytest.importorskip("torch")
     from medview.core.errors import MedviewError
-    from training.engine.predict import predict_run
-    from training.outputs.merge import merge_runs
+    from training.merge import merge_runs
+    from training.predict import predict_run
 
     victim = tmp_path / "home"
     victim.mkdir()

@@ -42,7 +42,7 @@ def _evil_weights(tmp_path: Path) -> list[tuple[Path, Path]]:
 
 
 def test_a_pickle_carrying_code_is_refused_and_never_runs(tmp_path: Path) -> None:
-    from training.engine.weights import WeightsError, read_state_dict
+    from training.weights import WeightsError, read_state_dict
 
     for path, marker in _evil_weights(tmp_path):
         with pytest.raises(WeightsError, match="refused"):
@@ -178,8 +178,8 @@ def test_crafted_run_ids_through_the_cli(tmp_path: Path, crafted) -> None:
 
 def test_a_foreign_config_json_cannot_pick_the_project(tmp_path: Path) -> None:
     pytest.importorskip("torch")
-    from training.recipe.config import ConfigError
-    from training.recipe.rerun import config_with_overrides
+    from training.config import ConfigError
+    from training.rerun import config_with_overrides
 
     config = tmp_path / "config.json"
     config.write_text(json.dumps({"project": "/somewhere/else", "run_id": "../../x", "epochs": 3}))

@@ -15,9 +15,9 @@ def _reader_fallback(monkeypatch):
     try:
         from medview.io.readers import load_item  # noqa: F401
     except ImportError:
-        import training.engine.data
+        import training.data
 
-        monkeypatch.setattr(training.engine.data, "_read_item", _fallback_read)
+        monkeypatch.setattr(training.data, "_read_item", _fallback_read)
     yield
 
 

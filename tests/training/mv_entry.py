@@ -10,7 +10,7 @@ from synth import install_fallback_reader
 
 def worker_run(config, queue, cancel_event) -> None:
     install_fallback_reader()
-    from training.jobs import train as run
+    from training.worker import run
 
     run(config, queue, cancel_event)
 

@@ -21,12 +21,12 @@ def _fallback_read(project: Project, item):
 
 
 def install_fallback_reader() -> bool:
-    """Point training.engine.data at the fallback reader if medview.io is not there yet."""
+    """Point training.data at the fallback reader if medview.io is not there yet."""
     try:
         from medview.io.readers import load_item  # noqa: F401
     except ImportError:
-        import training.engine.data
+        import training.data
 
-        training.engine.data._read_item = _fallback_read
+        training.data._read_item = _fallback_read
         return True
     return False

@@ -1,5 +1,4 @@
-"""Auto (training/recipe/auto.py, docs/auto.md), the automatic batch size, the decision threshold
-and
+"""Auto (training/auto.py, docs/auto.md), the automatic batch size, the decision threshold and
 temperature scaling: the rules on fixed inputs, the probe with a fake step, hand computations."""
 
 from __future__ import annotations
@@ -10,16 +9,16 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from training.engine.batch_size import choose_batch_size, data_cap
-from training.recipe.auto import auto_epochs, auto_settings, profile_items
-from training.recipe.calibration import (
+from training.auto import auto_epochs, auto_settings, profile_items
+from training.batch_size import choose_batch_size, data_cap
+from training.calibration import (
     apply_temperature,
     choose_threshold,
     expected_calibration_error,
     fit_calibration,
     fit_temperature,
 )
-from training.recipe.config import TrainConfig
+from training.config import TrainConfig
 
 
 @dataclass
@@ -131,7 +130,7 @@ def test_cpu_probe_picks_the_smallest_size_near_the_best_throughput():
 
 
 def test_cpu_probe_weighs_sizes_by_the_epochs_auto_gives_them():
-    from training.recipe.auto import planned_epochs
+    from training.auto import planned_epochs
 
     # The example's 3D half: 32 training volumes a fold. Batch 8 trains 1.3x faster per
     # sample, but gets twice the epochs for Auto's ~128 steps: batch 4 finishes first.
@@ -230,7 +229,7 @@ def test_expected_calibration_error_by_hand():
 
 
 def test_auto_epochs_shrink_to_the_time_budget_measured_on_the_device():
-    from training.recipe.auto import AutoPlan, fit_time_budget
+    from training.auto import AutoPlan, fit_time_budget
 
     plan = AutoPlan()
     plan.choose("epochs", 60, "about 300 steps")
@@ -252,7 +251,7 @@ def test_auto_epochs_shrink_to_the_time_budget_measured_on_the_device():
 
 
 @dataclass
-class _Inputs:  # what split_sizes / epoch_share read of training.engine.run_context.RunInputs
+class _Inputs:  # what split_sizes / epoch_share read of training.run_context.RunInputs
     cfg: TrainConfig
     items: list
     classes: tuple[str, ...] = ("a", "WT", "MUT")
@@ -265,7 +264,7 @@ class SplitItem:
 
 
 def test_the_size_estimate_counts_marked_val_items_as_the_holdouts_validation():
-    from training.engine.run_auto import split_sizes
+    from training.run_auto import split_sizes
 
     items = [SplitItem("a")] * 80 + [SplitItem("a", "val")] * 10 + [SplitItem("a", "test")] * 30
     assert split_sizes(_Inputs(TrainConfig(holdout=True), items)) == (1, 80, 10, 30)
@@ -277,7 +276,7 @@ def test_the_size_estimate_counts_marked_val_items_as_the_holdouts_validation():
 
 
 def test_an_undersampled_epoch_counts_only_the_items_it_draws():
-    from training.engine.run_auto import epoch_share
+    from training.run_auto import epoch_share
 
     items = [SplitItem("WT")] * 90 + [SplitItem("MUT")] * 30 + [SplitItem("MUT", "test")] * 50
     # 30 MUT outside the test split: an epoch draws 30 + 30 of the 120 training items
@@ -288,7 +287,7 @@ def test_an_undersampled_epoch_counts_only_the_items_it_draws():
 
 
 def _plan_epochs(n_train: int):
-    from training.recipe.auto import AutoPlan
+    from training.auto import AutoPlan
 
     plan = AutoPlan()
     auto_epochs(TrainConfig(), n_train, 8, plan, warmup_given=False)

@@ -16,8 +16,8 @@ import pytest
 from projects import make_project
 
 from medview.core.project import Project
-from training.cli import commands as cc
-from training.recipe.config import TrainConfig
+from training import cli_commands as cc
+from training.config import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 ENTRY = Path(__file__).resolve().parent / "mv_entry.py"
@@ -218,8 +218,8 @@ def test_ddp_two_gloo_processes(tmp_path):
 def test_export_of_a_run_with_real_dicom_has_no_patient_fields(tmp_path):
     pydicom_data = pytest.importorskip("pydicom.data")
     from medview.io.importer import import_sources
-    from training.engine.api import run_training
-    from training.recipe.config import TrainConfig
+    from training.api import run_training
+    from training.config import TrainConfig
 
     dcm = pydicom_data.get_testdata_file("CT_small.dcm")
     project = make_project(tmp_path, 12, kind="2d", size=32)

@@ -8,10 +8,10 @@ import torch
 from projects import make_project
 
 from medview.core.image import Image
-from training.engine import data as D
-from training.engine.batches import Context, predict
-from training.engine.models import build_model
-from training.engine.transforms import PrepSettings, augment_batch, build_augmentation, preprocess
+from training import data as D
+from training.loop import Context, predict
+from training.models import build_model
+from training.transforms import PrepSettings, augment_batch, build_augmentation, preprocess
 
 
 def test_preprocess_3d_zscore_and_size():
@@ -116,9 +116,9 @@ def test_undersample_draws_balanced_epochs_of_the_minority_size():
 
 
 def test_fit_with_undersampling_trains_on_minority_sized_epochs():
-    from training.engine.freeze import set_train_mode
-    from training.engine.loop import fit
-    from training.recipe.config import TrainConfig
+    from training.config import TrainConfig
+    from training.freeze import set_train_mode
+    from training.loop import fit
 
     torch.manual_seed(0)
     y = torch.tensor([0] * 14 + [1] * 4)
@@ -173,8 +173,8 @@ def test_batch_augmentation_is_seeded_and_flips_exactly():
 
 
 def test_precise_bn_recomputes_only_trained_layers():
-    from training.engine.batches import precise_bn
-    from training.engine.freeze import freeze_encoder, set_train_mode
+    from training.freeze import freeze_encoder, set_train_mode
+    from training.loop import precise_bn
 
     torch.manual_seed(0)
     x = torch.randn(12, 1, 16, 16, 16) * 3 + 5

@@ -1,8 +1,8 @@
-"""The best epoch and the stop decision of a fold (training.engine.early_stopping)."""
+"""The best epoch and the stop decision of a fold (training.early_stopping)."""
 
 from __future__ import annotations
 
-from training.engine.early_stopping import EarlyStopping
+from training.early_stopping import EarlyStopping
 
 
 def test_higher_auc_wins_and_lower_loss_breaks_ties() -> None:

@@ -8,7 +8,7 @@ import pytest
 from projects import make_project
 
 from medview.core.run_folder import RunFolder
-from training.engine.early_stopping import EarlyStopping
+from training.early_stopping import EarlyStopping
 
 # (epoch, val AUC, val loss): AUC keeps rising while the loss turns up after epoch 2.
 EPOCHS = [(1, 0.70, 0.60), (2, 0.80, 0.40), (3, 0.85, 0.55), (4, 0.90, 0.70), (5, 0.91, 0.90)]
@@ -41,9 +41,9 @@ def test_ties_are_broken_by_the_other_metric() -> None:
 
 @pytest.mark.slow
 def test_a_run_keeps_the_epoch_with_the_lowest_validation_loss(tmp_path, monkeypatch) -> None:
-    from training.engine import loop
-    from training.engine.api import run_training
-    from training.recipe.config import TrainConfig
+    from training import loop
+    from training.api import run_training
+    from training.config import TrainConfig
 
     made: list[EarlyStopping] = []
 

@@ -13,9 +13,9 @@ from synth import install_fallback_reader
 
 from medview.core import messages as msg
 from medview.core.project import Project
-from training.engine.api import run_training
-from training.outputs.merge import merge_runs
-from training.recipe.config import TrainConfig
+from training.api import run_training
+from training.config import TrainConfig
+from training.merge import merge_runs
 
 FOLD_KEYS = {
     "fold", "n_train", "n_val", "accuracy", "precision", "recall", "specificity", "f1",
@@ -120,7 +120,7 @@ def test_test_items_never_trained_and_ensembled(full_run):
         assert not test_ids & (set(fold["train"]) | set(fold["val"]))
     by = {(p.item_id, p.fold): p.probabilities for p in stored}
     # fold 0 = mean of the fold models, temperature-scaled with the T fitted on the OOF rows
-    from training.recipe.calibration import apply_temperature
+    from training.calibration import apply_temperature
 
     temperature = outcome.metrics["calibration"]["temperature"]
     for item in test_ids:
@@ -261,7 +261,7 @@ def test_pretrained_frozen_encoder_run_keeps_the_encoder(tmp_path):
     import torch
     from safetensors.torch import load_file
 
-    from training.engine.models import build_model
+    from training.models import build_model
 
     project = make_project(tmp_path, 12)
     project.close()
@@ -288,7 +288,7 @@ def test_pretrained_frozen_encoder_run_keeps_the_encoder(tmp_path):
 def test_loss_optimizer_and_scheduler_choices():
     import torch
 
-    from training.engine.optimisation import make_criterion, make_optimizer, make_scheduler
+    from training.loop import make_criterion, make_optimizer, make_scheduler
 
     y = torch.tensor([0, 0, 0, 1])
     crit = make_criterion(2, y, True, torch.device("cpu"))

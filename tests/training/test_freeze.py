@@ -8,10 +8,10 @@ import pytest
 import torch
 from projects import make_project
 
-from training.engine.freeze import apply_train_layers, set_train_mode
-from training.engine.models import build_model
-from training.recipe.config import MODELS, ConfigError, TrainConfig
-from training.recipe.model_specs import SPECS, TrainLayersError, parse_train_layers
+from training.config import MODELS, ConfigError, TrainConfig
+from training.freeze import apply_train_layers, set_train_mode
+from training.model_specs import SPECS, TrainLayersError, parse_train_layers
+from training.models import build_model
 
 
 def _meta_model(name: str) -> torch.nn.Module:
@@ -129,7 +129,7 @@ def test_frozen_batchnorm_statistics_do_not_move(name, frozen_bn, trained_bn, sh
 
 
 def test_precise_bn_leaves_frozen_blocks_alone():
-    from training.engine.batches import Context, precise_bn
+    from training.loop import Context, precise_bn
 
     torch.manual_seed(0)
     model = build_model("resnet18", 2, 3)
@@ -151,7 +151,7 @@ def test_new_models_train_one_epoch(tmp_path, name, size):
     project = make_project(tmp_path, 12, kind="2d", size=size)
     folder = project.folder
     project.close()
-    from training.engine.api import run_training
+    from training.api import run_training
 
     cfg = TrainConfig(
         project=str(folder), model=name, folds=2, epochs=1, batch_size=4, size=size,
@@ -185,7 +185,7 @@ def _published_state(name: str) -> dict[str, torch.Tensor]:
     ],
 )
 def test_local_weights_load_for_the_new_models(tmp_path, name, probe, skipped):
-    from training.engine.weights import load_pretrained
+    from training.weights import load_pretrained
 
     state = _published_state(name)
     path = tmp_path / f"{name}-imagenet.pth"
@@ -201,7 +201,7 @@ def test_local_weights_load_for_the_new_models(tmp_path, name, probe, skipped):
 
 
 def test_plan_check_warns_about_a_frozen_random_encoder(tmp_path):
-    from training.recipe.plan import check_plan
+    from training.plan import check_plan
 
     project = make_project(tmp_path, 12, kind="2d", size=16)
 

@@ -1,13 +1,12 @@
-"""Grad-CAM (training/outputs/gradcam.py): maps for 2D and 3D models, resampled to the item's
-grid."""
+"""Grad-CAM (training/gradcam.py): maps for 2D and 3D models, resampled to the item's grid."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-from training.engine.models import build_model
-from training.outputs.gradcam import _resample, grad_cam, target_layer
+from training.gradcam import _resample, grad_cam, target_layer
+from training.models import build_model
 
 
 def test_2d_and_3d_maps_have_the_input_shape_and_unit_range():

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from training.jobs import gradcam as gradcam_job
-from training.jobs import predict as predict_job
-from training.jobs import probe_device
+from training.gradcam import gradcam_job
+from training.gui_jobs import predict_job, probe_device
 
 
 class ListQueue(list):

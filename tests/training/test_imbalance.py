@@ -8,9 +8,9 @@ import json
 import pytest
 from projects import make_project
 
-from training.recipe.config import TrainConfig
-from training.recipe.imbalance import imbalance_note
-from training.recipe.plan import check_plan
+from training.config import TrainConfig
+from training.imbalance import imbalance_note
+from training.plan import check_plan
 
 
 def test_the_note_says_what_is_done_and_what_can_be_switched_on() -> None:
@@ -51,7 +51,7 @@ def test_the_plan_check_notes_the_imbalance(tmp_path) -> None:
 
 @pytest.mark.slow
 def test_the_report_notes_the_imbalance(tmp_path) -> None:
-    from training.engine.api import run_training
+    from training.api import run_training
 
     project = _imbalanced(tmp_path)
     folder = project.folder

@@ -1,5 +1,4 @@
-"""The weight layout each model trains in (training.engine.batches.fast_memory_format) and the size
-of
+"""The weight layout each model trains in (training.batches.fast_memory_format) and the size of
 the BatchNorm recalibration: a faster layout must not change what the model computes."""
 
 from __future__ import annotations
@@ -7,8 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from training.engine.batches import fast_memory_format, model_to_fast_layout, precise_bn_count
-from training.engine.models import build_model
+from training.batches import fast_memory_format, model_to_fast_layout, precise_bn_count
+from training.models import build_model
 
 CPU, CUDA = torch.device("cpu"), torch.device("cuda")
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from training.engine import metrics as M
+from training import metrics as M
 
 
 def _binary_case():

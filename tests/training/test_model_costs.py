@@ -1,13 +1,12 @@
-"""training.recipe.model_costs: the window's table of parameters/MACs matches the models
-themselves."""
+"""training.model_costs: the window's table of parameters/MACs matches the models themselves."""
 
 from __future__ import annotations
 
 import pytest
 
-from training.engine.models import build_model, model_info
-from training.recipe import model_costs
-from training.recipe.config import MODELS
+from training import model_costs
+from training.config import MODELS
+from training.models import build_model, model_info
 
 
 def test_every_model_has_a_cost_entry():

@@ -12,8 +12,8 @@ import torch
 from projects import make_project
 
 from medview.core.project import Project
-from training.engine.api import run_training
-from training.recipe.config import TrainConfig
+from training.api import run_training
+from training.config import TrainConfig
 
 
 def _trained(tmp_path: Path, kind: str) -> Project:
@@ -30,11 +30,11 @@ def _trained(tmp_path: Path, kind: str) -> Project:
 
 
 def _engine(project: Project, fold: int | None = None):
-    """The engine's own ensemble prediction (training.engine.predict) for every item."""
-    from training.engine.data import load_items
-    from training.engine.loop import resolve_device
-    from training.engine.predict import ensemble_predict
-    from training.engine.run_models import load_run_models
+    """The engine's own ensemble prediction (training.predict) for every item."""
+    from training.data import load_items
+    from training.loop import resolve_device
+    from training.predict import ensemble_predict
+    from training.run_models import load_run_models
 
     models = load_run_models(project, "r")
     items = project.items()
@@ -52,7 +52,7 @@ def test_onnx_and_torchscript_match_the_engine(tmp_path, kind):
     pytest.importorskip("onnxruntime")
     import onnxruntime
 
-    from training.outputs.model_export import export_model
+    from training.model_export import export_model
 
     with _trained(tmp_path, kind) as project:
         x, expected = _engine(project)
@@ -84,8 +84,8 @@ def test_onnx_and_torchscript_match_the_engine(tmp_path, kind):
 
 
 def test_unknown_fold_is_refused(tmp_path):
-    from training.engine.run_models import RunModelError
-    from training.outputs.model_export import export_model
+    from training.model_export import export_model
+    from training.run_models import RunModelError
 
     with _trained(tmp_path, "2d") as project, pytest.raises(RunModelError, match="no fold 7"):
         export_model(project, "r", tmp_path / "x", "torchscript", fold=7)
@@ -94,7 +94,7 @@ def test_unknown_fold_is_refused(tmp_path):
 def test_apply_scores_a_folder_and_names_the_bad_file(tmp_path):
     from PIL import Image as PILImage
 
-    from training.outputs.apply import apply_run
+    from training.apply import apply_run
 
     folder = tmp_path / "new"
     (folder / "sub").mkdir(parents=True)
@@ -121,7 +121,7 @@ def test_apply_scores_a_folder_and_names_the_bad_file(tmp_path):
 
 
 def test_run_predictions_name_items_and_export_drops_names(tmp_path):
-    from training.outputs.export import export_run
+    from training.export import export_run
 
     with _trained(tmp_path, "2d") as project:
         rows = list(csv.DictReader((project.runs_dir / "r" / "predictions.csv").open()))
@@ -138,7 +138,7 @@ def test_cli_export_format_and_apply(tmp_path, capsys):
 
     from PIL import Image as PILImage
 
-    import training.cli.commands as cc
+    import training.cli_commands as cc
 
     def parse(adder, argv):
         parser = argparse.ArgumentParser()

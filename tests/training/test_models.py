@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from training.engine.freeze import freeze_encoder, set_train_mode
-from training.engine.models import build_model, model_info
-from training.engine.weights import WeightsError, load_pretrained, save_weights
+from training.freeze import freeze_encoder, set_train_mode
+from training.models import build_model, model_info
+from training.weights import WeightsError, load_pretrained, save_weights
 
 
 @pytest.mark.parametrize(
@@ -169,7 +169,7 @@ def test_corrupt_and_missing_files_are_clear(tmp_path):
 
 
 def test_device_resolution_and_download_refusal():
-    from training.engine.loop import DeviceError, resolve_device
+    from training.loop import DeviceError, resolve_device
 
     if not torch.cuda.is_available():
         assert resolve_device("auto").type in ("cpu", "mps")

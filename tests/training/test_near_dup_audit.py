@@ -9,8 +9,8 @@ import numpy as np
 from projects import make_project
 
 from medview.io.near_duplicates import hash_items
-from training.engine.cross_validation import plan_splits
-from training.engine.near_dup_audit import audit, clusters, groups_with_clusters
+from training.cross_validation import plan_splits
+from training.near_dup_audit import audit, clusters, groups_with_clusters
 
 
 def _plant_copies(project, tmp_path, n: int) -> list[tuple[int, int]]:
@@ -61,8 +61,8 @@ def test_groups_with_clusters_merges_patients_and_clusters():
 
 
 def test_run_reports_near_duplicates_in_metrics(tmp_path):
-    from training.engine.api import run_training
-    from training.recipe.config import TrainConfig
+    from training.api import run_training
+    from training.config import TrainConfig
 
     project = make_project(tmp_path, 12, kind="2d", size=16)
     _plant_copies(project, tmp_path, 6)
@@ -84,7 +84,7 @@ def test_run_reports_near_duplicates_in_metrics(tmp_path):
 
 
 def test_plan_check_warns_about_near_duplicates_and_conflicts(tmp_path):
-    from training.recipe.plan import check_plan
+    from training.plan import check_plan
 
     project = make_project(tmp_path, 12, kind="2d", size=32)
     config = {"model": "cnn_small", "folds": 2}

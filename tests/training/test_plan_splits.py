@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 from projects import make_project
 
-from training.engine.cross_validation import SplitError, plan_splits
-from training.recipe.plan import check_plan
-from training.recipe.split_check import Pool, holdout_problems, kfold_problems
+from training.cross_validation import SplitError, plan_splits
+from training.plan import check_plan
+from training.split_check import Pool, holdout_problems, kfold_problems
 
 BASE = {"model": "cnn3d_small", "epochs": 1}
 

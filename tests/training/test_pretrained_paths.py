@@ -10,7 +10,7 @@ import pytest
 from projects import make_project
 
 from medview.cli import main as cli_main
-from training.recipe.config import TrainConfig
+from training.config import TrainConfig
 
 TINY = ["--model", "cnn3d_small", "--size", "16", "--epochs", "1", "--folds", "2",
         "--batch-size", "4", "--threads", "1", "--device", "cpu", "--no-predict"]  # fmt: skip
@@ -30,7 +30,7 @@ def test_a_relative_weights_path_becomes_absolute(tmp_path, monkeypatch) -> None
 def test_run_again_from_another_folder_finds_the_weights(tmp_path, monkeypatch) -> None:
     from safetensors.torch import save_file
 
-    from training.engine.models import build_model
+    from training.models import build_model
 
     project = make_project(tmp_path, n=8)
     folder = project.folder

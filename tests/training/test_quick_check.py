@@ -1,4 +1,4 @@
-"""The quick check learns: on the bundled example at its real size (40
+"""The quick check learns (issue 12, point 5): on the bundled example at its real size (40
 volumes, 40 colour images from ``medview.demo``), the window's Quick check preset (Auto,
 ``quick``, 3 folds) reaches accuracy >= 0.90 and AUC >= 0.95 on the 3D and on the 2D half.
 
@@ -25,8 +25,8 @@ def example(tmp_path_factory):
 
 @pytest.mark.parametrize("kind", ["3d", "2d"])
 def test_the_quick_check_learns_the_bundled_example(example, kind):
-    from training.engine.api import run_training
-    from training.recipe.config import TrainConfig
+    from training.api import run_training
+    from training.config import TrainConfig
 
     cfg = TrainConfig(project=str(example), kind=kind, quick=True, folds=3)
     outcome = run_training(cfg)

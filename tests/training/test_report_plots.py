@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from medview.core.run_folder import TEST_PLOTS, RunFolder
-from training.engine.report import PredRow, compute_metrics, write_plots
+from training.report import PredRow, compute_metrics, write_plots
 
 CLASSES = ["benign", "malignant", "normal"]
 

@@ -1,4 +1,4 @@
-"""Slice mode end to end: a NIfTI project of small volumes trains a 2D model on
+"""Slice mode end to end (issue 13.1): a NIfTI project of small volumes trains a 2D model on
 their slices in each mode; slices of a volume (and of a patient) never straddle folds;
 predictions.csv holds one row per volume, slices.csv one per slice, patients.csv one per
 patient, and metrics.json's levels agree with those files."""
@@ -16,8 +16,8 @@ from projects import make_slice_project
 from sklearn.metrics import roc_auc_score
 
 from medview.core.project import Project
-from training.engine.api import run_training
-from training.recipe.config import TrainConfig
+from training.api import run_training
+from training.config import TrainConfig
 
 
 def _rows(path: Path) -> list[dict[str, str]]:
@@ -126,7 +126,7 @@ def test_patient_metrics_match_patients_csv(sliced_project) -> None:
     for r in volumes:
         assert float(r["prob_MUT"]) == pytest.approx(max(by_volume[r["item_id"]]), abs=1e-6)
     # `medview predict` of a slice-mode run scores volumes from their slices, like the run.
-    from training.engine.predict import predict_run
+    from training.predict import predict_run
 
     with Project.open(folder) as project:
         out, n, _notes = predict_run(project, run_dir.name, "unlabelled", device="cpu")

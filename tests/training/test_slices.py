@@ -11,10 +11,11 @@ import pytest
 from projects import make_slice_project
 from sklearn.metrics import roc_auc_score
 
-from training.engine.cross_validation import audit_leakage, expand_plan, plan_splits
-from training.engine.transforms import PrepSettings
-from training.recipe.config import ConfigError, TrainConfig, parse_slices
-from training.recipe.slices import (
+from training import aggregate as A
+from training.config import ConfigError, TrainConfig, parse_slices
+from training.cross_validation import audit_leakage, expand_plan, plan_splits
+from training.slice_data import check_slice_memory, load_slices
+from training.slices import (
     KeySlice,
     acquisition_axis,
     content_mask,
@@ -24,8 +25,7 @@ from training.recipe.slices import (
     select_slices,
     slice_memory_bytes,
 )
-from training.slice_mode import aggregate as A
-from training.slice_mode.data import check_slice_memory, load_slices
+from training.transforms import PrepSettings
 
 
 def test_slices_option_parses_and_bad_values_are_refused() -> None:
@@ -200,8 +200,8 @@ def test_a_nifti_header_naming_its_slice_dimension_sets_the_axis(tmp_path: Path)
 
 
 def test_auto_has_a_slice_mode_entry_and_counts_slices() -> None:
-    from training.recipe.auto import MODEL_RULES, SIZE_RULES, profile_items
-    from training.recipe.slices import per_slice_sizes
+    from training.auto import MODEL_RULES, SIZE_RULES, profile_items
+    from training.slices import per_slice_sizes
 
     class Vol:
         def __init__(self, label: str) -> None:

@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from training.engine.cross_validation import Fold, SplitError, SplitPlan, audit_leakage, plan_splits
+from training.cross_validation import Fold, SplitError, SplitPlan, audit_leakage, plan_splits
 
 
 def _plan(labels, groups=None, splits=None, **kw):

@@ -1,4 +1,4 @@
-"""training.recipe.stats: fast DeLong against the naive structural-components formula (DeLong 1988,
+"""training.stats: fast DeLong against the naive structural-components formula (DeLong 1988,
 computed here independently with the O(m n) double sum), the paired t-test against scipy,
 the Pareto front on fixed numbers."""
 
@@ -11,7 +11,7 @@ import pytest
 from scipy.stats import norm, ttest_rel
 from sklearn.metrics import roc_auc_score
 
-from training.recipe import stats
+from training import stats
 
 
 def _naive_delong(y, a, b):

@@ -1,4 +1,4 @@
-"""The streamed training path: a small memory budget set through the environment
+"""The streamed training path (issue 17): a small memory budget set through the environment
 forces it on a generated project; it trains on exactly what the in-memory path trains on; its
 disk cache is reused, rebuilt when cut short, and a full disk ends the run cleanly."""
 
@@ -14,12 +14,12 @@ import pytest
 import torch
 from projects import make_project
 
-from training.engine.api import run_training
-from training.engine.transforms import PrepSettings
-from training.recipe.config import TrainConfig
-from training.stream import cache as stream_cache
-from training.stream.codec import decode, encode, roundtrip
-from training.stream.data import data_mode
+from training import stream_cache
+from training.api import run_training
+from training.config import TrainConfig
+from training.stream_codec import decode, encode, roundtrip
+from training.stream_data import data_mode
+from training.transforms import PrepSettings
 
 TINY = dict(model="cnn3d_small", folds=2, epochs=2, batch_size=4, size=16, lr=3e-3, threads=1)
 TINY |= dict(augment="strong", auto=False, device="cpu", predict_unlabelled=False, seed=3)
@@ -222,7 +222,7 @@ class _FakeBatch:
 
 
 def test_device_feeder_keeps_one_batch_in_flight_with_async_copies():
-    from training.stream.loader import DeviceFeeder
+    from training.stream_loader import DeviceFeeder
 
     cuda = _FakeCuda()
     feeder = DeviceFeeder(torch.device("cpu"), cuda=cuda)
@@ -239,7 +239,7 @@ def test_device_feeder_keeps_one_batch_in_flight_with_async_copies():
 
 
 def test_the_stream_pins_batches_on_cuda_and_augments_there(tmp_path: Path, monkeypatch):
-    from training.stream import loader as stream_loader
+    from training import stream_loader
 
     arrays = [np.full((1, 4, 4), k, np.float32) for k in range(6)]
     built = stream_cache.build_store(
@@ -285,7 +285,7 @@ def threading_name() -> str:
 
 def test_gpu_columns_on_cuda_only(tmp_path: Path):
     from medview.core.run_folder import read_history_csv, write_history_csv
-    from training.engine.gpu_stats import EpochGpuStats
+    from training.gpu_stats import EpochGpuStats
 
     class Rates:
         gpu = 80.0
@@ -359,7 +359,7 @@ def test_unlabelled_items_stream_to_the_ensemble_too(tmp_path: Path, monkeypatch
 
 
 def test_on_cuda_a_store_that_fits_is_uploaded_whole(tmp_path: Path, monkeypatch):
-    from training.engine import batches as loop
+    from training import batches as loop
 
     arrays = [np.full((1, 4, 4), k, np.float32) for k in range(6)]
     built = stream_cache.build_store(

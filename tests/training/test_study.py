@@ -13,8 +13,8 @@ from synth import install_fallback_reader
 from medview.core import messages as msg
 from medview.core.errors import MedviewError
 from medview.core.project import Project
-from training.recipe.config import TrainConfig
-from training.studies.study import parse_models, run_study
+from training.config import TrainConfig
+from training.study import parse_models, run_study
 
 MODELS = ["cnn_small", "mobilenet_v2", "resnet18"]
 # Several tiny runs each (~10 s of CPU per run on a busy machine): the module is slow.
@@ -77,7 +77,7 @@ def test_runs_know_their_study_and_stay_ordinary_runs(study):
         assert all(r.study_id == "s1" and r.status == "finished" for r in runs)
         assert {r.id for r in project.runs()} >= {r.id for r in runs}  # in the run history
         assert project.predictions("s1-cnn_small")  # predictions stored like any run
-        from training.outputs.export import export_run
+        from training.export import export_run
 
         files = export_run(project, "s1-resnet18", folder.parent / "export")
         assert any(str(f).endswith("metrics.json") for f in files)  # export works on it

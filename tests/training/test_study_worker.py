@@ -1,4 +1,4 @@
-"""The window's search job (training.jobs.tune) run in-process: its messages end
+"""The window's search job (training.study_worker.tune_job) run in-process: its messages end
 with exactly one terminal message, the search's, carrying the best settings."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from projects import make_project
 from synth import install_fallback_reader
 
 from medview.core import messages as msg
-from training.jobs import tune as tune_job
+from training.study_worker import tune_job
 
 
 class _Queue(list):

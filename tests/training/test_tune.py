@@ -16,8 +16,8 @@ from projects import make_project
 from synth import install_fallback_reader
 
 from medview.core.project import Project
-from training.recipe.config import MODELS_3D, TrainConfig
-from training.studies.tune import NOT_SEARCHED, STORAGE_NAME, run_tune, search_space, storage_url
+from training.config import MODELS_3D, TrainConfig
+from training.tune import NOT_SEARCHED, STORAGE_NAME, run_tune, search_space, storage_url
 
 ROOT = Path(__file__).resolve().parents[2]
 TRAIN_FLAGS = [
@@ -54,7 +54,7 @@ def test_a_trial_trains_the_layers_it_drew(tmp_path):
     layers it trained, and the study records train_layers as a searched setting."""
     import torch
 
-    from training.engine.models import build_model
+    from training.models import build_model
 
     install_fallback_reader()
     project = make_project(tmp_path, 12, kind="3d", size=16)

@@ -128,7 +128,7 @@ def test_near_duplicate_filter_and_same_group(window):
 
 
 def test_training_form_option_makes_near_duplicates_split_groups(window):
-    from training.recipe.config import TrainConfig
+    from training.config import TrainConfig
 
     form = window.training_panel.form
     assert form.config("2d")["near_duplicate_groups"] is False

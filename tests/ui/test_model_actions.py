@@ -19,8 +19,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def trained(tmp_path: Path) -> Path:
-    from training.engine.api import run_training
-    from training.recipe.config import TrainConfig
+    from training.api import run_training
+    from training.config import TrainConfig
 
     project = make_project_2d(tmp_path, 8, shape=(16, 16))
     folder = project.folder

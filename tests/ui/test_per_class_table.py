@@ -7,7 +7,7 @@ import json
 import numpy as np
 
 from medview.ui.plots import LivePlots
-from training.engine.report import PredRow, compute_metrics
+from training.report import PredRow, compute_metrics
 
 CLASSES = ["benign", "malignant", "normal"]
 

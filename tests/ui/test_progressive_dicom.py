@@ -3,15 +3,18 @@ in the background; moving away cancels the decode."""
 
 from __future__ import annotations
 
+import sys
 import threading
 from pathlib import Path
 
-import dicom_synth
 import numpy as np
 import pytest
 
 from medview.core.project import Project
 from medview.io import dicom_volume
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+import dicom_synth  # noqa: E402
 
 SLICES = 21
 

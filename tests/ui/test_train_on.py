@@ -8,8 +8,8 @@ from pathlib import Path
 from projects import make_slice_project
 
 from medview.ui.training_form import TrainingForm
-from training.recipe.config import TrainConfig
-from training.recipe.plan import check_plan
+from training.config import TrainConfig
+from training.plan import check_plan
 
 
 def test_slices_choice_sets_the_slice_fields_and_round_trips(qtbot) -> None:  # noqa: ANN001

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from medview.ui.metrics_table import METRIC_COLUMNS, MetricsTable
 from medview.ui.training_form import AUTO, QUICK, TrainingForm
-from training.recipe.config import TrainConfig
+from training.config import TrainConfig
 
 
 def test_the_form_defaults_to_auto_and_leaves_the_choices_to_the_engine(qtbot) -> None:

@@ -14,8 +14,8 @@ import pytest
 
 from medview.ui.training_fields import BY_NAME, FIELDS, NOT_IN_FORM, Field
 from medview.ui.training_form import TrainingForm
-from training.cli.commands import add_train_arguments
-from training.recipe.config import TrainConfig
+from training.cli_commands import add_train_arguments
+from training.config import TrainConfig
 
 # `medview train` flags that are not TrainConfig fields: how to run, not what to train.
 CLI_ONLY = {"project", "json_progress", "config", "allow_download", "train_defaults"}
@@ -145,7 +145,7 @@ def test_a_typo_in_a_number_is_marked_and_never_reaches_the_engine(qtbot) -> Non
 
 
 def test_the_cli_reads_the_new_flags(tmp_path) -> None:
-    from training.cli.commands import config_from_args
+    from training.cli_commands import config_from_args
 
     args = _train_parser().parse_args(
         [str(tmp_path), "--holdout", "--holdout-fractions", "0.2", "0.1", "--gamma", "0.5",

@@ -30,7 +30,7 @@ class _DyingQueue:
 
 
 def dying_worker(config: dict[str, Any], queue: Any, cancel_event: Any) -> None:
-    from training.jobs import train as run
+    from training.worker import run
 
     run(config, _DyingQueue(queue), cancel_event)
 

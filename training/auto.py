@@ -1,0 +1,309 @@
+"""Auto: the settings a run gets when the user leaves them alone (docs/auto.md has the rules).
+
+``profile_items`` describes the data from the project's item table (no decoding, no torch):
+kind, item size, number of items, classes, imbalance. ``auto_settings`` turns a profile, the
+device type and the user's config into values for every setting the user left at None, each
+with the reason, so the plan can be shown and written into config.json. The batch size is not
+chosen here: it needs a timing probe (training/batch_size.py), run by the engine.
+
+Rules are grouped by item kind in ``SIZE_RULES``; a new kind (e.g. a slice mode that trains a
+2D model on the slices of volumes) adds its own entry and inherits the 2D rules otherwise.
+This module must stay cheap (the window's plan check imports it): no torch, no numpy.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from statistics import median
+from typing import Any
+
+AUTO_VERSION = 1
+# Epochs are chosen to give about this many optimizer steps per fold, within the bounds. On the
+# example's 3D half (26-32 training volumes a fold) 128 steps at the 3D peak rate reach the
+# fold accuracy that 300 (Auto) and 180 (quick check) steps reached at the 2D rate, 0.925-0.95
+# over 3 seeds (docs/auto.md), in 40-70 % of the time; larger sets sit at the epoch floor.
+TARGET_STEPS = 128
+EPOCH_BOUNDS = {"full": (15, 60), "quick": (10, 30)}
+SIZE_CAP = {("2d", "cpu"): 128, ("2d", "cuda"): 224, ("3d", "cpu"): 32, ("3d", "cuda"): 96}
+QUICK_SIZE_CAP = {"2d": 64, "3d": 32}
+TINY_2D = 32  # images at or below this many pixels a side are upsampled to UPSAMPLE_TO
+UPSAMPLE_TO = 64
+# Peak learning rate of the warm-up + cosine schedule. 3D: twice the 2D rate; on the example's
+# 3D half 6e-3 reached in 128 steps the fold accuracy (0.925-0.95, 3 seeds) that 3e-3 did not
+# reach in 160 (0.90-0.95) nor 300 (docs/auto.md).
+PEAK_LR = {"2d": 3e-3, "3d": 6e-3, "slices": 3e-3}
+IMBALANCE_WEIGHTING = 3.0  # largest / smallest class at which the loss is class-weighted
+# Wall-time budget of Auto's epochs (the estimate from warm-up batches): a slow device gets
+# fewer epochs rather than an hours-long first run; never fewer than the floor.
+TIME_BUDGET_S = {"full": 600.0, "quick": 60.0}
+EPOCH_FLOOR = {"full": 8, "quick": 5}
+# ... nor below this many optimizer steps per fold (both presets): fewer do not leave the
+# initial plateau (on the example's 3D half at lr 3e-3 the loss stayed at ln 2 for the first
+# ~70-110 steps), and a run that cannot learn is no quicker check for being short. A busy
+# machine then runs over the budget; a small set's TARGET_STEPS sit just above the floor.
+STEP_FLOOR = 120
+
+
+@dataclass
+class DataProfile:
+    kind: str  # "2d" | "3d" (a future "slices" adds its rules in SIZE_RULES)
+    n_items: int
+    classes: list[str]
+    counts: dict[str, int]
+    median_shape: tuple[int, ...]  # (z, y, x) of the labelled items
+    rgb: bool
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def imbalance(self) -> float:
+        values = [v for v in self.counts.values() if v]
+        return max(values) / min(values) if values else 1.0
+
+    @property
+    def extent(self) -> int:
+        """The largest side of a median item (in-plane for 2D)."""
+        spatial = self.median_shape[1:] if self.kind == "2d" else self.median_shape
+        return max(spatial) if spatial else 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "n_items": self.n_items,
+            "classes": self.classes,
+            "counts": self.counts,
+            "imbalance": round(self.imbalance, 3),
+            "median_shape": list(self.median_shape),
+            "rgb": self.rgb,
+        }
+
+
+def profile_items(items: Sequence[Any], classes: Sequence[str], kind: str) -> DataProfile:
+    """``items``: project Items (``shape`` is (z, y, x[, c]), ``label`` a class name)."""
+    counts = Counter(it.label for it in items)
+    shapes = [tuple(int(s) for s in it.shape[:3]) for it in items if len(it.shape) >= 3]
+    med = tuple(int(median(s[d] for s in shapes)) for d in range(3)) if shapes else (1, 0, 0)
+    rgb = any(len(it.shape) == 4 and it.shape[-1] >= 3 for it in items)
+    return DataProfile(
+        kind, len(items), list(classes), {c: counts.get(c, 0) for c in classes}, med, rgb
+    )
+
+
+@dataclass
+class AutoPlan:
+    values: dict[str, Any] = field(default_factory=dict)  # setting -> value Auto chose
+    reasons: dict[str, str] = field(default_factory=dict)  # setting -> why
+    given: list[str] = field(default_factory=list)  # settings the user set (Auto kept them)
+    steps_per_epoch: int = 0  # optimizer steps per epoch, once the batch size is known
+
+    def choose(self, name: str, value: Any, reason: str) -> None:
+        self.values[name] = value
+        self.reasons[name] = reason
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": AUTO_VERSION,
+            "chosen": {k: {"value": v, "why": self.reasons[k]} for k, v in self.values.items()},
+            "given_by_user": self.given,
+        }
+
+    def lines(self) -> list[str]:
+        return [f"{k} = {v}  ({self.reasons[k]})" for k, v in self.values.items()]
+
+
+def _round16(value: float) -> int:
+    return max(16, int(16 * round(value / 16)))
+
+
+def _size_2d(profile: DataProfile, device: str, quick: bool) -> tuple[int, str]:
+    side = profile.extent
+    cap = QUICK_SIZE_CAP["2d"] if quick else SIZE_CAP[("2d", "cuda" if device == "cuda" else "cpu")]
+    if side <= TINY_2D:
+        return UPSAMPLE_TO, f"tiny images ({side} px): upsampled to {UPSAMPLE_TO} px"
+    size = min(_round16(side), cap)
+    return size, f"median side {side} px, rounded to 16 and capped at {cap} on {device}"
+
+
+def _size_3d(profile: DataProfile, device: str, quick: bool) -> tuple[int, str]:
+    side = profile.extent
+    cap = QUICK_SIZE_CAP["3d"] if quick else SIZE_CAP[("3d", "cuda" if device == "cuda" else "cpu")]
+    size = min(_round16(side), cap)
+    return (
+        size,
+        f"median largest extent {side} voxels, rounded to 16 and capped at {cap} on {device}",
+    )
+
+
+def _size_slices(profile: DataProfile, device: str, quick: bool) -> tuple[int, str]:
+    """Slice mode (a 2D model on the slices of volumes): the 2D rule on the in-plane side."""
+    side = max(profile.median_shape[1:]) if len(profile.median_shape) > 1 else 0
+    flat = DataProfile(
+        "2d", profile.n_items, profile.classes, profile.counts, (1, side, side), profile.rgb
+    )
+    size, why = _size_2d(flat, device, quick)
+    return size, f"slices of volumes: {why}"
+
+
+SIZE_RULES: dict[str, Callable[[DataProfile, str, bool], tuple[int, str]]] = {
+    "2d": _size_2d,
+    "3d": _size_3d,
+    "slices": _size_slices,
+}
+MODEL_RULES = {"2d": "cnn_small", "3d": "cnn3d_small", "slices": "cnn_small"}
+
+
+AUTO_SETTINGS = (
+    "model",
+    "size",
+    "epochs",
+    "batch_size",
+    "lr",
+    "weight_decay",
+    "optimizer",
+    "scheduler",
+    "warmup_epochs",
+    "augment",
+    "label_smoothing",
+    "ema",
+    "tta",
+    "early_stopping",
+)  # the settings Auto may choose (a value the user gave is kept and listed as given)
+
+
+def auto_settings(cfg: Any, profile: DataProfile, device: str) -> AutoPlan:
+    """Values for the settings ``cfg`` leaves at None (batch size excepted)."""
+    plan = AutoPlan(given=[name for name in AUTO_SETTINGS if getattr(cfg, name) is not None])
+    _choose_model_and_size(plan, cfg, profile, device)
+    _choose_recipe(plan, cfg, profile)
+    _choose_augment(plan, cfg, profile)
+    _choose_loss(plan, cfg, profile)
+    return plan
+
+
+def _choose_model_and_size(plan: AutoPlan, cfg: Any, profile: DataProfile, device: str) -> None:
+    kind, model = profile.kind, cfg.model
+    if model is None:
+        model = MODEL_RULES.get(kind, "cnn_small")
+        why = f"{kind.upper()} items trained from scratch: a small CNN learns small sets fastest"
+        plan.choose("model", model, why)
+    if cfg.size is not None:
+        return
+    from training.model_specs import spec
+
+    model_spec = spec(model)
+    if model_spec.family == "small_cnn":  # Auto's own models: the size follows the data
+        size, why = SIZE_RULES.get(kind, _size_2d)(profile, device, cfg.quick)
+    else:
+        size, why = model_spec.default_size, f"the default input size of {model}"
+    plan.choose("size", size, why)
+
+
+def _choose_recipe(plan: AutoPlan, cfg: Any, profile: DataProfile) -> None:
+    """Optimizer, learning rate and schedule, EMA and TTA (docs/auto.md, the recipe)."""
+    lr = PEAK_LR.get(profile.kind, PEAK_LR["2d"])
+    recipe = (
+        ("optimizer", "adamw", "recipe: AdamW (decoupled weight decay)"),
+        ("lr", lr, f"recipe: {profile.kind.upper()} small CNNs with BatchNorm, schedule peak"),
+        ("weight_decay", 0.05, "recipe: AdamW weight decay"),
+        ("scheduler", "cosine", "recipe: warm-up then cosine decay, per step"),
+        ("ema", True, "recipe: evaluate an exponential moving average of the weights"),
+        ("tta", True, "recipe: average each prediction with its left-right flip"),
+        (
+            "early_stopping",
+            "loss",
+            "the kept epoch has the lowest validation loss: a fold's small validation part "
+            "moves its AUC in coarse steps that an early, unconfident epoch can win",
+        ),
+    )
+    for name, value, why in recipe:
+        if getattr(cfg, name) is None:
+            plan.choose(name, value, why)
+
+
+def _choose_augment(plan: AutoPlan, cfg: Any, profile: DataProfile) -> None:
+    if cfg.augment is not None:
+        return
+    if profile.kind == "3d":
+        aug, why = "none", "3D: no preset has shown a gain; on the example they stop the fit"
+    elif profile.rgb:
+        aug, why = "strong", "2D colour (microscopy): orientation-free, flips on both axes"
+    else:
+        aug, why = "light", "2D grey (radiographs): left-right flips, small rotations"
+    plan.choose("augment", aug, why)
+
+
+def _choose_loss(plan: AutoPlan, cfg: Any, profile: DataProfile) -> None:
+    """Label smoothing (multiclass only) and class weights (imbalanced sets only)."""
+    if cfg.label_smoothing is None:
+        if profile.n_classes > 2:
+            plan.choose("label_smoothing", 0.1, "multiclass: cross-entropy with smoothing 0.1")
+        else:
+            plan.choose("label_smoothing", 0.0, "binary: no smoothing (keeps the logits honest)")
+    if not cfg.class_weights and profile.imbalance >= IMBALANCE_WEIGHTING:
+        plan.choose(
+            "class_weights",
+            True,
+            f"classes imbalanced {profile.imbalance:.1f}:1 (>= {IMBALANCE_WEIGHTING:.0f}:1)",
+        )
+
+
+def planned_epochs(quick: bool, n_train: int, batch_size: int) -> int:
+    """Auto's epochs for ``n_train`` items an epoch at ``batch_size``: about TARGET_STEPS
+    optimizer steps per fold, within EPOCH_BOUNDS (the batch-size probe weighs sizes by it)."""
+    mode = "quick" if quick else "full"
+    low, high = EPOCH_BOUNDS[mode]
+    return min(high, max(low, math.ceil(TARGET_STEPS / _steps(n_train, batch_size))))
+
+
+def _steps(n_train: int, batch_size: int) -> int:
+    return max(1, math.ceil(n_train / batch_size))
+
+
+def auto_epochs(
+    cfg: Any, n_train: int, batch_size: int, plan: AutoPlan, warmup_given: bool
+) -> None:
+    """Epochs from the number of optimizer steps per epoch (after the batch size is known)."""
+    mode = "quick" if cfg.quick else "full"
+    steps = _steps(n_train, batch_size)
+    plan.steps_per_epoch = steps
+    low, high = EPOCH_BOUNDS[mode]
+    if cfg.epochs is None:
+        epochs = planned_epochs(cfg.quick, n_train, batch_size)
+        plan.choose(
+            "epochs",
+            epochs,
+            f"about {TARGET_STEPS} steps at {steps} steps/epoch, within {low}-{high}"
+            + (" (quick check)" if cfg.quick else ""),
+        )
+    else:
+        epochs = cfg.epochs
+    if not warmup_given:
+        warm = max(1, round(0.1 * epochs))
+        plan.choose("warmup_epochs", warm, "recipe: linear warm-up over the first 10 % of epochs")
+
+
+def fit_time_budget(cfg: Any, plan: AutoPlan, estimate: dict[str, Any]) -> bool:
+    """Lower Auto's epochs when the estimated run exceeds the budget (True if changed)."""
+    mode = "quick" if cfg.quick else "full"
+    budget, floor = TIME_BUDGET_S[mode], EPOCH_FLOOR[mode]
+    if plan.steps_per_epoch:
+        floor = max(floor, math.ceil(STEP_FLOOR / plan.steps_per_epoch))
+    seconds, epochs = estimate.get("seconds") or 0.0, plan.values["epochs"]
+    if seconds <= budget or epochs <= floor:
+        return False
+    fitted = max(floor, int(epochs * budget / seconds))
+    plan.choose(
+        "epochs",
+        fitted,
+        f"{plan.reasons['epochs']}; lowered from {epochs} to fit the {budget:.0f} s budget "
+        f"(estimated {seconds:.0f} s on this device; never below {floor} epochs, "
+        f"{STEP_FLOOR} steps)",
+    )
+    warm = max(1, round(0.1 * fitted))
+    plan.choose("warmup_epochs", warm, "recipe: linear warm-up over the first 10 % of epochs")
+    return True

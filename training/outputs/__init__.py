@@ -1,1 +1,0 @@
-"""What a finished run gives on request: apply, export, ONNX/TorchScript, merge, Grad-CAM."""

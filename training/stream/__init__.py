@@ -1,1 +1,0 @@
-"""Training past RAM: the streaming cache's shards, codec and prefetching loader."""

@@ -1,1 +1,0 @@
-"""Model studies and hyper-parameter searches over shared folds."""
