@@ -91,6 +91,25 @@ def _read_dicom_folder(folder: Path) -> Image:
     return DicomReader().read_files(files, folder)
 
 
+def read_scanned(candidate: Candidate) -> Image:
+    """The pixels of a scanned candidate without a project (``medview apply``): the part of
+    its file it describes (a microscope scene, not the file's first), in memory."""
+    where = candidate.paths[0] if candidate.paths else candidate.name
+    reader = item_reader(candidate.reader)
+    if reader is None:
+        raise ReadError(where, f"unknown reader {candidate.reader!r}")
+    try:
+        return reader.read_item(candidate, candidate.paths, None).loaded()
+    except ReadError:
+        raise
+    except MedviewError as exc:
+        raise ReadError(where, str(exc)) from exc
+    except MemoryError as exc:
+        raise ReadError(where, "not enough memory to load this image") from exc
+    except Exception as exc:
+        raise ReadError(where, f"cannot read ({describe(exc)})") from exc
+
+
 # ================================================================ load_item
 def load_item(
     project: Any,
@@ -140,6 +159,7 @@ __all__ = [
     "npz_cache_path",
     "present_paths",
     "read_image",
+    "read_scanned",
     "read_time_limit",
     "scan",
     "store_npz_row",

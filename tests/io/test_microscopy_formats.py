@@ -189,3 +189,12 @@ def test_a_truncated_czi_is_named_and_the_other_files_imported(
     assert len(report.imported) == 2  # the whole file's two scenes
     skipped = {Path(s.path.split(" — ")[0]).name for s in scan(tmp_path).skipped}
     assert skipped == {"cut.czi"}
+
+
+def test_a_scanned_scene_reads_that_scene_without_a_project(tmp_path: Path) -> None:
+    from medview.io.readers import read_scanned
+
+    _, second = _ome_tiff(tmp_path / "plate.ome.tiff")
+    found = next(c for c in scan(tmp_path).found if c.scene == 1)
+    image = read_scanned(found)  # what `medview apply` predicts on
+    np.testing.assert_array_equal(image.array, second[0].transpose(1, 2, 3, 0))
