@@ -60,7 +60,7 @@ def _thumbnail_image(project: Any, item: Any) -> Image:
             return dicom.read_series([paths[len(paths) // 2]])
         except ReadError:
             pass  # a damaged middle file: the whole series shows the slice beside it
-    return load_item(project, item)
+    return load_item(project, item, lazy=True)  # the middle slice is all it reads
 
 
 def make_thumbnail(image: Image, size: int = 128) -> np.ndarray:

@@ -198,3 +198,36 @@ def test_a_scanned_scene_reads_that_scene_without_a_project(tmp_path: Path) -> N
     found = next(c for c in scan(tmp_path).found if c.scene == 1)
     image = read_scanned(found)  # what `medview apply` predicts on
     np.testing.assert_array_equal(image.array, second[0].transpose(1, 2, 3, 0))
+
+
+def test_import_hashes_microscope_items_without_reading_them_whole(
+    project: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The import's thumbnail + pHash pass reads a few planes of a microscope scene, not all
+    of it, and a two-channel image (no RGB) hashes like any other."""
+    pytest.importorskip("pylibCZIrw")
+    from medview.io.formats.czi import CziLayout
+
+    _czi(tmp_path / "plate.czi")
+    reads: list[int] = []
+    plane = CziLayout.plane
+    monkeypatch.setattr(
+        CziLayout, "plane", lambda self, s, z, t: reads.append(z) or plane(self, s, z, t)
+    )
+    report = import_sources(project, [tmp_path])
+    assert len(report.imported) == 2 and report.skipped == []
+    assert len(project.phashes()) == 2
+    assert not any("no thumbnail" in note for note in report.notes)
+    # Scan: one check per scene; hashing: 3 planes per scene; thumbnail: the middle one.
+    assert len(reads) <= 2 * (1 + 3 + 1)
+
+
+def test_a_two_channel_plane_hashes_and_thumbnails_as_a_composite() -> None:
+    from medview.core.image import Image
+    from medview.io.phash import hash_image
+    from medview.io.thumbnails import make_thumbnail
+
+    data = np.random.default_rng(3).integers(0, 4000, (1, 40, 40, 2), dtype=np.uint16)
+    image = Image(data, channel_names=("DAPI", "GFP"))
+    assert len(hash_image(image)) == 16
+    assert make_thumbnail(image, 32).shape == (32, 32, 3)
