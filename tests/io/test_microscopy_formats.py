@@ -231,3 +231,20 @@ def test_a_two_channel_plane_hashes_and_thumbnails_as_a_composite() -> None:
     image = Image(data, channel_names=("DAPI", "GFP"))
     assert len(hash_image(image)) == 16
     assert make_thumbnail(image, 32).shape == (32, 32, 3)
+
+
+def test_an_ome_zarr_with_a_missing_chunk_is_named(project: Any, tmp_path: Path) -> None:
+    _ome_zarr(tmp_path / "stack.zarr")
+    chunk = next(
+        p
+        for p in (tmp_path / "stack.zarr" / "0").rglob("*")
+        if p.is_file() and p.name != "zarr.json"
+    )
+    chunk.unlink()  # a partial copy
+    import_sources(project, [tmp_path])
+    (item,) = project.items()  # still imported: the other chunks are there
+    (warning,) = item.meta["warnings"]
+    assert (
+        warning.startswith("1 of ") and "chunks of the full-resolution image are absent" in warning
+    )
+    assert project.items()[0].meta.get("microscopy")
