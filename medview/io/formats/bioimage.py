@@ -235,9 +235,9 @@ def zarr_chunk_gap(folder: Path, scene: int) -> str | None:
 
     try:
         group = zarr.open_group(str(folder), mode="r")
-        attrs = dict(group.attrs)
-        multiscales = attrs.get("ome", attrs).get("multiscales", [])
-        array = group[multiscales[scene]["datasets"][0]["path"]]
+        attrs: dict[str, Any] = dict(group.attrs)  # OME-NGFF 0.5 nests it under "ome"
+        multiscales: Any = attrs.get("ome", attrs).get("multiscales", [])
+        array: Any = group[str(multiscales[scene]["datasets"][0]["path"])]
         expected, present = int(array.nchunks), int(array.nchunks_initialized)
     except Exception:  # not the layout this check knows: bioio read it, nothing to add
         return None
