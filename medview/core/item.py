@@ -45,6 +45,11 @@ class Item:
     labelled_at: str | None = None
     added_at: str = ""
     meta: dict[str, Any] = field(default_factory=dict)
+    # An item that is one part of a file (schema version 5): the file's own hash, the scene
+    # and the time point read from it. None for an item that is the whole file.
+    file_hash: str | None = None
+    scene: int | None = None
+    time_index: int | None = None
 
     @property
     def path(self) -> str:
@@ -86,4 +91,18 @@ def item_from_row(row: sqlite3.Row) -> Item:
         labelled_at=row["labelled_at"],
         added_at=str(row["added_at"] or ""),
         meta=json_value(row, "meta", dict, default="{}"),
+        file_hash=column(row, "file_hash", str, optional=True) if _has(row, "file_hash") else None,
+        scene=_index(row, "scene"),
+        time_index=_index(row, "time_index"),
     )
+
+
+def _index(row: sqlite3.Row, name: str) -> int | None:
+    """A part index column: NULL, or a whole number >= 0 by the schema's CHECK (absent from
+    a read-only project of schema version 4 or older, opened without migrating)."""
+    value = row[name] if _has(row, name) else None
+    return int(value) if isinstance(value, int) and value >= 0 else None
+
+
+def _has(row: sqlite3.Row, name: str) -> bool:
+    return name in tuple(row.keys())  # tuple: ``name in row`` would look at the values

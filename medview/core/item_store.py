@@ -187,6 +187,7 @@ class ItemStore(LabelStore):
         )
         assert cursor.lastrowid is not None  # set by every INSERT
         item_id = int(cursor.lastrowid)
+        _write_part(db, entry, item_id)
         if class_id is not None:
             db.execute(
                 "INSERT INTO labels(item_id, class_id, who, at) VALUES (?, ?, ?, ?)",
@@ -312,3 +313,15 @@ class ItemStore(LabelStore):
     def missing_items(self) -> list[Item]:
         """Items whose files cannot be found (offer re-linking for these)."""
         return [item for item in self.items() if self.resolve_paths(item) is None]
+
+
+def _write_part(db: sqlite3.Connection, entry: dict[str, Any], item_id: int) -> None:
+    """The file hash, scene and time point of an item that is one part of a file (schema 5).
+    Only such items write these columns: a whole-file item is written as before, so a
+    project of an older schema still takes it."""
+    part = (entry.get("file_hash"), entry.get("scene"), entry.get("time_index"))
+    if any(value is not None for value in part):
+        db.execute(
+            "UPDATE items SET file_hash = ?, scene = ?, time_index = ? WHERE id = ?",
+            (*part, item_id),
+        )

@@ -110,7 +110,18 @@ CREATE TABLE item_key_slice (
 );
 """
 
-MIGRATIONS: list[str] = [_V1, _V2, _ITEM_PHASH, _KEY_SLICE]
+# Version 5: items that are one part of a file (a scene / position / series of a microscope
+# file, and a time point where T is split). Their content_hash stays the identity the importer
+# deduplicates on, made from the file's hash and these indexes (medview.io.formats.bioimage);
+# the columns say which part of the file to read. NULL for items that are a whole file.
+_ITEM_PART = """
+ALTER TABLE items ADD COLUMN file_hash TEXT;
+ALTER TABLE items ADD COLUMN scene INTEGER CHECK (scene >= 0);
+ALTER TABLE items ADD COLUMN time_index INTEGER CHECK (time_index >= 0);
+CREATE INDEX items_file_hash ON items (file_hash);
+"""
+
+MIGRATIONS: list[str] = [_V1, _V2, _ITEM_PHASH, _KEY_SLICE, _ITEM_PART]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -101,6 +101,9 @@ def prepare_entry(
         "split": item_split,
         "label": label,
         "meta": meta,
+        "file_hash": candidate.file_hash,
+        "scene": candidate.scene,
+        "time_index": candidate.time_index,
     }
     return entry, wanted, created
 

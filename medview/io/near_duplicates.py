@@ -25,7 +25,8 @@ def hash_one(project: Any, item: Any) -> str:
     """Load ``item`` and return its perceptual hash (ReadError when it cannot be read)."""
     from medview.io.readers import load_item
 
-    return phash.hash_image(load_item(project, item))
+    # lazy: a microscope scene is hashed from the planes it needs, never read whole
+    return phash.hash_image(load_item(project, item, lazy=True))
 
 
 def hash_items(

@@ -94,9 +94,11 @@ def display_plane(image: Image) -> np.ndarray:
     """A 2D item as its thumbnail shows it (medview.io.thumbnails.make_thumbnail's rendering:
     RGB photos as they are, CT in the soft-tissue window, else percentile-normalised), before
     the resize to thumbnail size, which would add nothing the 32 px hash can see."""
-    from medview.core.display import CT_SOFT_TISSUE, apply_window, is_ct
+    from medview.core.display import CT_SOFT_TISSUE, apply_window, channel_composite, is_ct
 
     middle = image.middle_slice()
+    if image.channel_names and middle.ndim == 3:
+        return channel_composite(middle)  # named microscope channels, as the thumbnail
     if middle.ndim == 3 and middle.dtype == np.uint8:
         return middle
     if is_ct(image):
@@ -106,9 +108,23 @@ def display_plane(image: Image) -> np.ndarray:
 
 def hash_image(image: Image) -> str:
     """pHash of an item: of its thumbnail rendering (2D) or of its three central slices (3D)."""
+    if image.array.shape[0] > 1 and image.is_lazy:
+        # A lazy (microscope) volume is never read whole at import: three axial planes, at
+        # a quarter, half and three quarters of its depth, stand in for the orthogonal ones.
+        depth = image.array.shape[0]
+        return "".join(hash_plane(_plane_display(image, depth * k // 4)) for k in (1, 2, 3))
     if image.array.shape[0] > 1:
         return "".join(hash_plane(p) for p in central_planes(image))
     return hash_plane(display_plane(image))
+
+
+def _plane_display(image: Image, z: int) -> np.ndarray:
+    from medview.core.display import channel_composite
+
+    plane = image.plane(z)
+    if plane.ndim == 3:
+        return channel_composite(plane) if image.channel_names else plane[..., :3]
+    return normalise_for_display(plane)
 
 
 def distance(a: str, b: str) -> int | None:

@@ -15,23 +15,22 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import medview.io.formats.registry as registry
+
 # Siblings by their full names, not ``from medview.io import ...``: this module then does
 # not depend on the package's __init__, which imports it (no cycle in the module graph).
-import medview.io.dicom as dicom
-import medview.io.nifti as nifti
-import medview.io.npz as npz
-import medview.io.raster as raster
 from medview.core.errors import MedviewError, ReadError
 from medview.core.image import Image
 from medview.io.common import describe
+from medview.io.formats.base import check_readable
+from medview.io.formats.dicom import DicomReader
+from medview.io.formats.registry import ITEM_READERS, item_reader, reader_for
 from medview.io.item_files import (
     check_item_files,
     max_item_bytes,
     present_paths,
-    warn_missing_slices,
 )
 from medview.io.npz_cache import (
-    load_npz_item,
     npz_cache_path,
     store_npz_row,
     write_npz_cache,
@@ -50,12 +49,13 @@ from medview.io.scanning import (
 )
 from medview.io.timebox import MAX_STUCK_READS, read_time_limit, timeboxed_read
 
-READERS = ("dicom", "nifti", "raster", "npz")
+READERS = tuple(ITEM_READERS)  # what an item's reader column may say
 
 
 def read_image(path: str | Path) -> Image:
-    """Open one image: a DICOM file or folder (its largest series), NIfTI, TIFF, PNG/JPG/BMP
-    or ``.npy``. Raises ``ReadError`` and nothing else."""
+    """Open one image: a DICOM file or folder (its largest series), or any file a registered
+    reader claims (NIfTI, TIFF, PNG/JPG/BMP, ``.npy``...). Raises ``ReadError`` and nothing
+    else."""
     path = Path(path)
     try:
         return _read_image(path)
@@ -70,26 +70,16 @@ def read_image(path: str | Path) -> Image:
 
 
 def _read_image(path: Path) -> Image:
+    folder_reader = registry.folder_reader(path) if path.is_dir() else None
+    if folder_reader is not None:
+        return folder_reader.read(path)
     if path.is_dir():
         return _read_dicom_folder(path)
-    if not path.exists():
-        raise ReadError(path, "file not found")
-    if not path.is_file():
-        raise ReadError(path, "not a regular file")
-    if path.stat().st_size == 0:
-        raise ReadError(path, "empty file (0 bytes)")
-    kind = kind_of(path)
-    if kind == "nifti":
-        return nifti.read_nifti(path)
-    if kind == "raster":
-        return raster.read_raster(path)
-    if kind == "npy":
-        return npz.read_npy(path)
-    if kind == "dicom":
-        return dicom.read_series([path], name=path)
-    if kind == "npz":
-        raise ReadError(path, "an .npz archive holds many images: import it into a project")
-    raise ReadError(path, f"unsupported file type {path.suffix or '(no extension)'}")
+    check_readable(path)
+    reader = reader_for(path)
+    if reader is None:
+        raise ReadError(path, f"unsupported file type {path.suffix or '(no extension)'}")
+    return reader.read(path)
 
 
 def _read_dicom_folder(folder: Path) -> Image:
@@ -98,15 +88,42 @@ def _read_dicom_folder(folder: Path) -> Image:
     files = [p for p in walk(folder, ScanResult()) if kind_of(p) == "dicom"]
     if not files:
         raise ReadError(folder, "no DICOM files in this folder")
-    return dicom.read_series(files, name=folder)
+    return DicomReader().read_files(files, folder)
+
+
+def read_scanned(candidate: Candidate) -> Image:
+    """The pixels of a scanned candidate without a project (``medview apply``): the part of
+    its file it describes (a microscope scene, not the file's first), in memory."""
+    where = candidate.paths[0] if candidate.paths else candidate.name
+    reader = item_reader(candidate.reader)
+    if reader is None:
+        raise ReadError(where, f"unknown reader {candidate.reader!r}")
+    try:
+        return reader.read_item(candidate, candidate.paths, None).loaded()
+    except ReadError:
+        raise
+    except MedviewError as exc:
+        raise ReadError(where, str(exc)) from exc
+    except MemoryError as exc:
+        raise ReadError(where, "not enough memory to load this image") from exc
+    except Exception as exc:
+        raise ReadError(where, f"cannot read ({describe(exc)})") from exc
 
 
 # ================================================================ load_item
-def load_item(project: Any, item: Any, progress: Callable[[int, int], None] | None = None) -> Image:
+def load_item(
+    project: Any,
+    item: Any,
+    progress: Callable[[int, int], None] | None = None,
+    lazy: bool = False,
+) -> Image:
     """Load a project item (``medview.core.project.Item``). Raises ReadError naming the file.
-    ``progress(done, total)`` is called per decoded file of a DICOM series."""
+    ``progress(done, total)`` is called per decoded file of a DICOM series. ``lazy``: a
+    microscope scene comes back unread (``Image.plane`` reads one plane); otherwise every
+    image is in memory, as the views and the training engine expect."""
     try:
-        return _load_item(project, item, progress)
+        image = _load_item(project, item, progress)
+        return image if lazy else image.loaded()
     except ReadError:
         raise
     except MedviewError as exc:
@@ -118,29 +135,10 @@ def load_item(project: Any, item: Any, progress: Callable[[int, int], None] | No
 
 
 def _load_item(project: Any, item: Any, progress: Callable[[int, int], None] | None) -> Image:
-    if item.reader == "npz":
-        return load_npz_item(project, item)
-    if item.reader not in READERS:
+    reader = item_reader(item.reader)
+    if reader is None:
         raise ReadError(item.path, f"unknown reader {item.reader!r}")
-    paths = project.resolve_paths(item)
-    gap: list[str] = []
-    if paths is None:
-        paths, gap = present_paths(project, item)
-        if not paths or item.reader != "dicom":
-            missing = gap[0] if gap else item.path
-            raise ReadError(missing, f"file not found (item {item.name!r}; moved? try re-linking)")
-    check_item_files(paths if item.reader == "dicom" else paths[:1])
-
-    def read(tick: Callable[[int, int], None] | None) -> Image:
-        if item.reader == "dicom":
-            return dicom.read_series(paths, progress=tick, name=Path(paths[0]).parent)
-        if item.reader == "nifti":
-            return nifti.read_nifti(paths[0])
-        return read_image(paths[0])
-
-    image = timeboxed_read(paths[0], read, progress)
-    if gap:
-        warn_missing_slices(image, gap, len(paths) + len(gap))
+    image = reader.load_item(project, item, progress)
     image.metadata.setdefault("name", item.name)
     return image
 
@@ -161,6 +159,7 @@ __all__ = [
     "npz_cache_path",
     "present_paths",
     "read_image",
+    "read_scanned",
     "read_time_limit",
     "scan",
     "store_npz_row",

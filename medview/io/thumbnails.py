@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from medview.core.display import CT_SOFT_TISSUE, apply_window, is_ct
+from medview.core.display import CT_SOFT_TISSUE, apply_window, channel_composite, is_ct
 from medview.core.image import Image, normalise_for_display
 
 # Bumped when the rendering changes, so old cached thumbnails are not shown any more.
@@ -60,7 +60,7 @@ def _thumbnail_image(project: Any, item: Any) -> Image:
             return dicom.read_series([paths[len(paths) // 2]])
         except ReadError:
             pass  # a damaged middle file: the whole series shows the slice beside it
-    return load_item(project, item)
+    return load_item(project, item, lazy=True)  # the middle slice is all it reads
 
 
 def make_thumbnail(image: Image, size: int = 128) -> np.ndarray:
@@ -68,7 +68,9 @@ def make_thumbnail(image: Image, size: int = 128) -> np.ndarray:
     from PIL import Image as PILImage
 
     middle = image.middle_slice()
-    if middle.ndim == 3 and middle.dtype == np.uint8:
+    if image.channel_names and middle.ndim == 3:
+        display = channel_composite(middle)  # microscope channels, each in its colour
+    elif middle.ndim == 3 and middle.dtype == np.uint8:
         display = middle  # an RGB photo: keep its colours as they are
     elif is_ct(image):  # the slice view opens CT in soft tissue: the thumbnail matches it
         display = apply_window(middle, *CT_SOFT_TISSUE)

@@ -30,6 +30,7 @@ from typing import TextIO
 from medview.selftest.base import CheckFailed, CheckResult, Context, _first_line
 from medview.selftest.checks_dicom import check_dicom
 from medview.selftest.checks_env import STACK, check_device, check_imports
+from medview.selftest.checks_formats import check_formats
 from medview.selftest.checks_training import TRAINING_TIMEOUT_S, check_training
 from medview.selftest.checks_window import WINDOW_TIMEOUT_S, check_window
 
@@ -43,6 +44,7 @@ __all__ = [
     "Context",
     "check_device",
     "check_dicom",
+    "check_formats",
     "check_imports",
     "check_training",
     "check_window",
@@ -53,6 +55,7 @@ CHECKS: tuple[tuple[str, Callable[[Context], str]], ...] = (
     ("imports", check_imports),
     ("device", check_device),
     ("dicom", check_dicom),
+    ("formats", check_formats),
     ("training", check_training),
     ("window", check_window),
 )

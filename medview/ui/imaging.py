@@ -63,6 +63,10 @@ def raw_plane(image: Image, axis: int, index: int) -> tuple[np.ndarray, tuple[fl
     array = image.array
     if array.ndim == 4 and array.shape[-1] == 1:  # a grey image with an explicit channel axis
         array = array[..., 0]
+    elif array.ndim == 4 and image.channel_names:
+        # Named microscope channels: the slice view shows the first in grey (its window and
+        # colour maps are per value); thumbnails show the composite (channel_composite).
+        array = array[..., 0]
     data = array[index] if axis == 0 else array[:, index] if axis == 1 else array[:, :, index]
     row_axis, col_axis = _PLANE_AXES[axis]
     return data, (image.spacing[row_axis], image.spacing[col_axis])

@@ -9,7 +9,7 @@ left out, no PixelSpacing, "3 series found: showing the largest") and ``metadata
 
 from __future__ import annotations
 
-from medview.core.image import Image
+from medview.core.image import UM_PER_MM, Image
 from medview.core.project import Item
 from medview.ui.browser_model import item_warnings, shape_text
 
@@ -56,12 +56,22 @@ def status_text(item: Item, image: Image | None, warnings: list[str]) -> str:
             shape = "×".join(str(s) for s in image.shape[1:])
         if image.is_rgb:
             shape += " RGB"
+        elif image.channel_names:
+            shape += f" {len(image.channel_names)} ch ({', '.join(image.channel_names)})"
         spacing_values = image.spacing
     else:
         kind, shape, spacing_values = item.kind.upper(), shape_text(item), item.spacing
-    spacing = "×".join(f"{s:.3g}" for s in spacing_values)
-    text = f"{item.name}   {kind} {shape}   spacing {spacing} mm   {item.path}"
+    text = f"{item.name}   {kind} {shape}   spacing {spacing_text(item, spacing_values)}"
+    text += f"   {item.path}"
     if warnings:
         noun = "warning" if len(warnings) == 1 else "warnings"
         text = f"⚠ {len(warnings)} {noun}: {'; '.join(warnings)}   —   {text}"
     return text
+
+
+def spacing_text(item: Item, spacing: tuple[float, ...]) -> str:
+    """Spacing as the field measures it: micrometres for microscopy items (a 0.000325 mm
+    pixel reads as 0.325 µm), millimetres otherwise. Stored in mm either way."""
+    if (item.meta or {}).get("microscopy"):
+        return "×".join(f"{s * UM_PER_MM:.3g}" for s in spacing) + " µm"
+    return "×".join(f"{s:.3g}" for s in spacing) + " mm"

@@ -189,3 +189,11 @@ def test_desktop_entry_validates(tmp_path: Path) -> None:
     entry.write_text(text.replace("@BUNDLE@", "/opt/medview"), encoding="utf-8")
     proc = subprocess.run([validate, str(entry)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_the_formats_check_opens_each_writable_microscope_format(tmp_path: Path) -> None:
+    pytest.importorskip("bioio")
+    pytest.importorskip("pylibCZIrw")
+    detail = selftest.check_formats(selftest.Context(workdir=tmp_path))
+    for label in ("OME-TIFF (2 scenes)", "OME-Zarr", "CZI (2 scenes)", "Analyze"):
+        assert label in detail

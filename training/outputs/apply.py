@@ -71,7 +71,7 @@ class ApplyReport:
 def read_candidate(candidate: Candidate) -> Image:
     """The pixels of a scanned candidate, without a project (ReadError naming the file)."""
     from medview.io import dicom, nifti, npz
-    from medview.io.readers import read_image
+    from medview.io.readers import read_scanned
 
     where = candidate.paths[0] if candidate.paths else candidate.name
     try:
@@ -83,7 +83,7 @@ def read_candidate(candidate: Candidate) -> Image:
             return dicom.read_series(candidate.paths, name=Path(candidate.paths[0]).parent)
         if candidate.reader == "nifti":
             return nifti.read_nifti(candidate.paths[0])
-        return read_image(candidate.paths[0])
+        return read_scanned(candidate)  # a microscope scene: that scene, not the first
     except ReadError:
         raise
     except MemoryError as exc:

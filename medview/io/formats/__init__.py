@@ -1,0 +1,2 @@
+"""File formats behind one reader interface (:mod:`medview.io.formats.base`), all registered
+in :mod:`medview.io.formats.registry`."""
