@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from medview.core.run_folder import METRICS
 from medview.selftest.base import CheckFailed, Context
 
 # Generous: in a frozen bundle the spawned worker must unpack-free import torch + MONAI from
@@ -53,8 +54,8 @@ def _run_worker(config: dict[str, Any], project_path: Path) -> str:
     started = next(m for m in messages if m.type == "started")
     device = started.plan.device or "?"
     run_dir = Path(getattr(final, "run_dir", "") or project_path / "runs" / str(job.run_id))
-    if not (run_dir / "metrics.json").is_file():
-        raise CheckFailed(f"the run finished but wrote no {run_dir / 'metrics.json'}")
+    if not (run_dir / METRICS).is_file():
+        raise CheckFailed(f"the run finished but wrote no {run_dir / METRICS}")
     epochs = kinds.count("epoch")
     return (
         f"worker pid {job.pid} (spawn) trained {config['model']} on {device}: "

@@ -26,6 +26,7 @@ from PySide6.QtCore import QEvent, QObject, QPointF, Qt, Signal
 from PySide6.QtWidgets import QComboBox
 
 from medview.core import csv_cells, decision
+from medview.core.run_folder import METRICS, PREDICTIONS
 
 if TYPE_CHECKING:
     from medview.ui.training_panel import TrainingPanel
@@ -133,7 +134,7 @@ class ResultClicks(QObject):
         project = self.panel.project
         read = None
         if project is not None and run_id:
-            read = read_rows(project.runs_dir / run_id / "predictions.csv")
+            read = read_rows(project.runs_dir / run_id / PREDICTIONS)
         if read is not None:
             self.classes, self.rows = read
         has_test = any(r.fold == 0 and r.split == "test" for r in self.rows)
@@ -178,7 +179,7 @@ class ResultClicks(QObject):
         if project is None or not self.run_id:
             return None
         try:
-            path = project.runs_dir / self.run_id / "metrics.json"
+            path = project.runs_dir / self.run_id / METRICS
             metrics = json.loads(path.read_text(encoding="utf-8"))
             value = (metrics.get("calibration") or {}).get("threshold")
         except (OSError, ValueError, AttributeError):

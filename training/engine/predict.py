@@ -19,6 +19,7 @@ from medview.core import csv_cells
 from medview.core.containment import atomic_text
 from medview.core.errors import MedviewError
 from medview.core.project import Item, Project
+from medview.core.run_folder import METRICS
 from training.engine.batches import Context, model_to_fast_layout, predict
 from training.engine.data import load_items
 from training.engine.loop import resolve_device
@@ -133,7 +134,7 @@ def saved_calibration(run_dir: Path, notes: list[str]):  # -> Calibration
     none (0.5, uncalibrated) when metrics.json is missing or unreadable."""
     from training.recipe.calibration import Calibration
 
-    metrics_path = run_dir / "metrics.json"
+    metrics_path = run_dir / METRICS
     if metrics_path.is_file():
         try:
             saved = json.loads(metrics_path.read_text(encoding="utf-8"))

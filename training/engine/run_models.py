@@ -17,7 +17,7 @@ from torch import nn
 
 from medview.core.errors import MedviewError, ReadError
 from medview.core.project import Project
-from medview.core.run_folder import RunFolder
+from medview.core.run_folder import CONFIG, RunFolder
 from medview.core.user_files import read_json_object
 from training.engine.models import build_model
 from training.engine.transforms import PrepSettings
@@ -64,7 +64,7 @@ def fold_model(
 def load_run_models(project: Project, run_id: str) -> RunModels:
     run = project.get_run(run_id)  # a clear error for an unknown run
     run_dir = project.run_dir(run_id)  # a link at runs/ or runs/<id> is refused
-    config_path = run_dir / "config.json"
+    config_path = run_dir / CONFIG
     if not config_path.is_file():
         raise RunModelError(f"{config_path}: run configuration missing")
     try:

@@ -25,12 +25,20 @@ from medview.core.containment import (
 from medview.core.errors import MedviewError
 from medview.core.output_paths import OutputPathError, make_export_folder
 from medview.core.project import Project
-from medview.core.run_folder import RunFolder, json_default
+from medview.core.run_folder import (
+    CONFIG,
+    HISTORY,
+    METRICS,
+    PREDICTIONS,
+    SLICES,
+    RunFolder,
+    json_default,
+)
 
 COPIED = (
-    "history.csv",
+    HISTORY,
     "folds.csv",
-    "predictions.csv",
+    PREDICTIONS,
     "roc.png",
     "roc.svg",
     "confusion.png",
@@ -42,7 +50,7 @@ COPIED = (
     "confusion_test.png",
     "confusion_test.svg",
     # Slice mode (docs/slices.md); patients.csv is left out: group names are patient ids.
-    "slices.csv",
+    SLICES,
     "levels.png",
     "levels.svg",
 )
@@ -106,7 +114,7 @@ def export_run(
     run_dir = _run_folder(project, run_id)
     out = _export_folder(project, out_dir)
     names = _copied_names(run_dir, include_weights)
-    _refuse_linked_targets(out, ["config.json", "metrics.json", "README.txt", *names], run_id)
+    _refuse_linked_targets(out, [CONFIG, METRICS, "README.txt", *names], run_id)
     try:
         written = _write_json_files(run_dir, out)
         written += _write_copies(run_dir, out, names)
@@ -162,8 +170,8 @@ def _write_json_files(run_dir: Path, out: Path) -> list[Path]:
     """config.json and metrics.json, sanitised; one that is not medview's JSON is left out."""
     written: list[Path] = []
     for name, clean in (
-        ("config.json", _sanitise_config),
-        ("metrics.json", _sanitise_metrics),
+        (CONFIG, _sanitise_config),
+        (METRICS, _sanitise_metrics),
     ):
         data = _read_run_file(run_dir / name)
         if data is None:
@@ -183,7 +191,7 @@ def _write_copies(run_dir: Path, out: Path, names: list[str]) -> list[Path]:
     """The other run files: the CSVs that name items without their names, the rest as is."""
     written: list[Path] = []
     for name in names:
-        if name in ("predictions.csv", "slices.csv"):
+        if name in (PREDICTIONS, SLICES):
             data = _read_run_file(run_dir / name)
             if data is None:
                 continue

@@ -18,7 +18,7 @@ from typing import Any
 from medview.core.containment import copy_regular_file, write_new_file
 from medview.core.errors import MedviewError
 from medview.core.project import Project
-from medview.core.run_folder import RunFolder
+from medview.core.run_folder import CONFIG, HISTORY, LOG, METRICS, PREDICTIONS, RunFolder
 from training.engine.report import (
     PredRow,
     calibrated_rows,
@@ -113,8 +113,8 @@ def _read_part(project: Project, run_id: str) -> _Part:
     run_dir = project.run_dir(run_id)  # a link at runs/ or runs/<id> is refused
     if run.status != "finished":
         raise MergeError(f"run {run_id} is {run.status}, not finished")
-    config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
-    metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
+    config = json.loads((run_dir / CONFIG).read_text(encoding="utf-8"))
+    metrics = json.loads((run_dir / METRICS).read_text(encoding="utf-8"))
     return _Part(run_id, run_dir, config, metrics)
 
 
@@ -150,8 +150,8 @@ def _collect(parts: list[_Part], run_dir: Path, classes: list[str]) -> _Collecte
             weights = source.weights(fold)
             if not copy_regular_file(weights, target.weights(fold)):
                 raise MergeError(f"{weights}: not a plain file (a link?): not merged")
-        got.history += read_history(part.run_dir / "history.csv")
-        predictions = read_predictions(part.run_dir / "predictions.csv", classes)
+        got.history += read_history(part.run_dir / HISTORY)
+        predictions = read_predictions(part.run_dir / PREDICTIONS, classes)
         got.rows += [r for r in predictions if r.fold > 0]
         got.fold_info += [{k: f.get(k) for k in FOLD_KEYS} for f in part.metrics["folds"]]
         timing = part.metrics.get("timing", {})
@@ -159,7 +159,7 @@ def _collect(parts: list[_Part], run_dir: Path, classes: list[str]) -> _Collecte
         got.train_seconds += timing.get("train_seconds") or 0.0
         rate = timing.get("train_samples_per_second") or 0.0
         got.samples += rate * (timing.get("train_seconds") or 0.0)
-        log = part.run_dir / "log.txt"
+        log = part.run_dir / LOG
         if log.is_file():
             got.logs.append(f"===== {part.run_id} =====\n{log.read_text(encoding='utf-8')}")
     return got
@@ -213,10 +213,10 @@ def _write_run(
     got: _Collected,
     classes: list[str],
 ) -> None:
-    write_json(run_dir / "config.json", config)
+    write_json(run_dir / CONFIG, config)
     RunFolder(run_dir).write_metrics(merged)  # with folds.csv
-    write_history(run_dir / "history.csv", got.history)
+    write_history(run_dir / HISTORY, got.history)
     names = {it.id: it.name for it in project.items()}
-    write_predictions(run_dir / "predictions.csv", got.rows, classes, names)
+    write_predictions(run_dir / PREDICTIONS, got.rows, classes, names)
     write_plots(run_dir, classes, merged, got.history)
-    write_new_file(run_dir / "log.txt", "\n".join(got.logs).encode("utf-8"))
+    write_new_file(run_dir / LOG, "\n".join(got.logs).encode("utf-8"))

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from medview.core.errors import ReadError
+from medview.core.run_folder import CONFIG
 from medview.core.user_files import read_json_object
 from training.recipe.config import DOWNLOAD, ConfigError, TrainConfig, upgrade_legacy
 
@@ -37,7 +38,7 @@ def read_run_config(path: str | Path, *, ignore_unknown: bool = False) -> dict[s
     written by another version still gives what it can)."""
     path = Path(path)
     if path.is_dir():
-        path = path / "config.json"
+        path = path / CONFIG
     if not path.exists():
         raise ConfigError(f"{path}: no such run configuration")
     try:  # a regular file under 16 MiB, no NaN, not nested 100k deep: one line if not

@@ -25,6 +25,7 @@ import numpy as np
 from medview.core import csv_cells
 from medview.core.containment import atomic_text, ensure_dir
 from medview.core.project import Project
+from medview.core.run_folder import CONFIG, HISTORY, METRICS
 from training.recipe import stats
 from training.recipe.study_stats import oof_scores as oof_scores  # re-exported for older callers
 from training.recipe.study_stats import paired_statistics
@@ -76,7 +77,7 @@ def _f1_key(metrics: dict[str, Any]) -> str:
 
 def _seconds_per_epoch(run_dir: Path) -> float | None:
     try:
-        with (run_dir / "history.csv").open(newline="", encoding="utf-8") as fh:
+        with (run_dir / HISTORY).open(newline="", encoding="utf-8") as fh:
             secs = [float(r["seconds"]) for r in csv_cells.DictReader(fh) if r.get("seconds")]
     except (OSError, ValueError, KeyError):
         return None
@@ -86,8 +87,8 @@ def _seconds_per_epoch(run_dir: Path) -> float | None:
 def run_row(project: Project, run: Any) -> dict[str, Any]:
     """One table row from a run's metrics.json (the DB copy when the file is missing)."""
     run_dir = project.runs_dir / run.id
-    metrics = _read_json(run_dir / "metrics.json") or dict(run.metrics)
-    config = _read_json(run_dir / "config.json") or dict(run.config)
+    metrics = _read_json(run_dir / METRICS) or dict(run.metrics)
+    config = _read_json(run_dir / CONFIG) or dict(run.config)
     summary = metrics.get("summary") or {}
     test = metrics.get("test") or {}
     info = metrics.get("model_info") or {}

@@ -15,6 +15,7 @@ from typing import Any
 
 from medview.core import csv_cells
 from medview.core.project import Project
+from medview.core.run_folder import PREDICTIONS
 from training.recipe import stats
 
 
@@ -25,7 +26,7 @@ def oof_scores(project: Project, row: dict[str, Any]) -> dict[int, tuple[int, fl
     classes = row.get("classes") or []
     if len(classes) != 2:
         return {}
-    path = project.runs_dir / row["run_id"] / "predictions.csv"
+    path = project.runs_dir / row["run_id"] / PREDICTIONS
     out: dict[int, tuple[int, float]] = {}
     try:
         with path.open(newline="", encoding="utf-8") as fh:
