@@ -183,12 +183,15 @@ FIELDS: tuple[Field, ...] = (
     Field("auto", "bool", "Auto", "Let Auto choose what is left at Auto (off: the manual "
           "defaults: 30 epochs, batch 8, Adam 1e-3, no schedule, light augmentation)", _O,
           flag="--no-auto", text="fill in what is left at Auto"),
-    Field("quick", "bool", "Quick check", "Auto with a smaller input and fewer epochs: a "
-          "run of about a minute", _O, text="about a minute"),
+    Field("effort", "choice", "Effort", "Auto's compute budget, an amount of training work "
+          "(a busy machine gets the same plan, only later): Quick check (about a minute on "
+          "the example), Standard, Thorough (four times Standard)", _O,
+          choices=(("Quick check", "quick"), ("Standard", "standard"),
+                   ("Thorough", "thorough"))),
     Field("epochs", "int", "Epochs", "Most epochs per fold (Auto: from the steps per "
           "epoch)", _O, lo=1, hi=1000, none_text=AUTO_TEXT),
-    Field("batch_size", "int", "Batch size", "Auto: a short throughput probe on the CPU, "
-          "the largest that fits on a GPU", _O, lo=1, hi=1024, none_text=AUTO_TEXT),
+    Field("batch_size", "int", "Batch size", "Auto: from the data and memory on the CPU "
+          "(no timing), the largest that fits on a GPU", _O, lo=1, hi=1024, none_text=AUTO_TEXT),
     Field("optimizer", "choice", "Optimiser", "Adam, AdamW (decoupled weight decay) or SGD "
           "with momentum", _O, choices=_auto_or(OPTIMIZERS)),
     Field("lr", "float", "Learning rate", "Peak learning rate, e.g. 1e-4 (Auto: by model "
