@@ -61,7 +61,8 @@ class DataProfile:
     classes: list[str]
     counts: dict[str, int]
     median_shape: tuple[int, ...]  # (z, y, x) of the labelled items
-    rgb: bool
+    rgb: bool  # really colour: stored as colour and not grey in fact (training.colour_check)
+    colour_check: dict[str, Any] | None = None  # what the pixels said, when they were looked at
 
     @property
     def n_classes(self) -> int:
@@ -87,18 +88,25 @@ class DataProfile:
             "imbalance": round(self.imbalance, 3),
             "median_shape": list(self.median_shape),
             "rgb": self.rgb,
+            "colour_check": self.colour_check,
         }
 
 
-def profile_items(items: Sequence[Any], classes: Sequence[str], kind: str) -> DataProfile:
-    """``items``: project Items (``shape`` is (z, y, x[, c]), ``label`` a class name)."""
+def profile_items(
+    items: Sequence[Any], classes: Sequence[str], kind: str, colour: Any = None
+) -> DataProfile:
+    """``items``: project Items (``shape`` is (z, y, x[, c]), ``label`` a class name);
+    ``colour``: a training.colour_check.ColourCheck of the colour-stored items, if made."""
     counts = Counter(it.label for it in items)
     shapes = [tuple(int(s) for s in it.shape[:3]) for it in items if len(it.shape) >= 3]
     med = tuple(int(median(s[d] for s in shapes)) for d in range(3)) if shapes else (1, 0, 0)
     rgb = any(len(it.shape) == 4 and it.shape[-1] >= 3 for it in items)
+    if colour is not None and colour.is_grey:
+        rgb = False  # grey images stored as RGB (ultrasound, X-ray PNGs) are grey
     return DataProfile(
-        kind, len(items), list(classes), {c: counts.get(c, 0) for c in classes}, med, rgb
-    )
+        kind, len(items), list(classes), {c: counts.get(c, 0) for c in classes}, med, rgb,
+        colour.to_json() if colour is not None else None,
+    )  # fmt: skip
 
 
 @dataclass
@@ -232,15 +240,35 @@ def _choose_recipe(plan: AutoPlan, cfg: Any, profile: DataProfile) -> None:
             plan.choose(name, value, why)
 
 
+def _modality(cfg: Any, profile: DataProfile) -> tuple[str, str]:
+    """ "microscopy" (no up) or "anatomy" (has an up), and why: the user's --profile, else
+    really colour 2D images are microscopy."""
+    given = getattr(cfg, "profile", "auto")
+    if given != "auto":
+        return given, "given by the user (--profile)"
+    check = profile.colour_check or {}
+    if profile.rgb and profile.kind != "3d":
+        return "microscopy", "2D images in colour (channels differ): stained microscopy"
+    if check.get("grey_in_rgb"):
+        return "anatomy", (
+            f"stored as RGB but grey: {check['grey']} of {check['sampled']} sampled items have "
+            "channels within a few grey levels (ultrasound, X-ray); correct with --profile"
+        )
+    return "anatomy", "grey images (radiology, ultrasound): anatomy has an up"
+
+
 def _choose_augment(plan: AutoPlan, cfg: Any, profile: DataProfile) -> None:
+    modality, why_modality = _modality(cfg, profile)
+    if getattr(cfg, "profile", "auto") == "auto":
+        plan.choose("profile", modality, why_modality)
     if cfg.augment is not None:
         return
     if profile.kind == "3d":
         aug, why = "none", "3D: no preset has shown a gain; on the example they stop the fit"
-    elif profile.rgb:
-        aug, why = "strong", "2D colour (microscopy): orientation-free, flips on both axes"
+    elif modality == "microscopy":
+        aug, why = "strong", "microscopy: orientation-free, flips on both axes, zoom"
     else:
-        aug, why = "light", "2D grey (radiographs): left-right flips, small rotations"
+        aug, why = "light", "anatomy has an up: left-right flips and small rotations only"
     plan.choose("augment", aug, why)
 
 

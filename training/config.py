@@ -40,6 +40,9 @@ LEGACY_KEYS = {
     "quick": ("effort", "quick"),  # the quick check became an effort (issue 25)
 }
 EFFORTS = ("quick", "standard", "thorough")  # Auto's compute budget (training/auto.py)
+# What the images show, for Auto's augmentation: microscopy has no up (orientation-free
+# flips); anatomy has (left-right flips only). auto: really colour 2D -> microscopy.
+PROFILES = ("auto", "microscopy", "anatomy")
 # What a setting left at None becomes when Auto does not choose it either (the manual
 # defaults before Auto existed; bench/defaults.py runs them as "old defaults").
 MANUAL_DEFAULTS: dict[str, Any] = {
@@ -90,6 +93,7 @@ class TrainConfig:
     # Auto's compute budget: an amount of training work (MACs x samples), never a wall clock;
     # "quick" is the quick check (about a minute on a laptop CPU for the example)
     effort: str = "standard"
+    profile: str = "auto"  # auto | microscopy | anatomy (PROFILES): the user's correction
     threshold: str = "youden"  # binary decision threshold chosen on out-of-fold predictions
     target_recall: float | None = None  # instead of Youden: lowest threshold with this recall
     calibrate: bool = True  # temperature scaling fitted on out-of-fold predictions
@@ -211,6 +215,7 @@ class TrainConfig:
             ("--early-stopping", self.early_stopping, EARLY_STOPPING),
             ("--data", self.data, DATA_MODES),
             ("--effort", self.effort, EFFORTS),
+            ("--profile", self.profile, PROFILES),
         ):
             if value is not None and value not in allowed:
                 raise ConfigError(f"{name} must be one of {', '.join(allowed)} (got {value!r})")

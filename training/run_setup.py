@@ -78,16 +78,11 @@ def choose_inputs(
     items = [it for it in labelled if it.kind == kind]
     classes, notes = _classes(project, items, kind)
     device = dist.device or resolve_device(cfg.device)
-    auto_plan = profile = None
-    if cfg.auto:
-        from training.auto import auto_settings, profile_items
-
-        profile = profile_items(items, classes, "slices" if cfg.slices else kind)
-        auto_plan = auto_settings(cfg, profile, device.type)
-        cfg = dataclasses.replace(cfg, **auto_plan.values)
+    colour = _colour_check(project, items, kind, cfg)
+    cfg, auto_plan, profile = _auto(cfg, items, classes, kind, colour, device)
     model_name = cfg.resolved_model(kind)
     size = cfg.resolved_size(model_name)
-    channels = input_channels(model_name, items)
+    channels = input_channels(model_name, items, colour is not None and colour.is_grey)
     prep = PrepSettings(2 if cfg.slices or kind == "2d" else 3, size, channels, cfg.ct_window)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed input size: let cuDNN pick kernels
@@ -103,6 +98,32 @@ def choose_inputs(
         started=started,
     )  # fmt: skip
     return inputs, notes
+
+
+def _auto(
+    cfg: TrainConfig, items: list[Any], classes: list[str], kind: str, colour: Any, device: Any
+) -> tuple[TrainConfig, Any, Any]:
+    """The config with Auto's data-based choices, the plan and the data profile (Auto off:
+    the config as given, None, None)."""
+    if not cfg.auto:
+        return cfg, None, None
+    from training.auto import auto_settings, profile_items
+
+    profile = profile_items(items, classes, "slices" if cfg.slices else kind, colour)
+    auto_plan = auto_settings(cfg, profile, device.type)
+    return dataclasses.replace(cfg, **auto_plan.values), auto_plan, profile
+
+
+def _colour_check(project: Project, items: list[Any], kind: str, cfg: TrainConfig) -> Any:
+    """2D items stored as colour: are they grey in fact? (decoded once from a sample;
+    None for volumes, slice mode and grey-stored items). Channels and cache key follow."""
+    from training.colour_check import check_colour, is_stored_colour
+
+    if kind != "2d" or cfg.slices or not any(is_stored_colour(it) for it in items):
+        return None
+    from training.data import _read_item
+
+    return check_colour(items, lambda item: _read_item(project, item).array)
 
 
 def _classes(project: Project, items: list[Any], kind: str) -> tuple[list[str], Notes]:

@@ -21,6 +21,7 @@ from training.config import (
     EFFORTS,
     MODELS,
     OPTIMIZERS,
+    PROFILES,
     SAMPLERS,
     SCHEDULERS,
     SLICE_AGGREGATES,
@@ -225,6 +226,14 @@ def _auto_arguments(g: argparse._ArgumentGroup) -> None:
         action="store_const",
         const="quick",
         help="the same as --effort quick",
+    )
+    g.add_argument(
+        "--profile",
+        choices=PROFILES,
+        default="auto",
+        help="what the images show, for Auto's augmentation: microscopy (no up: flips on "
+        "every axis) or anatomy (left-right flips only); auto (default): really colour 2D "
+        "images (not grey stored as RGB) are microscopy",
     )
 
 

@@ -224,6 +224,11 @@ FIELDS: tuple[Field, ...] = (
     # ---------------------------------------------------------------- Regularisation
     Field("augment", "choice", "Augmentation", "Random flips, rotations, intensity changes "
           "of training batches (Auto: by modality)", _R, choices=_auto_or(AUGMENT_PRESETS)),
+    Field("profile", "choice", "Images show", "What the images show, for Auto's "
+          "augmentation: microscopy has no up (flips on every axis), anatomy has (left-right "
+          "flips only). Auto: really colour 2D images are microscopy; grey images stored as "
+          "RGB are grey", _R, choices=(("Auto (from the pixels)", "auto"),
+                                       ("microscopy", "microscopy"), ("anatomy", "anatomy"))),
     Field("weight_decay", "float", "Weight decay", "L2 penalty, e.g. 1e-4 (Auto: by "
           "optimiser; AdamW uses 1e-2 when 0)", _R, none_text=AUTO_TEXT),
     Field("label_smoothing", "float", "Label smoothing", "Multiclass cross-entropy "
