@@ -115,6 +115,8 @@ class AutoPlan:
     reasons: dict[str, str] = field(default_factory=dict)  # setting -> why
     given: list[str] = field(default_factory=list)  # settings the user set (Auto kept them)
     steps_per_epoch: int = 0  # optimizer steps per epoch, once the batch size is known
+    screening: dict[str, Any] | None = None  # what was tried and why the winner won
+    screening_table: list[str] = field(default_factory=list)  # the same, for the log
 
     def choose(self, name: str, value: Any, reason: str) -> None:
         self.values[name] = value
@@ -125,10 +127,15 @@ class AutoPlan:
             "version": AUTO_VERSION,
             "chosen": {k: {"value": v, "why": self.reasons[k]} for k, v in self.values.items()},
             "given_by_user": self.given,
+            "screening": self.screening,
         }
 
     def lines(self) -> list[str]:
-        return [f"{k} = {v}  ({self.reasons[k]})" for k, v in self.values.items()]
+        out = [f"{k} = {v}  ({self.reasons[k]})" for k, v in self.values.items()]
+        if self.screening_table:
+            out += ["screening (inner split of the training items, successive halving):"]
+            out += [f"  {row}" for row in self.screening_table]
+        return out
 
 
 def _round16(value: float) -> int:

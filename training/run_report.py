@@ -76,6 +76,9 @@ def write_report(
                 ctx.log(warning, "warning")
     metrics["status"] = status
     metrics["timing"] = _timing(ctx, record)
+    screening = ctx.auto_plan.screening if ctx.auto_plan is not None else None
+    if screening:  # what the model choice saw, so the fold scores can be read for what they are
+        metrics["model_choice"] = {"winner": screening["winner"], "note": screening["note"]}
     if ctx.cfg.slices:  # slice, volume and patient levels; slices.csv, patients.csv
         from training import slice_run
 

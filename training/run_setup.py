@@ -52,6 +52,7 @@ def prepare(
         torch.set_num_threads(cfg.threads)
     inputs, notes = choose_inputs(cfg, project, dist, reporter, should_cancel, started)
     check_run_id_free(inputs)
+    screen_models(inputs)
     from training.run_auto import finish_auto
 
     inputs.cfg, estimate, auto_extra = finish_auto(inputs)
@@ -143,6 +144,37 @@ def _classes(project: Project, items: list[Any], kind: str) -> tuple[list[str], 
             (f"classes without labelled items are left out: {', '.join(unused)}", "warning")
         )
     return classes, notes
+
+
+def screen_models(inputs: RunInputs) -> None:
+    """Auto without a given model: screen candidates on an inner split (training.screening)
+    and take the winner's model and size; the plan records the table."""
+    from training import screening
+
+    plan, profile = inputs.auto_plan, inputs.profile
+    if plan is None or profile is None:
+        return
+    given = "model" in plan.given
+    names = screening.wanted(inputs.cfg, inputs.kind, inputs.dist.world_size, given)
+    if not names:
+        return
+    inputs.reporter.log(f"Auto: screening {len(names)} candidate models on an inner split")
+    result = screening.run_screening(inputs, names, inputs.size, profile.extent)
+    plan.screening, plan.screening_table = result.to_json(), result.table()
+    winner = result.winner
+    if winner is None:
+        return
+    why = (
+        f"screening: the lowest inner validation loss of {len(result.candidates)} candidates "
+        "trained from scratch (table below)"
+    )
+    plan.choose("model", winner.model, why)
+    plan.choose("size", winner.size, f"the size {winner.model} was screened at")
+    grey = bool((profile.colour_check or {}).get("grey_in_rgb"))
+    channels = input_channels(winner.model, inputs.items, grey)
+    inputs.cfg = dataclasses.replace(inputs.cfg, model=winner.model, size=winner.size)
+    inputs.model_name, inputs.size, inputs.channels = winner.model, winner.size, channels
+    inputs.prep = dataclasses.replace(inputs.prep, size=winner.size, channels=channels)
 
 
 def check_run_id_free(inputs: RunInputs) -> None:
