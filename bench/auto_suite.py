@@ -250,19 +250,26 @@ def auto(parts: dict, root: Path, args, seed: int) -> dict:
 def _auto_scores(outcome, parts: dict, wall: float) -> dict:
     import csv
 
-    rows = list(csv.DictReader((outcome.run_dir / "test_predictions.csv").open()))
+    # fold 0: the run's final prediction (the fold ensemble with flip TTA for test items)
+    rows = list(csv.DictReader((outcome.run_dir / "predictions.csv").open()))
+    rows = [r for r in rows if r["fold"] == "0" and r["split"] == "test"]
     classes = parts["classes"]
     probs = np.array([[float(r[f"prob_{c}"]) for c in classes] for r in rows])
-    y = np.array([classes.index(r["label"]) for r in rows])
+    y = np.array([classes.index(r["true"]) for r in rows])
     out = scores(probs, y)
     out["wall_seconds"] = round(wall, 1)
     config = json.loads((outcome.run_dir / "config.json").read_text())
-    keys = ("model", "size", "epochs", "batch_size", "lr", "augment", "folds", "effort")
+    keys = ("model", "size", "epochs", "batch_size", "lr", "augment", "folds", "effort",
+            "profile", "patience")  # fmt: skip
     out["settings"] = {k: config.get(k) for k in keys}
     resolved = config.get("resolved", {}).get("auto") or {}
     out["estimated_seconds"] = (resolved.get("estimate") or {}).get("seconds")
     out["screening"] = resolved.get("screening")
-    out["profile"] = resolved.get("profile")
+    out["data_profile"] = resolved.get("data")
+    history = outcome.run_dir / "history.csv"
+    if history.exists():  # epochs actually run per fold (patience may stop a fold early)
+        fold_rows = list(csv.DictReader(history.open()))
+        out["epochs_run"] = {r["fold"]: int(r["epoch"]) for r in fold_rows}
     return out
 
 
