@@ -331,10 +331,19 @@ def auto_epochs(
         warm = max(1, round(0.1 * epochs))
         plan.choose("warmup_epochs", warm, "recipe: linear warm-up over the first 10 % of epochs")
     if not cfg.patience:
-        patience = max(PATIENCE_MIN, round(PATIENCE_SHARE * epochs))
-        plan.choose(
-            "patience",
-            patience,
-            "stop a fold when the validation loss has not "
-            f"improved for {PATIENCE_SHARE:.0%} of its epochs (at least {PATIENCE_MIN})",
-        )
+        _choose_stopping(plan, cfg, effort, epochs, steps)
+
+
+def _choose_stopping(plan: AutoPlan, cfg: Any, effort: str, epochs: int, steps: int) -> None:
+    """Patience on the validation loss, never before the epoch floor: on the example's 3D
+    half the loss sits at ln 2 for the first ~70-110 steps, where patience alone would stop."""
+    patience = max(PATIENCE_MIN, round(PATIENCE_SHARE * epochs))
+    plan.choose(
+        "patience",
+        patience,
+        f"stop a fold when the validation loss has not improved for {PATIENCE_SHARE:.0%} of "
+        f"its epochs (at least {PATIENCE_MIN})",
+    )
+    if cfg.min_epochs == 1:
+        floor = min(epochs, max(EPOCH_BOUNDS[effort][0], math.ceil(STEP_FLOOR / steps)))
+        plan.choose("min_epochs", floor, f"no stopping before the floor ({STEP_FLOOR} steps)")

@@ -103,6 +103,6 @@ def _epochs(cfg: TrainConfig, inputs: RunInputs, n_train: int) -> TrainConfig:
 
     forward = macs(inputs.model_name, inputs.size) or 0
     auto_epochs(cfg, n_train, cfg.batch_size or 8, plan, cfg.warmup_epochs is not None, forward)
-    keys = ("epochs", "warmup_epochs", "patience")
+    keys = ("epochs", "warmup_epochs", "patience", "min_epochs")
     chosen = {k: plan.values[k] for k in keys if k in plan.values}
     return dataclasses.replace(cfg, **chosen)

@@ -49,6 +49,7 @@ def test_auto_plan_for_a_tiny_grey_2d_set_matches_the_docs():
     # warm-up 10 % = 6, patience a quarter = 15
     assert plan.values["epochs"] == 60 and plan.values["warmup_epochs"] == 6
     assert plan.values["patience"] == 15
+    assert plan.values["min_epochs"] == 20  # no stopping before 120 steps (6 a epoch)
     assert all(plan.reasons[k] for k in plan.values)
 
 
