@@ -247,18 +247,14 @@ SWEEP_SAMPLES = {"2d": 256, "3d": 64}  # samples timed per size and round (at le
 def batch_sweep(kind: str, rounds: int = 3) -> dict:
     """Samples/s per batch size (round-robin over the sizes, ``rounds`` times, so machine-load
     drift hits every size alike; the best round counts), and the Auto probe's choice made with
-    the same step in the same process, before and after the sweep."""
-    from training.engine.batch_size import choose_batch_size
-    from training.recipe.auto import planned_epochs
+    the same step in the same process, before and after the sweep (since issue 25 the CPU
+    choice is a rule of data and memory, no probe: both are the same)."""
+    from training.engine.batch_size import cpu_batch_size
 
     step = _sweep_step(kind)
     sizes = MAX_SWEEP[kind]
     n_train = SWEEP_CASES[kind][2]
-    # as the engine probes for Auto: sizes weighed by the epochs Auto would give them
-    probe = functools.partial(
-        choose_batch_size, step, device_type="cpu", n_train=n_train, kind=kind,
-        epochs_for=functools.partial(planned_epochs, False, n_train),
-    )  # fmt: skip
+    probe = functools.partial(cpu_batch_size, n_train, kind, None, None)
     before = probe()
     seconds: dict[int, list[float]] = {bs: [] for bs in sizes}
     for bs in sizes:

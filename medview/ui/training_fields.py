@@ -184,12 +184,15 @@ FIELDS: tuple[Field, ...] = (
     Field("auto", "bool", "Auto", "Let Auto choose what is left at Auto (off: the manual "
           "defaults: 30 epochs, batch 8, Adam 1e-3, no schedule, no augmentation)", _O,
           flag="--no-auto", text="fill in what is left at Auto"),
-    Field("quick", "bool", "Quick check", "Auto with a smaller input and fewer epochs: a "
-          "run of about a minute", _O, text="about a minute"),
+    Field("effort", "choice", "Effort", "Auto's compute budget, an amount of training work "
+          "(a busy machine gets the same plan, only later): Quick check (about a minute on "
+          "the example), Standard, Thorough (four times Standard)", _O,
+          choices=(("Quick check", "quick"), ("Standard", "standard"),
+                   ("Thorough", "thorough"))),
     Field("epochs", "int", "Epochs", "Most epochs per fold (Auto: from the steps per "
           "epoch)", _O, lo=1, hi=1000, none_text=AUTO_TEXT),
-    Field("batch_size", "int", "Batch size", "Auto: a short throughput probe on the CPU, "
-          "the largest that fits on a GPU", _O, lo=1, hi=1024, none_text=AUTO_TEXT),
+    Field("batch_size", "int", "Batch size", "Auto: from the data and memory on the CPU "
+          "(no timing), the largest that fits on a GPU", _O, lo=1, hi=1024, none_text=AUTO_TEXT),
     Field("optimizer", "choice", "Optimiser", "Adam, AdamW (decoupled weight decay) or SGD "
           "with momentum", _O, choices=_auto_or(OPTIMIZERS)),
     Field("lr", "float", "Learning rate", "Peak learning rate, e.g. 1e-4 (Auto: by model "
@@ -224,6 +227,11 @@ FIELDS: tuple[Field, ...] = (
           "of training batches (Auto: by modality). A preset, or type parameters by name, "
           "as on the command line: flip_x=0.9,rotate=15,brightness=0.2 (docs/augmentation.md)",
           _R, choices=_auto_or(AUGMENT_PRESETS), editable=True),
+    Field("profile", "choice", "Images show", "What the images show, for Auto's "
+          "augmentation: microscopy has no up (flips on every axis), anatomy has (left-right "
+          "flips only). Auto: really colour 2D images are microscopy; grey images stored as "
+          "RGB are grey", _R, choices=(("Auto (from the pixels)", "auto"),
+                                       ("microscopy", "microscopy"), ("anatomy", "anatomy"))),
     Field("weight_decay", "float", "Weight decay", "L2 penalty, e.g. 1e-4 (Auto: by "
           "optimiser; AdamW uses 1e-2 when 0)", _R, none_text=AUTO_TEXT),
     Field("label_smoothing", "float", "Label smoothing", "Multiclass cross-entropy "

@@ -178,7 +178,7 @@ class TrainingForm(QWidget):
         if self.preset_box.currentText() != name:
             self.preset_box.setCurrentText(name)
         blocked = self.blockSignals(True)
-        self.set_values({**PRESET_BASE, "quick": False, "auto": True, **preset})
+        self.set_values({**PRESET_BASE, "effort": "standard", "auto": True, **preset})
         self.blockSignals(blocked)
         self.changed.emit()
 

@@ -11,21 +11,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-AUTO = "Auto — chosen from the data (recommended)"
-QUICK = "Quick check — Auto, about a minute"
+# Auto's three efforts (TrainConfig.effort): amounts of training work, not wall-clock times,
+# so a busy machine gets the same plan, only later.
+QUICK = "Quick check — Auto, about a minute on the example"
+AUTO = "Standard — Auto, chosen from the data (recommended)"
+THOROUGH = "Thorough — Auto, four times the training work of Standard"
 PROTOCOL = "Protocol — nothing chosen for you"  # --no-auto: a published protocol as given
 # None: Auto chooses (training/recipe/auto.py, docs/auto.md); the spin boxes show it as "Auto" (0).
 PRESETS: dict[str, dict[str, Any]] = {
-    AUTO: {
-        "model": None,
-        "epochs": None,
-        "folds": 5,
-        "batch_size": None,
-        "lr": None,
-        "train_layers": "all",
-        "augment": None,
-        "quick": False,
-    },
     QUICK: {
         "model": None,
         "epochs": None,
@@ -34,7 +27,27 @@ PRESETS: dict[str, dict[str, Any]] = {
         "lr": None,
         "train_layers": "all",
         "augment": None,
-        "quick": True,
+        "effort": "quick",
+    },
+    AUTO: {
+        "model": None,
+        "epochs": None,
+        "folds": 5,
+        "batch_size": None,
+        "lr": None,
+        "train_layers": "all",
+        "augment": None,
+        "effort": "standard",
+    },
+    THOROUGH: {
+        "model": None,
+        "epochs": None,
+        "folds": 5,
+        "batch_size": None,
+        "lr": None,
+        "train_layers": "all",
+        "augment": None,
+        "effort": "thorough",
     },
     PROTOCOL: {  # the manual defaults shown as values; what the form leaves unset stays off
         "model": None,

@@ -28,7 +28,7 @@ def test_the_quick_check_learns_the_bundled_example(example, kind):
     from training.engine.api import run_training
     from training.recipe.config import TrainConfig
 
-    cfg = TrainConfig(project=str(example), kind=kind, quick=True, folds=3)
+    cfg = TrainConfig(project=str(example), kind=kind, effort="quick", folds=3)
     outcome = run_training(cfg)
     assert outcome.status == "finished", outcome.error
     summary, calibration = outcome.metrics["summary"], outcome.metrics["calibration"]

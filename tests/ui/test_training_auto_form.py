@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from medview.ui.metrics_table import METRIC_COLUMNS, MetricsTable
 from medview.ui.training_form import AUTO, QUICK, TrainingForm
+from medview.ui.training_presets import THOROUGH
 from training.recipe.config import TrainConfig
 
 
@@ -15,11 +16,13 @@ def test_the_form_defaults_to_auto_and_leaves_the_choices_to_the_engine(qtbot) -
     config = form.config(kind="3d")
     for key in ("model", "epochs", "batch_size", "lr", "size", "augment"):
         assert config[key] is None, key  # Auto chooses from the data and the device
-    assert config["quick"] is False and config["kind"] == "3d"
+    assert config["effort"] == "standard" and config["kind"] == "3d"
     TrainConfig.from_dict({"project": "p", **config}).validate()
     assert form.batch_spin.text() == "Auto" and form.epochs_spin.text() == "Auto"
     form.apply_preset(QUICK)
-    assert form.config()["quick"] is True and form.config()["folds"] == 3
+    assert form.config()["effort"] == "quick" and form.config()["folds"] == 3
+    form.apply_preset(THOROUGH)
+    assert form.config()["effort"] == "thorough" and form.config()["folds"] == 5
     form.set_values({"batch_size": 64, "epochs": 12})  # a value given always wins
     config = form.config()
     assert (config["batch_size"], config["epochs"]) == (64, 12)
@@ -80,7 +83,7 @@ def test_the_protocol_preset_chooses_nothing_for_the_user(qtbot) -> None:
     form = TrainingForm()
     qtbot.addWidget(form)
     names = [form.preset_box.itemText(i) for i in range(form.preset_box.count())]
-    assert names[:3] == [AUTO, QUICK, PROTOCOL]  # beside Auto and Quick check
+    assert names[:4] == [QUICK, AUTO, THOROUGH, PROTOCOL]  # beside Auto's three efforts
     form.apply_preset(PROTOCOL)
     config = form.config(kind="2d")
     assert config["auto"] is False and config["augment"] == "none"  # --no-auto, no flips

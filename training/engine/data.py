@@ -74,13 +74,14 @@ def choose_kind(project: Project, cfg: TrainConfig) -> str:
     return "3d" if n3d * 2 >= len(labelled) else "2d"
 
 
-def input_channels(model: str, items: Sequence[Item]) -> int:
+def input_channels(model: str, items: Sequence[Item], grey_in_rgb: bool = False) -> int:
     """The model's fixed channels (ModelSpec.channels: 1 for the 3D models, 3 for ImageNet
-    RGB), else the data's: 3 when any item is colour."""
+    RGB), else the data's: 3 when any item is colour, unless the colour-stored items are
+    grey in fact (training.recipe.colour_check)."""
     fixed = spec(model).channels
     if fixed is not None:
         return fixed
-    rgb = any(len(it.shape) == 4 and it.shape[-1] >= 3 for it in items)
+    rgb = not grey_in_rgb and any(len(it.shape) == 4 and it.shape[-1] >= 3 for it in items)
     return 3 if rgb else 1
 
 

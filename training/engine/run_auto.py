@@ -1,11 +1,10 @@
-"""What Auto can only choose with the device at hand, before the run is created: the batch size
-(a probe on warm-up batches at the input shape), the epochs, then the run's time estimate
-(and fewer epochs when it exceeds Auto's time budget)."""
+"""What Auto chooses once the model and input are known, before the run is created: the batch
+size (from memory, data size and device type), the epochs (from the effort's work), then the
+run's time estimate (from warm-up batches: shown, never changing the plan)."""
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 from typing import Any
 
 from training.engine.batch_size import BatchChoice
@@ -54,7 +53,8 @@ def epoch_share(inputs: RunInputs) -> float:
 
 def finish_auto(inputs: RunInputs) -> tuple[TrainConfig, dict[str, Any], dict[str, Any]]:
     """The config with every setting decided, the time estimate, and what config.json
-    records of the probe and the estimate."""
+    records of the batch-size choice and the estimate. The plan depends on the project, the
+    device type and the effort only; the measured speed makes the estimate, never the plan."""
     from training.engine.run_setup import warmup_data
     from training.engine.timing import estimate_run
 
@@ -67,17 +67,9 @@ def finish_auto(inputs: RunInputs) -> tuple[TrainConfig, dict[str, Any], dict[st
     data = warmup_data(inputs.prep.shape, len(inputs.classes))
     cfg, choice = _batch_size(inputs, data, drawn)
     cfg = _epochs(cfg, inputs, drawn).with_defaults()
-    inputs.cfg = cfg  # the probe and the estimate train at the chosen settings
+    inputs.cfg = cfg  # the estimate trains at the chosen settings
     estimate = estimate_run(inputs, data, sizes, choice)
-    plan = inputs.auto_plan
-    if cfg.auto and plan is not None and "epochs" in plan.values:
-        from training.recipe.auto import fit_time_budget
-
-        if fit_time_budget(cfg, plan, estimate):
-            epochs, warmup = plan.values["epochs"], plan.values["warmup_epochs"]
-            cfg = inputs.cfg = dataclasses.replace(cfg, epochs=epochs, warmup_epochs=warmup)
-            estimate = estimate_run(inputs, data, sizes, choice)
-    extra = {"batch_probe": choice.to_json() if choice else None, "estimate": estimate}
+    extra = {"batch_choice": choice.to_json() if choice else None, "estimate": estimate}
     return cfg, estimate, extra
 
 
@@ -90,18 +82,15 @@ def _batch_size(
     if cfg.fold is not None:
         # Separate --fold runs (cluster jobs) must agree to be merged: no timing probe.
         from training.engine.batch_size import data_cap
+        # Separate --fold runs (cluster jobs) must agree to be merged: no probe of any kind.
 
         size = min(32, data_cap(n_train, inputs.kind))
         reason = "a --fold run: the data-set cap up to 32, no probe (fold runs must agree)"
         plan.choose("batch_size", size, reason)
         return dataclasses.replace(cfg, batch_size=size), None
-    from training.engine.timing import probe_batch
-    from training.recipe.auto import planned_epochs
+    from training.engine.timing import choose_batch
 
-    epochs_for = None
-    if cfg.auto and cfg.epochs is None:  # Auto's epochs will follow the steps per epoch
-        epochs_for = functools.partial(planned_epochs, cfg.quick, n_train)
-    choice = probe_batch(inputs, data, n_train, epochs_for)
+    choice = choose_batch(inputs, data, n_train)
     plan.choose("batch_size", choice.batch_size, choice.reason)
     return dataclasses.replace(cfg, batch_size=choice.batch_size), choice
 
@@ -111,7 +100,10 @@ def _epochs(cfg: TrainConfig, inputs: RunInputs, n_train: int) -> TrainConfig:
     if not cfg.auto or plan is None:
         return cfg
     from training.recipe.auto import auto_epochs
+    from training.recipe.model_costs import macs
 
-    auto_epochs(cfg, n_train, cfg.batch_size or 8, plan, cfg.warmup_epochs is not None)
-    chosen = {k: plan.values[k] for k in ("epochs", "warmup_epochs") if k in plan.values}
+    forward = macs(inputs.model_name, inputs.size) or 0
+    auto_epochs(cfg, n_train, cfg.batch_size or 8, plan, cfg.warmup_epochs is not None, forward)
+    keys = ("epochs", "warmup_epochs", "patience", "min_epochs")
+    chosen = {k: plan.values[k] for k in keys if k in plan.values}
     return dataclasses.replace(cfg, **chosen)

@@ -78,6 +78,16 @@ def all_rows(
     return rows + (extra or [])
 
 
+def _log_final(ctx: RunContext, metrics: dict[str, Any]) -> None:
+    """The end of a run's log: the imbalance warning (the audit's are logged at the plan) and
+    each fold's figures as the table shows them."""
+    for warning in metrics["warnings"]:
+        if warning.startswith("Imbalanced"):
+            ctx.log(warning, "warning")
+    for line in fold_figure_lines(metrics):
+        ctx.log(line)
+
+
 def write_report(
     ctx: RunContext,
     record: RunRecord,
@@ -97,13 +107,12 @@ def write_report(
         metrics["imbalance"] = note
         metrics["warnings"].append(note)
     if final:
-        for warning in metrics["warnings"]:
-            if warning.startswith("Imbalanced"):  # the audit's are logged at the plan
-                ctx.log(warning, "warning")
-        for line in fold_figure_lines(metrics):
-            ctx.log(line)
+        _log_final(ctx, metrics)
     metrics["status"] = status
     metrics["timing"] = _timing(ctx, record)
+    screening = ctx.auto_plan.screening if ctx.auto_plan is not None else None
+    if screening:  # what the model choice saw, so the fold scores can be read for what they are
+        metrics["model_choice"] = {"winner": screening["winner"], "note": screening["note"]}
     if ctx.cfg.slices:  # slice, volume and patient levels; slices.csv, patients.csv
         from training.slice_mode import run as slice_run
 

@@ -53,6 +53,7 @@ def prepare(
         torch.set_num_threads(cfg.threads)
     inputs, notes = choose_inputs(cfg, project, dist, reporter, should_cancel, started)
     check_run_id_free(inputs)
+    screen_models(inputs)
     from training.engine.run_auto import finish_auto
 
     inputs.cfg, estimate, auto_extra = finish_auto(inputs)
@@ -79,16 +80,11 @@ def choose_inputs(
     items = [it for it in labelled if it.kind == kind]
     classes, notes = _classes(project, items, kind)
     device = dist.device or resolve_device(cfg.device)
-    auto_plan = profile = None
-    if cfg.auto:
-        from training.recipe.auto import auto_settings, profile_items
-
-        profile = profile_items(items, classes, "slices" if cfg.slices else kind)
-        auto_plan = auto_settings(cfg, profile, device.type)
-        cfg = dataclasses.replace(cfg, **auto_plan.values)
+    colour = _colour_check(project, items, kind, cfg)
+    cfg, auto_plan, profile = _auto(cfg, items, classes, kind, colour, device)
     model_name = cfg.resolved_model(kind)
     size = cfg.resolved_size(model_name)
-    channels = input_channels(model_name, items)
+    channels = input_channels(model_name, items, colour is not None and colour.is_grey)
     prep = PrepSettings(2 if cfg.slices or kind == "2d" else 3, size, channels, cfg.ct_window)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed input size: let cuDNN pick kernels
@@ -104,6 +100,32 @@ def choose_inputs(
         started=started,
     )  # fmt: skip
     return inputs, notes
+
+
+def _auto(
+    cfg: TrainConfig, items: list[Any], classes: list[str], kind: str, colour: Any, device: Any
+) -> tuple[TrainConfig, Any, Any]:
+    """The config with Auto's data-based choices, the plan and the data profile (Auto off:
+    the config as given, None, None)."""
+    if not cfg.auto:
+        return cfg, None, None
+    from training.recipe.auto import auto_settings, profile_items
+
+    profile = profile_items(items, classes, "slices" if cfg.slices else kind, colour)
+    auto_plan = auto_settings(cfg, profile, device.type)
+    return dataclasses.replace(cfg, **auto_plan.values), auto_plan, profile
+
+
+def _colour_check(project: Project, items: list[Any], kind: str, cfg: TrainConfig) -> Any:
+    """2D items stored as colour: are they grey in fact? (decoded once from a sample;
+    None for volumes, slice mode and grey-stored items). Channels and cache key follow."""
+    from training.recipe.colour_check import check_colour, is_stored_colour
+
+    if kind != "2d" or cfg.slices or not any(is_stored_colour(it) for it in items):
+        return None
+    from training.engine.data import _read_item
+
+    return check_colour(items, lambda item: _read_item(project, item).array)
 
 
 def _classes(project: Project, items: list[Any], kind: str) -> tuple[list[str], Notes]:
@@ -123,6 +145,37 @@ def _classes(project: Project, items: list[Any], kind: str) -> tuple[list[str], 
             (f"classes without labelled items are left out: {', '.join(unused)}", "warning")
         )
     return classes, notes
+
+
+def screen_models(inputs: RunInputs) -> None:
+    """Auto without a given model: screen candidates on an inner split (training.engine.screening)
+    and take the winner's model and size; the plan records the table."""
+    from training.engine import screening
+
+    plan, profile = inputs.auto_plan, inputs.profile
+    if plan is None or profile is None:
+        return
+    given = "model" in plan.given
+    names = screening.wanted(inputs.cfg, inputs.kind, inputs.dist.world_size, given)
+    if not names:
+        return
+    inputs.reporter.log(f"Auto: screening {len(names)} candidate models on an inner split")
+    result = screening.run_screening(inputs, names, inputs.size, profile.extent)
+    plan.screening, plan.screening_table = result.to_json(), result.table()
+    winner = result.winner
+    if winner is None:
+        return
+    why = (
+        f"screening: the lowest inner validation loss of {len(result.candidates)} candidates "
+        "trained from scratch (table below)"
+    )
+    plan.choose("model", winner.model, why)
+    plan.choose("size", winner.size, f"the size {winner.model} was screened at")
+    grey = bool((profile.colour_check or {}).get("grey_in_rgb"))
+    channels = input_channels(winner.model, inputs.items, grey)
+    inputs.cfg = dataclasses.replace(inputs.cfg, model=winner.model, size=winner.size)
+    inputs.model_name, inputs.size, inputs.channels = winner.model, winner.size, channels
+    inputs.prep = dataclasses.replace(inputs.prep, size=winner.size, channels=channels)
 
 
 def check_run_id_free(inputs: RunInputs) -> None:

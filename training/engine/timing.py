@@ -1,4 +1,5 @@
-"""Warm-up batches before a run: Auto's batch-size probe and the time estimate of its plan.
+"""Warm-up batches before a run: Auto's batch size (CUDA: the largest that fits) and the time
+estimate of its plan (shown; it never changes the plan).
 
 Both use a throwaway copy of the run's model, trained a few steps on the run's own (augmented)
 items, so the numbers include augmentation and the device's real kernels. The fold models are
@@ -9,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -17,8 +17,9 @@ import torch
 from training.engine.batch_size import (
     BatchChoice,
     activation_bytes_per_sample,
-    available_memory,
     choose_batch_size,
+    cpu_batch_size,
+    physical_memory,
 )
 from training.engine.batches import Context, _batch, model_to_fast_layout, precise_bn_count
 from training.engine.models import build_model
@@ -60,31 +61,23 @@ def _is_oom(exc: BaseException) -> bool:
     return isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in str(exc).lower()
 
 
-def probe_batch(
-    run: Any, data: Any, n_train: int, epochs_for: Callable[[int], int] | None = None
-) -> BatchChoice:
-    """The batch size by a probe of real training steps (training.engine.batch_size);
-    ``epochs_for``: the epochs Auto would give each size, when it sets them."""
+def choose_batch(run: Any, data: Any, n_train: int) -> BatchChoice:
+    """The batch size: on the CPU from the data and memory
+    (training.engine.batch_size.cpu_batch_size),
+    on CUDA the largest that fits (a probe of real steps that only stops at out-of-memory,
+    which the machine's CPU load does not change)."""
     step, model = _trainer(run, data)
-    per_sample = budget = None
-    if run.device.type == "cpu":
+    if run.device.type != "cuda":
         sample = data.x[0].to(run.device)
         per_sample = activation_bytes_per_sample(model, sample)
-        budget = available_memory()
-    choice = choose_batch_size(
-        step,
-        device_type=run.device.type,
-        n_train=n_train,
-        kind=run.kind,
-        per_sample_bytes=per_sample,
-        budget_bytes=budget,
-        is_oom=_is_oom,
-        epochs_for=epochs_for,
-    )
+        choice = cpu_batch_size(n_train, run.kind, per_sample, physical_memory())
+    else:
+        choice = choose_batch_size(
+            step, device_type="cuda", n_train=n_train, kind=run.kind, is_oom=_is_oom
+        )
+        torch.cuda.empty_cache()
     if run.dist.world_size > 1:  # every rank must train with the same batch size
         choice.batch_size = int(run.dist.share(str(choice.batch_size)))
-    if run.device.type == "cuda":
-        torch.cuda.empty_cache()
     return choice
 
 

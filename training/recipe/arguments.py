@@ -18,8 +18,10 @@ from training.recipe.config import (
     DATA_MODES,
     DEVICES,
     EARLY_STOPPING,
+    EFFORTS,
     MODELS,
     OPTIMIZERS,
+    PROFILES,
     SAMPLERS,
     SCHEDULERS,
     SLICE_AGGREGATES,
@@ -207,8 +209,8 @@ def _slice_arguments(g: argparse._ArgumentGroup) -> None:
     )
 
 
-def _optimiser_arguments(g: argparse._ArgumentGroup) -> None:
-    """Auto, the budget, the optimiser and its schedule."""
+def _auto_arguments(g: argparse._ArgumentGroup) -> None:
+    """Auto on or off, and its effort."""
     g.add_argument(
         "--no-auto",
         dest="auto",
@@ -217,8 +219,33 @@ def _optimiser_arguments(g: argparse._ArgumentGroup) -> None:
         "Adam 1e-3, no schedule, no augmentation unless set)",
     )
     g.add_argument(
-        "--quick", action="store_true", help="Auto's quick check: a short run (about a minute)"
+        "--effort",
+        choices=EFFORTS,
+        default="standard",
+        help="Auto's compute budget, an amount of training work (the same plan on a busy "
+        "machine, only slower): quick (a check of about a minute on the example), standard "
+        "(default; ~15 min for 1,000 images on a 2-core CPU), thorough (4x standard)",
     )
+    g.add_argument(
+        "--quick",
+        dest="effort",
+        action="store_const",
+        const="quick",
+        help="the same as --effort quick",
+    )
+    g.add_argument(
+        "--profile",
+        choices=PROFILES,
+        default="auto",
+        help="what the images show, for Auto's augmentation: microscopy (no up: flips on "
+        "every axis) or anatomy (left-right flips only); auto (default): really colour 2D "
+        "images (not grey stored as RGB) are microscopy",
+    )
+
+
+def _optimiser_arguments(g: argparse._ArgumentGroup) -> None:
+    """Auto, the budget, the optimiser and its schedule."""
+    _auto_arguments(g)
     g.add_argument("--epochs", type=_positive_int, help="default: Auto (from steps per epoch)")
     g.add_argument(
         "--batch-size",

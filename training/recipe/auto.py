@@ -20,13 +20,18 @@ from dataclasses import dataclass, field
 from statistics import median
 from typing import Any
 
-AUTO_VERSION = 1
-# Epochs are chosen to give about this many optimizer steps per fold, within the bounds. On the
-# example's 3D half (26-32 training volumes a fold) 128 steps at the 3D peak rate reach the
-# fold accuracy that 300 (Auto) and 180 (quick check) steps reached at the 2D rate, 0.925-0.95
-# over 3 seeds (docs/auto.md), in 40-70 % of the time; larger sets sit at the epoch floor.
-TARGET_STEPS = 128
-EPOCH_BOUNDS = {"full": (15, 60), "quick": (10, 30)}
+AUTO_VERSION = 2
+# Effort = an amount of training work per fold, in forward MACs x training samples (a training
+# step costs about 3x that on any device), so the same project, device type and effort always
+# give the same plan; the measured speed only makes the time estimate. Standard: 8e11 per fold
+# is ~13 min over 5 folds for a 1,000-image 2D set on a 2-core CPU at the ~2e10 training
+# MACs/s model_costs assumes (a busy machine takes longer, never trains less).
+WORK_PER_FOLD = {"quick": 1.0e11, "standard": 8.0e11, "thorough": 3.2e12}
+# Epochs from the work, within these bounds: the floor keeps a large set's run from being cut
+# below what a fit needs (it then costs more than the effort), the ceiling keeps a tiny set
+# from hundreds of epochs. Quick's 20 is the ~128 optimizer steps the example's 27 training
+# items a fold (7 steps an epoch) need to fit at the 3D rate (docs/auto.md).
+EPOCH_BOUNDS = {"quick": (10, 20), "standard": (15, 60), "thorough": (20, 120)}
 SIZE_CAP = {("2d", "cpu"): 128, ("2d", "cuda"): 224, ("3d", "cpu"): 32, ("3d", "cuda"): 96}
 QUICK_SIZE_CAP = {"2d": 64, "3d": 32}
 TINY_2D = 32  # images at or below this many pixels a side are upsampled to UPSAMPLE_TO
@@ -36,15 +41,17 @@ UPSAMPLE_TO = 64
 # reach in 160 (0.90-0.95) nor 300 (docs/auto.md).
 PEAK_LR = {"2d": 3e-3, "3d": 6e-3, "slices": 3e-3}
 IMBALANCE_WEIGHTING = 3.0  # largest / smallest class at which the loss is class-weighted
-# Wall-time budget of Auto's epochs (the estimate from warm-up batches): a slow device gets
-# fewer epochs rather than an hours-long first run; never fewer than the floor.
-TIME_BUDGET_S = {"full": 600.0, "quick": 60.0}
-EPOCH_FLOOR = {"full": 8, "quick": 5}
-# ... nor below this many optimizer steps per fold (both presets): fewer do not leave the
-# initial plateau (on the example's 3D half at lr 3e-3 the loss stayed at ln 2 for the first
-# ~70-110 steps), and a run that cannot learn is no quicker check for being short. A busy
-# machine then runs over the budget; a small set's TARGET_STEPS sit just above the floor.
+# Never fewer than this many optimizer steps per fold: fewer do not leave the initial plateau
+# (on the example's 3D half at lr 3e-3 the loss stayed at ln 2 for the first ~70-110 steps).
 STEP_FLOOR = 120
+# Stop a fold once the validation loss has not improved for this share of its epochs (at least
+# PATIENCE_MIN): the epoch ceiling is a most, not a target, on a set that fits early.
+PATIENCE_SHARE, PATIENCE_MIN = 0.25, 5
+
+
+def effort_of(cfg: Any) -> str:
+    """The effort of a config (``quick`` of older config files is read as ``effort``)."""
+    return getattr(cfg, "effort", None) or "standard"
 
 
 @dataclass
@@ -54,7 +61,8 @@ class DataProfile:
     classes: list[str]
     counts: dict[str, int]
     median_shape: tuple[int, ...]  # (z, y, x) of the labelled items
-    rgb: bool
+    rgb: bool  # really colour: stored as colour and not grey in fact (training.recipe.colour_check)
+    colour_check: dict[str, Any] | None = None  # what the pixels said, when they were looked at
 
     @property
     def n_classes(self) -> int:
@@ -80,18 +88,25 @@ class DataProfile:
             "imbalance": round(self.imbalance, 3),
             "median_shape": list(self.median_shape),
             "rgb": self.rgb,
+            "colour_check": self.colour_check,
         }
 
 
-def profile_items(items: Sequence[Any], classes: Sequence[str], kind: str) -> DataProfile:
-    """``items``: project Items (``shape`` is (z, y, x[, c]), ``label`` a class name)."""
+def profile_items(
+    items: Sequence[Any], classes: Sequence[str], kind: str, colour: Any = None
+) -> DataProfile:
+    """``items``: project Items (``shape`` is (z, y, x[, c]), ``label`` a class name);
+    ``colour``: a training.recipe.colour_check.ColourCheck of the colour-stored items, if made."""
     counts = Counter(it.label for it in items)
     shapes = [tuple(int(s) for s in it.shape[:3]) for it in items if len(it.shape) >= 3]
     med = tuple(int(median(s[d] for s in shapes)) for d in range(3)) if shapes else (1, 0, 0)
     rgb = any(len(it.shape) == 4 and it.shape[-1] >= 3 for it in items)
+    if colour is not None and colour.is_grey:
+        rgb = False  # grey images stored as RGB (ultrasound, X-ray PNGs) are grey
     return DataProfile(
-        kind, len(items), list(classes), {c: counts.get(c, 0) for c in classes}, med, rgb
-    )
+        kind, len(items), list(classes), {c: counts.get(c, 0) for c in classes}, med, rgb,
+        colour.to_json() if colour is not None else None,
+    )  # fmt: skip
 
 
 @dataclass
@@ -101,6 +116,8 @@ class AutoPlan:
     given: list[str] = field(default_factory=list)  # settings the user set (Auto kept them)
     plain: list[str] = field(default_factory=list)  # PLAIN_TRIGGERS the user set
     steps_per_epoch: int = 0  # optimizer steps per epoch, once the batch size is known
+    screening: dict[str, Any] | None = None  # what was tried and why the winner won
+    screening_table: list[str] = field(default_factory=list)  # the same, for the log
 
     def choose(self, name: str, value: Any, reason: str) -> None:
         self.values[name] = value
@@ -111,10 +128,15 @@ class AutoPlan:
             "version": AUTO_VERSION,
             "chosen": {k: {"value": v, "why": self.reasons[k]} for k, v in self.values.items()},
             "given_by_user": self.given,
+            "screening": self.screening,
         }
 
     def lines(self) -> list[str]:
-        return [f"{k} = {v}  ({self.reasons[k]})" for k, v in self.values.items()]
+        out = [f"{k} = {v}  ({self.reasons[k]})" for k, v in self.values.items()]
+        if self.screening_table:
+            out += ["screening (inner split of the training items, successive halving):"]
+            out += [f"  {row}" for row in self.screening_table]
+        return out
 
 
 def _round16(value: float) -> int:
@@ -222,7 +244,7 @@ def _choose_model_and_size(plan: AutoPlan, cfg: Any, profile: DataProfile, devic
 
     model_spec = spec(model)
     if model_spec.family == "small_cnn":  # Auto's own models: the size follows the data
-        size, why = SIZE_RULES.get(kind, _size_2d)(profile, device, cfg.quick)
+        size, why = SIZE_RULES.get(kind, _size_2d)(profile, device, effort_of(cfg) == "quick")
     else:
         size, why = model_spec.default_size, f"the default input size of {model}"
     plan.choose("size", size, why)
@@ -250,15 +272,35 @@ def _choose_recipe(plan: AutoPlan, cfg: Any, profile: DataProfile) -> None:
             plan.choose(name, value, why)
 
 
+def _modality(cfg: Any, profile: DataProfile) -> tuple[str, str]:
+    """ "microscopy" (no up) or "anatomy" (has an up), and why: the user's --profile, else
+    really colour 2D images are microscopy."""
+    given = getattr(cfg, "profile", "auto")
+    if given != "auto":
+        return given, "given by the user (--profile)"
+    check = profile.colour_check or {}
+    if profile.rgb and profile.kind != "3d":
+        return "microscopy", "2D images in colour (channels differ): stained microscopy"
+    if check.get("grey_in_rgb"):
+        return "anatomy", (
+            f"stored as RGB but grey: {check['grey']} of {check['sampled']} sampled items have "
+            "channels within a few grey levels (ultrasound, X-ray); correct with --profile"
+        )
+    return "anatomy", "grey images (radiology, ultrasound): anatomy has an up"
+
+
 def _choose_augment(plan: AutoPlan, cfg: Any, profile: DataProfile) -> None:
+    modality, why_modality = _modality(cfg, profile)
+    if getattr(cfg, "profile", "auto") == "auto":
+        plan.choose("profile", modality, why_modality)
     if cfg.augment is not None:
         return
     if profile.kind == "3d":
         aug, why = "none", "3D: no preset has shown a gain; on the example they stop the fit"
-    elif profile.rgb:
-        aug, why = "strong", "2D colour (microscopy): orientation-free, flips on both axes"
+    elif modality == "microscopy":
+        aug, why = "strong", "microscopy: orientation-free, flips on both axes, zoom"
     else:
-        aug, why = "light", "2D grey (radiographs): left-right flips, small rotations"
+        aug, why = "light", "anatomy has an up: left-right flips and small rotations only"
     plan.choose("augment", aug, why)
 
 
@@ -277,12 +319,13 @@ def _choose_loss(plan: AutoPlan, cfg: Any, profile: DataProfile) -> None:
         )
 
 
-def planned_epochs(quick: bool, n_train: int, batch_size: int) -> int:
-    """Auto's epochs for ``n_train`` items an epoch at ``batch_size``: about TARGET_STEPS
-    optimizer steps per fold, within EPOCH_BOUNDS (the batch-size probe weighs sizes by it)."""
-    mode = "quick" if quick else "full"
-    low, high = EPOCH_BOUNDS[mode]
-    return min(high, max(low, math.ceil(TARGET_STEPS / _steps(n_train, batch_size))))
+def planned_epochs(effort: str, n_train: int, batch_size: int, work_per_epoch: float) -> int:
+    """Auto's epochs: the effort's work per fold over the work of one epoch
+    (forward MACs x ``n_train``), within EPOCH_BOUNDS and never below STEP_FLOOR steps."""
+    low, high = EPOCH_BOUNDS[effort]
+    by_work = int(WORK_PER_FOLD[effort] // max(work_per_epoch, 1.0))
+    floor = max(low, math.ceil(STEP_FLOOR / _steps(n_train, batch_size)))
+    return max(floor, min(high, by_work))
 
 
 def _steps(n_train: int, batch_size: int) -> int:
@@ -290,46 +333,42 @@ def _steps(n_train: int, batch_size: int) -> int:
 
 
 def auto_epochs(
-    cfg: Any, n_train: int, batch_size: int, plan: AutoPlan, warmup_given: bool
+    cfg: Any, n_train: int, batch_size: int, plan: AutoPlan, warmup_given: bool, macs: float
 ) -> None:
-    """Epochs from the number of optimizer steps per epoch (after the batch size is known)."""
-    mode = "quick" if cfg.quick else "full"
+    """Epochs from the effort's work (after the batch size is known); ``macs``: one forward
+    pass of the model at its input size. Also the warm-up and the patience."""
+    effort = effort_of(cfg)
     steps = _steps(n_train, batch_size)
     plan.steps_per_epoch = steps
-    low, high = EPOCH_BOUNDS[mode]
+    low, high = EPOCH_BOUNDS[effort]
     if cfg.epochs is None:
-        epochs = planned_epochs(cfg.quick, n_train, batch_size)
+        epochs = planned_epochs(effort, n_train, batch_size, macs * n_train)
         plan.choose(
             "epochs",
             epochs,
-            f"about {TARGET_STEPS} steps at {steps} steps/epoch, within {low}-{high}"
-            + (" (quick check)" if cfg.quick else ""),
+            f"{effort} effort: {WORK_PER_FOLD[effort]:.1e} MACs x samples per fold at "
+            f"{macs / 1e6:.1f} M MACs x {n_train} items an epoch, within {low}-{high} "
+            f"epochs and >= {STEP_FLOOR} steps ({steps} steps/epoch)",
         )
     else:
         epochs = cfg.epochs
     if not warmup_given and not plan.plain:
         warm = max(1, round(0.1 * epochs))
         plan.choose("warmup_epochs", warm, "recipe: linear warm-up over the first 10 % of epochs")
+    if not cfg.patience:
+        _choose_stopping(plan, cfg, effort, epochs, steps)
 
 
-def fit_time_budget(cfg: Any, plan: AutoPlan, estimate: dict[str, Any]) -> bool:
-    """Lower Auto's epochs when the estimated run exceeds the budget (True if changed)."""
-    mode = "quick" if cfg.quick else "full"
-    budget, floor = TIME_BUDGET_S[mode], EPOCH_FLOOR[mode]
-    if plan.steps_per_epoch:
-        floor = max(floor, math.ceil(STEP_FLOOR / plan.steps_per_epoch))
-    seconds, epochs = estimate.get("seconds") or 0.0, plan.values["epochs"]
-    if seconds <= budget or epochs <= floor:
-        return False
-    fitted = max(floor, int(epochs * budget / seconds))
+def _choose_stopping(plan: AutoPlan, cfg: Any, effort: str, epochs: int, steps: int) -> None:
+    """Patience on the validation loss, never before the epoch floor: on the example's 3D
+    half the loss sits at ln 2 for the first ~70-110 steps, where patience alone would stop."""
+    patience = max(PATIENCE_MIN, round(PATIENCE_SHARE * epochs))
     plan.choose(
-        "epochs",
-        fitted,
-        f"{plan.reasons['epochs']}; lowered from {epochs} to fit the {budget:.0f} s budget "
-        f"(estimated {seconds:.0f} s on this device; never below {floor} epochs, "
-        f"{STEP_FLOOR} steps)",
+        "patience",
+        patience,
+        f"stop a fold when the validation loss has not improved for {PATIENCE_SHARE:.0%} of "
+        f"its epochs (at least {PATIENCE_MIN})",
     )
-    if plan.values.get("warmup_epochs"):  # Auto's own warm-up follows; a given one stays
-        warm = max(1, round(0.1 * fitted))
-        plan.choose("warmup_epochs", warm, "recipe: linear warm-up over the first 10 % of epochs")
-    return True
+    if cfg.min_epochs == 1:
+        floor = min(epochs, max(EPOCH_BOUNDS[effort][0], math.ceil(STEP_FLOOR / steps)))
+        plan.choose("min_epochs", floor, f"no stopping before the floor ({STEP_FLOOR} steps)")

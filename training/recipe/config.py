@@ -40,7 +40,12 @@ SAMPLERS = ("none", "oversample", "undersample")
 LEGACY_KEYS = {
     "freeze_encoder": ("train_layers", "head"),  # when true; false was the default
     "balanced_sampler": ("sampler", "oversample"),
+    "quick": ("effort", "quick"),  # the quick check became an effort (issue 25)
 }
+EFFORTS = ("quick", "standard", "thorough")  # Auto's compute budget (training/recipe/auto.py)
+# What the images show, for Auto's augmentation: microscopy has no up (orientation-free
+# flips); anatomy has (left-right flips only). auto: really colour 2D -> microscopy.
+PROFILES = ("auto", "microscopy", "anatomy")
 # What a setting left at None becomes when Auto does not choose it either (the manual
 # defaults before Auto existed; bench/defaults.py runs them as "old defaults").
 MANUAL_DEFAULTS: dict[str, Any] = {
@@ -91,7 +96,10 @@ class TrainConfig:
     ema: bool | None = None  # evaluate/keep an exponential moving average of the weights
     tta: bool | None = None  # average predictions over the item and its left-right flip
     auto: bool = True  # let Auto fill the settings left at None (False: MANUAL_DEFAULTS)
-    quick: bool = False  # Auto's "quick check": a budget of about a minute on a laptop CPU
+    # Auto's compute budget: an amount of training work (MACs x samples), never a wall clock;
+    # "quick" is the quick check (about a minute on a laptop CPU for the example)
+    effort: str = "standard"
+    profile: str = "auto"  # auto | microscopy | anatomy (PROFILES): the user's correction
     threshold: str = "youden"  # binary decision threshold chosen on out-of-fold predictions
     target_recall: float | None = None  # instead of Youden: lowest threshold with this recall
     calibrate: bool = True  # temperature scaling fitted on out-of-fold predictions
@@ -232,6 +240,8 @@ class TrainConfig:
             ("--threshold", self.threshold, THRESHOLDS),
             ("--early-stopping", self.early_stopping, EARLY_STOPPING),
             ("--data", self.data, DATA_MODES),
+            ("--effort", self.effort, EFFORTS),
+            ("--profile", self.profile, PROFILES),
         ):
             if value is not None and value not in allowed:
                 raise ConfigError(f"{name} must be one of {', '.join(allowed)} (got {value!r})")
