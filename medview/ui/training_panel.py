@@ -316,8 +316,10 @@ class TrainingPanel(QWidget):
             # once said "3D volumes" while the form said "Auto (majority kind)").
             self.form.show_field("kind")
         color = "#2e7d32" if plan.ok else "#c62828"
-        html = plan.text().replace("\n", "<br>")
+        html = plan.text(brief=True).replace("\n", "<br>")
         self.plan_label.setText(f"<span style='color:{color}'>{html}</span>")
+        # The list of Auto's choices fills the dock at its default height: it is a hover away.
+        self.plan_label.setToolTip(plan.auto_text() if plan.auto_chosen else "")
         self.session.set_plan(plan)
         return plan
 

@@ -45,7 +45,32 @@ def test_the_plan_check_names_volumes_without_a_key_slice(tmp_path: Path) -> Non
     assert plan.ok and plan.kind == "3d"
     assert any("5 of 6 volumes have no key slice" in w for w in plan.warnings)
     assert first.name not in " ".join(plan.warnings)
-    assert plan.text().startswith("✓ ready: 6 labelled 3d volumes, 2D on slices: key")
+    assert plan.text().startswith("✓ ready: 6 labelled 3d volumes, 2D on the key slice of each")
     plan = check_plan(project, {"model": "vgg16", "folds": 2})  # no slice mode: refused
     assert not plan.ok
     project.close()
+
+
+def test_the_panel_says_how_many_settings_auto_chooses_and_lists_them_on_hover(
+    qtbot, tmp_path: Path
+) -> None:  # noqa: ANN001
+    """The list of Auto's choices (one line each, ~10) filled the Training dock at its default
+    height and pushed the form out of sight: the panel says the count, the tooltip the list."""
+    from medview.ui.main_window import MainWindow
+    from medview.ui.settings import Settings
+
+    project = make_slice_project(tmp_path, 6)
+    window = MainWindow(Settings())
+    qtbot.addWidget(window)
+    window.set_project(project)
+    panel = window.training_panel
+    panel.form.set_values({"slices": "middle:8", "kind": "slices", "model": None, "folds": 2})
+    plan = panel.check()
+    assert plan is not None and plan.auto_chosen
+    shown = panel.plan_label.text()
+    assert f"Auto chooses {len(plan.auto_chosen)} settings you did not set" in shown
+    assert "·" not in shown and "2D on the middle 8 slices of each" in shown
+    assert panel.plan_label.toolTip().startswith("Auto chooses (not set by you):")
+    assert all(line in panel.plan_label.toolTip() for line in plan.auto_chosen)
+    panel.shutdown()
+    window.close_project()

@@ -336,6 +336,15 @@ def parse_slices(text: str) -> tuple[str, int]:
     raise ConfigError(f"--slices must be all, middle:N (N >= 1) or key (got {text!r})")
 
 
+def slices_in_words(text: str) -> str:
+    """``--slices`` as the window says it: "every slice with content", "the middle 8 slices",
+    "the key slice" (the command-line syntax is for the command line)."""
+    mode, count = parse_slices(text)
+    if mode == "middle":
+        return f"the middle {count} slice{'s' if count > 1 else ''}"
+    return "the key slice" if mode == "key" else "every slice with content"
+
+
 def upgrade_legacy(data: dict[str, Any]) -> dict[str, Any]:
     """An older config's ``freeze_encoder`` / ``balanced_sampler`` as today's fields (a value
     given in today's field wins)."""

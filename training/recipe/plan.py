@@ -15,7 +15,7 @@ from typing import Any
 
 from medview.core.errors import MedviewError
 from medview.core.project import Project
-from training.recipe.config import TrainConfig, model_kind
+from training.recipe.config import TrainConfig, model_kind, slices_in_words
 from training.recipe.imbalance import imbalance_note
 from training.recipe.model_specs import fine_tuning_warnings
 from training.recipe.split_check import Pool, holdout_problems, kfold_problems
@@ -41,20 +41,31 @@ class PlanCheck:
     def mixed(self) -> bool:
         return len([k for k, n in self.kinds.items() if n]) > 1
 
-    def text(self) -> str:
+    def text(self, brief: bool = False) -> str:
+        """The plan in lines; ``brief`` (the window's panel) says how many settings Auto
+        chooses in one line instead of listing them (:meth:`auto_text` has the list)."""
         lines = [f"✗ {e}" for e in self.errors] + [f"⚠ {w}" for w in self.warnings]
-        if self.auto_chosen:
-            lines.append("Auto chooses (not set by you):")
-            lines += [f"  · {line}" for line in self.auto_chosen]
+        if self.auto_chosen and brief:
+            lines.append(f"Auto chooses {len(self.auto_chosen)} settings you did not set")
+        elif self.auto_chosen:
+            lines.append(self.auto_text())
         if self.ok:
             counts = ", ".join(f"{c} {n}" for c, n in self.counts.items())
-            what = f"{self.kind} volumes, 2D on slices: {self.slices}" if self.slices else None
+            what = None
+            if self.slices:
+                what = f"{self.kind} volumes, 2D on {slices_in_words(self.slices)} of each"
             lines.insert(
                 0,
                 f"✓ ready: {sum(self.counts.values())} labelled {what or f'{self.kind} items'}"
                 f" ({counts})",
             )
         return "\n".join(lines)
+
+    def auto_text(self) -> str:
+        """Every setting Auto chooses that the user did not, one line each, with why."""
+        return "\n".join(
+            ["Auto chooses (not set by you):"] + [f"  · {x}" for x in self.auto_chosen]
+        )
 
 
 @dataclass
