@@ -303,11 +303,15 @@ class PathEditor(TextEditor):
             self.edit.setText(path)
 
 
-class TrainLayersEditor(Editor):
-    """``--train-layers``: all / head / last:N as a drop-down and a block count (enabled for
-    "last N blocks" only)."""
+class ModeCountEditor(Editor):
+    """A mode from a drop-down, and a count that only one mode (``COUNTED``) takes: the value
+    reads ``mode`` or ``COUNTED:N`` as on the command line."""
 
-    CHOICES = (("all layers", "all"), ("only the new head", "head"), ("the head + last", "last"))
+    CHOICES: tuple[tuple[str, str], ...] = ()
+    COUNTED = ""
+    DEFAULT = ""  # the value of an empty setting
+    START = 1  # the count shown before any is set
+    SUFFIX = ""
 
     def __init__(self, spec: Field) -> None:
         super().__init__(spec)
@@ -318,35 +322,47 @@ class TrainLayersEditor(Editor):
         for text, data in self.CHOICES:
             self.box.addItem(text, data)
         self.count = QSpinBox(minimum=max(1, int(spec.lo)), maximum=int(spec.hi))
-        self.count.setSuffix(" blocks")
-        self.count.setValue(2)
+        self.count.setSuffix(self.SUFFIX)
+        self.count.setValue(self.START)
         self.box.currentIndexChanged.connect(lambda *_: self._enable())
         row.addWidget(self.box, 1)
         row.addWidget(self.count)
         self._enable()
 
     def _enable(self) -> None:
-        self.count.setEnabled(self.box.currentData() == "last")
+        self.count.setEnabled(self.box.currentData() == self.COUNTED)
 
     def value(self) -> str:
-        mode = self.box.currentData()
-        return f"last:{self.count.value()}" if mode == "last" else str(mode)
+        mode = str(self.box.currentData())
+        return f"{mode}:{self.count.value()}" if mode == self.COUNTED else mode
 
     def set_value(self, value: Any) -> None:
-        text = str(value or "all")
-        mode, _, count = text.partition(":")
-        if mode == "last" and count.isdigit() and int(count) == 0:
-            mode = "head"  # last:0 trains the head only
-        elif mode == "last" and count.isdigit():
+        mode, _, count = str(value or self.DEFAULT).partition(":")
+        mode = self._mode(mode, count)
+        if mode == self.COUNTED and count.isdigit():
             self.count.setValue(int(count))
         self.box.setCurrentIndex(max(0, self.box.findData(mode)))
+
+    def _mode(self, mode: str, count: str) -> str:
+        return mode
 
     def on_change(self, callback: Callable[[], None]) -> None:
         self.box.currentIndexChanged.connect(lambda *_: callback())
         self.count.valueChanged.connect(lambda *_: callback())
 
 
-class SlicesEditor(Editor):
+class TrainLayersEditor(ModeCountEditor):
+    """``--train-layers``: all / head / last:N as a drop-down and a block count (enabled for
+    "last N blocks" only)."""
+
+    CHOICES = (("all layers", "all"), ("only the new head", "head"), ("the head + last", "last"))
+    COUNTED, DEFAULT, START, SUFFIX = "last", "all", 2, " blocks"
+
+    def _mode(self, mode: str, count: str) -> str:
+        return "head" if mode == "last" and count == "0" else mode  # last:0 trains the head only
+
+
+class SlicesEditor(ModeCountEditor):
     """Slice mode's ``slices`` in words, with the number as a field: every slice with content
     (``all``), the N middle slices (``middle:N``), the key slice (``key``). It was a text box
     with the command line's "all  (or middle:N, key)"."""
@@ -356,42 +372,14 @@ class SlicesEditor(Editor):
         ("the middle slices:", "middle"),
         ("the key slice (K), else the middle one", "key"),
     )
+    COUNTED, DEFAULT, START = "middle", "all", 8
 
     def __init__(self, spec: Field) -> None:
         super().__init__(spec)
-        self.widget = QWidget()
-        row = QHBoxLayout(self.widget)
-        row.setContentsMargins(0, 0, 0, 0)
-        self.box = QComboBox()
-        for text, data in self.CHOICES:
-            self.box.addItem(text, data)
         self.box.setSizeAdjustPolicy(
             QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
         )
         self.box.setMinimumContentsLength(10)
-        self.count = QSpinBox(minimum=max(1, int(spec.lo)), maximum=int(spec.hi))
-        self.count.setValue(8)
-        self.box.currentIndexChanged.connect(lambda *_: self._enable())
-        row.addWidget(self.box, 1)
-        row.addWidget(self.count)
-        self._enable()
-
-    def _enable(self) -> None:
-        self.count.setEnabled(self.box.currentData() == "middle")
-
-    def value(self) -> str:
-        mode = str(self.box.currentData())
-        return f"middle:{self.count.value()}" if mode == "middle" else mode
-
-    def set_value(self, value: Any) -> None:
-        mode, _, count = str(value or "all").partition(":")
-        if mode == "middle" and count.isdigit():
-            self.count.setValue(int(count))
-        self.box.setCurrentIndex(max(0, self.box.findData(mode)))
-
-    def on_change(self, callback: Callable[[], None]) -> None:
-        self.box.currentIndexChanged.connect(lambda *_: callback())
-        self.count.valueChanged.connect(lambda *_: callback())
 
 
 EDITORS: dict[str, type[Editor]] = {
