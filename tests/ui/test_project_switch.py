@@ -9,6 +9,7 @@ from projects import make_image_project, make_volume_project
 
 from medview.ui.main_window import MainWindow
 from medview.ui.settings import Settings
+from medview.ui.training_presets import AUTO
 
 
 def test_form_and_status_lines_stay_with_their_project(qtbot, tmp_path: Path) -> None:  # noqa: ANN001
@@ -29,7 +30,7 @@ def test_form_and_status_lines_stay_with_their_project(qtbot, tmp_path: Path) ->
     first_folder = first.folder
     window.set_project(second)
     assert form.editors["epochs"].value() == default_epochs != 1
-    assert form.preset_box.currentIndex() >= 0 and form.preset_box.currentText().startswith("Auto")
+    assert form.preset_box.currentIndex() >= 0 and form.preset_box.currentText() == AUTO
     assert panel.progress.format() == "idle"
     assert "mouse01" not in panel.status.text() and "finished" not in panel.status.text()
 
