@@ -308,12 +308,16 @@ class ResultClicks(QObject):
         for r in rows:
             cm[r.true or 0, self.predicted(r)] += 1
         title = "Confusion, pooled out-of-fold" if view == "pooled" else "Confusion, test"
+        explained = ""
         if self.binary and self.threshold is None and view == "pooled":
-            title += " (each fold at the threshold chosen on the other folds)"
+            # The long form did not fit the plot's width and pushed a column out of sight.
+            title = "Confusion, out-of-fold (cross-fitted)"
+            explained = "each fold at the threshold chosen on the other folds' predictions"
         elif self.binary:
             shown = self.threshold_of(rows[0])
             title += f" @ {shown:.3f}" if not math.isclose(shown, 0.5) else ""
         self.plots.confusion.set_matrix(cm, self.classes, title)
+        self.plots.confusion.setToolTip(explained)
         self.plots.confusion.source = (view, 0)
 
     # ------------------------------------------------------------------ quick filters

@@ -175,6 +175,16 @@ def test_each_fold_opens_at_its_own_cross_fitted_threshold_and_the_table_keeps_t
     # Fold 1's rows at 0.4 (WT 0.45 called MUT), fold 2's at 0.15 (WT 0.2 and 0.15 called MUT):
     # 3 false positives, where one threshold of 0.15 for all would count 4.
     assert panel.plots.confusion.matrix.tolist() == [[3, 3], [0, 6]]
+    # Its title fits the plot (a long one pushed the MUT column out of sight at the window's
+    # default size); the tooltip says how the thresholds were chosen.
+    from PySide6.QtGui import QFont, QFontMetrics
+
+    confusion = panel.plots.confusion
+    title = confusion.getPlotItem().titleLabel.text
+    font = QFont(confusion.font())
+    font.setPointSize(10)
+    assert QFontMetrics(font).horizontalAdvance(title) < 0.9 * confusion.width(), title
+    assert "chosen on the other folds" in confusion.toolTip()
     # The fold rows show the run's own figures (what its log says), not a recount at 0.15.
     table = panel.plots.table
     fold_1 = next(m for name, m in table.rows if name == "1")
