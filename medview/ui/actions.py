@@ -105,7 +105,7 @@ ACTIONS: tuple[Action, ...] = (
         bound_by="key_slice",
         **_WRITES,
     ),
-    # View (the slice view binds its own keys: they work without the menu bar's focus rules)
+    # View (the slice view binds its own keys, so a SliceView works outside the window too)
     Action("view.axis.axial", "Axial", "view", "axis", ("A",), bound_by="slice_view"),
     Action("view.axis.coronal", "Coronal", "view", "axis", ("C",), bound_by="slice_view"),
     Action("view.axis.sagittal", "Sagittal", "view", "axis", ("S",), bound_by="slice_view"),
