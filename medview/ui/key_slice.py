@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, Qt
-from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QLayout, QPushButton, QToolButton
 
 from medview.core.errors import MedviewError
 from medview.core.key_slice_store import KeySlice
+from medview.ui import actions
 
 if TYPE_CHECKING:
     from medview.ui.main_window import MainWindow
@@ -45,10 +45,7 @@ class KeySliceControl(QObject):
         if bottom is not None:
             bottom.addWidget(self.note)
             bottom.addWidget(self.button)
-        self.shortcut = QShortcut(
-            QKeySequence("K"), window, context=Qt.ShortcutContext.WindowShortcut
-        )
-        self.shortcut.activated.connect(self.toggle)
+        (self.shortcut,) = actions.bind(window, "label.key_slice", self.toggle)  # K
         view.sliceChanged.connect(lambda _i: self.refresh())
         view.axisChanged.connect(lambda _a: self.refresh())
         window.imageShown.connect(lambda _id: self.refresh())

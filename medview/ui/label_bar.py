@@ -8,10 +8,11 @@ an undo entry exists only for a committed write. A write that failed is shown he
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QKeySequence, QShortcut, QUndoStack
+from PySide6.QtGui import QShortcut, QUndoStack
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QPushButton, QToolButton, QWidget
 
 from medview.core.labels import LabelClass
+from medview.ui import actions
 from medview.ui.label_writes import LabelCommand  # noqa: F401 (re-exported)
 from medview.ui.style import icon, text_color_on
 
@@ -69,7 +70,8 @@ class LabelBar(QWidget):
         self.advance_box.toggled.connect(self.advanceToggled)
         self._layout.addWidget(self.advance_box)
         self._key_shortcuts: list[QShortcut] = []
-        self._clear_shortcuts = [self._add_shortcut(key, None) for key in ("0", "Backspace")]
+        # Keys declared with the window's other actions (medview.ui.actions).
+        self._clear_shortcuts = actions.bind(self, "label.clear", lambda: self._key(None))
 
     @property
     def advance(self) -> bool:
@@ -84,10 +86,9 @@ class LabelBar(QWidget):
 
     def _add_shortcut(self, key: str, name: str | None) -> QShortcut:
         # Window-wide, but a text field with focus still gets its digits: QLineEdit claims
-        # printable keys through ShortcutOverride before a shortcut fires.
-        shortcut = QShortcut(QKeySequence(key), self, context=Qt.ShortcutContext.WindowShortcut)
-        shortcut.activated.connect(lambda n=name: self._key(n))
-        return shortcut
+        # printable keys through ShortcutOverride before a shortcut fires. The key is the
+        # class's own (LabelClass.shortcut), one of those the record "label.class" declares.
+        return actions.bind_key(self, "label.class", key, lambda n=name: self._key(n))
 
     def _key(self, name: str | None) -> None:
         if self.isEnabled():
@@ -103,6 +104,8 @@ class LabelBar(QWidget):
             button.deleteLater()
         for shortcut in self._key_shortcuts:
             shortcut.setEnabled(False)
+            # Out of the window's children now: update_enabled must not enable it again.
+            shortcut.setParent(None)
             shortcut.deleteLater()
         self.buttons.clear()
         self._key_shortcuts = []

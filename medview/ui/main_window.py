@@ -108,6 +108,7 @@ class MainWindow(WindowImporting, WindowLabelling):
         self.key_slice: KeySliceControl = install_key_slice(self)
         # Open study windows (medview.ui.study_view); the Training dock keeps them alive.
         self.study_views: list[QWidget] = self.training.panel.study_views
+        menus.update_enabled(self)  # the actions the installs above added, too
 
     # ------------------------------------------------------------------ layout
     def _build(self) -> None:

@@ -1,5 +1,5 @@
-"""Menus and actions of the main window, declared as data: each menu is a list of
-``MenuEntry(id, text, handler, shortcut, icon, needs_project)``; :func:`build` turns them into
+"""The main window's menus, built from the action records of :mod:`medview.ui.actions`:
+each menu gets its records in order, with a handler per id; :func:`build` turns them into
 QActions and returns a :class:`Menus` that the window keeps (``window.menus``), with every
 action by its id. Nothing here sets attributes on the window."""
 
@@ -11,62 +11,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QPoint
-from PySide6.QtGui import QAction, QIcon, QKeySequence
+from PySide6.QtGui import QAction, QIcon, QShortcut
 from PySide6.QtWidgets import QFileDialog, QMenu, QMessageBox
 
 from medview.ui import workers
+from medview.ui.actions import BY_ID, Action, in_menu, shortcuts_help
 from medview.ui.imaging import AUTO, AXES, COLORMAPS, FULL, PRESETS
 from medview.ui.style import icon
 
 if TYPE_CHECKING:
     from medview.ui.main_window import MainWindow
 
-SHORTCUTS_HELP = """
-<table cellpadding='3'>
-<tr><td><b>1 – 9</b></td><td>label the selected item(s) with that class</td></tr>
-<tr><td><b>0</b>, <b>Backspace</b></td><td>clear the label</td></tr>
-<tr><td><b>Ctrl+Z</b> / <b>Ctrl+Shift+Z</b></td><td>undo / redo a label</td></tr>
-<tr><td><b>↑ / ↓</b> (list), <b>Space</b> / <b>Shift+Space</b></td>
- <td>next / previous item</td></tr>
-<tr><td><b>Mouse wheel</b>, <b>PageUp / PageDown</b></td><td>previous / next slice
- (Shift: 10 slices)</td></tr>
-<tr><td><b>A</b>, <b>C</b>, <b>S</b></td><td>axial, coronal, sagittal plane</td></tr>
-<tr><td><b>Right-drag</b></td><td>window/level (right: less contrast,
- up: brighter)</td></tr>
-<tr><td><b>Left-drag</b>, <b>Ctrl+wheel</b>, <b>Ctrl+0</b></td><td>pan, zoom, fit</td></tr>
-</table>
-"""
-
-
-Shortcut = QKeySequence | QKeySequence.StandardKey | str | list[QKeySequence] | None
-
-
-@dataclass(frozen=True)
-class MenuEntry:
-    """One menu entry, declared as data: ``id`` names its QAction in ``Menus.actions``."""
-
-    id: str
-    text: str
-    handler: Callable[[], object]
-    shortcut: Shortcut = None
-    icon: str = ""
-    needs_project: bool = False  # disabled on the welcome screen
-    writes: bool = False  # writes to the project: disabled for a read-only one
-
-
-@dataclass(frozen=True)
-class Submenu:
-    """A submenu whose entries are declared as data too."""
-
-    id: str
-    text: str
-    entries: list[MenuEntry]
-    needs_project: bool = False
-    writes: bool = False
-
-
-SEPARATOR = None
-Entries = list[MenuEntry | Submenu | None]
+Handler = Callable[[], object] | list[tuple[str, str, Callable[[], object]]] | QMenu
 
 
 @dataclass
@@ -78,7 +34,7 @@ class Menus:
     view: QMenu
     help: QMenu
     recent: QMenu
-    actions: dict[str, QAction] = field(default_factory=dict)  # by MenuEntry.id
+    actions: dict[str, QAction] = field(default_factory=dict)  # by Action.id
     submenus: dict[str, QMenu] = field(default_factory=dict)
     project_actions: list[QAction] = field(default_factory=list)  # need an open project
     write_actions: list[QAction] = field(default_factory=list)  # need a writable project
@@ -92,158 +48,96 @@ class Menus:
         return self.actions["edit.redo"]
 
 
-def make_action(parent: QObject, entry: MenuEntry) -> QAction:
-    action = QAction(icon(entry.icon) if entry.icon else QIcon(), entry.text, parent)
-    if entry.shortcut is not None:
-        if isinstance(entry.shortcut, list):
-            action.setShortcuts(entry.shortcut)
-        else:
-            action.setShortcut(entry.shortcut)
-    handler = entry.handler
+def make_action(parent: QObject, record: Action, handler: Callable[[], object]) -> QAction:
+    text = record.text
+    if record.bound_by:  # the widget binds the key: the menu only shows it
+        text = f"{text}\t{record.key_text()}"
+    action = QAction(icon(record.icon) if record.icon else QIcon(), text, parent)
+    action.setObjectName(record.id)
+    if record.shortcut and not record.bound_by:
+        action.setShortcuts(record.sequences())
     action.triggered.connect(lambda _=False: handler())
     return action
 
 
-def add_entries(parent: QObject, menu: QMenu, entries: Entries, menus: Menus) -> None:
-    """Create the QActions of ``entries`` in ``menu``, registered by id in ``menus``."""
-    for entry in entries:
-        if entry is None:
+def add_actions(
+    parent: QObject, menu: QMenu, records: list[Action], handlers: dict[str, Handler], menus: Menus
+) -> dict[str, QAction]:
+    """The QActions of ``records`` in ``menu`` (a separator between groups), registered by
+    id in ``menus`` with their enabled-when rule. A handler that is a list of (id, text,
+    callback) makes a submenu; a QMenu is added as it is."""
+    made: dict[str, QAction] = {}
+    group: str | None = None
+    for record in records:
+        if group is not None and record.group != group:
             menu.addSeparator()
-        elif isinstance(entry, Submenu):
-            sub = menu.addMenu(entry.text)
-            menus.submenus[entry.id] = sub
-            add_entries(parent, sub, entry.entries, menus)
-            if entry.needs_project:
-                menus.project_actions.append(sub.menuAction())
-            if entry.writes:
-                menus.write_actions.append(sub.menuAction())
-        else:
-            action = make_action(parent, entry)
-            menu.addAction(action)
-            menus.actions[entry.id] = action
-            if entry.needs_project:
-                menus.project_actions.append(action)
-            if entry.writes:
-                menus.write_actions.append(action)
+        group = record.group
+        action = _add_one(parent, menu, record, handlers[record.id], menus)
+        made[record.id] = action
+        if record.needs_project:
+            menus.project_actions.append(action)
+        if record.writes:
+            menus.write_actions.append(action)
+    return made
 
 
-def file_entries(w: MainWindow) -> Entries:
-    return [
-        MenuEntry("file.new", "&New project…", w.new_project, QKeySequence.StandardKey.New, "new"),
-        MenuEntry(
-            "file.open",
-            "&Open project…",
-            w.open_project_dialog,
-            QKeySequence.StandardKey.Open,
-            "open",
-        ),
-        MenuEntry("file.example", "Open &example", w.open_example, None, "example"),
-    ]
+def _add_one(
+    parent: QObject, menu: QMenu, record: Action, handler: Handler, menus: Menus
+) -> QAction:
+    if isinstance(handler, QMenu):
+        menu.addMenu(handler)
+        menus.submenus[record.id] = handler
+        return handler.menuAction()
+    if isinstance(handler, list):
+        sub = menu.addMenu(record.text)
+        menus.submenus[record.id] = sub
+        for sub_id, text, callback in handler:
+            sub_action = QAction(text, parent)
+            sub_action.triggered.connect(lambda _=False, c=callback: c())
+            sub.addAction(sub_action)
+            menus.actions[sub_id] = sub_action
+        return sub.menuAction()
+    action = make_action(parent, record, handler)
+    menu.addAction(action)
+    menus.actions[record.id] = action
+    return action
 
 
-def file_project_entries(w: MainWindow) -> Entries:
-    """After the Recent projects submenu."""
-    return [
-        SEPARATOR,
-        MenuEntry(
-            "file.import",
-            "&Import files…",
-            lambda: w.import_dialog(False),
-            "Ctrl+I",
-            "import",
-            needs_project=True,
-            writes=True,
-        ),
-        MenuEntry(
-            "file.import_folder",
-            "Import &folder…",
-            lambda: w.import_dialog(True),
-            "Ctrl+Shift+I",
-            needs_project=True,
-            writes=True,
-        ),
-        MenuEntry(
-            "file.relink",
-            "&Re-link missing files…",
-            lambda: relink_missing(w),
-            needs_project=True,
-            writes=True,
-        ),
-        SEPARATOR,
-        MenuEntry(
-            "file.close",
-            "&Close project",
-            w.close_project,
-            QKeySequence.StandardKey.Close,
-            needs_project=True,
-        ),
-        MenuEntry("file.quit", "&Quit", w.close, QKeySequence.StandardKey.Quit),
-    ]
+def file_handlers(w: MainWindow, recent: QMenu) -> dict[str, Handler]:
+    return {
+        "file.new": w.new_project,
+        "file.open": w.open_project_dialog,
+        "file.example": w.open_example,
+        "file.recent": recent,
+        "file.import": lambda: w.import_dialog(False),
+        "file.import_folder": lambda: w.import_dialog(True),
+        "file.relink": lambda: relink_missing(w),
+        "file.close": w.close_project,
+        "file.quit": w.close,
+    }
 
 
-def edit_entries(w: MainWindow) -> Entries:
-    splits = [
-        MenuEntry(f"edit.split.{split}", split or "(none)", lambda s=split: w.set_split_selected(s))
+def edit_handlers(w: MainWindow) -> dict[str, Handler]:
+    splits: Handler = [
+        (f"edit.split.{split}", split or "(none)", lambda s=split: w.set_split_selected(s))
         for split in ("train", "val", "test", None)
     ]
-    return [
-        MenuEntry("edit.undo", "&Undo label", w.undo, QKeySequence.StandardKey.Undo, "undo"),
-        MenuEntry(
-            "edit.redo",
-            "&Redo label",
-            w.redo,
-            [QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")],
-            "redo",
-        ),
-        SEPARATOR,
-        MenuEntry(
-            "edit.label_set",
-            "&Label set…",
-            w.edit_label_set,
-            "Ctrl+L",
-            needs_project=True,
-            writes=True,
-        ),
-        MenuEntry(
-            "edit.group",
-            "Set &group / patient of selected…",
-            w.set_group_selected,
-            "Ctrl+G",
-            needs_project=True,
-            writes=True,
-        ),
-        Submenu("edit.split", "Set &split of selected", splits, needs_project=True, writes=True),
-        SEPARATOR,
-        MenuEntry("edit.next", "Next item", lambda: _move(w, 1), "Space", needs_project=True),
-        MenuEntry(
-            "edit.previous",
-            "Previous item",
-            lambda: _move(w, -1),
-            "Shift+Space",
-            needs_project=True,
-        ),
-        MenuEntry(
-            "edit.next_unlabelled",
-            "Next unlabelled item",
-            lambda: _next_unlabelled(w),
-            "N",
-            needs_project=True,
-        ),
-    ]
+    return {
+        "edit.undo": w.undo,
+        "edit.redo": w.redo,
+        "edit.label_set": w.edit_label_set,
+        "edit.group": w.set_group_selected,
+        "edit.split": splits,
+        "edit.next": lambda: _move(w, 1),
+        "edit.previous": lambda: _move(w, -1),
+        "edit.next_unlabelled": lambda: _next_unlabelled(w),
+    }
 
 
-def view_entries(w: MainWindow) -> Entries:
+def view_handlers(w: MainWindow) -> dict[str, Handler]:
     sv = w.slice_view
-    axes: Entries = [
-        MenuEntry(
-            f"view.axis.{name}",
-            f"{name.capitalize()}\t{name[0].upper()}",
-            lambda n=number: sv.set_axis(n),
-        )
-        for number, name in enumerate(AXES)
-    ]
-    presets = [
-        MenuEntry(
+    presets: Handler = [
+        (
             f"view.preset.{name}",
             f"{name}  (W {PRESETS[name][0]:g} / L {PRESETS[name][1]:g})"
             if name in PRESETS
@@ -252,34 +146,25 @@ def view_entries(w: MainWindow) -> Entries:
         )
         for name in (AUTO, FULL, *PRESETS)
     ]
-    cmaps = [
-        MenuEntry(f"view.colormap.{name}", name, lambda n=name: sv.set_colormap(n))
-        for name in COLORMAPS
+    cmaps: Handler = [
+        (f"view.colormap.{name}", name, lambda n=name: sv.set_colormap(n)) for name in COLORMAPS
     ]
-    return [
-        *axes,
-        MenuEntry("view.fit", "Fit image to view\tCtrl+0", sv.reset_zoom, None, "reset_view"),
-        Submenu("view.window_level", "Window / level", presets),
-        Submenu("view.colormap", "Colour map", cmaps),
-        SEPARATOR,  # the docks' show/hide toggles follow (MainWindow.add_dock)
-    ]
+    axes: dict[str, Handler] = {
+        f"view.axis.{name}": lambda n=number: sv.set_axis(n) for number, name in enumerate(AXES)
+    }
+    return {**axes, "view.fit": sv.reset_zoom, "view.window_level": presets, "view.colormap": cmaps}
 
 
-def help_entries(w: MainWindow) -> Entries:
-    return [
-        MenuEntry(
-            "help.shortcuts",
-            "Keyboard shortcuts",
-            lambda: QMessageBox.information(w, "Shortcuts", SHORTCUTS_HELP),
-            "F1",
-        ),
-        MenuEntry("help.about", "About medview", lambda: _about(w)),
-    ]
+def help_handlers(w: MainWindow) -> dict[str, Handler]:
+    return {
+        "help.shortcuts": lambda: QMessageBox.information(w, "Shortcuts", shortcuts_help()),
+        "help.about": lambda: _about(w),
+    }
 
 
 def build(window: MainWindow) -> Menus:
     """The menu bar of ``window``: File, Edit, View, Help (the Training menu is added by
-    medview.ui.training_dock, before Help)."""
+    medview.ui.training_dock, before Help), from the records of medview.ui.actions."""
     bar = window.menuBar()
     w = window
     file_menu = bar.addMenu("&File")
@@ -288,13 +173,12 @@ def build(window: MainWindow) -> Menus:
     help_menu = bar.addMenu("&Help")
     recent = QMenu("Recent projects", file_menu)
     menus = Menus(file=file_menu, edit=edit, view=view, help=help_menu, recent=recent)
-    add_entries(w, file_menu, file_entries(w), menus)
-    file_menu.addMenu(recent)
     recent.aboutToShow.connect(lambda: _fill_recent(w, recent))
-    add_entries(w, file_menu, file_project_entries(w), menus)
-    add_entries(w, edit, edit_entries(w), menus)
-    add_entries(w, view, view_entries(w), menus)
-    add_entries(w, help_menu, help_entries(w), menus)
+    add_actions(w, file_menu, in_menu("file"), file_handlers(w, recent), menus)
+    add_actions(w, edit, in_menu("edit"), edit_handlers(w), menus)
+    add_actions(w, view, in_menu("view"), view_handlers(w), menus)
+    view.addSeparator()  # the docks' show/hide toggles follow (MainWindow.add_dock)
+    add_actions(w, help_menu, in_menu("help"), help_handlers(w), menus)
 
     undo, redo = menus.undo, menus.redo
     w.undo_stack.canUndoChanged.connect(undo.setEnabled)
@@ -314,6 +198,10 @@ def update_enabled(window: MainWindow) -> None:
     for action in window.menus.write_actions:
         action.setEnabled(writable)
     window.label_bar.setEnabled(writable)
+    for shortcut in window.findChildren(QShortcut):  # keys the widgets bind (actions.bind)
+        record = BY_ID.get(shortcut.objectName())
+        if record is not None and (record.needs_project or record.writes):
+            shortcut.setEnabled(writable if record.writes else has_project)
 
 
 def _fill_recent(window: MainWindow, menu: QMenu) -> None:

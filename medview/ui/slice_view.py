@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
-from PySide6.QtGui import QKeySequence, QResizeEvent, QShortcut
+from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from medview.core.image import Image
-from medview.ui import imaging
+from medview.ui import actions, imaging
 from medview.ui.imaging import AUTO, AXES, COLORMAPS, FULL, PRESETS
 from medview.ui.slice_progress import DecodedBar, ProgressiveDisplay
 from medview.ui.slice_viewbox import SliceViewBox
@@ -162,22 +162,22 @@ class SliceView(ProgressiveDisplay, QWidget):
         self._update_controls()
 
     def _shortcuts(self) -> None:
-        context = Qt.ShortcutContext.WindowShortcut
+        # The keys are declared with the window's other actions (medview.ui.actions).
         bindings = {
-            "PgUp": lambda: self.step(-1),
-            "PgDown": lambda: self.step(1),
-            "Shift+PgUp": lambda: self.step(-10),
-            "Shift+PgDown": lambda: self.step(10),
-            "A": lambda: self.set_axis(0),
-            "C": lambda: self.set_axis(1),
-            "S": lambda: self.set_axis(2),
-            "Ctrl+0": self.reset_zoom,
+            "view.slice.previous": lambda: self.step(-1),
+            "view.slice.next": lambda: self.step(1),
+            "view.slice.back10": lambda: self.step(-10),
+            "view.slice.on10": lambda: self.step(10),
+            "view.axis.axial": lambda: self.set_axis(0),
+            "view.axis.coronal": lambda: self.set_axis(1),
+            "view.axis.sagittal": lambda: self.set_axis(2),
+            "view.fit": self.reset_zoom,
         }
-        self._shortcut_objects = []
-        for key, slot in bindings.items():
-            shortcut = QShortcut(QKeySequence(key), self, context=context)
-            shortcut.activated.connect(slot)
-            self._shortcut_objects.append(shortcut)
+        self._shortcut_objects = [
+            shortcut
+            for action_id, slot in bindings.items()
+            for shortcut in actions.bind(self, action_id, slot)
+        ]
 
     # ------------------------------------------------------------------ showing an image
     def set_loading(self, loading: bool) -> None:

@@ -1,6 +1,7 @@
 """Puts training into the main window: the Training dock (TrainingPanel), the plots dock
 (live plots + run history, as tabs) and a Training menu with shortcuts (declared as
-``MenuEntry`` data). :func:`install` returns a :class:`TrainingDocks` the window keeps."""
+records in medview.ui.actions). :func:`install` returns a :class:`TrainingDocks` the window
+keeps."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QDockWidget, QMenu, QTabWidget
 
-from medview.ui.menus import MenuEntry, make_action
+from medview.ui.actions import in_menu
+from medview.ui.menus import Handler, add_actions
 from medview.ui.model_actions import ModelActions
 from medview.ui.result_clicks import ResultClicks
 from medview.ui.run_again import run_again
@@ -33,34 +35,29 @@ class TrainingDocks:
     menu: QMenu  # the Training menu
     model_actions: ModelActions  # Export model… / Apply to folder…
     result_clicks: ResultClicks  # clicks on the plots open what they show
-    actions: dict[str, QAction] = field(default_factory=dict)  # by MenuEntry.id
+    actions: dict[str, QAction] = field(default_factory=dict)  # by Action.id
 
     @property
     def docks(self) -> tuple[QDockWidget, QDockWidget]:
         return (self.training_dock, self.plots_dock)
 
 
-def menu_entries(panel: TrainingPanel, actions: ModelActions) -> list[MenuEntry | None]:
+def menu_handlers(panel: TrainingPanel, actions: ModelActions) -> dict[str, Handler]:
+    """What the Training menu's records (medview.ui.actions, menu "training") do."""
     from medview.ui.study_dialog import open_existing_study
 
-    return [
-        MenuEntry("training.train", "&Train", panel.start, "Ctrl+T"),
-        MenuEntry("training.cancel", "&Cancel run", panel.cancel),
-        MenuEntry("training.predict", "&Predict unlabelled", panel.predict_unlabelled),
-        MenuEntry("training.apply", "&Apply to folder…", lambda: actions.apply_to_folder()),
-        MenuEntry("training.label_next", "Label &next (least certain)", panel.label_next, "U"),
-        MenuEntry("training.gradcam", "&Grad-CAM for this item", panel.gradcam, "Ctrl+Shift+G"),
-        MenuEntry(
-            "training.overlay",
-            "Grad-CAM &overlay (compute, or show / hide)",
-            lambda: gradcam_key(panel),
-            "G",
-        ),
-        None,
-        MenuEntry("training.compare", "Compare &models…", panel.compare_models),
-        MenuEntry("training.tune", "T&une hyper-parameters…", panel.tune),
-        MenuEntry("training.open_study", "Open st&udy…", lambda: open_existing_study(panel)),
-    ]
+    return {
+        "training.train": panel.start,
+        "training.cancel": panel.cancel,
+        "training.predict": panel.predict_unlabelled,
+        "training.apply": lambda: actions.apply_to_folder(),
+        "training.label_next": panel.label_next,
+        "training.gradcam": panel.gradcam,
+        "training.overlay": lambda: gradcam_key(panel),
+        "training.compare": panel.compare_models,
+        "training.tune": panel.tune,
+        "training.open_study": lambda: open_existing_study(panel),
+    }
 
 
 def install(window: MainWindow) -> TrainingDocks:
@@ -88,13 +85,9 @@ def install(window: MainWindow) -> TrainingDocks:
     menu = QMenu("&Training", window.menuBar())
     window.menuBar().insertMenu(window.menus.help.menuAction(), menu)  # keep Help last
     docks = TrainingDocks(panel, training_dock, plots_dock, tabs, menu, model_actions, clicks)
-    for entry in menu_entries(panel, model_actions):
-        if entry is None:
-            menu.addSeparator()
-            continue
-        action = make_action(window, entry)
-        menu.addAction(action)
-        docks.actions[entry.id] = action
+    handlers = menu_handlers(panel, model_actions)
+    # Same builder and enabled-when rules as the other menus (needs_project / writes).
+    docks.actions = add_actions(window, menu, in_menu("training"), handlers, window.menus)
     menu.addSeparator()
     menu.addAction(training_dock.toggleViewAction())
     menu.addAction(plots_dock.toggleViewAction())
