@@ -10,6 +10,7 @@ same machinery as a training run), so torch never loads in the window.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt
@@ -42,7 +43,7 @@ from training.recipe.config import (
 )
 
 if TYPE_CHECKING:
-    from medview.ui.study_view import StudyView
+    from medview.ui.study_view import StudyHost, StudyView
     from medview.ui.training_panel import TrainingPanel
 
 STUDY_TARGET = target("study")
@@ -271,107 +272,109 @@ class TuneDialog(QDialog):
 
 
 # ---------------------------------------------------------------------- starting jobs
-def _busy(panel: TrainingPanel) -> bool:
-    if panel.project is None:
-        QMessageBox.information(panel, "Compare models", "Open a project first.")
-        return True
-    if panel.session.running:
-        QMessageBox.information(
-            panel, "Compare models", "A run is in progress: wait for it to end or cancel it."
-        )
-        return True
-    if panel.session.study_running:
-        QMessageBox.information(panel, "Compare models", "A study is already running.")
+# The entry points take the Training dock's panel (its buttons and menu call them) and use
+# only what its StudyHost gives.
+def _busy(host: StudyHost) -> bool:
+    refusal = host.refusal()
+    if refusal is not None:
+        QMessageBox.information(host.window, "Compare models", refusal)
         return True
     return False
 
 
-def _train_settings(panel: TrainingPanel) -> tuple[str, dict[str, Any]]:
-    plan = panel.check()
-    kind = (plan.kind if plan else None) or "2d"
-    settings = {k: v for k, v in panel.config().items() if k not in ("model", "run_id")}
-    return kind, settings
+def _train_settings(host: StudyHost) -> tuple[str, dict[str, Any]]:
+    """The kind and the form's run settings, without the model (the study chooses it)."""
+    kind, settings = host.settings()
+    return kind, {k: v for k, v in settings.items() if k not in ("model", "run_id")}
 
 
 def open_compare_dialog(panel: TrainingPanel) -> CompareDialog | None:
     """The (modal) dialog; "Start study" starts the job and opens its view (``dialog.view``)."""
-    if _busy(panel):
+    host = panel.study_host()
+    project = host.project()
+    if _busy(host) or project is None:
         return None
     from medview.core import study_store  # noqa: F401  (the project has the studies table)
 
-    kind, settings = _train_settings(panel)
-    project = panel.project
+    kind, settings = _train_settings(host)
     n_items = sum(1 for it in project.items(labelled=True) if it.kind == kind)
     rate = model_costs.measured_rate(r for r in project.runs() if r.status == "finished")
-    device = panel.form.gpu_name or "cpu"
-    if settings.get("device") == "cpu":
-        device = "cpu"
-    dialog = CompareDialog(kind, settings, n_items, rate, device, panel.window())
+    device = "cpu" if settings.get("device") == "cpu" else host.device()
+    dialog = CompareDialog(kind, settings, n_items, rate, device, host.window)
 
     def accepted() -> None:
-        dialog.view = start_study(panel, dialog.models())
+        dialog.view = start_study(host, dialog.models())
 
     dialog.accepted.connect(accepted)
     dialog.exec()
     return dialog
 
 
-def start_study(panel: TrainingPanel, models: list[str], resume: str | None = None) -> StudyView:
-    _kind, settings = _train_settings(panel)
-    config = {"project": str(panel.project.folder), "train": settings, "models": models}
+def start_study(host: StudyHost, models: list[str], resume: str | None = None) -> StudyView:
+    _kind, settings = _train_settings(host)
+    config = {"project": str(_folder(host)), "train": settings, "models": models}
     if resume:
         config["resume"] = resume
-    return _start(panel, config, STUDY_TARGET)
+    return _start(host, config, STUDY_TARGET)
 
 
 def open_tune_dialog(panel: TrainingPanel) -> TuneDialog | None:
-    if _busy(panel):
+    host = panel.study_host()
+    if _busy(host):
         return None
-    kind, settings = _train_settings(panel)
-    model = panel.form.model_box.currentData()
-    dialog = TuneDialog(kind, model, panel.window(), settings.get("pretrained"))
+    kind, settings = host.settings()
+    dialog = TuneDialog(kind, settings.get("model"), host.window, settings.get("pretrained"))
 
     def accepted() -> None:
-        dialog.view = start_tune(panel, dialog.request())
+        dialog.view = start_tune(host, dialog.request())
 
     dialog.accepted.connect(accepted)
     dialog.exec()
     return dialog
 
 
-def start_tune(panel: TrainingPanel, request: dict[str, Any]) -> StudyView:
-    _kind, settings = _train_settings(panel)
-    config = {"project": str(panel.project.folder), "train": settings, **request}
-    return _start(panel, config, TUNE_TARGET)
+def start_tune(host: StudyHost, request: dict[str, Any]) -> StudyView:
+    _kind, settings = _train_settings(host)
+    config = {"project": str(_folder(host)), "train": settings, **request}
+    return _start(host, config, TUNE_TARGET)
 
 
-def _start(panel: TrainingPanel, config: dict[str, Any], target: str) -> StudyView:
+def _folder(host: StudyHost) -> Path:
+    project = host.project()
+    if project is None:
+        raise RuntimeError("a study starts only in an open project (_busy checks it)")
+    return project.folder
+
+
+def _start(host: StudyHost, config: dict[str, Any], target: str) -> StudyView:
     from medview.ui.job_bridge import JobBridge
     from medview.ui.study_view import StudyView
 
-    bridge = JobBridge(config, target, panel, interval_ms=200)
-    view = StudyView(panel, bridge=bridge)
+    bridge = JobBridge(config, target, host.window, interval_ms=200)
+    view = StudyView(host, bridge=bridge)
     bridge.start()
-    bridge.ended.connect(lambda _status: panel.session.set_study_running(False))
-    panel.session.set_study_running(True)  # Train, Compare and Tune wait for the study to end
+    bridge.ended.connect(lambda _status: host.set_running(False))
+    host.set_running(True)  # Train, Compare and Tune wait for the study to end
     view.show()
     return view
 
 
 def open_existing_study(panel: TrainingPanel) -> StudyView | None:
     """Pick one of the project's studies and show it."""
-    if panel.project is None:
+    host = panel.study_host()
+    project = host.project()
+    if project is None:
         return None
-    studies = panel.project.studies()
+    studies = project.studies()
     if not studies:
-        QMessageBox.information(panel, "Studies", "This project has no studies yet.")
+        QMessageBox.information(host.window, "Studies", "This project has no studies yet.")
         return None
     labels = [f"{s.id}  ({s.kind}, {s.status})" for s in reversed(studies)]
-    choice, ok = QInputDialog.getItem(panel, "Open study", "Study:", labels, 0, False)
+    choice, ok = QInputDialog.getItem(host.window, "Open study", "Study:", labels, 0, False)
     if not ok:
         return None
     from medview.ui.study_view import StudyView
 
-    view = StudyView(panel, study_id=choice.split()[0])
+    view = StudyView(host, study_id=choice.split()[0])
     view.show()
     return view

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import html
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QSortFilterProxyModel, Qt, QUrl
@@ -34,20 +36,31 @@ from PySide6.QtWidgets import (
 
 from medview.core import messages as msg
 from medview.core.errors import MedviewError
+from medview.jobs.study_session import SETTING_NAMES, StudyProgress, StudySession, setting_text
 from medview.ui import study_plots
 from medview.ui.plots import _plot, fix_unit_square
 
 if TYPE_CHECKING:
+    from medview.core.project import Project
     from medview.ui.job_bridge import JobBridge
-    from medview.ui.training_panel import TrainingPanel
 
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
-SETTING_NAMES = {
-    "lr": "learning rate",
-    "batch_size": "batch size",
-    "weight_decay": "weight decay",
-    "augment": "augmentation",
-}
+
+
+@dataclass
+class StudyHost:
+    """What the study windows and dialogs need of the Training dock, and no more
+    (``TrainingPanel.study_host()`` makes one)."""
+
+    window: QWidget  # the parent of the dialogs and windows
+    project: Callable[[], Project | None]
+    settings: Callable[[], tuple[str, dict[str, Any]]]  # the kind, the form's run settings
+    refusal: Callable[[], str | None]  # why no study may start now, or None
+    device: Callable[[], str]  # "cpu" or the GPU's name
+    set_running: Callable[[bool], None]  # Train, Compare and Tune wait while a study runs
+    apply: Callable[[dict[str, Any], dict[str, Any]], None]  # form values, extra settings
+    log: Callable[[str], None]  # a line in the Training dock's log
+    views: list[QWidget]  # the open study windows: kept alive, nothing else owns them
 
 
 def _mean_sd(mean: float | None, sd: float | None) -> str:
@@ -60,44 +73,57 @@ def _num(value: float | None, digits: int = 3) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 
 
-def _setting(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.2g}"
-    return "–" if value is None else str(value)
-
-
 class StudyView(QWidget):
-    """A top-level window showing one study; ``bridge`` is its running job, if any."""
+    """A top-level window showing one study, a view of its :class:`StudySession`;
+    ``bridge`` is its running job, if any."""
 
     def __init__(
         self,
-        panel: TrainingPanel,
+        host: StudyHost,
         study_id: str | None = None,
         bridge: JobBridge | None = None,
     ) -> None:
-        super().__init__(panel.window(), Qt.WindowType.Window)
-        self.panel = panel
-        self.study_id = study_id
+        super().__init__(host.window, Qt.WindowType.Window)
+        self.host = host
         self.bridge = bridge
-        self.training_run: str | None = None  # the study's run being trained now
-        self.report: dict[str, Any] = {}
-        self.rows: list[dict[str, Any]] = []
+        self.session = StudySession(study_id, running=bridge is not None)
         self.setWindowTitle("Study")
         self.resize(1280, 820)
         self._build()
-        panel.study_views.append(self)  # keep a reference: nothing else owns it
+        host.views.append(self)  # keep a reference: nothing else owns it
+        self._listen(self.session)
         if bridge is not None:
-            bridge.started.connect(self._started)
-            bridge.progress.connect(self._progress)
-            bridge.epoch.connect(self._epoch)
-            bridge.logged.connect(lambda text, level: self.status.setText(text))
-            bridge.ended.connect(self._ended)
-            self.progress.setFormat("starting…")
+            bridge.message.connect(self.handle)
+            self.progress.setFormat(self.session.progress.text)
         else:
             self.progress.hide()
             self.cancel_button.hide()
         if study_id:
             self.refresh()
+
+    def _listen(self, session: StudySession) -> None:
+        events = session.events
+        events.title.connect(lambda study_id: self.setWindowTitle(f"Study {study_id}"))
+        events.progress.connect(self._show_progress)
+        events.status.connect(self.status.setText)
+        events.refresh.connect(self.refresh)
+        events.ended.connect(lambda _state: self.cancel_button.setEnabled(False))
+
+    @property
+    def study_id(self) -> str | None:
+        return self.session.study_id
+
+    @property
+    def report(self) -> dict[str, Any]:
+        return self.session.report
+
+    @report.setter
+    def report(self, report: dict[str, Any]) -> None:
+        self.session.report = report
+
+    @property
+    def rows(self) -> list[dict[str, Any]]:
+        return self.session.rows
 
     # ------------------------------------------------------------------ layout
     def _build(self) -> None:
@@ -172,64 +198,37 @@ class StudyView(QWidget):
         return plots
 
     # ------------------------------------------------------------------ job messages
-    def _started(self, run_id: str, plan: msg.RunPlan) -> None:
-        if plan.study_id:
-            self.study_id = plan.study_id
-            self.setWindowTitle(f"Study {self.study_id}")
-            self.refresh()
-        elif plan.model:
-            self.training_run = run_id
-            self.status.setText(f"training {plan.model} (run {run_id})")
-            self.refresh()
+    def handle(self, message: msg.Message) -> None:
+        """One message of the study's job (the bridge's, in order): the session decides."""
+        self.session.handle(message)
 
-    def _progress(self, stage: str, done: int, total: int) -> None:
-        if stage in ("study", "tune") and total:
-            what = "models" if stage == "study" else "trials"
-            self.progress.setValue(int(1000 * done / total))
-            self.progress.setFormat(f"{done} of {total} {what} done")
-            self.refresh()
-
-    def _epoch(self, epoch: msg.Epoch) -> None:
-        self.status.setText(
-            f"run {epoch.run_id}: fold {epoch.fold}, epoch {epoch.epoch}/{epoch.epochs}"
-            + (f", val AUC {epoch.val_auc:.3f}" if epoch.val_auc is not None else "")
-        )
-
-    def _ended(self, status: str) -> None:
-        self.cancel_button.setEnabled(False)
-        self.progress.setValue(1000 if status == "finished" else self.progress.value())
-        if status == "failed" and self.bridge is not None:
-            final = self.bridge.job.final
-            error = final.error if isinstance(final, msg.Failed) else ""
-            self.status.setText(f"the study failed: {error}")
-            self.progress.setFormat("failed")
-        else:
-            self.progress.setFormat(status)
-        self.refresh()
+    def _show_progress(self, progress: StudyProgress) -> None:
+        self.progress.setValue(progress.value)
+        self.progress.setFormat(progress.text)
 
     def cancel(self) -> None:
-        if self.bridge is not None:
+        if self.bridge is not None and self.session.cancel():
             self.bridge.cancel()
             self.cancel_button.setEnabled(False)
-            self.status.setText("cancelling after this batch; finished runs are kept")
 
     # ------------------------------------------------------------------ content
     def refresh(self) -> None:
-        project = self.panel.project
-        if project is None or not self.study_id:
+        project = self.host.project()
+        study_id = self.study_id
+        if project is None or not study_id:
             return
         from training.recipe.study_report import load_report, study_rows, write_study_report
 
         try:
-            if self.bridge is not None and not self.bridge.running:
-                self.report = write_study_report(project.folder, self.study_id, final=False)
+            if self.session.ended:
+                report = write_study_report(project.folder, study_id, final=False)
             else:
-                self.report = load_report(project, self.study_id)
-            self.rows = study_rows(project, self.study_id)
+                report = load_report(project, study_id)
+            rows = study_rows(project, study_id)
             # the database has the study's current state (study.json may predate its end)
-            self.report["status"] = project.get_study(self.study_id).status
+            self.session.show(report, rows, project.get_study(study_id).status)
         except (MedviewError, OSError) as exc:
-            self.status.setText(f"cannot read the study: {exc}")
+            self.session.unreadable(str(exc))
             return
         self._fill_header()
         self._fill_table()
@@ -317,7 +316,7 @@ class StudyView(QWidget):
             return str(label), str(label)
         if isinstance(key, tuple) and key[0] == "setting":
             value = (r.get("settings") or {}).get(key[1])
-            return _setting(value), value if isinstance(value, int | float) else str(value)
+            return setting_text(value), value if isinstance(value, int | float) else str(value)
         if isinstance(key, tuple):
             mean, sd = r.get(key[0]), r.get(key[1])
             return _mean_sd(mean, sd), mean
@@ -325,9 +324,8 @@ class StudyView(QWidget):
             return study_plots.auc_text(r), r.get("cv_auc_mean")
         value = r.get(key)
         if key == "status":
-            shown = "training" if r.get("run_id") == self.training_run else value
-            shown = value if value in ("finished", "failed") else shown
-            return str(shown), str(shown)
+            shown = self.session.row_status(r)
+            return shown, shown
         if value is None:
             return "–", None
         if key == "parameters":
@@ -386,29 +384,19 @@ class StudyView(QWidget):
 
     # ------------------------------------------------------------------ actions
     def open_folder(self) -> None:
-        project = self.panel.project
+        project = self.host.project()
         if project is None or not self.study_id:
             return
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(project.study_dir(self.study_id))))
 
     def best_settings(self) -> dict[str, Any]:
-        return dict((self.report.get("tune") or {}).get("best_settings") or {})
+        return self.session.best_settings()
 
     def apply_best(self) -> None:
         """The best trial's settings into the training form (weight decay, which the form
         does not show, rides along as an extra setting of the next runs)."""
-        settings = self.best_settings()
-        if not settings:
+        best = self.session.apply_best()
+        if best is None:
             return
-        form = self.panel.form
-        form.set_values(
-            {k: v for k, v in settings.items() if k in ("model", "lr", "batch_size", "augment")}
-        )
-        if "weight_decay" in settings:
-            self.panel.session.overrides["weight_decay"] = settings["weight_decay"]
-        self.panel.log.appendPlainText(
-            "Best settings of search "
-            f"{self.study_id} applied: "
-            + ", ".join(f"{SETTING_NAMES.get(k, k)} {_setting(v)}" for k, v in settings.items())
-        )
-        self.status.setText("best settings applied to the training form")
+        self.host.apply(best.form, best.extra)
+        self.host.log(best.log_line)

@@ -53,6 +53,7 @@ from training.recipe.plan import PlanCheck, check_plan
 if TYPE_CHECKING:
     from medview.ui.browser import BrowserWidget
     from medview.ui.slice_view import SliceView
+    from medview.ui.study_view import StudyHost
 
 
 @dataclass
@@ -229,6 +230,39 @@ class TrainingPanel(QWidget):
         from medview.ui.study_dialog import open_tune_dialog
 
         open_tune_dialog(self)
+
+    def study_host(self) -> StudyHost:
+        """What the study dialogs and windows (medview.ui.study_view) may use of the dock."""
+        from medview.ui.study_view import StudyHost
+
+        return StudyHost(
+            window=self.window(),
+            project=lambda: self.project,
+            settings=self._study_settings,
+            refusal=self._study_refusal,
+            device=lambda: self.form.gpu_name or "cpu",
+            set_running=self.session.set_study_running,
+            apply=self.apply_settings,
+            log=self.log.appendPlainText,
+            views=self.study_views,
+        )
+
+    def _study_settings(self) -> tuple[str, dict[str, Any]]:
+        plan = self.check()
+        return (plan.kind if plan else None) or "2d", self.config()
+
+    def _study_refusal(self) -> str | None:
+        if self.project is None:
+            return "Open a project first."
+        if self.session.running:
+            return "A run is in progress: wait for it to end or cancel it."
+        return "A study is already running." if self.session.study_running else None
+
+    def apply_settings(self, form: dict[str, Any], extra: dict[str, Any]) -> None:
+        """``form`` into the form; ``extra`` (a search's weight decay, which the form does not
+        show) is added to the next runs."""
+        self.form.set_values(form)
+        self.session.overrides.update(extra)
 
     # ------------------------------------------------------------------ project
     def set_project(self, project: Project | None) -> None:

@@ -143,7 +143,7 @@ def test_compare_dialog_starts_a_study_and_the_view_fills_in(qtbot, window: Main
 
 def test_apply_best_settings_of_a_search(qtbot, window: MainWindow) -> None:
     panel = window.training_panel
-    view = StudyView(panel)
+    view = StudyView(panel.study_host())
     qtbot.addWidget(view)
     view.report = {
         "kind": "tune",
@@ -182,9 +182,9 @@ def test_the_study_view_shows_the_clipped_interval_and_which_model_is_training(
     project.create_study("s", "compare", spec)
     _fake_study_run(project, "a", [0.9, 0.94, 0.88])
     _fake_study_run(project, "c", [0.05, 0.9, 0.0])  # mean ± s.d. would go below 0
-    view = StudyView(window.training_panel, "s")
+    view = StudyView(window.training_panel.study_host(), "s")
     qtbot.addWidget(view)
-    view._started("s-e", msg.RunPlan(model="e"))  # the study's next run starts
+    view.handle(msg.Started(run_id="s-e", plan=msg.RunPlan(model="e")))  # its next run starts
 
     headers = [
         view.model.headerData(c, Qt.Orientation.Horizontal) for c in range(view.model.columnCount())
