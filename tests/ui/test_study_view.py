@@ -124,10 +124,11 @@ def test_compare_dialog_starts_a_study_and_the_view_fills_in(qtbot, window: Main
     header = [
         view.model.headerData(c, Qt.Orientation.Horizontal) for c in range(view.model.columnCount())
     ]
-    assert header[:2] == ["Model", "CV AUC"] and "MMACs" in header  # 16 px: millions
+    assert header[0] == "Model" and header[1].startswith("CV AUC") and "MMACs" in header
+    assert "t-interval" in header[1]  # the interval, not mean ± s.d. (issue 26); 16 px: MMACs
     models = {view.model.item(r, 0).text() for r in range(2)}
     assert models == {"cnn_small", "resnet18"}
-    assert all("±" in view.model.item(r, 1).text() for r in range(2))
+    assert all("95% CI" in view.model.item(r, 1).text() for r in range(2))
     view.table.sortByColumn(header.index("MMACs"), Qt.SortOrder.DescendingOrder)
     first = view.proxy.index(0, 0).data()
     assert first == "resnet18"  # sorted by the number, not the text
