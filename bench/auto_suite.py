@@ -250,12 +250,16 @@ def auto(parts: dict, root: Path, args, seed: int) -> dict:
 def _auto_scores(outcome, parts: dict, wall: float) -> dict:
     import csv
 
-    # fold 0: the run's final prediction (the fold ensemble with flip TTA for test items)
-    rows = list(csv.DictReader((outcome.run_dir / "predictions.csv").open()))
-    rows = [r for r in rows if r["fold"] == "0" and r["split"] == "test"]
+    from medview.core.run_folder import HISTORY, PREDICTIONS
+    from training.engine.report import read_predictions
+
+    # fold 0: the run's final prediction (the fold ensemble with flip TTA for test items),
+    # calibrated as the run's own test figures are (p_<class>; prob_<class> in older runs)
     classes = parts["classes"]
-    probs = np.array([[float(r[f"prob_{c}"]) for c in classes] for r in rows])
-    y = np.array([classes.index(r["true"]) for r in rows])
+    rows = read_predictions(outcome.run_dir / PREDICTIONS, classes)
+    rows = [r for r in rows if r.fold == 0 and r.split == "test"]
+    probs = np.array([r.probs for r in rows])
+    y = np.array([r.true for r in rows])
     out = scores(probs, y)
     out["wall_seconds"] = round(wall, 1)
     config = json.loads((outcome.run_dir / "config.json").read_text())
@@ -266,7 +270,7 @@ def _auto_scores(outcome, parts: dict, wall: float) -> dict:
     out["estimated_seconds"] = (resolved.get("estimate") or {}).get("seconds")
     out["screening"] = resolved.get("screening")
     out["data_profile"] = resolved.get("data")
-    history = outcome.run_dir / "history.csv"
+    history = outcome.run_dir / HISTORY
     if history.exists():  # epochs actually run per fold (patience may stop a fold early)
         fold_rows = list(csv.DictReader(history.open()))
         out["epochs_run"] = {r["fold"]: int(r["epoch"]) for r in fold_rows}
