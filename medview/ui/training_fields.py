@@ -163,9 +163,9 @@ FIELDS: tuple[Field, ...] = (
     Field("near_duplicate_groups", "bool", "Near duplicates", "Resized / re-encoded copies "
           "(perceptual hash) become split groups, like one patient", _D,
           text="one fold per near-duplicate group"),
-    Field("class_weights", "bool", "Class weighting", "Weight the loss by inverse class "
-          "frequency (helps a rare class without changing what is drawn)", _D,
-          text="weight classes by frequency"),
+    Field("class_weights", "choice", "Class weighting", "Weight the loss by inverse class "
+          "frequency (helps a rare class without changing what is drawn; Auto: on at 3:1 "
+          "imbalance or more)", _D, flag="--class-weights", choices=_AUTO_ON_OFF),
     Field("sampler", "choice", "Sampler", "How each epoch draws the training items: every "
           "item once; oversample (each class equally often, drawn with replacement); or "
           "undersample (every class cut to the smallest class's count, another subset of the "

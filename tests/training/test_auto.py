@@ -54,6 +54,32 @@ def test_auto_plan_for_a_tiny_grey_2d_set_matches_the_docs():
     assert all(plan.reasons[k] for k in plan.values)
 
 
+def test_class_weighting_can_be_turned_off_under_auto():
+    """On BCCD (69:1) Auto's weighting pulled the arg-max to the rare classes (accuracy 0.27;
+    docs/auto.md), yet ``class_weights=False`` changed nothing: False was the default, read as
+    "not set". None is Auto's now; a given False or True stays."""
+    from training.recipe.arguments import add_train_arguments, config_from_args
+
+    items = _items(40, (24, 48, 48), weights=[3, 1])  # 3:1 imbalance
+    profile = profile_items(items, ["WT", "MUT"], "3d")
+    assert auto_settings(TrainConfig(), profile, "cpu").values["class_weights"] is True
+    off = auto_settings(TrainConfig(class_weights=False), profile, "cpu")
+    assert "class_weights" not in off.values
+    assert TrainConfig(class_weights=False).with_defaults().class_weights is False
+    assert TrainConfig(auto=False).with_defaults().class_weights is False
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("project")
+    add_train_arguments(parser)
+    for flags, expected in (
+        ([], None),
+        (["--class-weights"], True),
+        (["--no-class-weights"], False),
+    ):
+        assert config_from_args(parser.parse_args(["p", *flags])).class_weights is expected
+
+
 def test_auto_plan_for_a_3d_set_matches_the_docs():
     items = _items(40, (24, 48, 48), weights=[3, 1])  # 3:1 imbalance
     profile = profile_items(items, ["WT", "MUT"], "3d")

@@ -21,7 +21,7 @@ from training.recipe.config import TrainConfig
 def make_criterion(
     n_classes: int,
     y_train: torch.Tensor,
-    weighted: bool,
+    weighted: bool | None,  # None (Auto left it): off
     device: torch.device,
     label_smoothing: float = 0.0,
 ) -> nn.Module:

@@ -273,7 +273,9 @@ def _optimiser_arguments(g: argparse._ArgumentGroup) -> None:
 
 def _balance_and_stopping_arguments(g: argparse._ArgumentGroup) -> None:
     """Class balance, early stopping and the evaluation before it."""
-    g.add_argument("--class-weights", action="store_true", help="weight the loss by class balance")
+    weights = "weight the loss by class balance (default Auto: on for an imbalanced set)"
+    g.add_argument("--class-weights", action="store_true", default=None, help=weights)
+    g.add_argument("--no-class-weights", dest="class_weights", action="store_false")
     g.add_argument(
         "--sampler",
         choices=SAMPLERS,

@@ -311,7 +311,7 @@ def _choose_loss(plan: AutoPlan, cfg: Any, profile: DataProfile) -> None:
             plan.choose("label_smoothing", 0.1, "multiclass: cross-entropy with smoothing 0.1")
         else:
             plan.choose("label_smoothing", 0.0, "binary: no smoothing (keeps the logits honest)")
-    if not cfg.class_weights and profile.imbalance >= IMBALANCE_WEIGHTING:
+    if cfg.class_weights is None and profile.imbalance >= IMBALANCE_WEIGHTING:
         plan.choose(
             "class_weights",
             True,

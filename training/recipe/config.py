@@ -59,6 +59,7 @@ MANUAL_DEFAULTS: dict[str, Any] = {
     "warmup_epochs": 0,
     "label_smoothing": 0.0,
     "ema": False,
+    "class_weights": False,
     "tta": False,
     "early_stopping": "auc",
 }
@@ -115,7 +116,8 @@ class TrainConfig:
     train_layers: str = "all"
     seed: int = 42
     augment: str | None = None
-    class_weights: bool = False
+    # None: Auto weights the loss of an imbalanced set (off without Auto); False stays off
+    class_weights: bool | None = None
     sampler: str = "none"  # none | oversample | undersample: how an epoch draws the classes
     patience: int = 0  # 0: no early stopping
     precise_bn: bool = True  # recompute BatchNorm statistics before each evaluation
