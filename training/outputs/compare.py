@@ -13,14 +13,14 @@ compared); none left is an error. Reads run folders only (RunFolder): no torch.
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from medview.core import csv_cells
 from medview.core.containment import atomic_text
 from medview.core.errors import MedviewError
-from medview.core.output_paths import OutputPathError, check_export_folder
+from medview.core.output_paths import OutputPathError, make_export_folder
 from medview.core.project import Project, Run
 from medview.core.run_folder import RunFolder
 from training.recipe.report_plots import save_figure
@@ -57,12 +57,9 @@ def compare_runs(project: Project, run_ids: list[str], out_dir: str | Path) -> C
     if not found.runs:
         raise CompareError("no finished run to compare: " + "; ".join(found.skipped))
     try:
-        out = check_export_folder(project.folder, out_dir)
-        out.mkdir(parents=True, exist_ok=True)
+        out = make_export_folder(project.folder, out_dir)
     except OutputPathError as exc:
         raise CompareError(str(exc)) from exc
-    except OSError as exc:
-        raise CompareError(f"{out_dir}: cannot create the folder ({exc.strerror})") from exc
     _write_table(out / TABLE, found.runs)
     _roc_plot(out / ROC_PLOT, found.runs)
     _metrics_plot(out / METRICS_PLOT, found.runs)
@@ -106,7 +103,7 @@ def table_row(run: Run, metrics: dict[str, Any]) -> dict[str, Any]:
 
 def _write_table(path: Path, runs: list[tuple[Run, dict[str, Any]]]) -> None:
     with atomic_text(path) as fh:
-        writer = csv.DictWriter(fh, fieldnames=COLUMNS)
+        writer = csv_cells.DictWriter(fh, COLUMNS)  # run ids are user text
         writer.writeheader()
         for run, metrics in runs:
             row = table_row(run, metrics)
